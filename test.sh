@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test.sh: install every tool the test suite uses (Debian 12, as root), then run `go test ./...`.
+#
+#   ./test.sh                 install what is missing, run the whole suite
+#   ./test.sh -run TestWIM    extra arguments go to `go test`
+#   PXEWIM_NO_INSTALL=1 ./test.sh   skip the apt-get step (tests that lack a tool skip and say so)
+#
+# Peers the tests run against (none written here): wimlib-imagex (wimtools), QEMU with SeaBIOS
+# iPXE ROMs and OVMF, dnsmasq, atftp / tftp-hpa clients and servers, curl, nginx, hivex,
+# genisoimage/xorriso, nasm, memdisk (syslinux-common), OpenSSH, headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS=(
+  wimtools libwim-dev                         # reference WIM implementation (CLI + C library for codec tests)
+  qemu-system-x86 ipxe-qemu ipxe ovmf         # real PXE / UEFI clients, iPXE binaries
+  dnsmasq-base busybox-static cpio            # the site's DHCP server; initramfs for e2e boots
+  iproute2 procps iputils-ping tcpdump        # network namespaces, veth, tap, netem
+  atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
+  libhivex-bin genisoimage xorriso nasm syslinux-common mtools dosfstools
+  openssh-server openssh-client
+  chromium
+  ca-certificates git gcc
+)
+
+install_packages() {
+  [ "$(id -u)" = 0 ] || { echo "test.sh: not root, not installing packages (tests needing them will skip)" >&2; return; }
+  local missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  echo "test.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Packages such as nginx, tftpd-hpa and atftpd start system services on install; the tests start
+  # their own instances on loopback or in namespaces, so keep the package scripts from starting any.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; made_policy=1; fi
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [ "$made_policy" = 1 ] && rm -f "$policy"
+  return 0
+}
+
+[ "${PXEWIM_NO_INSTALL:-}" = 1 ] || install_packages
+[ -c /dev/net/tun ] || modprobe tun 2>/dev/null || true
+
+export PATH=$PATH:/usr/local/go/bin
+# -tags libwim: build the cgo binding to wimlib's own compressors, the peer for codec tests.
+exec go test -tags libwim -timeout 45m "$@" ./...
