@@ -11,12 +11,12 @@ import (
 type Firmware int
 
 const (
-	FirmwareUnknown Firmware = iota
-	FirmwareBIOS             // arch 0: legacy PXE (x86 BIOS)
-	FirmwareEFI32            // arch 6: IA32 UEFI
-	FirmwareEFI64            // arch 7 or 9: x64 UEFI
-	FirmwareEFIARM32         // arch 10
-	FirmwareEFIARM64         // arch 11
+	FirmwareUnknown  Firmware = iota
+	FirmwareBIOS              // arch 0: legacy PXE (x86 BIOS)
+	FirmwareEFI32             // arch 6: IA32 UEFI
+	FirmwareEFI64             // arch 7 or 9: x64 UEFI
+	FirmwareEFIARM32          // arch 10
+	FirmwareEFIARM64          // arch 11
 )
 
 func (f Firmware) String() string {
