@@ -1,0 +1,14 @@
+// Package xpress decodes WIM XPRESS chunks (LZ77 + Huffman, MS-XCA "XPRESS Huffman"). (Being written.)
+package xpress
+
+import "errors"
+
+// Decoder decodes XPRESS chunks; it keeps scratch tables between calls and is not safe for
+// concurrent use (use one per goroutine, e.g. from a sync.Pool).
+type Decoder struct{ chunkSize int }
+
+// NewDecoder returns a decoder for chunks of at most chunkSize uncompressed bytes.
+func NewDecoder(chunkSize int) (*Decoder, error) { return &Decoder{chunkSize}, nil }
+
+// Decompress decodes src into dst; len(dst) is the chunk's exact uncompressed size.
+func (d *Decoder) Decompress(dst, src []byte) error { return errors.New("xpress: not implemented yet") }
