@@ -27,3 +27,5 @@ require (
 	github.com/u-root/uio v0.0.0-20230220225925-ffce2a382923 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp
