@@ -1,0 +1,246 @@
+package httpboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Config is what a Handler serves and whom it tells.
+type Config struct {
+	// Resolve returns the tree that /files/ and /blob/ URLs of this request address: usually
+	// the client's boot plan (an overlay of WIM images, folders, ...). Errors wrapping
+	// fs.ErrNotExist give 404, fs.ErrPermission 403, others 500. Nil serves no files.
+	Resolve func(r *http.Request, client ClientInfo) (fs.FS, error)
+	// Script renders the iPXE script or menu called name ("boot.ipxe" for /boot.ipxe) for the
+	// client. Errors wrapping fs.ErrNotExist give 404, others 500. Nil serves no scripts.
+	Script func(ctx context.Context, client ClientInfo, name string) (string, error)
+	// Clients finds DHCP's record of a client by remote IP when the URL names no MAC. Optional.
+	Clients Clients
+	// Logger receives one record per request. Nil means slog.Default().
+	Logger *slog.Logger
+	// Observer sees each request start, progress and end. Optional.
+	Observer Observer
+	// ProgressInterval is the least time between two Progress events of a request; 0 means 1s.
+	ProgressInterval time.Duration
+	// FilesMaxAge, when positive, lets caches reuse /files/ responses for that long without
+	// revalidating ("public, max-age=N"); 0 sends "no-cache" (always revalidate). Set it only if
+	// serving a replaced file for that long is acceptable and a URL names the same file for
+	// every client (the tree from Resolve does not differ per client, or URLs carry ?mac=).
+	FilesMaxAge time.Duration
+}
+
+// Handler serves scripts and store files over HTTP (see the package doc for URLs and caching).
+// It is safe for concurrent use.
+type Handler struct {
+	cfg    Config
+	log    *slog.Logger
+	nextID atomic.Uint64
+}
+
+// NewHandler returns a Handler for cfg.
+func NewHandler(cfg Config) *Handler {
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{cfg: cfg, log: log}
+}
+
+// ServeHTTP serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ev := &Event{
+		ID: h.nextID.Add(1), Start: time.Now(), Method: r.Method, Path: r.URL.Path,
+		Kind: "none", Range: r.Header.Get("Range"), Size: -1,
+	}
+	rt, routeErr := parseRoute(r.URL.Path)
+	ev.Client = identify(r, rt.mac, h.cfg.Clients)
+	if routeErr == nil {
+		ev.Kind, ev.Name = rt.kind.String(), rt.name
+	}
+	rw := &recorder{ResponseWriter: w, ev: ev, obs: h.cfg.Observer, every: h.cfg.ProgressInterval, lastTick: ev.Start}
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Started(*ev)
+	}
+	err := routeErr
+	if err == nil {
+		err = h.serve(rw, r, rt, ev)
+	}
+	if err != nil && ev.Status == 0 {
+		sendError(rw, err)
+	}
+	ev.Err, ev.Duration = err, time.Since(ev.Start)
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Ended(*ev)
+	}
+	h.logRequest(r, ev)
+}
+
+// serve dispatches a routed request. An error returned before the response header is written
+// becomes an error response; after it, it is only logged (the body is cut short).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, ev *Event) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return &httpError{http.StatusMethodNotAllowed, "method " + r.Method + " not allowed"}
+	}
+	switch rt.kind {
+	case routeScript:
+		return h.serveScript(w, r, rt.name, ev)
+	default:
+		return h.serveFile(w, r, rt, ev)
+	}
+}
+
+func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, name string, ev *Event) error {
+	if h.cfg.Script == nil {
+		return notFound("no script renderer configured")
+	}
+	script, err := h.cfg.Script(r.Context(), ev.Client, name)
+	if err != nil {
+		return fmt.Errorf("script %q: %w", name, err)
+	}
+	ev.Size = int64(len(script))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", CachePrivate)
+	http.ServeContent(w, r, name, time.Time{}, strings.NewReader(script))
+	return nil
+}
+
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev *Event) error {
+	if h.cfg.Resolve == nil {
+		return notFound("no store configured")
+	}
+	fsys, err := h.cfg.Resolve(r, ev.Client)
+	if err != nil {
+		return fmt.Errorf("tree for client %s: %w", clientLabel(ev.Client), err)
+	}
+	f, err := fsys.Open(rt.name)
+	if err != nil {
+		return fmt.Errorf("open %q: %w", rt.name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %q: %w", rt.name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return notFound("%q is not a regular file", rt.name)
+	}
+	ev.Size = fi.Size()
+	body, err := contentReader(f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("%q: %w", rt.name, err)
+	}
+	sum, hashed := fileHash(f)
+	hdr := w.Header()
+	switch {
+	case rt.kind == routeBlob && (!hashed || sum != rt.sum):
+		// The URL promises content that this file no longer has (or never had): serving the
+		// current bytes under it would poison every cache for a year.
+		return notFound("%q has no content with hash %x", rt.name, rt.sum)
+	case rt.kind == routeBlob:
+		hdr.Set("Cache-Control", CacheImmutable)
+	case h.cfg.FilesMaxAge > 0:
+		hdr.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(h.cfg.FilesMaxAge/time.Second), 10))
+	default:
+		hdr.Set("Cache-Control", CacheRevalidate)
+	}
+	if hashed {
+		hdr.Set("ETag", hashETag(sum))
+	} else {
+		hdr.Set("ETag", statETag(rt.name, fi))
+	}
+	hdr.Set("Content-Type", ContentType(rt.name))
+	http.ServeContent(w, r, rt.name, fi.ModTime(), body)
+	return body.err
+}
+
+// contentReader gives ServeContent a private seekable view of the file. ReaderAt is preferred:
+// a SectionReader keeps its own offset, so concurrent requests never share a file position, and
+// nothing is buffered. A file that is only a ReadSeeker (each Open returns its own) also works.
+func contentReader(f fs.File, size int64) (*errReader, error) {
+	switch f := f.(type) {
+	case io.ReaderAt:
+		return &errReader{rs: io.NewSectionReader(f, 0, size)}, nil
+	case io.ReadSeeker:
+		return &errReader{rs: f}, nil
+	}
+	return nil, errors.New("file supports neither ReadAt nor Seek, cannot serve ranges")
+}
+
+// errReader remembers the first read error: ServeContent drops errors during the body copy,
+// and a store that fails mid-file (a corrupt WIM chunk) must show up in the log.
+type errReader struct {
+	rs  io.ReadSeeker
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.rs.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = fmt.Errorf("reading body: %w", err)
+	}
+	return n, err
+}
+
+func (e *errReader) Seek(off int64, whence int) (int64, error) { return e.rs.Seek(off, whence) }
+
+// sendError writes an error response. Errors are never cached: a file missing now may be in
+// the store a minute later.
+func sendError(w http.ResponseWriter, err error) {
+	status := statusOf(err)
+	msg := http.StatusText(status)
+	var he *httpError
+	if errors.As(err, &he) {
+		msg = he.msg // refusals name the problem; internal errors stay in the log
+	} else if status == http.StatusNotFound {
+		msg = "file not found"
+	}
+	w.Header().Del("ETag")
+	w.Header().Del("Last-Modified")
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, status)
+}
+
+// clientLabel names a client in messages: its MAC, else its IP.
+func clientLabel(c ClientInfo) string {
+	if s := c.MACString(); s != "" {
+		return s
+	}
+	return c.IP.String()
+}
+
+func (h *Handler) logRequest(r *http.Request, ev *Event) {
+	level := slog.LevelInfo
+	if ev.Status >= 500 || (ev.Err != nil && ev.Status < 400) {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.Uint64("id", ev.ID),
+		slog.String("method", ev.Method),
+		slog.String("path", ev.Path),
+		slog.String("range", ev.Range),
+		slog.Int("status", ev.Status),
+		slog.Int64("bytes", ev.Bytes),
+		slog.Int64("size", ev.Size),
+		slog.Duration("duration", ev.Duration),
+		slog.String("mac", ev.Client.MACString()),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("user_agent", ev.Client.UserAgent),
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("error", ev.Err.Error()))
+	}
+	h.log.LogAttrs(r.Context(), level, "http request", attrs...)
+}

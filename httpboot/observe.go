@@ -1,0 +1,67 @@
+package httpboot
+
+import (
+	"net/http"
+	"time"
+)
+
+// Event describes one request at a point of its life, for the dashboard and metrics.
+type Event struct {
+	ID       uint64    // unique per Handler, the same in all events of one request
+	Start    time.Time // when the request arrived
+	Method   string
+	Path     string // the URL path as requested (decoded)
+	Kind     string // "script", "file", "blob", or "none" when the path names nothing
+	Name     string // the script name or the path in the tree ("" when the path names nothing)
+	Range    string // the Range header, "" when absent
+	Client   ClientInfo
+	Size     int64         // the file's or script's full size, -1 until known
+	Status   int           // 0 until the response header is written
+	Bytes    int64         // body bytes written so far
+	Duration time.Duration // time since Start (in Progress and Ended)
+	Err      error         // Ended: why the request failed or stopped early, nil if it did not
+}
+
+// Observer watches requests. Calls for one request come from its serving goroutine, in order:
+// Started, any number of Progress (at most one per Config.ProgressInterval), Ended. Calls for
+// different requests are concurrent. Implementations must be quick: they run on the data path.
+type Observer interface {
+	Started(Event)
+	Progress(Event)
+	Ended(Event)
+}
+
+// recorder wraps a ResponseWriter to count body bytes, keep the status and report progress.
+type recorder struct {
+	http.ResponseWriter
+	ev       *Event
+	obs      Observer
+	every    time.Duration
+	lastTick time.Time
+}
+
+func (rw *recorder) WriteHeader(status int) {
+	if rw.ev.Status == 0 {
+		rw.ev.Status = status
+	}
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if rw.ev.Status == 0 {
+		rw.ev.Status = http.StatusOK
+	}
+	n, err := rw.ResponseWriter.Write(p)
+	rw.ev.Bytes += int64(n)
+	if rw.obs != nil {
+		if now := time.Now(); now.Sub(rw.lastTick) >= rw.every {
+			rw.lastTick = now
+			rw.ev.Duration = now.Sub(rw.ev.Start)
+			rw.obs.Progress(*rw.ev)
+		}
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (Flush, deadlines).
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
