@@ -1,14 +1,89 @@
-// Package lzms decodes WIM LZMS chunks. (Being written.)
+// Package lzms decodes the LZMS chunks of WIM files (Microsoft's LZMS, as written by
+// wimlib and by Windows for LZMS and solid WIMs).
+//
+// # The format in brief
+//
+// A compressed chunk is a sequence of 16-bit little-endian words read from both ends.
+// From the front, a binary range decoder (range starts at 0xFFFFFFFF, code = first two
+// words; renormalised 16 bits at a time) yields the decisions that say what comes next:
+// literal or match, LZ or delta match, explicit or repeated offset, which repeat slot.
+// Each decision class has its own table of adaptive probabilities indexed by the last
+// 4, 5 or 6 decisions of that class; a probability is the number of zeros among the
+// last 64 bits coded with that entry. From the back, a second bitstream read backwards
+// yields Huffman-coded symbols (literals, offset and length slots, delta powers) and
+// verbatim extra bits. The five Huffman codes are never transmitted: both sides start
+// with all frequencies 1 and rebuild each code every 512 or 1024 symbols from the counts
+// seen, then halve the counts. LZ matches copy from earlier output; delta matches add
+// the difference of two earlier byte sequences (out[i] = out[i-off] + out[i-span] -
+// out[i-off-span], span a power of two) and catch strided data such as samples or
+// pixels. Both kinds keep a queue of three recent offsets whose front insertion is
+// delayed by one item. After all items, an x86 filter turns absolute call/branch
+// targets that the compressor made absolute back into relative ones.
+//
+// # Why the code looks the way it does
+//
+// Throughput is dominated by one binary decision and one Huffman lookup per literal, so
+// the main loop keeps the range coder and bit reader state in local variables (the
+// compiler keeps them in registers) and calls small helpers the compiler inlines. The
+// backward bit reader refills 64 bits at once with a single unaligned load, which works
+// because the reversed word order makes the next eight bytes already MSB-first. Huffman
+// tables are two-level (a direct table plus subtables), rebuilt in place; the code
+// construction mirrors wimlib's exactly, since any difference changes the decoded data.
+// Hostile input is handled by the checks the format needs anyway (match offset within
+// the output so far, length within the chunk) plus one the format implies: the two
+// bitstreams may not overlap, which catches truncated chunks that wimlib would decode
+// into garbage from implied zero bits. Nothing can read outside src or dst.
 package lzms
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
-// Decoder decodes LZMS chunks; it keeps scratch tables between calls and is not safe for
-// concurrent use (use one per goroutine, e.g. from a sync.Pool).
-type Decoder struct{ chunkSize int }
+// ErrCorrupt is wrapped by every error about invalid compressed data.
+var ErrCorrupt = errors.New("lzms: corrupt chunk")
 
-// NewDecoder returns a decoder for chunks of at most chunkSize uncompressed bytes.
-func NewDecoder(chunkSize int) (*Decoder, error) { return &Decoder{chunkSize}, nil }
+// Decoder decodes LZMS chunks. It keeps its probability tables, Huffman codes and x86
+// filter state between calls, so steady-state decoding allocates nothing. A Decoder is
+// not safe for concurrent use; use one per goroutine (e.g. from a sync.Pool).
+type Decoder struct {
+	chunkSize int
+	s         state
+}
 
-// Decompress decodes src into dst; len(dst) is the chunk's exact uncompressed size.
-func (d *Decoder) Decompress(dst, src []byte) error { return errors.New("lzms: not implemented yet") }
+// NewDecoder returns a decoder for chunks of at most chunkSize uncompressed bytes
+// (1 byte up to 1180427429 bytes, the largest buffer LZMS can address). Its memory does
+// not depend on chunkSize beyond the number of offset slots (at most 799).
+func NewDecoder(chunkSize int) (*Decoder, error) {
+	if chunkSize < 1 || chunkSize > maxChunkSize {
+		return nil, fmt.Errorf("lzms: chunk size %d out of range 1..%d", chunkSize, maxChunkSize)
+	}
+	d := &Decoder{chunkSize: chunkSize}
+	d.s.init(max(2, numOffsetSlots(chunkSize)))
+	return d, nil
+}
+
+// Decompress decodes the compressed chunk src into dst; len(dst) must be the chunk's
+// exact uncompressed size. It fills dst entirely or returns an error wrapping
+// ErrCorrupt that says what is wrong and where.
+func (d *Decoder) Decompress(dst, src []byte) error {
+	switch {
+	case len(dst) == 0:
+		return fmt.Errorf("lzms: empty output buffer")
+	case len(dst) > d.chunkSize:
+		return fmt.Errorf("lzms: chunk of %d bytes exceeds the decoder's chunk size %d", len(dst), d.chunkSize)
+	case len(src) < 4:
+		return fmt.Errorf("%w: compressed size %d is less than 4 bytes", ErrCorrupt, len(src))
+	case len(src)%2 != 0:
+		return fmt.Errorf("%w: compressed size %d is odd", ErrCorrupt, len(src))
+	}
+	if err := d.s.decode(dst, src); err != nil {
+		return err
+	}
+	d.s.x86.undo(dst)
+	return nil
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}

@@ -1,0 +1,271 @@
+package lzms
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/wimlibc"
+)
+
+func needWimlib(tb testing.TB) {
+	tb.Helper()
+	if !wimlibc.Available() {
+		tb.Skip("wimlib reference not built: install libwim-dev and run go test -tags libwim ./wim/lzms")
+	}
+}
+
+// compressed returns wimlib's LZMS compression of data at chunkSize, or skips/false when
+// wimlib would store the chunk raw. Results are cached: wimlib's LZMS compressor is slow.
+var (
+	compMu    sync.Mutex
+	compCache = map[string][]byte{}
+)
+
+func compressed(tb testing.TB, chunkSize int, data []byte, key string) ([]byte, bool) {
+	tb.Helper()
+	compMu.Lock()
+	defer compMu.Unlock()
+	if key != "" {
+		if c, ok := compCache[key]; ok {
+			return c, c != nil
+		}
+	}
+	c, ok, err := wimlibc.Compress(wimlibc.LZMS, chunkSize, data)
+	if err != nil {
+		tb.Fatalf("wimlib compress: %v", err)
+	}
+	if !ok {
+		c = nil
+	}
+	if key != "" {
+		compCache[key] = c
+	}
+	return c, ok
+}
+
+func checkRoundTrip(t *testing.T, d *Decoder, chunkSize int, data []byte, key string) {
+	t.Helper()
+	c, ok := compressed(t, chunkSize, data, key)
+	if !ok {
+		t.Skipf("wimlib stores %d bytes raw", len(data))
+	}
+	got := make([]byte, len(data))
+	if err := d.Decompress(got, c); err != nil {
+		t.Fatalf("decompress %d -> %d bytes: %v", len(c), len(data), err)
+	}
+	if i := firstDiff(got, data); i >= 0 {
+		t.Fatalf("output differs from the original at byte %d of %d (compressed %d bytes)", i, len(data), len(c))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
+}
+
+// TestAgainstWimlib decodes wimlib-compressed chunks of every data kind and several
+// chunk sizes, full and partial (a resource's last chunk is shorter).
+func TestAgainstWimlib(t *testing.T) {
+	needWimlib(t)
+	type tc struct {
+		chunk, size int
+		kind        string
+	}
+	var cases []tc
+	for _, chunk := range []int{32 << 10, 64 << 10, 1 << 20} {
+		for _, kind := range dataKinds {
+			cases = append(cases, tc{chunk, chunk, kind}, tc{chunk, chunk*3/4 + 123, kind})
+		}
+	}
+	cases = append(cases,
+		tc{2 << 20, 2 << 20, "binary"}, tc{2 << 20, 2 << 20, "mixed"},
+		tc{8 << 20, 8<<20 - 5, "text"}, tc{8 << 20, 8 << 20, "int32ramp"},
+	)
+	if !testing.Short() {
+		cases = append(cases, tc{64 << 20, 64 << 20, "mixed"}, tc{64 << 20, 24<<20 + 7, "binary"})
+	}
+	decoders := map[int]*Decoder{}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/chunk%dK/%d", c.kind, c.chunk>>10, c.size), func(t *testing.T) {
+			d := decoders[c.chunk]
+			if d == nil {
+				var err error
+				if d, err = NewDecoder(c.chunk); err != nil {
+					t.Fatal(err)
+				}
+				decoders[c.chunk] = d // reused: state must not leak between chunks
+			}
+			data := sample(t, c.kind, c.size, 1)
+			checkRoundTrip(t, d, c.chunk, data, "")
+		})
+	}
+}
+
+// TestShortChunks covers every length 1..100 (wimlib stores most of these raw).
+func TestShortChunks(t *testing.T) {
+	needWimlib(t)
+	d, err := NewDecoder(32 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := 0
+	for _, kind := range []string{"text", "zeros", "binary", "int32ramp"} {
+		for n := 1; n <= 100; n++ {
+			data := sample(t, kind, n, uint64(n))
+			c, ok := compressed(t, 32<<10, data, "")
+			if !ok {
+				continue
+			}
+			got := make([]byte, n)
+			if err := d.Decompress(got, c); err != nil {
+				t.Fatalf("%s/%d: %v", kind, n, err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s/%d: output differs at byte %d", kind, n, firstDiff(got, data))
+			}
+			decoded++
+		}
+	}
+	if decoded == 0 {
+		t.Fatal("wimlib compressed none of the short inputs; the test checked nothing")
+	}
+	t.Logf("%d short chunks compressed by wimlib and decoded", decoded)
+}
+
+// TestHostile feeds malformed chunks: each must give an error naming the problem.
+func TestHostile(t *testing.T) {
+	needWimlib(t)
+	data := sample(t, "text", 64<<10, 7)
+	good, ok := compressed(t, 64<<10, data, "")
+	if !ok {
+		t.Fatal("wimlib did not compress text")
+	}
+	zeros := sample(t, "zeros", 64<<10, 1)
+	goodZeros, _ := compressed(t, 64<<10, zeros, "")
+	cases := []struct {
+		name string
+		dst  int
+		src  []byte
+		want string
+	}{
+		{"empty", 100, nil, "less than 4"},
+		{"tiny", 100, []byte{1, 2}, "less than 4"},
+		{"odd", 100, []byte{1, 2, 3, 4, 5}, "odd"},
+		{"empty output", 0, good, "empty output"},
+		{"output beyond chunk size", 64<<10 + 1, good, "exceeds the decoder's chunk size"},
+		{"truncated to half", len(data), good[:len(good)/2&^1], ""},
+		{"truncated by 2", len(data), good[:len(good)-2], ""},
+		{"tail only", len(data), good[len(good)/2&^1:], ""},
+		{"all ones", 1000, bytes.Repeat([]byte{0xff}, 64), ""},
+		{"all zeros", 60000, make([]byte, 64), ""},
+		{"zeros chunk truncated", len(zeros), goodZeros[:4], ""},
+		{"longer output than encoded", len(data) - 1000, good, ""},
+	}
+	d, err := NewDecoder(64 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := make([]byte, c.dst)
+			err := d.Decompress(dst, c.src)
+			if err == nil {
+				t.Fatalf("accepted a hostile chunk")
+			}
+			if !strings.HasPrefix(err.Error(), "lzms: ") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not name the problem (want %q)", err, c.want)
+			}
+			t.Logf("%v", err)
+		})
+	}
+	// A hostile chunk must not disturb the next good one.
+	got := make([]byte, len(data))
+	if err := d.Decompress(got, good); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("good chunk after hostile ones: err=%v", err)
+	}
+	if !errors.Is(d.Decompress(make([]byte, 10), []byte{1}), ErrCorrupt) {
+		t.Fatal("corrupt-data errors must wrap ErrCorrupt")
+	}
+}
+
+func TestNewDecoderSizes(t *testing.T) {
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{0, false}, {-1, false}, {1, true}, {32 << 10, true}, {64 << 20, true}, {1 << 30, true}, {maxChunkSize + 1, false}} {
+		_, err := NewDecoder(c.size)
+		if (err == nil) != c.ok {
+			t.Errorf("NewDecoder(%d): err=%v, want ok=%v", c.size, err, c.ok)
+		}
+	}
+}
+
+// TestSlotTables checks the generated tables against values stated by the format.
+func TestSlotTables(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		got  int
+		want int
+	}{
+		{"offset slots", len(offsetSlots.extra), 799},
+		{"last offset base", int(offsetSlots.base[798]), 0x065BE4A5},
+		{"offset end", int(offsetSlots.base[799]), 0x465BE4A5},
+		{"length slots", len(lengthSlots.extra), 54},
+		{"last length base", int(lengthSlots.base[53]), 0x000108AB},
+		{"length end", int(lengthSlots.base[54]), 0x400108AB},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+	for _, n := range []int{2, 3, 100, 32 << 10, 64 << 20, maxChunkSize} {
+		s := numOffsetSlots(n)
+		if b := offsetSlots.base[s-1]; b > uint32(n-1) || (s < 799 && offsetSlots.base[s] <= uint32(n-1)) {
+			t.Errorf("numOffsetSlots(%d) = %d does not cover offset %d exactly", n, s, n-1)
+		}
+	}
+}
+
+// TestX86FilterExercised makes sure the binary test data really contains translated x86
+// instructions, so the round-trip tests cover the filter.
+func TestX86FilterExercised(t *testing.T) {
+	needWimlib(t)
+	data := sample(t, "binary", 1<<20, 3)
+	c, ok := compressed(t, 1<<20, data, "")
+	if !ok {
+		t.Fatal("wimlib did not compress binaries")
+	}
+	d, err := NewDecoder(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]byte, len(data))
+	if err := d.s.decode(raw, c); err != nil {
+		t.Fatal(err)
+	}
+	diff := 0
+	for i := range raw {
+		if raw[i] != data[i] {
+			diff++
+		}
+	}
+	if diff == 0 {
+		t.Fatal("no byte changed by the x86 filter: binary data does not exercise it")
+	}
+	d.s.x86.undo(raw)
+	if !bytes.Equal(raw, data) {
+		t.Fatalf("x86 undo differs at %d", firstDiff(raw, data))
+	}
+	t.Logf("x86 filter changed %d of %d bytes", diff, len(raw))
+}

@@ -1,0 +1,90 @@
+package lzms
+
+import "encoding/binary"
+
+// The LZMS compressor rewrites relative addresses in what looks like x86 code (calls,
+// RIP-relative LEA/MOV, ...) into absolute ones, which repeat more and so compress better;
+// the decoder must undo exactly the same rewrites afterwards. Whether a spot "looks like
+// code" is decided by a heuristic that both sides replay on the original (untranslated)
+// bytes: a translation is done only within 1023 bytes (511 for CALL) after an instruction
+// whose 16-bit target was referenced by another candidate less than 64 KiB earlier.
+const (
+	x86IDWindow       = 65535
+	x86MaxTranslation = 1023
+)
+
+// x86Undo holds the "last position that referenced this 16-bit target" table. Instead of
+// clearing 64 Ki entries for every chunk, positions are stored relative to a base that
+// advances by more than a chunk plus the window each call, which makes every older entry
+// look out of the window.
+type x86Undo struct {
+	lastUse []uint32 // 65536 entries: base + position of the last reference
+	base    uint32
+}
+
+const x86BaseStep = 2 << 16
+
+func newX86Undo() x86Undo {
+	return x86Undo{lastUse: make([]uint32, 1<<16), base: x86BaseStep}
+}
+
+// undo reverses the x86 translation over a whole decoded chunk.
+func (x *x86Undo) undo(data []byte) {
+	size := len(data)
+	if size <= 17 {
+		return
+	}
+	if uint64(x.base)+uint64(size)+2*x86BaseStep > 1<<32-1 {
+		clear(x.lastUse)
+		x.base = x86BaseStep
+	}
+	base := int64(x.base)
+	x.base += uint32(size) + x86BaseStep
+	lastUse := x.lastUse[:1<<16]
+
+	lastX86 := -x86MaxTranslation - 1
+	end := size - 16 // opcodes start before this; the first byte is never looked at
+	for p := 1; p < end; {
+		var n int // opcode bytes before the 32-bit operand
+		maxTrans := x86MaxTranslation
+		switch data[p] {
+		case 0x48, 0x4c:
+			// REX.W prefix; LEA or MOV with (roughly) RIP-relative ModR/M.
+			op, modrm := data[p+1], data[p+2]
+			if modrm&0x07 == 0x05 && (op == 0x8d || (op == 0x8b && data[p]&0x04 == 0 && modrm&0xf0 == 0)) {
+				n = 3
+			}
+		case 0xe8: // CALL rel32: common, so demand more evidence
+			n = 1
+			maxTrans >>= 1
+		case 0xe9: // JMP rel32 is deliberately not translated, but skipped
+			p += 5
+			continue
+		case 0xf0: // LOCK ADD [rip+disp32]
+			if data[p+1] == 0x83 && data[p+2] == 0x05 {
+				n = 3
+			}
+		case 0xff: // CALL [rip+disp32]
+			if data[p+1] == 0x15 {
+				n = 2
+			}
+		}
+		if n == 0 {
+			p++
+			continue
+		}
+		i := p
+		operand := data[p+n : p+n+4]
+		if i-lastX86 <= maxTrans {
+			v := binary.LittleEndian.Uint32(operand)
+			binary.LittleEndian.PutUint32(operand, v-uint32(i))
+		}
+		target := uint16(i) + binary.LittleEndian.Uint16(operand)
+		i += n + 3
+		if int64(i)-(int64(lastUse[target])-base) <= x86IDWindow {
+			lastX86 = i
+		}
+		lastUse[target] = uint32(base + int64(i))
+		p += n + 4
+	}
+}
