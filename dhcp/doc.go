@@ -1,0 +1,50 @@
+// Package dhcp answers network-booting clients: proxy DHCP beside a site's existing DHCP server
+// (ports 67 and 4011), and a small full DHCP server with a persistent lease store for isolated
+// lab networks.
+//
+// # Proxy DHCP
+//
+// A proxy DHCP server never hands out addresses. The site's DHCP server offers the address; the
+// proxy sends a second offer with yiaddr 0.0.0.0 that carries only boot information (next-server
+// in siaddr, the boot file in option 67 and in the fixed `file` field, option 60 "PXEClient" or
+// "HTTPClient"). PXE firmware merges the two offers. Only netboot clients are answered: option
+// 60 must start with "PXEClient" or "HTTPClient" and option 93 (client architecture) must be
+// present. On port 67 a DHCPREQUEST is answered only when its option 54 names this server,
+// because the client is then talking to the other server and iPXE filters replies by server id.
+//
+// Port 4011 is the PXE boot-server port: a client that got a proxy offer without usable boot
+// information ("ProxyBinl" in EDK2's terms) unicasts a DHCPREQUEST there and expects a DHCPACK
+// unicast back to its source address and port, sent from port 4011. BIOS clients arrive there
+// too (danderson/netboot#132), and so does iPXE's PXE boot-server discovery request, which
+// carries xid 0, vendor class exactly "PXEClient" and option 43 sub-option 71 (boot item); iPXE
+// drops the ACK unless it echoes the same 43.71 boot item type and comes from port 4011.
+//
+// # Firmware quirks handled
+//
+//   - Option 43: BIOS PXE clients get sub-option 6 (discovery control) = 0x08, "boot the file
+//     in this offer, no boot-server discovery". UEFI PXE clients get no option 43 at all: EDK2
+//     drops proxy offers that carry 43.6 (tianocore/edk2#6944), and without 43 it treats the
+//     offer as ProxyBinl and asks port 4011. UEFI HTTP Boot clients never get option 43.
+//   - UEFI HTTP Boot ignores offers without a URI and resolves host names only with DNS from the
+//     address offer, so HTTPClient offers must carry an absolute http URL with an IP literal.
+//     Offers larger than 1472 bytes are ignored by EDK2; every reply is checked against that.
+//   - iPXE sends option 77 as the raw string "iPXE" (not RFC 3004 framing) and option 175; both
+//     mark the client as iPXE so the Policy can hand it a script URL instead of an iPXE binary.
+//     iPXE uses deterministic xids and fills `secs` with state bits, so neither is validated.
+//   - The `file` field holds 127 bytes and the dhcpv4 library truncates silently, so a longer
+//     boot file goes only into option 67 (clients prefer 67 anyway).
+//   - insomniacslk's server4.NewIPv4UDPConn sets SO_REUSEPORT, which would let a second DHCP
+//     daemon share port 67 silently. This package binds without SO_REUSEADDR/SO_REUSEPORT, so
+//     an existing listener makes it refuse to start with an error that names the port.
+//
+// # Full DHCP
+//
+// In Full mode the server owns the link: it offers addresses from a pool to every client, keeps
+// leases in a bbolt file (committed on every change, so they survive a restart or kill -9), and
+// netboot clients receive their boot file in the same offer. DECLINE parks an address, RELEASE
+// frees it, and an INIT-REBOOT request for an address that is not the client's gets a NAK.
+//
+// What to boot is not decided here: a Policy chooses the boot file per client (stock PXE gets an
+// iPXE binary over TFTP, iPXE gets an HTTP script URL, HTTP Boot gets an EFI binary URL), and an
+// Observer sees every exchange.
+package dhcp

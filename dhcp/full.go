@@ -1,0 +1,222 @@
+package dhcp
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxewim/pxewim/boot"
+)
+
+// FullConfig configures full DHCP mode.
+type FullConfig struct {
+	PoolStart, PoolEnd netip.Addr
+	Netmask            netip.Addr   // e.g. 255.255.255.0
+	Router             netip.Addr   // optional
+	DNS                []netip.Addr // optional
+	LeaseTime          time.Duration
+	LeaseDB            string        // bbolt file
+	OfferHold          time.Duration // how long an offered address stays reserved (default 1 min)
+	DeclineHold        time.Duration // how long a declined address stays parked (default 10 min)
+}
+
+func (fc *FullConfig) setDefaults() {
+	if fc.LeaseTime <= 0 {
+		fc.LeaseTime = time.Hour
+	}
+	if fc.OfferHold <= 0 {
+		fc.OfferHold = time.Minute
+	}
+	if fc.DeclineHold <= 0 {
+		fc.DeclineHold = 10 * time.Minute
+	}
+}
+
+func (fc *FullConfig) validate() error {
+	if err := checkPool(fc.PoolStart, fc.PoolEnd); err != nil {
+		return err
+	}
+	if !fc.Netmask.Is4() {
+		return fmt.Errorf("dhcp full mode: netmask %v is not an IPv4 mask", fc.Netmask)
+	}
+	if _, err := maskBits(fc.Netmask); err != nil {
+		return err
+	}
+	if fc.LeaseDB == "" {
+		return errors.New("dhcp full mode: lease database path is empty")
+	}
+	return nil
+}
+
+// maskBits turns a dotted netmask into a prefix length, refusing non-contiguous masks.
+func maskBits(m netip.Addr) (int, error) {
+	v := u32(m)
+	bits := 0
+	for v&0x80000000 != 0 {
+		bits++
+		v <<= 1
+	}
+	if v != 0 {
+		return 0, fmt.Errorf("dhcp full mode: netmask %v is not contiguous", m)
+	}
+	return bits, nil
+}
+
+// fullState is the full-mode part of the handler.
+type fullState struct {
+	cfg    FullConfig
+	leases *LeaseStore
+	subnet netip.Prefix
+}
+
+func newFullState(fc FullConfig) (*fullState, error) {
+	fc.setDefaults()
+	if err := fc.validate(); err != nil {
+		return nil, err
+	}
+	bits, _ := maskBits(fc.Netmask)
+	ls, err := OpenLeaseStore(fc.LeaseDB, fc.PoolStart, fc.PoolEnd)
+	if err != nil {
+		return nil, err
+	}
+	subnet, _ := fc.PoolStart.Prefix(bits)
+	return &fullState{cfg: fc, leases: ls, subnet: subnet}, nil
+}
+
+// clientKey identifies a client for leases: option 61 when sent (RFC 2131 4.2), else chaddr.
+func clientKey(pkt *dhcpv4.DHCPv4) string {
+	if id := pkt.Options.Get(dhcpv4.OptionClientIdentifier); len(id) > 0 {
+		return "id:" + hex.EncodeToString(id)
+	}
+	return "hw:" + pkt.ClientHWAddr.String()
+}
+
+// handle answers a port-67 message in full mode. Every client gets an address; netboot clients
+// also get their boot file in the same reply.
+func (f *fullState) handle(ctx context.Context, h *handler, rq request) (*response, error) {
+	pkt := rq.pkt
+	if len(pkt.ClientHWAddr) == 0 {
+		return nil, fmt.Errorf("%w: no client hardware address", errIgnored)
+	}
+	var client *boot.Client
+	if c, ok, _ := Classify(pkt); ok {
+		c.Interface = rq.iface
+		client = &c
+	}
+	key, mac := clientKey(pkt), pkt.ClientHWAddr.String()
+	mt := pkt.MessageType()
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		ip, err := f.leases.Reserve(key, mac, ip4(pkt.RequestedIPAddress()), f.cfg.OfferHold)
+		if err != nil {
+			return nil, err
+		}
+		return f.reply(ctx, h, rq, client, ip, Offer)
+	case dhcpv4.MessageTypeRequest:
+		return f.request(ctx, h, rq, client, key, mac)
+	case dhcpv4.MessageTypeDecline:
+		return nil, f.leases.Decline(key, ip4(pkt.RequestedIPAddress()), f.cfg.DeclineHold)
+	case dhcpv4.MessageTypeRelease:
+		return nil, f.leases.Release(key, ip4(pkt.ClientIPAddr), false)
+	case dhcpv4.MessageTypeInform:
+		return f.reply(ctx, h, rq, client, netip.Addr{}, Ack)
+	}
+	return nil, fmt.Errorf("%w: message type %s", errIgnored, mt)
+}
+
+// request handles the three kinds of DHCPREQUEST (RFC 2131 4.3.2).
+func (f *fullState) request(ctx context.Context, h *handler, rq request, client *boot.Client, key, mac string) (*response, error) {
+	pkt := rq.pkt
+	sid, requested, ciaddr := ip4(pkt.ServerIdentifier()), ip4(pkt.RequestedIPAddress()), ip4(pkt.ClientIPAddr)
+	var ip netip.Addr
+	switch {
+	case sid.IsValid(): // SELECTING
+		if sid != rq.server {
+			// The client took another server's offer: free ours now.
+			return nil, f.leases.Release(key, netip.Addr{}, true)
+		}
+		ip = requested
+	case requested.IsValid() && !requested.IsUnspecified(): // INIT-REBOOT
+		ip = requested
+	case ciaddr.IsValid() && !ciaddr.IsUnspecified(): // RENEWING / REBINDING
+		ip = ciaddr
+	default:
+		return f.nak(rq, "request names no address")
+	}
+	if !f.leases.InPool(ip) {
+		return f.nak(rq, fmt.Sprintf("%v is not on this network", ip))
+	}
+	if err := f.leases.Bind(key, mac, ip, f.cfg.LeaseTime); err != nil {
+		if errors.Is(err, ErrAddrTaken) || errors.Is(err, ErrNotInPool) {
+			return f.nak(rq, fmt.Sprintf("%v is not yours", ip))
+		}
+		return nil, err
+	}
+	return f.reply(ctx, h, rq, client, ip, Ack)
+}
+
+type fullBuilder func(*dhcpv4.DHCPv4, *boot.Client, netip.Addr, Decision, Lease) (*dhcpv4.DHCPv4, error)
+
+// reply builds an OFFER/ACK for ip (zero for INFORM) with boot information for netboot clients.
+func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *boot.Client, ip netip.Addr, build fullBuilder) (*response, error) {
+	l := Lease{IP: ip, Netmask: f.cfg.Netmask, Router: f.cfg.Router, DNS: f.cfg.DNS}
+	if ip.IsValid() {
+		l.LeaseTime = f.cfg.LeaseTime
+	}
+	d := Decision{NoBoot: true}
+	if client != nil {
+		client.IP = ip
+		if !ip.IsValid() {
+			client.IP = ip4(rq.pkt.ClientIPAddr)
+		}
+		var err error
+		if d, err = h.decide(ctx, *client, rq.server); err != nil {
+			h.log.Warn("boot policy failed; giving an address without boot file", "mac", client.MAC, "err", err)
+			d = Decision{NoBoot: true}
+		}
+	}
+	r, err := build(rq.pkt, client, rq.server, d, l)
+	if err != nil && !d.NoBoot {
+		// A bad boot file must not cost the client its address.
+		h.log.Warn("boot file unusable; giving an address without it", "mac", rq.pkt.ClientHWAddr, "err", err)
+		r, err = build(rq.pkt, client, rq.server, Decision{NoBoot: true}, l)
+	}
+	if client != nil {
+		h.observe(*client, rq.pkt.MessageType(), d, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &response{pkt: r, dst: fullDst(rq.pkt)}, nil
+}
+
+func (f *fullState) nak(rq request, msg string) (*response, error) {
+	r, err := Nak(rq.pkt, rq.server, msg)
+	if err != nil {
+		return nil, err
+	}
+	dst := broadcastDst(rq.pkt)
+	if dst.Port() == portServer {
+		r.SetBroadcast() // RFC 2131 4.3.2: relay must broadcast the NAK
+	}
+	return &response{pkt: r, dst: dst}, nil
+}
+
+// fullDst: relay first, then a client that has an address (renewal, INFORM), else broadcast.
+func fullDst(req *dhcpv4.DHCPv4) netip.AddrPort {
+	if ci := ip4(req.ClientIPAddr); ci.IsValid() && !ci.IsUnspecified() && !isRelayed(req) {
+		return netip.AddrPortFrom(ci, portClient)
+	}
+	return broadcastDst(req)
+}
+
+func isRelayed(req *dhcpv4.DHCPv4) bool {
+	gi := ip4(req.GatewayIPAddr)
+	return gi.IsValid() && !gi.IsUnspecified()
+}
+
+func (f *fullState) close() error { return f.leases.Close() }

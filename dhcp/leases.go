@@ -1,0 +1,325 @@
+package dhcp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Lease store errors.
+var (
+	ErrPoolExhausted = errors.New("dhcp: address pool exhausted")
+	ErrAddrTaken     = errors.New("dhcp: address leased to another client")
+	ErrNotInPool     = errors.New("dhcp: address not in the pool")
+)
+
+// maxPoolSize bounds the pool so that a scan of it stays cheap (a /16).
+const maxPoolSize = 1 << 16
+
+var leaseBucket = []byte("leases")
+
+// LeaseState is the state of one pool address.
+type LeaseState string
+
+const (
+	LeaseOffered  LeaseState = "offered"  // held for a client between OFFER and REQUEST
+	LeaseBound    LeaseState = "bound"    // ACKed to a client
+	LeaseDeclined LeaseState = "declined" // a client saw it in use (DECLINE); parked
+)
+
+// LeaseRecord is one pool address in the store.
+type LeaseRecord struct {
+	IP      netip.Addr `json:"-"`
+	Client  string     `json:"client,omitempty"` // client identifier (option 61, else MAC)
+	MAC     string     `json:"mac,omitempty"`
+	State   LeaseState `json:"state"`
+	Expires time.Time  `json:"expires"`
+}
+
+func (r *LeaseRecord) active(now time.Time) bool { return r != nil && now.Before(r.Expires) }
+
+// LeaseStore keeps full-mode leases in a bbolt file. Every change is its own committed (and
+// fsynced) transaction, so a restart or kill -9 loses nothing that was answered.
+type LeaseStore struct {
+	db         *bolt.DB
+	start, end netip.Addr
+	now        func() time.Time
+}
+
+// OpenLeaseStore opens (creating if needed) the lease file at path for the pool start..end.
+func OpenLeaseStore(path string, start, end netip.Addr) (*LeaseStore, error) {
+	if err := checkPool(start, end); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open lease database %s: locked by another process", path)
+		}
+		return nil, fmt.Errorf("open lease database %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(leaseBucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init lease database %s: %w", path, err)
+	}
+	return &LeaseStore{db: db, start: start, end: end, now: time.Now}, nil
+}
+
+func checkPool(start, end netip.Addr) error {
+	if !start.Is4() || !end.Is4() {
+		return fmt.Errorf("dhcp pool %v-%v: both ends must be IPv4 addresses", start, end)
+	}
+	if end.Less(start) {
+		return fmt.Errorf("dhcp pool %v-%v: end is before start", start, end)
+	}
+	if n := u32(end) - u32(start); n >= maxPoolSize {
+		return fmt.Errorf("dhcp pool %v-%v: %d addresses, at most %d allowed", start, end, n+1, maxPoolSize)
+	}
+	return nil
+}
+
+// Close closes the database file.
+func (s *LeaseStore) Close() error { return s.db.Close() }
+
+// InPool reports whether ip belongs to the pool.
+func (s *LeaseStore) InPool(ip netip.Addr) bool {
+	return ip.Is4() && !ip.Less(s.start) && !s.end.Less(ip)
+}
+
+// Reserve picks an address for client and holds it for hold: the client's current address if
+// it has one, else the requested address if it is free, else the first free pool address.
+func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time.Duration) (netip.Addr, error) {
+	var got netip.Addr
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		now := s.now()
+		ip, rec, err := s.pick(b, client, requested, now)
+		if err != nil {
+			return err
+		}
+		got = ip
+		if rec != nil && rec.Client == client && rec.State == LeaseBound && rec.active(now) {
+			return nil // already bound: an offer does not shorten the lease
+		}
+		return put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+	})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("reserve address for %s: %w", client, err)
+	}
+	return got, nil
+}
+
+// pick chooses the address Reserve hands out and returns its current record (nil if none).
+func (s *LeaseStore) pick(b *bolt.Bucket, client string, requested netip.Addr, now time.Time) (netip.Addr, *LeaseRecord, error) {
+	if ip, rec, ok := s.findClient(b, client); ok {
+		return ip, rec, nil
+	}
+	if s.InPool(requested) {
+		rec, err := get(b, requested)
+		if err != nil {
+			return netip.Addr{}, nil, err
+		}
+		if !rec.active(now) {
+			return requested, rec, nil
+		}
+	}
+	// Never-used addresses first, then expired ones, so that a returning client whose lease
+	// ran out is less likely to find its old address taken.
+	var expired netip.Addr
+	var expiredRec *LeaseRecord
+	for ip := s.start; ; ip = ip.Next() {
+		rec, err := get(b, ip)
+		if err != nil {
+			return netip.Addr{}, nil, err
+		}
+		if rec == nil {
+			return ip, nil, nil
+		}
+		if !expired.IsValid() && !rec.active(now) {
+			expired, expiredRec = ip, rec
+		}
+		if ip == s.end {
+			break
+		}
+	}
+	if expired.IsValid() {
+		return expired, expiredRec, nil
+	}
+	return netip.Addr{}, nil, ErrPoolExhausted
+}
+
+// findClient returns the pool address recorded for client (any non-declined state, even
+// expired: nobody else has taken it).
+func (s *LeaseStore) findClient(b *bolt.Bucket, client string) (netip.Addr, *LeaseRecord, bool) {
+	var found netip.Addr
+	var rec *LeaseRecord
+	_ = b.ForEach(func(k, v []byte) error {
+		r, err := decode(k, v)
+		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.InPool(r.IP) {
+			return nil
+		}
+		found, rec = r.IP, r
+		return errStop
+	})
+	return found, rec, found.IsValid()
+}
+
+var errStop = errors.New("stop")
+
+// Bind leases ip to client for leaseTime (a REQUEST or a renewal). It fails with ErrAddrTaken
+// when another client holds ip and ErrNotInPool when ip is not ours. Any other address the
+// client held is freed: one lease per client.
+func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Duration) error {
+	if !s.InPool(ip) {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrNotInPool)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		now := s.now()
+		rec, err := get(b, ip)
+		if err != nil {
+			return err
+		}
+		if rec.active(now) && rec.Client != client {
+			return ErrAddrTaken
+		}
+		if old, _, ok := s.findClient(b, client); ok && old != ip {
+			if err := b.Delete(key(old)); err != nil {
+				return err
+			}
+		}
+		return put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
+	})
+	if err != nil {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
+	}
+	return nil
+}
+
+// Decline parks ip for hold after client reported it in use. Only the client that was offered
+// the address (or nobody) can park it, so a hostile client cannot take others' leases away.
+func (s *LeaseStore) Decline(client string, ip netip.Addr, hold time.Duration) error {
+	if !s.InPool(ip) {
+		return fmt.Errorf("decline %v from %s: %w", ip, client, ErrNotInPool)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		rec, err := get(b, ip)
+		if err != nil {
+			return err
+		}
+		if rec.active(s.now()) && rec.Client != client {
+			return ErrAddrTaken
+		}
+		return put(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: s.now().Add(hold)})
+	})
+	if err != nil {
+		return fmt.Errorf("decline %v from %s: %w", ip, client, err)
+	}
+	return nil
+}
+
+// Release frees ip if client holds it (RELEASE, or a client that chose another server's offer).
+// onlyOffered limits it to a pending offer, leaving a bound lease alone.
+func (s *LeaseStore) Release(client string, ip netip.Addr, onlyOffered bool) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		if !ip.IsValid() {
+			found, _, ok := s.findClient(b, client)
+			if !ok {
+				return nil
+			}
+			ip = found
+		}
+		rec, err := get(b, ip)
+		if err != nil || rec == nil || rec.Client != client {
+			return err
+		}
+		if onlyOffered && rec.State != LeaseOffered {
+			return nil
+		}
+		return b.Delete(key(ip))
+	})
+	if err != nil {
+		return fmt.Errorf("release %v from %s: %w", ip, client, err)
+	}
+	return nil
+}
+
+// Get returns the record for ip, or nil.
+func (s *LeaseStore) Get(ip netip.Addr) (*LeaseRecord, error) {
+	var rec *LeaseRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = get(tx.Bucket(leaseBucket), ip)
+		return err
+	})
+	return rec, err
+}
+
+// All returns every record (for dashboards and tests).
+func (s *LeaseStore) All() ([]LeaseRecord, error) {
+	var out []LeaseRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(leaseBucket).ForEach(func(k, v []byte) error {
+			r, err := decode(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	return out, nil
+}
+
+func key(ip netip.Addr) []byte { b := ip.As4(); return b[:] }
+
+func get(b *bolt.Bucket, ip netip.Addr) (*LeaseRecord, error) {
+	if !ip.Is4() {
+		return nil, nil
+	}
+	k := key(ip)
+	v := b.Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	return decode(k, v)
+}
+
+func put(b *bolt.Bucket, ip netip.Addr, r *LeaseRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put(key(ip), v)
+}
+
+func decode(k, v []byte) (*LeaseRecord, error) {
+	ip, ok := netip.AddrFromSlice(k)
+	if !ok || !ip.Is4() {
+		return nil, fmt.Errorf("lease database: bad key %x", k)
+	}
+	var r LeaseRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("lease database: record for %v: %w", ip, err)
+	}
+	r.IP = ip
+	return &r, nil
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
