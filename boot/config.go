@@ -1,0 +1,213 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole pxewim configuration: where the store is, where the servers listen, how
+// DHCP behaves, which iPXE binaries to hand out, and the boot entries with their menu and rules.
+// ParseConfig fills in defaults and validates it; a Config that ParseConfig returned is usable.
+type Config struct {
+	Source  string // file name used in messages ("config.yaml", "(embedded default)")
+	Store   string // folder of images and loose files
+	Listen  Listen
+	DHCP    DHCPConfig
+	IPXE    IPXEConfig
+	Menu    Menu
+	Entries []Entry
+	Rules   []Rule
+}
+
+// Listen says where the HTTP and TFTP servers listen and what address clients are told.
+type Listen struct {
+	HTTP      string // host:port; host may be empty (all addresses)
+	TFTP      string // host:port, or "" to run no TFTP server
+	Advertise string // IPv4[:port] put in URLs and siaddr; "" = the address the request arrived on
+}
+
+// DHCPMode selects how pxewim takes part in DHCP.
+type DHCPMode string
+
+const (
+	DHCPOff   DHCPMode = "off"   // no DHCP: something else points clients at us
+	DHCPProxy DHCPMode = "proxy" // proxy DHCP beside the site's DHCP server (never offers addresses)
+	DHCPFull  DHCPMode = "full"  // full DHCP server for an isolated lab network
+)
+
+// DHCPConfig is the dhcp: section.
+type DHCPConfig struct {
+	Mode       DHCPMode
+	Interfaces []string
+	Full       *FullDHCP // nil unless the dhcp.full section is present
+}
+
+// FullDHCP is the address pool and options of full DHCP mode.
+type FullDHCP struct {
+	RangeStart, RangeEnd netip.Addr
+	Netmask              netip.Addr
+	Router               netip.Addr // zero: no router option
+	DNS                  []netip.Addr
+	Domain               string
+	Lease                time.Duration
+	Leases               string // path of the lease database
+}
+
+// Prefix returns the pool's network (range start masked by the netmask).
+func (f *FullDHCP) Prefix() netip.Prefix {
+	p, _ := f.RangeStart.Prefix(maskBits(f.Netmask))
+	return p
+}
+
+// IPXEConfig names the iPXE binaries handed to clients that do not run iPXE yet.
+type IPXEConfig struct {
+	Dir      string // folder holding the binaries (Debian: /usr/lib/ipxe)
+	BIOS     string // for legacy PXE ROMs (arch 0)
+	EFI32    string // for IA32 UEFI PXE (arch 6); "" = not served
+	EFI64    string // for x64 UEFI PXE (arch 7, 9)
+	HTTPBoot string // for x64 UEFI HTTP Boot (arch 16), fetched over HTTP
+}
+
+// Menu is the iPXE menu shown to clients that no rule matches.
+type Menu struct {
+	Title   string
+	Timeout time.Duration // 0 = wait for a key press
+	Default string        // entry name
+}
+
+// Entry is one bootable choice. Boot holds the kind-specific part (linux, ipxe, later winpe...).
+type Entry struct {
+	Name  string
+	Title string
+	Boot  EntryBoot
+	Line  int // line in the config file, for messages
+}
+
+// Rule sends matching clients straight to an entry, without the menu.
+type Rule struct {
+	Match Match
+	Entry string
+	Line  int
+}
+
+// Defaults used when the config leaves a key out.
+const (
+	DefaultStore      = "./store"
+	DefaultHTTP       = ":8080"
+	DefaultTFTP       = ":69"
+	DefaultIPXEDir    = "/usr/lib/ipxe"
+	DefaultIPXEBIOS   = "undionly.kpxe"
+	DefaultIPXEEFI64  = "snponly.efi" // faster than ipxe.efi under OVMF (only the SNP driver)
+	DefaultIPXEHTTP   = "ipxe.efi"    // HTTP Boot: the loaded image's handle may lack SNP
+	DefaultMenuTitle  = "pxewim"
+	DefaultTimeout    = 10 * time.Second
+	DefaultLease      = 12 * time.Hour
+	DefaultLeasesPath = "/var/lib/pxewim/leases.db"
+	maxConfigErrors   = 20
+	maxConfigBytes    = 4 << 20
+)
+
+// ConfigError is one problem in a config file, located by line and key path.
+type ConfigError struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // e.g. "entries[1].linux.kernel"
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ParseConfig reads a YAML config, applies defaults and validates everything it can check
+// without touching the network or the store. name labels error messages. All problems found
+// (up to 20) come back joined, each as a *ConfigError naming line and key.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	if len(data) > maxConfigBytes {
+		return nil, &ConfigError{File: name, Msg: fmt.Sprintf("config is %d bytes, more than the %d allowed", len(data), maxConfigBytes)}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &ConfigError{File: name, Line: yamlErrLine(err), Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	d := &decoder{file: name}
+	cfg := defaultConfig(name)
+	if len(doc.Content) > 0 {
+		d.top(doc.Content[0], cfg)
+	}
+	if len(d.errs) == 0 {
+		d.crossCheck(cfg)
+	}
+	if len(d.errs) > 0 {
+		errs := make([]error, len(d.errs))
+		for i, e := range d.errs {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func defaultConfig(name string) *Config {
+	return &Config{
+		Source: name,
+		Store:  DefaultStore,
+		Listen: Listen{HTTP: DefaultHTTP, TFTP: DefaultTFTP},
+		DHCP:   DHCPConfig{Mode: DHCPOff},
+		IPXE: IPXEConfig{Dir: DefaultIPXEDir, BIOS: DefaultIPXEBIOS, EFI64: DefaultIPXEEFI64,
+			HTTPBoot: DefaultIPXEHTTP},
+		Menu: Menu{Title: DefaultMenuTitle, Timeout: DefaultTimeout},
+	}
+}
+
+// yamlErrLine digs "line N" out of a yaml.v3 syntax error.
+func yamlErrLine(err error) int {
+	var line int
+	s := err.Error()
+	if i := strings.Index(s, "line "); i >= 0 {
+		fmt.Sscanf(s[i+5:], "%d", &line)
+	}
+	return line
+}
+
+// Entry finds an entry by name.
+func (c *Config) Entry(name string) (*Entry, bool) {
+	for i := range c.Entries {
+		if c.Entries[i].Name == name {
+			return &c.Entries[i], true
+		}
+	}
+	return nil, false
+}
+
+// CheckRuntime validates what only makes sense after command-line flags overrode the file:
+// DHCP needs interfaces, full mode needs its pool section.
+func (c *Config) CheckRuntime() error {
+	var errs []error
+	if c.DHCP.Mode != DHCPOff && len(c.DHCP.Interfaces) == 0 {
+		errs = append(errs, fmt.Errorf("%s: dhcp.interfaces: DHCP mode %q needs at least one interface (dhcp.interfaces or --interface)", c.Source, c.DHCP.Mode))
+	}
+	if c.DHCP.Mode == DHCPFull && c.DHCP.Full == nil {
+		errs = append(errs, fmt.Errorf("%s: dhcp.full: DHCP mode full needs the dhcp.full section (range, netmask, ...)", c.Source))
+	}
+	if c.Listen.HTTP == "" {
+		errs = append(errs, fmt.Errorf("%s: listen.http: required (iPXE scripts and files are served over HTTP)", c.Source))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,240 @@
+package boot
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EntryBoot is the kind-specific part of a boot entry. Each kind (linux, ipxe today; winpe, iso,
+// memdisk in later issues) is one type implementing it, one parse function in entryKinds, and
+// nothing else: the menu, rules, DHCP decision and HTTP serving treat every kind alike.
+//
+// A kind that boots without iPXE (native WinPE over TFTP) will also implement NativeBooter.
+type EntryBoot interface {
+	// Kind is the config key of the kind ("linux", "ipxe").
+	Kind() string
+	// Refs lists the store files the entry needs, for checks and for pre-opening.
+	Refs() []Ref
+	// IPXE renders the iPXE commands that boot the entry (no "#!ipxe" line). Commands that can
+	// fail should end in "|| goto failed": the menu script defines that label.
+	IPXE(env *ScriptEnv) (string, error)
+}
+
+// NativeBooter is the seam for entries that boot a stock PXE client without iPXE (issue 4's
+// native WinPE path: pxeboot.n12 / bootmgfw.efi over TFTP). When a rule sends a client to such
+// an entry, the DHCP decision uses its boot file instead of the iPXE binary.
+type NativeBooter interface {
+	NativeBootFile(c Client) (tftpPath string, ok bool)
+}
+
+// ScriptEnv is what an entry needs to render its iPXE commands.
+type ScriptEnv struct {
+	Client Client
+	// URL turns a store reference into an absolute (or script-relative) URL.
+	URL func(Ref) (string, error)
+}
+
+// entryKind parses one kind of entry from its YAML value.
+type entryKind struct {
+	name  string
+	parse func(d *decoder, v *yaml.Node, key string) EntryBoot
+}
+
+// entryKinds lists the entry kinds the config understands. Issue 4 adds winpe here.
+func entryKinds() []entryKind {
+	return []entryKind{
+		{"linux", parseLinux},
+		{"ipxe", parseIPXEScript},
+	}
+}
+
+func entryKindNames() []string {
+	var ns []string
+	for _, k := range entryKinds() {
+		ns = append(ns, k.name)
+	}
+	return ns
+}
+
+// LinuxBoot boots a Linux kernel with initrds and a command line.
+type LinuxBoot struct {
+	Kernel  Ref
+	Initrds []Ref
+	Cmdline string
+}
+
+func (*LinuxBoot) Kind() string { return "linux" }
+
+func (l *LinuxBoot) Refs() []Ref { return append([]Ref{l.Kernel}, l.Initrds...) }
+
+// IPXE renders kernel + initrd lines. EFI builds of Debian's 2019 iPXE lack the LoadFile2 initrd
+// protocol, so the kernel's EFI stub loads initrds by name: every initrd is named on the kernel
+// command line (initrd=NAME), where NAME is the image name iPXE gives it (the URL's basename).
+func (l *LinuxBoot) IPXE(env *ScriptEnv) (string, error) {
+	kernel, err := env.URL(l.Kernel)
+	if err != nil {
+		return "", fmt.Errorf("kernel %s: %w", l.Kernel, err)
+	}
+	var b strings.Builder
+	var initrdArgs []string
+	var initrdLines []string
+	for _, r := range l.Initrds {
+		u, err := env.URL(r)
+		if err != nil {
+			return "", fmt.Errorf("initrd %s: %w", r, err)
+		}
+		initrdArgs = append(initrdArgs, "initrd="+urlBase(u))
+		initrdLines = append(initrdLines, "initrd "+u+" || goto failed")
+	}
+	args := strings.Join(append(initrdArgs, l.Cmdline), " ")
+	fmt.Fprintf(&b, "kernel %s %s || goto failed\n", kernel, strings.TrimSpace(args))
+	for _, line := range initrdLines {
+		b.WriteString(line + "\n")
+	}
+	b.WriteString("boot || goto failed\n")
+	return b.String(), nil
+}
+
+// urlBase is the last path element of a URL without query: the name iPXE gives a fetched image.
+func urlBase(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u[strings.LastIndex(u, "/")+1:]
+}
+
+func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
+	l := &LinuxBoot{}
+	ref := func(v *yaml.Node, k string, dst *Ref) {
+		var s string
+		if !d.str(v, k, &s) {
+			return
+		}
+		r, err := ParseRef(s)
+		if err != nil {
+			d.errorf(v, k, "%v", err)
+			return
+		}
+		*dst = r
+	}
+	seen := d.mapping(n, key, fields{
+		"kernel": func(v *yaml.Node, k string) { ref(v, k, &l.Kernel) },
+		"initrd": func(v *yaml.Node, k string) {
+			var ss []string
+			d.strList(v, k, &ss)
+			names := map[string]bool{}
+			for i, s := range ss {
+				r, err := ParseRef(s)
+				if err != nil {
+					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%v", err)
+					continue
+				}
+				if names[r.Base()] {
+					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "two initrds named %q: the kernel tells them apart by file name", r.Base())
+				}
+				names[r.Base()] = true
+				l.Initrds = append(l.Initrds, r)
+			}
+		},
+		"cmdline": func(v *yaml.Node, k string) {
+			if d.str(v, k, &l.Cmdline) && strings.ContainsAny(l.Cmdline, "\r\n") {
+				d.errorf(v, k, "must be one line")
+			}
+		},
+	})
+	if _, ok := seen["kernel"]; !ok {
+		d.errorf(n, key+".kernel", "required")
+	}
+	return l
+}
+
+// IPXEScript is a custom iPXE script, run as it is.
+type IPXEScript struct {
+	Script string // without the "#!ipxe" line
+}
+
+func (*IPXEScript) Kind() string { return "ipxe" }
+func (*IPXEScript) Refs() []Ref  { return nil }
+
+func (s *IPXEScript) IPXE(*ScriptEnv) (string, error) { return s.Script, nil }
+
+func parseIPXEScript(d *decoder, n *yaml.Node, key string) EntryBoot {
+	s := &IPXEScript{}
+	var text string
+	if !d.str(n, key, &text) {
+		return s
+	}
+	text = strings.TrimPrefix(strings.TrimLeft(text, " \t\r\n"), "#!ipxe")
+	text = strings.TrimLeft(text, "\r\n")
+	if strings.TrimSpace(text) == "" {
+		d.errorf(n, key, "empty script")
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	s.Script = text
+	return s
+}
+
+// Ref names a file in the store: a plain path ("isos/x.iso") or a file inside a WIM image
+// ("tools.wim:1/boot/vmlinuz", image indexes count from 1).
+type Ref struct {
+	WIM   string // path of the WIM in the store; "" for a plain file
+	Index int    // image index in the WIM (1-based)
+	Path  string // slash-separated path, fs.ValidPath form
+}
+
+var wimRef = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd)):([0-9]+)/(.*)$`)
+
+// ParseRef parses a store reference. Backslashes count as slashes and one leading slash is
+// dropped; ".." and empty elements are refused, so a reference never leaves the store.
+func ParseRef(s string) (Ref, error) {
+	orig := s
+	s = strings.ReplaceAll(s, `\`, "/")
+	var r Ref
+	if m := wimRef.FindStringSubmatch(s); m != nil {
+		idx, err := strconv.Atoi(m[2])
+		if err != nil || idx < 1 || idx > 65535 {
+			return Ref{}, fmt.Errorf("%q: image index must be 1 or more", orig)
+		}
+		wimPath, err := cleanRefPath(m[1])
+		if err != nil {
+			return Ref{}, fmt.Errorf("%q: WIM path: %w", orig, err)
+		}
+		r.WIM, r.Index, s = wimPath, idx, m[3]
+	}
+	p, err := cleanRefPath(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("%q: %w", orig, err)
+	}
+	r.Path = p
+	return r, nil
+}
+
+func cleanRefPath(s string) (string, error) {
+	s = strings.ReplaceAll(s, `\`, "/")
+	s = strings.TrimPrefix(s, "/")
+	if s == "" {
+		return "", fmt.Errorf("empty path")
+	}
+	if !fs.ValidPath(s) || s == "." {
+		return "", fmt.Errorf("path %q is not a clean relative path inside the store (no .., //, or trailing /)", s)
+	}
+	return s, nil
+}
+
+// String gives the reference back in config syntax.
+func (r Ref) String() string {
+	if r.WIM != "" {
+		return fmt.Sprintf("%s:%d/%s", r.WIM, r.Index, r.Path)
+	}
+	return r.Path
+}
+
+// Base is the file name the reference ends with.
+func (r Ref) Base() string { return r.Path[strings.LastIndex(r.Path, "/")+1:] }
