@@ -1,0 +1,326 @@
+package wim
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Interfaces an Image and its files implement.
+var (
+	_ fs.FS          = (*Image)(nil)
+	_ fs.ReadDirFS   = (*Image)(nil)
+	_ fs.ReadFileFS  = (*Image)(nil)
+	_ fs.StatFS      = (*Image)(nil)
+	_ fs.ReadLinkFS  = (*Image)(nil)
+	_ io.ReaderAt    = (*File)(nil)
+	_ io.Seeker      = (*File)(nil)
+	_ fs.ReadDirFile = (*dirFile)(nil)
+)
+
+// ErrChecksum is returned (wrapped) when data read in full does not match its SHA-1.
+var ErrChecksum = errors.New("SHA-1 mismatch")
+
+// lookup resolves an fs.ValidPath name to an entry, case-insensitively (exact matches win).
+func (img *Image) lookup(op, name string) (*Entry, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	e := img.root
+	if name == "." {
+		return e, nil
+	}
+	for name != "" {
+		elem, rest, _ := strings.Cut(name, "/")
+		name = rest
+		if !e.IsDir() {
+			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+		if e = lookupChild(e, elem); e == nil {
+			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+	}
+	return e, nil
+}
+
+// Lookup returns the entry at path name (an fs.ValidPath), matching names case-insensitively.
+func (img *Image) Lookup(name string) (*Entry, error) {
+	e, err := img.lookup("lookup", name)
+	if err != nil {
+		return nil, fixPathErr(err, name)
+	}
+	return e, nil
+}
+
+// fixPathErr puts the full path back into a PathError made during a walk.
+func fixPathErr(err error, name string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Path = name
+	}
+	return err
+}
+
+// Open opens the named file or directory. Symbolic links are not followed: opening one gives
+// its (usually empty) data stream; use ReadLink for the target.
+func (img *Image) Open(name string) (fs.File, error) {
+	e, err := img.lookup("open", name)
+	if err != nil {
+		return nil, fixPathErr(err, name)
+	}
+	if e.IsDir() {
+		return &dirFile{info: fileInfo{e}, entries: e.Children()}, nil
+	}
+	f, err := img.openStream(e, e.Hash, e.Size)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return f, nil
+}
+
+// OpenEntry opens an entry's unnamed data stream.
+func (img *Image) OpenEntry(e *Entry) (*File, error) { return img.openStream(e, e.Hash, e.Size) }
+
+// OpenStream opens an entry's named data stream.
+func (img *Image) OpenStream(e *Entry, name string) (*File, error) {
+	for _, s := range e.Streams {
+		if s.Name == name {
+			return img.openStream(e, s.Hash, s.Size)
+		}
+	}
+	return nil, fmt.Errorf("wim: %s: no stream named %q: %w", e.Path(), name, fs.ErrNotExist)
+}
+
+func (img *Image) openStream(e *Entry, h [sha1.Size]byte, size int64) (*File, error) {
+	f := &File{e: e, hash: h}
+	if h == ([sha1.Size]byte{}) {
+		return f, nil
+	}
+	b, ok := img.a.blobs[h]
+	if !ok {
+		return nil, fmt.Errorf("wim: image %d: %s: stream %x is not in the WIM (missing split part?)", img.index, e.Path(), h)
+	}
+	f.b, f.size, f.h = b, b.size, sha1.New()
+	return f, nil
+}
+
+// ReadFile reads a whole file and checks its SHA-1.
+func (img *Image) ReadFile(name string) ([]byte, error) {
+	e, err := img.lookup("readfile", name)
+	if err != nil {
+		return nil, fixPathErr(err, name)
+	}
+	if e.IsDir() {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: errors.New("is a directory")}
+	}
+	f, err := img.openStream(e, e.Hash, e.Size)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: err}
+	}
+	if f.b == nil {
+		return []byte{}, nil
+	}
+	data, err := f.b.readAll()
+	if err == nil && sha1.Sum(data) != f.hash {
+		err = fmt.Errorf("%v: %w", f.b, ErrChecksum)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "readfile", Path: name, Err: err}
+	}
+	return data, nil
+}
+
+// Stat describes the named file (symbolic links are not followed).
+func (img *Image) Stat(name string) (fs.FileInfo, error) {
+	e, err := img.lookup("stat", name)
+	if err != nil {
+		return nil, fixPathErr(err, name)
+	}
+	return fileInfo{e}, nil
+}
+
+// Lstat is Stat: an Image never follows symbolic links.
+func (img *Image) Lstat(name string) (fs.FileInfo, error) { return img.Stat(name) }
+
+// ReadDir lists the named directory, sorted by name.
+func (img *Image) ReadDir(name string) ([]fs.DirEntry, error) {
+	e, err := img.lookup("readdir", name)
+	if err != nil {
+		return nil, fixPathErr(err, name)
+	}
+	if !e.IsDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	kids := e.Children()
+	out := make([]fs.DirEntry, len(kids))
+	for i, c := range kids {
+		out[i] = fileInfo{c}
+	}
+	return out, nil
+}
+
+func sortByName(es []*Entry) {
+	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+}
+
+// fileInfo is an Entry seen as fs.FileInfo and fs.DirEntry.
+type fileInfo struct{ e *Entry }
+
+func (fi fileInfo) Name() string {
+	if fi.e.parent == nil {
+		return "."
+	}
+	return fi.e.Name
+}
+func (fi fileInfo) Size() int64                { return fi.e.Size }
+func (fi fileInfo) Mode() fs.FileMode          { return fi.e.Mode() }
+func (fi fileInfo) ModTime() time.Time         { return fi.e.LastWriteTime }
+func (fi fileInfo) IsDir() bool                { return fi.e.IsDir() }
+func (fi fileInfo) Sys() any                   { return fi.e }
+func (fi fileInfo) Type() fs.FileMode          { return fi.e.Mode().Type() }
+func (fi fileInfo) Info() (fs.FileInfo, error) { return fi, nil }
+func (fi fileInfo) String() string             { return fs.FormatFileInfo(fi) }
+
+// File is an open data stream of an image entry. Read and Seek share a position; ReadAt is
+// independent of it and safe for concurrent use. Reading a stream from start to end checks its
+// SHA-1: a mismatch is reported instead of io.EOF.
+type File struct {
+	e    *Entry
+	b    *blob // nil for an empty stream
+	size int64
+	hash [sha1.Size]byte
+
+	mu     sync.Mutex
+	pos    int64
+	pin    chunkPin
+	h      hash.Hash // running SHA-1 while reads are sequential from 0
+	hashed int64
+	closed bool
+}
+
+// Hash returns the SHA-1 of the stream (zero for an empty stream).
+func (f *File) Hash() [sha1.Size]byte { return f.hash }
+
+// Size returns the stream's size.
+func (f *File) Size() int64 { return f.size }
+
+// Stat describes the file's entry.
+func (f *File) Stat() (fs.FileInfo, error) { return fileInfo{f.e}, nil }
+
+// Entry returns the file's directory entry.
+func (f *File) Entry() *Entry { return f.e }
+
+// Close releases the file; it does not affect other readers.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fs.ErrClosed
+	}
+	f.closed, f.pin = true, chunkPin{}
+	return nil
+}
+
+// Read reads from the current position.
+func (f *File) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, fs.ErrClosed
+	}
+	if f.pos >= f.size {
+		return 0, io.EOF
+	}
+	if f.b == nil {
+		return 0, io.EOF
+	}
+	n, err := f.b.readAt(p, f.pos, &f.pin)
+	if f.h != nil && f.hashed == f.pos {
+		f.h.Write(p[:n])
+		f.hashed += int64(n)
+		if f.hashed == f.size {
+			var sum [sha1.Size]byte
+			if f.h.Sum(sum[:0]); sum != f.hash {
+				f.pos += int64(n)
+				return n, fmt.Errorf("wim: %s: %w (%s)", f.e.Path(), ErrChecksum, hex.EncodeToString(f.hash[:]))
+			}
+		}
+	}
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// ReadAt reads len(p) bytes at off, decoding only the chunks that cover them.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("wim: %s: negative offset %d", f.e.Path(), off)
+	}
+	if f.b == nil {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	return f.b.readAt(p, off, nil)
+}
+
+// Seek sets the position for the next Read.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.pos
+	case io.SeekEnd:
+		offset += f.size
+	default:
+		return 0, fmt.Errorf("wim: seek: invalid whence %d", whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("wim: seek: negative position %d", offset)
+	}
+	f.pos = offset
+	return offset, nil
+}
+
+// dirFile is an open directory.
+type dirFile struct {
+	info    fileInfo
+	entries []*Entry
+	pos     int
+}
+
+func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *dirFile) Close() error               { return nil }
+func (d *dirFile) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.info.e.Path(), Err: errors.New("is a directory")}
+}
+
+// ReadDir returns the next n entries (all remaining when n <= 0), as fs.ReadDirFile specifies.
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	rest := d.entries[d.pos:]
+	if n > 0 && len(rest) == 0 {
+		return nil, io.EOF
+	}
+	if n > 0 && n < len(rest) {
+		rest = rest[:n]
+	}
+	d.pos += len(rest)
+	out := make([]fs.DirEntry, len(rest))
+	for i, e := range rest {
+		out[i] = fileInfo{e}
+	}
+	return out, nil
+}

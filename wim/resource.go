@@ -1,0 +1,303 @@
+package wim
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// maxChunkTableEntries bounds the chunk count of one resource (a 64 TiB resource in 32 KiB
+// chunks); larger claims are treated as corrupt rather than allocated.
+const maxChunkTableEntries = 1 << 31
+
+// resource is one stored resource: the data of a single blob, or a solid resource holding many.
+// It maps offsets in its uncompressed data to chunks and decodes them through the cache.
+type resource struct {
+	a    *Archive
+	part *part
+	hdr  ResourceHeader
+
+	// Set at open.
+	chunked   bool        // data is split into chunks (compressed or solid); else stored as is
+	solid     bool        // solid resource (own header, sizes table, format)
+	codec     Compression // chunk format
+	chunkSize int64
+	size      int64 // uncompressed size
+
+	once    sync.Once
+	loadErr error
+	offs    []int64 // file offset of each chunk's stored data; len = chunks+1
+}
+
+func (r *resource) String() string {
+	return fmt.Sprintf("resource at offset %#x (part %d)", r.hdr.Offset, r.part.hdr.Part)
+}
+
+// newResource describes a non-solid resource from its header.
+func newResource(a *Archive, p *part, h ResourceHeader) (*resource, error) {
+	r := &resource{a: a, part: p, hdr: h, size: h.Size}
+	if h.Offset > p.size || h.SizeInWIM > p.size-h.Offset {
+		return nil, fmt.Errorf("%v: size %d extends past end of file (%d bytes)", r, h.SizeInWIM, p.size)
+	}
+	if h.Flags&ResFlagCompressed != 0 && p.hdr.Compression != CompressionNone {
+		r.chunked = true
+		r.codec = p.hdr.Compression
+		r.chunkSize = int64(p.hdr.ChunkSize)
+		return r, nil
+	}
+	if h.SizeInWIM != h.Size {
+		return nil, fmt.Errorf("%v: uncompressed resource stores %d bytes for %d", r, h.SizeInWIM, h.Size)
+	}
+	return r, nil
+}
+
+// solidHeaderSize is the size of the header at the start of a solid resource.
+const solidHeaderSize = 16
+
+// newSolidResource reads a solid resource's own header (size, chunk size, format).
+func newSolidResource(a *Archive, p *part, h ResourceHeader) (*resource, error) {
+	r := &resource{a: a, part: p, hdr: h, chunked: true, solid: true}
+	if h.Offset > p.size || h.SizeInWIM > p.size-h.Offset || h.SizeInWIM < solidHeaderSize {
+		return nil, fmt.Errorf("solid %v: size %d does not fit the file (%d bytes)", r, h.SizeInWIM, p.size)
+	}
+	var b [solidHeaderSize]byte
+	if _, err := p.r.ReadAt(b[:], h.Offset); err != nil {
+		return nil, fmt.Errorf("solid %v: reading header: %w", r, err)
+	}
+	r.size = int64(binary.LittleEndian.Uint64(b[0:]) & (1<<63 - 1))
+	r.chunkSize = int64(binary.LittleEndian.Uint32(b[8:]))
+	r.codec = Compression(binary.LittleEndian.Uint32(b[12:]))
+	if err := checkChunkSize(r.codec, r.chunkSize); err != nil {
+		return nil, fmt.Errorf("solid %v: %w", r, err)
+	}
+	if r.chunks() > (h.SizeInWIM-solidHeaderSize)/4 {
+		return nil, fmt.Errorf("solid %v: %d chunks of %d bytes cannot fit in %d stored bytes",
+			r, r.chunks(), r.chunkSize, h.SizeInWIM)
+	}
+	return r, nil
+}
+
+// chunks returns the number of chunks.
+func (r *resource) chunks() int64 {
+	if !r.chunked || r.size == 0 {
+		return 0
+	}
+	return (r.size + r.chunkSize - 1) / r.chunkSize
+}
+
+// chunkLen returns the uncompressed size of chunk i.
+func (r *resource) chunkLen(i int64) int64 {
+	return min(r.chunkSize, r.size-i*r.chunkSize)
+}
+
+// loadTable reads and checks the chunk table once.
+func (r *resource) loadTable() error {
+	r.once.Do(func() {
+		switch {
+		case r.solid:
+			r.loadErr = r.loadSolidTable()
+		case r.part.hdr.Pipable:
+			r.loadErr = r.loadPipableTable()
+		default:
+			r.loadErr = r.loadChunkTable()
+		}
+	})
+	return r.loadErr
+}
+
+// loadChunkTable reads a non-solid chunk table: chunks-1 entries of 4 or 8 bytes at the
+// resource start, each the offset of the next chunk from the end of the table.
+func (r *resource) loadChunkTable() error {
+	n := r.chunks()
+	width := int64(4)
+	if r.size > 0xFFFFFFFF {
+		width = 8
+	}
+	if n == 0 {
+		return fmt.Errorf("%v: compressed resource of size 0", r)
+	}
+	tableSize := (n - 1) * width
+	if n > maxChunkTableEntries || tableSize > r.hdr.SizeInWIM {
+		return fmt.Errorf("%v: chunk table for %d chunks does not fit in %d stored bytes", r, n, r.hdr.SizeInWIM)
+	}
+	table := make([]byte, tableSize)
+	if _, err := r.part.r.ReadAt(table, r.hdr.Offset); err != nil {
+		return fmt.Errorf("%v: reading chunk table: %w", r, err)
+	}
+	offs, err := parseChunkTable(table, n, width, r.hdr.SizeInWIM-tableSize)
+	if err != nil {
+		return fmt.Errorf("%v: %w", r, err)
+	}
+	base := r.hdr.Offset + tableSize
+	for i := range offs {
+		offs[i] += base
+	}
+	r.offs = offs
+	return r.checkOffsets()
+}
+
+// parseChunkTable turns raw chunk table entries into n+1 chunk start offsets relative to the
+// end of the table; dataSize is the stored size of all chunks.
+func parseChunkTable(table []byte, n, width, dataSize int64) ([]int64, error) {
+	offs := make([]int64, n+1)
+	for k := int64(1); k < n; k++ {
+		if width == 8 {
+			offs[k] = int64(binary.LittleEndian.Uint64(table[(k-1)*8:]) & (1<<63 - 1))
+		} else {
+			offs[k] = int64(binary.LittleEndian.Uint32(table[(k-1)*4:]))
+		}
+	}
+	offs[n] = dataSize
+	return offs, nil
+}
+
+// loadSolidTable reads a solid resource's table of compressed chunk sizes.
+func (r *resource) loadSolidTable() error {
+	n := r.chunks()
+	tableSize := n * 4
+	table := make([]byte, tableSize)
+	if _, err := r.part.r.ReadAt(table, r.hdr.Offset+solidHeaderSize); err != nil {
+		return fmt.Errorf("solid %v: reading chunk sizes: %w", r, err)
+	}
+	r.offs = make([]int64, n+1)
+	pos := r.hdr.Offset + solidHeaderSize + tableSize
+	for i := int64(0); i < n; i++ {
+		r.offs[i] = pos
+		pos += int64(binary.LittleEndian.Uint32(table[i*4:]))
+	}
+	r.offs[n] = pos
+	if pos > r.hdr.Offset+r.hdr.SizeInWIM {
+		return fmt.Errorf("solid %v: chunk sizes add up to %d, past the stored size %d", r, pos-r.hdr.Offset, r.hdr.SizeInWIM)
+	}
+	return r.checkOffsets()
+}
+
+// checkOffsets rejects chunk tables out of order and chunks stored larger than they decode.
+func (r *resource) checkOffsets() error {
+	for i := int64(0); i+1 < int64(len(r.offs)); i++ {
+		stored := r.offs[i+1] - r.offs[i]
+		if stored <= 0 || stored > r.chunkLen(i) {
+			return fmt.Errorf("%v: chunk %d stores %d bytes for %d (chunk table corrupt or out of order)",
+				r, i, stored, r.chunkLen(i))
+		}
+	}
+	return nil
+}
+
+// chunk returns decoded chunk i, from the cache when possible. The slice is shared and
+// must not be modified.
+func (r *resource) chunk(i int64) ([]byte, error) {
+	if err := r.loadTable(); err != nil {
+		return nil, err
+	}
+	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
+	return r.a.cache.get(key, func() ([]byte, error) {
+		dst := make([]byte, r.chunkLen(i))
+		return dst, r.decodeChunk(i, dst, nil)
+	})
+}
+
+// decodeChunk decodes chunk i into dst (len = chunkLen(i)); buf is optional scratch space for the
+// stored bytes. The chunk table must be loaded.
+func (r *resource) decodeChunk(i int64, dst, buf []byte) error {
+	start, end := r.offs[i], r.offs[i+1]
+	if r.part.hdr.Pipable {
+		// Each stored chunk is preceded by its own size header; the table does not count them.
+		shift := pipableChunkHeaderSize * (i + 1)
+		start, end = start+shift, end+shift
+	}
+	stored := end - start
+	if int64(cap(buf)) < stored {
+		buf = make([]byte, stored)
+	}
+	src := buf[:stored]
+	if _, err := r.part.r.ReadAt(src, start); err != nil {
+		return fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
+	}
+	if stored == int64(len(dst)) {
+		copy(dst, src) // stored raw: compressing did not help
+		return nil
+	}
+	if r.codec == CompressionNone {
+		return fmt.Errorf("%v: chunk %d of an uncompressed resource stores %d bytes for %d", r, i, stored, len(dst))
+	}
+	if err := r.a.decoders.decompress(r.codec, int(r.chunkSize), dst, src); err != nil {
+		return fmt.Errorf("%v: %v chunk %d at %#x: %w", r, r.codec, i, start, err)
+	}
+	return nil
+}
+
+// noEOF reports a short read inside the file's declared data as unexpected.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readAt reads uncompressed bytes [off, off+len(p)) of the resource, decoding only the chunks
+// that cover them. pin, when not nil, keeps the last chunk used so sequential readers need no
+// cache lookup (and still work when a chunk is larger than the cache).
+func (r *resource) readAt(p []byte, off int64, pin *chunkPin) (int, error) {
+	if off < 0 {
+		return 0, errors.New("wim: negative offset")
+	}
+	if off >= r.size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > r.size-off {
+		p = p[:r.size-off]
+	}
+	if !r.chunked {
+		n, err := r.part.r.ReadAt(p, r.rawDataOffset()+off)
+		if err != nil && n < len(p) {
+			return n, fmt.Errorf("%v: %w", r, noEOF(err))
+		}
+	} else {
+		done := 0
+		for done < len(p) {
+			pos := off + int64(done)
+			i := pos / r.chunkSize
+			data, err := r.chunkPinned(i, pin)
+			if err != nil {
+				return done, err
+			}
+			done += copy(p[done:], data[pos-i*r.chunkSize:])
+		}
+	}
+	if len(p) < want {
+		return len(p), io.EOF
+	}
+	return len(p), nil
+}
+
+// chunkPin remembers one decoded chunk for a sequential reader.
+type chunkPin struct {
+	r    *resource
+	i    int64
+	data []byte
+}
+
+func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
+	if pin != nil && pin.r == r && pin.i == i && pin.data != nil {
+		return pin.data, nil
+	}
+	data, err := r.chunk(i)
+	if err != nil {
+		return nil, err
+	}
+	if pin != nil {
+		*pin = chunkPin{r: r, i: i, data: data}
+	}
+	return data, nil
+}
+
+// rawDataOffset is the file offset of an unchunked resource's data (in pipable WIMs too, the
+// resource header points just past the blob header).
+func (r *resource) rawDataOffset() int64 { return r.hdr.Offset }
