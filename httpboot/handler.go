@@ -78,7 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.serve(rw, r, rt, ev)
 	}
 	if err != nil && ev.Status == 0 {
-		sendError(rw, err)
+		sendError(rw, r, err)
 	}
 	ev.Err, ev.Duration = err, time.Since(ev.Start)
 	if h.cfg.Observer != nil {
@@ -198,7 +198,7 @@ func (e *errReader) Seek(off int64, whence int) (int64, error) { return e.rs.See
 
 // sendError writes an error response. Errors are never cached: a file missing now may be in
 // the store a minute later.
-func sendError(w http.ResponseWriter, err error) {
+func sendError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	msg := http.StatusText(status)
 	var he *httpError
@@ -210,6 +210,11 @@ func sendError(w http.ResponseWriter, err error) {
 	w.Header().Del("ETag")
 	w.Header().Del("Last-Modified")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		return
+	}
 	http.Error(w, msg, status)
 }
 
