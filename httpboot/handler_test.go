@@ -213,11 +213,11 @@ func TestHeaders(t *testing.T) {
 	fx := newFixture(t, nil)
 	sumTag := `"` + hex.EncodeToString(fx.sum[:]) + `"`
 	tests := []struct {
-		target                    string
-		status                    int
-		ctype, cache, etag        string // etag "*" means any strong 16-hex validator
-		lastModified              bool
-		contentLength             int
+		target             string
+		status             int
+		ctype, cache, etag string // etag "*" means any strong 16-hex validator
+		lastModified       bool
+		contentLength      int
 	}{
 		{fx.blobPath(), 200, "application/octet-stream", CacheImmutable, sumTag, true, wimSize},
 		{"/files/sources/boot.wim", 200, "application/octet-stream", CacheRevalidate, sumTag, true, wimSize},
