@@ -1,14 +1,190 @@
-// Package xpress decodes WIM XPRESS chunks (LZ77 + Huffman, MS-XCA "XPRESS Huffman"). (Being written.)
+// Package xpress decodes the XPRESS chunks of WIM resources ("LZ77+Huffman" in Microsoft's
+// MS-XCA).
+//
+// # Format
+//
+// Each chunk (at most 64 KiB) is independent. It starts with 256 bytes holding 512 4-bit
+// codeword lengths (byte i: symbol 2i in the low nibble, 2i+1 in the high one) of one
+// canonical Huffman code, followed by a bitstream of 16-bit little-endian words read from the
+// most significant bit. Symbols 0-255 are literals. Symbol 256+s is a match: s&15 is a length
+// header, s>>4 the number of offset bits; offset = 1<<(s>>4) | those bits. A length header of
+// 15 continues with a byte embedded in the stream (and, if that byte is 255, a 16-bit length),
+// then 3 is added.
+//
+// The embedded bytes are read at "the byte after the last 16-bit word loaded", and what has
+// been loaded is defined by the reference decoder: it keeps 16 to 31 bits buffered once it has
+// made sure of 16 bits for the offset. A decoder that buffers more must give the surplus words
+// back before reading those bytes; Decompress does, at that (rare) point only.
+//
+// # Design
+//
+// Table-driven Huffman decoding: an 11-bit first-level table whose entries hold symbol and
+// codeword length, with subtables for the rare longer codewords (see huffman.go). A 64-bit bit
+// buffer is refilled up to four words at a time, enough for a symbol and its offset bits, and
+// the inner loop never checks for the end of input: past the end it reads zeros, and the
+// decoder reports truncation afterwards if any of those were consumed. Matches are validated
+// before the copy, which moves 8 bytes at a time when the source is at least 8 bytes back.
+// The Decoder keeps its tables, so steady-state decoding allocates nothing.
 package xpress
 
-import "errors"
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+const (
+	numSyms   = 512
+	tableBits = 11
+	maxLen    = 15
+	minMatch  = 3
+	maxChunk  = 65536
+	tableSz   = 2048 + (numSyms/5+1)<<4 // tableSize(numSyms, tableBits, maxLen)
+)
 
 // Decoder decodes XPRESS chunks; it keeps scratch tables between calls and is not safe for
 // concurrent use (use one per goroutine, e.g. from a sync.Pool).
-type Decoder struct{ chunkSize int }
+type Decoder struct {
+	chunkSize int
+	lens      [numSyms]uint8
+	sorted    [numSyms]uint16
+	table     [tableSz]uint32
+}
 
-// NewDecoder returns a decoder for chunks of at most chunkSize uncompressed bytes.
-func NewDecoder(chunkSize int) (*Decoder, error) { return &Decoder{chunkSize}, nil }
+// NewDecoder returns a decoder for chunks of at most chunkSize uncompressed bytes (XPRESS
+// offsets reach back at most 65535 bytes, so at most 64 KiB).
+func NewDecoder(chunkSize int) (*Decoder, error) {
+	if chunkSize <= 0 || chunkSize > maxChunk {
+		return nil, fmt.Errorf("xpress: unsupported chunk size %d (want 1 to %d)", chunkSize, maxChunk)
+	}
+	return &Decoder{chunkSize: chunkSize}, nil
+}
 
 // Decompress decodes src into dst; len(dst) is the chunk's exact uncompressed size.
-func (d *Decoder) Decompress(dst, src []byte) error { return errors.New("xpress: not implemented yet") }
+func (d *Decoder) Decompress(dst, src []byte) error {
+	if len(dst) > d.chunkSize {
+		return fmt.Errorf("xpress: output size %d exceeds the chunk size %d", len(dst), d.chunkSize)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	if len(src) < numSyms/2 {
+		return fmt.Errorf("xpress: %d bytes of input, shorter than the %d-byte code length table", len(src), numSyms/2)
+	}
+	for i, b := range src[:numSyms/2] {
+		d.lens[2*i] = b & 15
+		d.lens[2*i+1] = b >> 4
+	}
+	if err := buildTable(d.table[:], d.lens[:], tableBits, maxLen, d.sorted[:]); err != nil {
+		return fmt.Errorf("xpress: %w", err)
+	}
+	br := bitReader{src: src, pos: numSyms / 2, seg: numSyms / 2}
+	out, err := d.decode(&br, dst)
+	if err != nil {
+		return err
+	}
+	if br.overrun() {
+		return fmt.Errorf("xpress: compressed data truncated (%d bytes) before position %d", len(src), out)
+	}
+	return nil
+}
+
+// decode is the hot loop. One refill (>= 49 bits) covers a symbol and its offset bits (15+15).
+func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
+	buf, nbits := br.buf, br.nbits
+	table := &d.table
+	out := 0
+	for out < len(dst) {
+		if nbits < 30 {
+			br.buf, br.nbits = buf, nbits
+			br.refill()
+			buf, nbits = br.buf, br.nbits
+		}
+		e := table[buf>>(64-tableBits)]
+		if e&entryPtr != 0 {
+			e = table[(e>>16)+uint32((buf<<tableBits)>>((64-(e>>8)&31)&63))]
+		}
+		buf <<= e & entryLenMsk
+		nbits -= uint(e & entryLenMsk)
+		sym := e >> 16
+		if sym < 256 {
+			dst[out] = byte(sym)
+			out++
+			continue
+		}
+		length := sym & 15
+		log2 := (sym >> 4) & 15
+		surplus := nbits/16 - 1 // words buffered beyond the reference decoder's 16..31 bits
+		off := int(1<<log2 | uint32((buf>>1)>>((63-log2)&63)))
+		buf <<= log2
+		nbits -= uint(log2)
+		if length == 15 {
+			br.buf, br.nbits = buf, nbits
+			n, err := br.readLength(surplus, out)
+			if err != nil {
+				return out, err
+			}
+			buf, nbits = br.buf, br.nbits
+			length = n
+		}
+		length += minMatch
+		if off > out {
+			return out, fmt.Errorf("xpress: match offset %d before chunk start at position %d", off, out)
+		}
+		if int(length) > len(dst)-out {
+			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(dst))
+		}
+		copyMatch(dst, out, off, int(length))
+		out += int(length)
+	}
+	br.buf, br.nbits = buf, nbits
+	return out, nil
+}
+
+// readLength gives back the surplus buffered words, then reads the embedded length byte (and
+// 16-bit length after a 255) that follow them; it returns the length minus 3.
+func (br *bitReader) readLength(surplus uint, out int) (uint32, error) {
+	br.pos -= int(2 * surplus)
+	br.nbits -= 16 * surplus
+	br.buf &^= ^uint64(0) >> br.nbits
+	p := br.pos
+	if p >= len(br.src) {
+		return 0, fmt.Errorf("xpress: compressed data truncated at the length byte of the match at position %d", out)
+	}
+	n := 15 + uint32(br.src[p])
+	p++
+	if n == 15+255 {
+		if p+2 > len(br.src) {
+			return 0, fmt.Errorf("xpress: compressed data truncated in the 16-bit length of the match at position %d", out)
+		}
+		n = uint32(binary.LittleEndian.Uint16(br.src[p:]))
+		p += 2
+	}
+	br.pos, br.seg = p, p
+	return n, nil
+}
+
+// copyMatch copies length bytes from dst[out-off:] to dst[out:], byte-serially in effect
+// (later bytes may repeat earlier output). off >= 1 and the match lies within dst.
+func copyMatch(dst []byte, out, off, length int) {
+	src := out - off
+	if out+length+8 <= len(dst) {
+		if off >= 8 {
+			for n := 0; n < length; n += 8 {
+				binary.LittleEndian.PutUint64(dst[out+n:], binary.LittleEndian.Uint64(dst[src+n:]))
+			}
+			return
+		}
+		if off == 1 {
+			v := uint64(dst[src]) * 0x0101010101010101
+			for n := 0; n < length; n += 8 {
+				binary.LittleEndian.PutUint64(dst[out+n:], v)
+			}
+			return
+		}
+	}
+	m := dst[out : out+length]
+	s := dst[src : src+length]
+	for i := range m {
+		m[i] = s[i]
+	}
+}

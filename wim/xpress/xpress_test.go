@@ -1,0 +1,142 @@
+package xpress
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/wimlibc"
+)
+
+func needWimlib(t testing.TB) {
+	t.Helper()
+	if !wimlibc.Available() {
+		t.Skip("wimlib binding not built: run go test -tags libwim with libwim-dev installed (./test.sh does)")
+	}
+}
+
+// roundTrip compresses data with wimlib and checks that our decoder restores it. It reports
+// whether wimlib compressed it at all (it stores incompressible chunks raw).
+func roundTrip(t *testing.T, d *Decoder, chunkSize int, data []byte) bool {
+	t.Helper()
+	comp, ok, err := wimlibc.Compress(wimlibc.XPRESS, chunkSize, data)
+	if err != nil {
+		t.Fatalf("wimlib compress: %v", err)
+	}
+	if !ok {
+		return false
+	}
+	out := make([]byte, len(data))
+	if err := d.Decompress(out, comp); err != nil {
+		t.Fatalf("chunk size %d, %d bytes: %v", chunkSize, len(data), err)
+	}
+	if i := firstDiff(out, data); i >= 0 {
+		t.Fatalf("chunk size %d, %d bytes: output differs from the input at byte %d", chunkSize, len(data), i)
+	}
+	return true
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return len(a)
+	}
+	return -1
+}
+
+func TestRoundTripChunkSizes(t *testing.T) {
+	needWimlib(t)
+	kinds := []string{"x86", "text", "random", "zeros", "mixed"}
+	for order := 12; order <= 16; order++ {
+		chunk := 1 << order
+		for _, kind := range kinds {
+			t.Run(fmt.Sprintf("%d/%s", chunk, kind), func(t *testing.T) {
+				d, err := NewDecoder(chunk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Two full chunks (the decoder is reused: state must reset per chunk),
+				// then a short last chunk of odd size.
+				total := 2*chunk + chunk/3 + 1
+				data := corpus(t, kind, total)
+				compressed := 0
+				for off := 0; off < len(data); off += chunk {
+					if roundTrip(t, d, chunk, data[off:min(off+chunk, len(data))]) {
+						compressed++
+					}
+				}
+				if kind != "random" && compressed == 0 {
+					t.Fatalf("wimlib stored every %s chunk raw: test covers nothing", kind)
+				}
+			})
+		}
+	}
+}
+
+func TestRoundTripSmall(t *testing.T) {
+	needWimlib(t)
+	text := corpus(t, "text", 2000)
+	x86 := corpus(t, "x86", 2000)
+	d, _ := NewDecoder(65536)
+	n := 0
+	// The 256-byte code length table means only inputs of a few hundred bytes can shrink.
+	sizes := []int{}
+	for size := 1; size <= 100; size++ {
+		sizes = append(sizes, size, 250+7*size)
+	}
+	for _, size := range sizes {
+		for _, src := range [][]byte{text, x86, bytes.Repeat([]byte{0xE8}, size), make([]byte, size)} {
+			if roundTrip(t, d, 65536, src[:size]) {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("wimlib compressed none of the small inputs")
+	}
+}
+
+// TestRoundTripShapes covers long matches, overlapping matches with every short offset,
+// and runs of 0xE8 bytes (which mean nothing special to XPRESS).
+func TestRoundTripShapes(t *testing.T) {
+	needWimlib(t)
+	x86 := corpus(t, "x86", 40000)
+	var shapes = map[string][]byte{}
+	for off := 1; off <= 9; off++ {
+		pat := x86[1000 : 1000+off]
+		shapes[fmt.Sprintf("period%d", off)] = bytes.Repeat(pat, 30000/off)
+	}
+	e8 := append(bytes.Repeat([]byte("\xE8\x10\x00\x00\x00abc"), 3000), x86[:100]...)
+	for tail := 0; tail < 16; tail++ {
+		shapes[fmt.Sprintf("e8tail%d", tail)] = append(append([]byte{}, e8...), bytes.Repeat([]byte{0xE8}, tail)...)
+	}
+	shapes["longmatch"] = append(append(append([]byte{}, x86[:20000]...), x86[:10000]...), x86[:2]...)
+	shapes["textlike"] = []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 700))
+	for name, data := range shapes {
+		t.Run(name, func(t *testing.T) {
+			d, _ := NewDecoder(65536)
+			if !roundTrip(t, d, 65536, data) {
+				t.Fatal("wimlib did not compress it")
+			}
+		})
+	}
+}
+
+func TestNewDecoderSizes(t *testing.T) {
+	for _, tc := range []struct {
+		size    int
+		wantErr bool
+	}{{4096, false}, {65536, false}, {1, false}, {0, true}, {-5, true}, {65537, true}, {1 << 20, true}} {
+		if _, err := NewDecoder(tc.size); (err != nil) != tc.wantErr {
+			t.Errorf("NewDecoder(%d): err = %v", tc.size, err)
+		}
+	}
+	if tableSz != tableSize(numSyms, tableBits, maxLen) {
+		t.Fatal("table size constant is out of date")
+	}
+}
