@@ -1,0 +1,60 @@
+package lzms
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/wimlibc"
+)
+
+// FuzzDecompress feeds arbitrary chunks: the decoder must never panic or read outside its
+// buffers, and when wimlib's own decoder is built in, both must agree: same output when
+// both accept, no acceptance of what wimlib rejects. The one allowed difference: we
+// reject chunks whose two bitstreams overlap (wimlib decodes implied zero bits there),
+// which wimlib's compressor never writes.
+func FuzzDecompress(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0}, uint16(10))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint16(100))
+	f.Add(bytes.Repeat([]byte{0x55, 0xaa}, 64), uint16(4000))
+	if wimlibc.Available() {
+		for i, kind := range []string{"text", "binary", "int32ramp", "bitmap", "zeros", "mixed"} {
+			data := sample(f, kind, 512<<i%6000+200, uint64(i))
+			if c, ok, err := wimlibc.Compress(wimlibc.LZMS, 1<<16, data); err == nil && ok {
+				f.Add(c, uint16(len(data)))
+			}
+		}
+	}
+	d, err := NewDecoder(1 << 16)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var ref *wimlibc.Decompressor
+	if wimlibc.Available() {
+		if ref, err = wimlibc.NewDecompressor(wimlibc.LZMS, 1<<16); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte, size uint16) {
+		n := int(size) + 1
+		got := make([]byte, n)
+		err := d.Decompress(got, src)
+		if err != nil && !strings.HasPrefix(err.Error(), "lzms: ") {
+			t.Fatalf("error without package prefix: %v", err)
+		}
+		// wimlib's behaviour for 1- and 2-byte chunks (0 or 1 offset slots) is undefined.
+		if ref == nil || n < 3 {
+			return
+		}
+		want := make([]byte, n)
+		werr := ref.Decompress(want, src)
+		switch {
+		case werr != nil && err == nil:
+			t.Fatalf("accepted a %d-byte chunk (-> %d) that wimlib rejects", len(src), n)
+		case werr == nil && err != nil && !strings.Contains(err.Error(), "overrun"):
+			t.Fatalf("rejected a chunk wimlib accepts: %v", err)
+		case werr == nil && err == nil && !bytes.Equal(got, want):
+			t.Fatalf("output differs from wimlib's at byte %d of %d", firstDiff(got, want), n)
+		}
+	})
+}
