@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 const (
@@ -64,7 +65,8 @@ func unpackRQ(p []byte) (filename, mode string, opts options, err error) {
 	}
 	opts = make(options)
 	for i := 2; i+1 < len(bs); i += 2 {
-		opts[string(bs[i])] = string(bs[i+1])
+		// pxewim P5: option names are case-insensitive (RFC 2347).
+		opts[strings.ToLower(string(bs[i]))] = string(bs[i+1])
 	}
 	return filename, mode, opts, nil
 }

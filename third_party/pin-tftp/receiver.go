@@ -267,7 +267,10 @@ func (r *receiver) abort(err error) error {
 	if r.hook != nil {
 		r.hook.OnFailure(r.buildTransferStats(), err)
 	}
-	n := packERROR(r.send, 1, err.Error())
+	if isPeerError(err) { // pxewim P4: never answer an ERROR with an ERROR
+		return nil
+	}
+	n := packERROR(r.send, errorCodeFor(err), err.Error()) // pxewim P3
 	err = r.conn.sendTo(r.send[:n], r.addr)
 	if err != nil {
 		return err

@@ -50,6 +50,13 @@ type sender struct {
 	startTime      time.Time
 	datagramsSent  int
 	datagramsAcked int
+
+	// pxewim P1/P2: windowed transfers (see sender_window.go).
+	maxWindow  int  // largest window the server accepts; <= 1 disables windowsize and msftwindow
+	windowSize int  // negotiated RFC 7440 windowsize; 0 or 1 means lock-step
+	msft       bool // Microsoft variable window negotiated: ACKs carry the next window size
+	msftNext   int  // window size from the last ACK's extra byte (msftwindow); 0 if none yet
+	sizeSet    bool // SetSize was called: answer tsize even for an empty file
 }
 
 func (s *sender) RemoteAddr() net.UDPAddr { return *s.addr }
@@ -59,6 +66,7 @@ func (s *sender) SetSize(n int64) {
 	if s.opts != nil {
 		if _, ok := s.opts["tsize"]; ok {
 			s.opts["tsize"] = strconv.FormatInt(n, 10)
+			s.sizeSet = true
 		}
 	}
 }
@@ -102,6 +110,9 @@ func (s *sender) ReadFrom(r io.Reader) (n int64, err error) {
 			return 0, err
 		}
 	}
+	if s.windowed() { // pxewim P2: RFC 7440 / msftwindow
+		return s.readFromWindow(r)
+	}
 	if s.sendA.enabled { /* senderAnticipate */
 		return readFromAnticipate(s, r)
 	}
@@ -144,20 +155,24 @@ func (s *sender) ReadFrom(r io.Reader) (n int64, err error) {
 
 func (s *sender) sendOptions() error {
 	for name, value := range s.opts {
-		if name == "blksize" {
-			err := s.setBlockSize(value)
-			if err != nil {
-				delete(s.opts, name)
-				continue
+		var err error
+		switch name {
+		case "blksize":
+			err = s.setBlockSize(value)
+		case "tsize":
+			if value == "0" && !s.sizeSet {
+				err = fmt.Errorf("transfer size unknown")
 			}
-		} else if name == "tsize" {
-			if value != "0" {
-				s.opts["tsize"] = value
-			} else {
-				delete(s.opts, name)
-				continue
-			}
-		} else {
+		case "timeout": // pxewim P1: RFC 2349 timeout
+			err = s.setTimeoutOption(value)
+		case "windowsize": // pxewim P1: RFC 7440
+			err = s.setWindowSize(value)
+		case "msftwindow": // pxewim P1: Microsoft variable window
+			err = s.acceptMsftWindow()
+		default:
+			err = fmt.Errorf("unsupported option")
+		}
+		if err != nil {
 			delete(s.opts, name)
 		}
 	}
@@ -176,7 +191,7 @@ func (s *sender) setBlockSize(blksize string) error {
 	if err != nil {
 		return err
 	}
-	if n < 512 {
+	if n < 8 { // pxewim P1: RFC 2348 allows 8..65464 (upstream refused < 512)
 		return fmt.Errorf("blksize too small: %d", n)
 	}
 	if n > 65464 {
@@ -233,6 +248,7 @@ func (s *sender) sendDatagram(l int) (*net.UDPAddr, error) {
 		case pACK:
 			if p.block() == s.block {
 				s.datagramsAcked++
+				s.noteMsftWindow(p) // pxewim P2: ACK 0 may carry the first window size
 				return addr, nil
 			}
 		case pOACK:
@@ -253,9 +269,8 @@ func (s *sender) sendDatagram(l int) (*net.UDPAddr, error) {
 				}
 			}
 			return addr, nil
-		case pERROR:
-			return nil, fmt.Errorf("sending block %d: code=%d, error: %s",
-				s.block, p.code(), p.message())
+		case pERROR: // pxewim P4: typed, so callers can tell an abort from a failure
+			return nil, &PeerError{Block: s.block, Code: p.code(), Message: p.message()}
 		}
 	}
 }
@@ -287,7 +302,10 @@ func (s *sender) abort(err error) error {
 	if s.hook != nil {
 		s.hook.OnFailure(s.buildTransferStats(), err)
 	}
-	n := packERROR(s.send, 1, err.Error())
+	if isPeerError(err) { // pxewim P4: never answer an ERROR with an ERROR
+		return nil
+	}
+	n := packERROR(s.send, errorCodeFor(err), err.Error()) // pxewim P3
 	err = s.conn.sendTo(s.send[:n], s.addr)
 	if err != nil {
 		return err

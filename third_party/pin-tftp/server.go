@@ -60,6 +60,7 @@ type Server struct {
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
+	maxWindow    int // pxewim P1: largest windowsize/msftwindow window; <= 1 disables both
 	// Single port fields
 	singlePort        bool
 	handlers          map[string]chan []byte
@@ -106,6 +107,17 @@ func (s *Server) SetAnticipate(winsz uint) {
 		s.sendAEnable = false
 		s.sendAWinSz = 1
 	}
+}
+
+// SetMaxWindowSize sets the largest RFC 7440 windowsize the server accepts
+// (clients asking more get n in the OACK) and enables Microsoft's msftwindow
+// variable window, bounded by the same n. n <= 1 (the default) disables both,
+// as in upstream. Each windowed transfer buffers up to n blocks.
+// pxewim patch P1.
+func (s *Server) SetMaxWindowSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxWindow = n
 }
 
 // SetHook sets the Hook for success and failure of transfers
@@ -451,6 +463,7 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			hook:        s.hook,
 			filename:    filename,
 			startTime:   time.Now(),
+			maxWindow:   s.maxWindow,
 		}
 		if s.singlePort {
 			rf.conn = &chanConnection{

@@ -1,0 +1,51 @@
+// Package tftp is pxewim's read-only TFTP server. It serves, to each
+// client, the fs.FS that Config.Resolve returns for it (a WIM image, a
+// folder, an overlay...), reading files through io.ReaderAt so that many
+// clients can fetch one file at once. Writes are refused with error 2
+// (access violation); a missing file gets error 1 (file not found), which
+// is what iPXE's autoexec.ipxe probe expects.
+//
+// # Paths
+//
+// PXE clients, bootmgr above all, ask for "\Boot\BCD", "/boot\x",
+// "boot//pxelinux.0". NormalizePath maps them onto fs.ValidPath names and
+// refuses "..", NUL, drive letters and absurd lengths. Case folding is the
+// tree's job: WIM images fold case themselves; CaseInsensitive wraps a
+// local folder.
+//
+// # Options
+//
+// The server acknowledges in its OACK:
+//   - blksize (RFC 2348): 8..65464, lowered to Config.MaxBlockSize (and,
+//     for caps up to 1468, to the interface MTU);
+//   - tsize (RFC 2349): the exact size from Stat;
+//   - timeout (RFC 2349): 1..255 s, the transfer's retransmission timeout;
+//   - windowsize (RFC 7440): 1..Config.MaxWindow blocks per ACK;
+//   - msftwindow (Microsoft's variable window, used by bootmgr/WDS): the
+//     client proposes 31416, the server answers 27182, and every ACK then
+//     carries one more byte, the size of the next window.
+//
+// Unknown options are left out of the OACK, as RFC 2347 says. Block
+// numbers wrap from 65535 to 0, so files over 32 MiB at 512-byte blocks
+// (or 4 GiB at 65464) go through. A client that aborts with ERROR 8 right
+// after the OACK (OVMF's tsize probe) is logged at debug level: it asks
+// again at once.
+//
+// # Why a patched pin/tftp
+//
+// The project chose github.com/pin/tftp/v3 v3.2.0. Measured on loopback
+// (100 MB, blksize 1468, atftp client) its lock-step path is within the
+// noise of tftpd-hpa, but it has no RFC 7440 windowsize nor msftwindow
+// (its SetAnticipate is a non-standard burst mode that negotiates nothing
+// and stalls on loss), sends every error as code 1, drops the timeout
+// option and reports a client's ERROR as an untyped string. None of that
+// can be added from outside: the library owns the sockets and the packet
+// loop, and exposes no hook between the RRQ and the first DATA. Handling
+// windowed RRQs ourselves beside it would mean a second packet loop on the
+// same socket. So go.mod replaces the module with third_party/pin-tftp, a
+// copy with a small, additive diff listed in third_party/pin-tftp/PATCHES.md:
+// option negotiation for timeout/windowsize/msftwindow, a separate
+// windowed sender file used only when a window > 1 is negotiated (lock-step
+// keeps the upstream code), typed errors with codes, case-insensitive
+// option names. Each change is marked "pxewim Pn" in the code.
+package tftp

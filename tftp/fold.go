@@ -1,0 +1,57 @@
+package tftp
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// CaseInsensitive wraps a file system whose names are case-sensitive (a
+// local folder from os.DirFS) so that Windows clients asking "\Boot\BCD"
+// find "boot/bcd". An exact match is tried first; otherwise each path
+// element is looked up with strings.EqualFold in its directory, preferring
+// an exact match when several names differ only in case. WIM images are
+// case-insensitive already and need no wrapper.
+func CaseInsensitive(fsys fs.FS) fs.FS { return foldFS{fsys} }
+
+type foldFS struct{ fs.FS }
+
+func (f foldFS) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || !fs.ValidPath(name) {
+		return file, err
+	}
+	real, ferr := f.resolve(name)
+	if ferr != nil {
+		return nil, err // report the original "not exist" for the name asked
+	}
+	return f.FS.Open(real)
+}
+
+// resolve finds the real name of name, one element at a time.
+func (f foldFS) resolve(name string) (string, error) {
+	dir := "."
+	for _, elem := range strings.Split(name, "/") {
+		entries, err := fs.ReadDir(f.FS, dir)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", dir, err)
+		}
+		match := ""
+		for _, e := range entries {
+			if e.Name() == elem {
+				match = elem
+				break
+			}
+			if match == "" && strings.EqualFold(e.Name(), elem) {
+				match = e.Name()
+			}
+		}
+		if match == "" {
+			return "", fs.ErrNotExist
+		}
+		dir = path.Join(dir, match)
+	}
+	return dir, nil
+}
