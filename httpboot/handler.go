@@ -92,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, ev *Event) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		return &httpError{http.StatusMethodNotAllowed, "method " + r.Method + " not allowed"}
+		return &httpError{status: http.StatusMethodNotAllowed, msg: "method " + r.Method + " not allowed"}
 	}
 	switch rt.kind {
 	case routeScript:
@@ -127,7 +127,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	}
 	f, err := fsys.Open(rt.name)
 	if err != nil {
-		return fmt.Errorf("open %q: %w", rt.name, err)
+		return openError(rt.name, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -164,6 +164,18 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	hdr.Set("Content-Type", ContentType(rt.name))
 	http.ServeContent(w, r, rt.name, fi.ModTime(), body)
 	return body.err
+}
+
+// openError classifies a failure to open a file of the tree. Besides "not exist" and
+// "permission", trees refuse names for reasons of their own (os.Root: "path escapes from
+// parent" for a symlink leading out; a WIM: a name that is not valid there): for the client
+// they all mean the name is not in this tree, so 404, with the cause kept for the log.
+func openError(name string, err error) error {
+	err = fmt.Errorf("open %q: %w", name, err)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	return &httpError{status: http.StatusNotFound, msg: "file not found", cause: err}
 }
 
 // contentReader gives ServeContent a private seekable view of the file. ReaderAt is preferred:
@@ -227,8 +239,11 @@ func clientLabel(c ClientInfo) string {
 }
 
 func (h *Handler) logRequest(r *http.Request, ev *Event) {
+	// Warn when the operator has something to fix: a server error, a body cut short by a
+	// store error, or a refusal by the tree for a reason other than "not found".
 	level := slog.LevelInfo
-	if ev.Status >= 500 || (ev.Err != nil && ev.Status < 400) {
+	var he *httpError
+	if ev.Status >= 500 || (ev.Err != nil && ev.Status < 400) || (errors.As(ev.Err, &he) && he.cause != nil) {
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{

@@ -48,16 +48,24 @@ type route struct {
 type httpError struct {
 	status int
 	msg    string
+	cause  error // for the log; never sent to the client
 }
 
-func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+func (e *httpError) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%d %s: %v", e.status, e.msg, e.cause)
+	}
+	return fmt.Sprintf("%d %s", e.status, e.msg)
+}
+
+func (e *httpError) Unwrap() error { return e.cause }
 
 func badRequest(format string, a ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, a...)}
 }
 
 func notFound(format string, a ...any) error {
-	return &httpError{http.StatusNotFound, fmt.Sprintf(format, a...)}
+	return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf(format, a...)}
 }
 
 // statusOf maps an error to the HTTP status sent for it.
