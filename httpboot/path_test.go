@@ -56,7 +56,7 @@ func TestParseRoute(t *testing.T) {
 	sum := strings.Repeat("ab", 20)
 	tests := []struct {
 		path, kind, name, mac string
-		status               int // 0 when the route parses
+		status                int // 0 when the route parses
 	}{
 		{"/boot.ipxe", "script", "boot.ipxe", "", 0},
 		{"/ipxe/menu.ipxe", "script", "menu.ipxe", "", 0},
