@@ -76,7 +76,7 @@ type IPXEConfig struct {
 // Menu is the iPXE menu shown to clients that no rule matches.
 type Menu struct {
 	Title   string
-	Timeout time.Duration // 0 = wait for a key press
+	Timeout time.Duration // 0 = boot the default at once; WaitForever = wait for a choice
 	Default string        // entry name
 }
 
@@ -94,6 +94,9 @@ type Rule struct {
 	Entry string
 	Line  int
 }
+
+// WaitForever as Menu.Timeout (config "timeout: none") shows the menu until someone chooses.
+const WaitForever time.Duration = -1
 
 // Defaults used when the config leaves a key out.
 const (

@@ -129,6 +129,13 @@ func (d *decoder) str(n *yaml.Node, key string, dst *string) bool {
 	return true
 }
 
+// line decodes a one-line string (titles end up in iPXE script lines).
+func (d *decoder) line(n *yaml.Node, key string, dst *string) {
+	if d.str(n, key, dst) && strings.ContainsAny(*dst, "\r\n") {
+		d.errorf(n, key, "must be one line")
+	}
+}
+
 func (d *decoder) boolean(n *yaml.Node, key string, dst *bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 		d.errorf(n, key, "want true or false, got %s", nodeKind(n))
@@ -231,8 +238,14 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"ipxe": func(v *yaml.Node, k string) { d.ipxe(v, k, &cfg.IPXE) },
 		"menu": func(v *yaml.Node, k string) {
 			d.mapping(v, k, fields{
-				"title":   func(v *yaml.Node, k string) { d.str(v, k, &cfg.Menu.Title) },
-				"timeout": func(v *yaml.Node, k string) { d.duration(v, k, &cfg.Menu.Timeout) },
+				"title": func(v *yaml.Node, k string) { d.line(v, k, &cfg.Menu.Title) },
+				"timeout": func(v *yaml.Node, k string) {
+					if v.Kind == yaml.ScalarNode && v.Value == "none" {
+						cfg.Menu.Timeout = WaitForever
+						return
+					}
+					d.duration(v, k, &cfg.Menu.Timeout)
+				},
 				"default": func(v *yaml.Node, k string) { d.defaultLine = v.Line; d.str(v, k, &cfg.Menu.Default) },
 			})
 		},
@@ -444,7 +457,7 @@ func (d *decoder) entry(n *yaml.Node, key string) (Entry, bool) {
 	var kinds []string
 	fs := fields{
 		"name":  func(v *yaml.Node, k string) { d.str(v, k, &e.Name) },
-		"title": func(v *yaml.Node, k string) { d.str(v, k, &e.Title) },
+		"title": func(v *yaml.Node, k string) { d.line(v, k, &e.Title) },
 	}
 	for _, kind := range entryKinds() {
 		fs[kind.name] = func(v *yaml.Node, k string) {

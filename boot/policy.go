@@ -1,0 +1,276 @@
+package boot
+
+import (
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// IPXEDir is the folder under which the iPXE binaries appear in the TFTP and HTTP trees.
+const IPXEDir = "ipxe"
+
+// Decision is what the DHCP server tells one client to boot.
+type Decision struct {
+	BootFile string // TFTP path, or absolute http URL (iPXE scripts, UEFI HTTP Boot)
+	NoBoot   bool   // do not netboot this client
+	Reason   string // why, for logs
+}
+
+// Policy decides, for one config, what each client boots: the DHCP boot file, and the iPXE
+// script served to it. It is immutable; a reload builds a new Policy.
+type Policy struct {
+	cfg  *Config
+	menu *template.Template
+}
+
+// NewPolicy builds the policy of a validated config.
+func NewPolicy(cfg *Config) (*Policy, error) {
+	t, err := template.New("menu").Parse(menuTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("boot: menu template: %w", err)
+	}
+	return &Policy{cfg: cfg, menu: t}, nil
+}
+
+// Config returns the config the policy was built from.
+func (p *Policy) Config() *Config { return p.cfg }
+
+// Rule returns the entry that the first matching rule sends c to, if any.
+func (p *Policy) Rule(c Client) (*Entry, bool) {
+	for _, r := range p.cfg.Rules {
+		if r.Match.Matches(c) {
+			return p.cfg.Entry(r.Entry)
+		}
+	}
+	return nil, false
+}
+
+// Decide chooses the DHCP boot file. server is the address the client reached us at (the
+// receiving interface's address); URLs use listen.advertise or the HTTP listen address before
+// it. The order matters: a client already running iPXE must get the script (handing it an iPXE
+// binary again would loop, since ROM iPXE and chainloaded iPXE send identical requests).
+func (p *Policy) Decide(c Client, server netip.Addr) Decision {
+	base := p.HTTPBase(server)
+	switch {
+	case c.IPXE:
+		return Decision{BootFile: base + "/boot.ipxe?" + ipxeQuery(c), Reason: "iPXE: script URL"}
+	case c.HTTPBoot:
+		if c.Firmware != FirmwareEFI64 || p.cfg.IPXE.HTTPBoot == "" {
+			return Decision{NoBoot: true, Reason: fmt.Sprintf("UEFI HTTP Boot on %s: no iPXE binary configured for it", c.Firmware)}
+		}
+		return Decision{BootFile: base + "/files/" + IPXEDir + "/" + p.cfg.IPXE.HTTPBoot, Reason: "UEFI HTTP Boot: iPXE over HTTP"}
+	}
+	if e, ok := p.Rule(c); ok {
+		if nb, ok := e.Boot.(NativeBooter); ok {
+			if f, ok := nb.NativeBootFile(c); ok {
+				return Decision{BootFile: f, Reason: "rule to " + e.Name + ": native boot"}
+			}
+		}
+	}
+	var file string
+	switch c.Firmware {
+	case FirmwareBIOS:
+		file = p.cfg.IPXE.BIOS
+	case FirmwareEFI64:
+		file = p.cfg.IPXE.EFI64
+	case FirmwareEFI32:
+		file = p.cfg.IPXE.EFI32
+	}
+	if file == "" {
+		return Decision{NoBoot: true, Reason: fmt.Sprintf("firmware %s (arch %d): no iPXE binary configured", c.Firmware, c.Arch)}
+	}
+	return Decision{BootFile: IPXEDir + "/" + file, Reason: "stock PXE: iPXE over TFTP"}
+}
+
+// ipxeQuery identifies the client in script URLs. The MAC is written out (known from DHCP);
+// iPXE expands ${...} in a DHCP filename, so the script learns which iPXE build runs.
+func ipxeQuery(c Client) string {
+	q := "platform=${platform}&arch=${buildarch}"
+	if len(c.MAC) > 0 {
+		q = "mac=" + strings.ReplaceAll(c.MAC.String(), ":", "-") + "&" + q
+	}
+	return q
+}
+
+// HTTPBase is the "http://IP[:PORT]" prefix of URLs handed to clients that reached us at
+// server. Clients get an IP literal: UEFI HTTP Boot cannot resolve names from a proxy offer,
+// and iPXE keeps proxy DHCP values apart from ${next-server}.
+func (p *Policy) HTTPBase(server netip.Addr) string {
+	host, port := p.httpHostPort()
+	if host == "" {
+		host = server.String()
+	}
+	if port == "80" || port == "" {
+		return "http://" + host
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// httpHostPort is the advertised host and port: listen.advertise first, then listen.http.
+func (p *Policy) httpHostPort() (host, port string) {
+	lh, lp, _ := net.SplitHostPort(p.cfg.Listen.HTTP)
+	if a, err := netip.ParseAddr(lh); err == nil && !a.IsUnspecified() {
+		host = lh
+	}
+	port = lp
+	adv := p.cfg.Listen.Advertise
+	if adv == "" {
+		return host, port
+	}
+	if ap, err := netip.ParseAddrPort(adv); err == nil {
+		return ap.Addr().String(), strconv.Itoa(int(ap.Port()))
+	}
+	return adv, port
+}
+
+// TFTPServer is the address put in siaddr: listen.advertise (without port) or server.
+func (p *Policy) TFTPServer(server netip.Addr) netip.Addr {
+	adv := p.cfg.Listen.Advertise
+	if ap, err := netip.ParseAddrPort(adv); err == nil {
+		return ap.Addr()
+	}
+	if a, err := netip.ParseAddr(adv); err == nil {
+		return a
+	}
+	return server
+}
+
+// Script names understood by ScriptFor.
+const (
+	ScriptBoot = "boot.ipxe" // the rule's entry, else the menu
+	ScriptMenu = "menu.ipxe" // always the menu
+)
+
+// ScriptFor renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
+// iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. base is the "http://host:port" prefix for
+// URLs; url turns a store reference into a URL. A name that is none of these gives an error
+// wrapping fs.ErrNotExist. Menu entries that cannot render (a file missing from the store) are
+// shown with the reason instead of taking the menu down; warn hears about each of them.
+func (p *Policy) ScriptFor(c Client, name string, url func(Ref) (string, error), warn func(error)) (string, error) {
+	env := &ScriptEnv{Client: c, URL: url}
+	switch name {
+	case ScriptBoot:
+		if e, ok := p.Rule(c); ok {
+			return p.entryScript(env, e)
+		}
+		return p.menuScript(env, warn)
+	case ScriptMenu:
+		return p.menuScript(env, warn)
+	}
+	if e, ok := p.cfg.Entry(strings.TrimSuffix(name, ".ipxe")); ok && strings.HasSuffix(name, ".ipxe") {
+		return p.entryScript(env, e)
+	}
+	return "", fmt.Errorf("no script %q (entries: %s): %w", name, strings.Join(entryNames(p.cfg), ", "), fs.ErrNotExist)
+}
+
+// entryScript renders one entry with the failure handling the menu script would give it.
+func (p *Policy) entryScript(env *ScriptEnv, e *Entry) (string, error) {
+	body, err := e.Boot.IPXE(env)
+	if err != nil {
+		return "", fmt.Errorf("entry %q: %w", e.Name, err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "#!ipxe\n# pxewim: entry %s for %s\n:retry\n", e.Name, clientLabel(env.Client))
+	fmt.Fprintf(&b, "echo pxewim: booting %s\n", e.Title)
+	b.WriteString(body)
+	// On failure: wait, renew the address (the link may have changed under a chainloaded
+	// iPXE), and try again; the console shows the error meanwhile.
+	b.WriteString("goto failed\n:failed\necho pxewim: boot failed: ${errno}, retrying in 10 s\nsleep 10\ndhcp || echo pxewim: dhcp failed\ngoto retry\n")
+	return b.String(), nil
+}
+
+func clientLabel(c Client) string {
+	if len(c.MAC) > 0 {
+		return c.MAC.String()
+	}
+	if c.IP.IsValid() {
+		return c.IP.String()
+	}
+	return "unknown client"
+}
+
+type menuItem struct {
+	Name, Title, Body string
+}
+
+type menuData struct {
+	Client    string
+	Title     string
+	Default   string
+	TimeoutMS int64
+	Immediate bool // timeout 0: boot the default without showing the menu
+	Forever   bool
+	Items     []menuItem
+}
+
+// menuTemplate is the menu script: every entry's commands sit under a label in the same
+// script, so choosing costs no extra request. On failure it returns to the menu after a pause.
+const menuTemplate = `#!ipxe
+# pxewim: menu for {{.Client}}
+{{if .Immediate}}goto entry_{{.Default}}
+{{end}}:menu
+menu {{.Title}}
+{{range .Items}}item {{.Name}} {{.Title}}
+{{end}}item --gap
+item pxewim-shell iPXE shell
+item pxewim-exit Boot from the next device
+choose{{if not .Forever}} --timeout {{.TimeoutMS}}{{end}} --default {{.Default}} target || goto cancel
+goto entry_${target}
+{{range .Items}}
+:entry_{{.Name}}
+echo pxewim: booting {{.Title}}
+{{.Body}}goto failed
+{{end}}
+:entry_pxewim-shell
+shell
+goto menu
+:entry_pxewim-exit
+:cancel
+exit
+:failed
+echo pxewim: boot failed: ${errno}
+sleep 5
+goto menu
+`
+
+func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
+	m := p.cfg.Menu
+	data := menuData{
+		Client:    clientLabel(env.Client),
+		Title:     m.Title,
+		Default:   m.Default,
+		TimeoutMS: int64(m.Timeout / time.Millisecond),
+		Immediate: m.Timeout == 0 && m.Default != "",
+		Forever:   m.Timeout < 0,
+	}
+	for i := range p.cfg.Entries {
+		e := &p.cfg.Entries[i]
+		body, err := e.Boot.IPXE(env)
+		if err != nil {
+			// One broken entry (a file missing from the store) must not take the menu down:
+			// show it, and say why it cannot boot.
+			if warn != nil {
+				warn(fmt.Errorf("entry %q: %w", e.Name, err))
+			}
+			body = fmt.Sprintf("echo pxewim: entry %s cannot boot: %s\nprompt Press a key\ngoto menu\n", e.Name, oneLine(err.Error()))
+		}
+		data.Items = append(data.Items, menuItem{Name: e.Name, Title: e.Title, Body: body})
+	}
+	if len(data.Items) == 0 {
+		return "#!ipxe\necho pxewim: no boot entries are configured\nsleep 10\nexit\n", nil
+	}
+	var b strings.Builder
+	if err := p.menu.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("menu: %w", err)
+	}
+	return b.String(), nil
+}
+
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ", "$", "").Replace(s)
+}
