@@ -1,0 +1,316 @@
+package wim
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"hash"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// Verify checks the whole WIM like wimlib-imagex verify: every image's metadata parses and
+// refers only to blobs present in the WIM, every blob decodes and matches its SHA-1, and the
+// integrity table (if any) matches the file. Chunks are decoded on all cores. progress, if not
+// nil, is called (from one goroutine at a time) with bytes verified so far and the total.
+func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := a.verifyImages(); err != nil {
+		return err
+	}
+	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	jobs := a.verifyJobs(&v.total)
+	integrity := make(chan error, 1)
+	go func() { integrity <- a.checkIntegrity(ctx) }()
+
+	work := make(chan resourceJob)
+	errs := make(chan error, len(v.sem))
+	var wg sync.WaitGroup
+	for range cap(v.sem) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				if err := v.resource(j); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case work <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if len(all) == 0 {
+		if err := ctx.Err(); err != nil {
+			all = append(all, err)
+		}
+	}
+	if err := <-integrity; err != nil && !errors.Is(err, context.Canceled) {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// verifyImages parses every image and checks that the streams it names are present.
+func (a *Archive) verifyImages() error {
+	for i := 1; i <= len(a.metadata); i++ {
+		img, err := a.Image(i)
+		if err != nil {
+			return err
+		}
+		var missing error
+		img.Walk(func(_ string, e *Entry) error {
+			for _, h := range e.hashes() {
+				if _, ok := a.blobs[h]; !ok {
+					missing = fmt.Errorf("wim: image %d: %s: stream %x is missing from the WIM", i, e.Path(), h)
+					return missing
+				}
+			}
+			return nil
+		})
+		if missing != nil {
+			return missing
+		}
+	}
+	return nil
+}
+
+// hashes lists the nonzero stream hashes of an entry.
+func (e *Entry) hashes() [][sha1.Size]byte {
+	var out [][sha1.Size]byte
+	for _, h := range [][sha1.Size]byte{e.Hash, e.ReparseHash} {
+		if h != ([sha1.Size]byte{}) {
+			out = append(out, h)
+		}
+	}
+	for _, s := range e.Streams {
+		if s.Hash != ([sha1.Size]byte{}) {
+			out = append(out, s.Hash)
+		}
+	}
+	return out
+}
+
+// resourceJob is one resource and the blobs stored in it, by offset.
+type resourceJob struct {
+	r     *resource
+	blobs []*blob
+}
+
+// verifyJobs groups all blobs (metadata included) by resource, in file order.
+func (a *Archive) verifyJobs(total *int64) []resourceJob {
+	byRes := map[*resource][]*blob{}
+	var order []*resource
+	add := func(b *blob) {
+		if _, ok := byRes[b.res]; !ok {
+			order = append(order, b.res)
+		}
+		byRes[b.res] = append(byRes[b.res], b)
+		*total += b.size
+	}
+	for _, b := range a.metadata {
+		add(b)
+	}
+	for _, b := range a.blobOrder {
+		add(b)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		if order[i].part.hdr.Part != order[j].part.hdr.Part {
+			return order[i].part.hdr.Part < order[j].part.hdr.Part
+		}
+		return order[i].hdr.Offset < order[j].hdr.Offset
+	})
+	jobs := make([]resourceJob, len(order))
+	for i, r := range order {
+		bs := byRes[r]
+		sort.SliceStable(bs, func(i, j int) bool { return bs[i].off < bs[j].off })
+		jobs[i] = resourceJob{r, bs}
+	}
+	return jobs
+}
+
+type verifier struct {
+	a        *Archive
+	ctx      context.Context
+	sem      chan struct{} // bounds concurrent chunk decodes to the number of cores
+	progress func(done, total int64)
+	mu       sync.Mutex
+	done     int64
+	total    int64
+	bufs     sync.Pool
+}
+
+func (v *verifier) report(n int64) {
+	if v.progress == nil {
+		return
+	}
+	v.mu.Lock()
+	v.done += n
+	v.progress(v.done, v.total)
+	v.mu.Unlock()
+}
+
+// piece is one decoded span of a resource, in order.
+type piece struct {
+	data []byte
+	err  error
+}
+
+// resource verifies every blob of one resource: pieces (chunks, or 4 MiB spans of stored
+// data) are produced by up to `window` concurrent decoders and hashed in order.
+func (v *verifier) resource(j resourceJob) error {
+	r := j.r
+	var n, span int64
+	if r.chunked {
+		if err := r.loadTable(); err != nil {
+			return err
+		}
+		n, span = r.chunks(), r.chunkSize
+	} else {
+		span = 4 << 20
+		n = (r.size + span - 1) / span
+	}
+	window := int64(cap(v.sem))
+	window = max(1, min(window, (256<<20)/span/int64(cap(v.sem)), n))
+	queue := make(chan chan piece, window)
+	ctx, cancel := context.WithCancel(v.ctx)
+	defer cancel()
+	go func() {
+		defer close(queue)
+		for i := int64(0); i < n; i++ {
+			ch := make(chan piece, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func(i int64) {
+				select {
+				case v.sem <- struct{}{}:
+				case <-ctx.Done():
+					ch <- piece{err: ctx.Err()}
+					return
+				}
+				data, err := v.produce(r, i, span)
+				<-v.sem
+				ch <- piece{data, err}
+			}(i)
+		}
+	}()
+	h := newBlobHasher(j.blobs)
+	var pos int64
+	var err error
+	for ch := range queue {
+		p := <-ch
+		if err == nil && p.err != nil {
+			err = p.err
+			cancel()
+		}
+		if err == nil {
+			err = h.write(pos, p.data)
+			pos += int64(len(p.data))
+			v.report(int64(len(p.data)))
+		}
+		if p.data != nil {
+			v.bufs.Put(p.data[:cap(p.data)])
+		}
+	}
+	if err == nil {
+		err = h.finish()
+	}
+	return err
+}
+
+// produce decodes (or reads) piece i of a resource into a pooled buffer.
+func (v *verifier) produce(r *resource, i, span int64) ([]byte, error) {
+	size := min(span, r.size-i*span)
+	buf, _ := v.bufs.Get().([]byte)
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	buf = buf[:size]
+	if !r.chunked {
+		if _, err := r.part.r.ReadAt(buf, r.rawDataOffset()+i*span); err != nil {
+			return nil, fmt.Errorf("%v: %w", r, noEOF(err))
+		}
+		return buf, nil
+	}
+	if err := r.decodeChunk(i, buf, nil); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// blobHasher feeds a resource's data, in order, to the SHA-1 of each blob it holds.
+type blobHasher struct {
+	blobs  []*blob // by offset
+	next   int
+	active []activeBlob
+}
+
+type activeBlob struct {
+	b *blob
+	h hash.Hash
+}
+
+func newBlobHasher(blobs []*blob) *blobHasher { return &blobHasher{blobs: blobs} }
+
+// write hashes data found at resource offset pos.
+func (bh *blobHasher) write(pos int64, data []byte) error {
+	end := pos + int64(len(data))
+	for bh.next < len(bh.blobs) && bh.blobs[bh.next].off < end {
+		bh.active = append(bh.active, activeBlob{bh.blobs[bh.next], sha1.New()})
+		bh.next++
+	}
+	kept := bh.active[:0]
+	for _, ab := range bh.active {
+		lo, hi := max(ab.b.off, pos), min(ab.b.off+ab.b.size, end)
+		if lo < hi {
+			ab.h.Write(data[lo-pos : hi-pos])
+		}
+		if ab.b.off+ab.b.size > end {
+			kept = append(kept, ab)
+			continue
+		}
+		if err := checkSum(ab); err != nil {
+			return err
+		}
+	}
+	bh.active = kept
+	return nil
+}
+
+func checkSum(ab activeBlob) error {
+	var sum [sha1.Size]byte
+	ab.h.Sum(sum[:0])
+	if sum != ab.b.hash {
+		return fmt.Errorf("wim: %v: %w (data hashes to %x)", ab.b, ErrChecksum, sum)
+	}
+	return nil
+}
+
+// finish reports blobs whose data never arrived.
+func (bh *blobHasher) finish() error {
+	if len(bh.active) > 0 || bh.next < len(bh.blobs) {
+		return fmt.Errorf("wim: resource ended before its blobs' data (%d blobs incomplete)",
+			len(bh.active)+len(bh.blobs)-bh.next)
+	}
+	return nil
+}
