@@ -317,3 +317,6 @@ func (rc *ReadCloser) Close() error {
 	rc.files = nil
 	return errors.Join(errs...)
 }
+
+// FileSize returns the size of the WIM file (of part 1 for a split set).
+func (a *Archive) FileSize() int64 { return a.parts[0].size }

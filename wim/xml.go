@@ -39,6 +39,8 @@ type ImageInfo struct {
 	CreationTime         time.Time
 	LastModificationTime time.Time
 	WIMBoot              bool
+	HasWindows           bool // the XML has a WINDOWS element
+	HasVersion           bool // ... with a VERSION element
 }
 
 // Version is a Windows version from the XML data.
@@ -116,7 +118,7 @@ type xmlImage struct {
 			Language []string `xml:"LANGUAGE"`
 			Default  string   `xml:"DEFAULT"`
 		} `xml:"LANGUAGES"`
-		Version struct {
+		Version *struct {
 			Major   int `xml:"MAJOR"`
 			Minor   int `xml:"MINOR"`
 			Build   int `xml:"BUILD"`
@@ -142,8 +144,11 @@ func (x xmlImage) info() ImageInfo {
 		in.ProductName, in.EditionID, in.InstallationType = w.ProductName, w.EditionID, w.InstallationType
 		in.ProductType, in.HAL, in.SystemRoot = w.ProductType, w.HAL, w.SystemRoot
 		in.Languages, in.DefaultLanguage = w.Languages.Language, w.Languages.Default
-		v := w.Version
-		in.Version = Version{v.Major, v.Minor, v.Build, v.SPBuild, v.SPLevel}
+		in.HasWindows = true
+		if v := w.Version; v != nil {
+			in.HasVersion = true
+			in.Version = Version{v.Major, v.Minor, v.Build, v.SPBuild, v.SPLevel}
+		}
 	}
 	return in
 }
