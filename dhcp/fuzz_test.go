@@ -1,0 +1,89 @@
+package dhcp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// fuzzSeeds are the captured-client packets (see packets_test.go).
+func fuzzSeeds() map[string][]byte {
+	return map[string][]byte{
+		"ipxe-bios-discover": ipxeBIOSDiscover().bytes(),
+		"ipxe-efi-discover":  ipxeEFIDiscover().bytes(),
+		"ovmf-pxe-discover":  ovmfPXEDiscover().bytes(),
+		"ovmf-pxe-4011":      ovmfPXERequest4011().bytes(),
+		"ovmf-http-discover": ovmfHTTPDiscover().bytes(),
+		"ipxe-pxebs-xid0":    ipxePXEBSRequest().bytes(),
+		"relayed-discover":   relayedDiscover().bytes(),
+		"plain-discover":     plainDiscover().bytes(),
+		"ipxe-request-us":    ipxeBIOSDiscover().with(msg(dhcpv4.MessageTypeRequest), rawOpt{54, server.AsSlice()}).bytes(),
+		"init-reboot":        ovmfPXEDiscover().with(msg(dhcpv4.MessageTypeRequest), rawOpt{50, ipb("10.77.0.105")}).bytes(),
+		"decline":            ovmfPXEDiscover().with(msg(dhcpv4.MessageTypeDecline), rawOpt{50, ipb("10.77.0.105")}).bytes(),
+	}
+}
+
+// FuzzHandle feeds arbitrary bytes through parsing, classification and every reply path
+// (proxy on 67 and 4011, full mode on 67): no panic, and every reply fits in 1472 bytes.
+func FuzzHandle(f *testing.F) {
+	for _, b := range fuzzSeeds() {
+		f.Add(b)
+	}
+	full, err := newFullState(FullConfig{
+		PoolStart: netip.MustParseAddr("10.77.0.100"), PoolEnd: netip.MustParseAddr("10.77.0.110"),
+		Netmask: netip.MustParseAddr("255.255.255.0"), LeaseDB: filepath.Join(f.TempDir(), "fuzz.db"),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { full.close() })
+	proxy := &handler{mode: ModeProxy, policy: testPolicy{}, log: quietLog()}
+	fullH := &handler{mode: ModeFull, policy: testPolicy{}, log: quietLog(), full: full}
+	src := netip.MustParseAddrPort("10.77.0.142:68")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkt, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		Classify(pkt)
+		for _, c := range []struct {
+			h    *handler
+			port int
+		}{{proxy, 67}, {proxy, 4011}, {fullH, 67}} {
+			resp, _ := c.h.handle(context.Background(), request{pkt: pkt, port: c.port, src: src, server: server, iface: "br0"})
+			if resp == nil {
+				continue
+			}
+			if n := len(resp.pkt.ToBytes()); n > MaxReplySize {
+				t.Fatalf("%s reply on port %d is %d bytes", resp.pkt.MessageType(), c.port, n)
+			}
+			if _, err := dhcpv4.FromBytes(resp.pkt.ToBytes()); err != nil {
+				t.Fatalf("reply does not parse back: %v", err)
+			}
+		}
+	})
+}
+
+// TestWriteFuzzSeeds regenerates testdata/fuzz/FuzzHandle from fuzzSeeds when
+// PXEWIM_WRITE_FUZZ_SEEDS=1 (the files are committed; this keeps them in step with the packets).
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("PXEWIM_WRITE_FUZZ_SEEDS") != "1" {
+		t.Skip("set PXEWIM_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz/FuzzHandle")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzHandle")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range fuzzSeeds() {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(b)))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
