@@ -1,0 +1,60 @@
+package localstore
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"strings"
+	"syscall"
+)
+
+// openFold opens name in fsys, matching each path element without regard to case when the
+// exact name does not exist (an exact match is always preferred).
+func openFold(fsys fs.FS, name string) (fs.File, error) {
+	f, err := fsys.Open(name)
+	if errors.Is(err, syscall.ENOTDIR) {
+		// "file.iso/x": to a client that is simply a missing file.
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	real, ferr := resolveFold(fsys, name)
+	if ferr != nil || real == name {
+		return nil, err // report the name the client asked for
+	}
+	return fsys.Open(real)
+}
+
+// resolveFold returns the real name of name in fsys, one element at a time: the exact element
+// if it exists, else the first entry equal to it under Unicode case folding.
+func resolveFold(fsys fs.FS, name string) (string, error) {
+	if _, err := fs.Stat(fsys, name); err == nil {
+		return name, nil
+	}
+	if name == "." {
+		return name, nil
+	}
+	dir := "."
+	for _, elem := range strings.Split(name, "/") {
+		entries, err := fs.ReadDir(fsys, dir)
+		if err != nil {
+			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		match := ""
+		for _, e := range entries {
+			if e.Name() == elem {
+				match = elem
+				break
+			}
+			if match == "" && strings.EqualFold(e.Name(), elem) {
+				match = e.Name()
+			}
+		}
+		if match == "" {
+			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		dir = path.Join(dir, match)
+	}
+	return dir, nil
+}

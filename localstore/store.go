@@ -1,0 +1,280 @@
+// Package localstore is pxewim's local store: a folder of WIM images and loose files seen as one
+// read-only io/fs.FS, plus the iPXE binaries folder mapped in under "ipxe/".
+//
+// Names are fs.ValidPath paths, looked up without regard to case (Windows clients ask for
+// \Boot\BCD when the file is boot/bcd). A path element "FILE.wim:N" enters image N (from 1) of
+// that WIM, so "tools.wim:1/boot/vmlinuz" is a file inside an image; such files carry the
+// stream's SHA-1 (Hash) for content-addressed URLs. Opened WIMs are kept open (bounded, least
+// recently used first) and reopened when the file on disk changes; all of them share one
+// decoded-chunk cache. Nothing outside the two folders can be named: ".." and absolute paths
+// are not valid fs paths. Symbolic links the admin put inside the folders are followed.
+package localstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pxewim/pxewim/wim"
+)
+
+// IPXEPrefix is the top-level folder under which the iPXE binaries appear.
+const IPXEPrefix = "ipxe"
+
+// Options configures a Store.
+type Options struct {
+	// IPXEDir is the folder of iPXE binaries shown as "ipxe/"; "" maps nothing.
+	IPXEDir string
+	// Cache is the decoded-chunk cache shared by all WIMs; nil makes a 64 MiB one.
+	Cache *wim.Cache
+	// MaxOpenWIMs bounds the WIM files kept open; 0 means 64.
+	MaxOpenWIMs int
+}
+
+// Store is a read-only fs.FS over a folder; see the package doc. Safe for concurrent use.
+type Store struct {
+	root    string
+	rootFS  fs.FS
+	ipxeFS  fs.FS // nil when no iPXE folder
+	cache   *wim.Cache
+	maxOpen int
+
+	mu   sync.Mutex
+	wims map[string]*openWIM // by store-relative real path
+	tick uint64
+}
+
+// openWIM is one opened WIM file with the identity of the file it was opened from.
+type openWIM struct {
+	rc      *wim.ReadCloser
+	size    int64
+	mtime   time.Time
+	used    uint64 // Store.tick at last use, for LRU eviction
+	refs    int    // open files reading from it
+	evicted bool   // dropped from the map; close when refs reaches 0
+}
+
+// New returns the store rooted at folder root. The folder must exist.
+func New(root string, opts Options) (*Store, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("localstore: %s is not a folder", root)
+	}
+	s := &Store{root: root, rootFS: os.DirFS(root), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
+		wims: map[string]*openWIM{}}
+	if s.cache == nil {
+		s.cache = wim.NewCache(64 << 20)
+	}
+	if s.maxOpen <= 0 {
+		s.maxOpen = 64
+	}
+	if opts.IPXEDir != "" {
+		s.ipxeFS = os.DirFS(opts.IPXEDir)
+	}
+	return s, nil
+}
+
+// Root returns the store folder.
+func (s *Store) Root() string { return s.root }
+
+// wimElem matches a path element that enters a WIM image: "name.wim:3".
+var wimElem = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd)):([0-9]{1,9})$`)
+
+// Open opens name for reading.
+func (s *Store) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	if s.ipxeFS != nil {
+		if rest, ok := cutPrefixFold(name, IPXEPrefix); ok && rest != "." {
+			f, err := openFold(s.ipxeFS, rest)
+			if err == nil || !errors.Is(err, fs.ErrNotExist) {
+				return f, err
+			}
+		}
+	}
+	elems := strings.Split(name, "/")
+	for i, e := range elems {
+		m := wimElem.FindStringSubmatch(e)
+		if m == nil {
+			continue
+		}
+		wimPath := path.Join(append(elems[:i:i], m[1])...)
+		idx, _ := strconv.Atoi(m[2])
+		inner := "."
+		if i+1 < len(elems) {
+			inner = path.Join(elems[i+1:]...)
+		}
+		return s.openInWIM(name, wimPath, idx, inner)
+	}
+	return openFold(s.rootFS, name)
+}
+
+// cutPrefixFold reports whether name is dir or lies under it (any case), and the rest.
+func cutPrefixFold(name, dir string) (string, bool) {
+	first, rest, found := strings.Cut(name, "/")
+	if !strings.EqualFold(first, dir) {
+		return "", false
+	}
+	if !found {
+		return ".", true
+	}
+	return rest, true
+}
+
+// openInWIM opens inner (a path in image idx) of the WIM at wimPath.
+func (s *Store) openInWIM(name, wimPath string, idx int, inner string) (fs.File, error) {
+	ow, err := s.acquire(wimPath)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	img, err := ow.rc.Image(idx)
+	if err != nil {
+		s.release(ow)
+		if errors.Is(err, wim.ErrNoImage) {
+			err = fmt.Errorf("%w: %w", fs.ErrNotExist, err)
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	f, err := img.Open(inner)
+	if err != nil {
+		s.release(ow)
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	if wf, ok := f.(*wim.File); ok {
+		return &wimFile{File: wf, release: sync.OnceFunc(func() { s.release(ow) })}, nil
+	}
+	return &refFile{File: f, release: sync.OnceFunc(func() { s.release(ow) })}, nil
+}
+
+// acquire returns the open WIM at wimPath (store-relative, any case), opening it or reopening
+// it when the file changed, and counts one more reader.
+func (s *Store) acquire(wimPath string) (*openWIM, error) {
+	real, err := resolveFold(s.rootFS, wimPath)
+	if err != nil {
+		return nil, err
+	}
+	full := filepath.Join(s.root, filepath.FromSlash(real))
+	st, err := os.Stat(full)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick++
+	if ow, ok := s.wims[real]; ok {
+		if ow.size == st.Size() && ow.mtime.Equal(st.ModTime()) {
+			ow.refs++
+			ow.used = s.tick
+			return ow, nil
+		}
+		s.evict(real) // replaced on disk: readers of the old file keep it until they close
+	}
+	// Opening under the lock keeps two requests from opening the same WIM twice; it reads
+	// only the header, blob table and XML.
+	rc, err := wim.OpenFile(full, &wim.OpenFileOptions{Cache: s.cache})
+	if err != nil {
+		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
+	}
+	ow := &openWIM{rc: rc, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	s.wims[real] = ow
+	s.trim()
+	return ow, nil
+}
+
+// trim evicts least recently used WIMs beyond maxOpen. Called locked.
+func (s *Store) trim() {
+	for len(s.wims) > s.maxOpen {
+		var lru string
+		var min uint64
+		for k, ow := range s.wims {
+			if lru == "" || ow.used < min {
+				lru, min = k, ow.used
+			}
+		}
+		s.evict(lru)
+	}
+}
+
+// evict drops a WIM from the map; it is closed now or when its last reader closes.
+func (s *Store) evict(key string) {
+	ow := s.wims[key]
+	delete(s.wims, key)
+	ow.evicted = true
+	if ow.refs == 0 {
+		ow.rc.Close()
+	}
+}
+
+func (s *Store) release(ow *openWIM) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ow.refs--
+	if ow.refs == 0 && ow.evicted {
+		ow.rc.Close()
+	}
+}
+
+// Close closes every WIM no reader uses; the others close when their last file does. Opening
+// files after Close still works (it reopens), so a Store replaced on reload can be closed at once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.wims {
+		s.evict(k)
+	}
+	return nil
+}
+
+// OpenWIMs reports how many WIM files are open (for tests and metrics).
+func (s *Store) OpenWIMs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.wims)
+}
+
+// wimFile is a file inside a WIM image: all of *wim.File (ReadAt, Seek, Hash), and a Close
+// that also releases the WIM.
+type wimFile struct {
+	*wim.File
+	release func()
+}
+
+func (f *wimFile) Close() error {
+	err := f.File.Close()
+	f.release()
+	return err
+}
+
+// refFile is any other open entry of a WIM image (a directory).
+type refFile struct {
+	fs.File
+	release func()
+}
+
+func (f *refFile) Close() error {
+	err := f.File.Close()
+	f.release()
+	return err
+}
+
+func (f *refFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if d, ok := f.File.(fs.ReadDirFile); ok {
+		return d.ReadDir(n)
+	}
+	return nil, &fs.PathError{Op: "readdir", Err: errors.New("not a directory")}
+}
