@@ -182,7 +182,7 @@ func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *b
 	r, err := build(rq.pkt, client, rq.server, d, l)
 	if err != nil && !d.NoBoot {
 		// A bad boot file must not cost the client its address.
-		h.log.Warn("boot file unusable; giving an address without it", "mac", rq.pkt.ClientHWAddr, "err", err)
+		h.log.Warn("boot file unusable; giving an address without it", "mac", rq.pkt.ClientHWAddr.String(), "err", err)
 		r, err = build(rq.pkt, client, rq.server, Decision{NoBoot: true}, l)
 	}
 	if client != nil {

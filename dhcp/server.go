@@ -244,9 +244,9 @@ func (s *Server) serveOne(ctx context.Context, pc *ipv4.PacketConn, port int, if
 	resp, err := s.h.handle(ctx, rq)
 	if err != nil {
 		if errors.Is(err, errIgnored) {
-			s.log.Debug("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr, "type", pkt.MessageType(), "port", port, "why", err)
+			s.log.Debug("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "why", err)
 		} else {
-			s.log.Warn("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr, "type", pkt.MessageType(), "port", port, "err", err)
+			s.log.Warn("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "err", err)
 		}
 		return
 	}
@@ -260,7 +260,7 @@ func (s *Server) serveOne(ctx context.Context, pc *ipv4.PacketConn, port int, if
 		s.log.Warn("send reply", "interface", ifc.name, "to", resp.dst, "err", err)
 		return
 	}
-	s.log.Debug("replied", "interface", ifc.name, "mac", pkt.ClientHWAddr, "type", resp.pkt.MessageType(),
+	s.log.Debug("replied", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", resp.pkt.MessageType(),
 		"to", resp.dst, "file", resp.pkt.BootFileNameOption(), "yiaddr", resp.pkt.YourIPAddr)
 }
 
