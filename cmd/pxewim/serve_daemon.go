@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/dhcp"
+	"github.com/pxewim/pxewim/httpboot"
+	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/tftp"
+	"github.com/pxewim/pxewim/wim"
+)
+
+// Daemon tuning.
+const (
+	drainTimeout     = 30 * time.Second // SIGTERM: how long in-flight transfers may finish
+	configPollPeriod = 2 * time.Second  // how often the config file's mtime is checked
+	chunkCacheBytes  = 256 << 20        // decoded WIM chunks shared by every client
+)
+
+// state is one loaded configuration: swapped as a whole on reload, never modified. Requests
+// load it once at their start, so a transfer in progress keeps the files it opened.
+type state struct {
+	cfg    *boot.Config
+	policy *boot.Policy
+	store  *localstore.Store
+}
+
+// daemon is a running "pxewim serve".
+type daemon struct {
+	flags   *serveFlags
+	log     *slog.Logger
+	cache   *wim.Cache
+	clients *boot.Registry
+	cur     atomic.Pointer[state]
+
+	reloadMu   sync.Mutex
+	configStat os.FileInfo // of the config file when last loaded
+
+	// Listeners opened before serving, so bind errors surface at start.
+	httpLn   net.Listener
+	tftpConn *net.UDPConn
+	dhcpSrv  *dhcp.Server
+}
+
+func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
+	d := &daemon{flags: f, log: log, cache: wim.NewCache(chunkCacheBytes), clients: boot.NewRegistry(0, 0)}
+	st, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	d.cur.Store(st)
+	if err := d.listen(st.cfg); err != nil {
+		d.closeListeners()
+		return nil, err
+	}
+	return d, nil
+}
+
+// load reads, validates and opens one configuration.
+func (d *daemon) load() (*state, error) {
+	var fi os.FileInfo
+	if d.flags.config != "" {
+		fi, _ = os.Stat(d.flags.config)
+	}
+	cfg, err := d.flags.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Source == defaultConfigName && !d.flags.set["store"] {
+		// The built-in config serves ./store: make it on first run so "pxewim serve" just works.
+		if _, err := os.Stat(cfg.Store); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(cfg.Store, 0o755); err == nil {
+				d.log.Info("created an empty store folder: put WIM, ISO and boot files in it", "store", cfg.Store)
+			}
+		}
+	}
+	ipxeDir := cfg.IPXE.Dir
+	if _, err := os.Stat(ipxeDir); err != nil {
+		d.log.Warn("iPXE binaries folder missing: stock PXE clients cannot chainload iPXE (install Debian's ipxe package or set ipxe.dir)", "dir", ipxeDir, "error", err)
+		ipxeDir = ""
+	}
+	st, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, Cache: d.cache})
+	if err != nil {
+		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
+	}
+	pol, err := boot.NewPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.configStat = fi
+	return &state{cfg: cfg, policy: pol, store: st}, nil
+}
+
+// listen opens the HTTP, TFTP and DHCP sockets of the initial config.
+func (d *daemon) listen(cfg *boot.Config) error {
+	var err error
+	if d.httpLn, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
+		return fmt.Errorf("HTTP: listening on %s: %w%s", cfg.Listen.HTTP, err, bindHint(err, "--http"))
+	}
+	if cfg.Listen.TFTP != "" {
+		if err := d.listenTFTP(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.DHCP.Mode == boot.DHCPOff {
+		return nil
+	}
+	dc := dhcp.Config{Mode: dhcpMode(cfg.DHCP.Mode), Interfaces: cfg.DHCP.Interfaces,
+		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log}
+	if f := cfg.DHCP.Full; f != nil {
+		dc.Full = dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
+			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
+	}
+	if d.dhcpSrv, err = dhcp.New(dc); err != nil {
+		return fmt.Errorf("DHCP (%s mode): %w%s", cfg.DHCP.Mode, err, bindHint(err, "--dhcp off"))
+	}
+	return nil
+}
+
+// listenTFTP binds the TFTP port. With the built-in config a refused port 69 (not root) is not
+// fatal: HTTP still works, and the log says how to get TFTP.
+func (d *daemon) listenTFTP(cfg *boot.Config) error {
+	ua, err := net.ResolveUDPAddr("udp", cfg.Listen.TFTP)
+	if err == nil {
+		d.tftpConn, err = net.ListenUDP("udp", ua)
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.EACCES) && !d.flags.set["tftp"] && cfg.Source == defaultConfigName {
+		d.log.Warn("TFTP is off: port 69 needs root or CAP_NET_BIND_SERVICE; run as root, or pass --tftp :6969 (PXE ROMs only use 69)",
+			"addr", cfg.Listen.TFTP, "error", err)
+		return nil
+	}
+	return fmt.Errorf("TFTP: listening on %s: %w%s", cfg.Listen.TFTP, err, bindHint(err, "--tftp"))
+}
+
+// bindHint explains the usual reasons a port cannot be bound.
+func bindHint(err error, flagName string) string {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Sprintf(" (ports below 1024 need root or CAP_NET_BIND_SERVICE; or choose another with %s)", flagName)
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, dhcp.ErrPortInUse):
+		return fmt.Sprintf(" (another server already uses it: stop it, or see %s)", flagName)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return " (no interface has that address)"
+	}
+	return ""
+}
+
+func (d *daemon) closeListeners() {
+	if d.httpLn != nil {
+		d.httpLn.Close()
+	}
+	if d.tftpConn != nil {
+		d.tftpConn.Close()
+	}
+	if d.dhcpSrv != nil {
+		d.dhcpSrv.Close()
+	}
+}
+
+func dhcpMode(m boot.DHCPMode) dhcp.Mode {
+	switch m {
+	case boot.DHCPProxy:
+		return dhcp.ModeProxy
+	case boot.DHCPFull:
+		return dhcp.ModeFull
+	}
+	return dhcp.ModeOff
+}
+
+// run serves until ctx ends, then drains: HTTP and TFTP stop accepting and let transfers in
+// progress finish for up to drainTimeout.
+func (d *daemon) run(ctx context.Context) error {
+	st := d.cur.Load()
+	d.announce(st.cfg)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	// Servers run on their own context: a fatal error of one stops the others.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	hs := &httpboot.Server{Handler: d.httpHandler(), Logger: d.log, ShutdownTimeout: drainTimeout}
+	wg.Go(func() { errc <- hs.Serve(sctx, d.httpLn) })
+
+	if d.tftpConn != nil {
+		ts, err := tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log})
+		if err != nil {
+			d.closeListeners()
+			return err
+		}
+		// tftp.Serve would drain without a deadline; Shutdown below bounds it.
+		tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer tcancel()
+		wg.Go(func() { errc <- ts.Serve(tctx, d.tftpConn) })
+		wg.Go(func() {
+			<-sctx.Done()
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+			defer cancel()
+			if err := ts.Shutdown(dctx); err != nil {
+				d.log.Warn("TFTP drain cut short", "error", err)
+			}
+		})
+	}
+	if d.dhcpSrv != nil {
+		wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
+	}
+	wg.Go(func() { d.watchConfig(sctx) })
+
+	var first error
+	go func() { wg.Wait(); close(errc) }()
+	for err := range errc {
+		if err != nil && first == nil && sctx.Err() == nil {
+			first = err
+			d.log.Error("server failed, stopping", "error", err)
+		}
+		if err != nil && sctx.Err() != nil && !errors.Is(err, context.Canceled) {
+			d.log.Warn("during shutdown", "error", err)
+		}
+		stop()
+	}
+	d.cur.Load().store.Close()
+	if first != nil {
+		return first
+	}
+	d.log.Info("pxewim stopped")
+	return nil
+}
+
+// announce logs what is being served and, with DHCP off, how to turn it on.
+func (d *daemon) announce(cfg *boot.Config) {
+	tftpAddr := "off"
+	if d.tftpConn != nil {
+		tftpAddr = d.tftpConn.LocalAddr().String()
+	}
+	d.log.Info("pxewim serving", "config", cfg.Source, "store", cfg.Store, "http", d.httpLn.Addr().String(),
+		"tftp", tftpAddr, "dhcp", string(cfg.DHCP.Mode), "interfaces", cfg.DHCP.Interfaces, "entries", len(cfg.Entries))
+	if cfg.DHCP.Mode == boot.DHCPOff {
+		d.log.Info("DHCP is off: to answer PXE clients beside your DHCP server, add --dhcp proxy --interface IFACE (or --dhcp full on an isolated lab network)")
+	}
+}
+
+// decide is the DHCP policy: remember the client, ask the current config.
+func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (dhcp.Decision, error) {
+	d.clients.Observe(c)
+	dec := d.cur.Load().policy.Decide(c, server)
+	d.log.Debug("dhcp decision", "mac", c.MAC.String(), "arch", c.Arch, "firmware", c.Firmware.String(),
+		"ipxe", c.IPXE, "httpboot", c.HTTPBoot, "file", dec.BootFile, "noboot", dec.NoBoot, "reason", dec.Reason)
+	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot}, nil
+}
+
+func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
+	return d.cur.Load().store, nil
+}
+
+func (d *daemon) httpHandler() http.Handler {
+	return httpboot.NewHandler(httpboot.Config{
+		Resolve: func(r *http.Request, _ httpboot.ClientInfo) (fs.FS, error) { return d.cur.Load().store, nil },
+		Script:  d.script,
+		Clients: d.clients,
+		Logger:  d.log,
+	})
+}
+
+// script renders an iPXE script. File URLs point at the address the request came in on,
+// unless listen.advertise says otherwise.
+func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string) (string, error) {
+	if len(ci.MAC) > 0 && ci.IP.IsValid() {
+		d.clients.LearnIP(ci.MAC, ci.IP)
+	}
+	st := d.cur.Load()
+	var local netip.Addr
+	if la, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+			local = ap.Addr().Unmap()
+		}
+	}
+	base := st.policy.HTTPBase(local)
+	url := func(r boot.Ref) (string, error) { return httpboot.URL(st.store, base, r.String()) }
+	warn := func(err error) {
+		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)
+	}
+	return st.policy.ScriptFor(ci.Client, name, url, warn)
+}

@@ -1,0 +1,65 @@
+package main
+
+// serveManual is "pxewim serve --help": a short man page.
+const serveManual = `PXEWIM-SERVE(8)
+
+NAME
+    pxewim serve - network-boot lab machines: proxy or full DHCP, TFTP and HTTP in one daemon
+
+SYNOPSIS
+    pxewim serve [--config FILE] [--store DIR] [--interface IFACE]... [--dhcp off|proxy|full]
+                 [--http ADDR] [--tftp ADDR] [--advertise IP[:PORT]]
+                 [--log-format text|json] [--log-level debug|info|warn|error]
+
+DESCRIPTION
+    Serves the boot entries of a YAML config to BIOS and UEFI machines. Stock PXE firmware
+    gets an iPXE binary over TFTP (undionly.kpxe for BIOS, snponly.efi for x64 UEFI), iPXE
+    then gets a per-client script over HTTP (a menu, or the entry a rule picks), and UEFI HTTP
+    Boot clients get iPXE over HTTP. Files may live inside WIM images in the store
+    ("tools.wim:1/boot/vmlinuz"): they are decompressed on demand, range by range, and
+    served from immutable content-addressed URLs that any HTTP cache can keep.
+
+    Without --config the built-in config serves ./store over HTTP on :8080 and TFTP on :69
+    with DHCP off: nothing on the network changes until you turn DHCP on.
+
+OPTIONS
+    --config FILE        YAML config (see configs/proxy.yaml, configs/full.yaml). Errors name
+                         the line and key: "lab.yaml:14: entries[1].linux.kernel: required".
+    --store DIR          folder of WIM/ISO/IMG images and loose files (config: store)
+    --interface IFACE    interface to answer DHCP on; repeat or comma-separate for several
+                         (config: dhcp.interfaces)
+    --dhcp MODE          off: no DHCP; proxy: answer only PXE/HTTP-boot clients beside the
+                         site's DHCP server, never hand out addresses; full: also hand out
+                         addresses (isolated lab networks only) (config: dhcp.mode)
+    --http ADDR          HTTP listen address, ":8080" or "10.0.0.1:80" (config: listen.http)
+    --tftp ADDR          TFTP listen address, ":69"; "" turns TFTP off (config: listen.tftp)
+    --advertise IP[:PORT]
+                         address put into boot URLs when clients must use another one than
+                         the interface they reached (NAT) (config: listen.advertise)
+    --log-format FORMAT  text (default) or json, on standard error
+    --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
+
+    Flags override the config file.
+
+SIGNALS AND RELOAD
+    SIGHUP, or any change of the config file (checked every 2 s), reloads it: the new config
+    is validated first, and a config with errors is refused (logged with line numbers) while
+    the old one keeps serving. Transfers in progress finish with the files they opened.
+    Listen addresses and DHCP settings change only on restart.
+    SIGTERM or SIGINT: stop accepting, let transfers in progress finish (up to 30 s), exit 0.
+
+PRIVILEGES
+    Ports 67, 69, 80 and 4011 need root, or CAP_NET_BIND_SERVICE (and CAP_NET_RAW for DHCP);
+    configs/pxewim.service runs pxewim as its own user with exactly those.
+
+EXAMPLES
+    Try it with nothing on the network changing:
+        pxewim serve --store ./store --tftp :6969
+    Beside the site's DHCP server (it keeps handing out addresses):
+        sudo pxewim serve --config /etc/pxewim/proxy.yaml --interface eth0 --dhcp proxy
+    A lab network of its own:
+        sudo pxewim serve --config configs/full.yaml --interface lab0
+
+EXIT STATUS
+    0 after a clean stop, 1 when a server fails or the config is invalid, 2 for bad flags.
+`

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/pxewim/pxewim/boot"
+)
+
+// watchConfig reloads on SIGHUP and when the config file's mtime or size changes (polled:
+// editors replace files in ways inotify watchers miss, and polling needs no new dependency).
+func (d *daemon) watchConfig(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(configPollPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			d.reload("SIGHUP")
+		case <-tick.C:
+			if d.configChanged() {
+				d.reload("config file changed")
+			}
+		}
+	}
+}
+
+func (d *daemon) configChanged() bool {
+	if d.flags.config == "" {
+		return false
+	}
+	fi, err := os.Stat(d.flags.config)
+	if err != nil {
+		return false // being replaced; the next poll sees the new file
+	}
+	d.reloadMu.Lock()
+	old := d.configStat
+	d.reloadMu.Unlock()
+	return old == nil || !fi.ModTime().Equal(old.ModTime()) || fi.Size() != old.Size()
+}
+
+// reload loads the config again and swaps it in. A config with errors changes nothing: the
+// old one keeps serving and the log names the line and key of each problem. Transfers in
+// progress keep the files they opened; the old store closes its WIMs as they finish.
+func (d *daemon) reload(why string) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	old := d.cur.Load()
+	st, err := d.load()
+	if err != nil {
+		if fi, serr := os.Stat(d.flags.config); serr == nil {
+			d.configStat = fi // do not retry the same broken file every 2 s
+		}
+		d.log.Error("config reload failed; still serving the previous config", "why", why, "error", err.Error())
+		return
+	}
+	d.cur.Store(st)
+	old.store.Close()
+	d.log.Info("config reloaded", "why", why, "config", st.cfg.Source, "entries", len(st.cfg.Entries), "rules", len(st.cfg.Rules))
+	for _, key := range restartOnly(old.cfg, st.cfg) {
+		d.log.Warn("this setting changed but takes effect only after a restart", "key", key)
+	}
+}
+
+// restartOnly lists the changed settings that belong to the open sockets.
+func restartOnly(a, b *boot.Config) []string {
+	var keys []string
+	if a.Listen.HTTP != b.Listen.HTTP {
+		keys = append(keys, "listen.http")
+	}
+	if a.Listen.TFTP != b.Listen.TFTP {
+		keys = append(keys, "listen.tftp")
+	}
+	if a.DHCP.Mode != b.DHCP.Mode || !slices.Equal(a.DHCP.Interfaces, b.DHCP.Interfaces) {
+		keys = append(keys, "dhcp.mode/dhcp.interfaces")
+	}
+	if (a.DHCP.Full == nil) != (b.DHCP.Full == nil) || (a.DHCP.Full != nil && !fullEqual(a.DHCP.Full, b.DHCP.Full)) {
+		keys = append(keys, "dhcp.full")
+	}
+	return keys
+}
+
+func fullEqual(a, b *boot.FullDHCP) bool {
+	return a.RangeStart == b.RangeStart && a.RangeEnd == b.RangeEnd && a.Netmask == b.Netmask &&
+		a.Router == b.Router && slices.Equal(a.DNS, b.DNS) && a.Lease == b.Lease && a.Leases == b.Leases &&
+		a.Domain == b.Domain
+}
