@@ -213,8 +213,15 @@ type received struct {
 	from netip.AddrPort
 }
 
-// collect reads replies matching xid and chaddr until wait has passed.
+// collect reads replies matching xid and chaddr: after the first one it waits only a short
+// grace period for duplicates.
 func (c *rawClient) collect(t *testing.T, p rawPkt, wait time.Duration) []received {
+	t.Helper()
+	return c.collectN(t, p, 1, wait)
+}
+
+// collectN reads replies until want arrived (plus a short grace period) or wait has passed.
+func (c *rawClient) collectN(t *testing.T, p rawPkt, want int, wait time.Duration) []received {
 	t.Helper()
 	var out []received
 	deadline := time.Now().Add(wait)
@@ -236,7 +243,9 @@ func (c *rawClient) collect(t *testing.T, p rawPkt, wait time.Duration) []receiv
 			t.Errorf("reply of %d bytes", n)
 		}
 		out = append(out, received{pkt, netip.AddrPortFrom(from.Addr().Unmap(), from.Port())})
-		// After the first reply only a short grace period for duplicates.
+		if len(out) < want {
+			continue
+		}
 		if grace := time.Now().Add(150 * time.Millisecond); grace.Before(deadline) {
 			deadline = grace
 		}
