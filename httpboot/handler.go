@@ -113,7 +113,7 @@ func (h *Handler) serveScript(w http.ResponseWriter, r *http.Request, name strin
 	ev.Size = int64(len(script))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", CachePrivate)
-	http.ServeContent(w, r, name, time.Time{}, strings.NewReader(script))
+	serveContent(w, r, name, time.Time{}, strings.NewReader(script), int64(len(script)))
 	return nil
 }
 
@@ -162,7 +162,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 		hdr.Set("ETag", statETag(rt.name, fi))
 	}
 	hdr.Set("Content-Type", ContentType(rt.name))
-	http.ServeContent(w, r, rt.name, fi.ModTime(), body)
+	serveContent(w, r, rt.name, fi.ModTime(), body, fi.Size())
 	return body.err
 }
 

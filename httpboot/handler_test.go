@@ -191,6 +191,10 @@ func TestRanges(t *testing.T) {
 		{"negative", "bytes=-5-10", 416, nil},
 		{"garbage", "bytes=abc", 416, nil},
 		{"empty set is no range", "bytes=", 200, nil},
+		{"zero suffix", "bytes=-0", 416, nil},
+		{"zero suffix padded", "bytes= -000 ", 416, nil},
+		{"zero suffix among others", "bytes=0-9,-0", 206, [][2]int64{{0, 9}}},
+		{"zero suffix twice", "bytes=-0,-0", 416, nil},
 	}
 	fx := newFixture(t, nil)
 	for _, path := range []string{"/files/sources/boot.wim", fx.blobPath()} {
@@ -301,6 +305,8 @@ func TestConditional(t *testing.T) {
 		{"If-Range stale etag", wimFile, []string{"Range", "bytes=10-19", "If-Range", `"0123"`}, 200, nil},
 		{"If-Range weak etag", wimFile, []string{"Range", "bytes=10-19", "If-Range", "W/" + sumTag}, 200, nil},
 		{"If-Range date", "/files/boot/x64/ipxe.efi", []string{"Range", "bytes=10-19", "If-Range", plainMod}, 206, [][2]int64{{10, 19}}},
+		{"If-Range stale, zero suffix", wimFile, []string{"Range", "bytes=-0", "If-Range", `"0123"`}, 200, nil},
+		{"If-Range match, zero suffix", wimFile, []string{"Range", "bytes=-0", "If-Range", sumTag}, 416, nil},
 		{"If-Match mismatch", wimFile, []string{"If-Match", `"0123"`}, 412, nil},
 	}
 	for _, tt := range tests {
