@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pintftp "github.com/pin/tftp/v3"
+)
+
+// lockedBuffer collects the daemon's log from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// freePort finds a free loopback port for network ("tcp" or "udp").
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serveFixture is a store with an LZX WIM (as wimlib-imagex writes it), an iPXE folder and a
+// config file.
+type serveFixture struct {
+	dir, store, config string
+	kernel, initrd     []byte
+}
+
+func newServeFixture(t *testing.T) *serveFixture {
+	t.Helper()
+	exe, err := exec.LookPath("wimlib-imagex")
+	if err != nil {
+		t.Skip("wimlib-imagex not found: install wimtools")
+	}
+	dir := t.TempDir()
+	fx := &serveFixture{dir: dir, store: filepath.Join(dir, "store"), config: filepath.Join(dir, "pxewim.yaml")}
+	src := filepath.Join(dir, "src")
+	for _, d := range []string{filepath.Join(src, "boot"), fx.store, filepath.Join(dir, "ipxe"), filepath.Join(fx.store, "Boot")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A kernel large enough that a download outlives socket buffers: 24 MiB of compressible but
+	// not trivial bytes (many LZX chunks).
+	rng := rand.New(rand.NewPCG(1, 2))
+	fx.kernel = make([]byte, 24<<20)
+	for i := range fx.kernel {
+		fx.kernel[i] = byte('a' + rng.IntN(8))
+	}
+	fx.initrd = []byte("initramfs with PXEWIM-E2E-BOOT-OK marker")
+	write := func(p string, b []byte) {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(src, "boot", "vmlinuz"), fx.kernel)
+	write(filepath.Join(src, "boot", "initrd"), fx.initrd)
+	write(filepath.Join(dir, "ipxe", "undionly.kpxe"), []byte("fake undionly.kpxe"))
+	write(filepath.Join(fx.store, "Boot", "BCD"), []byte("bcd bytes"))
+	out, err := exec.Command(exe, "capture", src, filepath.Join(fx.store, "tools.wim"), "tools", "--compress=LZX").CombinedOutput()
+	if err != nil {
+		t.Fatalf("wimlib-imagex capture: %v\n%s", err, out)
+	}
+	fx.writeConfig(t, "Menu A", "")
+	return fx
+}
+
+func (fx *serveFixture) writeConfig(t *testing.T, title, extra string) {
+	t.Helper()
+	cfg := fmt.Sprintf(`store: %s
+ipxe: {dir: %s}
+menu: {title: %q, timeout: 5s}
+entries:
+  - name: rescue
+    title: Rescue
+    linux:
+      kernel: tools.wim:1/boot/vmlinuz
+      initrd: tools.wim:1/boot/initrd
+      cmdline: console=ttyS0
+%s`, fx.store, filepath.Join(fx.dir, "ipxe"), title, extra)
+	// Write then rename, as editors and config tools do, so the poller never sees half a file.
+	tmp := fx.config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, fx.config); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startServe runs "pxewim serve" in-process on loopback ports; the returned channel yields
+// runServe's result.
+func startServe(t *testing.T, ctx context.Context, args ...string) (base, tftpAddr string, log *lockedBuffer, done chan error) {
+	t.Helper()
+	httpPort, tftpPort := freePort(t, "tcp"), freePort(t, "udp")
+	base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	tftpAddr = fmt.Sprintf("127.0.0.1:%d", tftpPort)
+	args = append(args, "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--tftp", tftpAddr, "--log-level", "debug")
+	log = &lockedBuffer{}
+	done = make(chan error, 1)
+	go func() { done <- runServe(ctx, args, io.Discard, log) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/boot.ipxe")
+		if err == nil {
+			resp.Body.Close()
+			return base, tftpAddr, log, done
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b)
+}
+
+func tftpGet(t *testing.T, addr, name string) []byte {
+	t.Helper()
+	c, err := pintftp.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(2 * time.Second)
+	wt, err := c.Receive(name, "octet")
+	if err != nil {
+		t.Fatalf("TFTP %s: %v", name, err)
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		t.Fatalf("TFTP %s: %v", name, err)
+	}
+	return buf.Bytes()
+}
+
+var blobKernel = regexp.MustCompile(`kernel (http://\S+/blob/[0-9a-f]{40}/tools\.wim:1/boot/vmlinuz) initrd=initrd console=ttyS0`)
+
+// slowRange starts a range download and reads its first part; finish reads the rest.
+type slowRange struct {
+	resp *http.Response
+	got  bytes.Buffer
+}
+
+func startSlowRange(t *testing.T, url string, from int) *slowRange {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusPartialContent {
+		t.Fatalf("range GET: %s", resp.Status)
+	}
+	s := &slowRange{resp: resp}
+	if _, err := io.CopyN(&s.got, resp.Body, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *slowRange) finish(t *testing.T, want []byte) {
+	t.Helper()
+	defer s.resp.Body.Close()
+	if _, err := io.Copy(&s.got, s.resp.Body); err != nil {
+		t.Fatalf("download in progress was cut: %v after %d bytes", err, s.got.Len())
+	}
+	if !bytes.Equal(s.got.Bytes(), want) {
+		t.Fatalf("download in progress: got %d bytes (sha1 %x), want %d", s.got.Len(), sha1.Sum(s.got.Bytes()), len(want))
+	}
+}
+
+func TestServeReloadKeepsDownloads(t *testing.T) {
+	fx := newServeFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, tftpAddr, log, done := startServe(t, ctx, "--config", fx.config)
+
+	// The menu of config A, with the kernel at its immutable blob URL.
+	menu := httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56")
+	if !strings.Contains(menu, "menu Menu A") {
+		t.Fatalf("menu:\n%s", menu)
+	}
+	m := blobKernel.FindStringSubmatch(menu)
+	if m == nil {
+		t.Fatalf("no blob kernel URL in:\n%s", menu)
+	}
+	if !strings.HasPrefix(m[1], base+"/") {
+		t.Errorf("kernel URL %s does not point at %s", m[1], base)
+	}
+	// Files over TFTP: iPXE binary from the iPXE folder, a WIM file by a Windows-style path.
+	if got := tftpGet(t, tftpAddr, "ipxe/undionly.kpxe"); string(got) != "fake undionly.kpxe" {
+		t.Errorf("TFTP undionly.kpxe: %q", got)
+	}
+	if got := tftpGet(t, tftpAddr, `\TOOLS.WIM:1\Boot\INITRD`); !bytes.Equal(got, fx.initrd) {
+		t.Errorf("TFTP initrd from WIM: %q", got)
+	}
+	if got := tftpGet(t, tftpAddr, `\boot\bcd`); string(got) != "bcd bytes" {
+		t.Errorf("TFTP \\boot\\bcd: %q", got)
+	}
+
+	// A slow range download starts, the config changes under it, the download finishes intact.
+	const from = 1000
+	dl := startSlowRange(t, m[1], from)
+	fx.writeConfig(t, "Menu B", "rules:\n  - {match: {mac: \"52:54:00:aa:*\"}, entry: rescue}\n")
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"), "menu Menu B")
+	}, "new menu after config change", log)
+	if s := httpGet(t, base+"/boot.ipxe?mac=52-54-00-aa-00-01"); !strings.Contains(s, "# pxewim: entry rescue") {
+		t.Errorf("new rule not applied:\n%s", s)
+	}
+	dl.finish(t, fx.kernel[from:])
+
+	// A broken config is refused with its line number; the old one keeps serving.
+	fx.writeConfig(t, "Menu C", "rules:\n  - {match: {mac: \"52:54:00:aa:*\"}, entry: nosuch}\n")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "config reload failed") }, "reload error", log)
+	if !regexp.MustCompile(`pxewim\.yaml:1[0-9]: rules\[0\]\.entry: no entry named \\"nosuch\\"`).MatchString(log.String()) {
+		t.Errorf("reload error lacks line and key:\n%s", log)
+	}
+	if s := httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"); !strings.Contains(s, "menu Menu B") {
+		t.Errorf("broken config replaced the good one:\n%s", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+func TestServeDrainsOnStop(t *testing.T) {
+	fx := newServeFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, _, log, done := startServe(t, ctx, "--config", fx.config)
+	m := blobKernel.FindStringSubmatch(httpGet(t, base+"/boot.ipxe"))
+	if m == nil {
+		t.Fatal("no kernel URL")
+	}
+	dl := startSlowRange(t, m[1], 0)
+	cancel() // SIGTERM in main: runServe's context ends
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("serve returned (%v) while a download was in progress\n%s", err, log)
+	default:
+	}
+	// New connections are refused while draining.
+	if resp, err := http.Get(base + "/boot.ipxe"); err == nil {
+		resp.Body.Close()
+		t.Error("new request accepted while draining")
+	}
+	dl.finish(t, fx.kernel)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve after drain: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop after the download finished\n%s", log)
+	}
+	if !strings.Contains(log.String(), "pxewim stopped") {
+		t.Errorf("no stop message:\n%s", log)
+	}
+}
+
+func waitFor(t *testing.T, max time.Duration, cond func() bool, what string, log *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(max)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s\n%s", what, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestServeBadStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("store: "+dir+"\nentries:\n  - name: a\n    linux:\n      cmdline: x\n"), 0o644)
+	tests := []struct {
+		args []string
+		want string
+		use  bool // a usage error (exit 2)
+	}{
+		{[]string{"--config", bad}, "bad.yaml:4: entries[0].linux.kernel: required", false},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "reading config", false},
+		{[]string{"--dhcp", "maybe"}, `--dhcp "maybe"`, true},
+		{[]string{"--http", "nohost"}, "--http: listen.http: want HOST:PORT", true},
+		{[]string{"--log-format", "xml"}, "--log-format", true},
+		{[]string{"--dhcp", "proxy", "--store", dir}, "needs at least one interface", false},
+		{[]string{"extra"}, "unexpected argument", true},
+	}
+	for _, tt := range tests {
+		err := runServe(context.Background(), tt.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.args, err, tt.want)
+			continue
+		}
+		if isUsage := errors.As(err, new(usageError)); isUsage != tt.use {
+			t.Errorf("%v: usage error = %v, want %v", tt.args, isUsage, tt.use)
+		}
+	}
+	var out bytes.Buffer
+	if err := runServe(context.Background(), []string{"--help"}, &out, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	for _, w := range []string{"SYNOPSIS", "--interface IFACE", "SIGHUP", "EXIT STATUS"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("--help lacks %q", w)
+		}
+	}
+}
+
+// TestDefaultConfigValid keeps the embedded config parseable.
+func TestDefaultConfigValid(t *testing.T) {
+	f := &serveFlags{set: map[string]bool{}}
+	cfg, err := f.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store != "./store" || cfg.Listen.HTTP != ":8080" || cfg.Listen.TFTP != ":69" || cfg.DHCP.Mode != "off" {
+		t.Errorf("default config: %+v", cfg)
+	}
+}
