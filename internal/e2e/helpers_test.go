@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// vmTimeout bounds one VM boot. The slowest scenario (OVMF PXE -> snponly.efi -> iPXE) takes
+// ~20 s on an idle 2-core host under TCG; the margin absorbs a loaded CI machine.
+const vmTimeout = 150 * time.Second
+
+// fileServer is a tiny HTTP server for the harness self-test that counts the body bytes it
+// sent per path, so a test can check that the VM fetched every byte.
+type fileServer struct {
+	files map[string]string // URL path -> file on disk
+	mu    sync.Mutex
+	sent  map[string]int64
+	reqs  []string
+}
+
+func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.reqs = append(s.reqs, r.Method+" "+r.URL.Path+" "+r.UserAgent())
+	s.mu.Unlock()
+	path, ok := s.files[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
+	if r.Method == http.MethodHead {
+		return
+	}
+	n, _ := io.Copy(w, f)
+	s.mu.Lock()
+	s.sent[r.URL.Path] += n
+	s.mu.Unlock()
+}
+
+func (s *fileServer) bytesSent(path string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent[path]
+}
+
+// serveFiles runs a fileServer on addr inside ns until the test ends.
+func serveFiles(t *testing.T, ns *testenv.Netns, addr string, files map[string]string) *fileServer {
+	t.Helper()
+	l, err := ns.Listen("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fileServer{files: files, sent: map[string]int64{}}
+	srv := &http.Server{Handler: fs, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return fs
+}
+
+// startCapture starts tcpdump on the bridge when it is installed; nil otherwise (the pcap
+// assertions are then skipped with a log line, the others still run).
+func startCapture(t *testing.T, ctx context.Context, lab *testenv.Lab, dir string) *testenv.Capture {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/tcpdump"); err != nil {
+		if _, err2 := os.Stat("/usr/sbin/tcpdump"); err2 != nil {
+			t.Log("tcpdump not installed: no packet capture, skipping the pcap assertions")
+			return nil
+		}
+	}
+	c, err := testenv.StartCapture(ctx, lab.Srv, lab.Bridge, dir+"/capture.pcap")
+	if err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	return c
+}
+
+// stopCapture stops tcpdump and returns the packets, logging the DHCP and TFTP exchanges.
+func stopCapture(t *testing.T, c *testenv.Capture) []testenv.Packet {
+	t.Helper()
+	if c == nil {
+		return nil
+	}
+	pkts, err := c.Stop()
+	if err != nil {
+		t.Fatalf("read capture: %v", err)
+	}
+	var b strings.Builder
+	for _, m := range testenv.DHCPMessages(pkts) {
+		b.WriteString("  DHCP " + m.Summary() + "\n")
+	}
+	for _, tr := range testenv.TFTPTransfers(pkts) {
+		fmt.Fprintf(&b, "  TFTP %s RRQ %q opts=%v oack=%v bytes=%d err=%q\n",
+			tr.Client, tr.File, tr.Options, tr.OACK, tr.Bytes, tr.Error)
+	}
+	t.Logf("capture %s:\n%s", c.Path, b.String())
+	return pkts
+}
+
+// keepArtifacts logs where the run's files are; with PXEWIM_E2E_KEEP=DIR they are copied there.
+func logVM(t *testing.T, name string, res *testenv.VMResult) {
+	t.Helper()
+	if res == nil {
+		return
+	}
+	t.Logf("%s: marker after %.1fs (QEMU wall %.1fs): %s", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), res.MarkerLine)
+}
+
+// fileSize returns the size of path or fails the test.
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// requireVMLab skips unless the machine can run the QEMU network-boot tests at all.
+func requireVMLab(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e VM boots skipped in -short mode")
+	}
+	testenv.RequireVMLab(t)
+}
