@@ -30,28 +30,34 @@ func (f foldFS) Open(name string) (fs.File, error) {
 	return f.FS.Open(real)
 }
 
-// resolve finds the real name of name, one element at a time.
+// resolve finds the real name of name, one element at a time. When a
+// folder holds several names that differ only in case ("Boot" and "boot",
+// as folders copied from two media end up), each is tried, exact first.
 func (f foldFS) resolve(name string) (string, error) {
-	dir := "."
-	for _, elem := range strings.Split(name, "/") {
-		entries, err := fs.ReadDir(f.FS, dir)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", dir, err)
-		}
-		match := ""
-		for _, e := range entries {
-			if e.Name() == elem {
-				match = elem
-				break
-			}
-			if match == "" && strings.EqualFold(e.Name(), elem) {
-				match = e.Name()
-			}
-		}
-		if match == "" {
-			return "", fs.ErrNotExist
-		}
-		dir = path.Join(dir, match)
+	return f.resolveIn(".", strings.Split(name, "/"))
+}
+
+func (f foldFS) resolveIn(dir string, elems []string) (string, error) {
+	if len(elems) == 0 {
+		return dir, nil
 	}
-	return dir, nil
+	entries, err := fs.ReadDir(f.FS, dir)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", dir, err)
+	}
+	var candidates []string
+	for _, e := range entries {
+		switch {
+		case e.Name() == elems[0]:
+			candidates = append([]string{e.Name()}, candidates...)
+		case strings.EqualFold(e.Name(), elems[0]):
+			candidates = append(candidates, e.Name())
+		}
+	}
+	for _, c := range candidates {
+		if real, err := f.resolveIn(path.Join(dir, c), elems[1:]); err == nil {
+			return real, nil
+		}
+	}
+	return "", fs.ErrNotExist
 }

@@ -135,8 +135,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 
 // Serve answers requests arriving on conn until ctx is done or Shutdown is
 // called; each transfer runs on its own socket (a new TID, as RFC 1350
-// wants). When ctx ends, Serve stops accepting and returns once in-flight
-// transfers are finished. Serve closes conn. A Server serves once.
+// wants). When ctx ends, Serve stops accepting, tells in-flight transfers
+// to stop (they end at their next file read or ACK timeout) and returns
+// without waiting for them; call Shutdown for a graceful drain. Serve
+// closes conn. A Server serves once.
 func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 	s.mu.Lock()
 	if s.serving || s.shutdown {
@@ -153,11 +155,17 @@ func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 	served := make(chan error, 1)
 	go func() { served <- s.pin.Serve(conn) }()
 	select {
-	case err := <-served: // only on a setup error: pin serves until Shutdown
-		return fmt.Errorf("tftp: serving on %s: %w", conn.LocalAddr(), err)
+	case err := <-served: // after Shutdown, or on a setup error
+		if err != nil {
+			return fmt.Errorf("tftp: serving on %s: %w", conn.LocalAddr(), err)
+		}
+		return nil
 	case <-ctx.Done():
-		s.Shutdown(context.Background())
-	case <-s.done:
+		// Stop accepting and tell in-flight transfers to stop, without
+		// waiting for them: a graceful drain is Shutdown's job.
+		stopped, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Shutdown(stopped)
 	}
 	return <-served
 }

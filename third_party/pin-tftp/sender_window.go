@@ -14,9 +14,13 @@ package tftp
 //   - An ACK for any block of the window slides the window to the block
 //     after it: the client ACKs the last block it received in order, so a
 //     lost block makes it ACK early and the server resends from there.
-//   - An ACK that acknowledges nothing new (a duplicate of the previous one)
-//     is ignored: a receiver that ACKs every out-of-order block would
-//     otherwise trigger a resend per packet (Sorcerer's Apprentice).
+//   - An ACK that acknowledges nothing new (block base-1 again) also
+//     restarts the window from base: a client whose first block of the
+//     window was lost, or whose whole window was lost, says so that way.
+//     It is honoured once per window position; later duplicates are
+//     ignored until the window advances or the timeout fires, so a client
+//     that ACKs every out-of-order block cannot make the server resend the
+//     window once per packet (Sorcerer's Apprentice).
 //   - No useful ACK within the timeout: resend the whole window, up to
 //     the retry limit.
 //   - msftwindow: the OACK answers msftwindow=27182, and each ACK carries
@@ -98,6 +102,8 @@ type window struct {
 	base  uint64 // first unacknowledged sequence number (block 1 = sequence 1)
 	read  uint64 // highest sequence read into the ring
 	last  uint64 // sequence of the final (short) block; 0 while unknown
+
+	dupHonoured bool // a duplicate ACK of base-1 already restarted this window
 }
 
 func newWindow(n, blockLen int) *window {
@@ -180,6 +186,9 @@ func (s *sender) readFromWindow(r io.Reader) (n int64, err error) {
 			return n, err
 		}
 		retries = 0
+		if acked >= w.base {
+			w.dupHonoured = false
+		}
 		w.base = acked + 1
 		if w.last != 0 && acked == w.last {
 			if s.hook != nil {
@@ -225,8 +234,14 @@ func (s *sender) awaitWindowAck(w *window, end uint64) (uint64, error) {
 			// Offset of the ACKed block from base-1, in 16-bit block space:
 			// unique because a window is far shorter than 65536 blocks.
 			d := uint64(p.block() - uint16(w.base-1))
-			if d == 0 || d > end-(w.base-1) {
-				continue // duplicate or stale ACK
+			if d > end-(w.base-1) {
+				continue // stale ACK, from before this window
+			}
+			if d == 0 {
+				if w.dupHonoured {
+					continue
+				}
+				w.dupHonoured = true
 			}
 			s.datagramsAcked++
 			return w.base - 1 + d, nil
