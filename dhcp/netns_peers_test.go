@@ -280,10 +280,10 @@ func TestNetnsFullModeUdhcpc(t *testing.T) {
 	}}
 	srv := helperServer(t, S, hc)
 	pxe := []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000"}
-	first := runUdhcpc(t, C, "c0", pxe)
-	ip := netip.MustParseAddr(first["ip"])
-	if ip.Less(hc.Full.PoolStart) || hc.Full.PoolEnd.Less(ip) {
-		t.Fatalf("address %v outside the pool", ip)
+	// Ask for .110 (udhcpc -r): a lease that an empty database would never hand out first.
+	first := runUdhcpc(t, C, "c0", append([]string{"-r", "10.204.0.110"}, pxe...))
+	if first["ip"] != "10.204.0.110" {
+		t.Fatalf("requested free address not given: %v", first)
 	}
 	if first["boot_file"] != "undionly.kpxe" || first["siaddr"] != "10.204.0.1" || first["serverid"] != "10.204.0.1" ||
 		first["router"] != "10.204.0.1" || first["subnet"] != "255.255.255.0" {
@@ -295,8 +295,17 @@ func TestNetnsFullModeUdhcpc(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Wait()
+	ls, err := OpenLeaseStore(hc.Full.LeaseDB, hc.Full.PoolStart, hc.Full.PoolEnd)
+	if err != nil {
+		t.Fatalf("lease file after kill -9: %v", err)
+	}
+	rec, err := ls.Get(netip.MustParseAddr("10.204.0.110"))
+	ls.Close()
+	if err != nil || rec == nil || rec.State != LeaseBound || rec.Expires.Before(time.Now().Add(50*time.Minute)) {
+		t.Fatalf("lease record after kill -9: %+v %v", rec, err)
+	}
 	helperServer(t, S, hc)
-	again := runUdhcpc(t, C, "c0", pxe)
+	again := runUdhcpc(t, C, "c0", pxe) // no -r: the server must remember
 	if again["ip"] != first["ip"] {
 		t.Errorf("after kill -9 and restart the client got %s, want its lease %s", again["ip"], first["ip"])
 	}

@@ -69,6 +69,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Mode != ModeProxy && cfg.Mode != ModeFull {
 		return nil, fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
 	}
+	if cfg.Mode == ModeProxy && cfg.Policy == nil {
+		return nil, errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
@@ -146,6 +149,9 @@ func listen(port int) (*ipv4.PacketConn, error) {
 		}
 		return nil, fmt.Errorf("dhcp: listen on udp4 port %d: %w", port, err)
 	}
+	// A burst of machines powering on at once must not overflow the socket: ask for a larger
+	// receive buffer (best effort; the kernel caps it at net.core.rmem_max).
+	_ = c.(*net.UDPConn).SetReadBuffer(4 << 20)
 	pc := ipv4.NewPacketConn(c)
 	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		c.Close()
