@@ -66,7 +66,7 @@ func identify(r *http.Request, pathMAC net.HardwareAddr, clients Clients) Client
 		UserAgent: r.UserAgent(),
 	}
 	ci.IP = remoteIP(r)
-	ci.UUID = strings.ToLower(q.Get("uuid"))
+	ci.UUID = canonicalUUID(q.Get("uuid"))
 	ci.MAC = pathMAC
 	if ci.MAC == nil {
 		// A malformed ?mac= (for example an unexpanded or empty iPXE variable) is not an
@@ -101,4 +101,14 @@ func remoteIP(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
+}
+
+// canonicalUUID lower-cases a UUID from the query and drops the all-zero one, which firmware
+// reports when the machine has none (QEMU without -uuid): it names no machine, as in DHCP.
+func canonicalUUID(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if strings.Trim(s, "0-") == "" {
+		return ""
+	}
+	return s
 }

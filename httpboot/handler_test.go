@@ -423,6 +423,8 @@ func TestScripts(t *testing.T) {
 			"#!ipxe\necho boot.ipxe mac=52:54:00:12:34:56 uuid=abc arch=x86_64 platform=efi dhcp=false\n"},
 		{"/boot.ipxe", 200, "#!ipxe\necho boot.ipxe mac=aa:bb:cc:dd:ee:ff uuid=dhcp-uuid arch= platform= dhcp=true\n"},
 		{"/boot.ipxe?mac=aa:bb:cc:dd:ee:ff&uuid=q", 200, "#!ipxe\necho boot.ipxe mac=aa:bb:cc:dd:ee:ff uuid=q arch= platform= dhcp=true\n"},
+		{"/boot.ipxe?mac=52-54-00-12-34-56&uuid=00000000-0000-0000-0000-000000000000", 200,
+			"#!ipxe\necho boot.ipxe mac=52:54:00:12:34:56 uuid= arch= platform= dhcp=false\n"},
 		{"/boot.ipxe?mac=", 200, "#!ipxe\necho boot.ipxe mac=aa:bb:cc:dd:ee:ff uuid=dhcp-uuid arch= platform= dhcp=true\n"},
 		{"/mac/525400123456/ipxe/menu.ipxe?arch=i386", 200, "#!ipxe\necho menu.ipxe mac=52:54:00:12:34:56 uuid= arch=i386 platform= dhcp=false\n"},
 		{"/ipxe/menu.ipxe", 200, "#!ipxe\necho menu.ipxe mac=aa:bb:cc:dd:ee:ff uuid=dhcp-uuid arch= platform= dhcp=true\n"},
