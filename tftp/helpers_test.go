@@ -178,3 +178,7 @@ func wantCode(t *testing.T, err error, code uint16) {
 		t.Fatalf("got error code %d (%q), want %d", te.code, te.msg, code)
 	}
 }
+
+func discardLogger() *slog.Logger {
+	return slog.New(slog.DiscardHandler)
+}
