@@ -1,0 +1,323 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// scenario is one firmware booting from `pxewim serve`.
+type scenario struct {
+	name     string // also put on the kernel command line as pxewim.e2e=NAME
+	mode     string // proxy | full
+	subnet   string // lab /24, distinct per scenario so logs never mix
+	vm       testenv.VMSpec
+	useMenu  bool   // no rule: the client gets the menu and its default entry after the timeout
+	arch     uint16 // DHCP option 93 of the firmware's first request
+	firmware string // what pxewim must classify the first stage as
+	httpBoot bool   // UEFI HTTP Boot: the offer carries HTTPClient and a URL, no TFTP
+	tftpNBP  string // iPXE binary the first stage must fetch completely over TFTP ("" = none)
+	httpNBP  string // iPXE binary the first stage must fetch completely over HTTP ("" = none)
+}
+
+var (
+	seabiosE1000 = testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000"}
+	ovmfNative   = testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM()}
+	ovmfHTTPBoot = testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(),
+		FwCfg: testenv.HTTPBootOnly()}
+)
+
+// Proxy mode: the site's dnsmasq (netns DHCP) hands out addresses only; pxewim --dhcp proxy
+// tells network-boot clients where their boot file is.
+
+// TestProxySeaBIOS: SeaBIOS + QEMU's iPXE e1000 ROM (already iPXE, so no chainload): proxy offer
+// -> iPXE script over HTTP -> kernel and initrd from tools.wim over HTTP.
+func TestProxySeaBIOS(t *testing.T) {
+	runScenario(t, scenario{name: "proxy-bios", mode: "proxy", subnet: "10.77.43", vm: seabiosE1000,
+		arch: 0, firmware: "bios"})
+}
+
+// TestProxyOVMFPXE: OVMF's own PxeBcDxe (virtio-net, no option ROM): proxy offer -> TFTP
+// snponly.efi -> iPXE's DHCP -> HTTP script -> kernel and initrd from tools.wim.
+func TestProxyOVMFPXE(t *testing.T) {
+	runScenario(t, scenario{name: "proxy-ovmf-pxe", mode: "proxy", subnet: "10.77.44", vm: ovmfNative,
+		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi"})
+}
+
+// TestProxyOVMFHTTPBoot: OVMF's HttpBootDxe (PXE boot options off via fw_cfg): the proxy offer
+// echoes HTTPClient and carries an http:// URL of the iPXE binary; no TFTP, no port 4011.
+func TestProxyOVMFHTTPBoot(t *testing.T) {
+	runScenario(t, scenario{name: "proxy-ovmf-httpboot", mode: "proxy", subnet: "10.77.45", vm: ovmfHTTPBoot,
+		arch: 16, firmware: "efi64", httpBoot: true, httpNBP: "ipxe.efi"})
+}
+
+// Full mode: no DHCPv4 server but pxewim --dhcp full (dnsmasq only sends IPv6 router
+// advertisements, which spare iPXE a 12 s IPv6 autoconf wait and hand out no IPv4 address).
+
+// TestFullSeaBIOS boots through the iPXE menu (no rule), which times out to its default entry.
+func TestFullSeaBIOS(t *testing.T) {
+	runScenario(t, scenario{name: "full-bios", mode: "full", subnet: "10.77.46", vm: seabiosE1000,
+		useMenu: true, arch: 0, firmware: "bios"})
+}
+
+// TestFullOVMFPXE: OVMF PXE with pxewim as the only DHCPv4 server.
+func TestFullOVMFPXE(t *testing.T) {
+	runScenario(t, scenario{name: "full-ovmf-pxe", mode: "full", subnet: "10.77.47", vm: ovmfNative,
+		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi"})
+}
+
+func (sc scenario) mac() string {
+	third := strings.Split(sc.subnet, ".")[2]
+	return "52:54:00:77:" + third + ":0a"
+}
+
+// config renders the pxewim config for the scenario (schema: boot/config.go, configs/*.yaml).
+func (sc scenario) config(lab *testenv.Lab, store, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `store: %s
+listen:
+  http: "%s:80"
+  tftp: "%s:69"
+dhcp:
+  mode: %s
+  interfaces: [%s]
+`, store, lab.SrvIP, lab.SrvIP, sc.mode, lab.Bridge)
+	if sc.mode == "full" {
+		fmt.Fprintf(&b, `  full:
+    range: %s-%s
+    netmask: 255.255.255.0
+    router: %s
+    lease: 10m
+    leases: %s
+`, lab.Host(100), lab.Host(150), lab.SrvIP, filepath.Join(dir, "leases.db"))
+	}
+	fmt.Fprintf(&b, `ipxe:
+  dir: %s
+  bios: undionly.kpxe
+  efi64: snponly.efi
+  httpboot: ipxe.efi
+menu:
+  title: "pxewim e2e %[2]s"
+  timeout: 1s
+  default: rescue
+entries:
+  - name: shell
+    title: "iPXE shell"
+    ipxe: |
+      shell
+  - name: rescue
+    title: "Rescue Linux from tools.wim"
+    linux:
+      kernel: tools.wim:1/boot/vmlinuz
+      initrd: [tools.wim:1/boot/initrd]
+      cmdline: "console=ttyS0 pxewim.e2e=%[2]s"
+`, testenv.IPXEDir, sc.name)
+	if !sc.useMenu {
+		fmt.Fprintf(&b, "rules:\n  - match: { mac: %q }\n    entry: rescue\n", sc.mac())
+	}
+	return b.String()
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	requireVMLab(t)
+	testenv.RequireTools(t, "dnsmasq", "ss")
+	testenv.RequireFiles(t, "ipxe", filepath.Join(testenv.IPXEDir, "snponly.efi"), filepath.Join(testenv.IPXEDir, "ipxe.efi"))
+	if sc.vm.Firmware == testenv.OVMF {
+		testenv.RequireOVMF(t)
+	}
+	ctx := context.Background()
+	assets := testenv.MustAssets(t)
+	pxewimBinary(t) // build before the lab exists: a compile error fails fast
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
+	dir := t.TempDir()
+	store := storeWith(t, dir, assets)
+
+	site := &testenv.Dnsmasq{Dir: dir, Name: "site-dnsmasq", Interface: lab.DHCPIf, RA: true}
+	if sc.mode == "proxy" {
+		site.Range = fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199))
+		site.Router = lab.DHCPIP.String()
+	}
+	if _, err := site.Start(ctx, lab.DHCP); err != nil {
+		t.Fatal(err)
+	}
+	capture := startCapture(t, ctx, lab, dir)
+	d := startPxewim(t, ctx, lab, dir, sc.mode, sc.config(lab, store, dir))
+
+	vm := sc.vm
+	vm.Name, vm.MAC, vm.Dir = sc.name, sc.mac(), dir
+	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logVM(t, sc.name, res)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log (last 20 lines):\n%s",
+			vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
+	}
+	if !strings.Contains(res.MarkerLine, "pxewim.e2e="+sc.name) {
+		t.Errorf("the kernel command line is not the config entry's: %q", res.MarkerLine)
+	}
+	checkDecision(t, sc, recs)
+	checkHTTP(t, sc, assets, recs)
+	checkTFTP(t, sc, recs, pkts)
+	checkDHCP(t, sc, lab, site, pkts)
+	for _, r := range recs {
+		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
+			t.Errorf("pxewim logged: %s", r)
+		}
+	}
+}
+
+// checkDecision: pxewim classified the first stage by option 93 and answered it.
+func checkDecision(t *testing.T, sc scenario, recs []logRecord) {
+	t.Helper()
+	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
+	if len(dec) == 0 {
+		t.Errorf("no \"dhcp decision\" log line for %s:\n%s", sc.mac(), dumpLog(recs, 40))
+		return
+	}
+	first := dec[0]
+	if arch, _ := first.num("arch"); arch != int64(sc.arch) || first.str("firmware") != sc.firmware {
+		t.Errorf("first decision: arch=%v firmware=%q, want arch=%d firmware=%q: %s",
+			first["arch"], first.str("firmware"), sc.arch, sc.firmware, first)
+	}
+	if sc.httpBoot != (first.str("httpboot") == "true") {
+		t.Errorf("first decision: httpboot=%v, want %v: %s", first["httpboot"], sc.httpBoot, first)
+	}
+	if first.str("file") == "" || first.str("noboot") == "true" {
+		t.Errorf("first decision gave no boot file: %s", first)
+	}
+	for _, r := range dec {
+		t.Logf("decision: arch=%v firmware=%s ipxe=%v httpboot=%v file=%s", r["arch"], r.str("firmware"), r["ipxe"], r["httpboot"], r.str("file"))
+	}
+}
+
+// checkHTTP: the kernel and the initramfs left pxewim completely (bytes = their size), as did the
+// HTTP-booted iPXE binary.
+func checkHTTP(t *testing.T, sc scenario, a *testenv.Assets, recs []logRecord) {
+	t.Helper()
+	reqs := filterLog(recs, "http request", nil)
+	want := map[string]int64{"kernel (tools.wim:1/boot/vmlinuz)": a.KernelSize, "initrd (tools.wim:1/boot/initrd)": a.InitrdSize}
+	if sc.httpNBP != "" {
+		want[sc.httpNBP] = fileSize(t, filepath.Join(testenv.IPXEDir, sc.httpNBP))
+	}
+	for what, size := range want {
+		var found bool
+		for _, r := range reqs {
+			n, _ := r.num("bytes")
+			st, _ := r.num("status")
+			if r.str("method") == "GET" && n == size && (st == 200 || st == 206) {
+				found = true
+				t.Logf("HTTP %s: %s %s -> %d bytes, mac=%s ua=%q", what, r.str("method"), r.str("path"), n, r.str("mac"), r.str("user_agent"))
+			}
+		}
+		if !found {
+			t.Errorf("no complete HTTP download of %s (%d bytes); HTTP log:\n%s", what, size, dumpLog(reqs, 30))
+		}
+	}
+}
+
+// checkTFTP: the first-stage NBP went out completely over TFTP, per pxewim's log and the pcap.
+func checkTFTP(t *testing.T, sc scenario, recs []logRecord, pkts []testenv.Packet) {
+	t.Helper()
+	if sc.tftpNBP == "" {
+		if sc.httpBoot {
+			for _, tr := range testenv.TFTPTransfers(pkts) {
+				t.Errorf("UEFI HTTP Boot used TFTP: RRQ %q from %s", tr.File, tr.Client)
+			}
+		}
+		return
+	}
+	size := fileSize(t, filepath.Join(testenv.IPXEDir, sc.tftpNBP))
+	sent := filterLog(recs, "tftp: sent", func(r logRecord) bool { return strings.HasSuffix(r.str("path"), sc.tftpNBP) })
+	if len(sent) == 0 {
+		t.Errorf("no \"tftp: sent\" line for %s; TFTP lines:\n%s", sc.tftpNBP,
+			dumpLog(filterLogPrefix(recs, "tftp"), 20))
+	}
+	for _, r := range sent {
+		if n, _ := r.num("sent"); n != size {
+			t.Errorf("TFTP %s: sent %d bytes, file has %d: %s", sc.tftpNBP, n, size, r)
+		} else {
+			t.Logf("TFTP %s: %d bytes, options %v, %v", r.str("path"), n, r["options"], r["duration"])
+		}
+	}
+	if pkts == nil {
+		return
+	}
+	var complete bool
+	for _, tr := range testenv.TFTPTransfers(pkts) {
+		if strings.HasSuffix(tr.File, sc.tftpNBP) && tr.Bytes == size {
+			complete = true
+		}
+	}
+	if !complete {
+		t.Errorf("capture: no complete TFTP transfer of %s (%d bytes)", sc.tftpNBP, size)
+	}
+}
+
+func filterLogPrefix(recs []logRecord, prefix string) []logRecord {
+	var out []logRecord
+	for _, r := range recs {
+		if strings.HasPrefix(r.str("msg"), prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// checkDHCP: on the wire, who handed out the address and who sent the boot information.
+func checkDHCP(t *testing.T, sc scenario, lab *testenv.Lab, site *testenv.Dnsmasq, pkts []testenv.Packet) {
+	t.Helper()
+	if sc.mode == "proxy" && !strings.Contains(site.Log(), "DHCPACK("+lab.DHCPIf+")") {
+		t.Errorf("site dnsmasq never acknowledged an address:\n%s", testenv.Tail(site.Log(), 20))
+	}
+	if pkts == nil {
+		return
+	}
+	var fromPxewim, addrFromPxewim, fromSite, httpURL int
+	for _, m := range testenv.DHCPMessages(pkts) {
+		if m.OpCode != 2 || !strings.EqualFold(m.ClientHWAddr.String(), sc.mac()) {
+			continue
+		}
+		yi, _ := netip.AddrFromSlice(m.YourIPAddr.To4())
+		switch m.Src.Addr() {
+		case lab.SrvIP:
+			fromPxewim++
+			if !yi.IsUnspecified() {
+				addrFromPxewim++
+				if sc.mode == "full" && (yi.Compare(lab.Host(100)) < 0 || yi.Compare(lab.Host(150)) > 0) {
+					t.Errorf("full mode handed out %s, outside the pool: %s", yi, m.Summary())
+				}
+			}
+			if sc.httpBoot && m.ClassIdentifier() == "HTTPClient" {
+				file := m.BootFileNameOption()
+				if file == "" {
+					file = m.BootFileName
+				}
+				if strings.HasPrefix(file, "http://"+lab.SrvIP.String()) {
+					httpURL++
+				}
+			}
+		case lab.DHCPIP:
+			fromSite++
+		}
+	}
+	switch sc.mode {
+	case "proxy":
+		if fromPxewim == 0 || addrFromPxewim != 0 || fromSite == 0 {
+			t.Errorf("proxy mode on the wire: %d replies from pxewim (%d with an address, want 0), %d from the site DHCP (want > 0)",
+				fromPxewim, addrFromPxewim, fromSite)
+		}
+	case "full":
+		if addrFromPxewim == 0 || fromSite != 0 {
+			t.Errorf("full mode on the wire: %d address replies from pxewim (want > 0), %d from the site (want 0)", addrFromPxewim, fromSite)
+		}
+	}
+	if sc.httpBoot && httpURL == 0 {
+		t.Errorf("no reply from pxewim with vendor class HTTPClient and an http://%s/... URL", lab.SrvIP)
+	}
+}
