@@ -49,8 +49,9 @@ func benchCases() []benchCase {
 }
 
 // BenchmarkDecompress measures pxewim's decoder and wimlib's C decoder on the same
-// chunks in the same run. Each op decodes all chunks of the case once with each decoder;
-// the reported metrics are both throughputs and their ratio (pxewim time / wimlib time,
+// chunks in the same run. Each op decodes all chunks of the case once with each decoder,
+// alternating; the reported metrics are both throughputs (from each chunk's fastest
+// decode) and their ratio (pxewim time / wimlib time,
 // the project target is <= 1.25). wimlib's numbers include the binding's copy of the
 // input and output (a memcpy each, about 1% of an LZMS decode).
 func BenchmarkDecompress(b *testing.B) {
@@ -68,26 +69,38 @@ func BenchmarkDecompress(b *testing.B) {
 			}
 			defer ref.Close()
 			dst := make([]byte, c.chunkSize)
-			var mine, theirs time.Duration
+			// Per chunk, the fastest of all iterations counts: on a shared machine the
+			// minimum is the stable estimate of each decoder's own speed.
+			bestMine := make([]time.Duration, len(chunks))
+			bestTheirs := make([]time.Duration, len(chunks))
 			b.SetBytes(int64(n))
 			b.ResetTimer()
 			for b.Loop() {
-				t0 := time.Now()
-				for _, ch := range chunks {
+				// Alternate chunk by chunk so that load from other processes hits both alike.
+				for i, ch := range chunks {
+					t0 := time.Now()
 					if err := d.Decompress(dst[:len(ch.raw)], ch.comp); err != nil {
 						b.Fatal(err)
 					}
-				}
-				t1 := time.Now()
-				for _, ch := range chunks {
+					t1 := time.Now()
 					if err := ref.Decompress(dst[:len(ch.raw)], ch.comp); err != nil {
 						b.Fatal(err)
 					}
+					t2 := time.Now()
+					if m := t1.Sub(t0); bestMine[i] == 0 || m < bestMine[i] {
+						bestMine[i] = m
+					}
+					if w := t2.Sub(t1); bestTheirs[i] == 0 || w < bestTheirs[i] {
+						bestTheirs[i] = w
+					}
 				}
-				mine += t1.Sub(t0)
-				theirs += time.Since(t1)
 			}
-			mb := float64(n) * float64(b.N) / 1e6
+			var mine, theirs time.Duration
+			for i := range chunks {
+				mine += bestMine[i]
+				theirs += bestTheirs[i]
+			}
+			mb := float64(n) / 1e6
 			b.ReportMetric(mb/mine.Seconds(), "pxewim-MB/s")
 			b.ReportMetric(mb/theirs.Seconds(), "wimlib-MB/s")
 			b.ReportMetric(mine.Seconds()/theirs.Seconds(), "ratio")

@@ -2,8 +2,8 @@ package lzms
 
 import "encoding/binary"
 
-// prob is an adaptive probability entry: the last 64 bits coded with it and how many of
-// them were zeros (the probability of a zero, in 64ths).
+// prob is an adaptive probability entry: the last 64 bits coded with it and how many
+// of them were zeros (the chance of a zero, in 64ths).
 type prob struct {
 	recent uint64
 	zeros  uint32
@@ -12,7 +12,101 @@ type prob struct {
 // Initial history 0x0000000055555555: 48 zeros of 64.
 var initialProb = prob{recent: 0x0000000055555555, zeros: 48}
 
-// state is everything a decoder keeps between chunks (reset at each chunk start).
+// clampedProb maps a zero count to the probability the coder uses (never 0 or 64/64).
+// Indexed by count&127 so that the lookup needs no bounds check. Read-only.
+var clampedProb = func() (t [128]uint32) {
+	for z := range 65 {
+		t[z] = uint32(min(max(z, 1), 63))
+	}
+	return t
+}()
+
+// rangeDecoder is the forward bitstream: range, code and the byte index of the next word.
+// It is passed and returned by value so that the compiler keeps it in registers.
+type rangeDecoder struct {
+	rng, code uint32
+	pos       int
+}
+
+// normalize shifts in the next word once the range has dropped to 16 bits. Past the end
+// of src it shifts in zeros (as wimlib does) but still counts the word, so that the
+// overlap check at the end sees the overrun.
+func (r rangeDecoder) normalize(src []byte) rangeDecoder {
+	if r.rng <= 0xffff {
+		r.rng <<= 16
+		r.code <<= 16
+		if r.pos+2 <= len(src) {
+			r.code |= uint32(binary.LittleEndian.Uint16(src[r.pos:]))
+		}
+		r.pos += 2
+	}
+	return r
+}
+
+// bit decodes one bit with entry p (range normalised) and updates p. It is branch-free:
+// the bit is data, and a mispredicted branch costs more than the few extra operations.
+func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
+	h, z := p.recent, p.zeros
+	bound := (r.rng >> 6) * clampedProb[z&127]
+	bit := uint32((uint64(r.code)-uint64(bound))>>63) ^ 1 // 1 when code >= bound
+	mask := -bit
+	p.recent = h<<1 | uint64(bit)
+	p.zeros = z + uint32(h>>63) - bit
+	r.rng = bound&^mask | (r.rng-bound)&mask
+	r.code -= bound & mask
+	return r, bit
+}
+
+// bitReader is the backward bitstream: buf holds n valid bits at its top; pos is the
+// byte index just past the next word to read (going down).
+type bitReader struct {
+	buf uint64
+	n   uint
+	pos int
+}
+
+// refill tops the buffer up to at least 48 bits by OR-ing in the eight bytes below pos:
+// bits below the valid ones are either zero or already the right stream bits, so this
+// is exact; only whole words are counted as loaded. Below the start of src the stream
+// reads as zeros (as in wimlib), still counted for the overlap check. src must hold at
+// least 8 bytes (Decompress pads shorter chunks).
+func (b bitReader) refill(src []byte) bitReader {
+	var v uint64
+	if b.pos >= 8 {
+		v = binary.LittleEndian.Uint64(src[b.pos-8:])
+	} else {
+		v = binary.LittleEndian.Uint64(src[:8]) << uint((8-b.pos)*8) // 0 once pos <= 0
+	}
+	b.buf |= v >> (b.n & 63)
+	k := (63 - b.n) >> 4
+	b.n += k * 16
+	b.pos -= int(k) * 2
+	return b
+}
+
+// bits returns the next n (<= 32, buffered) bits.
+func (b bitReader) bits(n uint) (bitReader, uint32) {
+	v := uint32(b.buf >> (64 - n) & (1<<n - 1)) // n may be 0
+	b.buf <<= n
+	b.n -= n
+	return b, v
+}
+
+// symbol decodes one Huffman symbol (at least 15 bits buffered).
+func (b bitReader) symbol(table []uint32, tb uint) (bitReader, uint32) {
+	e := table[b.buf>>(64-tb)]
+	if e&entrySubFlag != 0 {
+		e = table[e>>16+uint32((b.buf<<(e&entryLenMask))>>(64-(e>>8&15)))]
+	}
+	l := uint(e & entryLenMask)
+	b.buf <<= l
+	b.n -= l
+	return b, e >> 16
+}
+
+// state is everything a decoder keeps between chunks (reset at each chunk start). The
+// literal loop keeps only the two bitstreams, the position and the main state in
+// registers; everything the rarer match path needs lives here.
 type state struct {
 	mainProbs     [16]prob
 	matchProbs    [32]prob
@@ -21,9 +115,25 @@ type state struct {
 	lzRepProbs    [2][64]prob
 	deltaRepProbs [2][64]prob
 
+	matchState, lzState, deltaState uint32
+	lzRepState, deltaRepState       [2]uint32
+
+	// Recent-offset queues: three usable entries plus the overflow slot, and the value
+	// waiting for front insertion one item later.
+	recentLZ     [4]uint32
+	recentDelta  [4]uint64 // power<<32 | raw offset
+	pendingLZ    uint32
+	pendingDelta uint64
+	lzStill      int // position after the match that made pendingLZ
+	deltaStill   int
+
 	literal, lzOffset, length, deltaOffset, deltaPower adaptiveCode
 	scratch                                            huffScratch
 	x86                                                x86Undo
+
+	dst, src, back []byte
+	pad            [8]byte
+	err            error
 }
 
 // Direct-table index bits per code: a trade between lookup hit rate and rebuild cost.
@@ -50,6 +160,13 @@ func (s *state) reset(outSize int) {
 			t[i] = initialProb
 		}
 	}
+	s.matchState, s.lzState, s.deltaState = 0, 0, 0
+	s.lzRepState, s.deltaRepState = [2]uint32{}, [2]uint32{}
+	s.recentLZ = [4]uint32{1, 2, 3, 4}
+	s.recentDelta = [4]uint64{1, 2, 3, 4}
+	s.pendingLZ, s.pendingDelta = 0, 0
+	s.lzStill, s.deltaStill = -1, -1
+
 	// Chunks of 1 or 2 bytes have 0 or 1 offset slots; two keep the code well formed,
 	// and any offset decoded there fails the position check anyway.
 	nOff := max(2, numOffsetSlots(outSize))
@@ -60,314 +177,189 @@ func (s *state) reset(outSize int) {
 	s.deltaPower.reset(numDeltaPowerSyms, &s.scratch)
 }
 
-// rangeBit decodes one bit with entry p and updates p. The range must be normalised.
-func rangeBit(p *prob, rng, code uint32) (bit, nrng, ncode uint32) {
-	z := p.zeros
-	if z == 0 {
-		z = 1
-	} else if z == 64 {
-		z = 63
-	}
-	bound := (rng >> 6) * z
-	if code < bound {
-		rng = bound
-	} else {
-		rng -= bound
-		code -= bound
-		bit = 1
-	}
-	p.zeros += uint32(p.recent>>63) - bit
-	p.recent = p.recent<<1 | uint64(bit)
-	return bit, rng, code
-}
-
-// renorm shifts in the next forward word once the range has dropped to 16 bits. Past the
-// end of src it shifts in zeros (as wimlib does) but still counts the word, so that the
-// overlap check at the end sees the overrun.
-func renorm(src []byte, rng, code uint32, rpos int) (uint32, uint32, int) {
-	rng <<= 16
-	code <<= 16
-	if rpos+2 <= len(src) {
-		code |= uint32(binary.LittleEndian.Uint16(src[rpos:]))
-	}
-	return rng, code, rpos + 2
-}
-
-// refill tops the backward bit buffer up to at least 48 bits. bb holds bn valid bits at
-// its top; bpos is the byte index just past the next word to read (going down). Bits
-// below the valid ones are either zero or already the right stream bits, so OR-ing the
-// next eight bytes in is exact; only whole words are counted as loaded. Before the start
-// of src the stream reads as zeros, again counted.
-func refill(src []byte, bb uint64, bn uint, bpos int) (uint64, uint, int) {
-	if bpos >= 8 && bpos <= len(src) {
-		bb |= binary.LittleEndian.Uint64(src[bpos-8:]) >> (bn & 63)
-		k := (63 - bn) >> 4
-		return bb, bn + k*16, bpos - int(k)*2
-	}
-	for bn <= 48 {
-		var w uint64
-		if bpos >= 2 && bpos <= len(src) {
-			w = uint64(binary.LittleEndian.Uint16(src[bpos-2:]))
-		}
-		bb |= w << (48 - bn)
-		bn += 16
-		bpos -= 2
-	}
-	return bb, bn, bpos
-}
-
-// lookup returns the decode-table entry for the next codeword at the top of bb.
-func lookup(table []uint32, tb uint, bb uint64) uint32 {
-	e := table[bb>>(64-tb)]
-	if e&entrySubFlag != 0 {
-		e = table[e>>16+uint32((bb<<(e&entryLenMask))>>(64-(e>>8&15)))]
-	}
-	return e
-}
-
-// decode decodes the items of one chunk into dst (no x86 undo yet).
-func (s *state) decode(dst, src []byte) error {
+// decode decodes the items of one chunk into dst (no x86 undo yet). The range decoder
+// reads src; the bit reader reads back, which is src itself or, for chunks under 8
+// bytes, src zero-padded in front to 8 bytes.
+func (s *state) decode(dst, src, back []byte) error {
 	s.reset(len(dst))
+	s.dst, s.src, s.back = dst, src, back
+	defer func() { s.dst, s.src, s.back = nil, nil, nil }()
 
-	rng := uint32(0xffffffff)
-	code := uint32(binary.LittleEndian.Uint16(src[0:]))<<16 | uint32(binary.LittleEndian.Uint16(src[2:]))
-	rpos := 4
-	var bb uint64
-	var bn uint
-	bpos := len(src)
-
-	var mainState, matchState, lzState, deltaState uint32
-	var lzRepState, deltaRepState [2]uint32
-	recentLZ := [4]uint32{1, 2, 3, 4}
-	recentDelta := [4]uint64{1, 2, 3, 4} // power<<32 | raw offset
-	var pendingLZ uint32
-	var pendingDelta uint64
-	lzStill, deltaStill := -1, -1
-
-	litUntil := literalRebuild
-	offUntil := lzOffsetRebuild
-	lenUntil := lengthRebuild
-	dOffUntil := deltaOffsetRebuild
-	powUntil := deltaPowerRebuild
-
-	var bit uint32
-	pos := 0
-	for pos < len(dst) {
-		if rng <= 0xffff {
-			rng, code, rpos = renorm(src, rng, code, rpos)
-		}
-		bit, rng, code = rangeBit(&s.mainProbs[mainState], rng, code)
-		mainState = (mainState<<1 | bit) & 15
+	rd := rangeDecoder{
+		rng:  0xffffffff,
+		code: uint32(binary.LittleEndian.Uint16(src[0:]))<<16 | uint32(binary.LittleEndian.Uint16(src[2:])),
+		pos:  4,
+	}
+	br := bitReader{pos: len(back)}
+	var mainState uint32
+	lit := &s.literal
+	for pos := 0; pos < len(dst); {
+		var bit uint32
+		rd, bit = rd.normalize(src).bit(&s.mainProbs[mainState&15])
+		mainState = mainState<<1 | bit
 		if bit == 0 {
-			// Literal.
-			if bn < 16 {
-				bb, bn, bpos = refill(src, bb, bn, bpos)
+			if br.n < 16 {
+				br = br.refill(back)
 			}
-			e := lookup(s.literal.table, literalTableBits, bb)
-			l := uint(e & entryLenMask)
-			bb <<= l
-			bn -= l
-			sym := e >> 16
+			var sym uint32
+			br, sym = br.symbol(lit.table, literalTableBits)
 			dst[pos] = byte(sym)
 			pos++
-			s.literal.freqs[sym]++
-			if litUntil--; litUntil == 0 {
-				s.literal.rebuild(&s.scratch)
-				litUntil = literalRebuild
+			lit.freqs[sym&0xff]++
+			if lit.until--; lit.until == 0 {
+				lit.rebuild(&s.scratch)
 			}
 			continue
 		}
-
-		if rng <= 0xffff {
-			rng, code, rpos = renorm(src, rng, code, rpos)
+		var ok bool
+		if rd, br, pos, ok = s.match(pos, rd, br); !ok {
+			return s.err
 		}
-		bit, rng, code = rangeBit(&s.matchProbs[matchState], rng, code)
-		matchState = (matchState<<1 | bit) & 31
-		if bit == 0 {
-			// LZ match.
-			if pendingLZ != 0 && pos != lzStill {
-				recentLZ[3], recentLZ[2], recentLZ[1] = recentLZ[2], recentLZ[1], recentLZ[0]
-				recentLZ[0] = pendingLZ
-				pendingLZ = 0
-			}
-			if rng <= 0xffff {
-				rng, code, rpos = renorm(src, rng, code, rpos)
-			}
-			bit, rng, code = rangeBit(&s.lzProbs[lzState], rng, code)
-			lzState = (lzState<<1 | bit) & 63
-			var offset uint32
-			if bit == 0 {
-				if bn < 32 {
-					bb, bn, bpos = refill(src, bb, bn, bpos)
-				}
-				e := lookup(s.lzOffset.table, offsetTableBits, bb)
-				l := uint(e & entryLenMask)
-				bb <<= l
-				bn -= l
-				slot := e >> 16
-				s.lzOffset.freqs[slot]++
-				if offUntil--; offUntil == 0 {
-					s.lzOffset.rebuild(&s.scratch)
-					offUntil = lzOffsetRebuild
-				}
-				if bn < 32 {
-					bb, bn, bpos = refill(src, bb, bn, bpos)
-				}
-				x := uint(offsetSlots.extra[slot])
-				offset = offsetSlots.base[slot] + uint32(bb>>(64-x))
-				bb <<= x
-				bn -= x
-			} else {
-				rep := 0
-				for ; rep < 2; rep++ {
-					if rng <= 0xffff {
-						rng, code, rpos = renorm(src, rng, code, rpos)
-					}
-					bit, rng, code = rangeBit(&s.lzRepProbs[rep][lzRepState[rep]], rng, code)
-					lzRepState[rep] = (lzRepState[rep]<<1 | bit) & 63
-					if bit == 0 {
-						break
-					}
-				}
-				offset = recentLZ[rep]
-				copy(recentLZ[rep:], recentLZ[rep+1:])
-			}
-			if pendingLZ != 0 {
-				recentLZ[3], recentLZ[2], recentLZ[1] = recentLZ[2], recentLZ[1], recentLZ[0]
-				recentLZ[0] = pendingLZ
-			}
-			pendingLZ = offset
-
-			var length uint32
-			length, bb, bn, bpos = s.decodeLength(src, bb, bn, bpos, &lenUntil)
-			if int(length) > len(dst)-pos {
-				return corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
-			}
-			if int(offset) > pos {
-				return corrupt("match offset %d exceeds position %d", offset, pos)
-			}
-			copyMatch(dst, pos, int(offset), int(length))
-			pos += int(length)
-			lzStill = pos
-			continue
-		}
-
-		// Delta match.
-		if pendingDelta != 0 && pos != deltaStill {
-			recentDelta[3], recentDelta[2], recentDelta[1] = recentDelta[2], recentDelta[1], recentDelta[0]
-			recentDelta[0] = pendingDelta
-			pendingDelta = 0
-		}
-		if rng <= 0xffff {
-			rng, code, rpos = renorm(src, rng, code, rpos)
-		}
-		bit, rng, code = rangeBit(&s.deltaProbs[deltaState], rng, code)
-		deltaState = (deltaState<<1 | bit) & 63
-		var pair uint64
-		if bit == 0 {
-			if bn < 32 {
-				bb, bn, bpos = refill(src, bb, bn, bpos)
-			}
-			e := lookup(s.deltaPower.table, powerTableBits, bb)
-			l := uint(e & entryLenMask)
-			bb <<= l
-			bn -= l
-			power := e >> 16
-			s.deltaPower.freqs[power]++
-			if powUntil--; powUntil == 0 {
-				s.deltaPower.rebuild(&s.scratch)
-				powUntil = deltaPowerRebuild
-			}
-			if bn < 32 {
-				bb, bn, bpos = refill(src, bb, bn, bpos)
-			}
-			e = lookup(s.deltaOffset.table, offsetTableBits, bb)
-			l = uint(e & entryLenMask)
-			bb <<= l
-			bn -= l
-			slot := e >> 16
-			s.deltaOffset.freqs[slot]++
-			if dOffUntil--; dOffUntil == 0 {
-				s.deltaOffset.rebuild(&s.scratch)
-				dOffUntil = deltaOffsetRebuild
-			}
-			if bn < 32 {
-				bb, bn, bpos = refill(src, bb, bn, bpos)
-			}
-			x := uint(offsetSlots.extra[slot])
-			raw := offsetSlots.base[slot] + uint32(bb>>(64-x))
-			bb <<= x
-			bn -= x
-			pair = uint64(power)<<32 | uint64(raw)
-		} else {
-			rep := 0
-			for ; rep < 2; rep++ {
-				if rng <= 0xffff {
-					rng, code, rpos = renorm(src, rng, code, rpos)
-				}
-				bit, rng, code = rangeBit(&s.deltaRepProbs[rep][deltaRepState[rep]], rng, code)
-				deltaRepState[rep] = (deltaRepState[rep]<<1 | bit) & 63
-				if bit == 0 {
-					break
-				}
-			}
-			pair = recentDelta[rep]
-			copy(recentDelta[rep:], recentDelta[rep+1:])
-		}
-		if pendingDelta != 0 {
-			recentDelta[3], recentDelta[2], recentDelta[1] = recentDelta[2], recentDelta[1], recentDelta[0]
-			recentDelta[0] = pendingDelta
-		}
-		pendingDelta = pair
-
-		var length uint32
-		length, bb, bn, bpos = s.decodeLength(src, bb, bn, bpos, &lenUntil)
-		power := uint(pair >> 32)
-		span := 1 << power
-		offset := int(uint32(pair)) << power
-		if offset+span > pos {
-			return corrupt("delta match offset %d + span %d exceeds position %d", offset, span, pos)
-		}
-		if int(length) > len(dst)-pos {
-			return corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
-		}
-		copyDelta(dst, pos, offset, span, int(length))
-		pos += int(length)
-		deltaStill = pos
 	}
 
 	// The range coder reads two words ahead; everything else it read, and everything the
 	// backward reader consumed, must fit in src without the two overlapping.
-	backBits := (len(src)-bpos)*8 - int(bn)
-	if rangeBytes, backBytes := rpos-4, (backBits+15)/16*2; rangeBytes+backBytes > len(src) {
-		return corrupt("compressed data overrun: range coder read %d bytes and bitstream %d bytes of %d (truncated chunk?)", rpos, backBytes, len(src))
+	backBits := (len(back)-br.pos)*8 - int(br.n)
+	if rangeBytes, backBytes := rd.pos-4, (backBits+15)/16*2; rangeBytes+backBytes > len(src) {
+		return corrupt("compressed data overrun: range coder read %d bytes and bitstream %d bytes of %d (truncated chunk?)", rd.pos, backBytes, len(src))
 	}
 	return nil
 }
 
-// decodeLength decodes a length slot and its extra bits.
-func (s *state) decodeLength(src []byte, bb uint64, bn uint, bpos int, until *int) (uint32, uint64, uint, int) {
-	if bn < 32 {
-		bb, bn, bpos = refill(src, bb, bn, bpos)
+// match decodes one LZ or delta match at pos (the main decision already said "match")
+// and returns the new stream states and position; on bad data it sets s.err and
+// returns ok=false. It is a separate function so that the literal loop stays small
+// enough for its state to live in registers; the streams travel in registers both ways.
+func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
+	dst, src, back := s.dst, s.src, s.back
+	var bit uint32
+	rd, bit = rd.normalize(src).bit(&s.matchProbs[s.matchState&31])
+	s.matchState = s.matchState<<1 | bit
+	if bit == 0 {
+		return s.lzMatch(pos, rd, br)
 	}
-	e := lookup(s.length.table, lengthTableBits, bb)
-	l := uint(e & entryLenMask)
-	bb <<= l
-	bn -= l
-	slot := e >> 16
-	s.length.freqs[slot]++
-	if *until--; *until == 0 {
-		s.length.rebuild(&s.scratch)
-		*until = lengthRebuild
+
+	// Delta match.
+	if s.pendingDelta != 0 && pos != s.deltaStill {
+		q := &s.recentDelta
+		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingDelta
+		s.pendingDelta = 0
 	}
-	if bn < 32 {
-		bb, bn, bpos = refill(src, bb, bn, bpos)
+	rd, bit = rd.normalize(src).bit(&s.deltaProbs[s.deltaState&63])
+	s.deltaState = s.deltaState<<1 | bit
+	var pair uint64
+	if bit == 0 {
+		var power, slot, extra uint32
+		br = br.refill(back)
+		br, power = br.symbol(s.deltaPower.table, powerTableBits)
+		s.deltaPower.count(power, &s.scratch)
+		br, slot = br.symbol(s.deltaOffset.table, offsetTableBits)
+		s.deltaOffset.count(slot, &s.scratch)
+		br = br.refill(back)
+		br, extra = br.bits(uint(offsetSlots.extra[slot]))
+		pair = uint64(power)<<32 | uint64(offsetSlots.base[slot]+extra)
+	} else {
+		rep := 0
+		for ; rep < 2; rep++ {
+			rd, bit = rd.normalize(src).bit(&s.deltaRepProbs[rep][s.deltaRepState[rep]&63])
+			s.deltaRepState[rep] = s.deltaRepState[rep]<<1 | bit
+			if bit == 0 {
+				break
+			}
+		}
+		pair = s.recentDelta[rep]
+		copy(s.recentDelta[rep:], s.recentDelta[rep+1:])
 	}
-	x := uint(lengthSlots.extra[slot])
-	length := lengthSlots.base[slot] + uint32(bb>>(64-x))
-	bb <<= x
-	bn -= x
-	return length, bb, bn, bpos
+	if s.pendingDelta != 0 {
+		q := &s.recentDelta
+		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingDelta
+	}
+	s.pendingDelta = pair
+
+	var length uint32
+	br, length = s.decodeLength(br)
+	power := uint(pair >> 32)
+	span := 1 << power
+	offset := int(uint32(pair)) << power
+	if offset+span > pos {
+		s.err = corrupt("delta match offset %d + span %d exceeds position %d", offset, span, pos)
+		return rd, br, pos, false
+	}
+	if int(length) > len(dst)-pos {
+		s.err = corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
+		return rd, br, pos, false
+	}
+	copyDelta(dst, pos, offset, span, int(length))
+	pos += int(length)
+	s.deltaStill = pos
+	return rd, br, pos, true
+}
+
+// lzMatch decodes an LZ match (explicit or repeated offset) and copies it.
+func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
+	dst, src, back := s.dst, s.src, s.back
+	if s.pendingLZ != 0 && pos != s.lzStill {
+		q := &s.recentLZ
+		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingLZ
+		s.pendingLZ = 0
+	}
+	var bit uint32
+	rd, bit = rd.normalize(src).bit(&s.lzProbs[s.lzState&63])
+	s.lzState = s.lzState<<1 | bit
+	var offset uint32
+	if bit == 0 {
+		var slot, extra uint32
+		br = br.refill(back)
+		br, slot = br.symbol(s.lzOffset.table, offsetTableBits)
+		s.lzOffset.count(slot, &s.scratch)
+		br = br.refill(back)
+		br, extra = br.bits(uint(offsetSlots.extra[slot]))
+		offset = offsetSlots.base[slot] + extra
+	} else {
+		rep := 0
+		for ; rep < 2; rep++ {
+			rd, bit = rd.normalize(src).bit(&s.lzRepProbs[rep][s.lzRepState[rep]&63])
+			s.lzRepState[rep] = s.lzRepState[rep]<<1 | bit
+			if bit == 0 {
+				break
+			}
+		}
+		offset = s.recentLZ[rep]
+		copy(s.recentLZ[rep:], s.recentLZ[rep+1:])
+	}
+	if s.pendingLZ != 0 {
+		q := &s.recentLZ
+		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingLZ
+	}
+	s.pendingLZ = offset
+
+	var length uint32
+	br, length = s.decodeLength(br)
+	if int(length) > len(dst)-pos {
+		s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
+		return rd, br, pos, false
+	}
+	if int(offset) > pos {
+		s.err = corrupt("match offset %d exceeds position %d", offset, pos)
+		return rd, br, pos, false
+	}
+	copyMatch(dst, pos, int(offset), int(length))
+	pos += int(length)
+	s.lzStill = pos
+	return rd, br, pos, true
+}
+
+// decodeLength decodes a match length: a slot symbol and its extra bits.
+func (s *state) decodeLength(br bitReader) (bitReader, uint32) {
+	var slot, extra uint32
+	br = br.refill(s.back)
+	br, slot = br.symbol(s.length.table, lengthTableBits)
+	s.length.count(slot, &s.scratch)
+	if x := lengthSlots.extra[slot]; x != 0 {
+		br = br.refill(s.back)
+		br, extra = br.bits(uint(x))
+	}
+	return br, lengthSlots.base[slot] + extra
 }
 
 // copyMatch copies length bytes from offset back; overlapping copies repeat the pattern.

@@ -30,6 +30,12 @@ type adaptiveCode struct {
 	freqs       []uint32
 	lens        []uint8
 	table       []uint32
+	until       int // symbols left before the next rebuild
+
+	// The first code of a chunk (all frequencies 1) depends only on the symbol count;
+	// it is built once and copied at each chunk start.
+	initSyms  int
+	initTable []uint32
 }
 
 func newAdaptiveCode(maxSyms int, tableBits uint, rebuildFreq int) adaptiveCode {
@@ -45,19 +51,35 @@ func newAdaptiveCode(maxSyms int, tableBits uint, rebuildFreq int) adaptiveCode 
 	}
 }
 
+// count records one decoded symbol and rebuilds the code when its period is over.
+func (c *adaptiveCode) count(sym uint32, s *huffScratch) {
+	c.freqs[sym]++
+	if c.until--; c.until == 0 {
+		c.rebuild(s)
+	}
+}
+
 // reset starts the code over for a chunk: every frequency 1, then the first build.
 func (c *adaptiveCode) reset(numSyms int, s *huffScratch) {
 	c.numSyms = numSyms
+	c.until = c.rebuildFreq
 	f := c.freqs[:numSyms]
 	for i := range f {
 		f[i] = 1
 	}
-	c.build(s)
+	if c.initSyms == numSyms {
+		copy(c.table, c.initTable)
+		return
+	}
+	used := c.build(s)
+	c.initSyms = numSyms
+	c.initTable = append(c.initTable[:0], c.table[:used]...)
 }
 
 // rebuild is called every rebuildFreq decoded symbols: build from the counts so far, then
 // halve them so the code follows recent data.
 func (c *adaptiveCode) rebuild(s *huffScratch) {
+	c.until = c.rebuildFreq
 	c.build(s)
 	f := c.freqs[:c.numSyms]
 	for i := range f {
@@ -76,11 +98,12 @@ type huffScratch struct {
 
 const symBits = 10 // symbols fit in 10 bits (at most 799)
 
-func (c *adaptiveCode) build(s *huffScratch) {
+// build makes the code for the current frequencies; it returns the table entries used.
+func (c *adaptiveCode) build(s *huffScratch) int {
 	n := c.numSyms
 	var counts [maxCodewordLen + 2]int
 	makeLengths(c.freqs[:n], c.lens[:n], s, &counts)
-	c.fillTable(s, &counts)
+	return c.fillTable(s, &counts)
 }
 
 // makeLengths computes wimlib-identical codeword lengths for freqs (all >= 1, n >= 2).
@@ -95,15 +118,21 @@ func makeLengths(freqs []uint32, lens []uint8, s *huffScratch, counts *[maxCodew
 	i, b := 0, 0
 	for e := 0; e < n-1; e++ {
 		var f uint32
-		for k := 0; k < 2; k++ {
-			if i < n && (b == e || keys[i]>>symBits <= nodes[b]) {
-				f += keys[i] >> symBits
-				i++
-			} else {
-				f += nodes[b]
-				parent[b] = uint16(e)
-				b++
-			}
+		if i < n && (b == e || keys[i]>>symBits <= nodes[b]) {
+			f = keys[i] >> symBits
+			i++
+		} else {
+			f = nodes[b]
+			parent[b] = uint16(e)
+			b++
+		}
+		if i < n && (b == e || keys[i]>>symBits <= nodes[b]) {
+			f += keys[i] >> symBits
+			i++
+		} else {
+			f += nodes[b]
+			parent[b] = uint16(e)
+			b++
 		}
 		nodes[e] = f
 	}
@@ -169,8 +198,9 @@ func sortByFreq(freqs []uint32, keys []uint32, s *huffScratch) {
 	}
 }
 
-// fillTable builds the decode table for c.lens (complete canonical code, counts per length).
-func (c *adaptiveCode) fillTable(s *huffScratch, counts *[maxCodewordLen + 2]int) {
+// fillTable builds the decode table for c.lens (complete canonical code, counts per
+// length) and returns the number of entries used.
+func (c *adaptiveCode) fillTable(s *huffScratch, counts *[maxCodewordLen + 2]int) int {
 	n := c.numSyms
 	tb := c.tableBits
 	table := c.table
@@ -186,41 +216,74 @@ func (c *adaptiveCode) fillTable(s *huffScratch, counts *[maxCodewordLen + 2]int
 		offs[l]++
 	}
 
-	code := 0 // next codeword of the current length
-	k := 0
-	next := 1 << tb // next free subtable slot
+	// Codewords of at most tb bits: in canonical order each covers the next 2^(tb-l)
+	// direct entries, so the direct table is written front to back, one length at a time
+	// (a fixed repeat count per length keeps the loops predictable).
+	k, pos := 0, 0
+	l := uint(1)
+	for ; l <= tb && l <= maxCodewordLen; l++ {
+		syms := sorted[k : k+counts[l]]
+		k += len(syms)
+		switch rep := 1 << (tb - l); rep {
+		case 1:
+			for _, sym := range syms {
+				table[pos] = uint32(sym)<<16 | uint32(l)
+				pos++
+			}
+		case 2:
+			for _, sym := range syms {
+				e := uint32(sym)<<16 | uint32(l)
+				table[pos], table[pos+1] = e, e
+				pos += 2
+			}
+		default:
+			for _, sym := range syms {
+				fill(table[pos:pos+rep], uint32(sym)<<16|uint32(l))
+				pos += rep
+			}
+		}
+	}
+	if k == n {
+		return pos
+	}
+
+	// Longer codewords go to subtables, one per tb-bit prefix, each sized to the
+	// codewords that share the prefix.
+	code := pos // next codeword, as a tb-bit prefix followed by l-tb more bits
+	next := 1 << tb
 	prefix, subStart, subBits := -1, 0, uint(0)
-	for l := uint(1); l <= maxCodewordLen; l++ {
+	for ; l <= maxCodewordLen; l++ {
+		code <<= 1
 		for j := 0; j < counts[l]; j++ {
 			e := uint32(sorted[k])<<16 | uint32(l)
 			k++
-			if l <= tb {
-				start := code << (tb - l)
-				fill(table[start:start+1<<(tb-l)], e)
-			} else {
-				if p := code >> (l - tb); p != prefix {
-					// New subtable: grow it until the codewords that follow fill it.
-					prefix, subStart = p, next
-					subBits = l - tb
-					space := 1<<subBits - (counts[l] - j)
-					for space > 0 && tb+subBits < maxCodewordLen {
-						subBits++
-						space = space<<1 - counts[tb+subBits]
-					}
-					next += 1 << subBits
-					table[p] = uint32(subStart)<<16 | uint32(subBits)<<8 | entrySubFlag | uint32(tb)
+			if p := code >> (l - tb); p != prefix {
+				// New subtable: grow it until the codewords that follow fill it.
+				prefix, subStart = p, next
+				subBits = l - tb
+				space := 1<<subBits - (counts[l] - j)
+				for space > 0 && tb+subBits < maxCodewordLen {
+					subBits++
+					space = space<<1 - counts[tb+subBits]
 				}
-				sub := code & (1<<(l-tb) - 1)
-				start := subStart + sub<<(tb+subBits-l)
-				fill(table[start:start+1<<(tb+subBits-l)], e)
+				next += 1 << subBits
+				table[p] = uint32(subStart)<<16 | uint32(subBits)<<8 | entrySubFlag | uint32(tb)
 			}
+			sub := code & (1<<(l-tb) - 1)
+			start := subStart + sub<<(tb+subBits-l)
+			fill(table[start:start+1<<(tb+subBits-l)], e)
 			code++
 		}
-		code <<= 1
 	}
+	return next
 }
 
+// fill sets every entry of t (a power-of-two length >= 4 on the hot path) to e.
 func fill(t []uint32, e uint32) {
+	for len(t) >= 4 {
+		t[0], t[1], t[2], t[3] = e, e, e, e
+		t = t[4:]
+	}
 	for i := range t {
 		t[i] = e
 	}

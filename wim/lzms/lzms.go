@@ -77,7 +77,19 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 	case len(src)%2 != 0:
 		return fmt.Errorf("%w: compressed size %d is odd", ErrCorrupt, len(src))
 	}
-	if err := d.s.decode(dst, src); err != nil {
+	if len(src) < 8 {
+		// The backward bit reader loads eight bytes at a time; give it a padded copy
+		// that reads the same (zeros below the start).
+		pad := &d.s.pad
+		*pad = [8]byte{}
+		copy(pad[8-len(src):], src)
+		if err := d.s.decode(dst, pad[8-len(src):], pad[:]); err != nil {
+			return err
+		}
+		d.s.x86.undo(dst)
+		return nil
+	}
+	if err := d.s.decode(dst, src, src); err != nil {
 		return err
 	}
 	d.s.x86.undo(dst)

@@ -1,6 +1,9 @@
 package lzms
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // The LZMS compressor rewrites relative addresses in what looks like x86 code (calls,
 // RIP-relative LEA/MOV, ...) into absolute ones, which repeat more and so compress better;
@@ -45,6 +48,16 @@ func (x *x86Undo) undo(data []byte) {
 	lastX86 := -x86MaxTranslation - 1
 	end := size - 16 // opcodes start before this; the first byte is never looked at
 	for p := 1; p < end; {
+		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+8] is in
+		// bounds: p < size-16).
+		m := candidateBytes(binary.LittleEndian.Uint64(data[p:]))
+		if m == 0 {
+			p += 8
+			continue
+		}
+		if p += bits.TrailingZeros64(m) >> 3; p >= end {
+			break
+		}
 		var n int // opcode bytes before the 32-bit operand
 		maxTrans := x86MaxTranslation
 		switch data[p] {
@@ -87,4 +100,16 @@ func (x *x86Undo) undo(data []byte) {
 		lastUse[target] = uint32(base + int64(i))
 		p += n + 4
 	}
+}
+
+// candidateBytes flags (bit 7 of each byte) the bytes of w that may start a translated
+// instruction: 0x48, 0x4C, 0xE8, 0xE9, 0xF0, 0xFF. The lowest flag is always exact (the
+// zero-byte trick can only misflag bytes above a real hit), which is all the scan uses.
+func candidateBytes(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lo) &^ v & hi }
+	return zero(w&0xfbfbfbfbfbfbfbfb^0x4848484848484848) |
+		zero(w&0xfefefefefefefefe^0xe8e8e8e8e8e8e8e8) |
+		zero(w^0xf0f0f0f0f0f0f0f0) |
+		zero(^w)
 }

@@ -1,0 +1,44 @@
+package lzms
+
+import (
+	"testing"
+)
+
+func BenchmarkX86Undo(b *testing.B) {
+	data := sample(b, "binary", 4<<20, 5)
+	x := newX86Undo()
+	buf := make([]byte, 32<<10)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		for off := 0; off+len(buf) <= len(data); off += len(buf) {
+			copy(buf, data[off:])
+			x.undo(buf)
+		}
+	}
+}
+
+func BenchmarkRebuild(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		syms int
+		tb   uint
+	}{{"literal", 256, literalTableBits}, {"offset32K", numOffsetSlots(32 << 10), offsetTableBits}, {"offset64M", numOffsetSlots(64 << 20), offsetTableBits}, {"length", 54, lengthTableBits}} {
+		b.Run(c.name, func(b *testing.B) {
+			var s huffScratch
+			code := newAdaptiveCode(c.syms, c.tb, 1024)
+			code.reset(c.syms, &s)
+			rng := uint32(1)
+			syms := make([]int, 1024)
+			for i := range syms { // skewed symbol counts like real data
+				rng = rng*1664525 + 1013904223
+				syms[i] = int(rng>>16) % c.syms * int(rng>>8&255) / 256
+			}
+			for b.Loop() {
+				for _, sym := range syms {
+					code.freqs[sym]++
+				}
+				code.rebuild(&s)
+			}
+		})
+	}
+}
