@@ -2,6 +2,7 @@ package httpboot
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"fmt"
 	"io"
 	"net"
@@ -215,6 +216,24 @@ func TestNginxCachesBlobs(t *testing.T) {
 	}
 	if got := up.count(blob); len(got) != 1 {
 		t.Fatalf("pxewim saw the blob %d times behind the cache, want once: %v", len(got), got)
+	}
+
+	// A lab booting at once: 8 clients ask for an uncached blob together; proxy_cache_lock
+	// lets one request through and serves the rest from the cache when it is filled.
+	big := randomBytes(4<<20, 9)
+	fx.fs.put("sources/big.wim", big, true)
+	bigPath := BlobURL("", sha1.Sum(big), "sources/big.wim")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if status, _, b := fetch(t, cache+bigPath); status != 200 || !bytes.Equal(b, big) {
+				t.Errorf("concurrent client %d: status %d, identical=%v", i, status, bytes.Equal(b, big))
+			}
+		})
+	}
+	wg.Wait()
+	if got := up.count(bigPath); len(got) != 1 {
+		t.Errorf("8 concurrent clients: pxewim saw the blob %d times, want once: %v", len(got), got)
 	}
 }
 
