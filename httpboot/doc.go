@@ -15,8 +15,9 @@
 // A client is identified by ?mac= (iPXE: ${mac:hexhyp}) or the /mac/ prefix, else by its remote
 // IP through [Clients] (what DHCP learned). iPXE variables in the query (uuid, arch = ${buildarch},
 // platform = ${platform}, anything else) reach the script renderer in [ClientInfo]; [IPXEQuery]
-// is the query string to append to script URLs handed to iPXE. [FileURL], [BlobURL], [ScriptURL]
-// and [URL] build URLs for scripts.
+// is the query string to append to script URLs handed to iPXE, also in a DHCP boot file name
+// (iPXE expands it there: tested with Debian's iPXE ROM in QEMU). [FileURL], [BlobURL],
+// [ScriptURL] and [URL] build URLs for scripts.
 //
 // # Caching model
 //
@@ -36,11 +37,26 @@
 // no-cache responses, then caches and revalidates with proxy_cache_revalidate). Scripts are
 // per client: "private, no-cache", never stored by shared caches.
 //
+// A cache in front, as the tests run it (nginx 1.22):
+//
+//	proxy_cache_path /var/cache/pxewim keys_zone=pxewim:10m max_size=50g inactive=30d;
+//	location / {
+//	    proxy_pass http://PXEWIM:PORT;
+//	    proxy_http_version 1.1;  proxy_set_header Connection "";
+//	    proxy_cache pxewim;
+//	    proxy_cache_revalidate on;   # If-None-Match to pxewim when a /files/ entry is stale
+//	    proxy_cache_lock on;         # a lab booting at once: one fetch per blob, not one per client
+//	}
+//
+// Scripts and /files/ then still reach pxewim; blob downloads do so once per blob.
+//
 // Bodies are served with [net/http.ServeContent] over an [io.SectionReader] on the file's ReadAt,
 // so ranges (single, suffix, multiple), If-Range and conditional requests follow the standard
 // library, no file is buffered whole, and any number of requests read one file concurrently.
 //
 // Paths are cleaned before any lookup: backslashes become '/', "." and empty segments drop,
 // and a ".." segment (also as %2e%2e or with %5c), a NUL byte, invalid UTF-8 or more than
-// 4096 bytes is refused with 400, so no request names a path outside the tree.
+// 4096 bytes is refused with 400, so no request names a path outside the tree. Symbolic links
+// are the tree's business: os.DirFS follows them out of its folder, os.OpenRoot(dir).FS() does
+// not (its refusal is served as 404), so a local-folder store should use the latter.
 package httpboot
