@@ -13,29 +13,48 @@ func indexE8(b []byte) int { return bytes.IndexByte(b, 0xE8) }
 // bits (16+16+17 <= 49), and only aligned offsets with 14 verbatim bits + an aligned symbol
 // may need a second refill.
 func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned bool, r *[3]uint32) (int, error) {
+	// Only the bit buffer and the output position live in registers; the rest is read
+	// through d as needed (Go's register allocator otherwise spills inside the loop).
+	d.dst, d.end = dst, end // Decompress clears d.dst
 	buf, nbits := br.buf, br.nbits
 	mainT, lenT, alignT := &d.mainTable, &d.lenTable, &d.alignedTable
-	r0, r1, r2 := r[0], r[1], r[2]
+	// rq[3] is scratch so that the repeat-offset swap can index with slot&3.
+	rq := [4]uint32{r[0], r[1], r[2], 0}
 	minAligned := uint32(3)
 	if !aligned {
 		minAligned = 99
 	}
-	for out < end {
+	for out < d.end {
 		if nbits < 49 {
-			br.buf, br.nbits = buf, nbits
-			br.refill()
-			buf, nbits = br.buf, br.nbits
+			// Inline refill; src and pos stay in br (memory) to spare registers.
+			if p := br.pos; p+8 <= len(br.src) {
+				v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
+				n := (64 - nbits) >> 4
+				buf |= (v &^ (^uint64(0) >> ((16 * n) & 63))) >> (nbits & 63)
+				br.pos = p + int(2*n)
+				nbits += 16 * n
+			} else {
+				buf, nbits = br.fillSlow(buf, nbits)
+			}
 		}
 		e := mainT[buf>>(64-mainTableBits)]
 		if e&entryPtr != 0 {
 			e = mainT[(e>>16)+uint32((buf<<mainTableBits)>>((64-(e>>8)&31)&63))]
 		}
-		buf <<= e & entryLenMsk
+		buf <<= e & 63
 		nbits -= uint(e & entryLenMsk)
 		sym := e >> 16
 		if sym < numChars {
-			dst[out] = byte(sym)
+			store8(d.dst, out, byte(sym)) // out < end <= len(dst)
 			out++
+			// Literals come in runs: the buffer still holds >= 33 bits, enough to take
+			// a second literal here without the refill check (a match goes round).
+			if e := mainT[buf>>(64-mainTableBits)]; e>>16 < numChars && e&entryPtr == 0 && out < d.end {
+				buf <<= e & 63
+				nbits -= uint(e & entryLenMsk)
+				store8(d.dst, out, byte(e>>16))
+				out++
+			}
 			continue
 		}
 		sym -= numChars
@@ -45,35 +64,29 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 			if e&entryPtr != 0 {
 				e = lenT[(e>>16)+uint32((buf<<lenTableBits)>>((64-(e>>8)&31)&63))]
 			}
-			buf <<= e & entryLenMsk
+			buf <<= e & 63
 			nbits -= uint(e & entryLenMsk)
 			length += e >> 16
 		}
 		length += 2
 		slot := sym >> 3
 		var off uint32
-		switch slot {
-		case 0:
-			off = r0
-		case 1:
-			off, r1 = r1, r0
-			r0 = off
-		case 2:
-			off, r2 = r2, r0
-			r0 = off
-		default:
+		if slot < 3 {
+			// Repeat offset: swap R[slot] with R0 (not a true LRU, as the format says).
+			off = rq[slot&3]
+			rq[slot&3] = rq[0]
+			rq[0] = off
+		} else {
 			extra := slotExtra[slot&63]
 			if extra >= minAligned {
 				if nbits < 21 {
-					br.buf, br.nbits = buf, nbits
-					br.refill()
-					buf, nbits = br.buf, br.nbits
+					buf, nbits = br.fill(buf, nbits)
 				}
 				v := uint32((buf >> 1) >> ((63 - (extra - 3)) & 63))
 				buf <<= (extra - 3) & 63
 				nbits -= uint(extra - 3)
 				ae := alignT[buf>>(64-alignedBits)]
-				buf <<= ae & entryLenMsk
+				buf <<= ae & 63
 				nbits -= uint(ae & entryLenMsk)
 				off = slotBase[slot&63] + v<<3 + ae>>16 - 2
 			} else {
@@ -82,37 +95,49 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 				nbits -= uint(extra)
 				off = slotBase[slot&63] + v - 2
 			}
-			r0, r1, r2 = off, r0, r1
+			rq[2], rq[1], rq[0] = rq[1], rq[0], off
 		}
-		if int(length) > end-out {
+		if int(length) > d.end-out {
 			return out, fmt.Errorf("lzx: match of length %d at position %d runs past the block end %d", length, out, end)
 		}
 		if int(off) > out {
 			return out, fmt.Errorf("lzx: match offset %d before chunk start at position %d", off, out)
 		}
-		copyMatch(dst, out, int(off), int(length))
+		if n, from := int(length), out-int(off); off >= 8 && out+n+8 <= len(d.dst) {
+			// Word copies: a word never overlaps its source, and the up to 7 extra
+			// bytes land inside dst, later overwritten.
+			for i := 0; i < n; i += 8 {
+				store64(d.dst, out+i, load64(d.dst, from+i))
+			}
+		} else {
+			copyMatch(d.dst, out, int(off), n)
+		}
 		out += int(length)
 	}
 	br.buf, br.nbits = buf, nbits
-	r[0], r[1], r[2] = r0, r1, r2
+	r[0], r[1], r[2] = rq[0], rq[1], rq[2]
 	return out, nil
 }
 
 // copyMatch copies length bytes from dst[out-off:] to dst[out:], byte-serially in effect
-// (later bytes may repeat earlier output). off >= 1 and the match lies within dst.
+// (later bytes may repeat earlier output). off >= 1 and the match lies within dst. With 8
+// bytes of room after the match, whole words are copied (a word never overlaps its source
+// when off >= 8; offset 1 is a byte fill); other short offsets go byte by byte.
 func copyMatch(dst []byte, out, off, length int) {
 	src := out - off
 	if out+length+8 <= len(dst) {
 		if off >= 8 {
+			w := dst[out : out+length+8]
+			s := dst[src : src+length+8]
 			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(dst[out+n:], binary.LittleEndian.Uint64(dst[src+n:]))
+				binary.LittleEndian.PutUint64(w[n:], binary.LittleEndian.Uint64(s[n:]))
 			}
 			return
 		}
 		if off == 1 {
 			v := uint64(dst[src]) * 0x0101010101010101
 			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(dst[out+n:], v)
+				store64(dst, out+n, v) // out+length+8 <= len(dst)
 			}
 			return
 		}

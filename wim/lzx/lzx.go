@@ -69,7 +69,7 @@ const (
 
 // slotBase and slotExtra give, per offset slot, the first formatted offset and the number of
 // extra bits (0,0,0,0,1,1,2,2,... up to 16, then 17 from slot 36 on).
-var slotBase, slotExtra = func() (b [51]uint32, e [51]uint32) {
+var slotBase, slotExtra = func() (b [64]uint32, e [64]uint32) {
 	for s := 1; s < 51; s++ {
 		x := uint32(17)
 		if s-1 < 4 {
@@ -89,6 +89,9 @@ type Decoder struct {
 	chunkSize int
 	order     uint
 	numMain   int
+
+	dst []byte // output of the block being decoded (decodeBlock)
+	end int    // its end
 
 	mainLens    [maxMainSyms + lensSlack]uint8
 	lenLens     [numLenSyms + lensSlack]uint8
@@ -128,6 +131,7 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	defer func() { d.dst = nil }() // do not keep the caller's buffer alive in a pooled Decoder
 	clear(d.mainLens[:d.numMain])
 	clear(d.lenLens[:numLenSyms])
 	r := [3]uint32{1, 1, 1}
