@@ -4,8 +4,8 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
-	"io"
 	"fmt"
+	"io"
 )
 
 // blobEntrySize is the size of one blob table entry.
@@ -102,7 +102,8 @@ func (a *Archive) addBlobTable(p *part, entries []BlobTableEntry) error {
 			if len(run.resources) == 0 {
 				return fmt.Errorf("%s: blob in a solid resource, but no solid resource before it", where())
 			}
-			if e.Part != p.hdr.Part || h.Size == 0 {
+			// A blob in a solid resource keeps its size in the size-in-WIM field.
+			if e.Part != p.hdr.Part || h.SizeInWIM == 0 {
 				continue
 			}
 			run.blobs = append(run.blobs, e)
@@ -164,7 +165,7 @@ func (a *Archive) finishSolidRun(run *solidRun) error {
 		starts[i+1] = starts[i] + r.size
 	}
 	for _, e := range run.blobs {
-		off, size := e.Resource.Offset, e.Resource.Size
+		off, size := e.Resource.Offset, e.Resource.SizeInWIM
 		k := 0
 		for k < len(run.resources) && off >= starts[k+1] {
 			k++

@@ -20,7 +20,9 @@ func (a *Archive) checkIntegrity(ctx context.Context) error {
 }
 
 // HasIntegrity reports whether the WIM (part 1) has an integrity table.
-func (a *Archive) HasIntegrity() bool { return a.hdr.Integrity.Offset != 0 && a.hdr.Integrity.Size != 0 }
+func (a *Archive) HasIntegrity() bool {
+	return a.hdr.Integrity.Offset != 0 && a.hdr.Integrity.Size != 0
+}
 
 func (p *part) checkIntegrity(ctx context.Context) error {
 	ih := p.hdr.Integrity

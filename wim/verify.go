@@ -27,7 +27,7 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 	go func() { integrity <- a.checkIntegrity(ctx) }()
 
 	work := make(chan resourceJob)
-	errs := make(chan error, len(v.sem))
+	errs := make(chan error, cap(v.sem))
 	var wg sync.WaitGroup
 	for range cap(v.sem) {
 		wg.Add(1)
