@@ -106,7 +106,7 @@ const (
 	DefaultIPXEDir    = "/usr/lib/ipxe"
 	DefaultIPXEBIOS   = "undionly.kpxe"
 	DefaultIPXEEFI64  = "snponly.efi" // faster than ipxe.efi under OVMF (only the SNP driver)
-	DefaultIPXEHTTP   = "ipxe.efi"    // HTTP Boot: the loaded image's handle may lack SNP
+	DefaultIPXEHTTP   = "snponly.efi" // HTTP Boot too: works under OVMF, 5x smaller than ipxe.efi
 	DefaultMenuTitle  = "pxewim"
 	DefaultTimeout    = 10 * time.Second
 	DefaultLease      = 12 * time.Hour

@@ -83,7 +83,7 @@ func TestDecide(t *testing.T) {
 		{"arm64 unconfigured", arm, "", true},
 		{"ipxe bios", ipxeBIOS, script, false},
 		{"ipxe efi", ipxeEFI, script, false},
-		{"http boot", httpEFI, "http://10.77.0.1:8080/files/ipxe/ipxe.efi", false},
+		{"http boot", httpEFI, "http://10.77.0.1:8080/files/ipxe/snponly.efi", false},
 		{"http boot arm", httpARM, "", true},
 	}
 	// The decision does not depend on the DHCP mode: proxy and full mode hand out the same
