@@ -20,8 +20,8 @@ func TestHarnessDnsmasqBIOS(t *testing.T) {
 	testenv.RequireTools(t, "dnsmasq", "ss")
 	ctx := context.Background()
 	assets := testenv.MustAssets(t)
+	dir := runDir(t) // before the lab: cleanups run LIFO, so processes stop before it goes
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.41"})
-	dir := t.TempDir()
 
 	root := filepath.Join(dir, "tftp")
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -48,7 +48,7 @@ func TestHarnessDnsmasqBIOS(t *testing.T) {
 		Name: "harness-bios", Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: mac, Dir: dir,
 	}, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
-	logVM(t, "harness-bios", res)
+	logRun(t, "harness-bios", res, pkts)
 	if err != nil {
 		t.Fatalf("%v\ndnsmasq log:\n%s", err, testenv.Tail(dm.Log(), 30))
 	}

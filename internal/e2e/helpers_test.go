@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +91,7 @@ func startCapture(t *testing.T, ctx context.Context, lab *testenv.Lab, dir strin
 	return c
 }
 
-// stopCapture stops tcpdump and returns the packets, logging the DHCP and TFTP exchanges.
+// stopCapture stops tcpdump and returns the packets (nil without a capture).
 func stopCapture(t *testing.T, c *testenv.Capture) []testenv.Packet {
 	t.Helper()
 	if c == nil {
@@ -100,25 +101,44 @@ func stopCapture(t *testing.T, c *testenv.Capture) []testenv.Packet {
 	if err != nil {
 		t.Fatalf("read capture: %v", err)
 	}
-	var b strings.Builder
-	for _, m := range testenv.DHCPMessages(pkts) {
-		b.WriteString("  DHCP " + m.Summary() + "\n")
-	}
-	for _, tr := range testenv.TFTPTransfers(pkts) {
-		fmt.Fprintf(&b, "  TFTP %s RRQ %q opts=%v oack=%v bytes=%d err=%q\n",
-			tr.Client, tr.File, tr.Options, tr.OACK, tr.Bytes, tr.Error)
-	}
-	t.Logf("capture %s:\n%s", c.Path, b.String())
 	return pkts
 }
 
-// keepArtifacts logs where the run's files are; with PXEWIM_E2E_KEEP=DIR they are copied there.
-func logVM(t *testing.T, name string, res *testenv.VMResult) {
+// logRun logs the VM's time to marker and the DHCP and TFTP exchanges of the capture as a
+// timeline in seconds since QEMU started.
+func logRun(t *testing.T, name string, res *testenv.VMResult, pkts []testenv.Packet) {
 	t.Helper()
 	if res == nil {
 		return
 	}
-	t.Logf("%s: marker after %.1fs (QEMU wall %.1fs): %s", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), res.MarkerLine)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: marker after %.1fs (QEMU wall %.1fs): %s\n", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), res.MarkerLine)
+	at := func(ts time.Time) string { return fmt.Sprintf("%6.2fs", ts.Sub(res.Started).Seconds()) }
+	for _, m := range testenv.DHCPMessages(pkts) {
+		fmt.Fprintf(&b, "  %s DHCP %s\n", at(m.Time), m.Summary())
+	}
+	for _, tr := range testenv.TFTPTransfers(pkts) {
+		fmt.Fprintf(&b, "  %s TFTP %s RRQ %q opts=%v oack=%v bytes=%d err=%q\n",
+			at(tr.Time), tr.Client, tr.File, tr.Options, tr.OACK, tr.Bytes, tr.Error)
+	}
+	t.Log(b.String())
+}
+
+// runDir is where a test keeps its files: t.TempDir(), or PXEWIM_E2E_ARTIFACTS/TESTNAME (kept
+// after the run, for CI artifacts and debugging) when that variable is set.
+func runDir(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("PXEWIM_E2E_ARTIFACTS")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, t.Name())
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("artifacts in %s", dir)
+	return dir
 }
 
 // fileSize returns the size of path or fails the test.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pxewim/pxewim/internal/testenv"
 )
@@ -23,6 +25,8 @@ type scenario struct {
 	httpBoot bool   // UEFI HTTP Boot: the offer carries HTTPClient and a URL, no TFTP
 	tftpNBP  string // iPXE binary the first stage must fetch completely over TFTP ("" = none)
 	httpNBP  string // iPXE binary the first stage must fetch completely over HTTP ("" = none)
+	// windowsize the TFTP server must acknowledge for tftpNBP (OVMF asks for 4, RFC 7440).
+	windowsize string
 }
 
 var (
@@ -46,7 +50,7 @@ func TestProxySeaBIOS(t *testing.T) {
 // snponly.efi -> iPXE's DHCP -> HTTP script -> kernel and initrd from tools.wim.
 func TestProxyOVMFPXE(t *testing.T) {
 	runScenario(t, scenario{name: "proxy-ovmf-pxe", mode: "proxy", subnet: "10.77.44", vm: ovmfNative,
-		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi"})
+		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi", windowsize: "4"})
 }
 
 // TestProxyOVMFHTTPBoot: OVMF's HttpBootDxe (PXE boot options off via fw_cfg): the proxy offer
@@ -68,7 +72,7 @@ func TestFullSeaBIOS(t *testing.T) {
 // TestFullOVMFPXE: OVMF PXE with pxewim as the only DHCPv4 server.
 func TestFullOVMFPXE(t *testing.T) {
 	runScenario(t, scenario{name: "full-ovmf-pxe", mode: "full", subnet: "10.77.47", vm: ovmfNative,
-		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi"})
+		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi", windowsize: "4"})
 }
 
 func (sc scenario) mac() string {
@@ -132,9 +136,9 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	ctx := context.Background()
 	assets := testenv.MustAssets(t)
-	pxewimBinary(t) // build before the lab exists: a compile error fails fast
+	pxewimBinary(t)  // build before the lab exists: a compile error fails fast
+	dir := runDir(t) // before the lab: cleanups run LIFO, so processes stop before it goes
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
-	dir := t.TempDir()
 	store := storeWith(t, dir, assets)
 
 	site := &testenv.Dnsmasq{Dir: dir, Name: "site-dnsmasq", Interface: lab.DHCPIf, RA: true}
@@ -153,7 +157,7 @@ func runScenario(t *testing.T, sc scenario) {
 	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)
-	logVM(t, sc.name, res)
+	logRun(t, sc.name, res, pkts)
 	if vmErr != nil {
 		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log (last 20 lines):\n%s",
 			vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
@@ -165,6 +169,12 @@ func runScenario(t *testing.T, sc scenario) {
 	checkHTTP(t, sc, assets, recs)
 	checkTFTP(t, sc, recs, pkts)
 	checkDHCP(t, sc, lab, site, pkts)
+	if sc.mode == "full" {
+		// Leases live in the configured bbolt file, not only in memory.
+		if fi, err := os.Stat(filepath.Join(dir, "leases.db")); err != nil || fi.Size() == 0 {
+			t.Errorf("full mode: lease database %s missing or empty (%v)", filepath.Join(dir, "leases.db"), err)
+		}
+	}
 	for _, r := range recs {
 		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
 			t.Errorf("pxewim logged: %s", r)
@@ -242,7 +252,7 @@ func checkTFTP(t *testing.T, sc scenario, recs []logRecord, pkts []testenv.Packe
 		if n, _ := r.num("sent"); n != size {
 			t.Errorf("TFTP %s: sent %d bytes, file has %d: %s", sc.tftpNBP, n, size, r)
 		} else {
-			t.Logf("TFTP %s: %d bytes, options %v, %v", r.str("path"), n, r["options"], r["duration"])
+			t.Logf("TFTP %s: %d bytes, options %v, %s", r.str("path"), n, r["options"], time.Duration(mustNum(r, "duration")))
 		}
 	}
 	if pkts == nil {
@@ -250,13 +260,23 @@ func checkTFTP(t *testing.T, sc scenario, recs []logRecord, pkts []testenv.Packe
 	}
 	var complete bool
 	for _, tr := range testenv.TFTPTransfers(pkts) {
-		if strings.HasSuffix(tr.File, sc.tftpNBP) && tr.Bytes == size {
-			complete = true
+		if !strings.HasSuffix(tr.File, sc.tftpNBP) || tr.Bytes != size {
+			continue
+		}
+		complete = true
+		if sc.windowsize != "" && tr.OACK["windowsize"] != sc.windowsize {
+			t.Errorf("capture: TFTP %s asked windowsize=%s, OACK %v (want windowsize=%s acknowledged)",
+				tr.File, tr.Options["windowsize"], tr.OACK, sc.windowsize)
 		}
 	}
 	if !complete {
 		t.Errorf("capture: no complete TFTP transfer of %s (%d bytes)", sc.tftpNBP, size)
 	}
+}
+
+func mustNum(r logRecord, key string) int64 {
+	n, _ := r.num(key)
+	return n
 }
 
 func filterLogPrefix(recs []logRecord, prefix string) []logRecord {

@@ -21,17 +21,21 @@ type Capture struct {
 	proc *Proc
 }
 
-// StartCapture runs `tcpdump -i iface -w path` inside ns and waits until it writes the pcap
+// StartCapture runs `tcpdump -i iface -w path` inside ns (immediate mode: libpcap would
+// otherwise hand packets over in batches up to a second late, and Stop could lose them) and waits until it writes the pcap
 // header (so the capture sees the VM's first packet). Stop it before reading the file.
 func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture, error) {
 	p, err := ns.Start("tcpdump", filepath.Join(filepath.Dir(path), "tcpdump.out"),
-		"tcpdump", "-i", iface, "-n", "-U", "-s", "0", "-w", path)
+		"tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-w", path)
 	if err != nil {
 		return nil, err
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		// tcpdump writes the header once the interface is open; the "listening on" line follows.
 		if out, _ := os.ReadFile(p.LogPath); bytes.Contains(out, []byte("listening on")) {
+			// Measured: packets sent right after "listening on" can be missed entirely (tcpdump
+			// reports 0 received); after a second they are all there.
+			time.Sleep(time.Second)
 			return &Capture{Path: path, proc: p}, nil
 		}
 		if done, err := p.Exited(); done {

@@ -123,6 +123,7 @@ func (s *VMSpec) Args() ([]string, error) {
 type VMResult struct {
 	TimeToMarker time.Duration // from QEMU start to the marker on the serial console
 	Wall         time.Duration // from QEMU start to its exit (or our stop)
+	Started      time.Time     // when QEMU was started, to put captured packets on a timeline
 	MarkerLine   string        // the serial line holding the marker
 	Serial       string        // the serial console, ANSI escapes and CRs removed
 }
@@ -145,7 +146,7 @@ func RunVM(ctx context.Context, ns *Netns, spec VMSpec, marker string, timeout t
 	if err != nil {
 		return nil, err
 	}
-	res := &VMResult{}
+	res := &VMResult{Started: start}
 	runErr := waitMarker(ctx, p, spec.SerialPath(), marker, timeout, start, res)
 	if runErr == nil {
 		_ = p.Wait(15 * time.Second) // the initramfs powers off; QEMU exits with -no-reboot
