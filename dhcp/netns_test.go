@@ -113,14 +113,22 @@ func veth(t *testing.T, ns1, if1, addr1, ns2, if2, addr2 string) {
 }
 
 // inNetns runs fn on an OS thread switched into ns. Sockets fn creates belong to ns and keep
-// working from any goroutine afterwards. The thread is never switched back: it exits with the
-// goroutine (a locked goroutine that returns takes its thread with it).
+// working from any goroutine afterwards. The thread is switched back before it is released; if
+// that fails it stays locked, so it exits with the goroutine (or, for the main thread, stays
+// parked) instead of running other goroutines inside ns.
 func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open own netns: %w", err)
+			return
+		}
+		defer unix.Close(orig)
 		fd, err := unix.Open("/var/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("open netns %s: %w", ns, err)
 			return
 		}
@@ -129,7 +137,11 @@ func inNetns(ns string, fn func() error) error {
 			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }
@@ -267,14 +279,29 @@ func one(t *testing.T, got []received, what string) received {
 }
 
 type countingObserver struct {
-	mu  sync.Mutex
-	got []boot.Client
+	mu    sync.Mutex
+	got   []boot.Client
+	types []dhcpv4.MessageType
 }
 
-func (o *countingObserver) Exchange(c boot.Client, _ dhcpv4.MessageType, _ Decision, _ error) {
+func (o *countingObserver) Exchange(c boot.Client, mt dhcpv4.MessageType, _ Decision, _ error) {
 	o.mu.Lock()
 	o.got = append(o.got, c)
+	o.types = append(o.types, mt)
 	o.mu.Unlock()
+}
+
+// typesOf lists the message types answered for mac, in order.
+func (o *countingObserver) typesOf(mac string) []dhcpv4.MessageType {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []dhcpv4.MessageType
+	for i, c := range o.got {
+		if c.MAC.String() == mac {
+			out = append(out, o.types[i])
+		}
+	}
+	return out
 }
 
 func (o *countingObserver) seen(mac string) []boot.Client {

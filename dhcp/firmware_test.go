@@ -1,0 +1,200 @@
+package dhcp
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// TestFirmwareProxy boots real firmware against the proxy: QEMU's iPXE ROM under SeaBIOS and
+// under OVMF, OVMF's own PXE client (PxeBcDxe, via port 4011) and OVMF's UEFI HTTP Boot, with
+// dnsmasq as the site's address-only DHCP server (the e2e-proto topology). Each client counts
+// as served when it fetches the boot file the proxy named: an HTTP request with the firmware's
+// User-Agent, or a TFTP read request. Nothing else is served: this tests DHCP only.
+func TestFirmwareProxy(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTun(t)
+	testenv.RequireTools(t, "ip", "ss", "qemu-system-x86_64", "dnsmasq")
+	testenv.RequireFiles(t, "ipxe-qemu", testenv.IPXEQEMUROMs+"/efi-e1000.rom")
+	testenv.RequireOVMF(t)
+	if testing.Short() {
+		t.Skip("firmware test: skipped in -short mode")
+	}
+	ctx := context.Background()
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.61"})
+	site := &testenv.Dnsmasq{Dir: t.TempDir(), Interface: lab.DHCPIf, Range: "10.77.61.100,10.77.61.150", RA: true}
+	if _, err := site.Start(ctx, lab.DHCP); err != nil {
+		t.Fatal(err)
+	}
+	rec := newBootRecorder()
+	rec.serve(t, lab.Srv.Name, lab.SrvIP)
+	obs := &countingObserver{}
+	startServer(t, lab.Srv.Name, Config{Mode: ModeProxy, Interfaces: []string{lab.Bridge}, Policy: fwPolicy{}, Observer: obs})
+
+	for _, tt := range []struct {
+		name    string
+		spec    testenv.VMSpec
+		want    string // substring of the recorded fetch
+		via4011 bool   // the client must have asked port 4011
+	}{
+		{"SeaBIOS iPXE ROM", testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: "52:54:00:61:00:01"},
+			"HTTP GET /boot.ipxe iPXE/", false},
+		{"OVMF iPXE ROM", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "e1000", MAC: "52:54:00:61:00:02"},
+			"HTTP GET /boot.ipxe iPXE/", false},
+		{"OVMF PXE via 4011", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:03"},
+			"TFTP RRQ snponly.efi", true},
+		{"OVMF HTTP Boot", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:04",
+			FwCfg: testenv.HTTPBootOnly()}, "/snponly.efi UefiHttpBoot/", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.Name, tt.spec.Dir = strings.ReplaceAll(tt.name, " ", "-"), t.TempDir()
+			args, err := tt.spec.Args()
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			vm, err := lab.Srv.Start("qemu", filepath.Join(tt.spec.Dir, "qemu.out"), args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Stop(2 * time.Second)
+			got, err := rec.wait(tt.spec.MAC, tt.want, 120*time.Second, vm.Done())
+			if err != nil {
+				serial, _ := os.ReadFile(tt.spec.SerialPath())
+				t.Fatalf("%v\nfetches: %q\nserial console tail:\n%s", err, rec.all(), testenv.Tail(testenv.CleanConsole(serial), 25))
+			}
+			t.Logf("%s: %q after %v", tt.name, got, time.Since(start).Round(100*time.Millisecond))
+			mac, _ := net.ParseMAC(tt.spec.MAC)
+			seen := obs.seen(mac.String())
+			if len(seen) == 0 {
+				t.Fatal("observer saw no exchange")
+			}
+			fw, _ := boot.FirmwareFromArch(seen[0].Arch)
+			t.Logf("classified: arch %d (%s) iPXE=%v HTTPBoot=%v on %s, %d exchanges", seen[0].Arch, fw, seen[0].IPXE, seen[0].HTTPBoot, seen[0].Interface, len(seen))
+			if types := obs.typesOf(mac.String()); tt.via4011 && !slices.Contains(types, dhcpv4.MessageTypeRequest) {
+				t.Errorf("answered %v, want the port-4011 REQUEST too", types)
+			}
+			if tt.spec.Firmware == testenv.OVMF && seen[0].Firmware != boot.FirmwareEFI64 || tt.spec.Firmware == testenv.SeaBIOS && seen[0].Firmware != boot.FirmwareBIOS {
+				t.Errorf("firmware classified as %s", seen[0].Firmware)
+			}
+		})
+	}
+}
+
+// fwPolicy serves everything from the recorder on port 8080.
+type fwPolicy struct{}
+
+func (fwPolicy) Decide(_ context.Context, c boot.Client, srv netip.Addr) (Decision, error) {
+	base := "http://" + srv.String() + ":8080"
+	switch {
+	case c.HTTPBoot:
+		return Decision{BootFile: base + "/snponly.efi"}, nil
+	case c.IPXE:
+		return Decision{BootFile: base + "/boot.ipxe"}, nil
+	case c.Firmware == boot.FirmwareBIOS:
+		return Decision{BootFile: "undionly.kpxe"}, nil
+	}
+	return Decision{BootFile: "snponly.efi"}, nil
+}
+
+// bootRecorder is a stand-in boot server that only records what clients ask for: HTTP on
+// :8080 (404 for everything) and TFTP read requests on :69 (answered "file not found").
+type bootRecorder struct {
+	mu      sync.Mutex
+	fetches []string // "HTTP METHOD PATH UA" / "TFTP RRQ NAME", each prefixed by the client IP
+	changed chan struct{}
+}
+
+func newBootRecorder() *bootRecorder { return &bootRecorder{changed: make(chan struct{}, 1)} }
+
+func (r *bootRecorder) add(s string) {
+	r.mu.Lock()
+	r.fetches = append(r.fetches, s)
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *bootRecorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.fetches...)
+}
+
+// wait returns the first fetch containing want (from any client: the VMs run one at a time).
+func (r *bootRecorder) wait(mac, want string, timeout time.Duration, died <-chan struct{}) (string, error) {
+	deadline := time.After(timeout)
+	for {
+		for _, f := range r.all() {
+			if strings.Contains(f, want) {
+				r.mu.Lock()
+				r.fetches = nil // the next VM starts clean
+				r.mu.Unlock()
+				return f, nil
+			}
+		}
+		select {
+		case <-r.changed:
+		case <-died:
+			return "", fmt.Errorf("QEMU (%s) exited before fetching %q", mac, want)
+		case <-deadline:
+			return "", fmt.Errorf("no fetch of %q by %s within %v", want, mac, timeout)
+		}
+	}
+}
+
+func (r *bootRecorder) serve(t *testing.T, ns string, ip netip.Addr) {
+	t.Helper()
+	var ln net.Listener
+	var udp net.PacketConn
+	err := inNetns(ns, func() (err error) {
+		if ln, err = net.Listen("tcp4", netip.AddrPortFrom(ip, 8080).String()); err != nil {
+			return err
+		}
+		udp, err = net.ListenPacket("udp4", netip.AddrPortFrom(ip, 69).String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+		r.add(fmt.Sprintf("%s HTTP %s %s %s", q.RemoteAddr, q.Method, q.URL.Path, q.UserAgent()))
+		http.NotFound(w, q)
+	})}
+	go hs.Serve(ln)
+	go r.tftp(udp)
+	t.Cleanup(func() { hs.Close(); udp.Close() })
+}
+
+func (r *bootRecorder) tftp(c net.PacketConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if n < 4 || binary.BigEndian.Uint16(buf) != 1 {
+			continue
+		}
+		name, _, _ := strings.Cut(string(buf[2:n]), "\x00")
+		r.add(fmt.Sprintf("%s TFTP RRQ %s", from, name))
+		// ERROR 1 "File not found", so the client gives up at once.
+		c.WriteTo(append([]byte{0, 5, 0, 1}, "File not found\x00"...), from)
+	}
+}
