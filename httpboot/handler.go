@@ -163,7 +163,24 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	}
 	hdr.Set("Content-Type", ContentType(rt.name))
 	serveContent(w, r, rt.name, fi.ModTime(), body, fi.Size())
-	return body.err
+	if body.err != nil {
+		return body.err
+	}
+	return cutShort(w, r, ev)
+}
+
+// cutShort reports a body that ended before its Content-Length: the client went away or the
+// connection broke. ServeContent does not say so, and "the PXE client stopped at 40%" is what
+// an admin needs to see in the log and on the dashboard.
+func cutShort(w http.ResponseWriter, r *http.Request, ev *Event) error {
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	want, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
+	if err != nil || ev.Bytes >= want {
+		return nil
+	}
+	return fmt.Errorf("response cut short: sent %d of %d bytes", ev.Bytes, want)
 }
 
 // openError classifies a failure to open a file of the tree. Besides "not exist" and
@@ -249,18 +266,27 @@ func (h *Handler) logRequest(r *http.Request, ev *Event) {
 	attrs := []slog.Attr{
 		slog.Uint64("id", ev.ID),
 		slog.String("method", ev.Method),
-		slog.String("path", ev.Path),
-		slog.String("range", ev.Range),
+		slog.String("path", truncate(ev.Path, 512)),
+		slog.String("range", truncate(ev.Range, 256)),
 		slog.Int("status", ev.Status),
 		slog.Int64("bytes", ev.Bytes),
 		slog.Int64("size", ev.Size),
 		slog.Duration("duration", ev.Duration),
 		slog.String("mac", ev.Client.MACString()),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("user_agent", ev.Client.UserAgent),
+		slog.String("user_agent", truncate(ev.Client.UserAgent, 256)),
 	}
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
 	h.log.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+// truncate bounds client-supplied strings in log records: a hostile client must not be able to
+// write 64 KiB of log per request.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "...(truncated)"
 }

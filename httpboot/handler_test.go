@@ -607,3 +607,36 @@ func TestURLs(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// shortWriter is a client that goes away after limit bytes.
+type shortWriter struct {
+	*httptest.ResponseRecorder
+	limit int
+}
+
+func (s *shortWriter) Write(p []byte) (int, error) {
+	if s.Body.Len()+len(p) > s.limit {
+		return 0, errors.New("connection reset by peer")
+	}
+	return s.ResponseRecorder.Write(p)
+}
+
+func TestCutShortIsReported(t *testing.T) {
+	fx := newFixture(t, nil)
+	req := httptest.NewRequest("GET", fx.blobPath(), nil)
+	fx.h.ServeHTTP(&shortWriter{httptest.NewRecorder(), 64 << 10}, req)
+	ev := fx.obs.lastEnded(t)
+	if ev.Err == nil || !strings.Contains(ev.Err.Error(), fmt.Sprintf("of %d bytes", wimSize)) || ev.Bytes >= wimSize {
+		t.Errorf("client gone after 64 KiB: Ended %d bytes, Err %v", ev.Bytes, ev.Err)
+	}
+	if !strings.Contains(fx.logs.String(), "response cut short") {
+		t.Errorf("not logged:\n%s", fx.logs.String())
+	}
+	// A complete download and a HEAD are not reported.
+	for _, m := range []string{"GET", "HEAD"} {
+		fx.do(m, fx.blobPath())
+		if ev := fx.obs.lastEnded(t); ev.Err != nil {
+			t.Errorf("%s: Err %v", m, ev.Err)
+		}
+	}
+}
