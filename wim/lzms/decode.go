@@ -43,17 +43,20 @@ func (r rangeDecoder) normalize(src []byte) rangeDecoder {
 	return r
 }
 
-// bit decodes one bit with entry p (range normalised) and updates p. It is branch-free:
-// the bit is data, and a mispredicted branch costs more than the few extra operations.
+// bit decodes one bit with entry p (range normalised) and updates p.
 func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
-	h, z := p.recent, p.zeros
-	bound := (r.rng >> 6) * clampedProb[z&127]
-	bit := uint32((uint64(r.code)-uint64(bound))>>63) ^ 1 // 1 when code >= bound
-	mask := -bit
+	bound := (r.rng >> 6) * clampedProb[p.zeros&127]
+	var bit uint32
+	if r.code >= bound {
+		r.rng -= bound
+		r.code -= bound
+		bit = 1
+	} else {
+		r.rng = bound
+	}
+	h := p.recent
 	p.recent = h<<1 | uint64(bit)
-	p.zeros = z + uint32(h>>63) - bit
-	r.rng = bound&^mask | (r.rng-bound)&mask
-	r.code -= bound & mask
+	p.zeros += uint32(h>>63) - bit
 	return r, bit
 }
 
@@ -84,9 +87,9 @@ func (b bitReader) refill(src []byte) bitReader {
 	return b
 }
 
-// bits returns the next n (<= 32, buffered) bits.
+// bits returns the next n (<= 31, buffered) bits.
 func (b bitReader) bits(n uint) (bitReader, uint32) {
-	v := uint32(b.buf >> (64 - n) & (1<<n - 1)) // n may be 0
+	v := uint32(b.buf >> 32 >> ((32 - n) & 63)) // n may be 0
 	b.buf <<= n
 	b.n -= n
 	return b, v
@@ -96,12 +99,24 @@ func (b bitReader) bits(n uint) (bitReader, uint32) {
 func (b bitReader) symbol(table []uint32, tb uint) (bitReader, uint32) {
 	e := table[b.buf>>(64-tb)]
 	if e&entrySubFlag != 0 {
-		e = table[e>>16+uint32((b.buf<<(e&entryLenMask))>>(64-(e>>8&15)))]
+		e = table[e>>16+uint32((b.buf<<(e&entryLenMask))>>((64-(e>>8&15))&63))]
 	}
 	l := uint(e & entryLenMask)
 	b.buf <<= l
 	b.n -= l
 	return b, e >> 16
+}
+
+// literal decodes a literal with the array-backed literal table (buffer refilled).
+func (b bitReader) literal(t *[litTableSize]uint32) (bitReader, uint32) {
+	e := t[b.buf>>(64-literalTableBits)]
+	if e&entrySubFlag != 0 {
+		e = t[(e>>16+uint32((b.buf<<(e&entryLenMask))>>((64-(e>>8&15))&63)))&(litTableSize-1)]
+	}
+	l := uint(e & entryLenMask)
+	b.buf <<= l
+	b.n -= l
+	return b, e >> 16 & 0xff
 }
 
 // state is everything a decoder keeps between chunks (reset at each chunk start). The
@@ -128,12 +143,17 @@ type state struct {
 	deltaStill   int
 
 	literal, lzOffset, length, deltaOffset, deltaPower adaptiveCode
+
+	// The literal code's table and counts as arrays (the code's slices point into
+	// them), so that the literal loop indexes them without bounds checks.
+	litTable [litTableSize]uint32
+	litFreqs [numLiteralSyms]uint32
 	scratch                                            huffScratch
 	x86                                                x86Undo
 
-	dst, src, back []byte
-	pad            [8]byte
-	err            error
+	dst, in []byte
+	pad     [8]byte
+	err     error
 }
 
 // Direct-table index bits per code: a trade between lookup hit rate and rebuild cost.
@@ -142,10 +162,15 @@ const (
 	offsetTableBits  = 10
 	lengthTableBits  = 10
 	powerTableBits   = 8
+
+	// litTableSize is a power of two that holds the direct table and the largest
+	// possible subtables (see newAdaptiveCode), so masked indexes stay inside.
+	litTableSize = 8192
 )
 
 func (s *state) init(maxOffsetSlots int) {
 	s.literal = newAdaptiveCode(numLiteralSyms, literalTableBits, literalRebuild)
+	s.literal.table, s.literal.freqs = s.litTable[:], s.litFreqs[:]
 	s.lzOffset = newAdaptiveCode(maxOffsetSlots, offsetTableBits, lzOffsetRebuild)
 	s.length = newAdaptiveCode(numLengthSyms, lengthTableBits, lengthRebuild)
 	s.deltaOffset = newAdaptiveCode(maxOffsetSlots, offsetTableBits, deltaOffsetRebuild)
@@ -177,53 +202,69 @@ func (s *state) reset(outSize int) {
 	s.deltaPower.reset(numDeltaPowerSyms, &s.scratch)
 }
 
-// decode decodes the items of one chunk into dst (no x86 undo yet). The range decoder
-// reads src; the bit reader reads back, which is src itself or, for chunks under 8
-// bytes, src zero-padded in front to 8 bytes.
-func (s *state) decode(dst, src, back []byte) error {
+// decode decodes the items of one chunk into dst (no x86 undo yet). The compressed
+// data is in[start:]; start is 0 except for chunks under 8 bytes, which Decompress
+// zero-pads in front to 8 bytes for the bit reader.
+func (s *state) decode(dst, in []byte, start int) error {
 	s.reset(len(dst))
-	s.dst, s.src, s.back = dst, src, back
-	defer func() { s.dst, s.src, s.back = nil, nil, nil }()
+	s.dst, s.in = dst, in
+	defer func() { s.dst, s.in = nil, nil }()
 
 	rd := rangeDecoder{
 		rng:  0xffffffff,
-		code: uint32(binary.LittleEndian.Uint16(src[0:]))<<16 | uint32(binary.LittleEndian.Uint16(src[2:])),
-		pos:  4,
+		code: uint32(binary.LittleEndian.Uint16(in[start:]))<<16 | uint32(binary.LittleEndian.Uint16(in[start+2:])),
+		pos:  start + 4,
 	}
-	br := bitReader{pos: len(back)}
+	br := bitReader{pos: len(in)}
 	var mainState uint32
-	lit := &s.literal
 	for pos := 0; pos < len(dst); {
-		var bit uint32
-		rd, bit = rd.normalize(src).bit(&s.mainProbs[mainState&15])
-		mainState = mainState<<1 | bit
-		if bit == 0 {
-			if br.n < 16 {
-				br = br.refill(back)
+		pos, rd, br, mainState = s.literals(pos, rd, br, mainState)
+		switch {
+		case s.literal.until == 0:
+			s.literal.rebuild(&s.scratch)
+		case pos < len(dst): // the main decision said "match"
+			var ok bool
+			if rd, br, pos, ok = s.match(pos, rd, br); !ok {
+				return s.err
 			}
-			var sym uint32
-			br, sym = br.symbol(lit.table, literalTableBits)
-			dst[pos] = byte(sym)
-			pos++
-			lit.freqs[sym&0xff]++
-			if lit.until--; lit.until == 0 {
-				lit.rebuild(&s.scratch)
-			}
-			continue
-		}
-		var ok bool
-		if rd, br, pos, ok = s.match(pos, rd, br); !ok {
-			return s.err
 		}
 	}
 
 	// The range coder reads two words ahead; everything else it read, and everything the
 	// backward reader consumed, must fit in src without the two overlapping.
-	backBits := (len(back)-br.pos)*8 - int(br.n)
-	if rangeBytes, backBytes := rd.pos-4, (backBits+15)/16*2; rangeBytes+backBytes > len(src) {
-		return corrupt("compressed data overrun: range coder read %d bytes and bitstream %d bytes of %d (truncated chunk?)", rd.pos, backBytes, len(src))
+	backBits := (len(in)-br.pos)*8 - int(br.n)
+	if rangeBytes, backBytes := rd.pos-start-4, (backBits+15)/16*2; rangeBytes+backBytes > len(in)-start {
+		return corrupt("compressed data overrun: range coder read %d bytes and bitstream %d bytes of %d (truncated chunk?)", rd.pos-start, backBytes, len(in)-start)
 	}
 	return nil
+}
+
+// literals decodes items while they are literals. It returns at the end of the chunk,
+// when the literal code is due for a rebuild (s.literal.until == 0), or after a main
+// decision of 1 (a match follows). It calls nothing, so the stream states, position
+// and main state stay in registers; that loop is where most of the time goes.
+func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint32) (int, rangeDecoder, bitReader, uint32) {
+	dst, in := s.dst, s.in
+	for pos < len(dst) {
+		var bit uint32
+		rd, bit = rd.normalize(in).bit(&s.mainProbs[mainState&15])
+		mainState = mainState<<1 | bit
+		if bit != 0 {
+			break
+		}
+		if br.n < 16 {
+			br = br.refill(in)
+		}
+		var sym uint32
+		br, sym = br.literal(&s.litTable)
+		dst[pos] = byte(sym)
+		pos++
+		s.litFreqs[sym]++
+		if s.literal.until--; s.literal.until == 0 {
+			break
+		}
+	}
+	return pos, rd, br, mainState
 }
 
 // match decodes one LZ or delta match at pos (the main decision already said "match")
@@ -231,9 +272,9 @@ func (s *state) decode(dst, src, back []byte) error {
 // returns ok=false. It is a separate function so that the literal loop stays small
 // enough for its state to live in registers; the streams travel in registers both ways.
 func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
-	dst, src, back := s.dst, s.src, s.back
+	dst, in := s.dst, s.in
 	var bit uint32
-	rd, bit = rd.normalize(src).bit(&s.matchProbs[s.matchState&31])
+	rd, bit = rd.normalize(in).bit(&s.matchProbs[s.matchState&31])
 	s.matchState = s.matchState<<1 | bit
 	if bit == 0 {
 		return s.lzMatch(pos, rd, br)
@@ -245,23 +286,23 @@ func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bit
 		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingDelta
 		s.pendingDelta = 0
 	}
-	rd, bit = rd.normalize(src).bit(&s.deltaProbs[s.deltaState&63])
+	rd, bit = rd.normalize(in).bit(&s.deltaProbs[s.deltaState&63])
 	s.deltaState = s.deltaState<<1 | bit
 	var pair uint64
 	if bit == 0 {
 		var power, slot, extra uint32
-		br = br.refill(back)
+		br = br.refill(in)
 		br, power = br.symbol(s.deltaPower.table, powerTableBits)
 		s.deltaPower.count(power, &s.scratch)
 		br, slot = br.symbol(s.deltaOffset.table, offsetTableBits)
 		s.deltaOffset.count(slot, &s.scratch)
-		br = br.refill(back)
+		br = br.refill(in)
 		br, extra = br.bits(uint(offsetSlots.extra[slot]))
 		pair = uint64(power)<<32 | uint64(offsetSlots.base[slot]+extra)
 	} else {
 		rep := 0
 		for ; rep < 2; rep++ {
-			rd, bit = rd.normalize(src).bit(&s.deltaRepProbs[rep][s.deltaRepState[rep]&63])
+			rd, bit = rd.normalize(in).bit(&s.deltaRepProbs[rep][s.deltaRepState[rep]&63])
 			s.deltaRepState[rep] = s.deltaRepState[rep]<<1 | bit
 			if bit == 0 {
 				break
@@ -297,28 +338,28 @@ func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bit
 
 // lzMatch decodes an LZ match (explicit or repeated offset) and copies it.
 func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
-	dst, src, back := s.dst, s.src, s.back
+	dst, in := s.dst, s.in
 	if s.pendingLZ != 0 && pos != s.lzStill {
 		q := &s.recentLZ
 		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingLZ
 		s.pendingLZ = 0
 	}
 	var bit uint32
-	rd, bit = rd.normalize(src).bit(&s.lzProbs[s.lzState&63])
+	rd, bit = rd.normalize(in).bit(&s.lzProbs[s.lzState&63])
 	s.lzState = s.lzState<<1 | bit
 	var offset uint32
 	if bit == 0 {
 		var slot, extra uint32
-		br = br.refill(back)
+		br = br.refill(in)
 		br, slot = br.symbol(s.lzOffset.table, offsetTableBits)
 		s.lzOffset.count(slot, &s.scratch)
-		br = br.refill(back)
+		br = br.refill(in)
 		br, extra = br.bits(uint(offsetSlots.extra[slot]))
 		offset = offsetSlots.base[slot] + extra
 	} else {
 		rep := 0
 		for ; rep < 2; rep++ {
-			rd, bit = rd.normalize(src).bit(&s.lzRepProbs[rep][s.lzRepState[rep]&63])
+			rd, bit = rd.normalize(in).bit(&s.lzRepProbs[rep][s.lzRepState[rep]&63])
 			s.lzRepState[rep] = s.lzRepState[rep]<<1 | bit
 			if bit == 0 {
 				break
@@ -352,11 +393,11 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 // decodeLength decodes a match length: a slot symbol and its extra bits.
 func (s *state) decodeLength(br bitReader) (bitReader, uint32) {
 	var slot, extra uint32
-	br = br.refill(s.back)
+	br = br.refill(s.in)
 	br, slot = br.symbol(s.length.table, lengthTableBits)
 	s.length.count(slot, &s.scratch)
 	if x := lengthSlots.extra[slot]; x != 0 {
-		br = br.refill(s.back)
+		br = br.refill(s.in)
 		br, extra = br.bits(uint(x))
 	}
 	return br, lengthSlots.base[slot] + extra
@@ -366,6 +407,15 @@ func (s *state) decodeLength(br bitReader) (bitReader, uint32) {
 func copyMatch(dst []byte, pos, offset, length int) {
 	end := pos + length
 	from := pos - offset
+	if offset >= 8 && length <= 32 && end+8 <= len(dst) {
+		// Short match, common case: 8-byte moves. With offset >= 8 each load reads
+		// bytes already final; the last store may spill up to 7 bytes past end, which
+		// are inside dst and rewritten later.
+		for ; pos < end; pos, from = pos+8, from+8 {
+			binary.LittleEndian.PutUint64(dst[pos:], binary.LittleEndian.Uint64(dst[from:]))
+		}
+		return
+	}
 	if offset >= length {
 		copy(dst[pos:end], dst[from:])
 		return

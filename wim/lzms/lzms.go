@@ -83,13 +83,13 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 		pad := &d.s.pad
 		*pad = [8]byte{}
 		copy(pad[8-len(src):], src)
-		if err := d.s.decode(dst, pad[8-len(src):], pad[:]); err != nil {
+		if err := d.s.decode(dst, pad[:], 8-len(src)); err != nil {
 			return err
 		}
 		d.s.x86.undo(dst)
 		return nil
 	}
-	if err := d.s.decode(dst, src, src); err != nil {
+	if err := d.s.decode(dst, src, 0); err != nil {
 		return err
 	}
 	d.s.x86.undo(dst)

@@ -251,7 +251,7 @@ func TestX86FilterExercised(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := make([]byte, len(data))
-	if err := d.s.decode(raw, c, c); err != nil {
+	if err := d.s.decode(raw, c, 0); err != nil {
 		t.Fatal(err)
 	}
 	diff := 0

@@ -42,3 +42,23 @@ func BenchmarkRebuild(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOwn runs only this package's decoder (for profiling).
+func BenchmarkOwn(b *testing.B) {
+	needWimlib(b)
+	for _, kind := range []string{"text", "binary"} {
+		b.Run(kind, func(b *testing.B) {
+			chunks, n := benchChunks(b, kind, 32<<10, 4<<20)
+			d, _ := NewDecoder(32 << 10)
+			dst := make([]byte, 32<<10)
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				for _, ch := range chunks {
+					if err := d.Decompress(dst[:len(ch.raw)], ch.comp); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
