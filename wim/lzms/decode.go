@@ -148,8 +148,8 @@ type state struct {
 	// them), so that the literal loop indexes them without bounds checks.
 	litTable [litTableSize]uint32
 	litFreqs [numLiteralSyms]uint32
-	scratch                                            huffScratch
-	x86                                                x86Undo
+	scratch  huffScratch
+	x86      x86Undo
 
 	dst, in []byte
 	pad     [8]byte
