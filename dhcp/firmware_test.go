@@ -26,14 +26,7 @@ import (
 // as served when it fetches the boot file the proxy named: an HTTP request with the firmware's
 // User-Agent, or a TFTP read request. Nothing else is served: this tests DHCP only.
 func TestFirmwareProxy(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTun(t)
-	testenv.RequireTools(t, "ip", "ss", "qemu-system-x86_64", "dnsmasq")
-	testenv.RequireFiles(t, "ipxe-qemu", testenv.IPXEQEMUROMs+"/efi-e1000.rom")
-	testenv.RequireOVMF(t)
-	if testing.Short() {
-		t.Skip("firmware test: skipped in -short mode")
-	}
+	requireFirmwareLab(t)
 	ctx := context.Background()
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.61"})
 	site := &testenv.Dnsmasq{Dir: t.TempDir(), Interface: lab.DHCPIf, Range: "10.77.61.100,10.77.61.150", RA: true}
@@ -45,12 +38,7 @@ func TestFirmwareProxy(t *testing.T) {
 	obs := &countingObserver{}
 	startServer(t, lab.Srv.Name, Config{Mode: ModeProxy, Interfaces: []string{lab.Bridge}, Policy: fwPolicy{}, Observer: obs})
 
-	for _, tt := range []struct {
-		name    string
-		spec    testenv.VMSpec
-		want    string // substring of the recorded fetch
-		via4011 bool   // the client must have asked port 4011
-	}{
+	runFirmwareCases(t, lab, rec, obs, []firmwareCase{
 		{"SeaBIOS iPXE ROM", testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: "52:54:00:61:00:01"},
 			"HTTP GET /boot.ipxe iPXE/", false},
 		{"OVMF iPXE ROM", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "e1000", MAC: "52:54:00:61:00:02"},
@@ -59,7 +47,71 @@ func TestFirmwareProxy(t *testing.T) {
 			"TFTP RRQ snponly.efi", true},
 		{"OVMF HTTP Boot", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:04",
 			FwCfg: testenv.HTTPBootOnly()}, "/snponly.efi UefiHttpBoot/", false},
-	} {
+	})
+}
+
+// TestFirmwareFull is full DHCP mode with no other DHCP server (dnsmasq only sends IPv6 router
+// advertisements, so iPXE does not wait for IPv6): the firmware takes its address and its boot
+// file from one offer, and the lease is in the lease file.
+func TestFirmwareFull(t *testing.T) {
+	requireFirmwareLab(t)
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.62"})
+	ra := &testenv.Dnsmasq{Dir: t.TempDir(), Interface: lab.DHCPIf, RA: true}
+	if _, err := ra.Start(context.Background(), lab.DHCP); err != nil {
+		t.Fatal(err)
+	}
+	rec := newBootRecorder()
+	rec.serve(t, lab.Srv.Name, lab.SrvIP)
+	obs := &countingObserver{}
+	srv := startServer(t, lab.Srv.Name, Config{Mode: ModeFull, Interfaces: []string{lab.Bridge}, Policy: fwPolicy{}, Observer: obs,
+		Full: FullConfig{PoolStart: lab.Host(100), PoolEnd: lab.Host(120), Netmask: netip.MustParseAddr("255.255.255.0"),
+			Router: lab.SrvIP, LeaseTime: time.Hour, LeaseDB: filepath.Join(t.TempDir(), "leases.db")}})
+	cases := []firmwareCase{
+		{"SeaBIOS iPXE ROM", testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: "52:54:00:62:00:01"},
+			"HTTP GET /boot.ipxe iPXE/", false},
+		{"OVMF PXE", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:62:00:03"},
+			"TFTP RRQ snponly.efi", false},
+	}
+	runFirmwareCases(t, lab, rec, obs, cases)
+	all, err := srv.Leases().All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := map[string]netip.Addr{}
+	for _, l := range all {
+		if l.State == LeaseBound {
+			bound[l.MAC] = l.IP
+		}
+	}
+	for _, c := range cases {
+		if ip, ok := bound[c.spec.MAC]; !ok || !lab.Prefix.Contains(ip) {
+			t.Errorf("%s (%s): no bound lease in the store: %+v", c.name, c.spec.MAC, all)
+		}
+	}
+}
+
+func requireFirmwareLab(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTun(t)
+	testenv.RequireTools(t, "ip", "ss", "qemu-system-x86_64", "dnsmasq")
+	testenv.RequireFiles(t, "ipxe-qemu", testenv.IPXEQEMUROMs+"/efi-e1000.rom")
+	testenv.RequireOVMF(t)
+	if testing.Short() {
+		t.Skip("firmware test: skipped in -short mode")
+	}
+}
+
+type firmwareCase struct {
+	name    string
+	spec    testenv.VMSpec
+	want    string // substring of the recorded fetch
+	via4011 bool   // the client must have asked port 4011
+}
+
+// runFirmwareCases boots each VM in turn until it fetches what the case wants.
+func runFirmwareCases(t *testing.T, lab *testenv.Lab, rec *bootRecorder, obs *countingObserver, cases []firmwareCase) {
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.spec.Name, tt.spec.Dir = strings.ReplaceAll(tt.name, " ", "-"), t.TempDir()
 			args, err := tt.spec.Args()
