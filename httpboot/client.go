@@ -23,6 +23,13 @@ type Clients interface {
 	LookupIP(ip netip.Addr) (c boot.Client, ok bool)
 }
 
+// MACClients is optionally implemented by a Clients (boot.Registry does): when the request
+// names a MAC, DHCP's record is looked up by it, which also works when the client's HTTP source
+// address is not the one DHCP saw.
+type MACClients interface {
+	LookupMAC(mac net.HardwareAddr) (c boot.Client, ok bool)
+}
+
 // ClientsFunc adapts a function to the Clients interface.
 type ClientsFunc func(ip netip.Addr) (boot.Client, bool)
 
@@ -73,10 +80,16 @@ func identify(r *http.Request, pathMAC net.HardwareAddr, clients Clients) Client
 		// error: the client can still be found by its IP address.
 		ci.MAC, _ = ParseMAC(q.Get("mac"))
 	}
-	if clients == nil || !ci.IP.IsValid() {
+	if clients == nil {
 		return ci
 	}
-	known, ok := clients.LookupIP(ci.IP)
+	known, ok := boot.Client{}, false
+	if mc, canMAC := clients.(MACClients); canMAC && ci.MAC != nil {
+		known, ok = mc.LookupMAC(ci.MAC)
+	}
+	if !ok {
+		known, ok = clients.LookupIP(ci.IP)
+	}
 	if !ok || (ci.MAC != nil && known.MAC != nil && !bytes.Equal(ci.MAC, known.MAC)) {
 		// A different MAC behind the same IP (NAT, a proxy, a re-used lease): DHCP's record
 		// describes another machine, so do not mix it in.

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"mime"
+	"net"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -638,5 +639,62 @@ func TestCutShortIsReported(t *testing.T) {
 		if ev := fx.obs.lastEnded(t); ev.Err != nil {
 			t.Errorf("%s: Err %v", m, ev.Err)
 		}
+	}
+}
+
+// registry is a Clients with LookupMAC, like boot.Registry.
+type registry map[string]boot.Client
+
+func (r registry) LookupIP(ip netip.Addr) (boot.Client, bool) {
+	for _, c := range r {
+		if c.IP == ip {
+			return c, true
+		}
+	}
+	return boot.Client{}, false
+}
+
+func (r registry) LookupMAC(mac net.HardwareAddr) (boot.Client, bool) {
+	c, ok := r[mac.String()]
+	return c, ok
+}
+
+func TestIdentify(t *testing.T) {
+	a := boot.Client{MAC: mustMAC("aa:aa:aa:aa:aa:aa"), IP: netip.MustParseAddr("10.0.0.5"), Arch: 7, UUID: "uuid-a", Firmware: boot.FirmwareEFI64}
+	b := boot.Client{MAC: mustMAC("bb:bb:bb:bb:bb:bb"), IP: netip.MustParseAddr("10.0.0.6"), Arch: 0, Firmware: boot.FirmwareBIOS}
+	reg := registry{a.MAC.String(): a, b.MAC.String(): b}
+	tests := []struct {
+		name, remote, target string
+		clients              Clients
+		mac, uuid            string
+		fromDHCP             bool
+		arch                 uint16
+	}{
+		{"by IP", "10.0.0.5:1000", "/boot.ipxe", reg, "aa:aa:aa:aa:aa:aa", "uuid-a", true, 7},
+		{"by MAC from another IP", "10.9.9.9:1000", "/boot.ipxe?mac=bb-bb-bb-bb-bb-bb", reg, "bb:bb:bb:bb:bb:bb", "", true, 0},
+		{"MAC wins over IP", "10.0.0.5:1000", "/mac/bbbbbbbbbbbb/boot.ipxe", reg, "bb:bb:bb:bb:bb:bb", "", true, 0},
+		{"IP-only lookup, other MAC", "10.0.0.5:1000", "/boot.ipxe?mac=cc-cc-cc-cc-cc-cc",
+			ClientsFunc(reg.LookupIP), "cc:cc:cc:cc:cc:cc", "", false, 0},
+		{"unknown", "10.9.9.9:1000", "/boot.ipxe", reg, "", "", false, 0},
+		{"no registry", "10.0.0.5:1000", "/boot.ipxe?mac=aa:aa:aa:aa:aa:aa&uuid=U", nil, "aa:aa:aa:aa:aa:aa", "u", false, 0},
+		{"query UUID wins", "10.0.0.5:1000", "/boot.ipxe?uuid=Q", reg, "aa:aa:aa:aa:aa:aa", "q", true, 7},
+		{"IPv4-mapped remote", "[::ffff:10.0.0.5]:1000", "/boot.ipxe", reg, "aa:aa:aa:aa:aa:aa", "uuid-a", true, 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tt.target, nil)
+			r.RemoteAddr = tt.remote
+			rt, err := parseRoute(r.URL.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ci := identify(r, rt.mac, tt.clients)
+			if ci.MACString() != tt.mac || ci.UUID != tt.uuid || ci.FromDHCP != tt.fromDHCP || ci.Arch != tt.arch {
+				t.Errorf("got mac %q uuid %q fromDHCP %v arch %d; want %q %q %v %d", ci.MACString(), ci.UUID, ci.FromDHCP, ci.Arch, tt.mac, tt.uuid, tt.fromDHCP, tt.arch)
+			}
+			if want, _ := netip.ParseAddrPort(tt.remote); ci.IP != want.Addr().Unmap() {
+				t.Errorf("IP %v, want the remote address %v", ci.IP, want.Addr().Unmap())
+			}
+		})
 	}
 }
