@@ -54,10 +54,11 @@ func TestProxyOVMFPXE(t *testing.T) {
 }
 
 // TestProxyOVMFHTTPBoot: OVMF's HttpBootDxe (PXE boot options off via fw_cfg): the proxy offer
-// echoes HTTPClient and carries an http:// URL of the iPXE binary; no TFTP, no port 4011.
+// echoes HTTPClient and carries an http:// URL of the iPXE binary (snponly.efi, pxewim's
+// default for HTTP Boot); no TFTP, no port 4011.
 func TestProxyOVMFHTTPBoot(t *testing.T) {
 	runScenario(t, scenario{name: "proxy-ovmf-httpboot", mode: "proxy", subnet: "10.77.45", vm: ovmfHTTPBoot,
-		arch: 16, firmware: "efi64", httpBoot: true, httpNBP: "ipxe.efi"})
+		arch: 16, firmware: "efi64", httpBoot: true, httpNBP: "snponly.efi"})
 }
 
 // Full mode: no DHCPv4 server but pxewim --dhcp full (dnsmasq only sends IPv6 router
@@ -104,7 +105,7 @@ dhcp:
   dir: %s
   bios: undionly.kpxe
   efi64: snponly.efi
-  httpboot: ipxe.efi
+  httpboot: snponly.efi
 menu:
   title: "pxewim e2e %[2]s"
   timeout: 1s
@@ -169,6 +170,7 @@ func runScenario(t *testing.T, sc scenario) {
 	checkHTTP(t, sc, assets, recs)
 	checkTFTP(t, sc, recs, pkts)
 	checkDHCP(t, sc, lab, site, pkts)
+	checkReplies(t, sc, recs)
 	if sc.mode == "full" {
 		// Leases live in the configured bbolt file, not only in memory.
 		if fi, err := os.Stat(filepath.Join(dir, "leases.db")); err != nil || fi.Size() == 0 {
@@ -287,6 +289,27 @@ func filterLogPrefix(recs []logRecord, prefix string) []logRecord {
 		}
 	}
 	return out
+}
+
+// checkReplies: pxewim's own account of its DHCP replies to the VM (works without tcpdump):
+// proxy mode never hands out an address, full mode does.
+func checkReplies(t *testing.T, sc scenario, recs []logRecord) {
+	t.Helper()
+	replies := filterLog(recs, "replied", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
+	var withAddr int
+	for _, r := range replies {
+		if yi := r.str("yiaddr"); yi != "" && yi != "0.0.0.0" {
+			withAddr++
+		}
+	}
+	switch {
+	case len(replies) == 0:
+		t.Errorf("pxewim logged no \"replied\" line for %s:\n%s", sc.mac(), dumpLog(recs, 30))
+	case sc.mode == "proxy" && withAddr > 0:
+		t.Errorf("proxy mode: %d of pxewim's %d replies carried an address:\n%s", withAddr, len(replies), dumpLog(replies, 10))
+	case sc.mode == "full" && withAddr == 0:
+		t.Errorf("full mode: none of pxewim's %d replies carried an address:\n%s", len(replies), dumpLog(replies, 10))
+	}
 }
 
 // checkDHCP: on the wire, who handed out the address and who sent the boot information.
