@@ -88,13 +88,14 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 	return nil
 }
 
-// decode is the hot loop. One refill (>= 49 bits) covers a symbol and its offset bits (15+15).
+// decode is the hot loop. Refilling below 31 bits leaves >= 16 bits after any symbol, which
+// readLength relies on, and covers its offset bits (15+15).
 func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 	buf, nbits := br.buf, br.nbits
 	table := &d.table
 	out := 0
 	for out < len(dst) {
-		if nbits < 30 {
+		if nbits < 31 {
 			br.buf, br.nbits = buf, nbits
 			br.refill()
 			buf, nbits = br.buf, br.nbits
