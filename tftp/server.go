@@ -21,6 +21,7 @@ const (
 	DefaultTimeout      = 2 * time.Second
 	DefaultRetries      = 5
 	DefaultMaxWindow    = 64
+	DefaultMaxTransfers = 512
 )
 
 // Config configures a Server. Only Resolve is required.
@@ -46,8 +47,13 @@ type Config struct {
 	// Retries is how often a packet or window is resent; 0 means DefaultRetries.
 	Retries int
 	// MaxWindow caps windowsize and msftwindow windows; 0 means
-	// DefaultMaxWindow, 1 disables windowed transfers.
+	// DefaultMaxWindow, 1 disables windowed transfers. A transfer buffers
+	// up to one window of blocks, so memory is bounded by
+	// MaxTransfers x MaxWindow x MaxBlockSize.
 	MaxWindow int
+	// MaxTransfers caps concurrent read transfers; requests beyond it get
+	// an error. 0 means DefaultMaxTransfers.
+	MaxTransfers int
 }
 
 // Server is a read-only TFTP server. Create it with New.
@@ -107,6 +113,9 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.Retries <= 0 {
 		c.Retries = DefaultRetries
+	}
+	if c.MaxTransfers <= 0 {
+		c.MaxTransfers = DefaultMaxTransfers
 	}
 	switch {
 	case c.MaxWindow == 0:

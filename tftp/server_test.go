@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -379,5 +380,29 @@ func TestGracefulShutdownFinishesTransfer(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestMaxTransfers(t *testing.T) {
+	data := testData(512*10, 16)
+	ts := startServer(t, mapFS(map[string][]byte{"f": data}), Config{MaxTransfers: 1, Timeout: 300 * time.Millisecond, Retries: 1})
+	stalled := newClient(t, ts.addr)
+	stalled.send(requestPacket(opRRQ, "f", "octet"))
+	if _, err := stalled.recv(5 * time.Second); err != nil { // block 1, never ACKed
+		t.Fatal(err)
+	}
+	_, err := newClient(t, ts.addr).get("f", getOptions{})
+	wantCode(t, err, 0)
+	if !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("error %q does not say the server is busy", err)
+	}
+	// Once the stalled transfer times out, requests are served again.
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.srv.active.count() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := newClient(t, ts.addr).get("f", getOptions{})
+	if err != nil || !bytes.Equal(res.data, data) {
+		t.Fatalf("after the stalled transfer ended: %v", err)
 	}
 }

@@ -77,9 +77,13 @@ func (s *Server) handleWrite(filename string, _ io.WriterTo) error {
 // handleRead serves one RRQ; pin/tftp calls it on the transfer's goroutine.
 func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	t := s.newTransfer(filename, rf)
-	s.active.add(t)
-	defer s.active.remove(t)
-	err := s.serveFile(t, rf)
+	var err error
+	if s.active.add(t, s.cfg.MaxTransfers) {
+		defer s.active.remove(t)
+		err = s.serveFile(t, rf)
+	} else {
+		err = errBusy
+	}
 	s.logEnd(t, err)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.TransferEnded(t, err)
@@ -160,6 +164,9 @@ func openError(name string, err error) error {
 	return &codedError{codeNotDefined, fmt.Errorf("opening %s: %w", name, err)}
 }
 
+// errBusy refuses requests beyond Config.MaxTransfers.
+var errBusy = &codedError{codeNotDefined, errors.New("server busy: too many transfers, try again")}
+
 // errShuttingDown ends transfers that outlive Shutdown's deadline.
 var errShuttingDown = &codedError{codeNotDefined, errors.New("server shutting down")}
 
@@ -219,10 +226,15 @@ type transfers struct {
 	m  map[netip.AddrPort]*Transfer
 }
 
-func (a *transfers) add(t *Transfer) {
+// add registers t unless max transfers are running already.
+func (a *transfers) add(t *Transfer, max int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(a.m) >= max {
+		return false
+	}
 	a.m[t.Remote] = t
+	return true
 }
 
 func (a *transfers) remove(t *Transfer) {
