@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pxewim/pxewim/httpboot"
@@ -123,6 +124,21 @@ func serveAndCompare(t *testing.T, img fs.FS, files map[string][]byte) {
 			}
 		}
 	}
+	// Many clients at once on one WIM file: each request reads through ReadAt on its own.
+	data := files["sources/boot.wim"]
+	u, _ := httpboot.URL(img, srv.URL, "sources/boot.wim")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			start := int64(i) * int64(len(data)) / 8
+			end := min(start+300_000, int64(len(data))-1)
+			status, _, body := get(t, u, fmt.Sprintf("bytes=%d-%d", start, end))
+			if status != 206 || !bytes.Equal(body, data[start:end+1]) {
+				t.Errorf("concurrent range %d-%d: status %d, identical=%v", start, end, status, bytes.Equal(body, data[start:end+1]))
+			}
+		})
+	}
+	wg.Wait()
 	// What Windows tools and firmware send: backslashes and any case.
 	status, _, body := get(t, srv.URL+`/files\BOOT\bcd`, "")
 	if status != 200 || !bytes.Equal(body, files["Boot/BCD"]) {
