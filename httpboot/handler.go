@@ -23,7 +23,8 @@ type Config struct {
 	// Script renders the iPXE script or menu called name ("boot.ipxe" for /boot.ipxe) for the
 	// client. Errors wrapping fs.ErrNotExist give 404, others 500. Nil serves no scripts.
 	Script func(ctx context.Context, client ClientInfo, name string) (string, error)
-	// Clients finds DHCP's record of a client by remote IP when the URL names no MAC. Optional.
+	// Clients finds DHCP's record of the client: by the URL's MAC when it also implements
+	// MACClients (boot.Registry does), else by the remote IP. Optional.
 	Clients Clients
 	// Logger receives one record per request. Nil means slog.Default().
 	Logger *slog.Logger
@@ -32,7 +33,8 @@ type Config struct {
 	// ProgressInterval is the least time between two Progress events of a request; 0 means 1s.
 	ProgressInterval time.Duration
 	// FilesMaxAge, when positive, lets caches reuse /files/ responses for that long without
-	// revalidating ("public, max-age=N"); 0 sends "no-cache" (always revalidate). Set it only if
+	// revalidating ("public, max-age=N", whole seconds); 0 sends "no-cache" (always
+	// revalidate). Set it only if
 	// serving a replaced file for that long is acceptable and a URL names the same file for
 	// every client (the tree from Resolve does not differ per client, or URLs carry ?mac=).
 	FilesMaxAge time.Duration
