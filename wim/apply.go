@@ -31,12 +31,15 @@ type ApplyOptions struct {
 // (absolute targets fixed at capture are re-rooted at target) and timestamps. Nothing is ever
 // written outside target.
 func (img *Image) Apply(ctx context.Context, target string, opts *ApplyOptions) error {
-	return img.extractTree(ctx, img.root, target, opts)
+	return img.extractTree(ctx, img.root, target, opts, true)
 }
 
 // Extract extracts the entries at paths (fs.ValidPath names, "." for the whole image) into
 // destDir, each under its own base name, like wimlib-imagex extract.
 func (img *Image) Extract(ctx context.Context, paths []string, destDir string, opts *ApplyOptions) error {
+	if err := os.MkdirAll(destDir, 0o777); err != nil {
+		return fmt.Errorf("wim: extract: %w", err)
+	}
 	for _, p := range paths {
 		e, err := img.Lookup(p)
 		if err != nil {
@@ -46,7 +49,8 @@ func (img *Image) Extract(ctx context.Context, paths []string, destDir string, o
 		if e.parent != nil {
 			dst = filepath.Join(destDir, e.Name)
 		}
-		if err := img.extractTree(ctx, e, dst, opts); err != nil {
+		// wimlib re-roots fixed absolute links only when applying a whole image.
+		if err := img.extractTree(ctx, e, dst, opts, false); err != nil {
 			return err
 		}
 	}
@@ -60,6 +64,7 @@ type extractor struct {
 	opts     ApplyOptions
 	log      *slog.Logger
 	rootAbs  string // absolute target, for re-rooting fixed symlinks
+	rpfix    bool   // re-root fixed absolute symlinks at rootAbs
 	links    map[linkKey]string
 	done     int64
 	total    int64
@@ -77,8 +82,8 @@ type dirTime struct {
 	e    *Entry
 }
 
-func (img *Image) extractTree(ctx context.Context, top *Entry, target string, opts *ApplyOptions) error {
-	x := &extractor{img: img, ctx: ctx, links: map[linkKey]string{}, buf: make([]byte, 1<<20)}
+func (img *Image) extractTree(ctx context.Context, top *Entry, target string, opts *ApplyOptions, rpfix bool) error {
+	x := &extractor{img: img, ctx: ctx, links: map[linkKey]string{}, buf: make([]byte, 1<<20), rpfix: rpfix}
 	if opts != nil {
 		x.opts = *opts
 	}
@@ -242,7 +247,7 @@ func (x *extractor) symlink(e *Entry, path string) error {
 	if err != nil {
 		return err
 	}
-	if len(t) > 0 && t[0] == '/' && e.LinkFixed() && x.img.a.hdr.Flags&FlagRPFix != 0 {
+	if x.rpfix && len(t) > 0 && t[0] == '/' && e.LinkFixed() && x.img.a.hdr.Flags&FlagRPFix != 0 {
 		t = x.rootAbs + t
 	}
 	return os.Symlink(t, path)

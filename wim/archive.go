@@ -58,6 +58,8 @@ type Archive struct {
 	xmlText   string
 	info      xmlWIM
 
+	missingParts int
+
 	imgMu  sync.Mutex
 	images map[int]*imageLoad
 }
@@ -89,6 +91,9 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Archive, error) {
 		if err := a.readBlobTable(p); err != nil {
 			return nil, err
 		}
+	}
+	if a.hdr.Part != 1 {
+		return nil, fmt.Errorf("wim: part 1 of the split set is missing (it holds the images; give it first or in --ref)")
 	}
 	if err := a.readXML(); err != nil {
 		return nil, err
@@ -138,17 +143,22 @@ func (a *Archive) collectParts(first *part, more []Part) error {
 		}
 		byNum[p.hdr.Part] = p
 	}
+	// Like wimlib, accept an incomplete set: info and dir need only part 1; reading a blob
+	// stored in a missing part fails then, naming the part.
 	for n := uint16(1); n <= first.hdr.TotalParts; n++ {
-		p, ok := byNum[n]
-		if !ok {
-			return fmt.Errorf("wim: split WIM part %d of %d is missing (give the other parts, e.g. --ref 'NAME*.swm')",
-				n, first.hdr.TotalParts)
+		if p, ok := byNum[n]; ok {
+			a.parts = append(a.parts, p)
 		}
-		a.parts = append(a.parts, p)
 	}
 	a.hdr = a.parts[0].hdr
+	if len(a.parts) < int(first.hdr.TotalParts) {
+		a.missingParts = int(first.hdr.TotalParts) - len(a.parts)
+	}
 	return nil
 }
+
+// MissingParts returns how many parts of a split set were not given.
+func (a *Archive) MissingParts() int { return a.missingParts }
 
 func (a *Archive) readBlobTable(p *part) error {
 	h := p.hdr.BlobTable

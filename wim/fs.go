@@ -106,7 +106,7 @@ func (img *Image) openStream(e *Entry, h [sha1.Size]byte, size int64) (*File, er
 	}
 	b, ok := img.a.blobs[h]
 	if !ok {
-		return nil, fmt.Errorf("wim: image %d: %s: stream %x is not in the WIM (missing split part?)", img.index, e.Path(), h)
+		return nil, img.a.missingBlob(img.index, e, h)
 	}
 	f.b, f.size, f.h = b, b.size, sha1.New()
 	return f, nil
@@ -323,4 +323,13 @@ func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
 		out[i] = fileInfo{e}
 	}
 	return out, nil
+}
+
+// missingBlob explains a stream that the blob table lacks.
+func (a *Archive) missingBlob(index int, e *Entry, h [sha1.Size]byte) error {
+	if a.missingParts > 0 {
+		return fmt.Errorf("wim: image %d: %s: stream %x is not in the given parts (%d of %d split parts missing: use --ref)",
+			index, e.Path(), h, a.missingParts, a.hdr.TotalParts)
+	}
+	return fmt.Errorf("wim: image %d: %s: stream %x is missing from the WIM", index, e.Path(), h)
 }

@@ -3,6 +3,7 @@ package wim
 import (
 	"bytes"
 	"fmt"
+	"github.com/pxewim/pxewim/wim/wimtest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,7 +64,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 	if os.Getenv("PXEWIM_GEN_FUZZ_SEEDS") != "1" {
 		t.Skip("set PXEWIM_GEN_FUZZ_SEEDS=1 to regenerate testdata/fuzz seeds")
 	}
-	needWimlib(t)
+	wimtest.NeedWimlib(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(filepath.Join(src, "dir", "sub"), 0o755)
@@ -82,7 +83,7 @@ func TestGenerateFuzzSeeds(t *testing.T) {
 	}
 	for name, args := range modes {
 		w := filepath.Join(dir, name+".wim")
-		wimlib(t, append([]string{"capture", src, w, "seed", "--unix-data"}, args...)...)
+		wimtest.Wimlib(t, append([]string{"capture", src, w, "seed", "--unix-data"}, args...)...)
 		b, err := os.ReadFile(w)
 		if err != nil {
 			t.Fatal(err)

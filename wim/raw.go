@@ -74,10 +74,15 @@ func (a *Archive) MetadataBlob(index int) (BlobInfo, error) {
 // file (for chunked resources: chunk table and compressed chunks; for solid resources: the
 // solid header, sizes and chunks).
 func (a *Archive) RawResource(bi BlobInfo) (*io.SectionReader, error) {
-	if bi.Part < 1 || bi.Part > len(a.parts) {
-		return nil, fmt.Errorf("wim: blob %x: part %d does not exist", bi.Hash, bi.Part)
+	var p *part
+	for _, q := range a.parts {
+		if int(q.hdr.Part) == bi.Part {
+			p = q
+		}
 	}
-	p := a.parts[bi.Part-1]
+	if p == nil {
+		return nil, fmt.Errorf("wim: blob %x: part %d was not opened", bi.Hash, bi.Part)
+	}
 	h := bi.Resource
 	if h.Offset > p.size || h.SizeInWIM > p.size-h.Offset {
 		return nil, fmt.Errorf("wim: blob %x: resource extends past the end of part %d", bi.Hash, bi.Part)

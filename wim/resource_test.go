@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/pxewim/pxewim/wim/wimtest"
 	"io"
 	"os"
 	"path/filepath"
@@ -175,13 +176,13 @@ func TestCacheEviction(t *testing.T) {
 
 // patchedWIM builds a small LZX WIM with wimlib and returns its bytes and parsed blob table.
 func patchedWIM(t *testing.T) ([]byte, Header, []BlobTableEntry) {
-	needWimlib(t)
+	wimtest.NeedWimlib(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "big.txt"), bytes.Repeat([]byte("compressible text 0123456789\n"), 10000), 0o644)
 	w := filepath.Join(dir, "x.wim")
-	wimlib(t, "capture", src, w, "x", "--compress=lzx")
+	wimtest.Wimlib(t, "capture", src, w, "x", "--compress=lzx")
 	b, err := os.ReadFile(w)
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,7 @@ func (a *Archive) verifyImages() error {
 		img.Walk(func(_ string, e *Entry) error {
 			for _, h := range e.hashes() {
 				if _, ok := a.blobs[h]; !ok {
-					missing = fmt.Errorf("wim: image %d: %s: stream %x is missing from the WIM", i, e.Path(), h)
+					missing = a.missingBlob(i, e, h)
 					return missing
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/pxewim/pxewim/wim/wimtest"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -49,13 +50,13 @@ func buildWIM(t *testing.T, c captureCase, seed uint64) (src, wimPath, ref strin
 	t.Helper()
 	dir := t.TempDir()
 	src = filepath.Join(dir, "src")
-	makeTree(t, src, treeSpec{seed: seed, files: 30, maxSize: 150_000, chunkSize: c.chunkSize})
+	wimtest.MakeTree(t, src, wimtest.TreeSpec{Seed: seed, Files: 30, MaxSize: 150_000, ChunkSize: c.chunkSize})
 	wimPath = filepath.Join(dir, "test.wim")
 	args := append([]string{"capture", src, wimPath, "Test Image", "test description", "--unix-data"}, c.args...)
-	wimlib(t, args...)
+	wimtest.Wimlib(t, args...)
 	if c.split {
 		swm := filepath.Join(dir, "test.swm")
-		wimlib(t, "split", wimPath, swm, "1")
+		wimtest.Wimlib(t, "split", wimPath, swm, "1")
 		parts, _ := filepath.Glob(filepath.Join(dir, "test*.swm"))
 		if len(parts) < 2 {
 			t.Fatalf("split made %d parts; want several", len(parts))
@@ -66,7 +67,7 @@ func buildWIM(t *testing.T, c captureCase, seed uint64) (src, wimPath, ref strin
 }
 
 func TestWimlibCompat(t *testing.T) {
-	needWimlib(t)
+	wimtest.NeedWimlib(t)
 	for i, c := range captureCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -112,16 +113,16 @@ func refArgs(ref string) []string {
 func checkApply(t *testing.T, img *Image, wimPath, ref string) {
 	dir := t.TempDir()
 	want, got := filepath.Join(dir, "wimlib"), filepath.Join(dir, "pxewim")
-	wimlib(t, append([]string{"apply", wimPath, "1", want, "--unix-data"}, refArgs(ref)...)...)
+	wimtest.Wimlib(t, append([]string{"apply", wimPath, "1", want, "--unix-data"}, refArgs(ref)...)...)
 	if err := img.Apply(context.Background(), got, &ApplyOptions{UnixData: true}); err != nil {
 		t.Fatal(err)
 	}
-	compareTrees(t, want, got)
+	wimtest.CompareTrees(t, want, got)
 }
 
 // checkDir compares the image's paths with wimlib-imagex dir.
 func checkDir(t *testing.T, img *Image, wimPath, ref string) {
-	out := wimlib(t, append([]string{"dir", wimPath, "1"}, refArgs(ref)...)...)
+	out := wimtest.Wimlib(t, append([]string{"dir", wimPath, "1"}, refArgs(ref)...)...)
 	var want, got []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		want = append(want, l)
@@ -222,7 +223,7 @@ func checkRange(t *testing.T, name string, ra io.ReaderAt, want []byte, rng *ran
 // (see testdata/wimlib-tests/README.md): corrupt ones fail verify and apply, odd ones extract
 // exactly what wimlib extracts.
 func TestWimlibHostile(t *testing.T) {
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "testdata", "wimlib-tests")
+	dir := filepath.Join(wimtest.ModuleRoot(t), "..", "shared", "testdata", "wimlib-tests")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("wimlib test WIMs not found at %s", dir)
 	}
@@ -268,10 +269,10 @@ func TestWimlibHostile(t *testing.T) {
 			if verr != nil || aerr != nil {
 				t.Fatalf("verify: %v, apply: %v", verr, aerr)
 			}
-			needWimlib(t)
+			wimtest.NeedWimlib(t)
 			want := filepath.Join(out, "wimlib")
-			wimlib(t, "apply", path, "1", want)
-			compareTrees(t, want, target)
+			wimtest.Wimlib(t, "apply", path, "1", want)
+			wimtest.CompareTrees(t, want, target)
 			// Nothing may land outside the target.
 			ents, _ := os.ReadDir(out)
 			if len(ents) != 2 {
@@ -282,7 +283,7 @@ func TestWimlibHostile(t *testing.T) {
 }
 
 func TestDirMatchesOrderAndCase(t *testing.T) {
-	needWimlib(t)
+	wimtest.NeedWimlib(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(filepath.Join(src, "Windows", "System32"), 0o755)
@@ -290,7 +291,7 @@ func TestDirMatchesOrderAndCase(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "Windows", "System32", "WINLOAD.EFI"), []byte("EFI"), 0o644)
 	os.WriteFile(filepath.Join(src, "Windows", "System32", "config.sys"), []byte("cfg"), 0o644)
 	w := filepath.Join(dir, "x.wim")
-	wimlib(t, "capture", src, w, "x", "--compress=none")
+	wimtest.Wimlib(t, "capture", src, w, "x", "--compress=none")
 	a, err := OpenFile(w, nil)
 	if err != nil {
 		t.Fatal(err)

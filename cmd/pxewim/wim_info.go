@@ -50,7 +50,7 @@ func wimInfo(ctx context.Context, c *wimCmd) error {
 	kv("Chunk Size", fmt.Sprintf("%d bytes", h.ChunkSize))
 	kv("Part Number", fmt.Sprintf("%d/%d", h.Part, h.TotalParts))
 	kv("Boot Index", h.BootIndex)
-	kv("Size", fmt.Sprintf("%d bytes", a.FileSize()))
+	kv("Size", fmt.Sprintf("%d bytes", a.TotalBytes())) // wimlib shows the XML TOTALBYTES
 	kv("Attributes", attributes(a))
 	fmt.Fprintf(w, "\nAvailable Images:\n-----------------\n")
 	for i, im := range a.Images() {

@@ -127,8 +127,17 @@ func buildTable(table []uint32, lens []uint8, tableBits, maxLen uint, sorted []u
 	return nil
 }
 
+// fill sets every entry of t to e; long runs (short codewords) double with copy, which
+// moves 16-32 bytes per instruction.
 func fill(t []uint32, e uint32) {
-	for i := range t {
-		t[i] = e
+	if len(t) < 16 {
+		for i := range t {
+			t[i] = e
+		}
+		return
+	}
+	t[0], t[1], t[2], t[3] = e, e, e, e
+	for k := 4; k < len(t); k *= 2 {
+		copy(t[k:], t[:k])
 	}
 }

@@ -45,6 +45,7 @@ const (
 // concurrent use (use one per goroutine, e.g. from a sync.Pool).
 type Decoder struct {
 	chunkSize int
+	dst       []byte // output being decoded (decode)
 	lens      [numSyms]uint8
 	sorted    [numSyms]uint16
 	table     [tableSz]uint32
@@ -89,26 +90,38 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 }
 
 // decode is the hot loop. Refilling below 31 bits leaves >= 16 bits after any symbol, which
-// readLength relies on, and covers its offset bits (15+15).
+// readLength relies on, and covers its offset bits (15+15). Only the bit buffer and the output
+// position live in registers; src stays in br and dst in d (Go's register allocator otherwise
+// spills inside the loop).
 func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
+	d.dst = dst
+	defer func() { d.dst = nil }() // do not keep the caller's buffer alive in a pooled Decoder
 	buf, nbits := br.buf, br.nbits
 	table := &d.table
 	out := 0
-	for out < len(dst) {
+	for out < len(d.dst) {
 		if nbits < 31 {
-			br.buf, br.nbits = buf, nbits
-			br.refill()
-			buf, nbits = br.buf, br.nbits
+			if p := br.pos; p+8 <= len(br.src) {
+				v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
+				n := (64 - nbits) >> 4
+				buf |= (v &^ (^uint64(0) >> ((16 * n) & 63))) >> (nbits & 63)
+				br.pos = p + int(2*n)
+				nbits += 16 * n
+			} else {
+				br.buf, br.nbits = buf, nbits
+				br.refillSlow()
+				buf, nbits = br.buf, br.nbits
+			}
 		}
 		e := table[buf>>(64-tableBits)]
 		if e&entryPtr != 0 {
 			e = table[(e>>16)+uint32((buf<<tableBits)>>((64-(e>>8)&31)&63))]
 		}
-		buf <<= e & entryLenMsk
+		buf <<= e & 63
 		nbits -= uint(e & entryLenMsk)
 		sym := e >> 16
 		if sym < 256 {
-			dst[out] = byte(sym)
+			store8(d.dst, out, byte(sym)) // out < len(dst)
 			out++
 			continue
 		}
@@ -131,10 +144,18 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		if off > out {
 			return out, fmt.Errorf("xpress: match offset %d before chunk start at position %d", off, out)
 		}
-		if int(length) > len(dst)-out {
-			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(dst))
+		if int(length) > len(d.dst)-out {
+			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(d.dst))
 		}
-		copyMatch(dst, out, off, int(length))
+		if n, from := int(length), out-off; off >= 8 && out+n+8 <= len(d.dst) {
+			// Word copies: a word never overlaps its source, and the up to 7 extra
+			// bytes land inside dst, later overwritten.
+			for i := 0; i < n; i += 8 {
+				store64(d.dst, out+i, load64(d.dst, from+i))
+			}
+		} else {
+			copyMatch(d.dst, out, off, n)
+		}
 		out += int(length)
 	}
 	br.buf, br.nbits = buf, nbits
@@ -165,20 +186,24 @@ func (br *bitReader) readLength(surplus uint, out int) (uint32, error) {
 }
 
 // copyMatch copies length bytes from dst[out-off:] to dst[out:], byte-serially in effect
-// (later bytes may repeat earlier output). off >= 1 and the match lies within dst.
+// (later bytes may repeat earlier output). off >= 1 and the match lies within dst. With 8
+// bytes of room after the match, whole words are copied (a word never overlaps its source
+// when off >= 8; offset 1 is a byte fill); other short offsets go byte by byte.
 func copyMatch(dst []byte, out, off, length int) {
 	src := out - off
 	if out+length+8 <= len(dst) {
 		if off >= 8 {
+			w := dst[out : out+length+8]
+			s := dst[src : src+length+8]
 			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(dst[out+n:], binary.LittleEndian.Uint64(dst[src+n:]))
+				binary.LittleEndian.PutUint64(w[n:], binary.LittleEndian.Uint64(s[n:]))
 			}
 			return
 		}
 		if off == 1 {
 			v := uint64(dst[src]) * 0x0101010101010101
 			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(dst[out+n:], v)
+				store64(dst, out+n, v) // out+length+8 <= len(dst)
 			}
 			return
 		}

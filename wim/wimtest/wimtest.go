@@ -1,4 +1,6 @@
-package wim
+// Package wimtest (for tests only) builds test trees, captures them with wimlib-imagex and compares extracted
+// trees; shared by the wim package's and the pxewim command's tests.
+package wimtest
 
 import (
 	"bytes"
@@ -16,16 +18,16 @@ import (
 	"time"
 )
 
-// needWimlib skips the test when wimlib-imagex (Debian package wimtools) is missing.
-func needWimlib(t testing.TB) {
+// NeedWimlib skips the test when wimlib-imagex (Debian package wimtools) is missing.
+func NeedWimlib(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("wimlib-imagex"); err != nil {
 		t.Skip("wimlib-imagex not found: install wimtools (./test.sh does)")
 	}
 }
 
-// wimlib runs wimlib-imagex and fails the test on error.
-func wimlib(t testing.TB, args ...string) string {
+// Wimlib runs wimlib-imagex and fails the test on error.
+func Wimlib(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("wimlib-imagex", args...).CombinedOutput()
 	if err != nil {
@@ -34,17 +36,17 @@ func wimlib(t testing.TB, args ...string) string {
 	return string(out)
 }
 
-// treeSpec shapes a generated test tree.
-type treeSpec struct {
-	seed      uint64
-	files     int   // random files besides the fixed cases
-	maxSize   int   // of random files
-	chunkSize int   // sizes around multiples of this are included
-	extra     []int // more exact sizes
+// TreeSpec shapes a generated test tree.
+type TreeSpec struct {
+	Seed      uint64
+	Files     int   // random files besides the fixed cases
+	MaxSize   int   // of random files
+	ChunkSize int   // sizes around multiples of this are included
+	Extra     []int // more exact sizes
 }
 
-// x86Code returns bytes of real machine code (from /usr/bin), or random bytes if unreadable.
-func x86Code(rng *rand.Rand, n int) []byte {
+// X86Code returns bytes of real machine code (from /usr/bin), or random bytes if unreadable.
+func X86Code(rng *rand.Rand, n int) []byte {
 	for _, p := range []string{"/usr/bin/ls", "/usr/bin/bash", "/usr/bin/tar", "/usr/bin/find"} {
 		b, err := os.ReadFile(p)
 		if err != nil || len(b) < n+1 {
@@ -63,8 +65,8 @@ func x86Code(rng *rand.Rand, n int) []byte {
 var words = strings.Fields(`the quick brown fox jumps over lazy dog WIM image boot loader
 	resource chunk table metadata dentry security descriptor stream hash Windows PE setup`)
 
-// content makes file data of one of three kinds: text, random bytes or x86 code.
-func content(rng *rand.Rand, n int) []byte {
+// Content makes file data of one of three kinds: text, random bytes or x86 code.
+func Content(rng *rand.Rand, n int) []byte {
 	switch rng.IntN(3) {
 	case 0:
 		var b bytes.Buffer
@@ -84,15 +86,15 @@ func content(rng *rand.Rand, n int) []byte {
 		}
 		return b
 	}
-	return x86Code(rng, n)
+	return X86Code(rng, n)
 }
 
-// makeTree writes a tree exercising what WIMs must carry: random sizes and contents, empty
+// MakeTree writes a tree exercising what WIMs must carry: random sizes and contents, empty
 // files, sizes around chunk boundaries, duplicates, hard links, symlinks (relative, absolute
 // inside and outside the tree), deep paths, non-ASCII and case-only-different names, modes.
-func makeTree(t testing.TB, root string, s treeSpec) {
+func MakeTree(t testing.TB, root string, s TreeSpec) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(s.seed, 42))
+	rng := rand.New(rand.NewPCG(s.Seed, 42))
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -107,20 +109,20 @@ func makeTree(t testing.TB, root string, s treeSpec) {
 	}
 	dirs := []string{".", "sub", "sub/inner", "Ünïcödé", "日本語", "emoji-😀", "empty-dir"}
 	must(os.MkdirAll(filepath.Join(root, "empty-dir"), 0o700))
-	for i := 0; i < s.files; i++ {
+	for i := 0; i < s.Files; i++ {
 		d := dirs[rng.IntN(len(dirs)-1)]
-		write(fmt.Sprintf("%s/file-%03d.bin", d, i), content(rng, rng.IntN(s.maxSize+1)), 0o644)
+		write(fmt.Sprintf("%s/file-%03d.bin", d, i), Content(rng, rng.IntN(s.MaxSize+1)), 0o644)
 	}
-	cs := s.chunkSize
+	cs := s.ChunkSize
 	sizes := []int{0, 1, cs - 1, cs, cs + 1, 2*cs - 1, 2 * cs, 2*cs + 1, 3*cs + 7}
 	if cs >= 1<<20 {
 		sizes = sizes[:5] // keep trees for big chunks small
 	}
-	sizes = append(sizes, s.extra...)
+	sizes = append(sizes, s.Extra...)
 	for _, n := range sizes {
-		write(fmt.Sprintf("bounds/size-%d", n), content(rng, n), 0o644)
+		write(fmt.Sprintf("bounds/size-%d", n), Content(rng, n), 0o644)
 	}
-	dup := content(rng, 3*cs/2)
+	dup := Content(rng, 3*cs/2)
 	write("dup/a", dup, 0o644)
 	write("dup/b", dup, 0o600)
 	write("dup/sub/c", dup, 0o755)
@@ -129,7 +131,7 @@ func makeTree(t testing.TB, root string, s treeSpec) {
 	write("modes/exec", []byte("#!/bin/sh\necho hi\n"), 0o755)
 	write("modes/private", []byte("secret"), 0o600)
 	write("modes/readonly", []byte("ro"), 0o444)
-	write("links/target", content(rng, 5000), 0o644)
+	write("links/target", Content(rng, 5000), 0o644)
 	must(os.Link(filepath.Join(root, "links/target"), filepath.Join(root, "links/hard1")))
 	must(os.Link(filepath.Join(root, "links/target"), filepath.Join(root, "sub/hard2")))
 	must(os.Symlink("target", filepath.Join(root, "links/rel")))
@@ -153,8 +155,8 @@ func makeTree(t testing.TB, root string, s treeSpec) {
 	})
 }
 
-// nodeInfo is what an extracted tree is compared on.
-type nodeInfo struct {
+// NodeInfo is what an extracted tree is compared on.
+type NodeInfo struct {
 	Type   fs.FileMode
 	Perm   fs.FileMode
 	Size   int64
@@ -165,11 +167,11 @@ type nodeInfo struct {
 	Linked string // first path (sorted) sharing this inode
 }
 
-// scanTree describes every path under root. Absolute symlink targets under root are
+// ScanTree describes every path under root. Absolute symlink targets under root are
 // rewritten relative to it so that two extractions in different places compare equal.
-func scanTree(t testing.TB, root string) map[string]nodeInfo {
+func ScanTree(t testing.TB, root string) map[string]NodeInfo {
 	t.Helper()
-	out := map[string]nodeInfo{}
+	out := map[string]NodeInfo{}
 	byInode := map[uint64][]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -180,7 +182,7 @@ func scanTree(t testing.TB, root string) map[string]nodeInfo {
 		if err != nil {
 			return err
 		}
-		n := nodeInfo{Type: st.Mode().Type(), Perm: st.Mode().Perm()}
+		n := NodeInfo{Type: st.Mode().Type(), Perm: st.Mode().Perm()}
 		sys := st.Sys().(*syscall.Stat_t)
 		switch {
 		case st.Mode().IsRegular():
@@ -217,10 +219,10 @@ func scanTree(t testing.TB, root string) map[string]nodeInfo {
 	return out
 }
 
-// compareTrees reports every difference between two extracted trees.
-func compareTrees(t testing.TB, want, got string) {
+// CompareTrees reports every difference between two extracted trees.
+func CompareTrees(t testing.TB, want, got string) {
 	t.Helper()
-	w, g := scanTree(t, want), scanTree(t, got)
+	w, g := ScanTree(t, want), ScanTree(t, got)
 	var diffs []string
 	for p, wn := range w {
 		gn, ok := g[p]
@@ -247,8 +249,8 @@ func compareTrees(t testing.TB, want, got string) {
 	}
 }
 
-// moduleRoot finds the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
+// ModuleRoot finds the directory holding go.mod.
+func ModuleRoot(t testing.TB) string {
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
