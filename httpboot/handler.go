@@ -34,9 +34,9 @@ type Config struct {
 	ProgressInterval time.Duration
 	// FilesMaxAge, when positive, lets caches reuse /files/ responses for that long without
 	// revalidating ("public, max-age=N", whole seconds); 0 sends "no-cache" (always
-	// revalidate). Set it only if
-	// serving a replaced file for that long is acceptable and a URL names the same file for
-	// every client (the tree from Resolve does not differ per client, or URLs carry ?mac=).
+	// revalidate). Set it only if serving a replaced file for that long is acceptable and a
+	// URL names the same file for every client (the tree from Resolve does not differ per
+	// client, or URLs carry ?mac=).
 	FilesMaxAge time.Duration
 }
 
