@@ -139,6 +139,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	if !fi.Mode().IsRegular() {
 		return notFound("%q is not a regular file", rt.name)
 	}
+	if fi.Size() < 0 {
+		return fmt.Errorf("%q: the tree reports a negative size %d", rt.name, fi.Size())
+	}
 	ev.Size = fi.Size()
 	body, err := contentReader(f, fi.Size())
 	if err != nil {

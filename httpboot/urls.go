@@ -16,6 +16,8 @@ func FileURL(base, name string) string {
 
 // BlobURL returns the immutable /blob/ URL of a file whose content SHA-1 is sum. The last path
 // segment is the file's base name, which iPXE uses as the image name (wimboot needs it).
+// Append no per-client query to it: caches key on the whole URL, and a blob URL is meant to be
+// one cache entry shared by every client.
 func BlobURL(base string, sum [20]byte, name string) string {
 	return strings.TrimRight(base, "/") + "/blob/" + hex.EncodeToString(sum[:]) + "/" + escapePath(name)
 }
