@@ -25,6 +25,9 @@ type scenario struct {
 	httpBoot bool   // UEFI HTTP Boot: the offer carries HTTPClient and a URL, no TFTP
 	tftpNBP  string // iPXE binary the first stage must fetch completely over TFTP ("" = none)
 	httpNBP  string // iPXE binary the first stage must fetch completely over HTTP ("" = none)
+	// port4011: the firmware must ask pxewim for its boot file on port 4011 after the address
+	// ACK (OVMF's PxeBcDxe does, from source port 4011) and get an ACK carrying it.
+	port4011 bool
 	// windowsize the TFTP server must acknowledge for tftpNBP (OVMF asks for 4, RFC 7440).
 	windowsize string
 }
@@ -50,7 +53,7 @@ func TestProxySeaBIOS(t *testing.T) {
 // snponly.efi -> iPXE's DHCP -> HTTP script -> kernel and initrd from tools.wim.
 func TestProxyOVMFPXE(t *testing.T) {
 	runScenario(t, scenario{name: "proxy-ovmf-pxe", mode: "proxy", subnet: "10.77.44", vm: ovmfNative,
-		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi", windowsize: "4"})
+		arch: 7, firmware: "efi64", tftpNBP: "snponly.efi", windowsize: "4", port4011: true})
 }
 
 // TestProxyOVMFHTTPBoot: OVMF's HttpBootDxe (PXE boot options off via fw_cfg): the proxy offer
@@ -321,8 +324,12 @@ func checkDHCP(t *testing.T, sc scenario, lab *testenv.Lab, site *testenv.Dnsmas
 	if pkts == nil {
 		return
 	}
-	var fromPxewim, addrFromPxewim, fromSite, httpURL int
+	var fromPxewim, addrFromPxewim, fromSite, httpURL, ack4011 int
 	for _, m := range testenv.DHCPMessages(pkts) {
+		if m.Src == netip.AddrPortFrom(lab.SrvIP, 4011) && m.MessageType().String() == "ACK" &&
+			(m.BootFileName != "" || m.BootFileNameOption() != "") {
+			ack4011++
+		}
 		if m.OpCode != 2 || !strings.EqualFold(m.ClientHWAddr.String(), sc.mac()) {
 			continue
 		}
@@ -359,6 +366,9 @@ func checkDHCP(t *testing.T, sc scenario, lab *testenv.Lab, site *testenv.Dnsmas
 		if addrFromPxewim == 0 || fromSite != 0 {
 			t.Errorf("full mode on the wire: %d address replies from pxewim (want > 0), %d from the site (want 0)", addrFromPxewim, fromSite)
 		}
+	}
+	if sc.port4011 && ack4011 == 0 {
+		t.Errorf("no ACK with a boot file from %s:4011 (the firmware's boot-server request went unanswered)", lab.SrvIP)
 	}
 	if sc.httpBoot && httpURL == 0 {
 		t.Errorf("no reply from pxewim with vendor class HTTPClient and an http://%s/... URL", lab.SrvIP)
