@@ -43,72 +43,64 @@ func (x *x86Undo) undo(data []byte) {
 	}
 	base := int(x.base)
 	x.base += uint32(size) + x86BaseStep
+	lastUse := x.lastUse[:1<<16]
+
 	lastX86 := -x86MaxTranslation - 1
 	end := size - 16 // opcodes start before this; the first byte is never looked at
 	for p := 1; p < end; {
-		// Find candidate opcodes eight bytes at a time (data[w:w+8] is in bounds: w <
-		// size-16) and visit each, dropping those that a handled instruction covered.
-		w := p
-		m := candidateBytes(binary.LittleEndian.Uint64(data[w:]))
-		for m != 0 {
-			q := w + bits.TrailingZeros64(m)>>3
-			if q >= end {
-				return
+		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+8] is in
+		// bounds: p < size-16).
+		m := candidateBytes(binary.LittleEndian.Uint64(data[p:]))
+		if m == 0 {
+			p += 8
+			continue
+		}
+		if p += bits.TrailingZeros64(m) >> 3; p >= end {
+			break
+		}
+		var n int // opcode bytes before the 32-bit operand
+		maxTrans := x86MaxTranslation
+		switch data[p] {
+		case 0x48, 0x4c:
+			// REX.W prefix; LEA or MOV with (roughly) RIP-relative ModR/M.
+			op, modrm := data[p+1], data[p+2]
+			if modrm&0x07 == 0x05 && (op == 0x8d || (op == 0x8b && data[p]&0x04 == 0 && modrm&0xf0 == 0)) {
+				n = 3
 			}
-			p = x.translate(data, q, base, &lastX86)
-			if p-w >= 8 {
-				break
+		case 0xe8: // CALL rel32: common, so demand more evidence
+			n = 1
+			maxTrans >>= 1
+		case 0xe9: // JMP rel32 is deliberately not translated, but skipped
+			p += 5
+			continue
+		case 0xf0: // LOCK ADD [rip+disp32]
+			if data[p+1] == 0x83 && data[p+2] == 0x05 {
+				n = 3
 			}
-			m &= ^uint64(0) << (uint(p-w) * 8)
+		case 0xff: // CALL [rip+disp32]
+			if data[p+1] == 0x15 {
+				n = 2
+			}
 		}
-		p = max(p, w+8)
+		if n == 0 {
+			p++
+			continue
+		}
+		// Both decisions below depend on the data and mispredict often as branches;
+		// masks make them branch-free.
+		i := p
+		operand := data[p+n : p+n+4]
+		v := binary.LittleEndian.Uint32(operand)
+		inRange := uint32(^((maxTrans - (i - lastX86)) >> 63)) // all ones when translating
+		v -= uint32(i) & inRange
+		binary.LittleEndian.PutUint32(operand, v)
+		target := uint16(i) + uint16(v)
+		i += n + 3
+		near := (x86IDWindow - (i - (int(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
+		lastX86 = lastX86&near | i&^near
+		lastUse[target] = uint32(base + i)
+		p += n + 4
 	}
-}
-
-// translate handles the candidate opcode at q (q < len(data)-16) and returns where the
-// scan continues.
-func (x *x86Undo) translate(data []byte, q, base int, lastX86 *int) int {
-	var n int // opcode bytes before the 32-bit operand
-	maxTrans := x86MaxTranslation
-	switch data[q] {
-	case 0x48, 0x4c:
-		// REX.W prefix; LEA or MOV with (roughly) RIP-relative ModR/M.
-		op, modrm := data[q+1], data[q+2]
-		if modrm&0x07 == 0x05 && (op == 0x8d || (op == 0x8b && data[q]&0x04 == 0 && modrm&0xf0 == 0)) {
-			n = 3
-		}
-	case 0xe8: // CALL rel32: common, so demand more evidence
-		n = 1
-		maxTrans >>= 1
-	case 0xe9: // JMP rel32 is deliberately not translated, but skipped
-		return q + 5
-	case 0xf0: // LOCK ADD [rip+disp32]
-		if data[q+1] == 0x83 && data[q+2] == 0x05 {
-			n = 3
-		}
-	case 0xff: // CALL [rip+disp32]
-		if data[q+1] == 0x15 {
-			n = 2
-		}
-	}
-	if n == 0 {
-		return q + 1
-	}
-	// Both decisions below depend on the data and mispredict often as branches;
-	// masks make them branch-free.
-	i := q
-	operand := data[q+n : q+n+4]
-	v := binary.LittleEndian.Uint32(operand)
-	inRange := uint32(^((maxTrans - (i - *lastX86)) >> 63)) // all ones when translating
-	v -= uint32(i) & inRange
-	binary.LittleEndian.PutUint32(operand, v)
-	target := uint16(i) + uint16(v)
-	i += n + 3
-	lastUse := x.lastUse[:1<<16]
-	near := (x86IDWindow - (i - (int(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
-	*lastX86 = *lastX86&near | i&^near
-	lastUse[target] = uint32(base + i)
-	return q + n + 4
 }
 
 // candidateBytes flags (bit 7 of each byte) the bytes of w that may start a translated
