@@ -54,6 +54,7 @@ type Archive struct {
 	decoders  decoderPools
 	blobs     map[[sha1.Size]byte]*blob
 	blobOrder []*blob
+	resources map[resKey]*resource
 	metadata  []*blob // per image, in blob table order
 	xmlText   string
 	info      xmlWIM

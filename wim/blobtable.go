@@ -92,7 +92,7 @@ func (a *Archive) addBlobTable(p *part, entries []BlobTableEntry) error {
 						return err
 					}
 				}
-				r, err := newSolidResource(a, p, h)
+				r, err := a.resourceAt(p, h, newSolidResource)
 				if err != nil {
 					return fmt.Errorf("%s: %w", where(), err)
 				}
@@ -121,7 +121,7 @@ func (a *Archive) addBlobTable(p *part, entries []BlobTableEntry) error {
 			if e.RefCount == 0 {
 				continue // WAIK WinPE images carry unreferenced metadata entries
 			}
-			r, err := newResource(a, p, h)
+			r, err := a.resourceAt(p, h, newResource)
 			if err != nil {
 				return fmt.Errorf("%s: metadata %w", where(), err)
 			}
@@ -131,7 +131,7 @@ func (a *Archive) addBlobTable(p *part, entries []BlobTableEntry) error {
 		if h.Size == 0 || e.Hash == ([sha1.Size]byte{}) {
 			continue
 		}
-		r, err := newResource(a, p, h)
+		r, err := a.resourceAt(p, h, newResource)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where(), err)
 		}
@@ -202,4 +202,32 @@ func (b *blob) readAll() ([]byte, error) {
 		off += int64(got)
 	}
 	return buf, nil
+}
+
+// resourceAt returns the resource stored at h.Offset in part p, making it on first use. Blob
+// table entries sharing an offset share one resource (and its cached chunks, which are keyed by
+// offset); entries that disagree about the resource there are rejected.
+func (a *Archive) resourceAt(p *part, h ResourceHeader, mk func(*Archive, *part, ResourceHeader) (*resource, error)) (*resource, error) {
+	k := resKey{p.id, h.Offset}
+	if r, ok := a.resources[k]; ok {
+		const kind = ResFlagCompressed | ResFlagSolid
+		if r.hdr.SizeInWIM != h.SizeInWIM || r.hdr.Size != h.Size || r.hdr.Flags&kind != h.Flags&kind {
+			return nil, fmt.Errorf("two different resources claim offset %#x", h.Offset)
+		}
+		return r, nil
+	}
+	r, err := mk(a, p, h)
+	if err != nil {
+		return nil, err
+	}
+	if a.resources == nil {
+		a.resources = map[resKey]*resource{}
+	}
+	a.resources[k] = r
+	return r, nil
+}
+
+type resKey struct {
+	part   uint64
+	offset int64
 }

@@ -223,7 +223,9 @@ func parseDentry(buf []byte, off int64) (*rawDentry, error) {
 		e.ShortName = utf16String(b[pos : pos+shortLen])
 		pos += shortLen + 2
 	}
-	parseTaggedItems(b[align8(pos):], e)
+	if align8(pos) < length {
+		parseTaggedItems(b[align8(pos):], e)
+	}
 	// Stream entries follow the dentry's (8-byte aligned) length.
 	spos := off + align8(length)
 	for i := 0; i < numStreams; i++ {

@@ -268,7 +268,11 @@ func (r *resource) readAt(p []byte, off int64, pin *chunkPin) (int, error) {
 			if err != nil {
 				return done, err
 			}
-			done += copy(p[done:], data[pos-i*r.chunkSize:])
+			at := pos - i*r.chunkSize
+			if at >= int64(len(data)) {
+				return done, fmt.Errorf("%v: chunk %d decoded to %d bytes, short of offset %d", r, i, len(data), at)
+			}
+			done += copy(p[done:], data[at:])
 		}
 	}
 	if len(p) < want {
