@@ -199,24 +199,20 @@ func (d *daemon) stop(t *testing.T) []logRecord {
 	return readLog(t, d.logPath)
 }
 
-// storeWith makes a store folder holding tools.wim (hard-linked from the asset cache when the
-// file system allows, copied otherwise).
+// storeWith makes a store folder holding a copy of tools.wim (a copy, not a hard link: a test
+// that rewrites its store must never reach the shared asset cache).
 func storeWith(t *testing.T, dir string, a *testenv.Assets) string {
 	t.Helper()
 	store := filepath.Join(dir, "store")
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dst := filepath.Join(store, "tools.wim")
-	if err := os.Link(a.ToolsWIM, dst); err == nil {
-		return store
-	}
 	in, err := os.Open(a.ToolsWIM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
+	out, err := os.Create(filepath.Join(store, "tools.wim"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,19 @@ func BuildAssets(cache string) (*Assets, error) {
 	if err := buildBootDir(dir, kernel, initrd); err != nil {
 		return nil, err
 	}
+	pruneBootDirs(cache, dir)
 	return a, nil
+}
+
+// pruneBootDirs removes the boot-* folders of earlier kernels or initramfs versions, so the
+// cache holds one set of boot files (kernels stay: they cost a download).
+func pruneBootDirs(cache, keep string) {
+	old, _ := filepath.Glob(filepath.Join(cache, "boot-*"))
+	for _, d := range old {
+		if d != keep && !strings.HasSuffix(d, ".stage") {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // buildBootDir writes initrd and tools.wim into dir, atomically (temp names, then rename).
