@@ -18,6 +18,7 @@ type FullConfig struct {
 	Netmask            netip.Addr   // e.g. 255.255.255.0
 	Router             netip.Addr   // optional
 	DNS                []netip.Addr // optional
+	Domain             string       // optional, option 15
 	LeaseTime          time.Duration
 	LeaseDB            string        // bbolt file
 	OfferHold          time.Duration // how long an offered address stays reserved (default 1 min)
@@ -144,7 +145,8 @@ func (f *fullState) request(ctx context.Context, h *handler, rq request, client 
 		ip = requested
 	case ciaddr.IsValid() && !ciaddr.IsUnspecified(): // RENEWING / REBINDING
 		ip = ciaddr
-	default:
+	}
+	if !ip.IsValid() || ip.IsUnspecified() {
 		return f.nak(rq, "request names no address")
 	}
 	if !f.leases.InPool(ip) {
@@ -163,7 +165,7 @@ type fullBuilder func(*dhcpv4.DHCPv4, *boot.Client, netip.Addr, Decision, Lease)
 
 // reply builds an OFFER/ACK for ip (zero for INFORM) with boot information for netboot clients.
 func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *boot.Client, ip netip.Addr, build fullBuilder) (*response, error) {
-	l := Lease{IP: ip, Netmask: f.cfg.Netmask, Router: f.cfg.Router, DNS: f.cfg.DNS}
+	l := Lease{IP: ip, Netmask: f.cfg.Netmask, Router: f.cfg.Router, DNS: f.cfg.DNS, Domain: f.cfg.Domain}
 	if ip.IsValid() {
 		l.LeaseTime = f.cfg.LeaseTime
 	}

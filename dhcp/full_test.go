@@ -16,7 +16,7 @@ func newFullHandler(t *testing.T, db string) *handler {
 	fs, err := newFullState(FullConfig{
 		PoolStart: netip.MustParseAddr("10.77.0.100"), PoolEnd: netip.MustParseAddr("10.77.0.110"),
 		Netmask: netip.MustParseAddr("255.255.255.0"), Router: server,
-		DNS: []netip.Addr{server}, LeaseTime: time.Hour, LeaseDB: db,
+		DNS: []netip.Addr{server}, Domain: "lab.test", LeaseTime: time.Hour, LeaseDB: db,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,8 @@ func TestFullModeNetbootAndPlain(t *testing.T) {
 				t.Errorf("67=%q 60=%q 43=%x", ack.BootFileNameOption(), ack.Options.Get(opt60), ack.Options.Get(opt43))
 			}
 			if ack.IPAddressLeaseTime(0) != time.Hour || !ack.Router()[0].Equal(server.AsSlice()) ||
-				net.IP(ack.SubnetMask()).String() != "255.255.255.0" || !ack.ServerIdentifier().Equal(server.AsSlice()) {
+				net.IP(ack.SubnetMask()).String() != "255.255.255.0" || !ack.ServerIdentifier().Equal(server.AsSlice()) ||
+				ack.DomainName() != "lab.test" || len(ack.DNS()) != 1 {
 				t.Errorf("lease options: %s", ack.Summary())
 			}
 			if rec, _ := h.full.leases.Get(yi); rec == nil || rec.State != LeaseBound || rec.MAC != tt.pkt.mac.String() {
@@ -101,6 +102,11 @@ func TestFullModeRequests(t *testing.T) {
 	r = h.do(t, a.with(msg(dhcpv4.MessageTypeRequest), rawOpt{50, ipb("192.168.5.5")}))
 	if r.pkt.MessageType() != dhcpv4.MessageTypeNak || r.dst != bcast68 || !r.pkt.YourIPAddr.Equal(net.IPv4zero) {
 		t.Fatalf("foreign init-reboot: %v to %v", r.pkt.MessageType(), r.dst)
+	}
+
+	// SELECTING without option 50 -> NAK.
+	if r := h.do(t, a.with(msg(dhcpv4.MessageTypeRequest), rawOpt{54, server.AsSlice()})); r.pkt.MessageType() != dhcpv4.MessageTypeNak {
+		t.Fatalf("select without 50 got %v", r.pkt.MessageType())
 	}
 
 	// Another client asking for a's address (INIT-REBOOT or SELECTING) -> NAK: conflict.

@@ -142,7 +142,7 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 		}
 		dst = netip.AddrPortFrom(ci, rq.src.Port())
 	}
-	if c.IP.IsValid() == false {
+	if !c.IP.IsValid() {
 		c.IP = dst.Addr()
 	}
 	d, err := h.decide(ctx, c, rq.server)

@@ -20,7 +20,8 @@ var (
 // maxPoolSize bounds the pool so that a scan of it stays cheap (a /16).
 const maxPoolSize = 1 << 16
 
-var leaseBucket = []byte("leases")
+// leaseBucket names the bbolt bucket: 4-byte IPv4 key -> JSON LeaseRecord.
+const leaseBucket = "leases"
 
 // LeaseState is the state of one pool address.
 type LeaseState string
@@ -63,7 +64,7 @@ func OpenLeaseStore(path string, start, end netip.Addr) (*LeaseStore, error) {
 		return nil, fmt.Errorf("open lease database %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(leaseBucket)
+		_, err := tx.CreateBucketIfNotExists([]byte(leaseBucket))
 		return err
 	})
 	if err != nil {
@@ -99,7 +100,7 @@ func (s *LeaseStore) InPool(ip netip.Addr) bool {
 func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time.Duration) (netip.Addr, error) {
 	var got netip.Addr
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
+		b := tx.Bucket([]byte(leaseBucket))
 		now := s.now()
 		ip, rec, err := s.pick(b, client, requested, now)
 		if err != nil {
@@ -182,7 +183,7 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrNotInPool)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
+		b := tx.Bucket([]byte(leaseBucket))
 		now := s.now()
 		rec, err := get(b, ip)
 		if err != nil {
@@ -211,7 +212,7 @@ func (s *LeaseStore) Decline(client string, ip netip.Addr, hold time.Duration) e
 		return fmt.Errorf("decline %v from %s: %w", ip, client, ErrNotInPool)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
+		b := tx.Bucket([]byte(leaseBucket))
 		rec, err := get(b, ip)
 		if err != nil {
 			return err
@@ -231,7 +232,7 @@ func (s *LeaseStore) Decline(client string, ip netip.Addr, hold time.Duration) e
 // onlyOffered limits it to a pending offer, leaving a bound lease alone.
 func (s *LeaseStore) Release(client string, ip netip.Addr, onlyOffered bool) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
+		b := tx.Bucket([]byte(leaseBucket))
 		if !ip.IsValid() {
 			found, _, ok := s.findClient(b, client)
 			if !ok {
@@ -259,7 +260,7 @@ func (s *LeaseStore) Get(ip netip.Addr) (*LeaseRecord, error) {
 	var rec *LeaseRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		rec, err = get(tx.Bucket(leaseBucket), ip)
+		rec, err = get(tx.Bucket([]byte(leaseBucket)), ip)
 		return err
 	})
 	return rec, err
@@ -269,7 +270,7 @@ func (s *LeaseStore) Get(ip netip.Addr) (*LeaseRecord, error) {
 func (s *LeaseStore) All() ([]LeaseRecord, error) {
 	var out []LeaseRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(leaseBucket).ForEach(func(k, v []byte) error {
+		return tx.Bucket([]byte(leaseBucket)).ForEach(func(k, v []byte) error {
 			r, err := decode(k, v)
 			if err != nil {
 				return err

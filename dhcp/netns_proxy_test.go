@@ -34,8 +34,18 @@ func TestNetnsProxy(t *testing.T) {
 			{C2, "c2", "10.201.2.1", ovmfHTTPDiscover(), "http://10.201.2.1/ipxe/snponly.efi", false},
 		} {
 			c := newRawClient(t, tt.ns, tt.ifname, 68)
+			// A listener on the other served interface must not hear this client's offer.
+			otherNS, otherIf := C2, "c2"
+			if tt.ns == C2 {
+				otherNS, otherIf = C1, "c1"
+			}
+			other := newRawClient(t, otherNS, otherIf, 68)
 			c.send(t, tt.pkt, "255.255.255.255:67")
 			r := one(t, c.collect(t, tt.pkt, time.Second), "proxy offer")
+			if leaked := other.collect(t, tt.pkt, 200*time.Millisecond); len(leaked) != 0 {
+				t.Errorf("offer also sent out of the other interface (heard on %s)", otherIf)
+			}
+			other.conn.Close()
 			srv := netip.MustParseAddr(tt.srv)
 			if r.from != netip.AddrPortFrom(srv, 67) {
 				t.Errorf("offer from %v, want %v:67", r.from, srv)

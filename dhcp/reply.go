@@ -59,6 +59,7 @@ type Lease struct {
 	Netmask   netip.Addr
 	Router    netip.Addr   // zero: no option 3
 	DNS       []netip.Addr // empty: no option 6
+	Domain    string       // empty: no option 15
 	LeaseTime time.Duration
 }
 
@@ -192,6 +193,9 @@ func setLeaseOptions(r *dhcpv4.DHCPv4, l Lease) {
 			ips = append(ips, a.AsSlice())
 		}
 		r.Options.Update(dhcpv4.OptDNS(ips...))
+	}
+	if l.Domain != "" {
+		r.Options.Update(dhcpv4.OptDomainName(l.Domain))
 	}
 	if l.LeaseTime > 0 {
 		r.Options.Update(dhcpv4.OptIPAddressLeaseTime(l.LeaseTime))
