@@ -46,6 +46,7 @@ func TestHarnessDnsmasqBIOS(t *testing.T) {
 	const mac = "52:54:00:77:41:0a"
 	res, err := testenv.RunVM(ctx, lab.Srv, testenv.VMSpec{
 		Name: "harness-bios", Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: mac, Dir: dir,
+		FailOn: testenv.FatalConsoleLines(),
 	}, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
 	logRun(t, "harness-bios", res, pkts)

@@ -157,7 +157,7 @@ func runScenario(t *testing.T, sc scenario) {
 	d := startPxewim(t, ctx, lab, dir, sc.mode, sc.config(lab, store, dir))
 
 	vm := sc.vm
-	vm.Name, vm.MAC, vm.Dir = sc.name, sc.mac(), dir
+	vm.Name, vm.MAC, vm.Dir, vm.FailOn = sc.name, sc.mac(), dir, testenv.FatalConsoleLines()
 	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)

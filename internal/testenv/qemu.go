@@ -58,6 +58,15 @@ type VMSpec struct {
 	MemoryMB  int      // default 512
 	Dir       string   // folder for serial.log, qemu.cmd and the OVMF VARS copy (required)
 	Extra     []string // more QEMU arguments
+	// FailOn are serial console strings that end the run at once as a failure, instead of
+	// waiting for the timeout (e.g. FatalConsoleLines).
+	FailOn []string
+}
+
+// FatalConsoleLines are console messages after which no network boot will reach the marker:
+// iPXE and SeaBIOS giving up, OVMF failing its boot option, a kernel panic.
+func FatalConsoleLines() []string {
+	return []string{"No more network devices", "No bootable device", "BdsDxe: failed to load", "Kernel panic"}
 }
 
 // SerialPath is the file QEMU writes the first serial port to.
@@ -147,7 +156,7 @@ func RunVM(ctx context.Context, ns *Netns, spec VMSpec, marker string, timeout t
 		return nil, err
 	}
 	res := &VMResult{Started: start}
-	runErr := waitMarker(ctx, p, spec.SerialPath(), marker, timeout, start, res)
+	runErr := waitMarker(ctx, p, &spec, marker, timeout, start, res)
 	if runErr == nil {
 		_ = p.Wait(15 * time.Second) // the initramfs powers off; QEMU exits with -no-reboot
 	}
@@ -169,16 +178,22 @@ func RunVM(ctx context.Context, ns *Netns, spec VMSpec, marker string, timeout t
 	return res, nil
 }
 
-func waitMarker(ctx context.Context, p *Proc, serial, marker string, timeout time.Duration, start time.Time, res *VMResult) error {
+func waitMarker(ctx context.Context, p *Proc, spec *VMSpec, marker string, timeout time.Duration, start time.Time, res *VMResult) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	want := []byte(marker)
 	for {
-		if b, _ := os.ReadFile(serial); bytes.Contains(b, want) {
+		b, _ := os.ReadFile(spec.SerialPath())
+		if bytes.Contains(b, want) {
 			res.TimeToMarker = time.Since(start)
 			return nil
+		}
+		for _, f := range spec.FailOn {
+			if bytes.Contains(b, []byte(f)) {
+				return fmt.Errorf("%q on the serial console after %v", f, time.Since(start).Round(time.Millisecond))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -186,7 +201,7 @@ func waitMarker(ctx context.Context, p *Proc, serial, marker string, timeout tim
 		case <-deadline.C:
 			return fmt.Errorf("no %q on the serial console within %v", marker, timeout)
 		case <-p.Done():
-			if b, _ := os.ReadFile(serial); bytes.Contains(b, want) {
+			if b, _ := os.ReadFile(spec.SerialPath()); bytes.Contains(b, want) {
 				res.TimeToMarker = time.Since(start)
 				return nil
 			}
