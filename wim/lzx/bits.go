@@ -41,19 +41,7 @@ func (br *bitReader) refill() {
 	br.refillSlow()
 }
 
-// fill is refill for a bit buffer held in the caller's locals: it keeps the hot loops'
-// register pressure low (src and pos stay in memory) and inlines into them.
-func (br *bitReader) fill(buf uint64, nbits uint) (uint64, uint) {
-	if p := br.pos; p+8 <= len(br.src) {
-		v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
-		n := (64 - nbits) >> 4
-		buf |= (v &^ (^uint64(0) >> ((16 * n) & 63))) >> (nbits & 63)
-		br.pos = p + int(2*n)
-		return buf, nbits + 16*n
-	}
-	return br.fillSlow(buf, nbits)
-}
-
+// fillSlow is refillSlow for a bit buffer held in the caller's locals.
 //go:noinline
 func (br *bitReader) fillSlow(buf uint64, nbits uint) (uint64, uint) {
 	br.buf, br.nbits = buf, nbits

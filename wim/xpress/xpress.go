@@ -104,7 +104,7 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 			if p := br.pos; p+8 <= len(br.src) {
 				v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
 				n := (64 - nbits) >> 4
-				buf |= (v &^ (^uint64(0) >> ((16 * n) & 63))) >> (nbits & 63)
+				buf |= (v &^ (^uint64(0) >> 1 >> ((16*n - 1) & 63))) >> (nbits & 63) // keep 16n bits; n may be 4
 				br.pos = p + int(2*n)
 				nbits += 16 * n
 			} else {
