@@ -103,6 +103,10 @@ func (f *fullState) handle(ctx context.Context, h *handler, rq request) (*respon
 	if len(pkt.ClientHWAddr) == 0 {
 		return nil, fmt.Errorf("%w: no client hardware address", errIgnored)
 	}
+	if gi := ip4(pkt.GatewayIPAddr); isRelayed(pkt) && !f.subnet.Contains(gi) {
+		// One pool, one subnet: a relay on another subnet needs another server.
+		return nil, fmt.Errorf("%w: relayed from %v, outside the pool's subnet %v", errIgnored, gi, f.subnet)
+	}
 	var client *boot.Client
 	if c, ok, _ := Classify(pkt); ok {
 		c.Interface = rq.iface

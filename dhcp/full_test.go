@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -162,9 +163,16 @@ func TestFullModeRequests(t *testing.T) {
 
 func TestFullModeRelayed(t *testing.T) {
 	h := newFullHandler(t, filepath.Join(t.TempDir(), "l.db"))
-	r := h.do(t, relayedDiscover())
-	if r.dst.String() != "10.78.0.1:67" || !r.pkt.GatewayIPAddr.Equal(net.ParseIP("10.78.0.1")) {
+	p := relayedDiscover()
+	p.giaddr = "10.77.0.254" // a relay on the pool's subnet
+	r := h.do(t, p)
+	if r.dst.String() != "10.77.0.254:67" || !r.pkt.GatewayIPAddr.Equal(net.ParseIP("10.77.0.254")) {
 		t.Fatalf("relayed offer to %v giaddr %v", r.dst, r.pkt.GatewayIPAddr)
+	}
+	// A relay on another subnet: this pool cannot serve it.
+	resp, err := h.handle(context.Background(), request{pkt: relayedDiscover().parse(t), port: 67, server: server})
+	if resp != nil || !errors.Is(err, errIgnored) {
+		t.Fatalf("foreign relay: resp %v err %v", resp, err)
 	}
 }
 

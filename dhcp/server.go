@@ -172,8 +172,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.conns))
 	var loops sync.WaitGroup
 	for i, pc := range s.conns {
+		// The loops count in s.wg too: Close then waits for them, so no handler can start
+		// after Close has waited for the handlers and closed the lease database.
 		loops.Add(1)
+		s.wg.Add(1)
 		go func() {
+			defer s.wg.Done()
 			defer loops.Done()
 			errc <- s.readLoop(ctx, pc, s.ports[i])
 		}()
