@@ -80,7 +80,9 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 			extra := slotExtra[slot&63]
 			if extra >= minAligned {
 				if nbits < 21 {
-					buf, nbits = br.fill(buf, nbits)
+					br.buf, br.nbits = buf, nbits
+					br.refill()
+					buf, nbits = br.buf, br.nbits
 				}
 				v := uint32((buf >> 1) >> ((63 - (extra - 3)) & 63))
 				buf <<= (extra - 3) & 63
