@@ -60,6 +60,9 @@ func FuzzHandle(f *testing.F) {
 			if resp == nil {
 				continue
 			}
+			if c.h.mode == ModeProxy && !resp.pkt.YourIPAddr.IsUnspecified() {
+				t.Fatalf("proxy reply offers an address: %v", resp.pkt.YourIPAddr)
+			}
 			if n := len(resp.pkt.ToBytes()); n > MaxReplySize {
 				t.Fatalf("%s reply on port %d is %d bytes", resp.pkt.MessageType(), c.port, n)
 			}
