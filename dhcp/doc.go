@@ -43,6 +43,16 @@
 // leases in a bbolt file (committed on every change, so they survive a restart or kill -9), and
 // netboot clients receive their boot file in the same offer. DECLINE parks an address, RELEASE
 // frees it, and an INIT-REBOOT request for an address that is not the client's gets a NAK.
+// There is one pool: relayed requests are answered only when giaddr is on the pool's subnet.
+//
+// # Sockets
+//
+// Both ports are bound to 0.0.0.0 (Linux does not deliver 255.255.255.255 to a socket bound to
+// a unicast address) with IP_PKTINFO: the receiving interface index filters packets to the
+// configured interfaces, and each reply goes out of the interface it came in on, with that
+// interface's address as source and server identifier (for relayed or unicast requests, the
+// address the request was sent to). Replies to clients without an address are broadcast to
+// 255.255.255.255:68, or unicast to giaddr:67 when a relay forwarded the request.
 //
 // What to boot is not decided here: a Policy chooses the boot file per client (stock PXE gets an
 // iPXE binary over TFTP, iPXE gets an HTTP script URL, HTTP Boot gets an EFI binary URL), and an
