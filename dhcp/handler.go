@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxewim/pxewim/boot"
@@ -150,6 +151,12 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 		h.observe(c, mt, d, err)
 		return nil, err
 	}
+	if d.BootFile == "" {
+		// iPXE ignores a boot-server ACK without option 67 or 43.9, and EDK2 has nothing to load.
+		err = fmt.Errorf("port 4011 request from %s: policy gave no boot file", c.MAC)
+		h.observe(c, mt, d, err)
+		return nil, err
+	}
 	r, err := ProxyAck4011(rq.pkt, c, rq.server, d)
 	h.observe(c, mt, d, err)
 	if err != nil {
@@ -158,10 +165,16 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 	return &response{pkt: r, dst: dst}, nil
 }
 
+// policyTimeout bounds one Policy call: iPXE waits only ~2 s for the proxy offer after the
+// address offer (danderson/netboot#38), so a late answer is as good as none.
+const policyTimeout = time.Second
+
 func (h *handler) decide(ctx context.Context, c boot.Client, server netip.Addr) (Decision, error) {
 	if h.policy == nil {
 		return Decision{NoBoot: true}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, policyTimeout)
+	defer cancel()
 	d, err := h.policy.Decide(ctx, c, server)
 	if err != nil {
 		return d, fmt.Errorf("boot policy for %s (arch %d): %w", c.MAC, c.Arch, err)

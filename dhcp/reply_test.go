@@ -283,6 +283,20 @@ func TestHandlePolicyError(t *testing.T) {
 	if len(obs.got) != 1 || !strings.HasSuffix(obs.got[0], "err") {
 		t.Errorf("observer saw %q, want one failed exchange", obs.got)
 	}
+	// No boot file on 4011: no ACK (clients ignore it), an error for the log.
+	h.policy = PolicyFunc(func(context.Context, boot.Client, netip.Addr) (Decision, error) { return Decision{}, nil })
+	if resp, err := h.handle(context.Background(), request{pkt: ovmfPXERequest4011().parse(t), port: 4011, server: server,
+		src: netip.MustParseAddrPort("10.77.0.143:4011")}); resp != nil || err == nil {
+		t.Fatalf("empty boot file on 4011: resp %v err %v", resp, err)
+	}
+	// A hung policy is cut off.
+	h.policy = PolicyFunc(func(ctx context.Context, _ boot.Client, _ netip.Addr) (Decision, error) {
+		<-ctx.Done()
+		return Decision{}, ctx.Err()
+	})
+	if _, err := h.handle(context.Background(), request{pkt: ovmfPXEDiscover().parse(t), port: 67, server: server}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hung policy: err %v", err)
+	}
 	// NoBoot: silence, no error.
 	h.policy = PolicyFunc(func(context.Context, boot.Client, netip.Addr) (Decision, error) { return Decision{NoBoot: true}, nil })
 	if resp, err := h.handle(context.Background(), request{pkt: ovmfPXEDiscover().parse(t), port: 67, server: server}); resp != nil || err != nil {
