@@ -6,8 +6,10 @@ import (
 	"github.com/pxewim/pxewim/wim/wimtest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // FuzzOpen feeds arbitrary bytes to Open (header, blob table, XML), then reads every image,
@@ -27,6 +29,12 @@ func FuzzOpen(f *testing.F) {
 				return
 			}
 		}
+		// A hang is a bug too: crash (with all stacks) so the fuzzer records the input.
+		watchdog := time.AfterFunc(20*time.Second, func() {
+			buf := make([]byte, 1<<20)
+			panic("FuzzOpen: input takes over 20 s:\n" + string(buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		_ = openAndReadAll(data)
 	})
 }

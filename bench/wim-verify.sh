@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# bench/wim-verify.sh: decode speed of pxewim's WIM reader against wimlib-imagex, same input,
+# same run.
+#
+# Builds a tree of >= 100 MB of real binaries and text (from /usr/lib/x86_64-linux-gnu and
+# /usr/share/doc), captures it with wimlib-imagex as XPRESS, LZX, LZMS and solid (LZMS) WIMs,
+# then times `wimlib-imagex verify` and `pxewim wim verify` on each and prints the wall-time
+# ratio (targets: <= 1.0x for XPRESS and LZX, <= 1.25x for LZMS and solid). Then runs the Go
+# benchmark of a cold 64 KiB ReadAt inside a large LZX file, and the comparison with
+# github.com/Microsoft/go-winio/wim (a separate module in bench/gowinio) on the LZX WIM.
+#
+#   bench/wim-verify.sh                 # ~120 MB tree
+#   SIZE_MB=300 RUNS=3 bench/wim-verify.sh
+#   KEEP=1 bench/wim-verify.sh          # keep the work directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wimlib-imagex >/dev/null || { echo "wim-verify.sh: wimlib-imagex not found: apt-get install wimtools" >&2; exit 1; }
+
+SIZE_MB=${SIZE_MB:-120}
+RUNS=${RUNS:-2}
+WORK=$(mktemp -d /tmp/pxewim-wimbench.XXXXXX)
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
+
+echo "work directory: $WORK ($(nproc) cores)"
+go build -o "$WORK/pxewim" ./cmd/pxewim
+
+# take_files DIR MB: copy regular files from DIR (sorted, each < 16 MB) until MB megabytes.
+take_files() {
+  local dir=$1 cap=$(( $2 * 1024 * 1024 ))
+  find "$dir" -type f -size -16M -printf '%s\t%p\n' 2>/dev/null | sort -k2 |
+    awk -F'\t' -v cap="$cap" '{ if (sum >= cap) exit; sum += $1; print $2 }' |
+    while IFS= read -r f; do cp --parents -- "$f" "$WORK/src/" 2>/dev/null || true; done
+}
+mkdir -p "$WORK/src"
+take_files /usr/lib/x86_64-linux-gnu $(( SIZE_MB * 3 / 4 ))
+take_files /usr/share/doc $(( SIZE_MB / 4 ))
+total=$(du -sb "$WORK/src" | cut -f1)
+echo "source tree: $(( total / 1024 / 1024 )) MiB in $(find "$WORK/src" -type f | wc -l) files"
+if [ "$total" -lt $(( 100 * 1024 * 1024 )) ]; then
+  take_files /usr/lib $(( (100 * 1024 * 1024 - total) / 1024 / 1024 + 5 ))
+  total=$(du -sb "$WORK/src" | cut -f1)
+  echo "topped up to $(( total / 1024 / 1024 )) MiB"
+fi
+
+declare -A CAPTURE=(
+  [xpress]="--compress=xpress"
+  [lzx]="--compress=lzx"
+  [lzms]="--compress=lzms"
+  [solid]="--solid"
+)
+MODES=(xpress lzx lzms solid)
+for m in "${MODES[@]}"; do
+  # shellcheck disable=SC2086
+  wimlib-imagex capture "$WORK/src" "$WORK/$m.wim" bench ${CAPTURE[$m]} >/dev/null 2>&1
+done
+
+# best_time CMD...: the fastest wall time of $RUNS runs, in seconds.
+best_time() {
+  local best="" t0 t1 dt
+  for _ in $(seq "$RUNS"); do
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1 || { echo "FAILED: $*" >&2; return 1; }
+    t1=$(date +%s.%N)
+    dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    if [ -z "$best" ] || awk -v d="$dt" -v b="$best" 'BEGIN { exit !(d < b) }'; then best=$dt; fi
+  done
+  printf '%.3f' "$best"
+}
+
+printf '\n%-8s %10s %12s %12s %8s %8s\n' mode "WIM MiB" "wimlib s" "pxewim s" ratio target
+for m in "${MODES[@]}"; do
+  size=$(( $(stat -c %s "$WORK/$m.wim") / 1024 / 1024 ))
+  tw=$(best_time wimlib-imagex verify "$WORK/$m.wim")
+  tp=$(best_time "$WORK/pxewim" wim verify "$WORK/$m.wim")
+  ratio=$(awk -v p="$tp" -v w="$tw" 'BEGIN { print p / w }')
+  target=1.00
+  case $m in lzms|solid) target=1.25 ;; esac
+  printf '%-8s %10d %12s %12s %7.2fx %7.2fx\n' "$m" "$size" "$tw" "$tp" "$ratio" "$target"
+done
+
+echo
+echo "cold 64 KiB ReadAt inside a large LZX file (Go benchmark):"
+PXEWIM_BENCH_SRC="$WORK/src" go test ./wim -run '^$' -bench 'BenchmarkColdReadAt' -benchtime 400x -count 1 | grep -E '^Benchmark|ok|FAIL'
+
+echo
+echo "sequential read of every file in the LZX WIM: pxewim vs github.com/Microsoft/go-winio/wim"
+(cd bench/gowinio && go run . "$WORK/lzx.wim")
