@@ -2,15 +2,18 @@ package lzms
 
 import "encoding/binary"
 
-// prob is an adaptive probability entry: the last 64 bits coded with it and how many
-// of them were zeros (the chance of a zero, in 64ths).
+// prob is an adaptive probability entry: the last 64 bits coded with it, how many of
+// them were zeros (the chance of a zero, in 64ths), and that chance clamped to 1..63 as
+// the coder uses it. The clamped value is computed when the entry is updated, off the
+// critical path of the next decode with it.
 type prob struct {
 	recent uint64
 	zeros  uint32
+	p      uint32
 }
 
 // Initial history 0x0000000055555555: 48 zeros of 64.
-var initialProb = prob{recent: 0x0000000055555555, zeros: 48}
+var initialProb = prob{recent: 0x0000000055555555, zeros: 48, p: 48}
 
 // clampedProb maps a zero count to the probability the coder uses (never 0 or 64/64).
 // Indexed by count&127 so that the lookup needs no bounds check. Read-only.
@@ -45,7 +48,7 @@ func (r rangeDecoder) normalize(src []byte) rangeDecoder {
 
 // bit decodes one bit with entry p (range normalised) and updates p.
 func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
-	bound := (r.rng >> 6) * clampedProb[p.zeros&127]
+	bound := (r.rng >> 6) * p.p
 	var bit uint32
 	if r.code >= bound {
 		r.rng -= bound
@@ -55,8 +58,10 @@ func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
 		r.rng = bound
 	}
 	h := p.recent
+	z := p.zeros + uint32(h>>63) - bit
 	p.recent = h<<1 | uint64(bit)
-	p.zeros += uint32(h>>63) - bit
+	p.zeros = z
+	p.p = clampedProb[z&127]
 	return r, bit
 }
 

@@ -175,15 +175,17 @@ func makeLengths(freqs []uint32, lens []uint8, s *huffScratch, counts *[maxCodew
 // sortByFreq fills keys with freq<<10|sym in increasing order: a counting sort for the
 // common small frequencies, a real sort only for the large ones.
 func sortByFreq(freqs []uint32, keys []uint32, s *huffScratch) {
-	const nb = 256 // len(s.buckets)
-	b := &s.buckets
-	*b = [nb]uint16{}
+	nb := uint32(len(s.buckets)) // about one bucket per symbol, as wimlib does
+	if len(freqs) <= 64 {
+		nb = 64
+	}
+	b := s.buckets[:nb]
+	clear(b)
 	for _, f := range freqs {
 		b[min(f, nb-1)]++
 	}
 	sum := uint16(0)
-	for i := range b {
-		c := b[i]
+	for i, c := range b {
 		b[i] = sum
 		sum += c
 	}
