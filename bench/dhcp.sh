@@ -4,13 +4,14 @@
 # Everything runs in two network namespaces this script creates and removes (a veth pair,
 # 10.210.0.0/24); nothing touches a real interface. Needs root, iproute2, dnsmasq-base.
 #
-#   sudo bench/dhcp.sh                 # rates 1000 5000 20000 /s, 5 s each
+#   sudo bench/dhcp.sh                 # rates 1000 5000 20000 /s, 5 s each, then a burst of 500
 #   RATES="2000" DUR=3s bench/dhcp.sh
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench/dhcp.sh: needs root (network namespaces)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"1000 5000 20000"}
 DUR=${DUR:-5s}
+BURST=${BURST:-500}
 tmp=$(mktemp -d /tmp/pxewim-dhcpbench.XXXXXX)
 S=pxwbench-$$-s
 C=pxwbench-$$-c
@@ -38,6 +39,8 @@ run_load() { # label
 	for r in $RATES; do
 		ip netns exec "$C" "$tmp/dhcpload" load -i c0 -rate "$r" -d "$DUR" -label "$1" | tee -a "$tmp/results"
 	done
+	# A room of machines powering on at once: BURST DISCOVERs back to back.
+	ip netns exec "$C" "$tmp/dhcpload" load -i c0 -burst "$BURST" -label "$1" | tee -a "$tmp/results"
 }
 
 wait_port67() {
@@ -68,10 +71,11 @@ if command -v dnsmasq >/dev/null; then
 	run_load dnsmasq
 	echo "== ratio pxewim/dnsmasq (offers/s higher is better, p99 lower is better)"
 	awk '{
+		delete v
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		key = v["rate"]; ops[$1, key] = v["offers/s"]; p99[$1, key] = v["p99"]; rates[key] = 1
+		key = v["rate"] != "" ? "rate=" v["rate"] : "burst=" v["burst"]; ops[$1, key] = v["offers/s"]; p99[$1, key] = v["p99"]; rates[key] = 1
 	} END {
-		for (r in rates) printf "rate=%s offers/s ratio=%.2f  p99 pxewim=%s dnsmasq=%s\n", r, ops["pxewim", r] / (ops["dnsmasq", r] ? ops["dnsmasq", r] : 1), p99["pxewim", r], p99["dnsmasq", r]
+		for (r in rates) printf "%s offers/s ratio=%.2f  p99 pxewim=%s dnsmasq=%s\n", r, ops["pxewim", r] / (ops["dnsmasq", r] ? ops["dnsmasq", r] : 1), p99["pxewim", r], p99["dnsmasq", r]
 	}' "$tmp/results"
 else
 	echo "dnsmasq not installed: no peer comparison (apt-get install dnsmasq-base)"

@@ -76,6 +76,7 @@ func load(args []string) error {
 	rate := fs.Int("rate", 1000, "DISCOVERs per second")
 	dur := fs.Duration("d", 5*time.Second, "how long to send")
 	label := fs.String("label", "pxewim", "label for the result line")
+	burst := fs.Int("burst", 0, "instead of a rate: send this many DISCOVERs back to back (a room powering on)")
 	fs.Parse(args)
 	conn, err := clientSocket(*iface)
 	if err != nil {
@@ -84,8 +85,12 @@ func load(args []string) error {
 	defer conn.Close()
 
 	total := int(float64(*rate) * dur.Seconds())
+	if *burst > 0 {
+		total = *burst
+	}
 	sent := make([]atomic.Int64, total) // send time (ns) per sequence number
 	var lat []time.Duration
+	var lastReply time.Time
 	var mu sync.Mutex
 	recvDone := make(chan struct{})
 	go func() {
@@ -107,6 +112,7 @@ func load(args []string) error {
 			if t0 := sent[seq].Swap(0); t0 != 0 { // first reply per xid only
 				mu.Lock()
 				lat = append(lat, time.Duration(now-t0))
+				lastReply = time.Unix(0, now)
 				mu.Unlock()
 			}
 		}
@@ -117,7 +123,7 @@ func load(args []string) error {
 	pkt := discover()
 	for i := 0; i < total; i++ {
 		// Open loop: packet i leaves at start + i/rate, whatever the server does.
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(*rate))); d > 0 {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(*rate))); d > 0 && *burst == 0 {
 			time.Sleep(d)
 		}
 		binary.BigEndian.PutUint32(pkt[4:8], uint32(i+1))
@@ -140,8 +146,16 @@ func load(args []string) error {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	fmt.Printf("%-8s rate=%d/s sent=%d offers=%d (%.1f%%) offers/s=%.0f p50=%v p99=%v max=%v\n",
-		*label, *rate, total, len(lat), 100*float64(len(lat))/float64(total), float64(len(lat))/sendTime.Seconds(),
+	what := fmt.Sprintf("rate=%d/s", *rate)
+	if *burst > 0 {
+		// Offers per second over the time the burst took to be answered.
+		what = fmt.Sprintf("burst=%d", *burst)
+		if !lastReply.IsZero() {
+			sendTime = lastReply.Sub(start)
+		}
+	}
+	fmt.Printf("%-8s %s sent=%d offers=%d (%.1f%%) offers/s=%.0f p50=%v p99=%v max=%v\n",
+		*label, what, total, len(lat), 100*float64(len(lat))/float64(total), float64(len(lat))/sendTime.Seconds(),
 		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	return nil
 }
