@@ -98,6 +98,43 @@ func (w *bitWriter) literalBlock(data []byte, order uint, numMain int, prevLit8 
 	}
 }
 
+// matchBlock writes a verbatim block whose main code gives match symbols 256-287 (offset
+// slots 0-3, every length header) 6-bit codes and literals 9-bit codes; canonically the
+// match codes are 0-31 and the literal codes 256+literal. The length code is empty. items are literals (0-255) or
+// 256+symbol for matches; the caller keeps the sizes consistent (or not, on purpose).
+func (w *bitWriter) matchBlock(size int, items []int, order uint, numMain int) {
+	w.header(blockVerbatim, size, order)
+	pre := func() { // pretree: symbol 0 "0", 8 "10", 11 "11"
+		for s := 0; s < numPreSyms; s++ {
+			l := map[int]uint32{0: 1, 8: 2, 11: 2}[s]
+			w.bits(l, 4)
+		}
+	}
+	pre()
+	for range numChars {
+		w.bits(0b10, 2) // 0 -> 9
+	}
+	pre()
+	for i := range numMain - numChars {
+		if i < 32 {
+			w.bits(0b11, 2) // 0 -> 6
+		} else {
+			w.bits(0, 1)
+		}
+	}
+	pre()
+	for range numLenSyms {
+		w.bits(0, 1)
+	}
+	for _, it := range items {
+		if it < numChars {
+			w.bits(uint32(256+it), 9)
+		} else {
+			w.bits(uint32(it-numChars), 6)
+		}
+	}
+}
+
 func (w *bitWriter) uncompressedBlock(data []byte, order uint, r [3]uint32) {
 	w.header(blockUncompress, len(data), order)
 	w.alignForUncompressed()
@@ -169,6 +206,29 @@ func handmadeCases(data []byte) []handmade {
 			var w bitWriter
 			w.literalBlock(data[:500], o, m, false)
 			return w.flush()[:400]
+		}},
+		{name: "matches", chunk: 32768, size: 24, want: []byte("abbbbbbbbbcccccccccab\x01\x01\x01"), build: func(o uint, m int) []byte {
+			var w bitWriter
+			// ab, explicit offset 1 x8 (b), c, repeat R0 (=1) x8 (c), a b \x01, offset 1 x2
+			w.matchBlock(24, []int{'a', 'b', 256 + 8*3 + 6, 'c', 256 + 8*0 + 6, 'a', 'b', 1, 256 + 8*3 + 0}, o, m)
+			return w.flush()
+		}},
+		{name: "match offset before chunk start", chunk: 32768, size: 10, wantErr: "match offset 1 before chunk start at position 0", build: func(o uint, m int) []byte {
+			var w bitWriter
+			w.matchBlock(10, []int{256 + 8*3 + 0}, o, m)
+			return w.flush()
+		}},
+		{name: "repeat offset before chunk start", chunk: 32768, size: 20, wantErr: "match offset 1000 before chunk start at position 10", build: func(o uint, m int) []byte {
+			var w bitWriter
+			w.uncompressedBlock(data[:10], o, [3]uint32{1000, 1, 1})
+			w.matchBlock(10, []int{256 + 8*0 + 0}, o, m)
+			return w.flush()
+		}},
+		{name: "match past block end", chunk: 32768, size: 20, wantErr: "runs past the block end 5", build: func(o uint, m int) []byte {
+			var w bitWriter
+			w.matchBlock(5, []int{'a', 'b', 256 + 8*3 + 6}, o, m)
+			w.matchBlock(15, nil, o, m)
+			return w.flush()
 		}},
 		{name: "block type 0", chunk: 32768, size: 10, wantErr: "invalid block type 0", build: func(o uint, m int) []byte {
 			return make([]byte, 16)
