@@ -42,6 +42,7 @@ func (br *bitReader) refill() {
 }
 
 // fillSlow is refillSlow for a bit buffer held in the caller's locals.
+//
 //go:noinline
 func (br *bitReader) fillSlow(buf uint64, nbits uint) (uint64, uint) {
 	br.buf, br.nbits = buf, nbits

@@ -45,7 +45,7 @@ func (w *chunkWriter) sym(s int) *chunkWriter { return w.bits(uint32(s), 9) }
 
 // match writes a match with length header hdr (< 15) and offset 1<<log2 + low.
 func (w *chunkWriter) match(hdr, log2 int, low uint32) *chunkWriter {
-	return w.sym(256 + log2<<4 + hdr).bits(low, uint(log2))
+	return w.sym(256+log2<<4+hdr).bits(low, uint(log2))
 }
 
 func (w *chunkWriter) done() []byte {
