@@ -30,6 +30,7 @@ type serveFlags struct {
 	advertise  string
 	logFormat  string
 	logLevel   string
+	check      bool
 	set        map[string]bool // flags given on the command line
 }
 
@@ -59,6 +60,7 @@ func parseServeFlags(args []string, stdout io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.advertise, "advertise", "", "")
 	fs.StringVar(&f.logFormat, "log-format", "text", "")
 	fs.StringVar(&f.logLevel, "log-level", "info", "")
+	fs.BoolVar(&f.check, "check", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, serveManual)
@@ -151,6 +153,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f, err := parseServeFlags(args, stdout)
 	if err != nil {
 		return err
+	}
+	if f.check {
+		return runCheck(f, stdout)
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {

@@ -188,6 +188,7 @@ func dhcpMode(m boot.DHCPMode) dhcp.Mode {
 func (d *daemon) run(ctx context.Context) error {
 	st := d.cur.Load()
 	d.announce(st.cfg)
+	d.logProblems(st)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)

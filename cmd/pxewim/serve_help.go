@@ -10,6 +10,7 @@ SYNOPSIS
     pxewim serve [--config FILE] [--store DIR] [--interface IFACE]... [--dhcp off|proxy|full]
                  [--http ADDR] [--tftp ADDR] [--advertise IP[:PORT]]
                  [--log-format text|json] [--log-level debug|info|warn|error]
+    pxewim serve --check [--config FILE] [flags...]
 
 DESCRIPTION
     Serves the boot entries of a YAML config to BIOS and UEFI machines. Stock PXE firmware
@@ -39,6 +40,10 @@ OPTIONS
     --log-format FORMAT  text (default) or json, on standard error
     --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
 
+    --check              validate the config and look for missing files (store paths,
+                         files inside WIM images, iPXE binaries, DHCP interfaces); print
+                         what is wrong and how to fix it; start nothing. Exit 1 on problems.
+
     Flags override the config file.
 
 SIGNALS AND RELOAD
@@ -53,6 +58,8 @@ PRIVILEGES
     configs/pxewim.service runs pxewim as its own user with exactly those.
 
 EXAMPLES
+    Check a config before installing it:
+        pxewim serve --check --config lab.yaml
     Try it with nothing on the network changing:
         pxewim serve --store ./store --tftp :6969
     Beside the site's DHCP server (it keeps handing out addresses):

@@ -68,6 +68,7 @@ func (d *daemon) reload(why string) {
 	for _, key := range restartOnly(old.cfg, st.cfg) {
 		d.log.Warn("this setting changed but takes effect only after a restart", "key", key)
 	}
+	d.logProblems(st)
 }
 
 // restartOnly lists the changed settings that belong to the open sockets.

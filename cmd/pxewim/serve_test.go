@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,7 +69,8 @@ type serveFixture struct {
 	kernel, initrd     []byte
 }
 
-func newServeFixture(t *testing.T) *serveFixture {
+// newServeFixture builds the store; big asks for a kernel that outlives socket buffers.
+func newServeFixture(t *testing.T, big bool) *serveFixture {
 	t.Helper()
 	exe, err := exec.LookPath("wimlib-imagex")
 	if err != nil {
@@ -84,7 +87,11 @@ func newServeFixture(t *testing.T) *serveFixture {
 	// A kernel large enough that a download outlives socket buffers: 24 MiB of compressible but
 	// not trivial bytes (many LZX chunks).
 	rng := rand.New(rand.NewPCG(1, 2))
-	fx.kernel = make([]byte, 24<<20)
+	size := 64 << 10
+	if big {
+		size = 24 << 20
+	}
+	fx.kernel = make([]byte, size)
 	for i := range fx.kernel {
 		fx.kernel[i] = byte('a' + rng.IntN(8))
 	}
@@ -97,6 +104,7 @@ func newServeFixture(t *testing.T) *serveFixture {
 	write(filepath.Join(src, "boot", "vmlinuz"), fx.kernel)
 	write(filepath.Join(src, "boot", "initrd"), fx.initrd)
 	write(filepath.Join(dir, "ipxe", "undionly.kpxe"), []byte("fake undionly.kpxe"))
+	write(filepath.Join(dir, "ipxe", "snponly.efi"), []byte("fake snponly.efi"))
 	write(filepath.Join(fx.store, "Boot", "BCD"), []byte("bcd bytes"))
 	out, err := exec.Command(exe, "capture", src, filepath.Join(fx.store, "tools.wim"), "tools", "--compress=LZX").CombinedOutput()
 	if err != nil {
@@ -232,7 +240,7 @@ func (s *slowRange) finish(t *testing.T, want []byte) {
 }
 
 func TestServeReloadKeepsDownloads(t *testing.T) {
-	fx := newServeFixture(t)
+	fx := newServeFixture(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, tftpAddr, log, done := startServe(t, ctx, "--config", fx.config)
@@ -288,7 +296,7 @@ func TestServeReloadKeepsDownloads(t *testing.T) {
 }
 
 func TestServeDrainsOnStop(t *testing.T) {
-	fx := newServeFixture(t)
+	fx := newServeFixture(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, _, log, done := startServe(t, ctx, "--config", fx.config)
@@ -381,5 +389,63 @@ func TestDefaultConfigValid(t *testing.T) {
 	}
 	if cfg.Store != "./store" || cfg.Listen.HTTP != ":8080" || cfg.Listen.TFTP != ":69" || cfg.DHCP.Mode != "off" {
 		t.Errorf("default config: %+v", cfg)
+	}
+}
+
+func TestServeCheck(t *testing.T) {
+	fx := newServeFixture(t, false)
+	var out bytes.Buffer
+	if err := runServe(context.Background(), []string{"--check", "--config", fx.config}, &out, io.Discard); err != nil {
+		t.Fatalf("good config: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "no problems found") {
+		t.Errorf("good config output:\n%s", out.String())
+	}
+	// Break it: a kernel path missing from the image, an image index the WIM lacks, a missing
+	// loose file, and an iPXE binary that is not in the iPXE folder.
+	extra := `  - name: broken
+    linux:
+      kernel: tools.wim:1/boot/nosuch
+      initrd: [tools.wim:7/boot/initrd, loose/missing.img]
+ipxe: {dir: ` + filepath.Join(fx.dir, "ipxe") + `, efi64: nosuch.efi}
+`
+	cfg, _ := os.ReadFile(fx.config)
+	bad := strings.Replace(string(cfg), "ipxe: {dir: "+filepath.Join(fx.dir, "ipxe")+"}\n", "", 1) + extra
+	os.WriteFile(fx.config, []byte(bad), 0o644)
+	out.Reset()
+	err := runServe(context.Background(), []string{"--check", "--config", fx.config}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "4 problems") {
+		t.Errorf("broken config: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		`entry "broken"`, "tools.wim:1/boot/nosuch: not found", "tools.wim:7/boot/initrd: not found",
+		"has image 7", "loose/missing.img: not found", "ipxe.efi64: nosuch.efi not found",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestServeReloadOnSIGHUP(t *testing.T) {
+	// While this test listens for SIGHUP too, the signal cannot kill the test binary.
+	hup := make(chan os.Signal, 8)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	fx := newServeFixture(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, _, log, done := startServe(t, ctx, "--config", fx.config)
+	waitFor(t, 10*time.Second, func() bool {
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(log.String(), "why=SIGHUP")
+	}, "reload on SIGHUP", log)
+	if s := httpGet(t, base+"/boot.ipxe"); !strings.Contains(s, "menu Menu A") {
+		t.Errorf("menu after SIGHUP:\n%s", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }

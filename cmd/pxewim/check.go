@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/localstore"
+)
+
+// problem is one thing that will keep some client from booting, with what to do about it.
+type problem struct {
+	what string // what is wrong, naming the entry/key/file
+	fix  string // what to do, in plain words
+}
+
+func (p problem) String() string { return p.what + ": " + p.fix }
+
+// checkState looks for what a valid config cannot show by itself: files missing from the store
+// or from the iPXE folder, DHCP interfaces that do not exist. Nothing is written or bound.
+func checkState(st *state) []problem {
+	var ps []problem
+	cfg := st.cfg
+	for _, e := range cfg.Entries {
+		for _, ref := range e.Boot.Refs() {
+			if p, bad := checkRef(st.store, ref); bad {
+				ps = append(ps, problem{fmt.Sprintf("entry %q (%s:%d): %s: %s", e.Name, cfg.Source, e.Line, ref, p.what), p.fix})
+			}
+		}
+	}
+	ps = append(ps, checkIPXE(st)...)
+	if cfg.DHCP.Mode != boot.DHCPOff {
+		for _, name := range cfg.DHCP.Interfaces {
+			ps = append(ps, checkInterface(name)...)
+		}
+	}
+	return ps
+}
+
+// checkRef opens a store reference the way HTTP and TFTP will.
+func checkRef(store fs.FS, ref boot.Ref) (problem, bool) {
+	f, err := store.Open(ref.String())
+	if err != nil {
+		fix := "put the file in the store, or correct the path (names are matched without regard to case)"
+		if ref.WIM != "" {
+			fix = fmt.Sprintf("check that %s exists in the store, has image %d, and holds %s (pxewim wim dir %s %d)", ref.WIM, ref.Index, ref.Path, ref.WIM, ref.Index)
+		}
+		return problem{what: errText(err), fix: fix}, true
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return problem{what: "not a regular file", fix: "name a file, not a folder"}, true
+	}
+	return problem{}, false
+}
+
+func errText(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	return err.Error()
+}
+
+// checkIPXE checks the iPXE binaries handed to stock PXE and HTTP Boot clients.
+func checkIPXE(st *state) []problem {
+	c := st.cfg.IPXE
+	var ps []problem
+	for _, b := range []struct{ key, file string }{
+		{"ipxe.bios", c.BIOS}, {"ipxe.efi64", c.EFI64}, {"ipxe.efi32", c.EFI32}, {"ipxe.httpboot", c.HTTPBoot},
+	} {
+		if b.file == "" {
+			continue
+		}
+		name := localstore.IPXEPrefix + "/" + b.file
+		f, err := st.store.Open(name)
+		if err != nil {
+			ps = append(ps, problem{
+				fmt.Sprintf("%s: %s not found in %s", b.key, b.file, c.Dir),
+				"install Debian's ipxe package (apt-get install ipxe) or set ipxe.dir to a folder holding it",
+			})
+			continue
+		}
+		f.Close()
+	}
+	return ps
+}
+
+// checkInterface checks that a DHCP interface exists and has an IPv4 address.
+func checkInterface(name string) []problem {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return []problem{{fmt.Sprintf("dhcp.interfaces: %s: %v", name, err), "name an interface of this machine (ip -brief link)"}}
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return nil
+		}
+	}
+	return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no IPv4 address", name), "give it one: DHCP replies and boot URLs use it"}}
+}
+
+// logProblems reports problems found at start or reload: the server runs anyway (other
+// entries still boot), but the log says which files are missing and what to do.
+func (d *daemon) logProblems(st *state) {
+	for _, p := range checkState(st) {
+		d.log.Warn("check: "+p.what, "fix", p.fix)
+	}
+}
+
+// runCheck is "pxewim serve --check" (and the body of a future "pxewim check"): load and
+// validate the config, look for missing files, print the findings, bind nothing.
+func runCheck(f *serveFlags, stdout io.Writer) error {
+	cfg, err := f.loadConfig()
+	if err != nil {
+		return err
+	}
+	storeDir := cfg.Store
+	if abs, err := filepath.Abs(storeDir); err == nil {
+		storeDir = abs
+	}
+	ipxeDir := cfg.IPXE.Dir
+	if _, err := os.Stat(ipxeDir); err != nil {
+		ipxeDir = ""
+	}
+	store, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir})
+	if err != nil {
+		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
+	}
+	defer store.Close()
+	pol, err := boot.NewPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	ps := checkState(&state{cfg: cfg, policy: pol, store: store})
+	fmt.Fprintf(stdout, "%s: config valid: %d entries, %d rules, store %s, DHCP %s\n", cfg.Source, len(cfg.Entries), len(cfg.Rules), storeDir, cfg.DHCP.Mode)
+	for _, p := range ps {
+		fmt.Fprintf(stdout, "problem: %s\n    fix: %s\n", p.what, p.fix)
+	}
+	if len(ps) > 0 {
+		return fmt.Errorf("%d problems found", len(ps))
+	}
+	fmt.Fprintln(stdout, "no problems found")
+	return nil
+}
