@@ -10,16 +10,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
 // scenario is one firmware booting from `pxewim serve`.
 type scenario struct {
-	name     string // also put on the kernel command line as pxewim.e2e=NAME
-	mode     string // proxy | full
-	subnet   string // lab /24, distinct per scenario so logs never mix
-	vm       testenv.VMSpec
-	useMenu  bool   // no rule: the client gets the menu and its default entry after the timeout
+	name   string // also put on the kernel command line as pxewim.e2e=NAME
+	mode   string // proxy | full
+	subnet string // lab /24, distinct per scenario so logs never mix
+	vm     testenv.VMSpec
+	// useMenu: no rule; the client gets the menu, whose default (rescue) boots after 1 s.
+	// Otherwise a rule must send the client to rescue while the menu's default is the iPXE
+	// shell, so a rule that does not match shows up as an "iPXE>" prompt.
+	useMenu  bool
+	uuid     string // SMBIOS UUID for the VM (DHCP option 97); the rule then matches it, not the MAC
 	arch     uint16 // DHCP option 93 of the firmware's first request
 	firmware string // what pxewim must classify the first stage as
 	httpBoot bool   // UEFI HTTP Boot: the offer carries HTTPClient and a URL, no TFTP
@@ -58,10 +63,11 @@ func TestProxyOVMFPXE(t *testing.T) {
 
 // TestProxyOVMFHTTPBoot: OVMF's HttpBootDxe (PXE boot options off via fw_cfg): the proxy offer
 // echoes HTTPClient and carries an http:// URL of the iPXE binary (snponly.efi, pxewim's
-// default for HTTP Boot); no TFTP, no port 4011.
+// default for HTTP Boot); no TFTP, no port 4011. The rule matches the SMBIOS UUID (option 97).
 func TestProxyOVMFHTTPBoot(t *testing.T) {
 	runScenario(t, scenario{name: "proxy-ovmf-httpboot", mode: "proxy", subnet: "10.77.45", vm: ovmfHTTPBoot,
-		arch: 16, firmware: "efi64", httpBoot: true, httpNBP: "snponly.efi"})
+		arch: 16, firmware: "efi64", httpBoot: true, httpNBP: "snponly.efi",
+		uuid: "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab"})
 }
 
 // Full mode: no DHCPv4 server but pxewim --dhcp full (dnsmasq only sends IPv6 router
@@ -112,7 +118,7 @@ dhcp:
 menu:
   title: "pxewim e2e %[2]s"
   timeout: 1s
-  default: rescue
+  default: %[3]s
 entries:
   - name: shell
     title: "iPXE shell"
@@ -124,8 +130,12 @@ entries:
       kernel: tools.wim:1/boot/vmlinuz
       initrd: [tools.wim:1/boot/initrd]
       cmdline: "console=ttyS0 pxewim.e2e=%[2]s"
-`, testenv.IPXEDir, sc.name)
-	if !sc.useMenu {
+`, testenv.IPXEDir, sc.name, map[bool]string{true: "rescue", false: "shell"}[sc.useMenu])
+	switch {
+	case sc.useMenu:
+	case sc.uuid != "":
+		fmt.Fprintf(&b, "rules:\n  - match: { uuid: %q }\n    entry: rescue\n", sc.uuid)
+	default:
 		fmt.Fprintf(&b, "rules:\n  - match: { mac: %q }\n    entry: rescue\n", sc.mac())
 	}
 	return b.String()
@@ -157,11 +167,16 @@ func runScenario(t *testing.T, sc scenario) {
 	d := startPxewim(t, ctx, lab, dir, sc.mode, sc.config(lab, store, dir))
 
 	vm := sc.vm
-	vm.Name, vm.MAC, vm.Dir, vm.FailOn = sc.name, sc.mac(), dir, testenv.FatalConsoleLines()
+	vm.Name, vm.MAC, vm.Dir, vm.UUID = sc.name, sc.mac(), dir, sc.uuid
+	// "iPXE>": the shell, i.e. the menu default, i.e. the rule did not match.
+	vm.FailOn = append(testenv.FatalConsoleLines(), "iPXE>")
 	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)
 	logRun(t, sc.name, res, pkts)
+	if sc.uuid != "" {
+		checkUUIDOnWire(t, sc, pkts)
+	}
 	if vmErr != nil {
 		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log (last 20 lines):\n%s",
 			vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
@@ -292,6 +307,29 @@ func filterLogPrefix(recs []logRecord, prefix string) []logRecord {
 		}
 	}
 	return out
+}
+
+// checkUUIDOnWire: the firmware really sent the VM's UUID in option 97, so a uuid rule that
+// does not match is pxewim's doing. Logs the wire bytes for the report.
+func checkUUIDOnWire(t *testing.T, sc scenario, pkts []testenv.Packet) {
+	t.Helper()
+	if pkts == nil {
+		return
+	}
+	var seen int
+	for _, m := range testenv.DHCPMessages(pkts) {
+		if m.OpCode != 1 || !strings.EqualFold(m.ClientHWAddr.String(), sc.mac()) {
+			continue
+		}
+		seen++
+		if got := m.ClientUUID(); got != sc.uuid {
+			t.Errorf("%s sent option 97 = %q (wire % x), want the VM's UUID %s",
+				m.ClassIdentifier(), got, m.Options.Get(dhcpv4.GenericOptionCode(97)), sc.uuid)
+		}
+	}
+	if seen > 0 {
+		t.Logf("option 97 on the wire decodes (SMBIOS byte order) to %s in all %d client messages", sc.uuid, seen)
+	}
 }
 
 // checkReplies: pxewim's own account of its DHCP replies to the VM (works without tcpdump):

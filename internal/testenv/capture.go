@@ -270,3 +270,17 @@ func TFTPTransfers(pkts []Packet) []*TFTPTransfer {
 	}
 	return out
 }
+
+// ClientUUID returns the machine UUID a DHCP client sent in option 97 (type 0 + 16 bytes), in
+// the form dmidecode, firmware setup screens and QEMU's -uuid use: SMBIOS 2.6+ stores the first
+// three fields little-endian, and PXE clients (OVMF, iPXE) copy those bytes to the wire as they
+// are. "" when the option is absent or malformed.
+func (m DHCPMessage) ClientUUID() string {
+	v := m.Options.Get(dhcpv4.GenericOptionCode(97))
+	if len(v) != 17 || v[0] != 0 {
+		return ""
+	}
+	g := v[1:]
+	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%x-%x",
+		g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8:10], g[10:16])
+}
