@@ -71,6 +71,8 @@ func TestFirmwareFull(t *testing.T) {
 			"HTTP GET /boot.ipxe iPXE/", false},
 		{"OVMF PXE", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:62:00:03"},
 			"TFTP RRQ snponly.efi", false},
+		{"OVMF HTTP Boot", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:62:00:04",
+			FwCfg: testenv.HTTPBootOnly()}, "/snponly.efi UefiHttpBoot/", false},
 	}
 	runFirmwareCases(t, lab, rec, obs, cases)
 	all, err := srv.Leases().All()
