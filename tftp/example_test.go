@@ -15,7 +15,11 @@ import (
 // Serve a local folder to every client, with Windows-style lookups, and
 // drain transfers for up to 30 s on Ctrl-C.
 func Example() {
-	root := tftp.CaseInsensitive(os.DirFS("/srv/pxe"))
+	dir, err := os.OpenRoot("/srv/pxe") // unlike os.DirFS, refuses symlinks out of the folder
+	if err != nil {
+		panic(err)
+	}
+	root := tftp.CaseInsensitive(dir.FS())
 	srv, err := tftp.New(tftp.Config{
 		Resolve: func(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
 			return root, nil // per-client trees (by MAC, arch...) are chosen here

@@ -250,3 +250,26 @@ func TestInteropCurlBlockWrap(t *testing.T) {
 		t.Fatalf("server: sent %d, err %v", e.t.Sent, e.err)
 	}
 }
+
+// TestSymlinkEscape serves a folder holding a link to a file outside it:
+// through os.Root (what the package doc recommends) the link is refused.
+func TestSymlinkEscape(t *testing.T) {
+	outside := dirWith(t, map[string][]byte{"secret": []byte("secret")})
+	dir := dirWith(t, map[string][]byte{"ok": []byte("ok")})
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "link")); err != nil {
+		t.Skipf("symlink: %v", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	ts := startServer(t, CaseInsensitive(root.FS()), Config{})
+	if _, err := newClient(t, ts.addr).get("ok", getOptions{}); err != nil {
+		t.Fatalf("file inside the root: %v", err)
+	}
+	res, err := newClient(t, ts.addr).get("LINK", getOptions{})
+	if err == nil {
+		t.Fatalf("served %q through a symlink out of the root", res.data)
+	}
+}

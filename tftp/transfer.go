@@ -206,8 +206,10 @@ func (s *Server) logEnd(t *Transfer, err error) {
 		// OVMF and others ask tsize, get the OACK, abort with code 8 and
 		// request again: a size probe, not a failure.
 		s.log.Debug("tftp: client aborted after options (size probe)", append(attrs, "message", peer.Message)...)
-	case errors.Is(err, fs.ErrNotExist) || isProbe(t.Path):
-		s.log.Debug("tftp: not found", append(attrs, "err", err)...)
+	case isProbe(t.Path):
+		s.log.Debug("tftp: probe", append(attrs, "err", err)...)
+	case errors.Is(err, fs.ErrNotExist):
+		s.log.Info("tftp: not found", append(attrs, "err", err)...)
 	default:
 		s.log.Warn("tftp: transfer failed", append(attrs, "err", err)...)
 	}

@@ -28,7 +28,12 @@ func main() {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	root := os.DirFS(*dir)
+	r, err := os.OpenRoot(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tftpserve:", err)
+		os.Exit(2)
+	}
+	root := r.FS()
 	srv, err := tftp.New(tftp.Config{
 		Resolve: func(context.Context, netip.AddrPort, netip.Addr) (fs.FS, error) {
 			return root, nil
