@@ -1,6 +1,7 @@
 package lzx
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -18,6 +19,12 @@ func FuzzDecompress(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0x30, 0x00, 0x00, 0x80}, uint32(7), uint8(1))
+	// Hand-built chunks: uncompressed blocks (which wimlib never writes) and hostile matches.
+	data := bytes.ReplaceAll(corpus(f, "text", 1<<17), []byte{0xE8}, []byte{0xE9})
+	for _, tc := range handmadeCases(data) {
+		d, _ := NewDecoder(tc.chunk)
+		f.Add(tc.build(d.order, d.numMain), uint32(tc.size-1), uint8(d.order-15))
+	}
 	decs := map[uint8]*Decoder{}
 	var ref map[uint8]*wimlibc.Decompressor
 	if wimlibc.Available() {

@@ -32,6 +32,17 @@
 // copies move 8 bytes at a time when the source is at least 8 bytes back. Tables live in the
 // Decoder and are rebuilt per block, so steady-state decoding allocates nothing.
 //
+// # Hostile input
+//
+// Every match is checked before it is copied (offset within the output so far, length within
+// the block), block sizes within the chunk, recent offsets from uncompressed blocks nonzero,
+// codes neither over-subscribed nor incomplete; errors name the problem and the output
+// position. Where the format leaves room, the decoder does what wimlib's decoder does, so the
+// two agree on every input (the fuzz target checks this): an all-zero code is legal (it
+// decodes symbol 0 without consuming bits), a code length run may spill past the last length,
+// empty blocks are allowed. The one deliberate difference: wimlib treats input past the end as
+// zeros, this decoder reports "truncated" when it needed such bits.
+//
 // Facts come from wimlib's documentation and behaviour (the reference used by the tests); the
 // code is written here.
 package lzx

@@ -25,6 +25,13 @@
 // decoder reports truncation afterwards if any of those were consumed. Matches are validated
 // before the copy, which moves 8 bytes at a time when the source is at least 8 bytes back.
 // The Decoder keeps its tables, so steady-state decoding allocates nothing.
+//
+// # Hostile input
+//
+// Matches are checked before copying (offset within the output so far, length within the
+// chunk) and codes must be complete, except the all-zero code, which wimlib accepts (it
+// decodes symbol 0 without consuming bits) and so does this decoder. Unlike wimlib, which
+// reads zeros past the end of the input, the decoder reports "truncated" when it needed them.
 package xpress
 
 import (
