@@ -228,8 +228,16 @@ func (s *state) decode(dst, in []byte, start int) error {
 		case s.literal.until == 0:
 			s.literal.rebuild(&s.scratch)
 		case pos < len(dst): // the main decision said "match"
+			var bit uint32
+			rd, bit = rd.normalize(in).bit(&s.matchProbs[s.matchState&31])
+			s.matchState = s.matchState<<1 | bit
 			var ok bool
-			if rd, br, pos, ok = s.match(pos, rd, br); !ok {
+			if bit == 0 {
+				rd, br, pos, ok = s.lzMatch(pos, rd, br)
+			} else {
+				rd, br, pos, ok = s.deltaMatch(pos, rd, br)
+			}
+			if !ok {
 				return s.err
 			}
 		}
@@ -272,20 +280,13 @@ func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint3
 	return pos, rd, br, mainState
 }
 
-// match decodes one LZ or delta match at pos (the main decision already said "match")
-// and returns the new stream states and position; on bad data it sets s.err and
-// returns ok=false. It is a separate function so that the literal loop stays small
+// deltaMatch decodes a delta match at pos (explicit or repeated power and offset) and
+// applies it; it returns the new stream states and position, or sets s.err and returns
+// ok=false. Like lzMatch it is a separate function so that the literal loop stays small
 // enough for its state to live in registers; the streams travel in registers both ways.
-func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
+func (s *state) deltaMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
 	dst, in := s.dst, s.in
 	var bit uint32
-	rd, bit = rd.normalize(in).bit(&s.matchProbs[s.matchState&31])
-	s.matchState = s.matchState<<1 | bit
-	if bit == 0 {
-		return s.lzMatch(pos, rd, br)
-	}
-
-	// Delta match.
 	if s.pendingDelta != 0 && pos != s.deltaStill {
 		q := &s.recentDelta
 		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingDelta
@@ -322,8 +323,15 @@ func (s *state) match(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bit
 	}
 	s.pendingDelta = pair
 
-	var length uint32
-	br, length = s.decodeLength(br)
+	br = br.refill(in)
+	var lslot, lextra uint32
+	br, lslot = br.symbol(s.length.table, lengthTableBits)
+	s.length.count(lslot, &s.scratch)
+	if x := lengthSlots.extra[lslot]; x != 0 {
+		br = br.refill(in)
+		br, lextra = br.bits(uint(x))
+	}
+	length := lengthSlots.base[lslot] + lextra
 	power := uint(pair >> 32)
 	span := 1 << power
 	offset := int(uint32(pair)) << power
@@ -379,8 +387,15 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 	}
 	s.pendingLZ = offset
 
-	var length uint32
-	br, length = s.decodeLength(br)
+	br = br.refill(in)
+	var lslot, lextra uint32
+	br, lslot = br.symbol(s.length.table, lengthTableBits)
+	s.length.count(lslot, &s.scratch)
+	if x := lengthSlots.extra[lslot]; x != 0 {
+		br = br.refill(in)
+		br, lextra = br.bits(uint(x))
+	}
+	length := lengthSlots.base[lslot] + lextra
 	if int(length) > len(dst)-pos {
 		s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
 		return rd, br, pos, false
@@ -393,19 +408,6 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 	pos += int(length)
 	s.lzStill = pos
 	return rd, br, pos, true
-}
-
-// decodeLength decodes a match length: a slot symbol and its extra bits.
-func (s *state) decodeLength(br bitReader) (bitReader, uint32) {
-	var slot, extra uint32
-	br = br.refill(s.in)
-	br, slot = br.symbol(s.length.table, lengthTableBits)
-	s.length.count(slot, &s.scratch)
-	if x := lengthSlots.extra[slot]; x != 0 {
-		br = br.refill(s.in)
-		br, extra = br.bits(uint(x))
-	}
-	return br, lengthSlots.base[slot] + extra
 }
 
 // copyMatch copies length bytes from offset back; overlapping copies repeat the pattern.
@@ -432,9 +434,14 @@ func copyMatch(dst []byte, pos, offset, length int) {
 }
 
 // copyDelta applies a delta match: out[i] = out[i-off] + out[i-span] - out[i-off-span].
+// The sources may overlap the output, so it goes byte by byte, in order.
 func copyDelta(dst []byte, pos, offset, span, length int) {
 	end := pos + length
-	for i := pos; i < end; i++ {
-		dst[i] = dst[i-offset] + dst[i-span] - dst[i-offset-span]
+	out := dst[pos:end]
+	a := dst[pos-offset : end-offset][:len(out)]
+	b := dst[pos-span : end-span][:len(out)]
+	c := dst[pos-offset-span : end-offset-span][:len(out)]
+	for i := range out {
+		out[i] = a[i] + b[i] - c[i]
 	}
 }

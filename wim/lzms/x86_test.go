@@ -46,11 +46,11 @@ func BenchmarkRebuild(b *testing.B) {
 // BenchmarkOwn runs only this package's decoder (for profiling).
 func BenchmarkOwn(b *testing.B) {
 	needWimlib(b)
-	for _, kind := range []string{"text", "binary"} {
+	for _, kind := range []string{"text", "binary", "int32ramp"} {
 		b.Run(kind, func(b *testing.B) {
-			chunks, n := benchChunks(b, kind, 32<<10, 4<<20)
-			d, _ := NewDecoder(32 << 10)
-			dst := make([]byte, 32<<10)
+			chunks, n := benchChunks(b, kind, 1<<20, 4<<20)
+			d, _ := NewDecoder(1 << 20)
+			dst := make([]byte, 1<<20)
 			b.SetBytes(int64(n))
 			for b.Loop() {
 				for _, ch := range chunks {
