@@ -78,8 +78,13 @@ func clientArch(v []byte) (uint16, error) {
 }
 
 // clientUUID reads option 97: type byte 0 then a 16-byte GUID (RFC 4578). Some ROMs omit it,
-// which is fine; a malformed one means a broken or hostile client. The GUID is printed in wire
-// byte order, and an all-zero GUID (QEMU without -uuid) counts as absent.
+// which is fine; a malformed one means a broken or hostile client. An all-zero GUID (QEMU
+// without -uuid) counts as absent.
+//
+// The GUID is in EFI byte order on the wire: the first three fields little-endian. EDK2 copies
+// the SMBIOS type 1 UUID bytes as they are, and iPXE (dhcp_create_request) converts to the same
+// order because RFC 4578 points at the EFI spec. Decoding it that way gives the form that
+// dmidecode, firmware setup screens and QEMU's -uuid show, which is what admins write in rules.
 func clientUUID(o dhcpv4.Options) (string, error) {
 	if !o.Has(optClientUUID) {
 		return "", nil
@@ -92,7 +97,8 @@ func clientUUID(o dhcpv4.Options) (string, error) {
 	if bytes.Equal(g, make([]byte, 16)) {
 		return "", nil
 	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", g[0:4], g[4:6], g[6:8], g[8:10], g[10:16]), nil
+	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%x-%x",
+		g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8:10], g[10:16]), nil
 }
 
 // isIPXE reports whether the request comes from iPXE: option 77 is the raw string "iPXE" (iPXE

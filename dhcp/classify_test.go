@@ -8,7 +8,9 @@ import (
 )
 
 func TestClassify(t *testing.T) {
-	uuid := append([]byte{0}, 0x4c, 0x4c, 0x45, 0x44, 0, 0x50, 0x10, 0x80, 0x80, 0x4b, 0xb2, 0xc0, 0x4f, 0x50, 0x4a, 0x32)
+	// QEMU -uuid 8c8e3f2a-4b1d-4c5e-9f00-0123456789ab as OVMF and iPXE put it on the wire: the
+	// first three fields little-endian (EFI GUID layout).
+	uuid := []byte{0, 0x2a, 0x3f, 0x8e, 0x8c, 0x1d, 0x4b, 0x5e, 0x4c, 0x9f, 0x00, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
 	tests := []struct {
 		name     string
 		pkt      rawPkt
@@ -34,7 +36,7 @@ func TestClassify(t *testing.T) {
 		{name: "other user class", pkt: ovmfPXEDiscover().with(rawOpt{77, []byte("gPXE")}), ok: true, arch: 7, fw: boot.FirmwareEFI64},
 		{name: "no option 97 (some ROMs)", pkt: ovmfPXEDiscover().with(without(97)), ok: true, arch: 7, fw: boot.FirmwareEFI64},
 		{name: "real UUID", pkt: ovmfPXEDiscover().with(rawOpt{97, uuid}), ok: true, arch: 7, fw: boot.FirmwareEFI64,
-			uuid: "4c4c4544-0050-1080-804b-b2c04f504a32"},
+			uuid: "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab"},
 		{name: "ARM64 HTTP", pkt: ovmfHTTPDiscover().with(rawOpt{93, u16(19)}), ok: true, arch: 19, fw: boot.FirmwareEFIARM64, httpBoot: true},
 		{name: "unknown arch still netboot", pkt: ovmfPXEDiscover().with(rawOpt{93, u16(0x99)}), ok: true, arch: 0x99, fw: boot.FirmwareUnknown},
 		{name: "plain client", pkt: plainDiscover(), reason: "vendor class"},

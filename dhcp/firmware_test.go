@@ -39,11 +39,12 @@ func TestFirmwareProxy(t *testing.T) {
 	startServer(t, lab.Srv.Name, Config{Mode: ModeProxy, Interfaces: []string{lab.Bridge}, Policy: fwPolicy{}, Observer: obs})
 
 	runFirmwareCases(t, lab, rec, obs, []firmwareCase{
-		{"SeaBIOS iPXE ROM", testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: "52:54:00:61:00:01"},
+		{"SeaBIOS iPXE ROM", testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", MAC: "52:54:00:61:00:01", UUID: "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab"},
 			"HTTP GET /boot.ipxe iPXE/", false},
 		{"OVMF iPXE ROM", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "e1000", MAC: "52:54:00:61:00:02"},
 			"HTTP GET /boot.ipxe iPXE/", false},
-		{"OVMF PXE via 4011", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:03"},
+		{"OVMF PXE via 4011", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:03",
+			UUID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
 			"TFTP RRQ snponly.efi", true},
 		{"OVMF HTTP Boot", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), MAC: "52:54:00:61:00:04",
 			FwCfg: testenv.HTTPBootOnly()}, "/snponly.efi UefiHttpBoot/", false},
@@ -139,6 +140,10 @@ func runFirmwareCases(t *testing.T, lab *testenv.Lab, rec *bootRecorder, obs *co
 			}
 			fw, _ := boot.FirmwareFromArch(seen[0].Arch)
 			t.Logf("classified: arch %d (%s) iPXE=%v HTTPBoot=%v on %s, %d exchanges", seen[0].Arch, fw, seen[0].IPXE, seen[0].HTTPBoot, seen[0].Interface, len(seen))
+			// Option 97 decodes to the VM's -uuid (EFI byte order on the wire), or "" without one.
+			if seen[0].UUID != tt.spec.UUID {
+				t.Errorf("client UUID %q, want %q", seen[0].UUID, tt.spec.UUID)
+			}
 			if types := obs.typesOf(mac.String()); tt.via4011 && !slices.Contains(types, dhcpv4.MessageTypeRequest) {
 				t.Errorf("answered %v, want the port-4011 REQUEST too", types)
 			}
