@@ -406,3 +406,50 @@ func TestMaxTransfers(t *testing.T) {
 		t.Fatalf("after the stalled transfer ended: %v", err)
 	}
 }
+
+// TestTimeoutOption: a client's RFC 2349 timeout replaces the server's
+// retransmission timeout, in lock-step and windowed transfers.
+func TestTimeoutOption(t *testing.T) {
+	data := testData(512*8, 17)
+	ts := startServer(t, mapFS(map[string][]byte{"f": data}), Config{Timeout: 20 * time.Second})
+	for _, opts := range [][]string{{"timeout", "1"}, {"timeout", "1", "windowsize", "4"}} {
+		t.Run(strings.Join(opts, "="), func(t *testing.T) {
+			c := newClient(t, ts.addr)
+			c.send(requestPacket(opRRQ, "f", "octet", opts...))
+			if p, err := c.recv(5 * time.Second); err != nil || p[1] != opOACK {
+				t.Fatalf("want OACK: %v", err)
+			}
+			start := time.Now()
+			for {
+				p, err := c.recv(5 * time.Second) // never ACKed: expect the OACK again after 1 s
+				if err != nil {
+					t.Fatalf("no retransmission within 5 s (server timeout is 20 s): %v", err)
+				}
+				if p[1] == opOACK {
+					break
+				}
+			}
+			if d := time.Since(start); d < 800*time.Millisecond || d > 3*time.Second {
+				t.Fatalf("OACK resent after %v, want about 1 s", d)
+			}
+			// ACK it, then leave block 1 (or the window) unacknowledged.
+			c.send(ackPacket(0))
+			first := time.Now()
+			if _, err := c.recv(5 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				p, err := c.recv(5 * time.Second)
+				if err != nil {
+					t.Fatalf("no DATA retransmission: %v", err)
+				}
+				if p[1] == opDATA && p[3] == 1 && time.Since(first) > 500*time.Millisecond {
+					break // block 1 again
+				}
+			}
+			if d := time.Since(first); d > 3*time.Second {
+				t.Fatalf("block 1 resent after %v, want about 1 s", d)
+			}
+		})
+	}
+}
