@@ -25,6 +25,7 @@ const (
 	optClientUUID     = dhcpv4.GenericOptionCode(97)
 	optUserClass      = dhcpv4.GenericOptionCode(77)
 	optIPXEEncap      = dhcpv4.GenericOptionCode(175)
+	optBCDPath        = dhcpv4.GenericOptionCode(252) // Windows Boot Manager's BCD path
 )
 
 // Classify decides whether pkt comes from a network-booting client and, if so, what the

@@ -29,6 +29,10 @@ type Decision struct {
 	// NoBoot means: do not netboot this client. Proxy mode ignores it; full mode still gives
 	// it an address, without boot information.
 	NoBoot bool
+	// BCDPath, when set, goes in option 252: Windows Boot Manager loaded natively over PXE
+	// (wdsnbp.com, pxeboot.n12, bootmgfw.efi) reads its BCD from this TFTP path (e.g.
+	// `\Boot\BCD`) instead of the default.
+	BCDPath string
 }
 
 // Policy chooses what a client boots. The integrator implements it: stock PXE firmware gets an
@@ -251,6 +255,9 @@ func setBootFile(r *dhcpv4.DHCPv4, c boot.Client, d Decision) error {
 		if err := checkHTTPBootURL(d.BootFile); err != nil {
 			return err
 		}
+	}
+	if d.BCDPath != "" && !c.HTTPBoot {
+		r.Options.Update(dhcpv4.OptGeneric(optBCDPath, []byte(d.BCDPath)))
 	}
 	if d.BootFile == "" {
 		return nil

@@ -185,6 +185,31 @@ func TestProxyAck4011(t *testing.T) {
 	}
 }
 
+func TestBCDPath(t *testing.T) {
+	d := Decision{BootFile: `boot\x64\wdsnbp.com`, BCDPath: `\Boot\BCD`}
+	for _, p := range []rawPkt{ipxeBIOSDiscover().with(without(77), without(175)), ovmfPXEDiscover()} {
+		req := p.parse(t)
+		c, _, _ := Classify(req)
+		offer, err := ProxyOffer(req, c, server, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, _ := dhcpv4.FromBytes(offer.ToBytes())
+		if got := string(back.Options.Get(dhcpv4.GenericOptionCode(252))); got != `\Boot\BCD` {
+			t.Errorf("option 252 = %q", got)
+		}
+		if back.BootFileName != d.BootFile {
+			t.Errorf("file = %q", back.BootFileName)
+		}
+	}
+	// Not without a BCD path.
+	req := ovmfPXEDiscover().parse(t)
+	c, _, _ := Classify(req)
+	if r, _ := ProxyOffer(req, c, server, Decision{BootFile: "snponly.efi"}); r.Options.Has(dhcpv4.GenericOptionCode(252)) {
+		t.Error("option 252 without a BCD path")
+	}
+}
+
 func TestBootItem(t *testing.T) {
 	for _, tt := range []struct {
 		in, want []byte
