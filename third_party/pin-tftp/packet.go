@@ -25,7 +25,8 @@ type options map[string]string
 
 // RRQ/WRQ packet
 //
-//  2 bytes     string    1 byte    string    1 byte
+//	2 bytes     string    1 byte    string    1 byte
+//
 // --------------------------------------------------
 // | Opcode |  Filename  |   0  |    Mode    |   0  |
 // --------------------------------------------------
@@ -103,7 +104,8 @@ func unpackOACK(p []byte) (opts options, err error) {
 
 // ERROR packet
 //
-//  2 bytes     2 bytes      string    1 byte
+//	2 bytes     2 bytes      string    1 byte
+//
 // ------------------------------------------
 // | Opcode |  ErrorCode |   ErrMsg   |  0  |
 // ------------------------------------------
@@ -127,7 +129,8 @@ func (p pERROR) message() string {
 
 // DATA packet
 //
-//  2 bytes    2 bytes     n bytes
+//	2 bytes    2 bytes     n bytes
+//
 // ----------------------------------
 // | Opcode |   Block #  |   Data   |
 // ----------------------------------
@@ -139,7 +142,8 @@ func (p pDATA) block() uint16 {
 
 // ACK packet
 //
-//  2 bytes    2 bytes
+//	2 bytes    2 bytes
+//
 // -----------------------
 // | Opcode |   Block #  |
 // -----------------------
