@@ -260,7 +260,7 @@ func (d *daemon) announce(cfg *boot.Config) {
 func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (dhcp.Decision, error) {
 	d.clients.Observe(c)
 	dec := d.cur.Load().policy.Decide(c, server)
-	d.log.Debug("dhcp decision", "mac", c.MAC.String(), "arch", c.Arch, "firmware", c.Firmware.String(),
+	d.log.Info("dhcp decision", "mac", c.MAC.String(), "arch", c.Arch, "firmware", c.Firmware.String(),
 		"ipxe", c.IPXE, "httpboot", c.HTTPBoot, "file", dec.BootFile, "noboot", dec.NoBoot, "reason", dec.Reason)
 	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot}, nil
 }
