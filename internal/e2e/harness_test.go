@@ -19,7 +19,7 @@ func TestHarnessDnsmasqBIOS(t *testing.T) {
 	requireVMLab(t)
 	testenv.RequireTools(t, "dnsmasq", "ss")
 	ctx := context.Background()
-	assets := testenv.MustAssets(t)
+	assets := mustAssets(t)
 	dir := runDir(t) // before the lab: cleanups run LIFO, so processes stop before it goes
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.41"})
 

@@ -112,7 +112,11 @@ func logRun(t *testing.T, name string, res *testenv.VMResult, pkts []testenv.Pac
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: marker after %.1fs (QEMU wall %.1fs): %s\n", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), res.MarkerLine)
+	if res.MarkerLine != "" {
+		fmt.Fprintf(&b, "%s: marker after %.1fs (QEMU wall %.1fs): %s\n", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), res.MarkerLine)
+	} else {
+		fmt.Fprintf(&b, "%s: NO marker (QEMU wall %.1fs)\n", name, res.Wall.Seconds())
+	}
 	at := func(ts time.Time) string { return fmt.Sprintf("%6.2fs", ts.Sub(res.Started).Seconds()) }
 	for _, m := range testenv.DHCPMessages(pkts) {
 		fmt.Fprintf(&b, "  %s DHCP %s\n", at(m.Time), m.Summary())

@@ -66,6 +66,18 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// assetsOnce builds (or finds in the cache) the boot assets once per test binary.
+var assetsOnce = sync.OnceValues(func() (*testenv.Assets, error) { return testenv.BuildAssets(testenv.CacheDir()) })
+
+func mustAssets(t *testing.T) *testenv.Assets {
+	t.Helper()
+	a, err := assetsOnce()
+	if err != nil {
+		t.Fatalf("boot assets: %v", err)
+	}
+	return a
+}
+
 // pxewimBinary builds ./cmd/pxewim once per test binary.
 func pxewimBinary(t *testing.T) string {
 	t.Helper()

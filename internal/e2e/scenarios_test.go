@@ -149,7 +149,8 @@ func runScenario(t *testing.T, sc scenario) {
 		testenv.RequireOVMF(t)
 	}
 	ctx := context.Background()
-	assets := testenv.MustAssets(t)
+	t0 := time.Now()
+	assets := mustAssets(t)
 	pxewimBinary(t)  // build before the lab exists: a compile error fails fast
 	dir := runDir(t) // before the lab: cleanups run LIFO, so processes stop before it goes
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
@@ -170,6 +171,7 @@ func runScenario(t *testing.T, sc scenario) {
 	vm.Name, vm.MAC, vm.Dir, vm.UUID = sc.name, sc.mac(), dir, sc.uuid
 	// "iPXE>": the shell, i.e. the menu default, i.e. the rule did not match.
 	vm.FailOn = append(testenv.FatalConsoleLines(), "iPXE>")
+	t.Logf("lab, dnsmasq, tcpdump and pxewim ready after %.1fs", time.Since(t0).Seconds())
 	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, vmTimeout)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)
