@@ -36,7 +36,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if set, is told about every read transfer (dashboard, metrics).
 	Observer Observer
-	// MaxBlockSize caps the blksize option (8..65464); 0 means
+	// MaxBlockSize caps the blksize option (513..65464); 0 means
 	// DefaultMaxBlockSize. Up to 1468 the cap is also clamped to the
 	// receiving interface's MTU; a larger cap means the admin wants IP
 	// fragmentation (bootmgr asks 65464) and disables that clamp.
@@ -105,8 +105,10 @@ func (c *Config) applyDefaults() error {
 	switch {
 	case c.MaxBlockSize == 0:
 		c.MaxBlockSize = DefaultMaxBlockSize
-	case c.MaxBlockSize < 512 || c.MaxBlockSize > MaxBlockSizeLimit:
-		return fmt.Errorf("tftp: MaxBlockSize %d out of range 512..%d", c.MaxBlockSize, MaxBlockSizeLimit)
+	case c.MaxBlockSize <= 512 || c.MaxBlockSize > MaxBlockSizeLimit:
+		// pin/tftp's cap takes effect only above 512 (at 512 it would
+		// silently grant any blksize), so 512 itself is refused.
+		return fmt.Errorf("tftp: MaxBlockSize %d out of range 513..%d", c.MaxBlockSize, MaxBlockSizeLimit)
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout

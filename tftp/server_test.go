@@ -23,6 +23,7 @@ func TestNewConfigErrors(t *testing.T) {
 	}{
 		{"no resolve", Config{}},
 		{"blksize too small", Config{Resolve: resolve, MaxBlockSize: 100}},
+		{"blksize 512 cannot be enforced", Config{Resolve: resolve, MaxBlockSize: 512}},
 		{"blksize too large", Config{Resolve: resolve, MaxBlockSize: 65465}},
 		{"window too large", Config{Resolve: resolve, MaxWindow: 256}},
 		{"window negative", Config{Resolve: resolve, MaxWindow: -1}},
