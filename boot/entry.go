@@ -2,10 +2,12 @@ package boot
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"gopkg.in/yaml.v3"
 )
@@ -153,15 +155,54 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 	return l
 }
 
-// IPXEScript is a custom iPXE script, run as it is.
+// IPXEScript is a custom iPXE script. It runs as written, except that it may use Go template
+// actions to name store files and the client: {{url "isos/x.iso"}} gives the file's URL (an
+// immutable blob URL for files inside WIMs), and .MAC, .IP, .UUID, .Arch, .Firmware describe the
+// client. iPXE itself never uses "{{", so plain scripts are unaffected.
 type IPXEScript struct {
 	Script string // without the "#!ipxe" line
+	tmpl   *template.Template
+	refs   []Ref
 }
 
-func (*IPXEScript) Kind() string { return "ipxe" }
-func (*IPXEScript) Refs() []Ref  { return nil }
+func (*IPXEScript) Kind() string  { return "ipxe" }
+func (s *IPXEScript) Refs() []Ref { return s.refs }
 
-func (s *IPXEScript) IPXE(*ScriptEnv) (string, error) { return s.Script, nil }
+// scriptData is what templates in ipxe entries see.
+type scriptData struct {
+	MAC, IP, UUID, Firmware string
+	Arch                    uint16
+}
+
+func (s *IPXEScript) IPXE(env *ScriptEnv) (string, error) {
+	if s.tmpl == nil {
+		return s.Script, nil
+	}
+	c := env.Client
+	data := scriptData{UUID: c.UUID, Firmware: c.Firmware.String(), Arch: c.Arch}
+	if len(c.MAC) > 0 {
+		data.MAC = c.MAC.String()
+	}
+	if c.IP.IsValid() {
+		data.IP = c.IP.String()
+	}
+	t, err := s.tmpl.Clone()
+	if err != nil {
+		return "", err
+	}
+	t.Funcs(template.FuncMap{"url": func(ref string) (string, error) {
+		r, err := ParseRef(ref)
+		if err != nil {
+			return "", err
+		}
+		return env.URL(r)
+	}})
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("ipxe script: %w", err)
+	}
+	return b.String(), nil
+}
 
 func parseIPXEScript(d *decoder, n *yaml.Node, key string) EntryBoot {
 	s := &IPXEScript{}
@@ -178,6 +219,30 @@ func parseIPXEScript(d *decoder, n *yaml.Node, key string) EntryBoot {
 		text += "\n"
 	}
 	s.Script = text
+	if !strings.Contains(text, "{{") {
+		return s
+	}
+	// Parse now, so a broken template is a config error; a dry run with a recording url()
+	// checks the references and lists them for pxewim serve --check.
+	t, err := template.New(key).Option("missingkey=error").Funcs(template.FuncMap{"url": func(string) (string, error) { return "", nil }}).Parse(text)
+	if err != nil {
+		d.errorf(n, key, "template: %v", err)
+		return s
+	}
+	dry, _ := t.Clone()
+	dry.Funcs(template.FuncMap{"url": func(ref string) (string, error) {
+		r, err := ParseRef(ref)
+		if err != nil {
+			return "", err
+		}
+		s.refs = append(s.refs, r)
+		return "", nil
+	}})
+	if err := dry.Execute(io.Discard, scriptData{}); err != nil {
+		d.errorf(n, key, "template: %v", err)
+		return s
+	}
+	s.tmpl = t
 	return s
 }
 

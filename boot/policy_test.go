@@ -226,3 +226,46 @@ func TestMenuTimeouts(t *testing.T) {
 		t.Errorf("empty config script: %s", s)
 	}
 }
+
+func TestIPXETemplateEntry(t *testing.T) {
+	p := mustPolicy(t, `entries:
+  - name: iso
+    ipxe: |
+      #!ipxe
+      echo booting {{.MAC}} ({{.Firmware}})
+      sanboot {{url "isos/Rescue.iso"}}
+      chain {{url "tools.wim:1/boot/menu.ipxe"}}
+`)
+	e, _ := p.Config().Entry("iso")
+	refs := e.Boot.Refs()
+	if len(refs) != 2 || refs[0].Path != "isos/Rescue.iso" || refs[1].WIM != "tools.wim" {
+		t.Errorf("refs = %v", refs)
+	}
+	s, err := p.ScriptFor(Client{MAC: mac("52:54:00:12:34:56"), Firmware: FirmwareEFI64}, "iso.ipxe", fakeURL(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"echo booting 52:54:00:12:34:56 (efi64)\n",
+		"sanboot http://10.77.0.1/files/isos/Rescue.iso\n",
+		"chain http://10.77.0.1/blob/0123456789abcdef0123456789abcdef01234567/tools.wim:1/boot/menu.ipxe\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("script lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := p.ScriptFor(Client{}, "iso.ipxe", fakeURL("isos/Rescue.iso"), nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	bad := []struct{ script, want string }{
+		{"chain {{url \"../x\"}}", "not a clean relative path"},
+		{"chain {{url}", "template:"},
+		{"echo {{.Nope}}", "template:"},
+	}
+	for _, b := range bad {
+		_, err := ParseConfig("c.yaml", []byte(fmt.Sprintf("entries:\n  - name: a\n    ipxe: %q\n", b.script)))
+		if err == nil || !strings.Contains(err.Error(), "c.yaml:3: entries[0].ipxe: ") || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%q: %v", b.script, err)
+		}
+	}
+}
