@@ -108,7 +108,7 @@ compare() {
 	}'
 }
 
-echo "TFTP, ${SIZE_MB} MB file on loopback, atftp client, best of ${RUNS} runs"
+echo "TFTP, ${SIZE_MB} MB file on loopback, atftp client, best of ${RUNS} runs ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 compare "lock-step blksize $BLKSIZE" "$P_HPA" tftpd-hpa "blksize $BLKSIZE"
 if [ -n "$ATFTPD" ]; then
 	compare "windowsize $WINDOW blksize $BLKSIZE" "$P_ATFTPD" atftpd "blksize $BLKSIZE" "windowsize $WINDOW"

@@ -206,6 +206,10 @@ func (s *Server) logEnd(t *Transfer, err error) {
 		// OVMF and others ask tsize, get the OACK, abort with code 8 and
 		// request again: a size probe, not a failure.
 		s.log.Debug("tftp: client aborted after options (size probe)", append(attrs, "message", peer.Message)...)
+	case errors.As(err, &peer) && peer.Code == 5:
+		// "Unknown transfer ID": the client resent its RRQ, we answered
+		// both, and it kept the first transfer. Routine on lossy links.
+		s.log.Debug("tftp: client refused a duplicate transfer", append(attrs, "message", peer.Message)...)
 	case isProbe(t.Path):
 		s.log.Debug("tftp: probe", append(attrs, "err", err)...)
 	case errors.Is(err, fs.ErrNotExist):
