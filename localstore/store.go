@@ -47,9 +47,10 @@ type Store struct {
 	cache   *wim.Cache
 	maxOpen int
 
-	mu   sync.Mutex
-	wims map[string]*openWIM // by store-relative real path
-	tick uint64
+	mu     sync.Mutex
+	wims   map[string]*openWIM // by store-relative real path
+	tick   uint64
+	closed bool // after Close, WIMs opened for late requests close with their last file
 }
 
 // openWIM is one opened WIM file with the identity of the file it was opened from.
@@ -191,6 +192,11 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
 	}
 	ow := &openWIM{rc: rc, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	if s.closed {
+		// A request that started before a reload replaced this store: serve it, keep nothing.
+		ow.evicted = true
+		return ow, nil
+	}
 	s.wims[real] = ow
 	s.trim()
 	return ow, nil
@@ -230,10 +236,12 @@ func (s *Store) release(ow *openWIM) {
 }
 
 // Close closes every WIM no reader uses; the others close when their last file does. Opening
-// files after Close still works (it reopens), so a Store replaced on reload can be closed at once.
+// files after Close still works (each WIM is opened for that file alone and closed with it), so
+// a Store replaced on reload can be closed at once.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	for k := range s.wims {
 		s.evict(k)
 	}

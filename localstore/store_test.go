@@ -238,3 +238,26 @@ func FuzzStoreOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestStoreCloseWhileReading(t *testing.T) {
+	s, _ := newTestStore(t)
+	f, err := s.Open("tools.wim:1/boot/initrd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // a reload replaced the store while a transfer runs
+	buf := make([]byte, 12)
+	if n, err := f.(io.ReaderAt).ReadAt(buf, 0); string(buf[:n]) != "initrd-bytes" {
+		t.Errorf("read after Close: %q, %v", buf[:n], err)
+	}
+	f.Close()
+	// A request that loaded the old store just before the swap still gets its file, and the
+	// store keeps nothing open afterwards.
+	got, err := readAll(t, s, "tools.wim:1/boot/initrd")
+	if err != nil || string(got) != "initrd-bytes" {
+		t.Errorf("open after Close: %q, %v", got, err)
+	}
+	if n := s.OpenWIMs(); n != 0 {
+		t.Errorf("%d WIMs still open after Close", n)
+	}
+}
