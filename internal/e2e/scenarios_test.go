@@ -183,6 +183,13 @@ func runScenario(t *testing.T, sc scenario) {
 		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log (last 20 lines):\n%s",
 			vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
 	}
+	// The menu (titled "pxewim e2e NAME") shows only when no rule sends the client to an entry.
+	if menu := strings.Contains(res.Serial, "pxewim e2e "+sc.name); menu != sc.useMenu {
+		t.Errorf("iPXE menu shown: %v, want %v (rule-matched clients boot without it)", menu, sc.useMenu)
+	}
+	if !strings.Contains(res.Serial, "pxewim: booting Rescue Linux") {
+		t.Errorf("the console lacks pxewim's \"booting Rescue Linux\" line")
+	}
 	if !strings.Contains(res.MarkerLine, "pxewim.e2e="+sc.name) {
 		t.Errorf("the kernel command line is not the config entry's: %q", res.MarkerLine)
 	}

@@ -86,3 +86,26 @@ func TestCaptureDecodesDHCPAndTFTP(t *testing.T) {
 		t.Errorf("TFTP transfer = %+v, want snponly.efi, windowsize 4 asked and acked, 612 bytes", tr)
 	}
 }
+
+func TestClientUUIDSMBIOSOrder(t *testing.T) {
+	// What OVMF and iPXE sent for QEMU -uuid 8c8e3f2a-4b1d-4c5e-9f00-0123456789ab.
+	wire := []byte{0, 0x2a, 0x3f, 0x8e, 0x8c, 0x1d, 0x4b, 0x5e, 0x4c, 0x9f, 0x00, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
+	tests := []struct {
+		opt  []byte
+		want string
+	}{
+		{wire, "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab"},
+		{wire[:16], ""},                      // short
+		{append([]byte{1}, wire[1:]...), ""}, // type must be 0
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		m, _ := dhcpv4.New()
+		if tt.opt != nil {
+			m.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(97), tt.opt))
+		}
+		if got := (DHCPMessage{DHCPv4: m}).ClientUUID(); got != tt.want {
+			t.Errorf("ClientUUID(% x) = %q, want %q", tt.opt, got, tt.want)
+		}
+	}
+}
