@@ -1,6 +1,7 @@
 package lzms
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -69,6 +70,11 @@ func BenchmarkDecompress(b *testing.B) {
 			}
 			defer ref.Close()
 			dst := make([]byte, c.chunkSize)
+			for _, ch := range chunks { // a benchmark of wrong output would be worthless
+				if err := d.Decompress(dst[:len(ch.raw)], ch.comp); err != nil || !bytes.Equal(dst[:len(ch.raw)], ch.raw) {
+					b.Fatalf("chunk of %d bytes not decoded correctly (err=%v)", len(ch.raw), err)
+				}
+			}
 			// Per chunk, the fastest of all iterations counts: on a shared machine the
 			// minimum is the stable estimate of each decoder's own speed.
 			bestMine := make([]time.Duration, len(chunks))

@@ -332,13 +332,13 @@ func (s *state) deltaMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder
 		br, lextra = br.bits(uint(x))
 	}
 	length := lengthSlots.base[lslot] + lextra
-	power := uint(pair >> 32)
+	power := uint(pair>>32) & 7
 	span := 1 << power
-	offset := int(uint32(pair)) << power
-	if offset+span > pos {
-		s.err = corrupt("delta match offset %d + span %d exceeds position %d", offset, span, pos)
+	if off := uint64(uint32(pair)) << power; off+uint64(span) > uint64(pos) { // no overflow on 32-bit
+		s.err = corrupt("delta match offset %d + span %d exceeds position %d", off, span, pos)
 		return rd, br, pos, false
 	}
+	offset := int(uint32(pair)) << power
 	if int(length) > len(dst)-pos {
 		s.err = corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
 		return rd, br, pos, false

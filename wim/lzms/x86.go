@@ -41,11 +41,11 @@ func (x *x86Undo) undo(data []byte) {
 		clear(x.lastUse)
 		x.base = x86BaseStep
 	}
-	base := int(x.base)
+	base := int64(x.base) // int64 arithmetic: exact on 32-bit platforms too
 	x.base += uint32(size) + x86BaseStep
 	lastUse := x.lastUse[:1<<16]
 
-	lastX86 := -x86MaxTranslation - 1
+	lastX86 := int64(-x86MaxTranslation - 1)
 	end := size - 16 // opcodes start before this; the first byte is never looked at
 	for p := 1; p < end; {
 		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+16] is
@@ -94,14 +94,14 @@ func (x *x86Undo) undo(data []byte) {
 		i := p
 		operand := data[p+n : p+n+4]
 		v := binary.LittleEndian.Uint32(operand)
-		inRange := uint32(^((maxTrans - (i - lastX86)) >> 63)) // all ones when translating
+		inRange := uint32(^((int64(maxTrans) - (int64(i) - lastX86)) >> 63)) // all ones when translating
 		v -= uint32(i) & inRange
 		binary.LittleEndian.PutUint32(operand, v)
 		target := uint16(i) + uint16(v)
 		i += n + 3
-		near := (x86IDWindow - (i - (int(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
-		lastX86 = lastX86&near | i&^near
-		lastUse[target] = uint32(base + i)
+		near := (x86IDWindow - (int64(i) - (int64(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
+		lastX86 = lastX86&near | int64(i)&^near
+		lastUse[target] = uint32(base + int64(i))
 		p += n + 4
 	}
 }
