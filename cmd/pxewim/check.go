@@ -36,8 +36,12 @@ func checkState(st *state) []problem {
 	}
 	ps = append(ps, checkIPXE(st)...)
 	if cfg.DHCP.Mode != boot.DHCPOff {
+		var full *boot.FullDHCP
+		if cfg.DHCP.Mode == boot.DHCPFull {
+			full = cfg.DHCP.Full
+		}
 		for _, name := range cfg.DHCP.Interfaces {
-			ps = append(ps, checkInterface(name)...)
+			ps = append(ps, checkInterface(name, full)...)
 		}
 	}
 	return ps
@@ -95,19 +99,39 @@ func checkIPXE(st *state) []problem {
 	return ps
 }
 
-// checkInterface checks that a DHCP interface exists and has an IPv4 address.
-func checkInterface(name string) []problem {
+// checkInterface checks that a DHCP interface exists and has an IPv4 address; in full mode,
+// one inside the pool's network and outside the pool.
+func checkInterface(name string, full *boot.FullDHCP) []problem {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
 		return []problem{{fmt.Sprintf("dhcp.interfaces: %s: %v", name, err), "name an interface of this machine (ip -brief link)"}}
 	}
 	addrs, _ := ifc.Addrs()
+	var v4 []netip.Addr
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
-			return nil
+			v4 = append(v4, p.Addr())
 		}
 	}
-	return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no IPv4 address", name), "give it one: DHCP replies and boot URLs use it"}}
+	if len(v4) == 0 {
+		return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no IPv4 address", name), "give it one: DHCP replies and boot URLs use it"}}
+	}
+	if full == nil {
+		return nil
+	}
+	lan := full.Prefix()
+	for _, a := range v4 {
+		if !lan.Contains(a) {
+			continue
+		}
+		if !a.Less(full.RangeStart) && !full.RangeEnd.Less(a) {
+			return []problem{{fmt.Sprintf("dhcp.full.range: %s-%s includes %s, the address of %s", full.RangeStart, full.RangeEnd, a, name),
+				"move the pool so that it leaves out the server's own address"}}
+		}
+		return nil
+	}
+	return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no address in the pool's network %s (it has %v)", name, lan, v4),
+		"give the interface a static address in that network, or change dhcp.full.range/netmask"}}
 }
 
 // logProblems reports problems found at start or reload: the server runs anyway (other

@@ -251,6 +251,9 @@ func (d *daemon) announce(cfg *boot.Config) {
 	}
 	d.log.Info("pxewim serving", "config", cfg.Source, "store", cfg.Store, "http", d.httpLn.Addr().String(),
 		"tftp", tftpAddr, "dhcp", string(cfg.DHCP.Mode), "interfaces", cfg.DHCP.Interfaces, "entries", len(cfg.Entries))
+	if cfg.DHCP.Mode == boot.DHCPOff && len(cfg.DHCP.Interfaces) > 0 {
+		d.log.Warn("interfaces are named but DHCP is off: they are used only with --dhcp proxy or full", "interfaces", cfg.DHCP.Interfaces)
+	}
 	if cfg.DHCP.Mode == boot.DHCPOff {
 		d.log.Info("DHCP is off: to answer PXE clients beside your DHCP server, add --dhcp proxy --interface IFACE (or --dhcp full on an isolated lab network)")
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
+	"github.com/pxewim/pxewim/boot"
 )
 
 // lockedBuffer collects the daemon's log from several goroutines.
@@ -447,5 +448,35 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Error(err)
+	}
+}
+
+func TestCheckInterface(t *testing.T) {
+	full := func(r string) *boot.FullDHCP {
+		cfg, err := boot.ParseConfig("c.yaml", []byte("dhcp:\n  full: {range: "+r+", netmask: 255.0.0.0}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.DHCP.Full
+	}
+	tests := []struct {
+		name string
+		full *boot.FullDHCP
+		want string // "" = no problem
+	}{
+		{"lo", nil, ""},
+		{"lo", full("127.0.0.10-127.0.0.20"), ""},
+		{"lo", full("127.0.0.1-127.0.0.20"), "includes 127.0.0.1"},
+		{"lo", full("10.0.0.10-10.0.0.20"), "no address in the pool's network 10.0.0.0/8"},
+		{"nosuch0", nil, "nosuch0"},
+	}
+	for _, tt := range tests {
+		ps := checkInterface(tt.name, tt.full)
+		switch {
+		case tt.want == "" && len(ps) > 0:
+			t.Errorf("%s: unexpected %v", tt.name, ps)
+		case tt.want != "" && (len(ps) != 1 || !strings.Contains(ps[0].what, tt.want)):
+			t.Errorf("%s: %v, want %q", tt.name, ps, tt.want)
+		}
 	}
 }
