@@ -287,6 +287,7 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 	if len(ci.MAC) > 0 && ci.IP.IsValid() {
 		d.clients.LearnIP(ci.MAC, ci.IP)
 	}
+	c := d.withDHCPFacts(ci)
 	st := d.cur.Load()
 	var local netip.Addr
 	if la, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr); ok {
@@ -299,5 +300,24 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 	warn := func(err error) {
 		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)
 	}
-	return st.policy.ScriptFor(ci.Client, name, url, warn)
+	return st.policy.ScriptFor(c, name, url, warn)
+}
+
+// withDHCPFacts completes what the HTTP request says about a client (its MAC, from ?mac=)
+// with what DHCP learned about that MAC (UUID, firmware), so that UUID and arch rules hold
+// even when the handler could not match the request's IP to a DHCP exchange.
+func (d *daemon) withDHCPFacts(ci httpboot.ClientInfo) boot.Client {
+	c := ci.Client
+	if ci.FromDHCP || len(c.MAC) == 0 {
+		return c
+	}
+	known, ok := d.clients.LookupMAC(c.MAC)
+	if !ok {
+		return c
+	}
+	if c.UUID == "" {
+		c.UUID = known.UUID
+	}
+	c.Arch, c.Firmware, c.HTTPBoot, c.IPXE, c.Interface = known.Arch, known.Firmware, known.HTTPBoot, known.IPXE, known.Interface
+	return c
 }

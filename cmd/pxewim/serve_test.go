@@ -24,6 +24,7 @@ import (
 
 	pintftp "github.com/pin/tftp/v3"
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/httpboot"
 )
 
 // lockedBuffer collects the daemon's log from several goroutines.
@@ -478,5 +479,27 @@ func TestCheckInterface(t *testing.T) {
 		case tt.want != "" && (len(ps) != 1 || !strings.Contains(ps[0].what, tt.want)):
 			t.Errorf("%s: %v, want %q", tt.name, ps, tt.want)
 		}
+	}
+}
+
+func TestWithDHCPFacts(t *testing.T) {
+	d := &daemon{clients: boot.NewRegistry(0, 0)}
+	mac, _ := net.ParseMAC("52:54:00:12:34:56")
+	d.clients.Observe(boot.Client{MAC: mac, Arch: 7, Firmware: boot.FirmwareEFI64, UUID: "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab"})
+	// A request that named its MAC but whose IP the handler could not tie to DHCP.
+	ci := httpboot.ClientInfo{Client: boot.Client{MAC: mac}}
+	c := d.withDHCPFacts(ci)
+	if c.UUID != "8c8e3f2a-4b1d-4c5e-9f00-0123456789ab" || c.Firmware != boot.FirmwareEFI64 {
+		t.Errorf("merged client = %+v", c)
+	}
+	// A UUID from the request itself wins.
+	ci.UUID = "00000000-0000-0000-0000-000000000001"
+	if c := d.withDHCPFacts(ci); c.UUID != ci.UUID {
+		t.Errorf("request UUID lost: %+v", c)
+	}
+	// An unknown MAC stays as it is.
+	other, _ := net.ParseMAC("52:54:00:00:00:01")
+	if c := d.withDHCPFacts(httpboot.ClientInfo{Client: boot.Client{MAC: other}}); c.UUID != "" || c.Firmware != boot.FirmwareUnknown {
+		t.Errorf("unknown MAC got facts: %+v", c)
 	}
 }
