@@ -28,7 +28,7 @@ type Config struct {
 type Listen struct {
 	HTTP      string // host:port; host may be empty (all addresses)
 	TFTP      string // host:port, or "" to run no TFTP server
-	Advertise string // IPv4[:port] put in URLs and siaddr; "" = the address the request arrived on
+	Advertise string // IPv4[:port] put in HTTP URLs; "" = the address the request arrived on
 }
 
 // DHCPMode selects how pxewim takes part in DHCP.
@@ -53,7 +53,6 @@ type FullDHCP struct {
 	Netmask              netip.Addr
 	Router               netip.Addr // zero: no router option
 	DNS                  []netip.Addr
-	Domain               string
 	Lease                time.Duration
 	Leases               string // path of the lease database
 }

@@ -353,7 +353,6 @@ func (d *decoder) full(n *yaml.Node, key string) *FullDHCP {
 				f.DNS = append(f.DNS, a)
 			}
 		},
-		"domain": func(v *yaml.Node, k string) { d.str(v, k, &f.Domain) },
 		"lease": func(v *yaml.Node, k string) {
 			d.duration(v, k, &f.Lease)
 			if f.Lease < time.Minute {

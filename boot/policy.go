@@ -128,18 +128,6 @@ func (p *Policy) httpHostPort() (host, port string) {
 	return adv, port
 }
 
-// TFTPServer is the address put in siaddr: listen.advertise (without port) or server.
-func (p *Policy) TFTPServer(server netip.Addr) netip.Addr {
-	adv := p.cfg.Listen.Advertise
-	if ap, err := netip.ParseAddrPort(adv); err == nil {
-		return ap.Addr()
-	}
-	if a, err := netip.ParseAddr(adv); err == nil {
-		return a
-	}
-	return server
-}
-
 // Script names understood by ScriptFor.
 const (
 	ScriptBoot = "boot.ipxe" // the rule's entry, else the menu

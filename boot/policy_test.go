@@ -126,10 +126,6 @@ func TestHTTPBase(t *testing.T) {
 			t.Errorf("listen %q advertise %q: %q, want %q", tt.listen, tt.advertise, got, tt.want)
 		}
 	}
-	p := mustPolicy(t, "listen: {advertise: \"172.16.0.1:9000\"}\n")
-	if got := p.TFTPServer(server); got != netip.MustParseAddr("172.16.0.1") {
-		t.Errorf("TFTPServer = %v", got)
-	}
 }
 
 // fakeURL gives WIM files blob URLs and others /files/ URLs, like the HTTP side does.

@@ -35,8 +35,9 @@ OPTIONS
     --http ADDR          HTTP listen address, ":8080" or "10.0.0.1:80" (config: listen.http)
     --tftp ADDR          TFTP listen address, ":69"; "" turns TFTP off (config: listen.tftp)
     --advertise IP[:PORT]
-                         address put into boot URLs when clients must use another one than
-                         the interface they reached (NAT) (config: listen.advertise)
+                         address put into HTTP boot URLs when clients must use another one
+                         than the interface they reached (NAT, a cache in front)
+                         (config: listen.advertise)
     --log-format FORMAT  text (default) or json, on standard error
     --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
 

@@ -91,6 +91,5 @@ func restartOnly(a, b *boot.Config) []string {
 
 func fullEqual(a, b *boot.FullDHCP) bool {
 	return a.RangeStart == b.RangeStart && a.RangeEnd == b.RangeEnd && a.Netmask == b.Netmask &&
-		a.Router == b.Router && slices.Equal(a.DNS, b.DNS) && a.Lease == b.Lease && a.Leases == b.Leases &&
-		a.Domain == b.Domain
+		a.Router == b.Router && slices.Equal(a.DNS, b.DNS) && a.Lease == b.Lease && a.Leases == b.Leases
 }
