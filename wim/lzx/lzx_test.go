@@ -147,3 +147,22 @@ func TestNewDecoderSizes(t *testing.T) {
 		t.Fatal("table size constants are out of date")
 	}
 }
+
+// TestNoAllocs checks that a Decoder decodes without allocating once it exists.
+func TestNoAllocs(t *testing.T) {
+	needWimlib(t)
+	data := corpus(t, "x86", 32768)
+	comp, ok, err := wimlibc.Compress(wimlibc.LZX, 32768, data)
+	if err != nil || !ok {
+		t.Fatalf("wimlib compress: ok=%v err=%v", ok, err)
+	}
+	d, _ := NewDecoder(32768)
+	dst := make([]byte, len(data))
+	if n := testing.AllocsPerRun(20, func() {
+		if err := d.Decompress(dst, comp); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per chunk, want 0", n)
+	}
+}
