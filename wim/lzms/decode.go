@@ -314,8 +314,16 @@ func (s *state) deltaMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder
 				break
 			}
 		}
-		pair = s.recentDelta[rep]
-		copy(s.recentDelta[rep:], s.recentDelta[rep+1:])
+		q := &s.recentDelta
+		pair = q[rep]
+		switch rep { // remove the used entry, shifting the rest up
+		case 0:
+			q[0], q[1], q[2] = q[1], q[2], q[3]
+		case 1:
+			q[1], q[2] = q[2], q[3]
+		default:
+			q[2] = q[3]
+		}
 	}
 	if s.pendingDelta != 0 {
 		q := &s.recentDelta
@@ -378,8 +386,16 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 				break
 			}
 		}
-		offset = s.recentLZ[rep]
-		copy(s.recentLZ[rep:], s.recentLZ[rep+1:])
+		q := &s.recentLZ
+		offset = q[rep]
+		switch rep { // remove the used entry, shifting the rest up
+		case 0:
+			q[0], q[1], q[2] = q[1], q[2], q[3]
+		case 1:
+			q[1], q[2] = q[2], q[3]
+		default:
+			q[2] = q[3]
+		}
 	}
 	if s.pendingLZ != 0 {
 		q := &s.recentLZ
