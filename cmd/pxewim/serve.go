@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pxewim/pxewim/boot"
@@ -106,10 +107,26 @@ func (f *serveFlags) loadConfig() (*boot.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.config != "" {
+		relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir)
+		if cfg.DHCP.Full != nil {
+			relativeTo(filepath.Dir(f.config), &cfg.DHCP.Full.Leases)
+		}
+	}
 	if err := f.apply(cfg); err != nil {
 		return nil, err
 	}
 	return cfg, cfg.CheckRuntime()
+}
+
+// relativeTo makes relative paths from a config file relative to the file's folder, so a
+// config means the same whatever directory pxewim starts in (systemd starts it in /).
+func relativeTo(dir string, paths ...*string) {
+	for _, p := range paths {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 }
 
 // apply overrides config values with the flags that were given.

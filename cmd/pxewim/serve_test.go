@@ -503,3 +503,27 @@ func TestWithDHCPFacts(t *testing.T) {
 		t.Errorf("unknown MAC got facts: %+v", c)
 	}
 }
+
+func TestConfigRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "etc", "lab.yaml")
+	os.MkdirAll(filepath.Dir(conf), 0o755)
+	os.WriteFile(conf, []byte("store: images\nipxe: {dir: /usr/lib/ipxe}\ndhcp:\n  full: {range: 10.0.0.10-10.0.0.20, netmask: 255.255.255.0, leases: state/leases.db}\n"), 0o644)
+	f, err := parseServeFlags([]string{"--config", conf}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Dir(conf)
+	if cfg.Store != filepath.Join(etc, "images") || cfg.IPXE.Dir != "/usr/lib/ipxe" || cfg.DHCP.Full.Leases != filepath.Join(etc, "state/leases.db") {
+		t.Errorf("store %q ipxe %q leases %q", cfg.Store, cfg.IPXE.Dir, cfg.DHCP.Full.Leases)
+	}
+	// --store stays relative to the working directory.
+	f, _ = parseServeFlags([]string{"--config", conf, "--store", "here"}, io.Discard)
+	if cfg, err := f.loadConfig(); err != nil || cfg.Store != "here" {
+		t.Errorf("--store: %v %v", cfg, err)
+	}
+}
