@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,16 +146,41 @@ func TestShortChunks(t *testing.T) {
 	t.Logf("%d short chunks compressed by wimlib and decoded", decoded)
 }
 
+// seedChunk reads a wimlib-made chunk from the committed fuzz corpus, so that hostile
+// variants of real chunks can be tested without wimlib.
+func seedChunk(t *testing.T, name string) (src []byte, size int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/fuzz/FuzzDecompress", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "[]byte(") || !strings.HasPrefix(lines[2], "uint16(") {
+		t.Fatalf("%s: not a fuzz corpus file", name)
+	}
+	q, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(lines[2], "uint16("), ")"))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return []byte(q), n + 1
+}
+
 // TestHostile feeds malformed chunks: each must give an error naming the problem.
 func TestHostile(t *testing.T) {
-	needWimlib(t)
-	data := sample(t, "text", 64<<10, 7)
-	good, ok := compressed(t, 64<<10, data, "")
-	if !ok {
-		t.Fatal("wimlib did not compress text")
+	good, n := seedChunk(t, "wimlib-text-3000")
+	zeros, nz := seedChunk(t, "wimlib-zeros-3000")
+	d, err := NewDecoder(64 << 10)
+	if err != nil {
+		t.Fatal(err)
 	}
-	zeros := sample(t, "zeros", 64<<10, 1)
-	goodZeros, _ := compressed(t, 64<<10, zeros, "")
+	want := make([]byte, n)
+	if err := d.Decompress(want, good); err != nil {
+		t.Fatalf("seed chunk: %v", err)
+	}
 	cases := []struct {
 		name string
 		dst  int
@@ -164,17 +192,14 @@ func TestHostile(t *testing.T) {
 		{"odd", 100, []byte{1, 2, 3, 4, 5}, "odd"},
 		{"empty output", 0, good, "empty output"},
 		{"output beyond chunk size", 64<<10 + 1, good, "exceeds the decoder's chunk size"},
-		{"truncated to half", len(data), good[:len(good)/2&^1], ""},
-		{"truncated by 2", len(data), good[:len(good)-2], ""},
-		{"tail only", len(data), good[len(good)/2&^1:], ""},
+		{"truncated to half", n, good[:len(good)/2&^1], ""},
+		{"truncated by 2", n, good[:len(good)-2], ""},
+		{"tail only", n, good[len(good)/2&^1:], ""},
 		{"all ones", 1000, bytes.Repeat([]byte{0xff}, 64), ""},
 		{"all zeros", 60000, make([]byte, 64), ""},
-		{"zeros chunk truncated", len(zeros), goodZeros[:4], ""},
-		{"longer output than encoded", len(data) - 1000, good, ""},
-	}
-	d, err := NewDecoder(64 << 10)
-	if err != nil {
-		t.Fatal(err)
+		{"zeros chunk truncated", nz, zeros[:4], ""},
+		{"more output than encoded", n + 1000, good, ""},
+		{"six bytes", 5000, []byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -190,8 +215,8 @@ func TestHostile(t *testing.T) {
 		})
 	}
 	// A hostile chunk must not disturb the next good one.
-	got := make([]byte, len(data))
-	if err := d.Decompress(got, good); err != nil || !bytes.Equal(got, data) {
+	got := make([]byte, n)
+	if err := d.Decompress(got, good); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("good chunk after hostile ones: err=%v", err)
 	}
 	if !errors.Is(d.Decompress(make([]byte, 10), []byte{1}), ErrCorrupt) {
