@@ -190,6 +190,14 @@ func (d *daemon) run(ctx context.Context) error {
 	d.announce(st.cfg)
 	d.logProblems(st)
 
+	var ts *tftp.Server
+	if d.tftpConn != nil {
+		var err error
+		if ts, err = tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log}); err != nil {
+			d.closeListeners()
+			return err
+		}
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	// Servers run on their own context: a fatal error of one stops the others.
@@ -199,12 +207,7 @@ func (d *daemon) run(ctx context.Context) error {
 	hs := &httpboot.Server{Handler: d.httpHandler(), Logger: d.log, ShutdownTimeout: drainTimeout}
 	wg.Go(func() { errc <- hs.Serve(sctx, d.httpLn) })
 
-	if d.tftpConn != nil {
-		ts, err := tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log})
-		if err != nil {
-			d.closeListeners()
-			return err
-		}
+	if ts != nil {
 		// tftp.Serve would drain without a deadline; Shutdown below bounds it.
 		tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
 		defer tcancel()
