@@ -38,8 +38,8 @@ func (r rangeDecoder) normalize(src []byte) rangeDecoder {
 	if r.rng <= 0xffff {
 		r.rng <<= 16
 		r.code <<= 16
-		if r.pos+2 <= len(src) {
-			r.code |= uint32(binary.LittleEndian.Uint16(src[r.pos:]))
+		if p := r.pos; p+2 <= len(src) {
+			r.code |= uint32(src[p]) | uint32(src[p+1])<<8
 		}
 		r.pos += 2
 	}
@@ -81,7 +81,7 @@ type bitReader struct {
 func (b bitReader) refill(src []byte) bitReader {
 	var v uint64
 	if b.pos >= 8 {
-		v = binary.LittleEndian.Uint64(src[b.pos-8:])
+		v = binary.LittleEndian.Uint64(src[b.pos-8 : b.pos])
 	} else {
 		v = binary.LittleEndian.Uint64(src[:8]) << uint((8-b.pos)*8) // 0 once pos <= 0
 	}
@@ -258,6 +258,7 @@ func (s *state) decode(dst, in []byte, start int) error {
 // and main state stay in registers; that loop is where most of the time goes.
 func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint32) (int, rangeDecoder, bitReader, uint32) {
 	dst, in := s.dst, s.in
+	in = in[:len(in):len(in)] // cap == len: one register less in the loop
 	for pos < len(dst) {
 		var bit uint32
 		rd, bit = rd.normalize(in).bit(&s.mainProbs[mainState&15])
