@@ -439,3 +439,18 @@ func TestRandomTreesThroughHivex(t *testing.T) {
 		}
 	}
 }
+
+func ExampleWriteHive() {
+	root := &Key{Name: "ROOT", Subkeys: []*Key{{
+		Name:   "Settings",
+		Values: []Value{String("Name", "pxewim"), DWORD("Port", 69), MultiString("Paths", []string{`\Boot`, `\EFI`})},
+	}}}
+	var buf bytes.Buffer
+	if err := WriteHive(&buf, root, HiveOptions{ModTime: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	back, err := ReadHive(buf.Bytes())
+	fmt.Println(err, buf.Len(), back.Subkeys[0].Name, len(back.Subkeys[0].Values))
+	// Output: <nil> 8192 Settings 3
+}
