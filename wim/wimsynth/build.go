@@ -1,0 +1,301 @@
+package wimsynth
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/pxewim/pxewim/wim"
+)
+
+// Options selects what Build synthesises.
+type Options struct {
+	// Index is the 1-based image to export; the result always holds just that image, as 1.
+	Index int
+	// Overlay, when not empty, adds or replaces files in the image.
+	Overlay *Overlay
+	// Uncompressed transcodes: every blob and the metadata are stored uncompressed, decoded on
+	// demand from the source, and the header has no compression. Use it for sources wimboot and
+	// bootmgr refuse (see NeedsTranscode).
+	Uncompressed bool
+	// Name is what File.Name returns; empty means "image<Index>.wim".
+	Name string
+	// SourceTag identifies the source WIM's version for the ETag (e.g. its size and mtime).
+	// The ETag already covers the source's header, XML and image metadata hash.
+	SourceTag string
+}
+
+// maxMetadata bounds the metadata resource Build decodes (as the wim package does).
+const maxMetadata = 1 << 30
+
+// etagVersion changes whenever the output layout for the same inputs changes.
+const etagVersion = "pxewim-wimsynth 1"
+
+// builder holds the state of one Build.
+type builder struct {
+	src     *wim.Archive
+	opts    Options
+	l       layout
+	entries []byte // output blob table
+	meta    *tree
+	counts  imageCounts
+	newBlob map[[sha1.Size]byte]*overlayFile
+	order   [][sha1.Size]byte // new blobs in overlay order
+}
+
+// Build synthesises the WIM described by opts from src. src must stay open while the File is
+// read. Only the image's metadata is decoded here (and, with an overlay, re-serialised); blob
+// data is read from src when the File is read.
+func Build(src *wim.Archive, opts Options) (*File, error) {
+	if err := checkSource(src); err != nil {
+		return nil, err
+	}
+	// Loading the image runs the wim package's full checks on the tree (cycles, bounds).
+	if _, err := src.Image(opts.Index); err != nil {
+		return nil, fmt.Errorf("wimsynth: %w", err)
+	}
+	mb, err := src.MetadataBlob(opts.Index)
+	if err != nil {
+		return nil, fmt.Errorf("wimsynth: %w", err)
+	}
+	b := &builder{src: src, opts: opts, newBlob: map[[sha1.Size]byte]*overlayFile{}}
+	buf, err := readBlob(src, mb)
+	if err != nil {
+		return nil, err
+	}
+	if b.meta, err = parseTree(buf); err != nil {
+		return nil, fmt.Errorf("wimsynth: image %d metadata: %w", opts.Index, err)
+	}
+	var newMeta []byte
+	if opts.Overlay.Len() > 0 {
+		if err := b.applyOverlay(); err != nil {
+			return nil, err
+		}
+		newMeta = b.meta.serialize()
+	}
+	return b.layout(mb, newMeta)
+}
+
+// checkSource refuses what cannot be exported.
+func checkSource(src *wim.Archive) error {
+	if n := src.MissingParts(); n > 0 {
+		return fmt.Errorf("wimsynth: %d parts of the split WIM are missing", n)
+	}
+	return nil
+}
+
+func readBlob(src *wim.Archive, bi wim.BlobInfo) ([]byte, error) {
+	if bi.Size > maxMetadata {
+		return nil, fmt.Errorf("wimsynth: metadata resource of %d bytes exceeds %d", bi.Size, maxMetadata)
+	}
+	r, err := src.OpenBlob(bi.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("wimsynth: %w", err)
+	}
+	buf := make([]byte, bi.Size)
+	if _, err := r.ReadAt(buf, 0); err != nil && !(err == io.EOF && bi.Size == 0) {
+		return nil, fmt.Errorf("wimsynth: reading metadata resource: %w", err)
+	}
+	if sha1.Sum(buf) != bi.Hash {
+		return nil, fmt.Errorf("wimsynth: metadata resource: %w", wim.ErrChecksum)
+	}
+	return buf, nil
+}
+
+// layout places header, blobs, metadata, blob table and XML, in wimlib's order.
+func (b *builder) layout(mb wim.BlobInfo, newMeta []byte) (*File, error) {
+	src, opts := b.src, b.opts
+	hdr := make([]byte, wim.HeaderSize)
+	b.l.add(segment{data: hdr, what: "header"})
+	if err := b.addBlobs(); err != nil {
+		return nil, err
+	}
+	metaHdr, metaHash, err := b.addMetadata(mb, newMeta)
+	if err != nil {
+		return nil, err
+	}
+	table := append(b.metaEntry(metaHdr, metaHash), b.entries...)
+	tableOff := b.l.add(segment{data: table, what: "blob table"})
+	xl, err := scanXML(src.XML(), opts.Index)
+	if err != nil {
+		return nil, fmt.Errorf("wimsynth: %w", err)
+	}
+	xmlOff := b.l.pos
+	xmlData := rewriteXML(src.XML(), xl, b.counts, xmlOff)
+	b.l.add(segment{data: xmlData, what: "XML data"})
+
+	f := &File{segs: b.l.segs, size: b.l.pos, etag: b.etag(mb.Hash), name: opts.Name}
+	if f.name == "" {
+		f.name = fmt.Sprintf("image%d.wim", opts.Index)
+	}
+	b.writeHeader(hdr, f.etag, metaHdr,
+		wim.ResourceHeader{SizeInWIM: int64(len(table)), Flags: wim.ResFlagMetadata, Offset: tableOff, Size: int64(len(table))},
+		wim.ResourceHeader{SizeInWIM: int64(len(xmlData)), Flags: wim.ResFlagMetadata, Offset: xmlOff, Size: int64(len(xmlData))})
+	return f, nil
+}
+
+// addBlobs places every blob the image refers to, in the source's blob table order, then the
+// overlay's new blobs.
+func (b *builder) addBlobs() error {
+	refs := b.meta.refs()
+	seen := map[[sha1.Size]byte]bool{}
+	type solidRes struct {
+		off     int64
+		entries []byte
+	}
+	solids := map[[2]int64]*solidRes{}
+	var solidOrder []*solidRes
+	for bi := range b.src.Blobs() {
+		n := refs[bi.Hash]
+		if n == 0 || seen[bi.Hash] {
+			continue
+		}
+		seen[bi.Hash] = true
+		switch {
+		case b.decode(bi):
+			r, err := b.src.OpenBlob(bi.Hash)
+			if err != nil {
+				return fmt.Errorf("wimsynth: %w", err)
+			}
+			off := b.l.add(segment{r: r, size: bi.Size, what: fmt.Sprintf("blob %x", bi.Hash)})
+			b.entries = appendEntry(b.entries, wim.ResourceHeader{SizeInWIM: bi.Size, Offset: off, Size: bi.Size}, n, bi.Hash)
+		case bi.Solid:
+			key := [2]int64{int64(bi.Part), bi.Resource.Offset}
+			s := solids[key]
+			if s == nil {
+				raw, err := b.src.RawResource(bi)
+				if err != nil {
+					return fmt.Errorf("wimsynth: %w", err)
+				}
+				s = &solidRes{off: b.l.add(segment{r: raw, size: raw.Size(), what: fmt.Sprintf("solid resource of blob %x", bi.Hash)})}
+				rh := bi.Resource
+				rh.Offset, rh.Flags = s.off, wim.ResFlagSolid
+				s.entries = appendEntry(nil, rh, 1, [sha1.Size]byte{})
+				solids[key] = s
+				solidOrder = append(solidOrder, s)
+			}
+			e := bi.Entry.Resource
+			e.Offset, e.Flags = bi.OffsetInResource, wim.ResFlagSolid
+			s.entries = appendEntry(s.entries, e, n, bi.Hash)
+		default:
+			raw, err := b.src.RawResource(bi)
+			if err != nil {
+				return fmt.Errorf("wimsynth: %w", err)
+			}
+			rh := bi.Resource
+			rh.Offset = b.l.add(segment{r: raw, size: raw.Size(), what: fmt.Sprintf("blob %x", bi.Hash)})
+			rh.Flags &= wim.ResFlagCompressed
+			b.entries = appendEntry(b.entries, rh, n, bi.Hash)
+		}
+	}
+	for _, h := range b.order {
+		f := b.newBlob[h]
+		off := b.l.add(segment{r: f.r, size: f.size, what: fmt.Sprintf("injected file %q", f.path)})
+		b.entries = appendEntry(b.entries, wim.ResourceHeader{SizeInWIM: f.size, Offset: off, Size: f.size}, refs[h], h)
+		seen[h] = true
+	}
+	for _, s := range solidOrder {
+		b.entries = append(b.entries, s.entries...)
+	}
+	for h := range refs {
+		if !seen[h] {
+			return fmt.Errorf("wimsynth: image %d refers to blob %x, which the WIM lacks", b.opts.Index, h)
+		}
+	}
+	return nil
+}
+
+// decode tells whether a blob must be stored decoded rather than copied raw: always when
+// transcoding, and for compressed resources of pipable WIMs, whose chunk layout differs.
+func (b *builder) decode(bi wim.BlobInfo) bool {
+	return b.opts.Uncompressed || (b.src.Header().Pipable && bi.Compression != wim.CompressionNone)
+}
+
+// addMetadata places the metadata resource: the new one when there is an overlay, else the
+// source's, raw or decoded.
+func (b *builder) addMetadata(mb wim.BlobInfo, newMeta []byte) (wim.ResourceHeader, [sha1.Size]byte, error) {
+	if newMeta != nil {
+		off := b.l.add(segment{data: newMeta, what: "metadata resource"})
+		n := int64(len(newMeta))
+		return wim.ResourceHeader{SizeInWIM: n, Flags: wim.ResFlagMetadata, Offset: off, Size: n}, sha1.Sum(newMeta), nil
+	}
+	if b.decode(mb) {
+		r, err := b.src.OpenBlob(mb.Hash)
+		if err != nil {
+			return wim.ResourceHeader{}, mb.Hash, fmt.Errorf("wimsynth: metadata resource: %w", err)
+		}
+		off := b.l.add(segment{r: r, size: mb.Size, what: "metadata resource"})
+		return wim.ResourceHeader{SizeInWIM: mb.Size, Flags: wim.ResFlagMetadata, Offset: off, Size: mb.Size}, mb.Hash, nil
+	}
+	raw, err := b.src.RawResource(mb)
+	if err != nil {
+		return wim.ResourceHeader{}, mb.Hash, fmt.Errorf("wimsynth: metadata resource: %w", err)
+	}
+	rh := mb.Resource
+	rh.Offset = b.l.add(segment{r: raw, size: raw.Size(), what: "metadata resource"})
+	rh.Flags = rh.Flags&wim.ResFlagCompressed | wim.ResFlagMetadata
+	return rh, mb.Hash, nil
+}
+
+func (b *builder) metaEntry(rh wim.ResourceHeader, h [sha1.Size]byte) []byte {
+	return appendEntry(nil, rh, 1, h)
+}
+
+// appendEntry appends a 50-byte blob table entry (part 1).
+func appendEntry(out []byte, rh wim.ResourceHeader, refs uint32, h [sha1.Size]byte) []byte {
+	var e [50]byte
+	putReshdr(e[:], rh)
+	binary.LittleEndian.PutUint16(e[24:], 1)
+	binary.LittleEndian.PutUint32(e[26:], refs)
+	copy(e[30:], h[:])
+	return append(out, e[:]...)
+}
+
+func putReshdr(b []byte, rh wim.ResourceHeader) {
+	binary.LittleEndian.PutUint64(b, uint64(rh.SizeInWIM)&(1<<56-1)|uint64(rh.Flags)<<56)
+	binary.LittleEndian.PutUint64(b[8:], uint64(rh.Offset))
+	binary.LittleEndian.PutUint64(b[16:], uint64(rh.Size))
+}
+
+// Header flags carried over from the source: compression only (not split, read-only, ...).
+const keptFlags = wim.FlagCompression | wim.FlagXPRESS | wim.FlagLZX | wim.FlagLZMS | wim.FlagXPRESS2 | wim.FlagRPFix
+
+func (b *builder) writeHeader(h []byte, etag string, meta, table, xml wim.ResourceHeader) {
+	sh := b.src.Header()
+	version, flags, chunk := sh.Version, sh.Flags&keptFlags, sh.ChunkSize
+	if b.opts.Uncompressed {
+		version, flags, chunk = wim.VersionDefault, sh.Flags&wim.FlagRPFix, 0
+	}
+	le := binary.LittleEndian
+	copy(h, "MSWIM\x00\x00\x00")
+	le.PutUint32(h[0x08:], wim.HeaderSize)
+	le.PutUint32(h[0x0C:], version)
+	le.PutUint32(h[0x10:], flags)
+	le.PutUint32(h[0x14:], chunk)
+	guid := sha1.Sum([]byte("GUID " + etag))
+	copy(h[0x18:0x28], guid[:16])
+	le.PutUint16(h[0x28:], 1)
+	le.PutUint16(h[0x2A:], 1)
+	le.PutUint32(h[0x2C:], 1)
+	putReshdr(h[0x30:], table)
+	putReshdr(h[0x48:], xml)
+	putReshdr(h[0x60:], meta)
+	le.PutUint32(h[0x78:], 1)
+}
+
+// etag hashes every input that determines the output bytes.
+func (b *builder) etag(metaHash [sha1.Size]byte) string {
+	h := sha1.New()
+	sh := b.src.Header()
+	fmt.Fprintf(h, "%s\nsource %q %d %+v\nxml %x\nmeta %x\nopts %d %t\n", etagVersion, b.opts.SourceTag,
+		b.src.FileSize(), sh, sha1.Sum([]byte(b.src.XML())), metaHash, b.opts.Index, b.opts.Uncompressed)
+	if o := b.opts.Overlay; o.Len() > 0 {
+		fmt.Fprintf(h, "overlay time %d\n", o.ModTime.UnixNano())
+		for _, f := range o.sorted() {
+			fmt.Fprintf(h, "%q %d %x\n", f.elems, f.size, f.hash)
+		}
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
+}
