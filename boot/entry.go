@@ -34,6 +34,13 @@ type NativeBooter interface {
 	NativeBootFile(c Client) (tftpPath string, ok bool)
 }
 
+// TreeBooter is the seam for entries that give their clients a file tree of their own (native
+// WinPE: "\Boot\BCD" must resolve inside the image chosen for that MAC). TFTP and HTTP serve
+// a client the tree of the entry a rule sends it to, and the store otherwise.
+type TreeBooter interface {
+	Tree(c Client, store fs.FS) (fs.FS, error)
+}
+
 // ScriptEnv is what an entry needs to render its iPXE commands.
 type ScriptEnv struct {
 	Client Client

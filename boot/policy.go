@@ -87,6 +87,17 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	return Decision{BootFile: IPXEDir + "/" + file, Reason: "stock PXE: iPXE over TFTP"}
 }
 
+// Tree returns the file tree TFTP and HTTP serve to c: the store, unless the entry a rule sends
+// c to provides a tree of its own (TreeBooter).
+func (p *Policy) Tree(c Client, store fs.FS) (fs.FS, error) {
+	if e, ok := p.Rule(c); ok {
+		if tb, ok := e.Boot.(TreeBooter); ok {
+			return tb.Tree(c, store)
+		}
+	}
+	return store, nil
+}
+
 // ipxeQuery identifies the client in script URLs. The MAC is written out (known from DHCP);
 // iPXE expands ${...} in a DHCP filename, so the script learns which iPXE build runs.
 func ipxeQuery(c Client) string {

@@ -265,3 +265,32 @@ func TestIPXETemplateEntry(t *testing.T) {
 		}
 	}
 }
+
+// treeEntry is an entry kind with its own tree, as native WinPE entries will be.
+type treeEntry struct{ IPXEScript }
+
+type namedFS struct {
+	fs.FS
+	name string
+}
+
+func (treeEntry) Tree(c Client, store fs.FS) (fs.FS, error) {
+	return namedFS{store, "tree for " + c.MAC.String()}, nil
+}
+
+func TestPolicyTree(t *testing.T) {
+	p := mustPolicy(t, policyConfig)
+	store := namedFS{name: "store"}
+	if got, _ := p.Tree(Client{MAC: mac("52:54:00:aa:00:01")}, store); got.(namedFS).name != "store" {
+		t.Errorf("plain entry: %v", got)
+	}
+	e, _ := p.Config().Entry("shell")
+	e.Boot = &treeEntry{}
+	got, err := p.Tree(Client{MAC: mac("52:54:00:aa:00:01")}, store)
+	if err != nil || got.(namedFS).name != "tree for 52:54:00:aa:00:01" {
+		t.Errorf("tree entry: %v %v", got, err)
+	}
+	if got, _ := p.Tree(Client{MAC: mac("52:54:00:12:34:56")}, store); got.(namedFS).name != "store" {
+		t.Errorf("client without rule: %v", got)
+	}
+}

@@ -271,13 +271,20 @@ func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (
 	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot}, nil
 }
 
+// tftpResolve gives a TFTP client its tree; who it is comes from DHCP (by IP, or the kernel's
+// neighbour table).
 func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
-	return d.cur.Load().store, nil
+	st := d.cur.Load()
+	c, _ := d.clients.LookupIP(remote.Addr())
+	return st.policy.Tree(c, st.store)
 }
 
 func (d *daemon) httpHandler() http.Handler {
 	return httpboot.NewHandler(httpboot.Config{
-		Resolve: func(r *http.Request, _ httpboot.ClientInfo) (fs.FS, error) { return d.cur.Load().store, nil },
+		Resolve: func(r *http.Request, ci httpboot.ClientInfo) (fs.FS, error) {
+			st := d.cur.Load()
+			return st.policy.Tree(d.withDHCPFacts(ci), st.store)
+		},
 		Script:  d.script,
 		Clients: d.clients,
 		Logger:  d.log,
