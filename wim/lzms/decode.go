@@ -431,14 +431,22 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 func copyMatch(dst []byte, pos, offset, length int) {
 	end := pos + length
 	from := pos - offset
-	if offset >= 8 && length <= 32 && end+8 <= len(dst) {
-		// Short match, common case: 8-byte moves. With offset >= 8 each load reads
-		// bytes already final; the last store may spill up to 7 bytes past end, which
-		// are inside dst and rewritten later.
-		for ; pos < end; pos, from = pos+8, from+8 {
-			binary.LittleEndian.PutUint64(dst[pos:], binary.LittleEndian.Uint64(dst[from:]))
+	if end+8 <= len(dst) {
+		if offset >= 8 && length <= 64 {
+			// Common case: 8-byte moves. With offset >= 8 each load reads bytes already
+			// final (also when source and destination overlap); the last store may
+			// spill up to 7 bytes past end, which are inside dst and rewritten later.
+			for ; pos < end; pos, from = pos+8, from+8 {
+				binary.LittleEndian.PutUint64(dst[pos:], binary.LittleEndian.Uint64(dst[from:]))
+			}
+			return
 		}
-		return
+		if length <= 16 { // short run of a short pattern
+			for ; pos < end; pos, from = pos+1, from+1 {
+				dst[pos] = dst[from]
+			}
+			return
+		}
 	}
 	if offset >= length {
 		copy(dst[pos:end], dst[from:])

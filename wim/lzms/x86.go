@@ -47,17 +47,30 @@ func (x *x86Undo) undo(data []byte) {
 
 	lastX86 := int64(-x86MaxTranslation - 1)
 	end := size - 16 // opcodes start before this; the first byte is never looked at
+	sparse := false // no candidate in the last 16 bytes looked at
 	for p := 1; p < end; {
 		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+16] is
 		// in bounds: p < size-16).
+		if sparse && p+32 <= size { // in sparse data, test 32 bytes at once
+			w := data[p : p+32]
+			if candidateBytes(binary.LittleEndian.Uint64(w))|
+				candidateBytes(binary.LittleEndian.Uint64(w[8:]))|
+				candidateBytes(binary.LittleEndian.Uint64(w[16:]))|
+				candidateBytes(binary.LittleEndian.Uint64(w[24:])) == 0 {
+				p += 32
+				continue
+			}
+		}
 		m := candidateBytes(binary.LittleEndian.Uint64(data[p:]))
 		if m == 0 { // also look at the next eight (in bounds too): fewer loop trips
 			if m = candidateBytes(binary.LittleEndian.Uint64(data[p+8:])); m == 0 {
 				p += 16
+				sparse = true
 				continue
 			}
 			p += 8
 		}
+		sparse = false
 		if p += bits.TrailingZeros64(m) >> 3; p >= end {
 			break
 		}
@@ -111,9 +124,9 @@ func (x *x86Undo) undo(data []byte) {
 // zero-byte trick can only misflag bytes above a real hit), which is all the scan uses.
 func candidateBytes(w uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - lo) &^ v & hi }
-	return zero(w&0xfbfbfbfbfbfbfbfb^0x4848484848484848) |
-		zero(w&0xfefefefefefefefe^0xe8e8e8e8e8e8e8e8) |
-		zero(w^0xf0f0f0f0f0f0f0f0) |
-		zero(^w)
+	v1 := w&0xfbfbfbfbfbfbfbfb ^ 0x4848484848484848 // 0x48, 0x4C
+	v2 := w&0xfefefefefefefefe ^ 0xe8e8e8e8e8e8e8e8 // 0xE8, 0xE9
+	v3 := w ^ 0xf0f0f0f0f0f0f0f0
+	v4 := ^w // 0xFF
+	return ((v1-lo)&^v1 | (v2-lo)&^v2 | (v3-lo)&^v3 | (v4-lo)&^v4) & hi
 }
