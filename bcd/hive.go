@@ -37,6 +37,10 @@ const (
 	MaxValueSize    = 4 << 20 // bytes
 	MaxDepth        = 512     // key nesting below the root
 	MaxKeys         = 1 << 20 // keys in one hive
+	// MaxHiveSize bounds an estimate of the written file (names, classes,
+	// data and per-cell overhead). The layout can at most double it
+	// (slack at bin ends), which keeps every offset inside 32 bits.
+	MaxHiveSize = 1 << 30
 )
 
 // Key is one registry key: a name, its values and its subkeys. The root
@@ -169,10 +173,14 @@ func validateTree(root *Key) error {
 	if root == nil {
 		return fmt.Errorf("bcd: %w: nil root key", ErrInvalidTree)
 	}
-	keys := 0
+	keys, size := 0, 0
 	var walk func(k *Key, path string, depth int) error
 	walk = func(k *Key, path string, depth int) error {
 		keys++
+		size += cellEstimate(k)
+		if size > MaxHiveSize {
+			return fmt.Errorf("bcd: %w: hive would be larger than %d bytes", ErrInvalidTree, MaxHiveSize)
+		}
 		if keys > MaxKeys {
 			return fmt.Errorf("bcd: %w: more than %d keys", ErrInvalidTree, MaxKeys)
 		}
@@ -199,6 +207,16 @@ func validateTree(root *Key) error {
 		return nil
 	}
 	return walk(root, `\`+root.Name, 0)
+}
+
+// cellEstimate over-estimates the bytes k's own cells take: nk, class,
+// index entry, and per value vk, list entry, data and big-data overhead.
+func cellEstimate(k *Key) int {
+	n := 128 + 2*len(k.Name) + 2*len(k.Class)
+	for _, v := range k.Values {
+		n += 64 + 2*len(v.Name) + len(v.Data) + 16*(len(v.Data)/bigDataSegment+1)
+	}
+	return n
 }
 
 func checkKey(k *Key, path string, isRoot bool) error {

@@ -360,6 +360,7 @@ func TestWriteHiveRejectsBadTrees(t *testing.T) {
 		{"value too big", &Key{Values: []Value{Binary("huge", make([]byte, MaxValueSize+1))}}, "limit"},
 		{"too deep", deep, "deeper than"},
 		{"class too long", &Key{Class: long(MaxClassLen)}, "class name"},
+		{"hive too big", hugeTree(), "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -380,6 +381,17 @@ func TestWriteHiveRejectsBadTrees(t *testing.T) {
 			t.Errorf("minor version %d accepted", minor)
 		}
 	}
+}
+
+// hugeTree shares one 4 MiB buffer among enough values to pass
+// MaxHiveSize without allocating it.
+func hugeTree() *Key {
+	data := make([]byte, MaxValueSize)
+	k := &Key{}
+	for i := range MaxHiveSize/MaxValueSize + 1 {
+		k.Values = append(k.Values, Value{Name: fmt.Sprint(i), Type: RegBinary, Data: data})
+	}
+	return k
 }
 
 type failingWriter struct{}

@@ -259,7 +259,19 @@ func TestRamdiskBCDReadBackByOwnReader(t *testing.T) {
 		for p, v := range wantBCD(t, tc.cfg, tc.loader) {
 			want[p] = v
 		}
-		compareDumps(t, want, dumpTree(got))
+		d := dumpTree(got)
+		compareDumps(t, want, d)
+		for _, id := range []string{"11000001", "21000001"} {
+			dev := d[`Objects\`+tc.loader+`\Elements\`+id]["Element"].Data
+			s, err := DescribeDevice(dev)
+			if want := `ramdisk=[boot]` + tc.cfg.WIMPath + `,` + RamdiskOptionsGUID; err != nil || s != want {
+				t.Errorf("%s: %s reads as %q, %v; want %q", tc.name, id, s, err, want)
+			}
+		}
+		sdi, err := DescribeDevice(d[`Objects\`+RamdiskOptionsGUID+`\Elements\31000003`]["Element"].Data)
+		if err != nil || sdi != "boot" {
+			t.Errorf("%s: ramdisksdidevice reads as %q, %v", tc.name, sdi, err)
+		}
 	}
 }
 
@@ -371,4 +383,39 @@ func ExampleWriteRamdiskBCD() {
 	})
 	fmt.Println(err, buf.Len()%4096 == 0, string(buf.Bytes()[:4]))
 	// Output: <nil> true regf
+}
+
+func TestDescribeDevice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dev  []byte
+		want string
+	}{
+		{"bcdedit ramdisk", mustHex(t, sourcesBootWIMDevice), `ramdisk=[boot]\sources\boot.wim,` + RamdiskOptionsGUID},
+		{"boot", mustHex(t, bootDeviceHex), "boot"},
+		{"per-client ramdisk", wantRamdiskDevice(t, `\Boot\x64\Images\Ünï.wim`), `ramdisk=[boot]\Boot\x64\Images\Ünï.wim,` + RamdiskOptionsGUID},
+	} {
+		got, err := DescribeDevice(tc.dev)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	ref := mustHex(t, sourcesBootWIMDevice)
+	for _, bad := range [][]byte{nil, ref[:31], ref[:100], append(slices.Clone(ref), 0)} {
+		if s, err := DescribeDevice(bad); err == nil {
+			t.Errorf("%d bytes: accepted as %q", len(bad), s)
+		}
+	}
+}
+
+func FuzzDescribeDevice(f *testing.F) {
+	f.Add(mustHex(f, sourcesBootWIMDevice))
+	f.Add(mustHex(f, bootDeviceHex))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DescribeDevice(b)
+		if err == nil && s == "" {
+			t.Fatal("empty description without an error")
+		}
+	})
 }
