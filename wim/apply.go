@@ -157,7 +157,7 @@ func (x *extractor) entry(e *Entry, path string) error {
 		err = x.file(e, path)
 	}
 	if err != nil {
-		return fmt.Errorf("wim: extracting %s to %s: %w", e.Path(), path, err)
+		return fmt.Errorf("extracting %s to %s: %w", e.Path(), path, err)
 	}
 	return x.setMeta(path, e, e.IsSymlink())
 }

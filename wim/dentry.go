@@ -312,3 +312,18 @@ func (d *rawDentry) assignStreams() {
 		e.Streams = append(e.Streams, Stream{Name: s.name, Hash: s.hash})
 	}
 }
+
+// Open opens the entry's unnamed data stream (see Image.OpenEntry).
+func (e *Entry) Open() (*File, error) { return e.img.OpenEntry(e) }
+
+// OpenStream opens one of the entry's named data streams.
+func (e *Entry) OpenStream(name string) (*File, error) { return e.img.OpenStream(e, name) }
+
+// SecurityDescriptor returns the entry's raw self-relative SECURITY_DESCRIPTOR, or nil.
+func (e *Entry) SecurityDescriptor() []byte { return e.img.SecurityDescriptor(e.SecurityID) }
+
+// ReparseData returns the entry's reparse buffer (see Image.ReparseData).
+func (e *Entry) ReparseData() ([]byte, error) { return e.img.ReparseData(e) }
+
+// LinkTarget returns a symbolic link's target (see Image.LinkTarget).
+func (e *Entry) LinkTarget() (string, error) { return e.img.LinkTarget(e) }

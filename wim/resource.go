@@ -202,12 +202,7 @@ func (r *resource) chunk(i int64) ([]byte, error) {
 // decodeChunk decodes chunk i into dst (len = chunkLen(i)); buf is optional scratch space for the
 // stored bytes. The chunk table must be loaded.
 func (r *resource) decodeChunk(i int64, dst, buf []byte) error {
-	start, end := r.offs[i], r.offs[i+1]
-	if r.part.hdr.Pipable {
-		// Each stored chunk is preceded by its own size header; the table does not count them.
-		shift := pipableChunkHeaderSize * (i + 1)
-		start, end = start+shift, end+shift
-	}
+	start, end := r.chunkSpan(i)
 	stored := end - start
 	if int64(cap(buf)) < stored {
 		buf = make([]byte, stored)
@@ -216,14 +211,31 @@ func (r *resource) decodeChunk(i int64, dst, buf []byte) error {
 	if _, err := r.part.r.ReadAt(src, start); err != nil {
 		return fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
 	}
-	if stored == int64(len(dst)) {
+	return r.decodeStored(i, dst, src)
+}
+
+// chunkSpan returns the file offsets of chunk i's stored bytes.
+func (r *resource) chunkSpan(i int64) (start, end int64) {
+	start, end = r.offs[i], r.offs[i+1]
+	if r.part.hdr.Pipable {
+		// Each stored chunk is preceded by its own size header; the table does not count them.
+		shift := pipableChunkHeaderSize * (i + 1)
+		start, end = start+shift, end+shift
+	}
+	return start, end
+}
+
+// decodeStored decodes chunk i from its stored bytes src into dst (len = chunkLen(i)).
+func (r *resource) decodeStored(i int64, dst, src []byte) error {
+	if len(src) == len(dst) {
 		copy(dst, src) // stored raw: compressing did not help
 		return nil
 	}
 	if r.codec == CompressionNone {
-		return fmt.Errorf("%v: chunk %d of an uncompressed resource stores %d bytes for %d", r, i, stored, len(dst))
+		return fmt.Errorf("%v: chunk %d of an uncompressed resource stores %d bytes for %d", r, i, len(src), len(dst))
 	}
 	if err := r.a.decoders.decompress(r.codec, int(r.chunkSize), dst, src); err != nil {
+		start, _ := r.chunkSpan(i)
 		return fmt.Errorf("%v: %v chunk %d at %#x: %w", r, r.codec, i, start, err)
 	}
 	return nil

@@ -16,15 +16,16 @@ import (
 // integrity table (if any) matches the file. Chunks are decoded on all cores. progress, if not
 // nil, is called (from one goroutine at a time) with bytes verified so far and the total.
 func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) error {
+	// The integrity check runs to the end even when a blob fails, so both problems are reported.
+	integrity := make(chan error, 1)
+	go func() { integrity <- a.checkIntegrity(ctx) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := a.verifyImages(); err != nil {
-		return err
+		return errors.Join(err, <-integrity)
 	}
 	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	jobs := a.verifyJobs(&v.total)
-	integrity := make(chan error, 1)
-	go func() { integrity <- a.checkIntegrity(ctx) }()
 
 	work := make(chan resourceJob)
 	errs := make(chan error, cap(v.sem))
@@ -62,7 +63,7 @@ feed:
 			all = append(all, err)
 		}
 	}
-	if err := <-integrity; err != nil && !errors.Is(err, context.Canceled) {
+	if err := <-integrity; err != nil {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
@@ -173,20 +174,65 @@ type piece struct {
 	err  error
 }
 
+// preloadMax bounds the stored bytes of a resource that verify reads with one ReadAt.
+const preloadMax = 8 << 20
+
 // resource verifies every blob of one resource: pieces (chunks, or 4 MiB spans of stored
-// data) are produced by up to `window` concurrent decoders and hashed in order.
+// data) are hashed in order. Small resources are decoded inline (the other workers keep the
+// cores busy); large ones by up to `window` concurrent decoders.
 func (v *verifier) resource(j resourceJob) error {
 	r := j.r
 	var n, span int64
+	var stored []byte // whole stored resource, when small enough to read at once
 	if r.chunked {
 		if err := r.loadTable(); err != nil {
 			return err
 		}
 		n, span = r.chunks(), r.chunkSize
+		if first, last := r.offs[0], r.offs[n]; n > 0 && last-first <= preloadMax && !r.part.hdr.Pipable {
+			stored = make([]byte, last-first)
+			if _, err := r.part.r.ReadAt(stored, first); err != nil {
+				return fmt.Errorf("%v: reading %d stored bytes: %w", r, len(stored), noEOF(err))
+			}
+		}
 	} else {
 		span = 4 << 20
 		n = (r.size + span - 1) / span
 	}
+	h := newBlobHasher(j.blobs)
+	if n <= 2 || (stored != nil && n*span <= 1<<20) {
+		if err := v.inline(r, n, span, stored, h); err != nil {
+			return err
+		}
+		return h.finish()
+	}
+	return v.pipelined(r, n, span, stored, h)
+}
+
+// inline decodes and hashes a resource's pieces one after another.
+func (v *verifier) inline(r *resource, n, span int64, stored []byte, h *blobHasher) error {
+	var pos int64
+	for i := int64(0); i < n; i++ {
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+		data, err := v.produce(r, i, span, stored)
+		if err != nil {
+			return err
+		}
+		err = h.write(pos, data)
+		pos += int64(len(data))
+		v.report(int64(len(data)))
+		v.bufs.Put(data[:cap(data)])
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipelined decodes pieces on up to GOMAXPROCS goroutines and hashes them in order.
+func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobHasher) error {
 	window := int64(cap(v.sem))
 	window = max(1, min(window, (256<<20)/span/int64(cap(v.sem)), n))
 	queue := make(chan chan piece, window)
@@ -208,13 +254,12 @@ func (v *verifier) resource(j resourceJob) error {
 					ch <- piece{err: ctx.Err()}
 					return
 				}
-				data, err := v.produce(r, i, span)
+				data, err := v.produce(r, i, span, stored)
 				<-v.sem
 				ch <- piece{data, err}
 			}(i)
 		}
 	}()
-	h := newBlobHasher(j.blobs)
 	var pos int64
 	var err error
 	for ch := range queue {
@@ -238,8 +283,9 @@ func (v *verifier) resource(j resourceJob) error {
 	return err
 }
 
-// produce decodes (or reads) piece i of a resource into a pooled buffer.
-func (v *verifier) produce(r *resource, i, span int64) ([]byte, error) {
+// produce decodes (or reads) piece i of a resource into a pooled buffer; stored, when not nil,
+// holds the resource's stored chunks (from r.offs[0]).
+func (v *verifier) produce(r *resource, i, span int64, stored []byte) ([]byte, error) {
 	size := min(span, r.size-i*span)
 	buf, _ := v.bufs.Get().([]byte)
 	if int64(cap(buf)) < size {
@@ -251,6 +297,11 @@ func (v *verifier) produce(r *resource, i, span int64) ([]byte, error) {
 			return nil, fmt.Errorf("%v: %w", r, noEOF(err))
 		}
 		return buf, nil
+	}
+	if stored != nil {
+		start, end := r.chunkSpan(i)
+		base := r.offs[0]
+		return buf, r.decodeStored(i, buf, stored[start-base:end-base])
 	}
 	if err := r.decodeChunk(i, buf, nil); err != nil {
 		return nil, err

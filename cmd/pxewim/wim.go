@@ -100,8 +100,21 @@ func runWim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err.Error()}
 	}
 	c.args = pos
-	return v.run(ctx, c)
+	if err := v.run(ctx, c); err != nil {
+		if errors.As(err, new(usageError)) {
+			return err
+		}
+		return cliError{err}
+	}
+	return nil
 }
+
+// cliError drops the "wim: " prefix of the library's errors: the command already prints
+// "pxewim wim: ".
+type cliError struct{ err error }
+
+func (e cliError) Error() string { return strings.TrimPrefix(e.err.Error(), "wim: ") }
+func (e cliError) Unwrap() error { return e.err }
 
 // parseInterspersed parses flags that may appear anywhere among the positional arguments,
 // as wimlib-imagex accepts them ("extract X.wim 1 /path --dest-dir out").
