@@ -34,7 +34,8 @@ const (
 	MaxKeyNameLen   = 255     // UTF-16 code units
 	MaxValueNameLen = 16383   // UTF-16 code units
 	MaxClassLen     = 32767   // bytes of UTF-16 (the nk field is 16 bits)
-	MaxValueSize    = 4 << 20 // bytes
+	MaxValueSize    = 4 << 20 // bytes, format 1.4 and later
+	MaxValueSize13  = 1 << 20 // bytes, format 1.3 (one cell per value)
 	MaxDepth        = 512     // key nesting below the root
 	MaxKeys         = 1 << 20 // keys in one hive
 	// MaxHiveSize bounds an estimate of the written file (names, classes,
@@ -142,7 +143,11 @@ func WriteHive(w io.Writer, root *Key, opts HiveOptions) error {
 	if minor < 3 || minor > 6 {
 		return fmt.Errorf("bcd: hive minor version %d: want 3, 4, 5 or 6", opts.MinorVersion)
 	}
-	if err := validateTree(root); err != nil {
+	maxValue := MaxValueSize
+	if minor < 4 {
+		maxValue = MaxValueSize13
+	}
+	if err := validateTree(root, maxValue); err != nil {
 		return err
 	}
 	b := newHiveBuilder(minor, filetime(opts.ModTime))
@@ -169,7 +174,7 @@ func filetime(t time.Time) uint64 {
 
 // validateTree checks the whole tree before anything is laid out, so the
 // writer itself never meets a name it cannot store.
-func validateTree(root *Key) error {
+func validateTree(root *Key, maxValue int) error {
 	if root == nil {
 		return fmt.Errorf("bcd: %w: nil root key", ErrInvalidTree)
 	}
@@ -187,7 +192,7 @@ func validateTree(root *Key) error {
 		if depth > MaxDepth {
 			return fmt.Errorf("bcd: %w: %s: nested deeper than %d keys", ErrInvalidTree, path, MaxDepth)
 		}
-		if err := checkKey(k, path, depth == 0); err != nil {
+		if err := checkKey(k, path, depth == 0, maxValue); err != nil {
 			return err
 		}
 		seen := make(map[string]bool, len(k.Subkeys))
@@ -219,7 +224,7 @@ func cellEstimate(k *Key) int {
 	return n
 }
 
-func checkKey(k *Key, path string, isRoot bool) error {
+func checkKey(k *Key, path string, isRoot bool, maxValue int) error {
 	if err := checkName(k.Name, MaxKeyNameLen); err != nil {
 		return fmt.Errorf("bcd: %w: key %s: %w", ErrInvalidTree, path, err)
 	}
@@ -242,8 +247,8 @@ func checkKey(k *Key, path string, isRoot bool) error {
 			return fmt.Errorf("bcd: %w: key %s: duplicate value %q (names are case-insensitive)", ErrInvalidTree, path, v.Name)
 		}
 		seen[up] = true
-		if len(v.Data) > MaxValueSize {
-			return fmt.Errorf("bcd: %w: key %s: value %q: %d bytes of data, limit %d", ErrInvalidTree, path, v.Name, len(v.Data), MaxValueSize)
+		if len(v.Data) > maxValue {
+			return fmt.Errorf("bcd: %w: key %s: value %q: %d bytes of data, limit %d for this format version", ErrInvalidTree, path, v.Name, len(v.Data), maxValue)
 		}
 	}
 	return nil

@@ -361,10 +361,11 @@ func TestWriteHiveRejectsBadTrees(t *testing.T) {
 		{"too deep", deep, "deeper than"},
 		{"class too long", &Key{Class: long(MaxClassLen)}, "class name"},
 		{"hive too big", hugeTree(), "larger than"},
+		{"value too big for format 1.3", &Key{Values: []Value{Binary("big", make([]byte, MaxValueSize13+1))}}, "limit 1048576"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := WriteHive(&buf, tc.root, HiveOptions{})
+			err := WriteHive(&buf, tc.root, HiveOptions{MinorVersion: 3})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -375,6 +376,14 @@ func TestWriteHiveRejectsBadTrees(t *testing.T) {
 				t.Fatalf("%d bytes written despite the error", buf.Len())
 			}
 		})
+	}
+	big := &Key{Values: []Value{Binary("big", patterned(2<<20))}}
+	if err := WriteHive(&bytes.Buffer{}, big, HiveOptions{MinorVersion: 3}); err == nil {
+		t.Error("format 1.3 accepted a 2 MiB value")
+	}
+	data := writeHiveBytes(t, big, HiveOptions{MinorVersion: 5})
+	if back, err := ReadHive(data); err != nil || !bytes.Equal(back.Values[0].Data, big.Values[0].Data) {
+		t.Errorf("format 1.5, 2 MiB value: %v", err)
 	}
 	for _, minor := range []uint32{1, 2, 7} {
 		if err := WriteHive(&bytes.Buffer{}, &Key{}, HiveOptions{MinorVersion: minor}); err == nil {
