@@ -224,8 +224,9 @@ func checkListenAddr(s string) error {
 	return nil
 }
 
+// top decodes the whole document; every top-level key is optional.
 func (d *decoder) top(n *yaml.Node, cfg *Config) {
-	seen := d.mapping(n, "", fields{
+	d.mapping(n, "", fields{
 		"store": func(v *yaml.Node, k string) { d.nonEmpty(v, k, &cfg.Store) },
 		"listen": func(v *yaml.Node, k string) {
 			d.mapping(v, k, fields{
@@ -252,7 +253,6 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"entries": func(v *yaml.Node, k string) { d.entries(v, k, cfg) },
 		"rules":   func(v *yaml.Node, k string) { d.rules(v, k, cfg) },
 	})
-	_ = seen // every top-level key is optional
 }
 
 func (d *decoder) nonEmpty(n *yaml.Node, key string, dst *string) {
