@@ -71,8 +71,9 @@ type HiveOptions struct {
 	// MinorVersion is the regf format minor version: 3 (the default, what
 	// BCD stores shipped on Windows media use: "lf" subkey lists, one cell
 	// for any value), or 5 ("lh" hashed subkey lists, "db" big data
-	// records for values over 16344 bytes). 4 and 6 are accepted and
-	// behave like 5.
+	// records for values over 16344 bytes). 4 writes "lf" lists and "db"
+	// records; 6 behaves like 5. Values are limited to MaxValueSize13 in
+	// 1.3 and to MaxValueSize otherwise.
 	MinorVersion uint32
 	// FileName is the name recorded in the base block (informational,
 	// the last 31 UTF-16 units are kept, as Windows does).
