@@ -17,22 +17,34 @@
 // the difference of two earlier byte sequences (out[i] = out[i-off] + out[i-span] -
 // out[i-off-span], span a power of two) and catch strided data such as samples or
 // pixels. Both kinds keep a queue of three recent offsets whose front insertion is
-// delayed by one item. After all items, an x86 filter turns absolute call/branch
-// targets that the compressor made absolute back into relative ones.
+// delayed by one item. After all items, an x86 filter turns the absolute addresses the
+// compressor wrote into what looked like x86 instructions back into relative ones.
 //
 // # Why the code looks the way it does
 //
-// Throughput is dominated by one binary decision and one Huffman lookup per literal, so
-// the main loop keeps the range coder and bit reader state in local variables (the
-// compiler keeps them in registers) and calls small helpers the compiler inlines. The
-// backward bit reader refills 64 bits at once with a single unaligned load, which works
-// because the reversed word order makes the next eight bytes already MSB-first. Huffman
-// tables are two-level (a direct table plus subtables), rebuilt in place; the code
-// construction mirrors wimlib's exactly, since any difference changes the decoded data.
+// Throughput is bounded by a serial chain per item: a range-coder decision whose
+// probability entry depends on the previous decisions, then a Huffman lookup. The Go
+// compiler keeps values in registers only in small functions without calls, so the
+// range decoder and the bit reader are three-word values passed and returned by value
+// (the register ABI carries them), the literal loop is its own call-free function that
+// returns at each match or code rebuild, and each match kind is one call that takes and
+// returns the stream states in registers. Everything the rarer paths need (repeat
+// queues, their decision states, the four other codes) lives in the decoder.
+//
+// The backward bit reader refills with one unaligned 8-byte load: read from the end,
+// the next four 16-bit words are already in MSB-first order. Huffman tables are
+// two-level (a direct table plus subtables); the code construction mirrors wimlib's
+// make_canonical_huffman_code exactly, since any difference changes the output. The
+// all-frequencies-one code of each chunk start is built once and copied. The x86 filter
+// scans 8 to 32 bytes per step for candidate opcodes (SWAR zero-byte tests), makes its
+// two data-dependent decisions with masks, and avoids clearing its 64 Ki-entry table
+// per chunk by storing positions relative to a base that advances past the window.
+//
 // Hostile input is handled by the checks the format needs anyway (match offset within
 // the output so far, length within the chunk) plus one the format implies: the two
-// bitstreams may not overlap, which catches truncated chunks that wimlib would decode
-// into garbage from implied zero bits. Nothing can read outside src or dst.
+// bitstreams may not overlap. wimlib instead decodes implied zero bits past either end,
+// which turns truncated chunks into garbage; wimlib's compressor never writes such
+// chunks. Nothing reads outside src or dst, and errors wrap ErrCorrupt.
 package lzms
 
 import (

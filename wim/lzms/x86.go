@@ -47,7 +47,7 @@ func (x *x86Undo) undo(data []byte) {
 
 	lastX86 := int64(-x86MaxTranslation - 1)
 	end := size - 16 // opcodes start before this; the first byte is never looked at
-	sparse := false // no candidate in the last 16 bytes looked at
+	sparse := false  // no candidate in the last 16 bytes looked at
 	for p := 1; p < end; {
 		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+16] is
 		// in bounds: p < size-16).
