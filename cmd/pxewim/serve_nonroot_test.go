@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,7 +35,7 @@ func TestServeDefaultWithoutRoot(t *testing.T) {
 	bin := filepath.Join(dir, "pxewim")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
