@@ -31,6 +31,7 @@ func TestServeDefaultWithoutRoot(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent is 0700: let nobody through
 	os.Chmod(dir, 0o777)
 	bin := filepath.Join(dir, "pxewim")
 	goBin, err := exec.LookPath("go")
