@@ -159,6 +159,13 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 	if _, ok := seen["kernel"]; !ok {
 		d.errorf(n, key+".kernel", "required")
 	}
+	for _, r := range l.Initrds {
+		if seen["kernel"] != nil && l.Kernel.Path != "" && r.Base() == l.Kernel.Base() {
+			// iPXE names images by file name, and a second image of the same name replaces
+			// the first: the kernel would be gone before "boot".
+			d.errorf(seen["initrd"], key+".initrd", "initrd %q has the kernel's file name %q", r, r.Base())
+		}
+	}
 	return l
 }
 
