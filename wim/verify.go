@@ -18,7 +18,7 @@ import (
 func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) error {
 	// The integrity check runs to the end even when a blob fails, so both problems are reported.
 	integrity := make(chan error, 1)
-	go func() { integrity <- a.checkIntegrity(ctx) }()
+	go func(ctx context.Context) { integrity <- a.checkIntegrity(ctx) }(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := a.verifyImages(); err != nil {
