@@ -128,6 +128,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ref escapes", "entries:\n  - {name: a, linux: {kernel: ../etc/passwd}}\n", []string{"entries[0].linux.kernel", "not a clean relative path"}},
 		{"ref bad index", "entries:\n  - {name: a, linux: {kernel: \"t.wim:0/k\"}}\n", []string{"image index must be 1 or more"}},
 		{"initrd named like kernel", "entries:\n  - {name: a, linux: {kernel: a/vmlinuz, initrd: b/vmlinuz}}\n", []string{"entries[0].linux.initrd: initrd \"b/vmlinuz\" has the kernel's file name"}},
+		{"initrd with space", "entries:\n  - {name: a, linux: {kernel: k, initrd: \"my initrd\"}}\n", []string{"entries[0].linux.initrd[0]: initrd file name \"my initrd\" has a space"}},
 		{"ref dup initrd", "entries:\n  - {name: a, linux: {kernel: k, initrd: [a/i, b/i]}}\n", []string{"two initrds named \"i\""}},
 		{"full pool outside", "dhcp:\n  full:\n    range: 10.0.0.10-10.0.1.10\n    netmask: 255.255.255.0\n", []string{"c.yaml:3: dhcp.full.range: 10.0.0.10-10.0.1.10 is not inside one network"}},
 		{"full router outside", "dhcp:\n  full: {range: 10.0.0.10-10.0.0.20, netmask: 255.255.255.0, router: 10.0.1.1}\n", []string{"dhcp.full.router: 10.0.1.1 is outside"}},

@@ -143,6 +143,9 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%v", err)
 					continue
 				}
+				if strings.ContainsAny(r.Base(), " \t\"'%$") {
+					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "initrd file name %q has a space, quote, %% or $: the kernel command line names it (initrd=NAME)", r.Base())
+				}
 				if names[r.Base()] {
 					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "two initrds named %q: the kernel tells them apart by file name", r.Base())
 				}
