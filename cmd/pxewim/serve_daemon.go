@@ -125,7 +125,11 @@ func (d *daemon) listen(cfg *boot.Config) error {
 			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
 	}
 	if d.dhcpSrv, err = dhcp.New(dc); err != nil {
-		return fmt.Errorf("DHCP (%s mode): %w%s", cfg.DHCP.Mode, err, bindHint(err, "--dhcp off"))
+		hint := "" // the dhcp package explains a busy port itself, naming the owner
+		if errors.Is(err, syscall.EACCES) {
+			hint = bindHint(err, "--dhcp off")
+		}
+		return fmt.Errorf("DHCP (%s mode): %w%s", cfg.DHCP.Mode, err, hint)
 	}
 	return nil
 }
@@ -153,7 +157,7 @@ func bindHint(err error, flagName string) string {
 	switch {
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Sprintf(" (ports below 1024 need root or CAP_NET_BIND_SERVICE; or choose another with %s)", flagName)
-	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, dhcp.ErrPortInUse):
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Sprintf(" (another server already uses it: stop it, or see %s)", flagName)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return " (no interface has that address)"
