@@ -1,6 +1,9 @@
 package lzx
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // bitReader reads the LZX bitstream: 16-bit little-endian words whose bits are consumed from
 // the most significant end. buf holds the next nbits bits left-aligned (bits below them are 0).
@@ -39,6 +42,18 @@ func (br *bitReader) refill() {
 		return
 	}
 	br.refillSlow()
+}
+
+// fill32 adds two words (32 bits) to a buffer of nbits < 32 bits held in the caller's
+// locals: one 32-bit load and a rotate put them in stream order. It is small enough to be
+// inlined into the hot loops, which call it whenever fewer than 32 bits are left.
+func (br *bitReader) fill32(buf uint64, nbits uint) (uint64, uint) {
+	if p := br.pos; p+4 <= len(br.src) {
+		w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
+		br.pos = p + 4
+		return buf | uint64(w)<<((32-nbits)&63), nbits + 32
+	}
+	return br.fillSlow(buf, nbits)
 }
 
 // fillSlow is refillSlow for a bit buffer held in the caller's locals.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 func indexE8(b []byte) int { return bytes.IndexByte(b, 0xE8) }
@@ -25,14 +26,13 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		minAligned = 99
 	}
 	for out < d.end {
-		if nbits < 49 {
-			// Inline refill; src and pos stay in br (memory) to spare registers.
-			if p := br.pos; p+8 <= len(br.src) {
-				v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
-				n := (64 - nbits) >> 4
-				buf |= (v &^ (^uint64(0) >> 1 >> ((16*n - 1) & 63))) >> (nbits & 63) // keep 16n bits; n may be 4
-				br.pos = p + int(2*n)
-				nbits += 16 * n
+		if nbits < 32 {
+			// br.fill32, inlined by hand (too big for the inliner).
+			if p := br.pos; p+4 <= len(br.src) {
+				w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
+				br.pos = p + 4
+				buf |= uint64(w) << ((32 - nbits) & 63)
+				nbits += 32
 			} else {
 				buf, nbits = br.fillSlow(buf, nbits)
 			}
@@ -70,6 +70,9 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		}
 		length += 2
 		slot := sym >> 3
+		if nbits < 21 { // up to 17 extra bits, or 14 + an aligned symbol (7)
+			buf, nbits = br.fill32(buf, nbits)
+		}
 		var off uint32
 		if slot < 3 {
 			// Repeat offset: swap R[slot] with R0 (not a true LRU, as the format says).
@@ -79,11 +82,6 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		} else {
 			extra := slotExtra[slot&63]
 			if extra >= minAligned {
-				if nbits < 21 {
-					br.buf, br.nbits = buf, nbits
-					br.refill()
-					buf, nbits = br.buf, br.nbits
-				}
 				v := uint32((buf >> 1) >> ((63 - (extra - 3)) & 63))
 				buf <<= (extra - 3) & 63
 				nbits -= uint(extra - 3)

@@ -37,6 +37,7 @@ package xpress
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 const (
@@ -96,8 +97,8 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 	return nil
 }
 
-// decode is the hot loop. Refilling below 31 bits leaves >= 16 bits after any symbol, which
-// readLength relies on, and covers its offset bits (15+15). Only the bit buffer and the output
+// decode is the hot loop. Refilling (32 bits at a time) below 31 bits leaves >= 16 bits after
+// any symbol, which readLength relies on, and covers its offset bits (15+15). Only the bit buffer and the output
 // position live in registers; src stays in br and dst in d (Go's register allocator otherwise
 // spills inside the loop).
 func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
@@ -108,12 +109,12 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 	out := 0
 	for out < len(d.dst) {
 		if nbits < 31 {
-			if p := br.pos; p+8 <= len(br.src) {
-				v := swapWords(binary.LittleEndian.Uint64(br.src[p:]))
-				n := (64 - nbits) >> 4
-				buf |= (v &^ (^uint64(0) >> 1 >> ((16*n - 1) & 63))) >> (nbits & 63) // keep 16n bits; n may be 4
-				br.pos = p + int(2*n)
-				nbits += 16 * n
+			// Add two words with one 32-bit load; a rotate puts them in stream order.
+			if p := br.pos; p+4 <= len(br.src) {
+				w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
+				br.pos = p + 4
+				buf |= uint64(w) << ((32 - nbits) & 63)
+				nbits += 32
 			} else {
 				br.buf, br.nbits = buf, nbits
 				br.refillSlow()
