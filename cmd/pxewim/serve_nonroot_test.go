@@ -41,8 +41,8 @@ func TestServeDefaultWithoutRoot(t *testing.T) {
 	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	port := freePort(t, "tcp")
-	var log lockedBuffer
+	port := serveFreePort(t, "tcp")
+	var log serveLog
 	cmd := exec.Command(setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
 		bin, "serve", "--http", fmt.Sprintf("127.0.0.1:%d", port))
 	cmd.Dir = dir
@@ -51,7 +51,7 @@ func TestServeDefaultWithoutRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	waitFor(t, 15*time.Second, func() bool {
+	serveWaitFor(t, 15*time.Second, func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/boot.ipxe", port))
 		if err != nil {
 			return false

@@ -27,26 +27,26 @@ import (
 	"github.com/pxewim/pxewim/httpboot"
 )
 
-// lockedBuffer collects the daemon's log from several goroutines.
-type lockedBuffer struct {
+// serveLog collects the daemon's log from several goroutines.
+type serveLog struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *serveLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *serveLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// freePort finds a free loopback port for network ("tcp" or "udp").
-func freePort(t *testing.T, network string) int {
+// serveFreePort finds a free loopback port for network ("tcp" or "udp").
+func serveFreePort(t *testing.T, network string) int {
 	t.Helper()
 	if network == "udp" {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -141,13 +141,13 @@ entries:
 
 // startServe runs "pxewim serve" in-process on loopback ports; the returned channel yields
 // runServe's result.
-func startServe(t *testing.T, ctx context.Context, args ...string) (base, tftpAddr string, log *lockedBuffer, done chan error) {
+func startServe(t *testing.T, ctx context.Context, args ...string) (base, tftpAddr string, log *serveLog, done chan error) {
 	t.Helper()
-	httpPort, tftpPort := freePort(t, "tcp"), freePort(t, "udp")
+	httpPort, tftpPort := serveFreePort(t, "tcp"), serveFreePort(t, "udp")
 	base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	tftpAddr = fmt.Sprintf("127.0.0.1:%d", tftpPort)
 	args = append(args, "--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--tftp", tftpAddr, "--log-level", "debug")
-	log = &lockedBuffer{}
+	log = &serveLog{}
 	done = make(chan error, 1)
 	go func() { done <- runServe(ctx, args, io.Discard, log) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -169,7 +169,7 @@ func startServe(t *testing.T, ctx context.Context, args ...string) (base, tftpAd
 	}
 }
 
-func httpGet(t *testing.T, url string) string {
+func serveHTTPGet(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -186,7 +186,7 @@ func httpGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-func tftpGet(t *testing.T, addr, name string) []byte {
+func serveTFTPGet(t *testing.T, addr, name string) []byte {
 	t.Helper()
 	c, err := pintftp.NewClient(addr)
 	if err != nil {
@@ -204,15 +204,15 @@ func tftpGet(t *testing.T, addr, name string) []byte {
 	return buf.Bytes()
 }
 
-var blobKernel = regexp.MustCompile(`kernel (http://\S+/blob/[0-9a-f]{40}/tools\.wim:1/boot/vmlinuz) initrd=initrd console=ttyS0`)
+var serveBlobKernel = regexp.MustCompile(`kernel (http://\S+/blob/[0-9a-f]{40}/tools\.wim:1/boot/vmlinuz) initrd=initrd console=ttyS0`)
 
-// slowRange starts a range download and reads its first part; finish reads the rest.
-type slowRange struct {
+// serveSlowRange starts a range download and reads its first part; finish reads the rest.
+type serveSlowRange struct {
 	resp *http.Response
 	got  bytes.Buffer
 }
 
-func startSlowRange(t *testing.T, url string, from int) *slowRange {
+func startServeSlowRange(t *testing.T, url string, from int) *serveSlowRange {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
@@ -223,14 +223,14 @@ func startSlowRange(t *testing.T, url string, from int) *slowRange {
 	if resp.StatusCode != http.StatusPartialContent {
 		t.Fatalf("range GET: %s", resp.Status)
 	}
-	s := &slowRange{resp: resp}
+	s := &serveSlowRange{resp: resp}
 	if _, err := io.CopyN(&s.got, resp.Body, 256<<10); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func (s *slowRange) finish(t *testing.T, want []byte) {
+func (s *serveSlowRange) finish(t *testing.T, want []byte) {
 	t.Helper()
 	defer s.resp.Body.Close()
 	if _, err := io.Copy(&s.got, s.resp.Body); err != nil {
@@ -248,11 +248,11 @@ func TestServeReloadKeepsDownloads(t *testing.T) {
 	base, tftpAddr, log, done := startServe(t, ctx, "--config", fx.config)
 
 	// The menu of config A, with the kernel at its immutable blob URL.
-	menu := httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56")
+	menu := serveHTTPGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56")
 	if !strings.Contains(menu, "menu Menu A") {
 		t.Fatalf("menu:\n%s", menu)
 	}
-	m := blobKernel.FindStringSubmatch(menu)
+	m := serveBlobKernel.FindStringSubmatch(menu)
 	if m == nil {
 		t.Fatalf("no blob kernel URL in:\n%s", menu)
 	}
@@ -260,35 +260,35 @@ func TestServeReloadKeepsDownloads(t *testing.T) {
 		t.Errorf("kernel URL %s does not point at %s", m[1], base)
 	}
 	// Files over TFTP: iPXE binary from the iPXE folder, a WIM file by a Windows-style path.
-	if got := tftpGet(t, tftpAddr, "ipxe/undionly.kpxe"); string(got) != "fake undionly.kpxe" {
+	if got := serveTFTPGet(t, tftpAddr, "ipxe/undionly.kpxe"); string(got) != "fake undionly.kpxe" {
 		t.Errorf("TFTP undionly.kpxe: %q", got)
 	}
-	if got := tftpGet(t, tftpAddr, `\TOOLS.WIM:1\Boot\INITRD`); !bytes.Equal(got, fx.initrd) {
+	if got := serveTFTPGet(t, tftpAddr, `\TOOLS.WIM:1\Boot\INITRD`); !bytes.Equal(got, fx.initrd) {
 		t.Errorf("TFTP initrd from WIM: %q", got)
 	}
-	if got := tftpGet(t, tftpAddr, `\boot\bcd`); string(got) != "bcd bytes" {
+	if got := serveTFTPGet(t, tftpAddr, `\boot\bcd`); string(got) != "bcd bytes" {
 		t.Errorf("TFTP \\boot\\bcd: %q", got)
 	}
 
 	// A slow range download starts, the config changes under it, the download finishes intact.
 	const from = 1000
-	dl := startSlowRange(t, m[1], from)
+	dl := startServeSlowRange(t, m[1], from)
 	fx.writeConfig(t, "Menu B", "rules:\n  - {match: {mac: \"52:54:00:aa:*\"}, entry: rescue}\n")
-	waitFor(t, 10*time.Second, func() bool {
-		return strings.Contains(httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"), "menu Menu B")
+	serveWaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(serveHTTPGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"), "menu Menu B")
 	}, "new menu after config change", log)
-	if s := httpGet(t, base+"/boot.ipxe?mac=52-54-00-aa-00-01"); !strings.Contains(s, "# pxewim: entry rescue") {
+	if s := serveHTTPGet(t, base+"/boot.ipxe?mac=52-54-00-aa-00-01"); !strings.Contains(s, "# pxewim: entry rescue") {
 		t.Errorf("new rule not applied:\n%s", s)
 	}
 	dl.finish(t, fx.kernel[from:])
 
 	// A broken config is refused with its line number; the old one keeps serving.
 	fx.writeConfig(t, "Menu C", "rules:\n  - {match: {mac: \"52:54:00:aa:*\"}, entry: nosuch}\n")
-	waitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "config reload failed") }, "reload error", log)
+	serveWaitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "config reload failed") }, "reload error", log)
 	if !regexp.MustCompile(`pxewim\.yaml:1[0-9]: rules\[0\]\.entry: no entry named \\"nosuch\\"`).MatchString(log.String()) {
 		t.Errorf("reload error lacks line and key:\n%s", log)
 	}
-	if s := httpGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"); !strings.Contains(s, "menu Menu B") {
+	if s := serveHTTPGet(t, base+"/boot.ipxe?mac=52-54-00-12-34-56"); !strings.Contains(s, "menu Menu B") {
 		t.Errorf("broken config replaced the good one:\n%s", s)
 	}
 	cancel()
@@ -302,11 +302,11 @@ func TestServeDrainsOnStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, _, log, done := startServe(t, ctx, "--config", fx.config)
-	m := blobKernel.FindStringSubmatch(httpGet(t, base+"/boot.ipxe"))
+	m := serveBlobKernel.FindStringSubmatch(serveHTTPGet(t, base+"/boot.ipxe"))
 	if m == nil {
 		t.Fatal("no kernel URL")
 	}
-	dl := startSlowRange(t, m[1], 0)
+	dl := startServeSlowRange(t, m[1], 0)
 	cancel() // SIGTERM in main: runServe's context ends
 	time.Sleep(300 * time.Millisecond)
 	select {
@@ -333,7 +333,7 @@ func TestServeDrainsOnStop(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, max time.Duration, cond func() bool, what string, log *lockedBuffer) {
+func serveWaitFor(t *testing.T, max time.Duration, cond func() bool, what string, log *serveLog) {
 	t.Helper()
 	deadline := time.Now().Add(max)
 	for !cond() {
@@ -438,12 +438,12 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, _, log, done := startServe(t, ctx, "--config", fx.config)
-	waitFor(t, 10*time.Second, func() bool {
+	serveWaitFor(t, 10*time.Second, func() bool {
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
 		time.Sleep(100 * time.Millisecond)
 		return strings.Contains(log.String(), "why=SIGHUP")
 	}, "reload on SIGHUP", log)
-	if s := httpGet(t, base+"/boot.ipxe"); !strings.Contains(s, "menu Menu A") {
+	if s := serveHTTPGet(t, base+"/boot.ipxe"); !strings.Contains(s, "menu Menu A") {
 		t.Errorf("menu after SIGHUP:\n%s", s)
 	}
 	cancel()
