@@ -164,6 +164,14 @@ func (n *node) path() string {
 	return strings.Join(parts, "/")
 }
 
+// dirName names a directory in errors.
+func dirName(n *node) string {
+	if n.parent == nil {
+		return "root directory"
+	}
+	return "directory " + n.path()
+}
+
 // validName reports whether s can be one element of an fs path.
 func validName(s string) bool {
 	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")

@@ -176,7 +176,7 @@ func (t *tree9660) detectRockRidge(root dirRecord) {
 
 // readDir reads the directory described by rec into n, recursively.
 func (t *tree9660) readDir(n *node, rec dirRecord, depth int) error {
-	where := n.path()
+	where := dirName(n)
 	if depth > maxDepth {
 		return fmt.Errorf("%s: directories nested deeper than %d", where, maxDepth)
 	}

@@ -283,7 +283,7 @@ func (v *udfVol) readData(n *node) ([]byte, error) {
 // readDir reads the file identifier descriptors of directory n (whose entry sits at image
 // offset entryOff) and the entries they name, recursively.
 func (v *udfVol) readDir(n *node, entryOff int64, depth int) error {
-	where := n.path()
+	where := dirName(n)
 	if depth > maxDepth {
 		return fmt.Errorf("%s: directories nested deeper than %d", where, maxDepth)
 	}
@@ -300,8 +300,8 @@ func (v *udfVol) readDir(n *node, entryOff int64, depth int) error {
 		off int64
 	}
 	var subs []sub
-	for pos := 0; pos+38 <= len(data); {
-		fid := data[pos:]
+	for next := 0; next+38 <= len(data); {
+		pos, fid := next, data[next:]
 		if err := checkTag(fid, tagFID, -1); err != nil {
 			return fmt.Errorf("%s: identifier at byte %d: %w", where, pos, err)
 		}
@@ -310,7 +310,7 @@ func (v *udfVol) readDir(n *node, entryOff int64, depth int) error {
 		if end > len(fid) {
 			return fmt.Errorf("%s: identifier at byte %d overruns the directory", where, pos)
 		}
-		pos += (end + 3) &^ 3
+		next += (end + 3) &^ 3
 		if fid[18]&(fidDeleted|fidParent) != 0 {
 			continue
 		}
