@@ -170,7 +170,7 @@ func BenchmarkServe(b *testing.B) {
 				built := time.Since(start)
 				first := mustRead(b, f, f.Size())
 				b.SetBytes(f.Size())
-				b.ReportMetric(float64((built + first).Microseconds())/1000, "ttfb-ms")
+				b.ReportMetric(float64((built+first).Microseconds())/1000, "ttfb-ms")
 			}
 		})
 	}
