@@ -96,6 +96,12 @@ func hasValue(k *Key, name string) bool {
 	return false
 }
 
+// Run the targets with a short minimisation time: the seeds are whole
+// hives, and minimising a 12 KiB interesting input byte by byte otherwise
+// stalls the fuzzer for a minute, e.g.
+//
+//	go test ./bcd -run XXX -fuzz FuzzReadHive -fuzztime 60s -fuzzminimizetime 2s
+
 // FuzzWriteHive writes random trees and reads them back with ReadHive:
 // every tree the writer accepts must come back exactly (subkeys sorted),
 // every tree it refuses must be refused with ErrInvalidTree.

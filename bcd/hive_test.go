@@ -257,7 +257,7 @@ func TestHiveLayout(t *testing.T) {
 		minor    uint32
 		index    string
 		bigCells string
-	}{{3, "lf", ""}, {5, "lh", "db"}} {
+	}{{3, "lf", ""}, {4, "lf", "db"}, {5, "lh", "db"}, {6, "lh", "db"}} {
 		data := writeHiveBytes(t, root, HiveOptions{MinorVersion: tc.minor, ModTime: ts, FileName: `\Boot\BCD`})
 		if string(data[:4]) != "regf" || le.Uint32(data[0x18:]) != tc.minor || le.Uint32(data[0x14:]) != 1 {
 			t.Fatalf("1.%d: bad signature or version", tc.minor)
