@@ -375,7 +375,7 @@ func (t *tree9660) continuation(e []byte) []byte {
 	block := int64(binary.LittleEndian.Uint32(e[4:]))
 	off := int64(binary.LittleEndian.Uint32(e[12:]))
 	n := int64(binary.LittleEndian.Uint32(e[20:]))
-	if n > t.blockSize || off > t.blockSize {
+	if off+n > t.blockSize {
 		return nil
 	}
 	b, err := t.fsys.readAt(block*t.blockSize+off, n)

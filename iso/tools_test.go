@@ -250,6 +250,11 @@ func TestToolImages(t *testing.T) {
 			}
 			checkTree(t, fsys, src)
 			checkWIMInPlace(t, fsys, src)
+			bootmgr, err := os.ReadFile(filepath.Join(src, "bootmgr"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkServeContent(t, fsys, "BOOTMGR", bootmgr)
 		})
 	}
 }
