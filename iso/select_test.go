@@ -94,4 +94,3 @@ func checkServeContent(t *testing.T, fsys *FS, name string, want []byte) {
 		t.Errorf("ServeContent range of %s: status %d, %d bytes, equal %v", name, rec.Code, rec.Body.Len(), bytes.Equal(rec.Body.Bytes(), want[70000:71000]))
 	}
 }
-
