@@ -103,14 +103,19 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		if int(off) > out {
 			return out, fmt.Errorf("lzx: match offset %d before chunk start at position %d", off, out)
 		}
-		if n, from := int(length), out-int(off); off >= 8 && out+n+8 <= len(d.dst) {
+		if n, from := int(length), out-int(off); out+n+8 > len(d.dst) || off-2 < 6 {
+			copyMatch(d.dst, out, int(off), n) // near the end, or offsets 2-7
+		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra
 			// bytes land inside dst, later overwritten.
 			for i := 0; i < n; i += 8 {
 				store64(d.dst, out+i, load64(d.dst, from+i))
 			}
-		} else {
-			copyMatch(d.dst, out, int(off), n)
+		} else { // offset 1: a run of the previous byte (zero padding in binaries)
+			v := uint64(d.dst[from]) * 0x0101010101010101
+			for i := 0; i < n; i += 8 {
+				store64(d.dst, out+i, v)
+			}
 		}
 		out += int(length)
 	}

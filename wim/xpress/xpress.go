@@ -155,14 +155,19 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		if int(length) > len(d.dst)-out {
 			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(d.dst))
 		}
-		if n, from := int(length), out-off; off >= 8 && out+n+8 <= len(d.dst) {
+		if n, from := int(length), out-off; out+n+8 > len(d.dst) || uint(off-2) < 6 {
+			copyMatch(d.dst, out, off, n) // near the end, or offsets 2-7
+		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra
 			// bytes land inside dst, later overwritten.
 			for i := 0; i < n; i += 8 {
 				store64(d.dst, out+i, load64(d.dst, from+i))
 			}
-		} else {
-			copyMatch(d.dst, out, off, n)
+		} else { // offset 1: a run of the previous byte
+			v := uint64(d.dst[from]) * 0x0101010101010101
+			for i := 0; i < n; i += 8 {
+				store64(d.dst, out+i, v)
+			}
 		}
 		out += int(length)
 	}
