@@ -475,3 +475,53 @@ func ExampleWriteHive() {
 	fmt.Println(err, buf.Len(), back.Subkeys[0].Name, len(back.Subkeys[0].Values))
 	// Output: <nil> 8192 Settings 3
 }
+
+// TestSecurityCell decodes the shared sk cell: a self-relative
+// descriptor whose owner, group and ACEs are where its offsets say, and
+// a reference count equal to the number of keys.
+func TestSecurityCell(t *testing.T) {
+	root := &Key{Name: "r", Subkeys: []*Key{{Name: "a", Subkeys: []*Key{{Name: "b"}}}, {Name: "c"}}}
+	data := writeHiveBytes(t, root, HiveOptions{})
+	bins := data[baseBlockSize:]
+	nk := bins[0x20+4:]
+	skOff := le.Uint32(nk[0x2C:])
+	sk := bins[skOff+4:]
+	if string(sk[:2]) != "sk" || le.Uint32(sk[4:]) != skOff || le.Uint32(sk[8:]) != skOff {
+		t.Fatalf("sk cell at %#x: bad signature or links", skOff)
+	}
+	if refs := le.Uint32(sk[0x0C:]); refs != 4 {
+		t.Errorf("sk reference count %d, want 4 keys", refs)
+	}
+	sd := sk[0x14 : 0x14+le.Uint32(sk[0x10:])]
+	sidAt := func(off uint32) string {
+		s := sd[off:]
+		str := fmt.Sprintf("S-%d-%d", s[0], s[7])
+		for i := range int(s[1]) {
+			str += fmt.Sprintf("-%d", le.Uint32(s[8+4*i:]))
+		}
+		return str
+	}
+	if sd[0] != 1 || le.Uint16(sd[2:]) != 0x8004 {
+		t.Fatalf("descriptor revision %d control %#x", sd[0], le.Uint16(sd[2:]))
+	}
+	if o, g := sidAt(le.Uint32(sd[4:])), sidAt(le.Uint32(sd[8:])); o != "S-1-5-32-544" || g != "S-1-5-18" {
+		t.Errorf("owner %s group %s", o, g)
+	}
+	acl := sd[le.Uint32(sd[16:]):]
+	if acl[0] != 2 || le.Uint16(acl[4:]) != 3 {
+		t.Fatalf("ACL revision %d with %d ACEs", acl[0], le.Uint16(acl[4:]))
+	}
+	var got []string
+	for i, off := 0, 8; i < 3; i++ {
+		ace := acl[off:]
+		got = append(got, fmt.Sprintf("%#x:%s", le.Uint32(ace[4:]), sidAt(uint32(len(sd)-len(ace)+8))))
+		off += int(le.Uint16(ace[2:]))
+	}
+	want := []string{"0xf003f:S-1-5-32-544", "0xf003f:S-1-5-18", "0x20019:S-1-1-0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ACEs %q, want %q", got, want)
+	}
+	if end := int(le.Uint16(acl[2:])); end+int(le.Uint32(sd[16:])) > int(le.Uint32(sd[4:])) {
+		t.Errorf("ACL (%d bytes) overlaps the owner SID", end)
+	}
+}
