@@ -87,6 +87,10 @@ func checkSource(src *wim.Archive) error {
 }
 
 func readBlob(src *wim.Archive, bi wim.BlobInfo) ([]byte, error) {
+	if bi.Hash == ([sha1.Size]byte{}) {
+		// Lookups are by hash: a hashless metadata resource cannot be told from another image's.
+		return nil, fmt.Errorf("wimsynth: the image's metadata resource has no SHA-1 in the blob table")
+	}
 	if bi.Size > maxMetadata {
 		return nil, fmt.Errorf("wimsynth: metadata resource of %d bytes exceeds %d", bi.Size, maxMetadata)
 	}

@@ -20,6 +20,27 @@
 // ranges of a File directly. Because the layout is a pure function of the source's tables and
 // the options, two Builds with the same inputs produce identical bytes, and ETag (a hash of
 // those inputs, not of the bytes) is a strong validator available before any byte is read.
+//
+// # What a synthesised WIM holds
+//
+// In wimlib's order: the header (one image, boot index 1, the source's compression and chunk
+// size or none when transcoding, no integrity table, a GUID derived from the ETag); the blobs
+// the image refers to, in the source's blob table order; the metadata resource; the blob table
+// (reference counts per dentry and stream, as wimlib counts them); the XML data with the one
+// IMAGE renumbered 1 and the WIM's TOTALBYTES set to the XML offset, as wimlib writes it.
+// Compressed non-solid resources are copied raw. Solid resources are copied whole (they may
+// hold blobs of other images, which then have no blob table entry) unless transcoding; pipable
+// sources' compressed resources, whose chunk layout differs, are stored decoded.
+//
+// Injected files and the rewritten metadata are stored uncompressed, which compressed WIMs
+// allow per resource: wimlib verifies and applies such WIMs, and wimboot reads uncompressed
+// resources directly. The metadata is re-serialised from the source's raw dentries (only
+// children offsets and, for replaced files, the data hash and hard-link group change), so
+// short names, security ids, tagged items (wimlib UNIX data, object ids, extended attributes)
+// and named streams survive; an unchanged tree re-serialises to wimlib's exact bytes.
+//
+// XPRESS or LZX output is not offered: a chunk table must list every compressed chunk size
+// before the first chunk, so encoding on demand would need a full encoding pass first.
 package wimsynth
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,4 +190,55 @@ func FuzzParseTree(f *testing.F) {
 		}
 		tr.refs()
 	})
+}
+
+// TestETag: the ETag and bytes depend on the inputs only (a fresh Archive of the same file
+// gives the same ones), and every input that changes the bytes changes the ETag.
+func TestETag(t *testing.T) {
+	wimtest.NeedWimlib(t)
+	dir := t.TempDir()
+	s := capture(t, dir, 5, []string{"--compress=lzx"}, true)
+	a1, a2 := openWIM(t, s.path), openWIM(t, s.path)
+	overlay := func(content string) *Overlay {
+		o := &Overlay{}
+		if err := o.AddBytes("Windows/System32/startnet.cmd", []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	variants := []Options{
+		{Index: 1},
+		{Index: 2},
+		{Index: 1, Uncompressed: true},
+		{Index: 1, Overlay: overlay("a")},
+		{Index: 1, Overlay: overlay("b")},
+		{Index: 1, Overlay: overlay("b"), Uncompressed: true},
+		{Index: 1, SourceTag: "mtime 2"},
+	}
+	seen := map[string]int{}
+	for i, opts := range variants {
+		f1, err := Build(a1.Archive, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f2, err := Build(a2.Archive, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f1.ETag() != f2.ETag() {
+			t.Errorf("variant %d: ETag differs between two opens of the same WIM", i)
+		}
+		b1, _ := io.ReadAll(io.NewSectionReader(f1, 0, f1.Size()))
+		b2, _ := io.ReadAll(io.NewSectionReader(f2, 0, f2.Size()))
+		if !bytes.Equal(b1, b2) {
+			t.Errorf("variant %d: bytes differ between two opens of the same WIM", i)
+		}
+		if j, dup := seen[f1.ETag()]; dup {
+			t.Errorf("variants %d and %d share ETag %s", j, i, f1.ETag())
+		}
+		seen[f1.ETag()] = i
+		if !strings.HasPrefix(f1.ETag(), `"`) || !strings.HasSuffix(f1.ETag(), `"`) {
+			t.Errorf("ETag %s is not quoted", f1.ETag())
+		}
+	}
 }
