@@ -1,0 +1,86 @@
+package sftpstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/pxewim/pxewim/wim"
+)
+
+// VerifyWIM opens name in fsys as a WIM and checks it like wimlib-imagex verify: every image's
+// metadata, the SHA-1 of every blob, and the integrity table if present
+// ((*wim.Archive).Verify). The file must implement io.ReaderAt (Store files do).
+//
+// What this guarantees for a remote store: the bytes the server held at verification time,
+// read through the same block cache that later serves them, hash to the blob table's SHA-1s.
+// Blocks are keyed by path, size and modification time and open files refuse bytes from a
+// changed file, so a later read returns verified bytes unless the server's file was rewritten
+// in place keeping both its size and its modification time (or the server lies). Besides,
+// the wim package checks a blob's SHA-1 whenever it reads the blob whole and in order.
+func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("verifying WIM: %w", err)
+	}
+	defer f.Close()
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return fmt.Errorf("verifying WIM %s: file is not an io.ReaderAt", name)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("verifying WIM %s: %w", name, err)
+	}
+	a, err := wim.Open(ra, st.Size(), nil)
+	if err != nil {
+		return fmt.Errorf("verifying WIM %s: %w", name, err)
+	}
+	if err := a.Verify(ctx, nil); err != nil {
+		return fmt.Errorf("verifying WIM %s: %w", name, err)
+	}
+	return nil
+}
+
+// Verifier remembers which WIMs passed VerifyWIM, by name, size and modification time, so a
+// catalog can call Check every time it sees a WIM and pay for verification only when the
+// WIM is new or changed. A WIM that failed is not retried until it changes. Safe for
+// concurrent use; the zero value is ready.
+type Verifier struct {
+	mu   sync.Mutex
+	seen map[string]verdict
+}
+
+type verdict struct {
+	size  int64
+	mtime time.Time
+	err   error
+}
+
+// Check returns nil when name (as it is now in fsys) verified, verifying it if needed.
+func (v *Verifier) Check(ctx context.Context, fsys fs.FS, name string) error {
+	st, err := fs.Stat(fsys, name)
+	if err != nil {
+		return fmt.Errorf("verifying WIM: %w", err)
+	}
+	v.mu.Lock()
+	old, ok := v.seen[name]
+	v.mu.Unlock()
+	if ok && old.size == st.Size() && old.mtime.Equal(st.ModTime()) {
+		return old.err
+	}
+	err = VerifyWIM(ctx, fsys, name)
+	if ctx.Err() != nil {
+		return err // cancelled: no verdict
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen == nil {
+		v.seen = map[string]verdict{}
+	}
+	v.seen[name] = verdict{size: st.Size(), mtime: st.ModTime(), err: err}
+	return err
+}
