@@ -53,7 +53,7 @@ func dumpTree(root *Key) regDump {
 
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
+	p, err := lookPath(name)
 	if err != nil {
 		t.Skipf("%s not found: install libwin-hivex-perl (hivexregedit) and libhivex-bin (hivexsh, hivexget)", name)
 	}
@@ -259,3 +259,5 @@ func hivexget(t testing.TB, file, key, value string) string {
 	}
 	return strings.TrimRight(string(out), "\n")
 }
+
+var lookPath = exec.LookPath
