@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -193,5 +194,37 @@ func TestFileAPI(t *testing.T) {
 	}
 	if st, err := fsys.Stat("Sourcés_日本"); err != nil || !st.IsDir() {
 		t.Errorf("Stat(dir) = %v, %v", st, err)
+	}
+}
+
+// TestConcurrentReadAt reads one file from many goroutines (run with -race).
+func TestConcurrentReadAt(t *testing.T) {
+	u := newUDFImage()
+	fsys, err := Open(bytes.NewReader(u.b), int64(len(u.b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsys.OpenFile("frag.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			buf := make([]byte, 1500)
+			for i := range 200 {
+				off := int64((g*977 + i*131) % (len(hFrag) - len(buf)))
+				if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, hFrag[off:off+int64(len(buf))]) {
+					errs <- fmt.Errorf("ReadAt(%d): %v", off, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

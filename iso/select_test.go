@@ -48,16 +48,21 @@ func TestTreeChoice(t *testing.T) {
 		t.Error(err)
 	}
 
-	clear(img[anchorBlock*2048 : (anchorBlock+1)*2048])
-	fsys, err = Open(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fsys.Format() != "iso9660" {
-		t.Errorf("without anchor: Format() = %q, want iso9660", fsys.Format())
-	}
-	if got, err := fs.ReadFile(fsys, "readme.txt"); err != nil || !bytes.HasPrefix(got, []byte("This disc")) {
-		t.Errorf("README.TXT = %q, %v", got, err)
+	noNSR := bytes.Clone(img)
+	clear(noNSR[19*2048 : 20*2048]) // an anchor without NSR in the recognition sequence is data
+	noAnchor := bytes.Clone(img)
+	clear(noAnchor[anchorBlock*2048 : (anchorBlock+1)*2048])
+	for name, img := range map[string][]byte{"no NSR": noNSR, "no anchor": noAnchor} {
+		fsys, err = Open(bytes.NewReader(img), int64(len(img)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fsys.Format() != "iso9660" {
+			t.Errorf("%s: Format() = %q, want iso9660", name, fsys.Format())
+		}
+		if got, err := fs.ReadFile(fsys, "readme.txt"); err != nil || !bytes.HasPrefix(got, []byte("This disc")) {
+			t.Errorf("%s: README.TXT = %q, %v", name, got, err)
+		}
 	}
 }
 

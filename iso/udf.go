@@ -19,6 +19,7 @@ const (
 	tagFSD      = 256
 	tagFID      = 257
 	tagAED      = 258
+	tagIE       = 259
 	tagFE       = 261
 	tagEFE      = 266
 	anchorBlock = 256
@@ -74,9 +75,14 @@ func (fsys *FS) openUDF() (found bool, err error) {
 	return true, nil
 }
 
-// findAnchor looks for an AVDP at block 256 for each plausible block size.
+// findAnchor looks for an AVDP at block 256 for each plausible block size, once the volume
+// recognition sequence has announced an NSR (UDF) descriptor: without that, block 256 is
+// just data of an ISO 9660 image.
 func (fsys *FS) findAnchor() (int64, []byte) {
 	for _, bs := range []int64{2048, 512, 1024, 4096} {
+		if !fsys.hasNSR(bs) {
+			continue
+		}
 		off := anchorBlock * bs
 		b, err := fsys.readAt(off, 512)
 		if err != nil {
@@ -87,6 +93,26 @@ func (fsys *FS) findAnchor() (int64, []byte) {
 		}
 	}
 	return 0, nil
+}
+
+// hasNSR scans the volume recognition sequence (from byte 32768, one descriptor per 2048
+// bytes or per block if larger) for NSR02 or NSR03.
+func (fsys *FS) hasNSR(bs int64) bool {
+	step := max(bs, 2048)
+	for i := int64(0); i < maxVDs; i++ {
+		b, err := fsys.readAt(32768+i*step, 7)
+		if err != nil {
+			return false
+		}
+		switch string(b[1:6]) {
+		case "NSR02", "NSR03":
+			return true
+		case "CD001", "BEA01", "TEA01", "BOOT2", "CDW02":
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // checkTag verifies a descriptor tag: identifier, checksum, location and the CRC of the body.

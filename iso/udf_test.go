@@ -2,6 +2,7 @@ package iso
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"os"
@@ -96,15 +97,17 @@ func TestMkudffsEmpty(t *testing.T) {
 	needTool(t, "mkudffs", "udftools")
 	cases := []struct {
 		media, rev, format, errPart string
+		extra                       []string
 	}{
-		{"hd", "0x0102", "udf 1.02", ""},
-		{"dvd", "0x0150", "udf 1.50", ""},
-		{"hd", "0x0201", "udf 2.01", ""},
-		{"cdrw", "0x0201", "udf 2.01", ""},
-		{"bdr", "0x0250", "", "Virtual Partition"},
+		{"hd", "0x0102", "udf 1.02", "", nil},
+		{"dvd", "0x0150", "udf 1.50", "", nil},
+		{"hd", "0x0201", "udf 2.01", "", nil},
+		{"hd", "0x0201", "udf 2.01", "", []string{"--strategy=4096", "--ad=long", "--blocksize=4096"}},
+		{"cdrw", "0x0201", "udf 2.01", "", nil},
+		{"bdr", "0x0250", "", "Virtual Partition", nil},
 	}
 	for _, c := range cases {
-		t.Run(c.media+"-"+c.rev, func(t *testing.T) {
+		t.Run(c.media+"-"+c.rev+strings.Join(c.extra, ""), func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "udf.img")
 			if err := os.WriteFile(img, nil, 0o644); err != nil {
 				t.Fatal(err)
@@ -112,7 +115,8 @@ func TestMkudffsEmpty(t *testing.T) {
 			if err := os.Truncate(img, 30<<20); err != nil {
 				t.Fatal(err)
 			}
-			run(t, "mkudffs", "--media-type="+c.media, "--udfrev="+c.rev, "--label=PXE_"+c.media, img)
+			args := append([]string{"--media-type=" + c.media, "--udfrev=" + c.rev, "--label=PXE_" + c.media}, c.extra...)
+			run(t, "mkudffs", append(args, img)...)
 			f, err := os.Open(img)
 			if err != nil {
 				t.Fatal(err)
@@ -135,5 +139,31 @@ func TestMkudffsEmpty(t *testing.T) {
 				t.Errorf("root of an empty volume lists %v, %v", ents, err)
 			}
 		})
+	}
+}
+
+// TestIndirectEntry follows a strategy 4096 indirect entry to the file entry.
+func TestIndirectEntry(t *testing.T) {
+	u := newUDFImage()
+	ie := u.mblk(11)
+	copy(ie[36:], longADBytes(0, hbs, 5, 1)) // -> hello.txt's entry
+	setTag(ie, tagIE, 11, 52-16)
+	root := fid(fid(nil, 2, fidParent, nil, 1), 2, 0, name8("indirect.txt"), 11)
+	copy(u.mblk(2), root)
+	b := u.mblk(1)
+	binary.LittleEndian.PutUint64(b[56:], uint64(len(root)))
+	binary.LittleEndian.PutUint32(b[216:], uint32(len(root)))
+	retag(b)
+	fsys, err := Open(bytes.NewReader(u.b), int64(len(u.b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.ReadFile(fsys, "indirect.txt"); err != nil || !bytes.Equal(got, hHello) {
+		t.Fatalf("indirect.txt = %q, %v", got, err)
+	}
+	copy(ie[36:], longADBytes(0, hbs, 11, 1)) // now names itself
+	setTag(ie, tagIE, 11, 52-16)
+	if _, err := Open(bytes.NewReader(u.b), int64(len(u.b))); err == nil || !strings.Contains(err.Error(), "indirect entries") {
+		t.Fatalf("self-referencing indirect entry: Open = %v", err)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	maxADHops       = 4096    // allocation extent descriptors followed for one file
 	maxExtents      = 4 << 20 // data extents in all files of one image
 	maxFileSize     = 1 << 52 // sizes above this are taken as corrupt, not as sparse files
+	maxIndirect     = 16      // indirect entries followed to reach a file entry
 )
 
 // lb is a logical block address: a block in the partition with the given map index.
@@ -126,20 +127,33 @@ func (v *udfVol) readEntry(a lb, what string) (*node, error) {
 // readEntryAt is readEntry that also returns the entry's image offset (a directory's
 // identity for loop detection).
 func (v *udfVol) readEntryAt(a lb, what string) (*node, int64, error) {
-	off, err := v.blockOffset(a)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	for hops := 0; ; hops++ {
+		off, err := v.blockOffset(a)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", what, err)
+		}
+		b, err := v.fsys.readAt(off, v.bs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", what, err)
+		}
+		if binary.LittleEndian.Uint16(b) != tagIE {
+			n, err := v.parseEntry(a, b, what)
+			return n, off, err
+		}
+		// Strategy 4096 ICBs may start with an indirect entry naming the next ICB.
+		if err := checkTag(b, tagIE, int64(a.block)); err != nil {
+			return nil, 0, fmt.Errorf("%s: indirect entry at %v: %w", what, a, err)
+		}
+		if hops >= maxIndirect {
+			return nil, 0, fmt.Errorf("%s: more than %d indirect entries", what, maxIndirect)
+		}
+		a = longAD(b[36:])
 	}
-	n, err := v.parseEntry(a, off, what)
-	return n, off, err
 }
 
-// parseEntry reads and decodes the file entry at image offset off.
-func (v *udfVol) parseEntry(a lb, off int64, what string) (*node, error) {
-	b, err := v.fsys.readAt(off, v.bs)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
+// parseEntry decodes the file entry in block b (at logical address a).
+func (v *udfVol) parseEntry(a lb, b []byte, what string) (*node, error) {
+	var err error
 	id := binary.LittleEndian.Uint16(b)
 	if id != tagEFE {
 		id = tagFE
