@@ -69,6 +69,10 @@
 //     and ramdisktftpvarwindow (3600000B) tune the TFTP download of the
 //     WIM (RFC 2348 block size, RFC 7440 window).
 //
+// RetargetRamdisk takes the other route: it edits a store read from an
+// image (ReadHive) so its RAM disk loads a per-client WIM with the given
+// TFTP settings, keeping everything else the medium's store sets.
+//
 // Element values follow the element's format nibble: strings and object
 // references as REG_SZ, object lists as REG_MULTI_SZ, integers as 8-byte
 // little-endian REG_BINARY, booleans as 1-byte REG_BINARY, devices as
