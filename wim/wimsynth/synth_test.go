@@ -173,10 +173,26 @@ func testOverlay(t testing.TB) (*Overlay, map[string][]byte) {
 	}
 	files["Windows/Boot/DVD/PCAT/same-as-bcd.bin"] = []byte("wpeinit\r\n")
 	o := &Overlay{ModTime: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	// The driver folder comes from a directory, through AddFS.
+	drivers := t.TempDir()
 	for p, b := range files {
+		if rel, ok := strings.CutPrefix(p, "Drivers/net/"); ok {
+			writeFile(t, drivers, rel, b)
+		}
+	}
+	if err := o.AddFS("Drivers/net", os.DirFS(drivers), "."); err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range files {
+		if strings.HasPrefix(p, "Drivers/net/") {
+			continue
+		}
 		if err := o.AddBytes(p, b); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if o.Len() != len(files) {
+		t.Fatalf("overlay has %d files; want %d", o.Len(), len(files))
 	}
 	return o, files
 }
