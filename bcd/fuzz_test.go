@@ -186,3 +186,33 @@ func FuzzReadHive(f *testing.F) {
 		}
 	})
 }
+
+// TestReadHiveRepeatedLeaves: an ri index that lists one big leaf over
+// and over must be refused before its entries are collected.
+func TestReadHiveRepeatedLeaves(t *testing.T) {
+	const leafEntries, riEntries = 1000, 4000
+	bins := make([]byte, 0, 64<<10)
+	cell := func(payload []byte) uint32 {
+		off := uint32(len(bins))
+		size := (len(payload) + 4 + 7) &^ 7
+		bins = le.AppendUint32(bins, uint32(-int32(size)))
+		bins = append(bins, payload...)
+		bins = append(bins, make([]byte, size-4-len(payload))...)
+		return off
+	}
+	leaf := []byte("lh")
+	leaf = le.AppendUint16(leaf, leafEntries)
+	leaf = append(leaf, make([]byte, 8*leafEntries)...)
+	leafOff := cell(leaf)
+	ri := []byte("ri")
+	ri = le.AppendUint16(ri, riEntries)
+	for range riEntries {
+		ri = le.AppendUint32(ri, leafOff)
+	}
+	riOff := cell(ri)
+	r := &hiveReader{bins: bins, seen: map[uint32]bool{}, budget: 1 << 20}
+	offs, err := r.index(riOff, true)
+	if err == nil || !errors.Is(err, ErrBadHive) {
+		t.Fatalf("index returned %d offsets, error %v; want ErrBadHive", len(offs), err)
+	}
+}

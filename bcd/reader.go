@@ -150,6 +150,11 @@ func (r *hiveReader) index(off uint32, allowRoot bool) ([]uint32, error) {
 			if err != nil {
 				return nil, err
 			}
+			// Every listed key needs its own nk cell: more entries than
+			// nk cells could fit means leaves are repeated to blow up memory.
+			if len(all)+len(sub) > len(r.bins)/(nkFixedSize+4) {
+				return nil, fmt.Errorf("bcd: %w: ri index %#x lists more keys than the file can hold", ErrBadHive, off)
+			}
 			all = append(all, sub...)
 		}
 		return all, nil
