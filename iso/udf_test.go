@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +167,50 @@ func TestIndirectEntry(t *testing.T) {
 	setTag(ie, tagIE, 11, 52-16)
 	if _, err := Open(bytes.NewReader(u.b), int64(len(u.b))); err == nil || !strings.Contains(err.Error(), "indirect entries") {
 		t.Fatalf("self-referencing indirect entry: Open = %v", err)
+	}
+}
+
+// TestHandBuiltAgainst7Zip has 7-Zip, an independent UDF reader, extract the hand-built UDF
+// 2.50 image (in the shape 7-Zip accepts), so the builder is not only checked by this reader.
+func TestHandBuiltAgainst7Zip(t *testing.T) {
+	needTool(t, "7zz", "7zip")
+	u := buildUDFImage(true)
+	img := filepath.Join(t.TempDir(), "hand.img")
+	if err := os.WriteFile(img, u.b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	run(t, "7zz", "x", "-tudf", "-o"+out, img, "-x!sparse.bin")
+	listing, err := exec.Command("7zz", "l", "-slt", "-tudf", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("7zz l: %v\n%s", err, listing)
+	}
+	if !bytes.Contains(listing, []byte("Path = sparse.bin\nFolder = -\nSize = 5368701880\n")) {
+		t.Errorf("7-Zip does not list sparse.bin with its size:\n%s", listing)
+	}
+	fsys, err := Open(bytes.NewReader(u.b), int64(len(u.b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 0
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		want, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		checkFile(t, fsys, filepath.ToSlash(rel), want, rng)
+		n++
+		return nil
+	})
+	if err != nil || n != 5 {
+		t.Fatalf("compared %d files extracted by 7-Zip (want 5): %v", n, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "frag.bin")); !bytes.Equal(got, hFrag) {
+		t.Error("7-Zip's frag.bin differs from what the builder meant to write")
 	}
 }

@@ -12,12 +12,13 @@ import (
 // extended and plain file entries, embedded data, long_ad, ext_ad and allocation extent
 // descriptors, a sparse file over 4 GiB and 16-bit OSTA names. Layout, in 2048-byte blocks:
 //
-//	16-18 volume recognition, 32-35 PVD/PD/LVD/TD, 256 anchor, 300- partition 0
+//	16-18 volume recognition, 32-35 PVD/PD/LVD/TD, 256 anchor, 300-499 partition 0, 500 anchor
 //	partition 0: 0 metadata file entry, 1 mirror entry, 10-13 and 20-27 metadata file data,
 //	             100- file data, 120 allocation extent descriptor
 //	metadata partition: 0 FSD, 1 root entry, 2 root FIDs, 3 sub entry, 4 sub FIDs, 5- files
 type udfImage struct {
-	b []byte
+	b      []byte
+	simple bool
 }
 
 const (
@@ -38,8 +39,14 @@ var (
 
 const hHole = 0x3FFFF800 // largest block-aligned extent length
 
-func newUDFImage() *udfImage {
-	u := &udfImage{b: make([]byte, (hPartStart+hPartLen)*hbs)}
+func newUDFImage() *udfImage { return buildUDFImage(false) }
+
+// buildUDFImage builds the image; with simple set it keeps to what 7-Zip's UDF reader
+// accepts, so that an independent reader can check the builder: the metadata file in one
+// extent (blocks 10-21), and short and long allocation descriptors only (no ext_ad, no
+// allocation extent descriptor).
+func buildUDFImage(simple bool) *udfImage {
+	u := &udfImage{b: make([]byte, (hPartStart+hPartLen+1)*hbs), simple: simple}
 	for i, id := range []string{"BEA01", "NSR03", "TEA01"} {
 		blk := u.blk(16 + i)
 		blk[0], blk[6] = 0, 1
@@ -57,7 +64,7 @@ func (u *udfImage) blk(n int) []byte { return u.b[n*hbs : (n+1)*hbs] }
 // the metadata file's two extents: blocks 0-3 at 10-13, 4-11 at 20-27).
 func (u *udfImage) pblk(n int) []byte { return u.blk(hPartStart + n) }
 func (u *udfImage) mblk(n int) []byte {
-	if n < 4 {
+	if n < 4 || u.simple {
 		return u.pblk(10 + n)
 	}
 	return u.pblk(20 + n - 4)
@@ -136,6 +143,9 @@ func (u *udfImage) volumeDescriptors() {
 		le.PutUint32(avdp[at+4:], 32)
 	}
 	setTag(avdp, tagAVDP, anchorBlock, 512-16)
+	last := hPartStart + hPartLen // UDF wants a second anchor; the last block is one place
+	copy(u.blk(last), avdp)
+	setTag(u.blk(last), tagAVDP, uint32(last), 512-16)
 }
 
 // entry writes a file entry (or extended one) with the given allocation descriptors.
@@ -188,6 +198,9 @@ func extADBytes(n, lbn uint32, part uint16) []byte {
 // metadataFiles writes the metadata file and its mirror: 12 blocks in two extents.
 func (u *udfImage) metadataFiles() {
 	ads := append(shortAD(4*hbs, 10), shortAD(8*hbs, 20)...)
+	if u.simple {
+		ads = shortAD(12*hbs, 10)
+	}
 	entry(u.pblk(0), 0, true, 250, adShort, 12*hbs, ads)
 	entry(u.pblk(1), 1, true, 251, adShort, 12*hbs, ads)
 }
@@ -259,10 +272,17 @@ func (u *udfImage) tree() {
 	copy(aed[24:], more)
 	setTag(aed, tagAED, 120, 24+len(more)-16)
 	ads = append(longADBytes(0, 2048, 110, 0), longADBytes(3, hbs, 120, 0)...)
+	if u.simple {
+		ads = append(longADBytes(0, 2048, 110, 0), more...)
+	}
 	entry(u.mblk(8), 8, false, 5, adLong, uint64(len(hFrag)), ads)
 
 	copy(u.b[(hPartStart+130)*hbs:], hExt)
-	entry(u.mblk(9), 9, true, 5, adExtended, uint64(len(hExt)), extADBytes(uint32(len(hExt)), 130, 0))
+	if u.simple {
+		entry(u.mblk(9), 9, true, 5, adLong, uint64(len(hExt)), longADBytes(0, uint32(len(hExt)), 130, 0))
+	} else {
+		entry(u.mblk(9), 9, true, 5, adExtended, uint64(len(hExt)), extADBytes(uint32(len(hExt)), 130, 0))
+	}
 
 	copy(u.pblk(140), hDeep)
 	entry(u.mblk(10), 10, false, 5, adLong, uint64(len(hDeep)), longADBytes(0, uint32(len(hDeep)), 140, 0))
