@@ -132,65 +132,92 @@ func (b *hiveBuilder) writeTree(root *Key) int {
 	return b.writeKey(root, noCell, true)
 }
 
+// nkFields are the parts of an nk cell that depend on what was written
+// after it.
+type nkFields struct {
+	flags                   uint16
+	parent                  uint32
+	subkeys, subList        uint32
+	values, valueList       uint32
+	classOff                uint32
+	classLen                int
+	maxSubName, maxSubClass int
+	maxValName, maxValData  int
+	name                    []byte
+}
+
 // writeKey writes one key: its nk cell first (so the root sits at the
-// start of the first bin), then its class, values, subkeys and index.
+// start of the first bin), then its class, values, subkeys and index,
+// and finally fills the nk cell in.
 func (b *hiveBuilder) writeKey(k *Key, parent uint32, isRoot bool) int {
-	name, compressed := encodeName(k.Name)
-	off := b.alloc(nkFixedSize + len(name))
+	f := nkFields{parent: parent, values: uint32(len(k.Values))}
+	var compressed bool
+	f.name, compressed = encodeName(k.Name)
+	off := b.alloc(nkFixedSize + len(f.name))
 	if b.skOff == 0 {
 		b.skOff = uint32(b.writeSecurity())
 	}
 	b.skRefs++
-
-	classOff, classLen := uint32(noCell), 0
-	if k.Class != "" {
-		c := utf16le(k.Class)
-		co := b.alloc(len(c))
-		copy(b.cell(co), c)
-		classOff, classLen = uint32(co), len(c)
-	}
-	valueList, maxVName, maxVData := b.writeValues(k.Values)
-
-	children := sortedSubkeys(k.Subkeys)
-	childOffs := make([]uint32, len(children))
-	var maxSubName, maxSubClass int
-	for i, c := range children {
-		childOffs[i] = uint32(b.writeKey(c, uint32(off), false))
-		maxSubName = max(maxSubName, 2*utf16Len(c.Name))
-		maxSubClass = max(maxSubClass, 2*utf16Len(c.Class))
-	}
-	subList := uint32(noCell)
-	if len(children) > 0 {
-		subList = b.writeIndex(children, childOffs)
-	}
-
-	flags := uint16(0)
 	if isRoot {
-		flags |= keyHiveEntry | keyNoDelete
+		f.flags |= keyHiveEntry | keyNoDelete
 	}
 	if compressed {
-		flags |= keyCompName
+		f.flags |= keyCompName
 	}
+	f.classOff, f.classLen = b.writeClass(k.Class)
+	f.valueList, f.maxValName, f.maxValData = b.writeValues(k.Values)
+	f.subkeys, f.subList, f.maxSubName, f.maxSubClass = b.writeSubkeys(k.Subkeys, uint32(off))
+	b.putNK(off, f)
+	return off
+}
+
+func (b *hiveBuilder) writeClass(class string) (off uint32, n int) {
+	if class == "" {
+		return noCell, 0
+	}
+	c := utf16le(class)
+	co := b.alloc(len(c))
+	copy(b.cell(co), c)
+	return uint32(co), len(c)
+}
+
+// writeSubkeys writes the subkeys in Windows' order, then their index,
+// and returns the count, the index offset and the longest subkey name
+// and class (UTF-16 bytes).
+func (b *hiveBuilder) writeSubkeys(keys []*Key, parent uint32) (n, list uint32, maxName, maxClass int) {
+	if len(keys) == 0 {
+		return 0, noCell, 0, 0
+	}
+	children := sortedSubkeys(keys)
+	offs := make([]uint32, len(children))
+	for i, c := range children {
+		offs[i] = uint32(b.writeKey(c, parent, false))
+		maxName = max(maxName, 2*utf16Len(c.Name))
+		maxClass = max(maxClass, 2*utf16Len(c.Class))
+	}
+	return uint32(len(children)), b.writeIndex(children, offs), maxName, maxClass
+}
+
+func (b *hiveBuilder) putNK(off int, f nkFields) {
 	nk := b.cell(off)
 	copy(nk, "nk")
-	le.PutUint16(nk[0x02:], flags)
+	le.PutUint16(nk[0x02:], f.flags)
 	le.PutUint64(nk[0x04:], b.ts)
-	le.PutUint32(nk[0x10:], parent)
-	le.PutUint32(nk[0x14:], uint32(len(children)))
-	le.PutUint32(nk[0x1C:], subList)
+	le.PutUint32(nk[0x10:], f.parent)
+	le.PutUint32(nk[0x14:], f.subkeys)
+	le.PutUint32(nk[0x1C:], f.subList)
 	le.PutUint32(nk[0x20:], noCell) // volatile subkeys live only in memory
-	le.PutUint32(nk[0x24:], uint32(len(k.Values)))
-	le.PutUint32(nk[0x28:], valueList)
+	le.PutUint32(nk[0x24:], f.values)
+	le.PutUint32(nk[0x28:], f.valueList)
 	le.PutUint32(nk[0x2C:], b.skOff)
-	le.PutUint32(nk[0x30:], classOff)
-	le.PutUint32(nk[0x34:], uint32(maxSubName))
-	le.PutUint32(nk[0x38:], uint32(maxSubClass))
-	le.PutUint32(nk[0x3C:], uint32(maxVName))
-	le.PutUint32(nk[0x40:], uint32(maxVData))
-	le.PutUint16(nk[0x48:], uint16(len(name)))
-	le.PutUint16(nk[0x4A:], uint16(classLen))
-	copy(nk[nkFixedSize:], name)
-	return off
+	le.PutUint32(nk[0x30:], f.classOff)
+	le.PutUint32(nk[0x34:], uint32(f.maxSubName))
+	le.PutUint32(nk[0x38:], uint32(f.maxSubClass))
+	le.PutUint32(nk[0x3C:], uint32(f.maxValName))
+	le.PutUint32(nk[0x40:], uint32(f.maxValData))
+	le.PutUint16(nk[0x48:], uint16(len(f.name)))
+	le.PutUint16(nk[0x4A:], uint16(f.classLen))
+	copy(nk[nkFixedSize:], f.name)
 }
 
 // writeValues writes every vk cell with its data and the value list, and
