@@ -46,7 +46,7 @@ func BenchmarkRebuild(b *testing.B) {
 // BenchmarkOwn runs only this package's decoder (for profiling).
 func BenchmarkOwn(b *testing.B) {
 	needWimlib(b)
-	for _, kind := range []string{"text", "binary", "int32ramp"} {
+	for _, kind := range []string{"text", "binary", "int32ramp", "bitmap"} {
 		b.Run(kind, func(b *testing.B) {
 			chunks, n := benchChunks(b, kind, 1<<20, 4<<20)
 			d, _ := NewDecoder(1 << 20)
