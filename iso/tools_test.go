@@ -258,3 +258,57 @@ func TestToolImages(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeUDFFile has genisoimage write a file over 1 GiB, which UDF must split into
+// several allocation descriptors (each under 2^30 bytes), and reads across the seams.
+func TestLargeUDFFile(t *testing.T) {
+	needTool(t, "genisoimage", "genisoimage")
+	if testing.Short() {
+		t.Skip("writes a 1.1 GiB image; skipped with -short")
+	}
+	src := t.TempDir()
+	large := filepath.Join(src, "large.bin")
+	f, err := os.Create(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1100 << 20
+	marks := []int64{0, 1<<30 - 2048 - 100, 1<<30 - 100, 1 << 30, size - 70_000}
+	for i, off := range marks {
+		if _, err := f.WriteAt(randBytes(uint64(100+i), 70_000), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out := filepath.Join(t.TempDir(), "large.iso")
+	run(t, "genisoimage", "-quiet", "-udf", "-J", "-R", "-o", out, src)
+	fsys := openImage(t, out)
+	if fsys.Format() != "udf 1.02" {
+		t.Fatalf("Format() = %q", fsys.Format())
+	}
+	isoFile, err := fsys.OpenFile("LARGE.BIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isoFile.Size() != size {
+		t.Fatalf("size %d, want %d", isoFile.Size(), int64(size))
+	}
+	srcFile, err := os.Open(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcFile.Close()
+	for _, off := range append(marks, 1<<29, 1<<30-2048) {
+		want, got := make([]byte, 70_000), make([]byte, 70_000)
+		n, _ := srcFile.ReadAt(want, off)
+		if k, err := isoFile.ReadAt(got, off); k != n || (err != nil && err != io.EOF) || !bytes.Equal(got[:k], want[:n]) {
+			t.Errorf("ReadAt(%d) = %d, %v (equal %v)", off, k, err, bytes.Equal(got[:k], want[:n]))
+		}
+	}
+	if n := len(fsys.root.child("large.bin").ext); n < 2 {
+		t.Errorf("large.bin has %d extents; expected genisoimage to split it", n)
+	}
+}
