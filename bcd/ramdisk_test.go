@@ -2,6 +2,7 @@ package bcd
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -37,6 +38,12 @@ const bootDeviceHex = "00000000000000000000000000000000" +
 	"05000000" + "00000000" + "48000000" + "00000000" +
 	"00000000000000000000000000000000" + "00000000000000000000000000000000" +
 	"00000000000000000000000000000000" + "0000000000000000"
+
+// Hashes of the stores TestRamdiskBCDBytesStable writes.
+const (
+	bcdGoldenBIOS = "95dc45efdadebfa4ab70a1ec03c42573cb2a020a5583fa615b6cc6f9074d14c2"
+	bcdGoldenUEFI = "620a1e87ee141317364160949dbcdbf99bc9b962403a32a61f3aacf282d8e045"
+)
 
 func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -418,4 +425,45 @@ func FuzzDescribeDevice(f *testing.F) {
 			t.Fatal("empty description without an error")
 		}
 	})
+}
+
+// TestRamdiskBCDBytesStable pins the bytes of two stores: servers hand
+// them out with an ETag, so a change of layout between versions must be
+// a decision (update the hashes), not an accident. The content itself is
+// checked by the hivex tests above.
+func TestRamdiskBCDBytesStable(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  RamdiskBoot
+		want string
+	}{
+		{RamdiskBoot{Firmware: BIOS, WIMPath: `\sources\boot.wim`, SDIPath: `\boot\boot.sdi`}, bcdGoldenBIOS},
+		{RamdiskBoot{Firmware: UEFI, WIMPath: `\Boot\x64\Images\boot.wim`, SDIPath: `\Boot\boot.sdi`, TFTPBlockSize: 16384, TFTPWindowSize: 8}, bcdGoldenUEFI},
+	} {
+		var buf bytes.Buffer
+		if err := WriteRamdiskBCD(&buf, tc.cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(buf.Bytes())); got != tc.want {
+			t.Errorf("%v store: sha256 %s, want %s (layout changed: update the hash if intended)", tc.cfg.Firmware, got, tc.want)
+		}
+	}
+}
+
+func ExampleRetargetRamdisk() {
+	// A store as found in an image, here made by NewRamdiskBCD.
+	var image bytes.Buffer
+	_ = WriteRamdiskBCD(&image, RamdiskBoot{WIMPath: `\sources\boot.wim`, SDIPath: `\boot\boot.sdi`})
+
+	store, err := ReadHive(image.Bytes())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, err := RetargetRamdisk(store, RamdiskTarget{WIMPath: `\Boot\x64\Images\lab1.wim`, TFTPBlockSize: 8192, TFTPWindowSize: 4})
+	fmt.Println(n, err)
+	var out bytes.Buffer
+	fmt.Println(WriteHive(&out, store, HiveOptions{}))
+	// Output:
+	// 2 <nil>
+	// <nil>
 }
