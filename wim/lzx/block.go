@@ -29,7 +29,7 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		if nbits < 32 {
 			// br.fill32, inlined by hand (too big for the inliner).
 			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
+				w := bits.RotateLeft32(load32le(br.src, p), 16) // p+4 <= len(br.src)
 				br.pos = p + 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32

@@ -1,4 +1,4 @@
-//go:build amd64 || arm64 || 386 || ppc64le || s390x
+//go:build amd64 || arm64 || 386 || ppc64le
 
 package xpress
 
@@ -13,6 +13,12 @@ func load64(b []byte, i int) uint64 {
 
 func store64(b []byte, i int, v uint64) {
 	*(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i)) = v
+}
+
+// load32le loads the little-endian uint32 at b[i:]; callers guarantee i+4 <= len(b).
+// (All the CPUs listed in the build constraint that are big-endian are excluded.)
+func load32le(b []byte, i int) uint32 {
+	return *(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
 }
 
 // store8 sets b[i] without a bounds check; callers guarantee 0 <= i < len(b).

@@ -111,7 +111,7 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		if nbits < 31 {
 			// Add two words with one 32-bit load; a rotate puts them in stream order.
 			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
+				w := bits.RotateLeft32(load32le(br.src, p), 16) // p+4 <= len(br.src)
 				br.pos = p + 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32
