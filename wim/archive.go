@@ -146,8 +146,8 @@ func (a *Archive) collectParts(first *part, more []Part) error {
 	}
 	// Like wimlib, accept an incomplete set: info and dir need only part 1; reading a blob
 	// stored in a missing part fails then, naming the part.
-	for n := uint16(1); n <= first.hdr.TotalParts; n++ {
-		if p, ok := byNum[n]; ok {
+	for n := 1; n <= int(first.hdr.TotalParts); n++ { // int: a uint16 loop never ends at 65535
+		if p, ok := byNum[uint16(n)]; ok {
 			a.parts = append(a.parts, p)
 		}
 	}
