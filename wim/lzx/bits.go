@@ -8,8 +8,8 @@ import (
 // bitReader reads the LZX bitstream: 16-bit little-endian words whose bits are consumed from
 // the most significant end. buf holds the next nbits bits left-aligned (bits below them are 0).
 //
-// Refills load whole words, up to four at once, so buf usually holds 49-64 bits and a whole
-// match (main symbol, length symbol, offset bits) decodes without another refill. Past the end
+// Refills load whole words: refill (header parsing) up to four at once, the hot loop two at a
+// time (fill32). Past the end
 // of src, refills load zero words, as wimlib does, so that lookahead near the end is harmless;
 // overrun reports whether any of those padding bits were actually consumed, which means the
 // input was truncated.
@@ -45,8 +45,8 @@ func (br *bitReader) refill() {
 }
 
 // fill32 adds two words (32 bits) to a buffer of nbits < 32 bits held in the caller's
-// locals: one 32-bit load and a rotate put them in stream order. It is small enough to be
-// inlined into the hot loops, which call it whenever fewer than 32 bits are left.
+// locals: one 32-bit load and a rotate put them in stream order. This is much cheaper than
+// topping up to 64 bits with masks, and the hot loop needs at most 32 bits between checks.
 func (br *bitReader) fill32(buf uint64, nbits uint) (uint64, uint) {
 	if p := br.pos; p+4 <= len(br.src) {
 		w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)

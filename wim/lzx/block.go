@@ -10,9 +10,9 @@ import (
 func indexE8(b []byte) int { return bytes.IndexByte(b, 0xE8) }
 
 // decodeBlock decodes the verbatim or aligned block dst[out:end]. It is the hot loop: the bit
-// buffer lives in locals, one refill covers a main symbol, a length symbol and up to 17 offset
-// bits (16+16+17 <= 49), and only aligned offsets with 14 verbatim bits + an aligned symbol
-// may need a second refill.
+// buffer lives in locals and gets 32 bits whenever it holds fewer than 32, which covers a main
+// symbol and a length symbol (16+16); a match checks again before its offset bits (at most
+// 17, or 14 + a 7-bit aligned symbol).
 func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned bool, r *[3]uint32) (int, error) {
 	// Only the bit buffer and the output position live in registers; the rest is read
 	// through d as needed (Go's register allocator otherwise spills inside the loop).

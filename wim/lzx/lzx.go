@@ -25,9 +25,11 @@
 // The decoder is table-driven: each Huffman code gets a first-level table indexed by the next
 // 11 (main), 10 (length), 7 (aligned) or 6 (pretree) bits, whose entries give the symbol and
 // codeword length directly, or point to a subtable for longer codewords (see huffman.go). The
-// bit buffer is 64 bits wide and refilled four words at a time, so the inner loop refills once
-// per match in the common case and never checks for the end of input: past the end it reads
-// zeros, and the decoder reports truncation afterwards if any of those zeros were consumed.
+// bit buffer is 64 bits wide and gets two words (one 32-bit load and a rotate) whenever it
+// holds fewer than 32 bits; the inner loop never checks for the end of input: past the end it
+// reads zeros, and the decoder reports truncation afterwards if any of those were consumed.
+// Go's register allocator decides much of the speed: the loop keeps only the bit buffer and
+// the output position in locals and reads everything else through the Decoder.
 // Matches are validated (offset within the chunk, length within the block) before copying;
 // copies move 8 bytes at a time when the source is at least 8 bytes back. Tables live in the
 // Decoder and are rebuilt per block, so steady-state decoding allocates nothing.

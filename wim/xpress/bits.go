@@ -5,8 +5,7 @@ import "encoding/binary"
 // bitReader reads the XPRESS bitstream: 16-bit little-endian words whose bits are consumed from
 // the most significant end. buf holds the next nbits bits left-aligned (bits below them are 0).
 //
-// Refills load whole words, up to four at once, so buf usually holds 49-64 bits and a whole
-// match (main symbol, length symbol, offset bits) decodes without another refill. Past the end
+// Refills load whole words (the hot loop in xpress.go two at a time). Past the end
 // of src, refills load zero words, as wimlib does, so that lookahead near the end is harmless;
 // overrun reports whether any of those padding bits were actually consumed, which means the
 // input was truncated.
@@ -19,26 +18,6 @@ type bitReader struct {
 	nbits uint
 	pos   int
 	seg   int
-}
-
-// swapWords turns 4 little-endian bytes pairs, loaded as one little-endian uint64, into
-// stream order: first word in the top 16 bits.
-func swapWords(v uint64) uint64 {
-	v = v<<32 | v>>32
-	return (v&0x0000ffff0000ffff)<<16 | (v>>16)&0x0000ffff0000ffff
-}
-
-// refill tops buf up to at least 49 bits.
-func (br *bitReader) refill() {
-	if br.pos+8 <= len(br.src) {
-		v := swapWords(binary.LittleEndian.Uint64(br.src[br.pos:]))
-		n := (64 - br.nbits) >> 4
-		br.buf |= (v &^ (^uint64(0) >> (16 * n))) >> br.nbits
-		br.pos += int(2 * n)
-		br.nbits += 16 * n
-		return
-	}
-	br.refillSlow()
 }
 
 // refillSlow loads one word at a time near the end of the input, zeros past it.

@@ -20,10 +20,11 @@
 //
 // Table-driven Huffman decoding: an 11-bit first-level table whose entries hold symbol and
 // codeword length, with subtables for the rare longer codewords (see huffman.go). A 64-bit bit
-// buffer is refilled up to four words at a time, enough for a symbol and its offset bits, and
-// the inner loop never checks for the end of input: past the end it reads zeros, and the
-// decoder reports truncation afterwards if any of those were consumed. Matches are validated
-// before the copy, which moves 8 bytes at a time when the source is at least 8 bytes back.
+// buffer gets two words (one 32-bit load and a rotate) whenever it holds fewer than 31 bits,
+// enough for a symbol and its offset bits, and the inner loop never checks for the end of
+// input: past the end it reads zeros, and the decoder reports truncation afterwards if any of
+// those were consumed. Matches are validated before the copy, which moves 8 bytes at a time
+// when the source is at least 8 bytes back (offset 1 is a byte fill).
 // The Decoder keeps its tables, so steady-state decoding allocates nothing.
 //
 // # Hostile input
