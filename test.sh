@@ -17,7 +17,7 @@ PKGS=(
   dnsmasq-base busybox-static cpio            # the site's DHCP server; initramfs for e2e boots
   iproute2 procps iputils-ping tcpdump        # network namespaces, veth, tap, netem
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
-  libhivex-bin genisoimage xorriso nasm syslinux-common mtools dosfstools
+  libhivex-bin libwin-hivex-perl genisoimage xorriso nasm syslinux-common mtools dosfstools
   openssh-server openssh-client
   chromium
   ca-certificates git gcc
