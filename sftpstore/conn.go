@@ -22,7 +22,15 @@ type session struct {
 	sftp *sftp.Client
 
 	mu      sync.Mutex
-	handles map[string]*sftp.File // by remote real path; pkg/sftp File.ReadAt is safe concurrently
+	handles map[fileID]*sftp.File // pkg/sftp File.ReadAt is safe for concurrent use
+}
+
+// fileID is one version of a remote file: a handle opened on an older version (still readable
+// after the server replaced the file) must not serve a newer one.
+type fileID struct {
+	path  string
+	size  int64
+	mtime int64
 }
 
 func (se *session) close() {
@@ -108,12 +116,12 @@ func (s *Store) dial(ctx context.Context) (*session, error) {
 	}
 	nc.SetDeadline(time.Time{})
 	sc := ssh.NewClient(c, chans, reqs)
-	fc, err := sftp.NewClient(sc)
+	fc, err := sftp.NewClient(sc, sftp.MaxPacketUnchecked(s.maxPacket))
 	if err != nil {
 		sc.Close()
 		return nil, fmt.Errorf("sftpstore: starting sftp on %s: %w", s.loc.Addr(), err)
 	}
-	return &session{ssh: sc, sftp: fc, handles: map[string]*sftp.File{}}, nil
+	return &session{ssh: sc, sftp: fc, handles: map[fileID]*sftp.File{}}, nil
 }
 
 // current returns the live session, dialing one if there is none.
@@ -210,7 +218,8 @@ func (s *Store) do(ctx context.Context, what string, op func(*session) error) er
 func (se *session) handle(real string, size int64, mtime time.Time) (h *sftp.File, release func(), err error) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
-	if h, ok := se.handles[real]; ok {
+	id := fileID{real, size, mtime.UnixNano()}
+	if h, ok := se.handles[id]; ok {
 		return h, func() {}, nil
 	}
 	h, err = se.sftp.Open(real)
@@ -229,7 +238,7 @@ func (se *session) handle(real string, size int64, mtime time.Time) (h *sftp.Fil
 	if len(se.handles) >= maxHandles {
 		return h, func() { h.Close() }, nil
 	}
-	se.handles[real] = h
+	se.handles[id] = h
 	return h, func() {}, nil
 }
 

@@ -18,7 +18,7 @@ import (
 // testSSHD is a real OpenSSH server started by a test on 127.0.0.1 with its own host key and a
 // test client key, serving SFTP through internal-sftp.
 type testSSHD struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string // temp dir: keys, config, pid file
 	port       int
 	user       string
@@ -28,7 +28,7 @@ type testSSHD struct {
 	cmd        *exec.Cmd
 }
 
-func keygen(t *testing.T, path string) {
+func keygen(t testing.TB, path string) {
 	t.Helper()
 	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pxewim-test", "-f", path).CombinedOutput()
 	if err != nil {
@@ -36,7 +36,7 @@ func keygen(t *testing.T, path string) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,7 +47,7 @@ func freePort(t *testing.T) int {
 }
 
 // startSSHD starts sshd or skips the test when OpenSSH is missing.
-func startSSHD(t *testing.T) *testSSHD {
+func startSSHD(t testing.TB) *testSSHD {
 	t.Helper()
 	for _, tool := range []string{"/usr/sbin/sshd", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -95,7 +95,7 @@ Subsystem sftp internal-sftp
 	return d
 }
 
-func writeFile(t *testing.T, p, s string) {
+func writeFile(t testing.TB, p, s string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func (d *testSSHD) url(dir string) string {
 }
 
 // open opens a Store on dir with the test key and known_hosts.
-func (d *testSSHD) open(t *testing.T, dir string, mod func(*Config)) *Store {
+func (d *testSSHD) open(t testing.TB, dir string, mod func(*Config)) *Store {
 	t.Helper()
 	cfg := Config{URL: d.url(dir), KeyFiles: []string{d.clientKey}, KnownHostsFiles: []string{d.knownHosts}}
 	if mod != nil {

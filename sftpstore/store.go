@@ -53,6 +53,9 @@ type Config struct {
 	// MaxRetries bounds the retries of one operation after a dropped connection; 0 means 8
 	// (about 10 seconds of backoff), negative means none.
 	MaxRetries int
+	// PacketSize is the largest SFTP read asked of the server; 0 means 32 KiB, the size every
+	// server must accept. OpenSSH accepts 64 KiB, which reads about 1.5 times faster.
+	PacketSize int
 	// DialTimeout bounds TCP connect plus SSH handshake; 0 means 15 seconds.
 	DialTimeout time.Duration
 	// Logger receives connection events; nil means slog.Default().
@@ -66,6 +69,7 @@ type Store struct {
 	sshCfg     *ssh.ClientConfig
 	root       string // real path of the remote root, resolved at Open
 	blockSize  int64
+	maxPacket  int
 	maxRetries int
 	cache      *blockCache
 	log        *slog.Logger
@@ -99,9 +103,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{loc: loc, sshCfg: sc, blockSize: int64(cfg.BlockSize), maxRetries: cfg.MaxRetries,
-		cache: newBlockCache(cfg.CacheBytes), log: cfg.Logger}
+		cache: newBlockCache(cfg.CacheBytes), log: cfg.Logger, maxPacket: cfg.PacketSize}
 	if s.blockSize <= 0 {
 		s.blockSize = 1 << 20
+	}
+	if s.maxPacket <= 0 {
+		s.maxPacket = 1 << 15
 	}
 	if s.cache.max <= 0 {
 		s.cache.max = 64 << 20

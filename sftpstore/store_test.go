@@ -289,3 +289,44 @@ func TestReconnect(t *testing.T) {
 	}
 	t.Logf("killed at %d of %d bytes; %+v", killedAt, len(data), st)
 }
+
+// TestChangedFile: a file replaced on the server is never served as a mix: an open File fails
+// uncached reads with ErrChanged, and a new Open serves the new content.
+func TestChangedFile(t *testing.T) {
+	d := startSSHD(t)
+	root := t.TempDir()
+	p := filepath.Join(root, "img.bin")
+	old := randomBytes(20, 300<<10)
+	writeFile(t, p, string(old))
+	s := d.open(t, root, func(c *Config) { c.BlockSize = 64 << 10 })
+	f, err := s.Open("img.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := f.(io.ReaderAt).ReadAt(buf, 0); err != nil || !bytes.Equal(buf, old[:1000]) {
+		t.Fatalf("first read: %v", err)
+	}
+	fresh := randomBytes(21, 200<<10)
+	writeFile(t, p+".tmp", string(fresh))
+	os.Chtimes(p+".tmp", time.Now(), time.Now().Add(time.Hour))
+	if err := os.Rename(p+".tmp", p); err != nil {
+		t.Fatal(err)
+	}
+	// The handle opened before the replacement still reads the old version: consistent.
+	if _, err := f.(io.ReaderAt).ReadAt(buf, 150<<10); err != nil || !bytes.Equal(buf, old[150<<10:150<<10+1000]) {
+		t.Errorf("read of the old version through its open handle: err %v, equal %v", err,
+			bytes.Equal(buf, old[150<<10:150<<10+1000]))
+	}
+	// After a reconnect the path leads to the new version: the old File refuses it.
+	s.mu.Lock()
+	se := s.sess
+	s.mu.Unlock()
+	s.drop(se, errors.New("test: connection dropped"))
+	if _, err := f.(io.ReaderAt).ReadAt(buf, 250<<10); !errors.Is(err, ErrChanged) {
+		t.Errorf("read of a replaced file after reconnect: err %v, want ErrChanged", err)
+	}
+	if got := readAllFS(t, s, "img.bin"); !bytes.Equal(got, fresh) {
+		t.Errorf("reopened file: %d bytes, not the new content", len(got))
+	}
+}
