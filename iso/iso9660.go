@@ -193,10 +193,7 @@ func (t *tree9660) readDir(n *node, rec dirRecord, depth int) error {
 		return fmt.Errorf("%s: directory extent: %w", where, err)
 	}
 	var pending *node // a multi-extent file whose last record is still to come
-	var subdirs []struct {
-		n   *node
-		rec dirRecord
-	}
+	var subdirs []subdir
 	for pos := 0; pos < len(data); {
 		if data[pos] == 0 { // records never cross a sector: skip to the next one
 			pos = (pos/sector9660 + 1) * sector9660
@@ -222,10 +219,7 @@ func (t *tree9660) readDir(n *node, rec dirRecord, depth int) error {
 			return fmt.Errorf("%s: multi-extent file %q has no final record", where, pending.name)
 		}
 		if sub != nil {
-			subdirs = append(subdirs, struct {
-				n   *node
-				rec dirRecord
-			}{c, *sub})
+			subdirs = append(subdirs, subdir{c, *sub})
 		}
 		if r.flags&flagMultiExt != 0 && r.flags&flagDir == 0 {
 			pending = c
@@ -245,7 +239,16 @@ func (t *tree9660) readDir(n *node, rec dirRecord, depth int) error {
 			return err
 		}
 	}
-	return dropRelocationDir(n, depth)
+	if depth == 0 {
+		dropRelocationDir(n)
+	}
+	return nil
+}
+
+// subdir is a directory whose records are read after its parent's.
+type subdir struct {
+	n   *node
+	rec dirRecord
 }
 
 // finish checks a file's extents and adds it to its directory.
@@ -403,10 +406,7 @@ func (t *tree9660) relocatedRecord(block uint32) *dirRecord {
 
 // dropRelocationDir hides the Rock Ridge relocation directory (rr_moved) once its entries,
 // all shown where their CL entries point, have been skipped.
-func dropRelocationDir(n *node, depth int) error {
-	if depth != 0 {
-		return nil
-	}
+func dropRelocationDir(n *node) {
 	kids := n.kids[:0]
 	for _, c := range n.kids {
 		lower := strings.ToLower(c.name)
@@ -416,5 +416,4 @@ func dropRelocationDir(n *node, depth int) error {
 		kids = append(kids, c)
 	}
 	n.kids = kids
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pxewim/pxewim/wim"
 )
@@ -255,6 +256,7 @@ func TestToolImages(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkServeContent(t, fsys, "BOOTMGR", bootmgr)
+			checkModTime(t, fsys, src, "efi/boot/bootx64.efi")
 		})
 	}
 }
@@ -310,5 +312,22 @@ func TestLargeUDFFile(t *testing.T) {
 	}
 	if n := len(fsys.root.child("large.bin").ext); n < 2 {
 		t.Errorf("large.bin has %d extents; expected genisoimage to split it", n)
+	}
+}
+
+// checkModTime compares a file's modification time with its source's (image timestamps
+// keep whole seconds at best).
+func checkModTime(t *testing.T, fsys *FS, src, name string) {
+	t.Helper()
+	want, err := os.Stat(filepath.Join(src, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fsys.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.ModTime().Sub(want.ModTime()); d < -time.Second || d > time.Second {
+		t.Errorf("%s: ModTime %v, source %v", name, got.ModTime(), want.ModTime())
 	}
 }
