@@ -93,13 +93,11 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Archive, error) {
 			return nil, err
 		}
 	}
-	if a.hdr.Part != 1 {
-		return nil, fmt.Errorf("wim: part 1 of the split set is missing (it holds the images; give it first or in --ref)")
-	}
 	if err := a.readXML(); err != nil {
 		return nil, err
 	}
-	if len(a.metadata) != int(a.hdr.ImageCount) {
+	// Every part has the XML data (info works on any part), but only part 1 has the images.
+	if a.hdr.Part == 1 && len(a.metadata) != int(a.hdr.ImageCount) {
 		return nil, fmt.Errorf("wim: header says %d images but the blob table has %d metadata resources",
 			a.hdr.ImageCount, len(a.metadata))
 	}
@@ -204,6 +202,9 @@ var ErrNoImage = errors.New("no such image")
 
 // Image returns image index (1-based), reading its metadata on first use.
 func (a *Archive) Image(index int) (*Image, error) {
+	if a.hdr.Part != 1 {
+		return nil, fmt.Errorf("wim: image %d: the images are in part 1 of the split set, which was not given (use --ref)", index)
+	}
 	if index < 1 || index > len(a.metadata) {
 		return nil, fmt.Errorf("wim: image %d: %w (the WIM has %d)", index, ErrNoImage, len(a.metadata))
 	}
@@ -232,8 +233,8 @@ func (a *Archive) ImageByName(name string) (*Image, error) {
 // index.
 func (a *Archive) ResolveImage(arg string) (int, error) {
 	if n, err := strconv.Atoi(arg); err == nil {
-		if n < 1 || n > len(a.metadata) {
-			return 0, fmt.Errorf("wim: image %d: %w (the WIM has %d)", n, ErrNoImage, len(a.metadata))
+		if n < 1 || n > len(a.info.Images) {
+			return 0, fmt.Errorf("wim: image %d: %w (the WIM has %d)", n, ErrNoImage, len(a.info.Images))
 		}
 		return n, nil
 	}

@@ -136,6 +136,12 @@ func TestWimSplitWithRef(t *testing.T) {
 	if _, _, err := runWimArgs(t, "apply", swm, "1", filepath.Join(dir, "incomplete")); err == nil || !strings.Contains(err.Error(), "--ref") {
 		t.Errorf("apply without --ref: err = %v, want a missing-part error", err)
 	}
+	// info works on any part alone, as with wimlib.
+	part2 := filepath.Join(dir, "boot2.swm")
+	wantInfo := wimtest.Wimlib(t, "info", part2)
+	if gotInfo, _, err := runWimArgs(t, "info", part2); err != nil || strings.TrimSpace(gotInfo) != strings.TrimSpace(wantInfo) {
+		t.Errorf("info of part 2: err %v\nwimlib:\n%s\npxewim:\n%s", err, wantInfo, gotInfo)
+	}
 	want, got := filepath.Join(dir, "wimlib"), filepath.Join(dir, "pxewim")
 	wimtest.Wimlib(t, "apply", swm, "1", want, "--ref="+ref)
 	if _, _, err := runWimArgs(t, "apply", swm, "1", got, "--ref", ref); err != nil {

@@ -69,17 +69,14 @@ func attributes(a *wim.ReadCloser) string {
 	if a.HasIntegrity() {
 		out = append(out, "Integrity info")
 	}
-	if h.Flags&wim.FlagRPFix != 0 {
-		out = append(out, "Relative path junction")
-	}
 	if h.Pipable {
 		out = append(out, "Pipable")
 	}
+	if h.Flags&wim.FlagRPFix != 0 {
+		out = append(out, "Relative path junction")
+	}
 	if h.Flags&wim.FlagReadOnly != 0 {
 		out = append(out, "Readonly")
-	}
-	if h.Flags&wim.FlagSpanned != 0 {
-		out = append(out, "Spanned")
 	}
 	return strings.Join(out, ", ")
 }
