@@ -294,3 +294,21 @@ func TestX86FilterExercised(t *testing.T) {
 	}
 	t.Logf("x86 filter changed %d of %d bytes", diff, len(raw))
 }
+
+// TestNoAllocs checks that decoding allocates nothing once the decoder exists.
+func TestNoAllocs(t *testing.T) {
+	src, n := seedChunk(t, "wimlib-binary-3000")
+	d, err := NewDecoder(64 << 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, n)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := d.Decompress(dst, src); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Decompress allocates %.1f times per call", allocs)
+	}
+}

@@ -62,3 +62,20 @@ func BenchmarkOwn(b *testing.B) {
 		})
 	}
 }
+
+func TestBytewiseArithmetic(t *testing.T) {
+	rng := uint64(0x9e3779b97f4a7c15)
+	for range 100000 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		x, y := rng, rng*0x2545F4914F6CDD1D
+		add, sub := addBytes64(x, y), subBytes64(x, y)
+		for k := 0; k < 64; k += 8 {
+			bx, by := byte(x>>k), byte(y>>k)
+			if byte(add>>k) != bx+by || byte(sub>>k) != bx-by {
+				t.Fatalf("bytewise arithmetic wrong for %#x, %#x at byte %d", x, y, k/8)
+			}
+		}
+	}
+}
