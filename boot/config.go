@@ -22,6 +22,7 @@ type Config struct {
 	Menu    Menu
 	Entries []Entry
 	Rules   []Rule
+	WinPE   WinPEDefaults // the winpe: section
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.

@@ -252,6 +252,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		},
 		"entries": func(v *yaml.Node, k string) { d.entries(v, k, cfg) },
 		"rules":   func(v *yaml.Node, k string) { d.rules(v, k, cfg) },
+		"winpe":   func(v *yaml.Node, k string) { d.winpeDefaults(v, k, &cfg.WinPE) },
 	})
 }
 
@@ -480,6 +481,9 @@ func (d *decoder) entry(n *yaml.Node, key string) (Entry, bool) {
 	if e.Title == "" {
 		e.Title = e.Name
 	}
+	if n, ok := e.Boot.(interface{ setName(string) }); ok {
+		n.setName(e.Name) // entries that serve files of their own do so under their name
+	}
 	return e, len(d.errs) == errsBefore
 }
 
@@ -573,6 +577,7 @@ func (d *decoder) crossCheck(cfg *Config) {
 	if cfg.IPXE.Dir != "" {
 		cfg.IPXE.Dir = path.Clean(cfg.IPXE.Dir)
 	}
+	cfg.applyWinPEDefaults()
 }
 
 func entryNames(cfg *Config) []string {

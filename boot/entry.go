@@ -46,6 +46,9 @@ type ScriptEnv struct {
 	Client Client
 	// URL turns a store reference into an absolute (or script-relative) URL.
 	URL func(Ref) (string, error)
+	// FS is the client's file tree (the store with every entry's own files), for entries that
+	// look into images while rendering (winpe). Nil when the caller has none.
+	FS fs.FS
 }
 
 // entryKind parses one kind of entry from its YAML value.
@@ -59,6 +62,7 @@ func entryKinds() []entryKind {
 	return []entryKind{
 		{"linux", parseLinux},
 		{"ipxe", parseIPXEScript},
+		{"winpe", parseWinPE},
 	}
 }
 

@@ -87,15 +87,57 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	return Decision{BootFile: IPXEDir + "/" + file, Reason: "stock PXE: iPXE over TFTP"}
 }
 
-// Tree returns the file tree TFTP and HTTP serve to c: the store, unless the entry a rule sends
-// c to provides a tree of its own (TreeBooter).
+// Tree returns the file tree TFTP and HTTP serve to c: the store with every winpe entry's own
+// files under WinPEDir/NAME/, and, when a rule sends c to an entry with a tree of its own
+// (TreeBooter: native WinPE), that tree on top.
+//
+// A rule counts for the tree when it matches c as it is or as its PXE firmware saw it (not
+// running iPXE): when iPXE chainloads bootmgr, bootmgr's TFTP requests come from a client that
+// DHCP last saw as iPXE, and it must still find \Boot\BCD of its image.
 func (p *Policy) Tree(c Client, store fs.FS) (fs.FS, error) {
-	if e, ok := p.Rule(c); ok {
+	base := p.withEntryFiles(store)
+	fw := c
+	fw.IPXE = false
+	for _, r := range p.cfg.Rules {
+		if !r.Match.Matches(c) && !r.Match.Matches(fw) {
+			continue
+		}
+		e, ok := p.cfg.Entry(r.Entry)
+		if !ok {
+			continue
+		}
 		if tb, ok := e.Boot.(TreeBooter); ok {
-			return tb.Tree(c, store)
+			return tb.Tree(c, base)
+		}
+		if r.Match.Matches(c) {
+			break // the rule that really applies has no tree of its own
 		}
 	}
-	return store, nil
+	return base, nil
+}
+
+// withEntryFiles adds the winpe entries' folders to store.
+func (p *Policy) withEntryFiles(store fs.FS) fs.FS {
+	ents := map[string]*WinPEBoot{}
+	for i := range p.cfg.Entries {
+		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
+			ents[strings.ToLower(p.cfg.Entries[i].Name)] = w
+		}
+	}
+	if len(ents) == 0 {
+		return store
+	}
+	return entriesFS{store: store, entries: ents}
+}
+
+// AttachStore tells entries that open store files themselves (winpe: at DHCP time, to choose
+// the native boot file) where the store is. Call it once after NewPolicy.
+func (p *Policy) AttachStore(store fs.FS) {
+	for i := range p.cfg.Entries {
+		if a, ok := p.cfg.Entries[i].Boot.(interface{ AttachStore(fs.FS) }); ok {
+			a.AttachStore(store)
+		}
+	}
 }
 
 // ipxeQuery identifies the client in script URLs. The MAC is written out (known from DHCP);
@@ -151,7 +193,13 @@ const (
 // wrapping fs.ErrNotExist. Menu entries that cannot render (a file missing from the store) are
 // shown with the reason instead of taking the menu down; warn hears about each of them.
 func (p *Policy) ScriptFor(c Client, name string, url func(Ref) (string, error), warn func(error)) (string, error) {
-	env := &ScriptEnv{Client: c, URL: url}
+	return p.ScriptForTree(c, name, nil, url, warn)
+}
+
+// ScriptForTree is ScriptFor for a client whose file tree (from Tree) is tree: winpe entries
+// look into their image while rendering.
+func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) (string, error), warn func(error)) (string, error) {
+	env := &ScriptEnv{Client: c, URL: url, FS: tree}
 	switch name {
 	case ScriptBoot:
 		if e, ok := p.Rule(c); ok {

@@ -70,6 +70,7 @@ type Problem struct {
 	Index int    // 0 for the whole file
 	What  string
 	Fix   string
+	Info  bool // pxewim works around it; worth knowing, but clients boot
 }
 
 func (p Problem) String() string {
@@ -259,7 +260,7 @@ func ScanWIM(fsPath string, f *File) {
 	}
 	if need, why := wimsynth.NeedsTranscode(rc.Archive); need {
 		f.Transcode = why
-		f.Problems = append(f.Problems, Problem{File: f.Path, What: why,
+		f.Problems = append(f.Problems, Problem{File: f.Path, What: why, Info: true,
 			Fix: "pxewim serves an uncompressed copy synthesised on the fly (more bytes on the wire, CPU to decode); " +
 				"to avoid that, re-export it: wimlib-imagex export " + f.Path + " all new.wim --compress=LZX --chunk-size=32K"})
 	}
@@ -276,6 +277,11 @@ func ScanWIM(fsPath string, f *File) {
 func scanImage(a *wim.Archive, info wim.ImageInfo, f *File) Image {
 	im := Image{Index: info.Index, Name: info.Name, Description: info.Description, Arch: info.Arch,
 		ArchName: wim.ArchName(info.Arch), InstallationType: info.InstallationType, Boot: map[Firmware]BootFiles{}}
+	if im.InstallationType != "" && !im.WindowsPE() {
+		// An install image (Client, Server): no boot files to find, and loading its metadata
+		// (tens of MB for a full Windows) would slow every scan.
+		return im
+	}
 	img, err := a.Image(info.Index)
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, Index: info.Index, What: "unreadable image: " + err.Error(),
@@ -292,7 +298,7 @@ func scanImage(a *wim.Archive, info wim.ImageInfo, f *File) Image {
 		im.Boot[fw] = bf
 	}
 	if !im.WindowsPE() {
-		return im // install images and others: nothing to boot, nothing to complain about
+		return im // images without boot files and without XML type: nothing to complain about
 	}
 	for _, fw := range []Firmware{BIOS, UEFI} {
 		for _, r := range im.Boot[fw].Missing {
@@ -315,4 +321,3 @@ func missingProblem(file string, index int, fw Firmware, r Role) Problem {
 	}
 	return p
 }
-

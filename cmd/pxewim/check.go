@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
 )
 
@@ -18,6 +20,7 @@ import (
 type problem struct {
 	what string // what is wrong, naming the entry/key/file
 	fix  string // what to do, in plain words
+	info bool   // a note: clients still boot
 }
 
 func (p problem) String() string { return p.what + ": " + p.fix }
@@ -30,10 +33,11 @@ func checkState(st *state) []problem {
 	for _, e := range cfg.Entries {
 		for _, ref := range e.Boot.Refs() {
 			if p, bad := checkRef(st.store, ref); bad {
-				ps = append(ps, problem{fmt.Sprintf("entry %q (%s:%d): %s: %s", e.Name, cfg.Source, e.Line, ref, p.what), p.fix})
+				ps = append(ps, problem{what: fmt.Sprintf("entry %q (%s:%d): %s: %s", e.Name, cfg.Source, e.Line, ref, p.what), fix: p.fix})
 			}
 		}
 	}
+	ps = append(ps, checkWinPE(st)...)
 	ps = append(ps, checkIPXE(st)...)
 	if cfg.DHCP.Mode != boot.DHCPOff {
 		var full *boot.FullDHCP
@@ -89,8 +93,8 @@ func checkIPXE(st *state) []problem {
 		f, err := st.store.Open(name)
 		if err != nil {
 			ps = append(ps, problem{
-				fmt.Sprintf("%s: %s not found in %s", b.key, b.file, c.Dir),
-				"install Debian's ipxe package (apt-get install ipxe) or set ipxe.dir to a folder holding it",
+				what: fmt.Sprintf("%s: %s not found in %s", b.key, b.file, c.Dir),
+				fix:  "install Debian's ipxe package (apt-get install ipxe) or set ipxe.dir to a folder holding it",
 			})
 			continue
 		}
@@ -104,7 +108,7 @@ func checkIPXE(st *state) []problem {
 func checkInterface(name string, full *boot.FullDHCP) []problem {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
-		return []problem{{fmt.Sprintf("dhcp.interfaces: %s: %v", name, err), "name an interface of this machine (ip -brief link)"}}
+		return []problem{{what: fmt.Sprintf("dhcp.interfaces: %s: %v", name, err), fix: "name an interface of this machine (ip -brief link)"}}
 	}
 	addrs, _ := ifc.Addrs()
 	var v4 []netip.Addr
@@ -114,7 +118,7 @@ func checkInterface(name string, full *boot.FullDHCP) []problem {
 		}
 	}
 	if len(v4) == 0 {
-		return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no IPv4 address", name), "give it one: DHCP replies and boot URLs use it"}}
+		return []problem{{what: fmt.Sprintf("dhcp.interfaces: %s has no IPv4 address", name), fix: "give it one: DHCP replies and boot URLs use it"}}
 	}
 	if full == nil {
 		return nil
@@ -125,24 +129,37 @@ func checkInterface(name string, full *boot.FullDHCP) []problem {
 			continue
 		}
 		if !a.Less(full.RangeStart) && !full.RangeEnd.Less(a) {
-			return []problem{{fmt.Sprintf("dhcp.full.range: %s-%s includes %s, the address of %s", full.RangeStart, full.RangeEnd, a, name),
-				"move the pool so that it leaves out the server's own address"}}
+			return []problem{{what: fmt.Sprintf("dhcp.full.range: %s-%s includes %s, the address of %s", full.RangeStart, full.RangeEnd, a, name),
+				fix: "move the pool so that it leaves out the server's own address"}}
 		}
 		return nil
 	}
-	return []problem{{fmt.Sprintf("dhcp.interfaces: %s has no address in the pool's network %s (it has %v)", name, lan, v4),
-		"give the interface a static address in that network, or change dhcp.full.range/netmask"}}
+	return []problem{{what: fmt.Sprintf("dhcp.interfaces: %s has no address in the pool's network %s (it has %v)", name, lan, v4),
+		fix: "give the interface a static address in that network, or change dhcp.full.range/netmask"}}
 }
 
 // logProblems reports problems found at start or reload: the server runs anyway (other
 // entries still boot), but the log says which files are missing and what to do.
 func (d *daemon) logProblems(st *state) {
 	for _, p := range checkState(st) {
+		if p.info {
+			d.log.Info("check: "+p.what, "note", p.fix)
+			continue
+		}
 		d.log.Warn("check: "+p.what, "fix", p.fix)
 	}
 }
 
-// runCheck is "pxewim serve --check" (and the body of a future "pxewim check"): load and
+// runCheckCommand is "pxewim check [--config FILE] [--store DIR]": the same as serve --check.
+func runCheckCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseServeFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	return runCheck(f, stdout)
+}
+
+// runCheck is "pxewim serve --check" and "pxewim check": load and
 // validate the config, look for missing files, print the findings, bind nothing.
 func runCheck(f *serveFlags, stdout io.Writer) error {
 	cfg, err := f.loadConfig()
@@ -166,13 +183,30 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ps := checkState(&state{cfg: cfg, policy: pol, store: store})
-	fmt.Fprintf(stdout, "%s: config valid: %d entries, %d rules, store %s, DHCP %s\n", cfg.Source, len(cfg.Entries), len(cfg.Rules), storeDir, cfg.DHCP.Mode)
-	for _, p := range ps {
-		fmt.Fprintf(stdout, "problem: %s\n    fix: %s\n", p.what, p.fix)
+	snap, err := catalog.Scan(context.Background(), cfg.Store, nil)
+	if err != nil {
+		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
 	}
-	if len(ps) > 0 {
-		return fmt.Errorf("%d problems found", len(ps))
+	eff := cfg.WithCatalog(snap)
+	if pol, err = boot.NewPolicy(eff); err != nil {
+		return err
+	}
+	pol.AttachStore(store)
+	ps := checkState(&state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap})
+	fmt.Fprintf(stdout, "%s: config valid: %d entries (%d from the catalog), %d rules, store %s (%d image files, %d WindowsPE images), DHCP %s\n",
+		cfg.Source, len(eff.Entries), len(eff.Entries)-len(cfg.Entries), len(cfg.Rules), storeDir, len(snap.Files), len(snap.WindowsPE()), cfg.DHCP.Mode)
+	n := 0
+	for _, p := range ps {
+		kind := "problem"
+		if p.info {
+			kind = "note"
+		} else {
+			n++
+		}
+		fmt.Fprintf(stdout, "%s: %s\n    fix: %s\n", kind, p.what, p.fix)
+	}
+	if n > 0 {
+		return fmt.Errorf("%d problems found", n)
 	}
 	fmt.Fprintln(stdout, "no problems found")
 	return nil

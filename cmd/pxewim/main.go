@@ -3,6 +3,7 @@
 //
 //	pxewim serve [flags]            run the boot server
 //	pxewim wim VERB ...             read WIM files (info, dir, extract, apply, cat, verify)
+//	pxewim check [--config FILE]    lint the config and the store (boot files, codecs, sizes)
 //	pxewim --version
 //
 // Run "pxewim COMMAND --help" for a command's manual.
@@ -30,6 +31,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve": {"run the boot server (proxy/full DHCP, TFTP, HTTP)", runServe},
 		"wim":   {"read WIM files: info, dir, extract, apply, cat, verify", runWim},
+		"check": {"lint the config and the store: missing boot files, codecs, sizes, names", runCheckCommand},
 	}
 }
 

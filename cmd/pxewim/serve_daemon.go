@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/httpboot"
 	"github.com/pxewim/pxewim/localstore"
@@ -33,9 +34,11 @@ const (
 // state is one loaded configuration: swapped as a whole on reload, never modified. Requests
 // load it once at their start, so a transfer in progress keeps the files it opened.
 type state struct {
-	cfg    *boot.Config
+	cfg    *boot.Config // with the entries made from the catalog (winpe.auto)
+	base   *boot.Config // as loaded, before the catalog's entries
 	policy *boot.Policy
 	store  *localstore.Store
+	snap   *catalog.Snapshot // nil when the store could not be scanned
 }
 
 // daemon is a running "pxewim serve".
@@ -48,6 +51,9 @@ type daemon struct {
 
 	reloadMu   sync.Mutex
 	configStat os.FileInfo // of the config file when last loaded
+
+	catalog     *catalog.Watcher // the store's images; created on first load
+	catalogRoot string
 
 	// Listeners opened before serving, so bind errors surface at start.
 	httpLn   net.Listener
@@ -96,12 +102,12 @@ func (d *daemon) load() (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
 	}
-	pol, err := boot.NewPolicy(cfg)
+	ns, err := d.withCatalog(cfg, st)
 	if err != nil {
 		return nil, err
 	}
 	d.configStat = fi
-	return &state{cfg: cfg, policy: pol, store: st}, nil
+	return ns, nil
 }
 
 // listen opens the HTTP, TFTP and DHCP sockets of the initial config.
@@ -229,6 +235,10 @@ func (d *daemon) run(ctx context.Context) error {
 		wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
 	}
 	wg.Go(func() { d.watchConfig(sctx) })
+	if d.catalog != nil {
+		wg.Go(func() { d.catalog.Run(sctx) })
+		wg.Go(func() { d.watchCatalog(sctx) })
+	}
 
 	var first error
 	go func() { wg.Wait(); close(errc) }()
@@ -310,11 +320,15 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 		}
 	}
 	base := st.policy.HTTPBase(local)
-	url := func(r boot.Ref) (string, error) { return httpboot.URL(st.store, base, r.String()) }
+	tree, err := st.policy.Tree(c, st.store)
+	if err != nil {
+		return "", err
+	}
+	url := func(r boot.Ref) (string, error) { return httpboot.URL(tree, base, r.String()) }
 	warn := func(err error) {
 		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)
 	}
-	return st.policy.ScriptFor(c, name, url, warn)
+	return st.policy.ScriptForTree(c, name, tree, url, warn)
 }
 
 // withDHCPFacts completes what the HTTP request says about a client (its MAC, from ?mac=)

@@ -1,0 +1,233 @@
+package boot
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"github.com/pxewim/pxewim/catalog"
+)
+
+// WinPE boot paths (winpe.path in the config).
+const (
+	WinPEAuto    = "auto"    // rule clients on stock PXE boot natively when the image allows; iPXE clients use wimboot
+	WinPEWimboot = "wimboot" // iPXE + wimboot over HTTP only
+	WinPENative  = "native"  // stock PXE clients sent by a rule get bootmgr over TFTP; no wimboot
+)
+
+// BCD sources (winpe.bcd).
+const (
+	BCDAuto     = "auto"     // the image's media BCD unless TFTP tuning is set or the image has none
+	BCDImage    = "image"    // always the image's BCD (Windows/Boot/DVD/{PCAT,EFI}/BCD)
+	BCDGenerate = "generate" // always a generated ramdisk BCD (package bcd)
+)
+
+// WinPEDir is the folder of every client's tree under which winpe entries serve their own
+// files: WinPEDir/ENTRY/boot.wim (the WIM as served: original, exported, injected or
+// transcoded), WinPEDir/ENTRY/bios/BCD and uefi/BCD, and WinPEDir/ENTRY/image/... (the files
+// of the served image, so injected boot files are served too).
+const WinPEDir = "winpe"
+
+// Injection is one file added to or replaced in the served image.
+type Injection struct {
+	Path    string // path inside the image, slash-separated
+	File    Ref    // store file or folder to copy (zero when Content is used)
+	Content string // inline content
+	Inline  bool
+}
+
+// WinPEBoot boots Windows PE from a WIM image in the store: over iPXE + wimboot (HTTP), or
+// natively (pxeboot.n12 / bootmgfw.efi, then bootmgr, BCD, boot.sdi and the WIM over TFTP).
+type WinPEBoot struct {
+	Image      string // store path of the WIM
+	Index      int    // 0 = the WIM's default WindowsPE image (catalog.File.DefaultPEIndex)
+	Path       string // WinPEAuto, WinPEWimboot, WinPENative
+	Wimboot    string // store path of the wimboot binary ("" = none configured)
+	Inject     []Injection
+	BCD        string // BCDAuto, BCDImage, BCDGenerate
+	BlockSize  uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
+	WindowSize uint32 // ramdisktftpwindowsize in a generated BCD
+	Auto       bool   // generated from the catalog, not written in the config
+
+	name  string // entry name: the folder of the entry's own files
+	store fs.FS  // where the image is opened from (AttachStore)
+
+	mu  sync.Mutex
+	src *peSource // the opened WIM and what was built from it, for one version of the file
+}
+
+func (*WinPEBoot) Kind() string { return "winpe" }
+
+func (w *WinPEBoot) setName(n string) { w.name = n }
+
+// Refs lists the store files the entry needs: the WIM, wimboot and injected files.
+func (w *WinPEBoot) Refs() []Ref {
+	refs := []Ref{{Path: w.Image}}
+	if w.Wimboot != "" {
+		refs = append(refs, Ref{Path: w.Wimboot})
+	}
+	for _, in := range w.Inject {
+		if !in.Inline {
+			refs = append(refs, in.File)
+		}
+	}
+	return refs
+}
+
+// dir is the entry's folder in the tree.
+func (w *WinPEBoot) dir() string { return WinPEDir + "/" + w.name }
+
+func firmwareOf(c Client) (catalog.Firmware, bool) {
+	switch c.Firmware {
+	case FirmwareBIOS:
+		return catalog.BIOS, true
+	case FirmwareEFI64:
+		return catalog.UEFI, true
+	}
+	return catalog.BIOS, false
+}
+
+// NativeBootFile is the DHCP boot file of a stock PXE client sent here by a rule: the image's
+// pxeboot.n12 (BIOS) or bootmgfw.efi (x64 UEFI), under \boot of the client's tree. The path is
+// given with a backslash on purpose: pxeboot looks for bootmgr.exe in its own folder only when
+// it was started with a backslash path.
+func (w *WinPEBoot) NativeBootFile(c Client) (string, bool) {
+	if w.Path == WinPEWimboot || (w.Path == WinPEAuto && w.Wimboot != "" && c.IPXE) {
+		return "", false
+	}
+	fw, ok := firmwareOf(c)
+	if !ok {
+		return "", false
+	}
+	src, err := w.source(nil)
+	if err != nil {
+		return "", false
+	}
+	bf := src.boot[fw]
+	if len(bf.Missing) > 0 {
+		return "", false
+	}
+	if fw == catalog.UEFI {
+		return `boot\bootmgfw.efi`, true
+	}
+	p, ok := bf.Files[catalog.RoleNBP]
+	if !ok {
+		return "", false
+	}
+	return `boot\` + p[strings.LastIndex(p, "/")+1:], true
+}
+
+// Tree is the client's own tree for the native path: the standard paths bootmgr asks for
+// resolve to this entry's image, everything else to base (the store with every entry's files).
+func (w *WinPEBoot) Tree(c Client, base fs.FS) (fs.FS, error) {
+	fw, ok := firmwareOf(c)
+	if !ok {
+		return base, nil
+	}
+	src, err := w.source(base)
+	if err != nil {
+		return nil, fmt.Errorf("winpe %s: %w", w.name, err)
+	}
+	return newNativeTree(src, fw, base), nil
+}
+
+// Files is the entry's own folder (see WinPEDir), as seen from store.
+func (w *WinPEBoot) Files(store fs.FS) (fs.FS, error) {
+	src, err := w.source(store)
+	if err != nil {
+		return nil, fmt.Errorf("winpe %s: %w", w.name, err)
+	}
+	return src.entryFS(), nil
+}
+
+// IPXE renders the wimboot commands for both firmwares (iPXE's ${platform} picks one at run
+// time, so the script is right even when DHCP facts about the client are missing).
+//
+// Every file is named explicitly (bootmgr, BCD, boot.sdi, boot.wim) rather than left to
+// wimboot to extract from the WIM: a missing or unreadable file then fails here, with a log
+// line and a `pxewim check` finding, instead of as a wimboot message on a lab machine's screen;
+// every download shows up in the HTTP log with its byte count; pxewim can hand over a generated
+// BCD when the image has none; files inside the WIM get immutable blob URLs that a cache can
+// share; and wimboot reads a transcoded or injected WIM without decompressing anything itself.
+func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
+	if w.Path == WinPENative {
+		return "", fmt.Errorf("winpe path is native: clients boot it from PXE firmware through a rule, not from iPXE (set winpe.path: auto and winpe.wimboot to boot it from the menu)")
+	}
+	if w.Wimboot == "" {
+		return "", fmt.Errorf("no wimboot binary configured: put wimboot (https://ipxe.org/wimboot, GPL) in the store and set winpe.wimboot (or the top-level winpe.wimboot)")
+	}
+	if env.FS == nil {
+		return "", fmt.Errorf("no file tree to look up the image in")
+	}
+	src, err := w.source(env.FS)
+	if err != nil {
+		return "", err
+	}
+	kernel, err := env.URL(Ref{Path: w.Wimboot})
+	if err != nil {
+		return "", fmt.Errorf("wimboot %s: %w", w.Wimboot, err)
+	}
+	args := ""
+	if src.wimIdx > 0 {
+		args = fmt.Sprintf(" index=%d", src.wimIdx)
+	}
+	label := "winpe_" + w.name
+	var b strings.Builder
+	fmt.Fprintf(&b, "iseq ${platform} efi && goto %s_uefi || goto %s_bios\n", label, label)
+	for _, fw := range []catalog.Firmware{catalog.BIOS, catalog.UEFI} {
+		fmt.Fprintf(&b, ":%s_%s\n", label, strings.ToLower(fw.String()))
+		lines, err := w.wimbootFiles(env, src, fw)
+		if err != nil {
+			fmt.Fprintf(&b, "echo pxewim: %s cannot boot on %s: %s\ngoto failed\n", w.name, fw, oneLine(err.Error()))
+			continue
+		}
+		fmt.Fprintf(&b, "kernel %s%s || goto failed\n", kernel, args)
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("boot || goto failed\n")
+	}
+	return b.String(), nil
+}
+
+// wimbootFiles lists the initrd lines of one firmware, named as wimboot expects them.
+func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmware) ([]string, error) {
+	bf := src.boot[fw]
+	if len(bf.Missing) > 0 {
+		return nil, fmt.Errorf("the image has no %s", roleList(fw, bf.Missing))
+	}
+	type item struct{ name, path string }
+	var items []item
+	if fw == catalog.BIOS {
+		items = append(items, item{"bootmgr.exe", src.imagePath(bf.Files[catalog.RoleBootmgr])})
+	} else {
+		items = append(items, item{"bootmgfw.efi", src.imagePath(bf.Files[catalog.RoleBootmgr])})
+	}
+	bcdPath, err := src.bcdPath(fw)
+	if err != nil {
+		return nil, err
+	}
+	items = append(items, item{"BCD", bcdPath}, item{"boot.sdi", src.imagePath(bf.Files[catalog.RoleSDI])})
+	if p, ok := bf.Files[catalog.RoleSTL]; ok && fw == catalog.UEFI {
+		items = append(items, item{"boot.stl", src.imagePath(p)})
+	}
+	items = append(items, item{"boot.wim", w.dir() + "/boot.wim"})
+	var lines []string
+	for _, it := range items {
+		u, err := env.URL(Ref{Path: it.path})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", it.name, err)
+		}
+		lines = append(lines, fmt.Sprintf("initrd -n %s %s || goto failed", it.name, u))
+	}
+	return lines, nil
+}
+
+func roleList(fw catalog.Firmware, rs []catalog.Role) string {
+	var ss []string
+	for _, r := range rs {
+		ss = append(ss, fmt.Sprintf("%s (%s)", r, strings.Join(catalog.Candidates(fw, r), " or ")))
+	}
+	return strings.Join(ss, ", ")
+}

@@ -1,0 +1,220 @@
+package boot
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pxewim/pxewim/catalog"
+	"gopkg.in/yaml.v3"
+)
+
+// WinPEDefaults is the top-level winpe: section: defaults for winpe entries, and entries made
+// from the store's catalog.
+type WinPEDefaults struct {
+	// Auto adds a menu entry for every WindowsPE image in the store that no entry names.
+	Auto       bool
+	Wimboot    string // store path of wimboot, for entries that name none
+	BlockSize  uint32
+	WindowSize uint32
+}
+
+// parseWinPE decodes an entry's winpe: mapping.
+func parseWinPE(d *decoder, n *yaml.Node, key string) EntryBoot {
+	w := &WinPEBoot{Path: WinPEAuto, BCD: BCDAuto}
+	storePath := func(v *yaml.Node, k string, dst *string) {
+		var s string
+		if !d.str(v, k, &s) {
+			return
+		}
+		r, err := ParseRef(s)
+		if err != nil || r.WIM != "" {
+			d.errorf(v, k, "%q: want a file in the store (not inside a WIM)", s)
+			return
+		}
+		*dst = r.Path
+	}
+	seen := d.mapping(n, key, fields{
+		"image":   func(v *yaml.Node, k string) { storePath(v, k, &w.Image) },
+		"index":   func(v *yaml.Node, k string) { w.Index = d.intRange(v, k, 1, 65535) },
+		"wimboot": func(v *yaml.Node, k string) { storePath(v, k, &w.Wimboot) },
+		"path":    func(v *yaml.Node, k string) { d.oneOf(v, k, &w.Path, WinPEAuto, WinPEWimboot, WinPENative) },
+		"bcd":     func(v *yaml.Node, k string) { d.oneOf(v, k, &w.BCD, BCDAuto, BCDImage, BCDGenerate) },
+		"tftp":    func(v *yaml.Node, k string) { d.tftpTuning(v, k, &w.BlockSize, &w.WindowSize) },
+		"inject":  func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
+	})
+	if _, ok := seen["image"]; !ok {
+		d.errorf(n, key+".image", "required (the WIM in the store, e.g. boot.wim)")
+	}
+	if w.Path == WinPEWimboot && w.BCD == BCDImage && (w.BlockSize != 0 || w.WindowSize != 0) {
+		d.errorf(seen["tftp"], key+".tftp", "has no effect with bcd: image (only a generated BCD carries TFTP settings)")
+	}
+	return w
+}
+
+func (d *decoder) intRange(n *yaml.Node, key string, lo, hi int) int {
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < lo || v > hi {
+		d.errorf(n, key, "want a whole number from %d to %d, got %s", lo, hi, nodeKind(n))
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) oneOf(n *yaml.Node, key string, dst *string, choices ...string) {
+	var s string
+	if !d.str(n, key, &s) {
+		return
+	}
+	for _, c := range choices {
+		if s == c {
+			*dst = s
+			return
+		}
+	}
+	d.errorf(n, key, "%q: want one of %s", s, strings.Join(choices, ", "))
+}
+
+// tftpTuning decodes {blocksize, windowsize}: what bootmgr asks for when it downloads the WIM.
+func (d *decoder) tftpTuning(n *yaml.Node, key string, bs, ws *uint32) {
+	d.mapping(n, key, fields{
+		"blocksize":  func(v *yaml.Node, k string) { *bs = uint32(d.intRange(v, k, 512, 65464)) },
+		"windowsize": func(v *yaml.Node, k string) { *ws = uint32(d.intRange(v, k, 1, 64)) },
+	})
+}
+
+// injections decodes a list of {path, file} or {path, content}.
+func (d *decoder) injections(n *yaml.Node, key string) []Injection {
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, key, "want a list of {path: ..., file: ...} or {path: ..., content: ...}, got %s", nodeKind(n))
+		return nil
+	}
+	var out []Injection
+	paths := map[string]bool{}
+	for i, item := range n.Content {
+		item = resolveAlias(item)
+		k := fmt.Sprintf("%s[%d]", key, i)
+		var in Injection
+		seen := d.mapping(item, k, fields{
+			"path": func(v *yaml.Node, k string) {
+				var s string
+				if !d.str(v, k, &s) {
+					return
+				}
+				p, err := cleanRefPath(s)
+				if err != nil || strings.ContainsAny(p, ":\x00") {
+					d.errorf(v, k, "%q: want a path inside the image like Windows/System32/startnet.cmd", s)
+					return
+				}
+				in.Path = p
+			},
+			"file": func(v *yaml.Node, k string) {
+				var s string
+				if !d.str(v, k, &s) {
+					return
+				}
+				r, err := ParseRef(s)
+				if err != nil {
+					d.errorf(v, k, "%v", err)
+					return
+				}
+				in.File = r
+			},
+			"content": func(v *yaml.Node, k string) { in.Inline = d.str(v, k, &in.Content) },
+		})
+		_, hasFile := seen["file"]
+		_, hasContent := seen["content"]
+		switch {
+		case seen["path"] == nil:
+			d.errorf(item, k+".path", "required")
+		case hasFile == hasContent:
+			d.errorf(item, k, "needs exactly one of file (a store file or folder) and content (inline text)")
+		case paths[strings.ToLower(in.Path)]:
+			d.errorf(item, k+".path", "%q is injected twice", in.Path)
+		}
+		paths[strings.ToLower(in.Path)] = true
+		out = append(out, in)
+	}
+	return out
+}
+
+// winpeDefaults decodes the top-level winpe: section.
+func (d *decoder) winpeDefaults(n *yaml.Node, key string, dst *WinPEDefaults) {
+	d.mapping(n, key, fields{
+		"auto": func(v *yaml.Node, k string) { d.boolean(v, k, &dst.Auto) },
+		"wimboot": func(v *yaml.Node, k string) {
+			var s string
+			if d.str(v, k, &s) {
+				if r, err := ParseRef(s); err != nil || r.WIM != "" {
+					d.errorf(v, k, "%q: want a file in the store", s)
+				} else {
+					dst.Wimboot = r.Path
+				}
+			}
+		},
+		"tftp": func(v *yaml.Node, k string) { d.tftpTuning(v, k, &dst.BlockSize, &dst.WindowSize) },
+	})
+}
+
+// applyWinPEDefaults fills what winpe entries left out from the winpe: section.
+func (c *Config) applyWinPEDefaults() {
+	for i := range c.Entries {
+		w, ok := c.Entries[i].Boot.(*WinPEBoot)
+		if !ok {
+			continue
+		}
+		if w.Wimboot == "" {
+			w.Wimboot = c.WinPE.Wimboot
+		}
+		if w.BlockSize == 0 && w.WindowSize == 0 {
+			w.BlockSize, w.WindowSize = c.WinPE.BlockSize, c.WinPE.WindowSize
+		}
+	}
+}
+
+var slugChars = regexp.MustCompile(`[^a-z0-9]+`)
+
+// WithCatalog returns a copy of c with an entry for every WindowsPE image of snap that no
+// winpe entry names (when winpe.auto is on). Generated entries are named "pe-FILE-INDEX" and
+// titled with the image's name, file and architecture; they use wimboot from the winpe:
+// section and boot natively when a rule sends a stock PXE client to them.
+func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
+	out := *c
+	out.Entries = append([]Entry(nil), c.Entries...)
+	if !c.WinPE.Auto || snap == nil {
+		return &out
+	}
+	named := map[string]bool{} // "path:index" of images an entry already boots
+	for _, e := range c.Entries {
+		if w, ok := e.Boot.(*WinPEBoot); ok {
+			idx := w.Index
+			if f, ok := snap.File(w.Image); ok && idx == 0 {
+				idx, _ = f.DefaultPEIndex()
+			}
+			named[strings.ToLower(w.Image)+":"+strconv.Itoa(idx)] = true
+		}
+	}
+	for _, r := range snap.WindowsPE() {
+		lp := strings.ToLower(r.File.Path)
+		if named[lp+":"+strconv.Itoa(r.Image.Index)] {
+			continue
+		}
+		slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(strings.TrimSuffix(r.File.Path, ".wim")), "-"), "-")
+		if len(slug) > 50 {
+			slug = slug[:50]
+		}
+		name := fmt.Sprintf("pe-%s-%d", slug, r.Image.Index)
+		if _, dup := out.Entry(name); dup {
+			continue
+		}
+		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
+			BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
+		title := fmt.Sprintf("%s (%s:%d, %s)", oneLine(r.Image.Name), r.File.Path, r.Image.Index, r.Image.ArchName)
+		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
+	}
+	if out.Menu.Default == "" && len(out.Entries) > 0 {
+		out.Menu.Default = out.Entries[0].Name
+	}
+	return &out
+}

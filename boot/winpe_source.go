@@ -1,0 +1,341 @@
+package boot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pxewim/pxewim/bcd"
+	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/wim"
+	"github.com/pxewim/pxewim/wim/wimsynth"
+)
+
+// Limits on what an entry reads into memory.
+const (
+	maxBCDBytes    = 16 << 20  // a BCD hive read from an image
+	maxInjectBytes = 256 << 20 // one injected file or folder, in total
+	maxInjectFiles = 4096
+)
+
+// peSource is one version of an entry's WIM opened, with what is served from it. It is built
+// once per version of the file (size and mtime) and shared by every client of the entry.
+type peSource struct {
+	w       *WinPEBoot
+	size    int64
+	mtime   time.Time
+	file    fs.File // the WIM in the store (kept open: the archive reads from it)
+	index   int     // image in the source WIM
+	note    string  // why the served WIM differs from the file ("" = the file as is)
+	served  io.ReaderAt
+	sSize   int64
+	sImage  *wim.Image // the image as served (index 1 of a synthesised WIM)
+	wimIdx  int        // wimboot index= argument, 0 when the served WIM has one image
+	boot    map[catalog.Firmware]catalog.BootFiles
+	bcdOnce [2]sync.Once
+	bcds    [2][]byte
+	bcdErrs [2]error
+}
+
+// AttachStore gives the entry the store it opens its image from (Policy.AttachStore calls it).
+func (w *WinPEBoot) AttachStore(store fs.FS) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.store = store
+}
+
+// source returns the opened image, opening it again when the file changed.
+func (w *WinPEBoot) source(store fs.FS) (*peSource, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if store == nil {
+		store = w.store
+	}
+	if store == nil {
+		return nil, fmt.Errorf("winpe %s: no store attached", w.name)
+	}
+	fi, err := fs.Stat(store, w.Image)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", w.Image, err)
+	}
+	if s := w.src; s != nil && s.size == fi.Size() && s.mtime.Equal(fi.ModTime()) {
+		return s, nil
+	}
+	s, err := w.open(store)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", w.Image, err)
+	}
+	// The previous version's file stays open for transfers still reading it; the runtime's
+	// finalizer closes it once nothing refers to it.
+	w.src = s
+	return s, nil
+}
+
+func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
+	f, err := store.Open(w.Image)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		f.Close()
+		return nil, fmt.Errorf("the store cannot read it at random offsets")
+	}
+	a, err := wim.Open(ra, fi.Size(), nil)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &peSource{w: w, size: fi.Size(), mtime: fi.ModTime(), file: f, served: ra, sSize: fi.Size()}
+	if err := s.chooseIndex(a); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := s.build(store, a); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.boot = map[catalog.Firmware]catalog.BootFiles{}
+	for _, fw := range []catalog.Firmware{catalog.BIOS, catalog.UEFI} {
+		bf, err := catalog.FindBootFiles(s.sImage, fw)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("image %d: %w", s.index, err)
+		}
+		s.boot[fw] = bf
+	}
+	return s, nil
+}
+
+// chooseIndex picks the configured image, or the WIM's WindowsPE image (see
+// catalog.File.DefaultPEIndex: the header's boot index when it is WindowsPE, else the last one).
+func (s *peSource) chooseIndex(a *wim.Archive) error {
+	imgs := a.Images()
+	if s.w.Index > 0 {
+		if s.w.Index > len(imgs) {
+			return fmt.Errorf("no image %d (the WIM has %d)", s.w.Index, len(imgs))
+		}
+		s.index = s.w.Index
+		return nil
+	}
+	cf := catalog.File{BootIndex: int(a.Header().BootIndex)}
+	for _, im := range imgs {
+		cf.Images = append(cf.Images, catalog.Image{Index: im.Index, InstallationType: im.InstallationType})
+	}
+	if i, ok := cf.DefaultPEIndex(); ok {
+		s.index = i
+		return nil
+	}
+	if bi := int(a.Header().BootIndex); bi > 0 {
+		s.index = bi
+		return nil
+	}
+	if len(imgs) == 1 {
+		s.index = 1
+		return nil
+	}
+	return fmt.Errorf("none of its %d images is marked WindowsPE and it has no boot index: set winpe.index", len(imgs))
+}
+
+// build decides what is served. The file goes out as it is when boot loaders can read it and
+// bootmgr would boot the chosen image (the header's boot index) and nothing is injected;
+// otherwise a WIM holding only that image is synthesised (exported, with the injected files,
+// transcoded to uncompressed when the source uses a codec boot loaders refuse).
+func (s *peSource) build(store fs.FS, a *wim.Archive) error {
+	transcode, why := wimsynth.NeedsTranscode(a)
+	ov, err := s.w.overlay(store)
+	if err != nil {
+		return err
+	}
+	multi := len(a.Images()) > 1
+	if !transcode && ov.Len() == 0 && (!multi || s.index == int(a.Header().BootIndex)) {
+		img, err := a.Image(s.index)
+		if err != nil {
+			return err
+		}
+		s.sImage = img
+		if multi {
+			s.wimIdx = s.index
+		}
+		return nil
+	}
+	var notes []string
+	if multi {
+		notes = append(notes, fmt.Sprintf("image %d exported", s.index))
+	}
+	if ov.Len() > 0 {
+		notes = append(notes, fmt.Sprintf("%d files injected", ov.Len()))
+	}
+	if transcode {
+		notes = append(notes, "transcoded to uncompressed: "+why)
+	}
+	s.note = strings.Join(notes, "; ")
+	sf, err := wimsynth.Build(a, wimsynth.Options{Index: s.index, Overlay: ov, Uncompressed: transcode, Name: "boot.wim",
+		SourceTag: fmt.Sprintf("%d-%d", s.size, s.mtime.UnixNano())})
+	if err != nil {
+		return err
+	}
+	sa, err := wim.Open(sf, sf.Size(), nil)
+	if err != nil {
+		return fmt.Errorf("reading back the synthesised WIM: %w", err)
+	}
+	if s.sImage, err = sa.Image(1); err != nil {
+		return fmt.Errorf("reading back the synthesised WIM: %w", err)
+	}
+	s.served, s.sSize = sf, sf.Size()
+	return nil
+}
+
+// overlay reads the injected files: inline content, a store file, or every file of a store
+// folder (a driver folder), placed under the injection's path.
+func (w *WinPEBoot) overlay(store fs.FS) (*wimsynth.Overlay, error) {
+	ov := &wimsynth.Overlay{}
+	var total int64
+	add := func(dst string, b []byte) error {
+		total += int64(len(b))
+		if total > maxInjectBytes || ov.Len() >= maxInjectFiles {
+			return fmt.Errorf("inject: more than %d MiB or %d files", maxInjectBytes>>20, maxInjectFiles)
+		}
+		return ov.AddBytes(dst, b)
+	}
+	for _, in := range w.Inject {
+		if in.Inline {
+			if err := add(in.Path, []byte(in.Content)); err != nil {
+				return nil, fmt.Errorf("inject %s: %w", in.Path, err)
+			}
+			continue
+		}
+		name := in.File.String()
+		fi, err := fs.Stat(store, name)
+		if err != nil {
+			return nil, fmt.Errorf("inject %s: %w", in.Path, err)
+		}
+		if !fi.IsDir() {
+			b, err := readBounded(store, name, maxInjectBytes)
+			if err == nil {
+				err = add(in.Path, b)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("inject %s from %s: %w", in.Path, name, err)
+			}
+			continue
+		}
+		err = fs.WalkDir(store, name, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := readBounded(store, p, maxInjectBytes)
+			if err != nil {
+				return err
+			}
+			return add(in.Path+"/"+strings.TrimPrefix(p, name+"/"), b)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("inject %s from folder %s: %w", in.Path, name, err)
+		}
+	}
+	return ov, nil
+}
+
+func readBounded(fsys fs.FS, name string, max int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+	}
+	return b, nil
+}
+
+// imagePath is where a file of the served image appears in every client's tree.
+func (s *peSource) imagePath(p string) string { return s.w.dir() + "/image/" + p }
+
+// bcdPath is where the BCD for fw appears in every client's tree (after checking it exists).
+func (s *peSource) bcdPath(fw catalog.Firmware) (string, error) {
+	if _, err := s.bcd(fw); err != nil {
+		return "", err
+	}
+	return s.w.dir() + "/" + strings.ToLower(fw.String()) + "/BCD", nil
+}
+
+// bcd returns the BCD served to fw clients: the image's media BCD (it points at
+// [boot]\sources\boot.wim and \boot\boot.sdi, exactly the paths this tree serves) when the
+// entry allows and the image has one, else a generated ramdisk BCD with the entry's TFTP
+// block and window sizes.
+func (s *peSource) bcd(fw catalog.Firmware) ([]byte, error) {
+	i := int(fw)
+	s.bcdOnce[i].Do(func() { s.bcds[i], s.bcdErrs[i] = s.makeBCD(fw) })
+	return s.bcds[i], s.bcdErrs[i]
+}
+
+func (s *peSource) makeBCD(fw catalog.Firmware) ([]byte, error) {
+	p, has := s.boot[fw].Files[catalog.RoleBCD]
+	mode := s.w.BCD
+	tuned := s.w.BlockSize != 0 || s.w.WindowSize != 0
+	if mode == BCDImage || (mode == BCDAuto && has && !tuned) {
+		if !has {
+			return nil, fmt.Errorf("bcd: image: the image has no %s BCD (%s); use bcd: generate", fw, strings.Join(catalog.Candidates(fw, catalog.RoleBCD), ", "))
+		}
+		return readBounded(s.sImage, p, maxBCDBytes)
+	}
+	cfg := bcd.RamdiskBoot{Firmware: bcd.BIOS, WIMPath: `\sources\boot.wim`, SDIPath: `\Boot\boot.sdi`,
+		TFTPBlockSize: s.w.BlockSize, TFTPWindowSize: s.w.WindowSize, Description: "Windows PE (pxewim " + s.w.name + ")"}
+	if fw == catalog.UEFI {
+		cfg.Firmware = bcd.UEFI
+	}
+	var b bytes.Buffer
+	if err := bcd.WriteRamdiskBCD(&b, cfg); err != nil {
+		return nil, fmt.Errorf("generating the %s BCD: %w", fw, err)
+	}
+	return b.Bytes(), nil
+}
+
+// entryFS serves the entry's folder: boot.wim, bios/BCD, uefi/BCD, image/...
+func (s *peSource) entryFS() fs.FS { return entryFS{s} }
+
+type entryFS struct{ s *peSource }
+
+func (e entryFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	lower := strings.ToLower(name)
+	switch {
+	case lower == "boot.wim":
+		return e.s.servedFile("boot.wim"), nil
+	case lower == "bios/bcd" || lower == "uefi/bcd":
+		fw := catalog.BIOS
+		if lower[0] == 'u' {
+			fw = catalog.UEFI
+		}
+		b, err := e.s.bcd(fw)
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist, err)}
+		}
+		return newMemFile("BCD", b, e.s.mtime), nil
+	case strings.HasPrefix(lower, "image/"):
+		return e.s.sImage.Open(name[len("image/"):])
+	}
+	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+}
+
+// servedFile opens the WIM as served.
+func (s *peSource) servedFile(name string) fs.File {
+	return &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: s.mtime}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/localstore"
+)
+
+// withCatalog builds the state of cfg over store: the catalog's WindowsPE images become menu
+// entries (winpe.auto), and entries learn where the store is. The catalog watcher is created
+// on the first load; a store folder changed by a reload is watched only after a restart.
+func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
+	var snap *catalog.Snapshot
+	if d.catalog == nil {
+		w, err := catalog.NewWatcher(context.Background(), cfg.Store, nil, catalog.DefaultPollInterval, d.log)
+		if err != nil {
+			d.log.Warn("catalog: cannot scan the store; WinPE images will not appear in the menu by themselves", "store", cfg.Store, "error", err)
+		} else {
+			d.catalog, d.catalogRoot = w, absPath(cfg.Store)
+		}
+	} else if absPath(cfg.Store) != d.catalogRoot {
+		d.log.Warn("the store folder changed: the catalog keeps watching the old one until a restart", "old", d.catalogRoot, "new", cfg.Store)
+	}
+	if d.catalog != nil {
+		snap = d.catalog.Snapshot()
+	}
+	eff := cfg.WithCatalog(snap)
+	pol, err := boot.NewPolicy(eff)
+	if err != nil {
+		return nil, err
+	}
+	pol.AttachStore(store)
+	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// watchCatalog rebuilds the policy when the store's images change, so a WIM dropped into the
+// store shows up in the menu (and a removed one leaves it) without a restart.
+func (d *daemon) watchCatalog(ctx context.Context) {
+	ch, stop := d.catalog.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case snap := <-ch:
+			d.reloadMu.Lock()
+			cur := d.cur.Load()
+			eff := cur.base.WithCatalog(snap)
+			pol, err := boot.NewPolicy(eff)
+			if err == nil {
+				pol.AttachStore(cur.store)
+				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
+				d.log.Info("catalog changed: menu rebuilt", "entries", len(eff.Entries), "windowspe_images", len(snap.WindowsPE()))
+			}
+			d.reloadMu.Unlock()
+			if err != nil {
+				d.log.Error("catalog changed but the menu could not be rebuilt", "error", err)
+			}
+		}
+	}
+}
+
+// checkWinPE lists what keeps winpe entries and store images from booting: the catalog's
+// problems (unreadable WIMs, missing boot files, codecs boot loaders refuse, files over 4 GiB),
+// image names used twice (the menu could not tell them apart), and each winpe entry opened as
+// a client would open it.
+func checkWinPE(st *state) []problem {
+	var ps []problem
+	if st.snap != nil {
+		for _, p := range st.snap.Problems() {
+			loc := p.File
+			if p.Index > 0 {
+				loc = fmt.Sprintf("%s:%d", p.File, p.Index)
+			}
+			ps = append(ps, problem{what: "store " + loc + ": " + p.What, fix: p.Fix, info: p.Info})
+		}
+		seen := map[string]string{}
+		for _, r := range st.snap.WindowsPE() {
+			key := strings.ToLower(r.Image.Name)
+			here := fmt.Sprintf("%s:%d", r.File.Path, r.Image.Index)
+			if first, dup := seen[key]; dup && key != "" {
+				ps = append(ps, problem{what: fmt.Sprintf("store %s: image name %q is also the name of %s", here, r.Image.Name, first),
+					fix: "rename one (wimlib-imagex info FILE INDEX \"New name\") so the menu tells them apart"})
+				continue
+			}
+			seen[key] = here
+		}
+	}
+	for _, e := range st.cfg.Entries {
+		w, ok := e.Boot.(*boot.WinPEBoot)
+		if !ok {
+			continue
+		}
+		where := fmt.Sprintf("entry %q (%s:%d)", e.Name, st.cfg.Source, e.Line)
+		if w.Auto {
+			where = fmt.Sprintf("entry %q (from the catalog)", e.Name)
+		}
+		for _, f := range w.Check(st.store) {
+			ps = append(ps, problem{what: where + ": " + f.What, fix: f.Fix, info: f.Info})
+		}
+	}
+	return ps
+}
