@@ -228,3 +228,11 @@ func TestConcurrentReadAt(t *testing.T) {
 		}
 	}
 }
+
+// TestCRC checks the descriptor CRC against ECMA-167's example (7.2.6: 0x3299 for the bytes
+// 0x70 0x6A 0x77).
+func TestCRC(t *testing.T) {
+	if got := crcCCITT([]byte{0x70, 0x6A, 0x77}); got != 0x3299 {
+		t.Fatalf("crcCCITT = %#04x, want 0x3299", got)
+	}
+}

@@ -146,18 +146,27 @@ func checkTag(b []byte, id uint16, loc int64) error {
 	return nil
 }
 
-// crcCCITT is the CRC of ECMA-167 7.2.6: polynomial x^16+x^12+x^5+1, initial value 0.
-func crcCCITT(b []byte) uint16 {
-	var crc uint16
-	for _, c := range b {
-		crc ^= uint16(c) << 8
-		for i := 0; i < 8; i++ {
+// crcTable drives crcCCITT a byte at a time (read-only after package initialisation).
+var crcTable = func() (t [256]uint16) {
+	for i := range t {
+		crc := uint16(i) << 8
+		for range 8 {
 			if crc&0x8000 != 0 {
 				crc = crc<<1 ^ 0x1021
 			} else {
 				crc <<= 1
 			}
 		}
+		t[i] = crc
+	}
+	return t
+}()
+
+// crcCCITT is the CRC of ECMA-167 7.2.6: polynomial x^16+x^12+x^5+1, initial value 0.
+func crcCCITT(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc = crc<<8 ^ crcTable[byte(crc>>8)^c]
 	}
 	return crc
 }
