@@ -361,3 +361,52 @@ func TestConcurrentUploads(t *testing.T) {
 		t.Errorf("OnPublish got %v, want %v", got, want)
 	}
 }
+
+// TestCutOffUploadDiscarded: an upload of an allow-listed (unvalidated) type whose client dies
+// mid-transfer is never published, and the incoming area is emptied.
+func TestCutOffUploadDiscarded(t *testing.T) {
+	ts := startServer(t, nil)
+	local := filepath.Join(t.TempDir(), "dos.img")
+	os.WriteFile(local, bytes.Repeat([]byte{0xF6}, 1474560), 0o644)
+	bf := filepath.Join(t.TempDir(), "batch")
+	os.WriteFile(bf, []byte("put "+local+" /incoming/dos.img\n"), 0o644)
+	// 800 Kbit/s: about 15 seconds for the whole image; it is killed after one.
+	cmd := exec.Command("sftp", "-F", "/dev/null", "-b", bf, "-i", ts.adminKey, "-P", fmt.Sprint(ts.port), "-l", "800",
+		"-o", "UserKnownHostsFile="+ts.knownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+		"-o", "BatchMode=yes", "admin@127.0.0.1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	incoming := filepath.Join(ts.store, ".incoming")
+	partial := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !partial; {
+		filepath.WalkDir(incoming, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "dos.img" {
+				if fi, err := d.Info(); err == nil && fi.Size() > 0 {
+					partial = true
+				}
+			}
+			return nil
+		})
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill() // its ssh child sees the pipe close and drops the connection
+	cmd.Wait()
+	if !partial {
+		t.Fatal("the upload never started")
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if left, _ := os.ReadDir(incoming); len(left) == 0 {
+			break
+		}
+	}
+	if left, _ := os.ReadDir(incoming); len(left) != 0 {
+		t.Errorf("incoming area still holds %v after the client died", left)
+	}
+	if _, err := os.Stat(filepath.Join(ts.store, "dos.img")); err == nil {
+		t.Error("a cut-off upload was published")
+	}
+	if names := ts.publishedNames(); len(names) != 0 {
+		t.Errorf("OnPublish called for %v", names)
+	}
+}
