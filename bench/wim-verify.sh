@@ -12,6 +12,7 @@
 #   bench/wim-verify.sh                 # ~120 MB tree
 #   SIZE_MB=300 RUNS=3 bench/wim-verify.sh
 #   KEEP=1 bench/wim-verify.sh          # keep the work directory
+#   PXEWIM=/path/to/pxewim bench/wim-verify.sh   # use a prebuilt binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wimlib-imagex >/dev/null || { echo "wim-verify.sh: wimlib-imagex not found: apt-get install wimtools" >&2; exit 1; }
@@ -22,7 +23,7 @@ WORK=$(mktemp -d /tmp/pxewim-wimbench.XXXXXX)
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 echo "work directory: $WORK ($(nproc) cores)"
-go build -o "$WORK/pxewim" ./cmd/pxewim
+if [ -n "${PXEWIM:-}" ]; then cp "$PXEWIM" "$WORK/pxewim"; else go build -o "$WORK/pxewim" ./cmd/pxewim; fi
 
 # take_files DIR MB: copy regular files from DIR (sorted, each < 16 MB) until MB megabytes.
 take_files() {
