@@ -56,6 +56,7 @@ type source struct {
 	path   string
 	ref    string // --ref glob of a split set's other parts
 	images int
+	odd    bool // wimlib ignores some of its dentries: its XML counters cannot be compared
 }
 
 // applyArgs are wimlib-imagex apply's arguments for image index of s into dir.
@@ -306,9 +307,14 @@ func checkFeature(t *testing.T, a *wim.Archive, s source, opts Options, files ma
 	}
 	out := filepath.Join(dir, "out.wim")
 	all := materialise(t, f, out)
-	// Any warning but the one about the integrity table we do not write is a defect.
+	// Any warning but the one about the integrity table we do not write is a defect, unless
+	// the source has it too (odd sources exported with their metadata unchanged).
+	srcWarn := ""
+	if s.odd {
+		srcWarn = wimtest.Wimlib(t, "verify", s.path)
+	}
 	for _, line := range strings.Split(wimtest.Wimlib(t, "verify", out), "\n") {
-		if strings.Contains(line, "WARNING") && !strings.Contains(line, "integrity information") {
+		if strings.Contains(line, "WARNING") && !strings.Contains(line, "integrity information") && !strings.Contains(srcWarn, line) {
 			t.Errorf("wimlib-imagex verify: %s", line)
 		}
 	}
@@ -370,7 +376,7 @@ func checkFeature(t *testing.T, a *wim.Archive, s source, opts Options, files ma
 			t.Errorf("%s through wim.Open: %d bytes, %v; want %d bytes", p, len(data), err, len(b))
 		}
 	}
-	if files != nil {
+	if files != nil && !s.odd {
 		checkCounts(t, want, dir, got1)
 	}
 }

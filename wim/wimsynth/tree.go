@@ -122,6 +122,7 @@ func readChildren(buf []byte, dir *dentry, off uint64, rootOff int64, depth int,
 	}
 	visited[pos] = true
 	var lists []uint64
+	names := map[string]bool{}
 	for {
 		d, next, err := parseDentry(buf, pos)
 		if err != nil {
@@ -131,6 +132,13 @@ func readChildren(buf []byte, dir *dentry, off uint64, rootOff int64, depth int,
 			break
 		}
 		pos = next
+		// Drop what wimlib (and the wim package) ignore, so the output holds neither the
+		// entries nor references to their possibly missing blobs: unusable names, and the
+		// later of two entries with the same name.
+		if d.name == "" || d.name == "." || d.name == ".." || strings.ContainsAny(d.name, "/\x00") || names[d.name] {
+			continue
+		}
+		names[d.name] = true
 		dir.children = append(dir.children, d)
 		sub := le.Uint64(d.raw[offSubdir:])
 		if !d.isDir() {
