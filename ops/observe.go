@@ -1,0 +1,283 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/dhcp"
+	"github.com/pxewim/pxewim/httpboot"
+	"github.com/pxewim/pxewim/tftp"
+)
+
+// Interface checks: a Hub plugs into the three servers as their Observer.
+var (
+	_ dhcp.Observer     = (*Hub)(nil)
+	_ tftp.Observer     = (*Hub)(nil)
+	_ httpboot.Observer = httpObserver{}
+)
+
+// Exchange records one DHCP exchange (dhcp.Observer).
+func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.opts.Now()
+	c := h.lookup(bc.MAC, bc.IP.Unmap(), now)
+	if c == nil {
+		return
+	}
+	v := &c.view
+	v.Arch, v.Firmware, v.IPXE, v.HTTPBoot = int(bc.Arch), bc.Firmware.String(), bc.IPXE, bc.HTTPBoot
+	if bc.UUID != "" {
+		v.UUID = bc.UUID
+	}
+	what := mt.String()
+	status := "answered"
+	switch {
+	case err != nil:
+		status = "no reply"
+	case d.NoBoot:
+		status, what = "not netbooted", what+" (policy: no boot)"
+	default:
+		v.BootFile = d.BootFile
+		what += " -> " + d.BootFile
+	}
+	// A new DISCOVER from a client that got further means it rebooted (or its boot failed).
+	if mt == dhcpv4.MessageTypeDiscover && len(c.live) == 0 {
+		v.Stage = StageDHCP
+	}
+	e := TraceEntry{Time: now, Proto: "dhcp", What: what, Status: status}
+	if err != nil {
+		e.Err = err.Error()
+		v.LastError, v.Hint = e.Err, dhcpHint(err)
+	}
+	h.addTrace(c, e)
+	h.changed()
+}
+
+// TransferStarted records a TFTP read (tftp.Observer).
+func (h *Hub) TransferStarted(t *tftp.Transfer) {
+	h.start(tftpID(t), "tftp", nil, t.Remote.Addr(), t.Path, "", t.Size, t.Started)
+}
+
+// Progress records how much of a TFTP file was sent (tftp.Observer).
+func (h *Hub) Progress(t *tftp.Transfer, sent int64) {
+	h.progress(tftpID(t), sent, 0, time.Since(t.Started))
+}
+
+// TransferEnded records the end of a TFTP request, also a refused one (tftp.Observer).
+func (h *Hub) TransferEnded(t *tftp.Transfer, err error) {
+	p := t.Path
+	if p == "" {
+		p = t.RawPath
+	}
+	status := "ok"
+	if err != nil {
+		status = "error"
+	}
+	h.end(tftpID(t), "tftp", nil, t.Remote.Addr(), "RRQ "+p, p, "", t.Size, t.Sent, status, time.Since(t.Started), err, t.Started)
+}
+
+// tftpID names a TFTP transfer: one per client port and start.
+func tftpID(t *tftp.Transfer) string {
+	return fmt.Sprintf("tftp-%s-%d", t.Remote, t.Started.UnixNano())
+}
+
+// HTTPObserver is the Hub as an httpboot.Observer (a separate type: its Progress method has
+// another signature than TFTP's).
+func (h *Hub) HTTPObserver() httpboot.Observer { return httpObserver{h} }
+
+type httpObserver struct{ h *Hub }
+
+// Started records the start of an HTTP request.
+func (o httpObserver) Started(ev httpboot.Event) {
+	o.h.start(httpID(ev), "http", ev.Client.MAC, ev.Client.IP, httpName(ev), ev.Range, ev.Size, ev.Start)
+}
+
+// Progress records how much of the response body was written.
+func (o httpObserver) Progress(ev httpboot.Event) {
+	o.h.progress(httpID(ev), ev.Bytes, ev.Size, ev.Duration)
+}
+
+// Ended records the end of an HTTP request, with its status.
+func (o httpObserver) Ended(ev httpboot.Event) {
+	what := ev.Method + " " + ev.Path
+	o.h.end(httpID(ev), "http", ev.Client.MAC, ev.Client.IP, what, httpName(ev), ev.Range, ev.Size, ev.Bytes,
+		fmt.Sprint(ev.Status), ev.Duration, ev.Err, ev.Start)
+}
+
+func httpID(ev httpboot.Event) string { return fmt.Sprintf("http-%d-%d", ev.ID, ev.Start.UnixNano()) }
+
+func httpName(ev httpboot.Event) string {
+	if ev.Name != "" {
+		return ev.Name
+	}
+	return ev.Path
+}
+
+// identify completes a request's MAC from DHCP's registry. Called unlocked (it may read the
+// kernel's neighbour table).
+func (h *Hub) identify(mac net.HardwareAddr, ip netip.Addr) net.HardwareAddr {
+	if len(mac) > 0 || h.opts.Identify == nil || !ip.IsValid() {
+		return mac
+	}
+	if c, ok := h.opts.Identify(ip); ok {
+		return c.MAC
+	}
+	return nil
+}
+
+func (h *Hub) start(id, proto string, mac net.HardwareAddr, ip netip.Addr, name, rng string, size int64, started time.Time) {
+	ip = ip.Unmap()
+	mac = h.identify(mac, ip)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.lookup(mac, ip, h.opts.Now())
+	if c == nil {
+		return
+	}
+	if len(c.live) < maxLiveTransfers {
+		c.live[id] = &Transfer{ID: id, Proto: proto, Path: truncate(name, maxPathLen), Range: rng, Size: size, Started: started}
+		h.live[id] = c.view.Key
+	}
+	c.view.Stage = Stage(proto)
+	h.changed()
+}
+
+func (h *Hub) progress(id string, bytes, size int64, d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, t := h.liveTransfer(id)
+	if t == nil {
+		return
+	}
+	t.Bytes, t.Duration, t.Rate = bytes, d, rate(bytes, d)
+	if size > 0 {
+		t.Size = size
+	}
+	c.view.LastSeen = h.opts.Now()
+	h.changed()
+}
+
+func (h *Hub) liveTransfer(id string) (*client, *Transfer) {
+	key, ok := h.live[id]
+	if !ok {
+		return nil, nil
+	}
+	c := h.clients[key]
+	if c == nil {
+		return nil, nil
+	}
+	return c, c.live[id]
+}
+
+func (h *Hub) end(id, proto string, mac net.HardwareAddr, ip netip.Addr, what, name, rng string, size, bytes int64,
+	status string, d time.Duration, err error, started time.Time) {
+	ip = ip.Unmap()
+	h.mu.Lock()
+	_, known := h.live[id]
+	h.mu.Unlock()
+	if !known {
+		mac = h.identify(mac, ip) // refused before Started: find who asked
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var c *client
+	if known {
+		c, _ = h.liveTransfer(id)
+	}
+	if c == nil {
+		if c = h.lookup(mac, ip, h.opts.Now()); c == nil {
+			return
+		}
+	}
+	delete(h.live, id)
+	delete(c.live, id)
+	t := &Transfer{ID: id, Proto: proto, Path: truncate(name, maxPathLen), Range: rng, Size: size, Bytes: bytes,
+		Started: started, Duration: d, Rate: rate(bytes, d), Done: true}
+	if n, e := fmt.Sscan(status, &t.Status); n != 1 || e != nil {
+		t.Status = 0
+	}
+	e := TraceEntry{Time: started, Proto: proto, What: what, Range: rng, Status: status, Size: size, Bytes: bytes, Duration: d}
+	v := &c.view
+	v.LastSeen, v.Last = h.opts.Now(), t
+	v.BytesSent += bytes
+	if err != nil {
+		t.Err, e.Err = err.Error(), err.Error()
+		v.LastError, v.Hint = e.Err, transferHint(proto, t.Status, name, err)
+		if len(c.live) == 0 {
+			v.Stage = StageFailed
+		}
+	} else {
+		if isScriptOrImage(name) {
+			v.Entry = name
+		}
+		if isFinalImage(name) && (bytes >= size || rng != "") {
+			v.Stage = StageHandedOff
+		}
+	}
+	h.addTrace(c, e)
+	h.changed()
+}
+
+func rate(bytes int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) / d.Seconds()
+}
+
+// isFinalImage: once a client fetched one of these, the loaded OS or RAM disk takes over.
+func isFinalImage(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".wim", ".iso", ".img", ".ima":
+		return true
+	}
+	return false
+}
+
+func isScriptOrImage(name string) bool {
+	return isFinalImage(name) || strings.HasSuffix(strings.ToLower(name), ".ipxe")
+}
+
+// transferHint says in plain words what a failed request usually means and what to do.
+func transferHint(proto string, status int, name string, err error) string {
+	low := strings.ToLower(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || status == 404 || strings.Contains(err.Error(), "not found"):
+		if strings.HasSuffix(low, "bcd") {
+			return "The image has no BCD for this firmware: run 'pxewim check' and add the BCD to the image or the store."
+		}
+		return "The client asked for a file the store does not have: check the entry's files with 'pxewim check', and the path's case."
+	case errors.Is(err, fs.ErrPermission) || status == 403:
+		return "pxewim may not read this file: make it readable by the pxewim user."
+	case status == 416:
+		return "The client asked for a byte range past the end of the file: the file changed while it booted; reboot the client."
+	case strings.Contains(err.Error(), "timeout") || strings.Contains(err.Error(), "timed out"):
+		if proto == "tftp" {
+			return "The client stopped acknowledging TFTP blocks: check for packet loss or a firewall, or lower blksize/windowsize."
+		}
+		return "The client stopped reading: it may have rebooted, or the network is dropping packets."
+	case strings.Contains(err.Error(), "canceled") || strings.Contains(err.Error(), "broken pipe") ||
+		strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "peer"):
+		return "The client ended the transfer early: it may have rebooted, run out of memory, or only wanted the start of the file."
+	case status >= 500:
+		return "pxewim could not read the file from the store: see the log for the cause (damaged WIM, unreadable disk)."
+	}
+	return "See the trace and the pxewim log for this client."
+}
+
+func dhcpHint(err error) string {
+	if strings.Contains(err.Error(), "policy") {
+		return "No boot entry matches this client: check the config's rules for its MAC, UUID or architecture."
+	}
+	return "pxewim could not answer this DHCP request: see the log."
+}
