@@ -331,3 +331,43 @@ func checkModTime(t *testing.T, fsys *FS, src, name string) {
 		t.Errorf("%s: ModTime %v, source %v", name, got.ModTime(), want.ModTime())
 	}
 }
+
+// TestDamagedToolImages truncates and scribbles over a real genisoimage UDF/Joliet image:
+// Open must fail cleanly or give a tree whose files read without panics.
+func TestDamagedToolImages(t *testing.T) {
+	needTool(t, "genisoimage", "genisoimage")
+	src := winPETree(t)
+	out := filepath.Join(t.TempDir(), "test.iso")
+	run(t, "genisoimage", "-quiet", "-J", "-R", "-udf", "-joliet-long", "-o", out, src)
+	img, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frac := range []int{1, 10, 50, 90} { // the last few percent are padding
+		cut := img[:len(img)*frac/100]
+		if _, err := Open(bytes.NewReader(cut), int64(len(cut))); err == nil {
+			t.Errorf("image cut to %d%% opened without error", frac)
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	opened := 0
+	for range 300 {
+		bad := bytes.Clone(img)
+		for range 1 + rng.IntN(8) {
+			// Aim at the first 600 KiB, where descriptors and directories live.
+			bad[rng.IntN(min(len(bad), 600<<10))] = byte(rng.Uint32())
+		}
+		fsys, err := Open(bytes.NewReader(bad), int64(len(bad)))
+		if err != nil {
+			continue
+		}
+		opened++
+		_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				_, _ = fs.ReadFile(fsys, p)
+			}
+			return nil
+		})
+	}
+	t.Logf("%d of 300 scribbled images still opened", opened)
+}
