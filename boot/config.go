@@ -23,6 +23,7 @@ type Config struct {
 	Entries []Entry
 	Rules   []Rule
 	WinPE   WinPEDefaults // the winpe: section
+	Admin   AdminConfig   // the admin: section (dashboard, metrics)
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.

@@ -253,6 +253,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"entries": func(v *yaml.Node, k string) { d.entries(v, k, cfg) },
 		"rules":   func(v *yaml.Node, k string) { d.rules(v, k, cfg) },
 		"winpe":   func(v *yaml.Node, k string) { d.winpeDefaults(v, k, &cfg.WinPE) },
+		"admin":   func(v *yaml.Node, k string) { d.admin(v, k, &cfg.Admin) },
 	})
 }
 
