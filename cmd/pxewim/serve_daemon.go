@@ -48,6 +48,7 @@ type daemon struct {
 	cache   *wim.Cache
 	clients *boot.Registry
 	cur     atomic.Pointer[state]
+	ops     *opsState // dashboard, trace and metrics (serve_ops.go)
 
 	reloadMu   sync.Mutex
 	configStat os.FileInfo // of the config file when last loaded
@@ -68,6 +69,9 @@ func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d.cur.Store(st)
+	if d.ops, err = d.newOps(st.cfg); err != nil {
+		return nil, err
+	}
 	if err := d.listen(st.cfg); err != nil {
 		d.closeListeners()
 		return nil, err
@@ -125,7 +129,7 @@ func (d *daemon) listen(cfg *boot.Config) error {
 		return nil
 	}
 	dc := dhcp.Config{Mode: dhcpMode(cfg.DHCP.Mode), Interfaces: cfg.DHCP.Interfaces,
-		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log}
+		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log, Observer: d.ops.dhcpObserver()}
 	if f := cfg.DHCP.Full; f != nil {
 		dc.Full = dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
 			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
@@ -203,7 +207,7 @@ func (d *daemon) run(ctx context.Context) error {
 	var ts *tftp.Server
 	if d.tftpConn != nil {
 		var err error
-		if ts, err = tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log}); err != nil {
+		if ts, err = tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log, Observer: d.ops.tftpObserver()}); err != nil {
 			d.closeListeners()
 			return err
 		}
@@ -214,8 +218,9 @@ func (d *daemon) run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	hs := &httpboot.Server{Handler: d.httpHandler(), Logger: d.log, ShutdownTimeout: drainTimeout}
+	hs := &httpboot.Server{Handler: d.ops.withAdmin(d.httpHandler()), Logger: d.log, ShutdownTimeout: drainTimeout}
 	wg.Go(func() { errc <- hs.Serve(sctx, d.httpLn) })
+	wg.Go(func() { errc <- d.serveAdmin(sctx) })
 
 	if ts != nil {
 		// tftp.Serve would drain without a deadline; Shutdown below bounds it.
@@ -299,9 +304,10 @@ func (d *daemon) httpHandler() http.Handler {
 			st := d.cur.Load()
 			return st.policy.Tree(d.withDHCPFacts(ci), st.store)
 		},
-		Script:  d.script,
-		Clients: d.clients,
-		Logger:  d.log,
+		Script:   d.script,
+		Clients:  d.clients,
+		Logger:   d.log,
+		Observer: d.ops.httpObserver(),
 	})
 }
 
