@@ -7,7 +7,9 @@
 // against known_hosts files (golang.org/x/crypto/ssh/knownhosts); there is no way to skip the
 // check. A name is a fs.ValidPath joined under the store root and resolved on the server
 // (SFTP realpath, which follows symbolic links); a name whose real path lies outside the root,
-// for instance through a symlink on the server, is refused with fs.ErrPermission.
+// for instance through a symlink on the server, is refused with fs.ErrPermission. Names are
+// looked up without regard to case when the exact name does not exist (Windows clients ask
+// for \Boot\BCD when the file is boot/bcd); an exact match is always preferred.
 //
 // Performance: remote bytes are read in blocks (1 MiB by default) into a bounded in-memory LRU
 // cache, one fetch in flight per block however many readers want it. Blocks are keyed by path,
@@ -202,12 +204,47 @@ func (s *Store) lookup(op, name string) (string, fs.FileInfo, error) {
 	var st fs.FileInfo
 	err := s.do(s.ctx, op+" "+name, func(se *session) (err error) {
 		real, st, err = s.resolve(se, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Windows clients ask for \Boot\BCD when the file is boot/bcd.
+			if folded, ferr := s.fold(se, name); ferr == nil && folded != name {
+				real, st, err = s.resolve(se, folded)
+			} else if ferr != nil && isConnError(ferr) {
+				return ferr
+			}
+		}
 		return err
 	})
 	if err != nil {
 		return "", nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return real, st, nil
+}
+
+// fold finds the entry matching name without regard to case, one element at a time (an exact
+// match is preferred), and returns its real spelling.
+func (s *Store) fold(se *session, name string) (string, error) {
+	var out []string
+	for _, elem := range strings.Split(name, "/") {
+		list, err := se.sftp.ReadDir(path.Join(s.root, path.Join(out...)))
+		if err != nil {
+			return "", err
+		}
+		match := ""
+		for _, fi := range list {
+			if fi.Name() == elem {
+				match = elem
+				break
+			}
+			if match == "" && strings.EqualFold(fi.Name(), elem) {
+				match = fi.Name()
+			}
+		}
+		if match == "" {
+			return "", fs.ErrNotExist
+		}
+		out = append(out, match)
+	}
+	return path.Join(out...), nil
 }
 
 // Stat returns the attributes of name (symbolic links followed).

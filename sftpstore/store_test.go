@@ -89,6 +89,9 @@ func TestServeFiles(t *testing.T) {
 	if err != nil || fi.Size() != 28 || fi.Name() != "b.txt" {
 		t.Errorf("Stat(a/b.txt) = %v, %v", fi, err)
 	}
+	if got := readAllFS(t, s, "A/B.TXT"); string(got) != "hello from the central store" {
+		t.Errorf("case-insensitive A/B.TXT = %q", got)
+	}
 	if _, err := s.Stat("missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Stat(missing) err = %v, want fs.ErrNotExist", err)
 	}
