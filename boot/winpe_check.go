@@ -18,21 +18,21 @@ type Finding struct {
 // it, per boot path and firmware. It reads only metadata and the BCDs.
 func (w *WinPEBoot) Check(store fs.FS) []Finding {
 	var out []Finding
-	if w.Path != WinPENative {
-		if w.Wimboot == "" {
-			out = append(out, Finding{"no wimboot binary: iPXE clients (the menu) cannot boot it",
-				"download wimboot (https://ipxe.org/wimboot, GPL; pxewim does not ship it), put it in the store and set winpe.wimboot: wimboot", false})
-		} else if _, err := fs.Stat(store, w.Wimboot); err != nil {
-			out = append(out, Finding{fmt.Sprintf("wimboot %s: %v", w.Wimboot, errWord(err)),
-				"put the wimboot binary at that path in the store (https://ipxe.org/wimboot)", false})
-		}
+	if w.Path != WinPENative && w.Wimboot == "" {
+		// A configured but missing wimboot is reported with the other store files (Refs).
+		out = append(out, Finding{"no wimboot binary: iPXE clients (the menu) cannot boot it",
+			"download wimboot (https://ipxe.org/wimboot, GPL; pxewim does not ship it), put it in the store and set winpe.wimboot: wimboot", false})
 	}
 	src, err := w.source(store)
 	if err != nil {
 		return append(out, Finding{err.Error(), "check winpe.image and winpe.index (pxewim wim info FILE lists the images), and the injected files", false})
 	}
 	if src.note != "" {
-		out = append(out, Finding{"served as a synthesised WIM: " + src.note, "nothing to do (to save CPU on transcoding, re-export the WIM with LZX and 32K chunks)", true})
+		fix := "nothing to do: the original file stays as it is"
+		if strings.Contains(src.note, "transcoded") {
+			fix = "nothing to do; to spare the CPU and bytes of transcoding, re-export it: wimlib-imagex export " + w.Image + " INDEX new.wim --compress=LZX --chunk-size=32K"
+		}
+		out = append(out, Finding{"served as a synthesised WIM: " + src.note, fix, true})
 	}
 	if src.sSize > catalog.MaxWimbootFile && w.Path != WinPENative {
 		out = append(out, Finding{fmt.Sprintf("the served WIM is %d bytes: wimboot cannot hold files over 4 GiB", src.sSize),
@@ -63,4 +63,14 @@ func errWord(err error) string {
 		return "not found"
 	}
 	return err.Error()
+}
+
+// ImageIndex is the image of the WIM the entry boots (the configured index, or the WIM's
+// WindowsPE image).
+func (w *WinPEBoot) ImageIndex(store fs.FS) (int, error) {
+	src, err := w.source(store)
+	if err != nil {
+		return 0, err
+	}
+	return src.index, nil
 }

@@ -78,8 +78,19 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 // a client would open it.
 func checkWinPE(st *state) []problem {
 	var ps []problem
+	booted := map[string]bool{} // "file:index" an entry boots: the entry reports its problems
+	for _, e := range st.cfg.Entries {
+		if w, ok := e.Boot.(*boot.WinPEBoot); ok {
+			if idx, err := w.ImageIndex(st.store); err == nil {
+				booted[strings.ToLower(fmt.Sprintf("%s:%d", w.Image, idx))] = true
+			}
+		}
+	}
 	if st.snap != nil {
 		for _, p := range st.snap.Problems() {
+			if p.Index > 0 && booted[strings.ToLower(fmt.Sprintf("%s:%d", p.File, p.Index))] {
+				continue
+			}
 			loc := p.File
 			if p.Index > 0 {
 				loc = fmt.Sprintf("%s:%d", p.File, p.Index)
