@@ -333,3 +333,19 @@ func TestChangedFile(t *testing.T) {
 		t.Errorf("reopened file: %d bytes, not the new content", len(got))
 	}
 }
+
+// TestWrongClientKey: a key the server does not accept fails at once (not retried) and says so.
+func TestWrongClientKey(t *testing.T) {
+	d := startSSHD(t)
+	other := filepath.Join(t.TempDir(), "other")
+	keygen(t, other)
+	start := time.Now()
+	_, err := Open(context.Background(), Config{URL: d.url("/"), KeyFiles: []string{other},
+		KnownHostsFiles: []string{d.knownHosts}})
+	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Fatalf("Open with an unauthorized key: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("authentication failure took %v: it must not be retried", time.Since(start))
+	}
+}

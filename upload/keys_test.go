@@ -1,6 +1,10 @@
 package upload
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -102,5 +106,36 @@ func TestIncomingRel(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("incomingRel(%q, %q) = %q, %v; want %q", tc.store, tc.dir, got, err, tc.want)
 		}
+	}
+}
+
+// TestHostKeyKept: the host key made on first start is reused by later starts, so clients'
+// known_hosts entries stay valid.
+func TestHostKeyKept(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	os.Mkdir(store, 0o755)
+	os.WriteFile(filepath.Join(dir, "keys"), []byte(testKey+"\n"), 0o600)
+	cfg := Config{HostKeyPath: filepath.Join(dir, "state", "host_key"), AuthorizedKeysPath: filepath.Join(dir, "keys"),
+		StoreDir: store, Logger: slog.New(slog.DiscardHandler)}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.HostKey() == nil || !bytes.Equal(a.HostKey().Marshal(), b.HostKey().Marshal()) {
+		t.Fatal("host key changed between starts")
+	}
+	if st, err := os.Stat(cfg.HostKeyPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("host key file: %v, mode %v (want 0600)", err, st.Mode().Perm())
+	}
+	cfg.AuthorizedKeysPath = filepath.Join(dir, "missing")
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "authorized keys") {
+		t.Errorf("New with a missing authorized_keys: %v", err)
 	}
 }
