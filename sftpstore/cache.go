@@ -2,8 +2,14 @@ package sftpstore
 
 import (
 	"container/list"
+	"crypto/sha256"
+	"fmt"
 	"sync"
 )
+
+// maxPins bounds the block checksums kept (32 bytes each plus the key): beyond it new blocks
+// are served unpinned. A million 1 MiB blocks is a terabyte of images.
+const maxPins = 1 << 20
 
 // blockKey names one block of one version of a remote file. Size and modification time are in
 // the key so a file replaced on the server never serves blocks of its old content.
@@ -24,6 +30,7 @@ type blockCache struct {
 	lru      *list.List // of *cacheEntry, front = most recent
 	entries  map[blockKey]*list.Element
 	inflight map[blockKey]*fetch
+	pins     map[blockKey][sha256.Size]byte // checksum of each block's first fetch
 	stats    Stats
 }
 
@@ -41,7 +48,7 @@ type fetch struct {
 
 func newBlockCache(max int64) *blockCache {
 	return &blockCache{max: max, lru: list.New(), entries: map[blockKey]*list.Element{},
-		inflight: map[blockKey]*fetch{}}
+		inflight: map[blockKey]*fetch{}, pins: map[blockKey][sha256.Size]byte{}}
 }
 
 // get returns the block for k, calling load (once for all concurrent callers) on a miss.
@@ -67,9 +74,16 @@ func (c *blockCache) get(k blockKey, load func() ([]byte, error)) ([]byte, error
 	c.mu.Unlock()
 
 	f.data, f.err = load()
+	var sum [sha256.Size]byte
+	if f.err == nil {
+		sum = sha256.Sum256(f.data)
+	}
 
 	c.mu.Lock()
 	delete(c.inflight, k)
+	if f.err == nil {
+		f.err = c.pin(k, sum)
+	}
 	if f.err == nil {
 		c.stats.BytesFetched += int64(len(f.data))
 		c.add(k, f.data)
@@ -77,6 +91,25 @@ func (c *blockCache) get(k blockKey, load func() ([]byte, error)) ([]byte, error
 	c.mu.Unlock()
 	close(f.done)
 	return f.data, f.err
+}
+
+// pin records the checksum of a block's first fetch and checks refetches (after eviction or a
+// reconnect) against it: once read, a block of a file version never changes, even if the
+// server rewrites the file in place keeping its size and modification time. Called locked.
+func (c *blockCache) pin(k blockKey, sum [sha256.Size]byte) error {
+	old, ok := c.pins[k]
+	if !ok {
+		if len(c.pins) < maxPins {
+			c.pins[k] = sum
+		}
+		return nil
+	}
+	if old != sum {
+		c.stats.PinMismatches++
+		return fmt.Errorf("block %d of %s differs from when it was first read (rewritten in place?): %w",
+			k.index, k.path, ErrChanged)
+	}
+	return nil
 }
 
 // add stores a block and evicts least recently used ones beyond the bound. Called locked.
@@ -116,4 +149,7 @@ type Stats struct {
 	MaxBytes     int64
 	Reconnects   int64 // SSH connections re-established after a drop
 	Retries      int64 // remote operations retried
+	// PinMismatches counts refetched blocks whose bytes differed from their first fetch
+	// (refused with ErrChanged).
+	PinMismatches int64
 }

@@ -20,7 +20,9 @@
 // reopens the file by path and retries, up to Config.MaxRetries times. Host key and
 // authentication failures are not retried.
 //
-// Integrity: see VerifyWIM and Verifier for what is checked of WIM files and when.
+// Integrity: every block is pinned by the SHA-256 of its first fetch, so a file version never
+// serves different bytes twice; with VerifyWIM or Verifier run when a WIM is first seen or
+// changed, every WIM byte served is one whose blob SHA-1 was verified (see VerifyWIM).
 package sftpstore
 
 import (

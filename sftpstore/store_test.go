@@ -349,3 +349,42 @@ func TestWrongClientKey(t *testing.T) {
 		t.Errorf("authentication failure took %v: it must not be retried", time.Since(start))
 	}
 }
+
+// TestPinnedBlocks: a file rewritten in place on the server with the same size and
+// modification time is caught when an evicted block is fetched again.
+func TestPinnedBlocks(t *testing.T) {
+	d := startSSHD(t)
+	root := t.TempDir()
+	p := filepath.Join(root, "boot.wim")
+	data := randomBytes(30, 256<<10)
+	writeFile(t, p, string(data))
+	st, _ := os.Stat(p)
+	s := d.open(t, root, func(c *Config) { c.BlockSize = 64 << 10; c.CacheBytes = 64 << 10 })
+	f, err := s.Open("boot.wim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := f.(io.ReaderAt)
+	buf := make([]byte, 100)
+	for _, off := range []int64{0, 70 << 10} { // block 0, then block 1 evicts it
+		if _, err := ra.ReadAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tampered := bytes.Clone(data)
+	tampered[10] ^= 0xFF
+	if err := os.WriteFile(p, tampered, 0o644); err != nil { // same inode, same size
+		t.Fatal(err)
+	}
+	os.Chtimes(p, st.ModTime(), st.ModTime())
+	if _, err := ra.ReadAt(buf, 0); !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "first read") {
+		t.Fatalf("refetch of a block rewritten in place: err %v, want ErrChanged", err)
+	}
+	if s.Stats().PinMismatches != 1 {
+		t.Errorf("PinMismatches = %d, want 1", s.Stats().PinMismatches)
+	}
+	// Untouched blocks still serve.
+	if _, err := ra.ReadAt(buf, 200<<10); err != nil || !bytes.Equal(buf, data[200<<10:200<<10+100]) {
+		t.Errorf("untouched block: %v", err)
+	}
+}

@@ -15,12 +15,14 @@ import (
 // metadata, the SHA-1 of every blob, and the integrity table if present
 // ((*wim.Archive).Verify). The file must implement io.ReaderAt (Store files do).
 //
-// What this guarantees for a remote store: the bytes the server held at verification time,
-// read through the same block cache that later serves them, hash to the blob table's SHA-1s.
-// Blocks are keyed by path, size and modification time and open files refuse bytes from a
-// changed file, so a later read returns verified bytes unless the server's file was rewritten
-// in place keeping both its size and its modification time (or the server lies). Besides,
-// the wim package checks a blob's SHA-1 whenever it reads the blob whole and in order.
+// What this guarantees for a Store: the first fetch of every block of a file version (path,
+// size, modification time) is pinned by its SHA-256, and any later fetch of that block (after
+// cache eviction or a reconnect) must match or the read fails with ErrChanged. So once
+// VerifyWIM passed, every byte it read, which covers every blob, the blob table and the
+// metadata, is served exactly as verified, even if the server rewrites the file in place;
+// a file replaced with a new size or modification time is a new version, to be verified again
+// (Verifier does that). Besides, the wim package checks a blob's SHA-1 whenever it reads the
+// blob whole and in order. Pins are kept for up to a million blocks (1 TiB at 1 MiB blocks).
 func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
 	f, err := fsys.Open(name)
 	if err != nil {
