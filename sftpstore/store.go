@@ -58,7 +58,8 @@ type Config struct {
 	// (about 10 seconds of backoff), negative means none.
 	MaxRetries int
 	// PacketSize is the largest SFTP read asked of the server; 0 means 32 KiB, the size every
-	// server must accept. OpenSSH accepts 64 KiB, which reads about 1.5 times faster.
+	// server must accept. OpenSSH accepts 64 KiB (half the requests; measured 24-47 MB/s vs
+	// 32-44 MB/s on a loaded 2-core host, so no clear gain there).
 	PacketSize int
 	// DialTimeout bounds TCP connect plus SSH handshake; 0 means 15 seconds.
 	DialTimeout time.Duration
