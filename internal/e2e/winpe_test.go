@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// No Microsoft boot binaries (bootmgr, pxeboot, bootmgfw.efi) and no wimboot (GPL, not in
+// Debian) are available to the test suite. The WinPE scenarios therefore stop where the
+// missing binaries would take over, and check the protocol and the bytes up to there:
+//
+//   - TestWinPEWimbootSeaBIOS: iPXE runs pxewim's wimboot script and downloads wimboot (a
+//     stand-in), bootmgr.exe, BCD, boot.sdi and the (exported, injected) boot.wim completely.
+//   - TestWinPENativeOVMF: OVMF's own PXE client boots the image's Windows/Boot/EFI/bootmgfw.efi
+//     over TFTP (the test WIM holds Debian's snponly.efi under that name, so the firmware
+//     really executes what pxewim served from inside the WIM); that iPXE, steered by a rule,
+//     then asks for \Boot\BCD over TFTP as bootmgr would, and must get this client's BCD.
+
+// wimbootStandIn is what the tests put where an admin would put wimboot: a tiny PXE image that
+// iPXE accepts as a kernel and that, if ever run, does INT 18h ("boot failed") at once.
+var wimbootStandIn = append([]byte{0xcd, 0x18}, []byte(" pxewim e2e stand-in for wimboot (GPL, supplied by admins)")...)
+
+// winpeLabStart sets up the lab, the site dnsmasq, tcpdump and pxewim for a WinPE scenario.
+func winpeLabStart(t *testing.T, subnet, name string, cfg func(lab *testenv.Lab, store string) string, fill func(store string)) (*testenv.Lab, *daemon, *testenv.Capture, *testenv.Dnsmasq, string) {
+	t.Helper()
+	requireVMLab(t)
+	testenv.RequireTools(t, "dnsmasq", "ss", "wimlib-imagex")
+	ctx := context.Background()
+	pxewimBinary(t)
+	dir := runDir(t)
+	store := filepath.Join(dir, "store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fill(store)
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: subnet})
+	site := &testenv.Dnsmasq{Dir: dir, Name: "site-dnsmasq", Interface: lab.DHCPIf, RA: true,
+		Range: fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199)), Router: lab.DHCPIP.String()}
+	if _, err := site.Start(ctx, lab.DHCP); err != nil {
+		t.Fatal(err)
+	}
+	capture := startCapture(t, ctx, lab, dir)
+	d := startPxewim(t, ctx, lab, dir, "proxy", cfg(lab, store))
+	return lab, d, capture, site, dir
+}
+
+func winpeBaseConfig(lab *testenv.Lab, store string) string {
+	return fmt.Sprintf(`store: %s
+listen:
+  http: "%s:80"
+  tftp: "%s:69"
+dhcp:
+  mode: proxy
+  interfaces: [%s]
+ipxe:
+  dir: %s
+  bios: undionly.kpxe
+  efi64: snponly.efi
+menu:
+  timeout: 1s
+  default: shell
+`, store, lab.SrvIP, lab.SrvIP, lab.Bridge, testenv.IPXEDir)
+}
+
+// TestWinPEWimbootSeaBIOS: SeaBIOS + iPXE ROM, a rule sends the MAC to a winpe entry booting
+// image 1 of a two-image Windows-Setup-shaped boot.wim with an injected startnet.cmd (so the
+// served boot.wim is synthesised: exported + injected). Every file of the wimboot script must
+// leave pxewim completely.
+func TestWinPEWimbootSeaBIOS(t *testing.T) {
+	const mac = "52:54:00:77:71:0a"
+	var wimPath string
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.71", "winpe-wimboot", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`winpe:
+  wimboot: tools/wimboot
+entries:
+  - name: shell
+    ipxe: |
+      shell
+  - name: pe
+    title: WinPE e2e
+    winpe:
+      image: boot.wim
+      index: 1
+      inject:
+        - { path: Windows/System32/startnet.cmd, content: "wpeinit\r\n" }
+rules:
+  - match: { mac: %q }
+    entry: pe
+`, mac)
+	}, func(store string) {
+		wimPath = filepath.Join(store, "boot.wim")
+		testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "Microsoft Windows PE (amd64)"}, {Name: "Microsoft Windows Setup (amd64)"}}, "--boot")
+		os.MkdirAll(filepath.Join(store, "tools"), 0o755)
+		if err := os.WriteFile(filepath.Join(store, "tools", "wimboot"), wimbootStandIn, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-wimboot", MAC: mac, Dir: dir,
+		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
+	// iPXE prints "URL... ok" per download; boot.wim is the last initrd of the script.
+	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot.wim... ok", vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, "winpe-wimboot", res, pkts)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
+	}
+	if !strings.Contains(res.Serial, "pxewim: booting WinPE e2e") {
+		t.Errorf("console lacks the entry's \"booting WinPE e2e\" line")
+	}
+	want := []struct {
+		what, suffix string
+		size         int64 // -1: compare with the logged size (the synthesised WIM)
+	}{
+		{"wimboot", "/tools/wimboot", int64(len(wimbootStandIn))},
+		{"bootmgr.exe", "/winpe/pe/image/Windows/Boot/PXE/bootmgr.exe", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/bootmgr.exe")))},
+		{"BCD", "/winpe/pe/bios/BCD", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/PCAT/BCD")))},
+		{"boot.sdi", "/winpe/pe/image/Windows/Boot/DVD/PCAT/boot.sdi", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/PCAT/boot.sdi")))},
+		{"boot.wim", "/winpe/pe/boot.wim", -1},
+	}
+	reqs := filterLog(recs, "http request", func(r logRecord) bool { return r.str("method") == "GET" })
+	for _, w := range want {
+		var ok bool
+		for _, r := range reqs {
+			n, _ := r.num("bytes")
+			size, _ := r.num("size")
+			st, _ := r.num("status")
+			if !strings.HasSuffix(r.str("path"), w.suffix) || st != 200 {
+				continue
+			}
+			if w.size >= 0 && n != w.size || n != size || n <= 0 {
+				t.Errorf("%s: %s sent %d of %d bytes, want %d", w.what, r.str("path"), n, size, w.size)
+				continue
+			}
+			ok = true
+			t.Logf("HTTP %s: %s -> %d bytes, mac=%s", w.what, r.str("path"), n, r.str("mac"))
+		}
+		if !ok {
+			t.Errorf("no complete download of %s (*%s); HTTP log:\n%s", w.what, w.suffix, dumpLog(reqs, 20))
+		}
+	}
+	for _, r := range recs {
+		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
+			t.Errorf("pxewim logged: %s", r)
+		}
+	}
+}
+
+// TestWinPENativeOVMF: OVMF PXE, a rule sends the (not yet iPXE) client to a native winpe
+// entry: the DHCP boot file is boot\bootmgfw.efi from the client's own tree, i.e. the image's
+// Windows/Boot/EFI/bootmgfw.efi (here Debian's snponly.efi). Once that iPXE runs, a second
+// rule has it fetch \Boot\BCD over TFTP like bootmgr; pxewim must serve the image's UEFI BCD
+// from the client's tree (the store itself holds no Boot folder).
+func TestWinPENativeOVMF(t *testing.T) {
+	testenv.RequireOVMF(t)
+	snponly := filepath.Join(testenv.IPXEDir, "snponly.efi")
+	testenv.RequireFiles(t, "ipxe", snponly)
+	const mac = "52:54:00:77:72:0a"
+	var wimPath string
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.72", "winpe-native", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`entries:
+  - name: shell
+    ipxe: |
+      shell
+  - name: pe
+    winpe:
+      image: pe.wim
+      path: native
+  - name: like-bootmgr
+    ipxe: |
+      imgfetch tftp://%s/%%5CBoot%%5CBCD || goto failed
+      echo PXEWIM-E2E-BCD-FETCHED
+      sleep 30
+rules:
+  - match: { mac: %q, ipxe: false }
+    entry: pe
+  - match: { mac: %q, ipxe: true }
+    entry: like-bootmgr
+`, lab.SrvIP, mac, mac)
+	}, func(store string) {
+		efi, err := os.ReadFile(snponly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wimPath = filepath.Join(store, "pe.wim")
+		testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "WinPE e2e", Files: map[string][]byte{"Windows/Boot/EFI/bootmgfw.efi": efi}}}, "--compress=LZX")
+	})
+	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: "winpe-native", MAC: mac, Dir: dir,
+		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
+	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "PXEWIM-E2E-BCD-FETCHED", vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, "winpe-native", res, pkts)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 50), testenv.Tail(site.Log(), 20))
+	}
+	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), mac) })
+	if len(dec) == 0 || dec[0].str("file") != `boot\bootmgfw.efi` || dec[0].str("firmware") != "efi64" {
+		t.Errorf("first DHCP decision is not the native boot file boot\\bootmgfw.efi:\n%s", dumpLog(dec, 5))
+	}
+	efi, _ := os.ReadFile(snponly)
+	bcd := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/EFI/BCD")
+	sent := filterLog(recs, "tftp: sent", nil)
+	for _, w := range []struct {
+		what string
+		path func(string) bool
+		size int64
+	}{
+		{"bootmgfw.efi (from the WIM)", func(p string) bool { return strings.EqualFold(p, `boot\bootmgfw.efi`) }, int64(len(efi))},
+		{`\Boot\BCD (the image's UEFI BCD)`, func(p string) bool {
+			return strings.EqualFold(strings.TrimLeft(strings.ReplaceAll(p, `\`, "/"), "/"), "boot/bcd")
+		}, int64(len(bcd))},
+	} {
+		var ok bool
+		for _, r := range sent {
+			if !w.path(r.str("path")) {
+				continue
+			}
+			if n, _ := r.num("sent"); n == w.size {
+				ok = true
+				t.Logf("TFTP %s: path %q, %d bytes, options %v", w.what, r.str("path"), n, r["options"])
+			} else {
+				t.Errorf("TFTP %s: sent %d bytes, want %d", w.what, n, w.size)
+			}
+		}
+		if !ok {
+			t.Errorf("no complete TFTP transfer of %s; TFTP log:\n%s", w.what, dumpLog(filterLogPrefix(recs, "tftp"), 20))
+		}
+	}
+	if pkts != nil {
+		for _, tr := range testenv.TFTPTransfers(pkts) {
+			t.Logf("capture: TFTP %q from %s: %d bytes, options %v, OACK %v", tr.File, tr.Client, tr.Bytes, tr.Options, tr.OACK)
+		}
+	}
+	_ = time.Second
+}
