@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/pxewim/pxewim/wim"
@@ -370,4 +371,22 @@ func TestDamagedToolImages(t *testing.T) {
 		})
 	}
 	t.Logf("%d of 300 scribbled images still opened", opened)
+}
+
+// TestFSConformance runs testing/fstest over small images of each tree kind.
+func TestFSConformance(t *testing.T) {
+	needTool(t, "genisoimage", "genisoimage")
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "boot/bcd"), randBytes(20, 16_384))
+	writeFile(t, filepath.Join(src, "efi/boot/bootx64.efi"), randBytes(21, 100_000))
+	writeFile(t, filepath.Join(src, "Ωmega.txt"), []byte("omega"))
+	writeFile(t, filepath.Join(src, "empty.txt"), nil)
+	for _, flags := range [][]string{{"-udf"}, {"-J"}, {"-R"}} {
+		out := filepath.Join(t.TempDir(), "small.iso")
+		run(t, "genisoimage", append(append([]string{"-quiet", "-input-charset", "utf-8"}, flags...), "-o", out, src)...)
+		fsys := openImage(t, out)
+		if err := fstest.TestFS(fsys, "boot/bcd", "efi/boot/bootx64.efi", "Ωmega.txt", "empty.txt"); err != nil {
+			t.Errorf("%s: %v", fsys.Format(), err)
+		}
+	}
 }
