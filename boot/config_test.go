@@ -234,6 +234,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("rules:\n  - {entry: a, match: {mac: \"52:[\"}}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("entries:\n  - &e {name: a, ipxe: x}\n  - *e\n"))
+	f.Add([]byte("winpe: {auto: true, wimboot: w, tftp: {blocksize: 1468}}\nentries:\n  - name: p\n    winpe:\n      image: b.wim\n      index: 2\n      inject: [{path: a/b, content: x}, {path: c, file: d.wim:1/e}]\n"))
 	if data, err := os.ReadFile("../configs/proxy.yaml"); err == nil {
 		f.Add(data)
 	}
