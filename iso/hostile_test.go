@@ -236,3 +236,26 @@ func TestCRC(t *testing.T) {
 		t.Fatalf("crcCCITT = %#04x, want 0x3299", got)
 	}
 }
+
+// TestOverlappingDirectories points many directory records at overlapping extents: the
+// directory bytes read stay within a multiple of the image size.
+func TestOverlappingDirectories(t *testing.T) {
+	// 60 directories, each claiming every sector from its own to the last: the
+	// sectors hold records of the next directories, so each is read again and again.
+	const n = 60
+	var secs [][]byte
+	for i := 0; i < n; i++ {
+		var recs [][]byte
+		for j := i + 1; j < min(i+40, n); j++ {
+			recs = append(recs, record9660(fmt.Sprintf("D%02d", j), uint32(18+j), uint32((n-j)*2048), flagDir))
+		}
+		secs = append(secs, dirSector(uint32(18+i), uint32(18+i), recs...))
+	}
+	img := new9660(int64(18+n)*2048, secs...)
+	le := binary.LittleEndian
+	le.PutUint32(img[16*2048+156+10:], uint32(n*2048))
+	_, err := Open(bytes.NewReader(img), int64(len(img)))
+	if err == nil || !strings.Contains(err.Error(), "directories exceed") {
+		t.Fatalf("Open = %v, want the directory budget to run out", err)
+	}
+}

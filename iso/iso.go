@@ -83,6 +83,14 @@ type budget struct {
 	entries  int
 	extents  int
 	dirBytes int64
+	dirLimit int64 // directory bytes allowed in all
+}
+
+// newBudget sizes the directory allowance by the image: directories of a sound image are
+// disjoint parts of it, so only overlapping (hostile) records could read more, and the
+// entries (and memory) they yield stay proportional to the image.
+func newBudget(imageSize int64) budget {
+	return budget{dirLimit: min(maxAllDirs, 2*imageSize+1<<16)}
 }
 
 func (b *budget) addEntry() error {
@@ -96,8 +104,8 @@ func (b *budget) addDir(n int64) error {
 	if n > maxDirBytes {
 		return fmt.Errorf("directory of %d bytes exceeds the %d-byte limit", n, maxDirBytes)
 	}
-	if b.dirBytes += n; b.dirBytes > maxAllDirs {
-		return fmt.Errorf("directories exceed %d bytes in all (overlapping or looping records?)", int64(maxAllDirs))
+	if b.dirBytes += n; b.dirBytes > b.dirLimit {
+		return fmt.Errorf("directories exceed %d bytes in all (overlapping or looping records?)", b.dirLimit)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func (fsys *FS) open9660() error {
 	if svd != nil {
 		vd, format = svd, "joliet"
 	}
-	t := &tree9660{fsys: fsys, joliet: svd != nil, visited: map[int64]bool{}}
+	t := &tree9660{fsys: fsys, joliet: svd != nil, visited: map[int64]bool{}, budget: newBudget(fsys.size)}
 	t.blockSize = int64(binary.LittleEndian.Uint16(vd[128:]))
 	if t.blockSize != 512 && t.blockSize != 1024 && t.blockSize != 2048 {
 		return fmt.Errorf("%s: logical block size %d is not 512, 1024 or 2048", format, t.blockSize)

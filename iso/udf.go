@@ -54,7 +54,7 @@ func (fsys *FS) openUDF() (found bool, err error) {
 	if avdp == nil {
 		return false, nil
 	}
-	v := &udfVol{fsys: fsys, bs: bs, visited: map[int64]bool{}}
+	v := &udfVol{fsys: fsys, bs: bs, visited: map[int64]bool{}, budget: newBudget(fsys.size)}
 	lvd, pvd, err := v.readVDS(avdp)
 	if err != nil {
 		return true, err
