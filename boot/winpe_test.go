@@ -20,7 +20,6 @@ import (
 	"github.com/pxewim/pxewim/wim/wimtest"
 )
 
-
 const startnet = "wpeinit\r\necho pxewim injected\r\n"
 
 const winpeConfig = `
