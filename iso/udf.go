@@ -238,7 +238,6 @@ func (v *udfVol) readSequence(ext []byte) (lvd, pvd []byte, err error) {
 	if bs := int64(binary.LittleEndian.Uint32(lvd[212:])); bs != v.bs {
 		return nil, nil, fmt.Errorf("logical block size %d differs from the anchor's block size %d", bs, v.bs)
 	}
-	v.parts = nil
 	v.pds = parts
 	return lvd, pvd, nil
 }
