@@ -18,7 +18,7 @@ PKGS=(
   iproute2 procps iputils-ping tcpdump        # network namespaces, veth, tap, netem
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
   libhivex-bin libwin-hivex-perl genisoimage xorriso nasm syslinux-common mtools dosfstools
-  openssh-server openssh-client
+  openssh-server openssh-client udftools 7zip ieee-data
   chromium
   ca-certificates git gcc
 )
