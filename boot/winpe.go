@@ -40,15 +40,17 @@ type Injection struct {
 // WinPEBoot boots Windows PE from a WIM image in the store: over iPXE + wimboot (HTTP), or
 // natively (pxeboot.n12 / bootmgfw.efi, then bootmgr, BCD, boot.sdi and the WIM over TFTP).
 type WinPEBoot struct {
-	Image      string // store path of the WIM
-	Index      int    // 0 = the WIM's default WindowsPE image (catalog.File.DefaultPEIndex)
-	Path       string // WinPEAuto, WinPEWimboot, WinPENative
-	Wimboot    string // store path of the wimboot binary ("" = none configured)
-	Inject     []Injection
-	BCD        string // BCDAuto, BCDImage, BCDGenerate
-	BlockSize  uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
-	WindowSize uint32 // ramdisktftpwindowsize in a generated BCD
-	Auto       bool   // generated from the catalog, not written in the config
+	Image   string // store path of the WIM
+	Index   int    // 0 = the WIM's default WindowsPE image (catalog.File.DefaultPEIndex)
+	Path    string // WinPEAuto, WinPEWimboot, WinPENative
+	Wimboot string // store path of the wimboot binary ("" = none configured)
+	// WimbootArgs are extra wimboot options (gui, pause, quiet, linear, rawbcd, rawwim).
+	WimbootArgs []string
+	Inject      []Injection
+	BCD         string // BCDAuto, BCDImage, BCDGenerate
+	BlockSize   uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
+	WindowSize  uint32 // ramdisktftpwindowsize in a generated BCD
+	Auto        bool   // generated from the catalog, not written in the config
 
 	name  string // entry name: the folder of the entry's own files
 	store fs.FS  // where the image is opened from (AttachStore)
@@ -171,6 +173,9 @@ func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
 	args := ""
 	if src.wimIdx > 0 {
 		args = fmt.Sprintf(" index=%d", src.wimIdx)
+	}
+	for _, a := range w.WimbootArgs {
+		args += " " + a
 	}
 	label := "winpe_" + w.name
 	var b strings.Builder

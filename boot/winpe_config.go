@@ -20,6 +20,13 @@ type WinPEDefaults struct {
 	WindowSize uint32
 }
 
+// wimbootArgs are the command-line options wimboot accepts besides index=N.
+var wimbootArgs = map[string]bool{"gui": true, "pause": true, "pause=quiet": true, "quiet": true, "linear": true, "rawbcd": true, "rawwim": true}
+
+func wimbootArgNames() []string {
+	return []string{"gui", "linear", "pause", "pause=quiet", "quiet", "rawbcd", "rawwim"}
+}
+
 // parseWinPE decodes an entry's winpe: mapping.
 func parseWinPE(d *decoder, n *yaml.Node, key string) EntryBoot {
 	w := &WinPEBoot{Path: WinPEAuto, BCD: BCDAuto}
@@ -43,6 +50,15 @@ func parseWinPE(d *decoder, n *yaml.Node, key string) EntryBoot {
 		"bcd":     func(v *yaml.Node, k string) { d.oneOf(v, k, &w.BCD, BCDAuto, BCDImage, BCDGenerate) },
 		"tftp":    func(v *yaml.Node, k string) { d.tftpTuning(v, k, &w.BlockSize, &w.WindowSize) },
 		"inject":  func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
+		"wimboot_args": func(v *yaml.Node, k string) {
+			d.strList(v, k, &w.WimbootArgs)
+			for i, a := range w.WimbootArgs {
+				if !wimbootArgs[a] {
+					// wimboot stops on any argument it does not know (danderson/netboot#92).
+					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%q: wimboot knows only %s (index= comes from winpe.index)", a, strings.Join(wimbootArgNames(), ", "))
+				}
+			}
+		},
 	})
 	if _, ok := seen["image"]; !ok {
 		d.errorf(n, key+".image", "required (the WIM in the store, e.g. boot.wim)")

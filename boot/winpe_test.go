@@ -28,7 +28,7 @@ winpe:
 entries:
   - name: setup
     title: Windows Setup
-    winpe: {image: setup.wim}
+    winpe: {image: setup.wim, wimboot_args: [gui, pause=quiet]}
   - name: pe1
     title: WinPE with injection
     winpe:
@@ -326,6 +326,7 @@ func TestWinPEConfigErrors(t *testing.T) {
 		{"entries:\n  - name: a\n    winpe:\n      image: x.wim\n      inject: [{path: ../b, content: c}]\n", "want a path inside the image"},
 		{"entries:\n  - name: a\n    winpe:\n      image: x.wim\n      inject: [{path: A/b, content: c}, {path: a/B, content: d}]\n", "injected twice"},
 		{"winpe: {auto: yes please}\n", "winpe.auto: want true or false"},
+		{"entries:\n  - name: a\n    winpe: {image: x.wim, wimboot_args: [initrd=x]}\n", `wimboot_args[0]: "initrd=x": wimboot knows only gui`},
 	} {
 		_, err := boot.ParseConfig("c.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
