@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/wim/wimtest"
 )
 
 func buildStore(t *testing.T) string {
@@ -162,4 +163,40 @@ func TestWatch(t *testing.T) {
 
 	os.Remove(filepath.Join(store, "pe.wim"))
 	wait("removed", func(s *Snapshot) bool { return len(s.Files) == 0 })
+}
+
+// TestScanHostileWIMs scans wimlib's hostile test WIMs (cycles, "..", corrupt data): each
+// comes back listed, as images or as a problem, and nothing panics.
+func TestScanHostileWIMs(t *testing.T) {
+	src := filepath.Join(wimtest.ModuleRoot(t), "..", "shared", "testdata", "wimlib-tests")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Skipf("hostile test WIMs not found (%v)", err)
+	}
+	store := t.TempDir()
+	n := 0
+	for _, e := range ents {
+		if filepath.Ext(e.Name()) != ".wim" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(store, e.Name()), b, 0o644)
+		n++
+	}
+	snap, err := Scan(context.Background(), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Files) != n {
+		t.Fatalf("%d of %d files listed", len(snap.Files), n)
+	}
+	for _, f := range snap.Files {
+		if len(f.Images) == 0 && len(f.Problems) == 0 {
+			t.Errorf("%s: neither images nor problems", f.Path)
+		}
+		t.Logf("%s: %d images, problems %v", f.Path, len(f.Images), f.Problems)
+	}
 }
