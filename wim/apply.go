@@ -102,9 +102,15 @@ func (img *Image) extractTree(ctx context.Context, top *Entry, target string, op
 	if err := x.entry(top, abs); err != nil {
 		return err
 	}
-	// Directory times last: creating children changes them.
+	// Directory modes and times last: creating children changes the times, and a read-only
+	// mode would stop a non-root user from creating them.
 	for i := len(x.dirTimes) - 1; i >= 0; i-- {
 		d := x.dirTimes[i]
+		if x.opts.UnixData && d.e.UNIX != nil {
+			if err := unix.Chmod(d.path, d.e.UNIX.Mode&0o7777); err != nil {
+				return fmt.Errorf("wim: chmod %s: %w", d.path, err)
+			}
+		}
 		if err := x.setTimes(d.path, d.e); err != nil {
 			return err
 		}
@@ -260,7 +266,7 @@ func (x *extractor) setMeta(path string, e *Entry, isLink bool) error {
 		if err := os.Lchown(path, int(e.UNIX.UID), int(e.UNIX.GID)); err != nil && !errors.Is(err, fs.ErrPermission) {
 			return fmt.Errorf("wim: %w", err)
 		}
-		if !isLink {
+		if !isLink && !e.IsDir() {
 			if err := unix.Chmod(path, e.UNIX.Mode&0o7777); err != nil {
 				return fmt.Errorf("wim: chmod %s: %w", path, err)
 			}

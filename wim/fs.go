@@ -242,6 +242,7 @@ func (f *File) Read(p []byte) (int, error) {
 	if f.b == nil {
 		return 0, io.EOF
 	}
+	f.pin.end = f.b.off + f.b.size
 	n, err := f.b.readAt(p, f.pos, &f.pin)
 	if f.h != nil && f.hashed == f.pos {
 		f.h.Write(p[:n])

@@ -293,11 +293,14 @@ func (r *resource) readAt(p []byte, off int64, pin *chunkPin) (int, error) {
 	return len(p), nil
 }
 
-// chunkPin remembers one decoded chunk for a sequential reader.
+// chunkPin remembers one decoded chunk for a sequential reader. When the reader moves on to a
+// new chunk, the next one (up to end, the end of the reader's blob in the resource) is decoded
+// in the background, so streaming a file keeps two cores busy.
 type chunkPin struct {
 	r    *resource
 	i    int64
 	data []byte
+	end  int64
 }
 
 func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
@@ -309,7 +312,11 @@ func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
 		return nil, err
 	}
 	if pin != nil {
-		*pin = chunkPin{r: r, i: i, data: data}
+		next := i + 1
+		if next*r.chunkSize < pin.end && r.a.cache.max >= 3*r.chunkSize {
+			go r.chunk(next) // errors resurface when the reader gets there
+		}
+		*pin = chunkPin{r: r, i: i, data: data, end: pin.end}
 	}
 	return data, nil
 }
