@@ -76,7 +76,7 @@ func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: "Boot/BCD", Err: errors.Join(fs.ErrNotExist, err)}
 		}
-		return newMemFile("BCD", b, s.mtime), nil
+		return newMemFile("BCD", b, s.built), nil
 	}
 	// Windows 8 and later read \Boot\BCD; Windows 7's bootmgfw.efi reads \EFI\Microsoft\Boot\BCD.
 	t.files["boot/bcd"] = bcdOpen

@@ -26,9 +26,15 @@ const (
 // peSource is one version of an entry's WIM opened, with what is served from it. It is built
 // once per version of the file (size and mtime) and shared by every client of the entry.
 type peSource struct {
-	w       *WinPEBoot
-	size    int64
-	mtime   time.Time
+	w     *WinPEBoot
+	size  int64
+	mtime time.Time
+	// built is when this source was opened: the Last-Modified of what is synthesised from it
+	// (served WIM, BCDs). HTTP's validator is derived from path, size and mtime, and an edit of
+	// an injected file or of the config can keep the size; a new build must never share the
+	// old one's validator.
+	built   time.Time
+	stamp   string  // sizes and mtimes of the injected store files when built
 	file    fs.File // the WIM in the store (kept open: the archive reads from it)
 	index   int     // image in the source WIM
 	note    string  // why the served WIM differs from the file ("" = the file as is)
@@ -63,13 +69,15 @@ func (w *WinPEBoot) source(store fs.FS) (*peSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", w.Image, err)
 	}
-	if s := w.src; s != nil && s.size == fi.Size() && s.mtime.Equal(fi.ModTime()) {
+	stamp := w.injectStamp(store)
+	if s := w.src; s != nil && s.size == fi.Size() && s.mtime.Equal(fi.ModTime()) && s.stamp == stamp {
 		return s, nil
 	}
 	s, err := w.open(store)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", w.Image, err)
 	}
+	s.stamp = stamp
 	// The previous version's file stays open for transfers still reading it; the runtime's
 	// finalizer closes it once nothing refers to it.
 	w.src = s
@@ -96,7 +104,7 @@ func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
 		f.Close()
 		return nil, err
 	}
-	s := &peSource{w: w, size: fi.Size(), mtime: fi.ModTime(), file: f, served: ra, sSize: fi.Size()}
+	s := &peSource{w: w, size: fi.Size(), mtime: fi.ModTime(), built: time.Now(), file: f, served: ra, sSize: fi.Size()}
 	if err := s.chooseIndex(a); err != nil {
 		f.Close()
 		return nil, err
@@ -115,6 +123,24 @@ func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
 		s.boot[fw] = bf
 	}
 	return s, nil
+}
+
+// injectStamp identifies the versions of the injected store files, so that editing one
+// rebuilds the served WIM. A folder counts by its own mtime (files added or removed), not by
+// its contents: after editing a file inside a driver folder, touch the folder.
+func (w *WinPEBoot) injectStamp(store fs.FS) string {
+	var b strings.Builder
+	for _, in := range w.Inject {
+		if in.Inline {
+			continue
+		}
+		if fi, err := fs.Stat(store, in.File.String()); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		} else {
+			b.WriteString("missing;")
+		}
+	}
+	return b.String()
 }
 
 // chooseIndex picks the configured image, or the WIM's WindowsPE image (see
@@ -328,7 +354,7 @@ func (e entryFS) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist, err)}
 		}
-		return newMemFile("BCD", b, e.s.mtime), nil
+		return newMemFile("BCD", b, e.s.built), nil
 	case strings.HasPrefix(lower, "image/"):
 		return e.s.sImage.Open(name[len("image/"):])
 	}
@@ -337,5 +363,9 @@ func (e entryFS) Open(name string) (fs.File, error) {
 
 // servedFile opens the WIM as served.
 func (s *peSource) servedFile(name string) fs.File {
-	return &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: s.mtime}
+	mod := s.built
+	if s.note == "" {
+		mod = s.mtime // the store file itself
+	}
+	return &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: mod}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pxewim/pxewim/bcd"
 	"github.com/pxewim/pxewim/boot"
@@ -336,3 +337,33 @@ func TestWinPEConfigErrors(t *testing.T) {
 }
 
 var _ = io.EOF
+
+// TestWinPEInjectedFileEdit: editing an injected store file rebuilds the served WIM.
+func TestWinPEInjectedFileEdit(t *testing.T) {
+	dir, store := winpeStore(t)
+	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("one\r\n"), 0o644)
+	cfg, err := boot.ParseConfig("c.yaml", []byte("entries:\n  - name: pe\n    winpe:\n      image: setup.wim\n      inject: [{path: Windows/System32/startnet.cmd, file: startnet.cmd}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := boot.NewPolicy(cfg)
+	p.AttachStore(store)
+	served := func() []byte {
+		tree, err := p.Tree(client("52:54:00:00:00:09", boot.FirmwareBIOS, true), store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "b.wim")
+		os.WriteFile(f, readAll(t, tree, "winpe/pe/boot.wim"), 0o644)
+		return testenv.WimExtract(t, f, 1, "Windows/System32/startnet.cmd")
+	}
+	if got := served(); string(got) != "one\r\n" {
+		t.Fatalf("injected %q", got)
+	}
+	later := time.Now().Add(time.Minute)
+	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("two\r\n"), 0o644) // same size
+	os.Chtimes(filepath.Join(dir, "startnet.cmd"), later, later)
+	if got := served(); string(got) != "two\r\n" {
+		t.Fatalf("after the edit the served WIM still injects %q", got)
+	}
+}
