@@ -24,6 +24,7 @@ type Config struct {
 	Rules   []Rule
 	WinPE   WinPEDefaults // the winpe: section
 	Admin   AdminConfig   // the admin: section (dashboard, metrics)
+	Images  ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.
@@ -176,7 +177,8 @@ func defaultConfig(name string) *Config {
 		DHCP:   DHCPConfig{Mode: DHCPOff},
 		IPXE: IPXEConfig{Dir: DefaultIPXEDir, BIOS: DefaultIPXEBIOS, EFI64: DefaultIPXEEFI64,
 			HTTPBoot: DefaultIPXEHTTP},
-		Menu: Menu{Title: DefaultMenuTitle, Timeout: DefaultTimeout},
+		Menu:   Menu{Title: DefaultMenuTitle, Timeout: DefaultTimeout},
+		Images: ImagesConfig{SyslinuxDir: DefaultSyslinuxDir},
 	}
 }
 

@@ -254,6 +254,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"rules":   func(v *yaml.Node, k string) { d.rules(v, k, cfg) },
 		"winpe":   func(v *yaml.Node, k string) { d.winpeDefaults(v, k, &cfg.WinPE) },
 		"admin":   func(v *yaml.Node, k string) { d.admin(v, k, &cfg.Admin) },
+		"images":  func(v *yaml.Node, k string) { d.images(v, k, &cfg.Images) },
 	})
 }
 

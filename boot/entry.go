@@ -63,6 +63,8 @@ func entryKinds() []entryKind {
 		{"linux", parseLinux},
 		{"ipxe", parseIPXEScript},
 		{"winpe", parseWinPE},
+		{"memdisk", parseMemdisk}, // entry_image.go
+		{"iso", parseISO},
 	}
 }
 

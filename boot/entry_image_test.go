@@ -1,0 +1,132 @@
+package boot
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/catalog"
+)
+
+func imageURL(r Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }
+
+func TestImageEntries(t *testing.T) {
+	cfg, err := ParseConfig("i.yaml", []byte(`
+images: {syslinux: /opt/syslinux}
+entries:
+  - name: dos
+    memdisk: {image: dos/DOS622.IMG, args: "floppy c=80 h=2 s=18"}
+  - name: short
+    memdisk: tools/fdos.ima
+  - name: rescue
+    iso: {image: isos/rescue.iso}
+  - name: oldcd
+    iso: {image: isos/old.iso, method: memdisk}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Images.SyslinuxDir != "/opt/syslinux" {
+		t.Errorf("images.syslinux = %q", cfg.Images.SyslinuxDir)
+	}
+	want := map[string]string{
+		"dos":    "kernel http://10.0.0.1/files/syslinux/memdisk floppy c=80 h=2 s=18 || goto failed\ninitrd http://10.0.0.1/files/dos/DOS622.IMG || goto failed\nboot || goto failed\n",
+		"short":  "kernel http://10.0.0.1/files/syslinux/memdisk || goto failed\ninitrd http://10.0.0.1/files/tools/fdos.ima || goto failed\nboot || goto failed\n",
+		"rescue": "sanboot --no-describe http://10.0.0.1/files/isos/rescue.iso || goto failed\n",
+		"oldcd":  "kernel http://10.0.0.1/files/syslinux/memdisk iso raw || goto failed\ninitrd http://10.0.0.1/files/isos/old.iso || goto failed\nboot || goto failed\n",
+	}
+	for name, script := range want {
+		e, ok := cfg.Entry(name)
+		if !ok {
+			t.Fatalf("no entry %q", name)
+		}
+		got, err := e.Boot.IPXE(&ScriptEnv{URL: imageURL})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got != script {
+			t.Errorf("%s script:\n%s\nwant:\n%s", name, got, script)
+		}
+	}
+	if e, _ := cfg.Entry("oldcd"); len(e.Boot.Refs()) != 2 {
+		t.Errorf("memdisk ISO refs = %v, want memdisk and the ISO", e.Boot.Refs())
+	}
+}
+
+func TestImageEntryErrors(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"no image", "entries:\n  - name: a\n    memdisk: {args: floppy}\n", "entries[0].memdisk.image: required"},
+		{"bad args", "entries:\n  - name: a\n    memdisk: {image: a.img, args: \"floppy || shell\"}\n", `memdisk option "||"`},
+		{"newline args", "entries:\n  - name: a\n    memdisk: {image: a.img, args: \"floppy\\nshell\"}\n", `one line`},
+		{"escape", "entries:\n  - name: a\n    iso: ../x.iso\n", "not a clean relative path"},
+		{"method", "entries:\n  - name: a\n    iso: {image: a.iso, method: dd}\n", "want sanboot or memdisk"},
+		{"unknown key", "entries:\n  - name: a\n    iso: {image: a.iso, foo: 1}\n", "unknown key"},
+		{"images auto", "images: {auto: maybe}\n", "want true or false"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig("e.yaml", []byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestWithImages(t *testing.T) {
+	cfg, err := ParseConfig("w.yaml", []byte("entries:\n  - name: mine\n    iso: isos/Rescue.iso\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &catalog.Snapshot{Files: []catalog.File{
+		{Path: "dos/dos622.img", Kind: KindDiskImage},
+		{Path: "isos/rescue.iso", Kind: KindISO}, // the config boots it already (other case)
+		{Path: "isos/Gparted Live.iso", Kind: KindISO},
+		{Path: "tools.wim", Kind: "wim"},
+		{Path: "floppy/old.IMA", Kind: KindDiskImage},
+	}}
+	got := cfg.WithImages(snap)
+	var names []string
+	for _, e := range got.Entries {
+		names = append(names, e.Name+"="+e.Boot.Kind())
+	}
+	want := "mine=iso img-dos-dos622-img=memdisk img-floppy-old-ima=memdisk"
+	if strings.Join(names, " ") != want {
+		t.Errorf("entries %q, want %q", strings.Join(names, " "), want)
+	}
+	if len(cfg.Entries) != 1 {
+		t.Errorf("WithImages changed the base config: %d entries", len(cfg.Entries))
+	}
+	cfg.Images.NoAuto = true
+	if n := len(cfg.WithImages(snap).Entries); n != 1 {
+		t.Errorf("images.auto false: %d entries, want 1", n)
+	}
+	p, err := NewPolicy(got)
+	if err != nil {
+		t.Fatalf("policy over the image entries: %v", err)
+	}
+	menu, err := p.ScriptForTree(Client{}, ScriptMenu, nil, imageURL, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(menu, "dos622.img (disk image, memdisk)") {
+		t.Errorf("menu lacks the disk image:\n%s", menu)
+	}
+}
+
+func FuzzParseImageEntry(f *testing.F) {
+	f.Add("memdisk: {image: a.img, args: floppy}")
+	f.Add("iso: {image: b.iso, method: memdisk}")
+	f.Add("iso: c.iso")
+	f.Fuzz(func(t *testing.T, entry string) {
+		cfg, err := ParseConfig("f.yaml", []byte("entries:\n  - name: x\n    "+entry+"\n"))
+		if err != nil {
+			return
+		}
+		for _, e := range cfg.Entries {
+			s, err := e.Boot.IPXE(&ScriptEnv{URL: imageURL})
+			if err == nil && strings.Count(s, "\n") > 3 {
+				t.Errorf("entry %q renders %d lines: %q", entry, strings.Count(s, "\n"), s)
+			}
+		}
+	})
+}
