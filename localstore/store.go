@@ -29,10 +29,15 @@ import (
 // IPXEPrefix is the top-level folder under which the iPXE binaries appear.
 const IPXEPrefix = "ipxe"
 
+// SyslinuxPrefix is the top-level folder under which syslinux's files (memdisk) appear.
+const SyslinuxPrefix = "syslinux"
+
 // Options configures a Store.
 type Options struct {
 	// IPXEDir is the folder of iPXE binaries shown as "ipxe/"; "" maps nothing.
 	IPXEDir string
+	// SyslinuxDir is the folder holding memdisk, shown as "syslinux/"; "" maps nothing.
+	SyslinuxDir string
 	// Cache is the decoded-chunk cache shared by all WIMs; nil makes a 64 MiB one.
 	Cache *wim.Cache
 	// MaxOpenWIMs bounds the WIM files kept open; 0 means 64.
@@ -44,6 +49,7 @@ type Store struct {
 	root    string
 	rootFS  fs.FS
 	ipxeFS  fs.FS // nil when no iPXE folder
+	sysFS   fs.FS // nil when no syslinux folder
 	cache   *wim.Cache
 	maxOpen int
 
@@ -83,6 +89,9 @@ func New(root string, opts Options) (*Store, error) {
 	if opts.IPXEDir != "" {
 		s.ipxeFS = os.DirFS(opts.IPXEDir)
 	}
+	if opts.SyslinuxDir != "" {
+		s.sysFS = os.DirFS(opts.SyslinuxDir)
+	}
 	return s, nil
 }
 
@@ -100,6 +109,14 @@ func (s *Store) Open(name string) (fs.File, error) {
 	if s.ipxeFS != nil {
 		if rest, ok := cutPrefixFold(name, IPXEPrefix); ok && rest != "." {
 			f, err := openFold(s.ipxeFS, rest)
+			if err == nil || !errors.Is(err, fs.ErrNotExist) {
+				return f, err
+			}
+		}
+	}
+	if s.sysFS != nil {
+		if rest, ok := cutPrefixFold(name, SyslinuxPrefix); ok && rest != "." {
+			f, err := openFold(s.sysFS, rest)
 			if err == nil || !errors.Is(err, fs.ErrNotExist) {
 				return f, err
 			}
