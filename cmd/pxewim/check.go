@@ -174,7 +174,7 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if _, err := os.Stat(ipxeDir); err != nil {
 		ipxeDir = ""
 	}
-	store, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir})
+	store, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: existingDir(cfg.Images.SyslinuxDir)})
 	if err != nil {
 		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
 	}
@@ -183,11 +183,11 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap, err := catalog.Scan(context.Background(), cfg.Store, nil)
+	snap, err := catalog.Scan(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()})
 	if err != nil {
 		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
 	}
-	eff := cfg.WithCatalog(snap)
+	eff := cfg.WithCatalog(snap).WithImages(snap)
 	if pol, err = boot.NewPolicy(eff); err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func (d *daemon) load() (*state, error) {
 		d.log.Warn("iPXE binaries folder missing: stock PXE clients cannot chainload iPXE (install Debian's ipxe package or set ipxe.dir)", "dir", ipxeDir, "error", err)
 		ipxeDir = ""
 	}
-	st, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, Cache: d.cache})
+	st, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: d.syslinuxDir(cfg), Cache: d.cache})
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
 	}

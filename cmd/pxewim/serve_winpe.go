@@ -17,7 +17,7 @@ import (
 func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
 	var snap *catalog.Snapshot
 	if d.catalog == nil {
-		w, err := catalog.NewWatcher(context.Background(), cfg.Store, nil, catalog.DefaultPollInterval, d.log)
+		w, err := catalog.NewWatcher(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()}, catalog.DefaultPollInterval, d.log)
 		if err != nil {
 			d.log.Warn("catalog: cannot scan the store; WinPE images will not appear in the menu by themselves", "store", cfg.Store, "error", err)
 		} else {
@@ -29,7 +29,7 @@ func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state,
 	if d.catalog != nil {
 		snap = d.catalog.Snapshot()
 	}
-	eff := cfg.WithCatalog(snap)
+	eff := cfg.WithCatalog(snap).WithImages(snap)
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 		case snap := <-ch:
 			d.reloadMu.Lock()
 			cur := d.cur.Load()
-			eff := cur.base.WithCatalog(snap)
+			eff := cur.base.WithCatalog(snap).WithImages(snap)
 			pol, err := boot.NewPolicy(eff)
 			if err == nil {
 				pol.AttachStore(cur.store)
