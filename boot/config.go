@@ -25,6 +25,7 @@ type Config struct {
 	WinPE   WinPEDefaults // the winpe: section
 	Admin   AdminConfig   // the admin: section (dashboard, metrics)
 	Images  ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
+	Upload  UploadConfig  // the upload: section (embedded SFTP upload server)
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.

@@ -255,6 +255,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"winpe":   func(v *yaml.Node, k string) { d.winpeDefaults(v, k, &cfg.WinPE) },
 		"admin":   func(v *yaml.Node, k string) { d.admin(v, k, &cfg.Admin) },
 		"images":  func(v *yaml.Node, k string) { d.images(v, k, &cfg.Images) },
+		"upload":  func(v *yaml.Node, k string) { d.upload(v, k, &cfg.Upload) },
 	})
 }
 

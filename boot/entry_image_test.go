@@ -130,3 +130,19 @@ func FuzzParseImageEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestUploadConfig(t *testing.T) {
+	cfg, err := ParseConfig("u.yaml", []byte("upload: {listen: \"127.0.0.1:2222\", authorized_keys: /etc/pxewim/admins, host_key: /var/lib/pxewim/host_ed25519}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Upload.Listen != "127.0.0.1:2222" || cfg.Upload.AuthorizedKeys != "/etc/pxewim/admins" || cfg.Upload.HostKey != "/var/lib/pxewim/host_ed25519" {
+		t.Errorf("upload = %+v", cfg.Upload)
+	}
+	if _, err := ParseConfig("u.yaml", []byte("upload: {listen: \"127.0.0.1:2222\"}\n")); err == nil || !strings.Contains(err.Error(), "upload.authorized_keys: required") {
+		t.Errorf("missing keys: %v", err)
+	}
+	if _, err := ParseConfig("u.yaml", []byte("upload: {listen: \"host:22\", authorized_keys: a, host_key: b}\n")); err == nil || !strings.Contains(err.Error(), "IP address") {
+		t.Errorf("bad listen: %v", err)
+	}
+}
