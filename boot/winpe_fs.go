@@ -17,6 +17,7 @@ type raFile struct {
 	name string
 	r    *io.SectionReader
 	mod  time.Time
+	etag string // strong validator known without reading the bytes ("" = none)
 }
 
 func newMemFile(name string, b []byte, mod time.Time) *raFile {
@@ -28,6 +29,10 @@ func (f *raFile) Read(p []byte) (int, error)                { return f.r.Read(p)
 func (f *raFile) ReadAt(p []byte, off int64) (int, error)   { return f.r.ReadAt(p, off) }
 func (f *raFile) Seek(off int64, whence int) (int64, error) { return f.r.Seek(off, whence) }
 func (f *raFile) Close() error                              { return nil }
+
+// ETag is the file's strong validator when one is known (a synthesised WIM's ETag is a digest
+// of its inputs), so HTTP caches revalidate on content, not on build time.
+func (f *raFile) ETag() string { return f.etag }
 
 type raInfo struct{ f *raFile }
 

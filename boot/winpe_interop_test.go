@@ -138,6 +138,16 @@ func TestWinPEOverHTTPWithCurl(t *testing.T) {
 			if !bytes.Equal(part, got[1000:100000]) {
 				t.Errorf("range 1000-99999 of boot.wim differs")
 			}
+			// The synthesised WIM's validator is its inputs' digest, so a second GET with it
+			// is a 304 and a rebuild from the same inputs keeps caches valid.
+			hdr := string(fetch(u, "-I"))
+			m := regexp.MustCompile(`(?i)\netag: ("[0-9a-f]{40}")`).FindStringSubmatch(hdr)
+			if m == nil {
+				t.Fatalf("synthesised boot.wim has no digest ETag:\n%s", hdr)
+			}
+			if code := fetch(u, "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: "+m[1]); string(code) != "304" {
+				t.Errorf("GET with If-None-Match %s: status %s, want 304", m[1], code)
+			}
 		default:
 			if !strings.Contains(u, "/blob/") {
 				t.Errorf("%s: %s is not an immutable blob URL", name, u)

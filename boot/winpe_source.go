@@ -367,5 +367,9 @@ func (s *peSource) servedFile(name string) fs.File {
 	if s.note == "" {
 		mod = s.mtime // the store file itself
 	}
-	return &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: mod}
+	f := &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: mod}
+	if t, ok := s.served.(interface{ ETag() string }); ok {
+		f.etag = t.ETag()
+	}
+	return f
 }

@@ -59,6 +59,26 @@ func fileHash(f fs.File) ([20]byte, bool) {
 	return sum, sum != [20]byte{}
 }
 
+// ETagger is implemented by files that know a strong validator without reading their bytes,
+// such as a WIM synthesised on the fly (its ETag digests the inputs it is built from). It is
+// used when the file has no content SHA-1.
+type ETagger interface {
+	ETag() string
+}
+
+// fileETag returns the ETagger's validator when it is a well-formed strong ETag.
+func fileETag(f fs.File) (string, bool) {
+	t, ok := f.(ETagger)
+	if !ok {
+		return "", false
+	}
+	e := t.ETag()
+	if len(e) < 2 || e[0] != '"' || e[len(e)-1] != '"' || strings.ContainsAny(e[1:len(e)-1], "\"\r\n") {
+		return "", false
+	}
+	return e, true
+}
+
 // hashETag is the strong ETag of content with a known SHA-1: the quoted hex digest.
 func hashETag(sum [20]byte) string { return `"` + hex.EncodeToString(sum[:]) + `"` }
 

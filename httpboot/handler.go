@@ -163,6 +163,8 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	}
 	if hashed {
 		hdr.Set("ETag", hashETag(sum))
+	} else if e, ok := fileETag(f); ok {
+		hdr.Set("ETag", e)
 	} else {
 		hdr.Set("ETag", statETag(rt.name, fi))
 	}

@@ -698,3 +698,34 @@ func TestIdentify(t *testing.T) {
 		})
 	}
 }
+
+type fixedETag string
+
+func (e fixedETag) ETag() string { return string(e) }
+
+func TestFileETag(t *testing.T) {
+	for _, tc := range []struct {
+		etag string
+		ok   bool
+	}{
+		{`"abc123"`, true},
+		{`"0123456789abcdef0123456789abcdef01234567"`, true},
+		{`abc123`, false},        // not quoted
+		{`"`, false},             // too short
+		{`""`, true},             // empty but well-formed
+		{`"a"b"`, false},         // a quote inside
+		{"\"a\r\nX: y\"", false}, // header injection
+	} {
+		f := struct {
+			fs.File
+			ETagger
+		}{nil, fixedETag(tc.etag)}
+		got, ok := fileETag(f)
+		if ok != tc.ok || (ok && got != tc.etag) {
+			t.Errorf("fileETag(%q) = %q, %v; want ok=%v", tc.etag, got, ok, tc.ok)
+		}
+	}
+	if _, ok := fileETag(struct{ fs.File }{}); ok {
+		t.Error("a file without ETag() has an ETag")
+	}
+}
