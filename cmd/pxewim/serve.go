@@ -108,7 +108,8 @@ func (f *serveFlags) loadConfig() (*boot.Config, error) {
 		return nil, err
 	}
 	if f.config != "" {
-		relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir, &cfg.Images.SyslinuxDir)
+		relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir, &cfg.Images.SyslinuxDir,
+			&cfg.Upload.AuthorizedKeys, &cfg.Upload.HostKey)
 		if cfg.DHCP.Full != nil {
 			relativeTo(filepath.Dir(f.config), &cfg.DHCP.Full.Leases)
 		}

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/upload"
+	"golang.org/x/crypto/ssh"
 )
 
 // syslinuxDir is the folder served as "syslinux/" (memdisk for memdisk and iso entries), or ""
@@ -23,4 +28,52 @@ func existingDir(dir string) string {
 		return ""
 	}
 	return dir
+}
+
+// serveUpload runs the embedded SFTP upload server (upload: section of the config loaded at
+// start; changing it needs a restart) until ctx ends. Each published image triggers a rescan,
+// so it is in the iPXE menu as soon as the client's close returns.
+func (d *daemon) serveUpload(ctx context.Context) error {
+	st := d.cur.Load()
+	u := st.base.Upload
+	if u.Listen == "" {
+		return nil
+	}
+	srv, err := upload.New(upload.Config{Addr: u.Listen, HostKeyPath: u.HostKey, AuthorizedKeysPath: u.AuthorizedKeys,
+		StoreDir: st.base.Store, Logger: d.log,
+		OnPublish: func(name string) { d.rescan("upload published " + name) }})
+	if err != nil {
+		return fmt.Errorf("upload server: %w", err)
+	}
+	defer srv.Close()
+	d.log.Info("upload server (SFTP) listening", "addr", u.Listen, "authorized_keys", u.AuthorizedKeys, "host_key", ssh.FingerprintSHA256(srv.HostKey()))
+	if err := srv.ListenAndServe(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("upload server on %s: %w", u.Listen, err)
+	}
+	return nil
+}
+
+// rescan scans the store now (not at the catalog's next poll) and rebuilds the menu.
+func (d *daemon) rescan(why string) {
+	if d.catalog == nil {
+		d.reload(why)
+		return
+	}
+	snap, err := catalog.Scan(context.Background(), d.catalogRoot, &catalog.Options{Scanners: boot.CatalogScanners()})
+	if err != nil {
+		d.log.Error("store rescan failed", "why", why, "error", err)
+		return
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cur := d.cur.Load()
+	eff := cur.base.WithCatalog(snap).WithImages(snap)
+	pol, err := boot.NewPolicy(eff)
+	if err != nil {
+		d.log.Error("store rescanned but the menu could not be rebuilt", "why", why, "error", err)
+		return
+	}
+	pol.AttachStore(cur.store)
+	d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
+	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(eff.Entries))
 }
