@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pxewim/pxewim/internal/testenv"
@@ -43,6 +46,11 @@ type tftpGet struct {
 	Timeout  time.Duration
 	Retries  int
 	MaxBytes int64
+	// ServerTimeout, when positive, asks the RFC 2349 timeout option (seconds).
+	ServerTimeout int
+	// Chaos, when set, duplicates and reorders packets at the client socket (the fallback
+	// when the kernel has no sch_netem).
+	Chaos *chaos
 }
 
 func (g tftpGet) fetch(name string) ([]byte, error) {
@@ -61,9 +69,17 @@ func (g tftpGet) fetch(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer c.Close()
+	recvFrom := directRecv(c)
+	send := func(b []byte, to *net.UDPAddr) error { _, err := c.WriteToUDP(b, to); return err }
+	if g.Chaos != nil {
+		recvFrom, send = g.Chaos.wrap(c)
+	}
 	opts := [][2]string{{"tsize", "0"}}
 	if g.Blksize > 0 {
 		opts = append(opts, [2]string{"blksize", strconv.Itoa(g.Blksize)})
+	}
+	if g.ServerTimeout > 0 {
+		opts = append(opts, [2]string{"timeout", strconv.Itoa(g.ServerTimeout)})
 	}
 	if g.Window > 0 {
 		opts = append(opts, [2]string{"windowsize", strconv.Itoa(g.Window)})
@@ -74,18 +90,18 @@ func (g tftpGet) fetch(name string) ([]byte, error) {
 	var out bytes.Buffer
 	var expect uint16 = 1 // next block wanted (wraps)
 	lastAcked := uint16(0)
+	gapAcked := uint16(0) // expect value for which a gap ACK was sent
 	buf := make([]byte, 65536)
 	misses := 0
 	sent := rrq
 	dst := raddr
 	inWin := 0
 	for {
-		if _, err := c.WriteToUDP(sent, dst); err != nil {
+		if err := send(sent, dst); err != nil {
 			return nil, err
 		}
 	recv:
-		c.SetReadDeadline(time.Now().Add(g.Timeout))
-		n, from, err := c.ReadFromUDP(buf)
+		n, from, err := recvFrom(buf, g.Timeout)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -128,11 +144,21 @@ func (g tftpGet) fetch(name string) ([]byte, error) {
 			num := binary.BigEndian.Uint16(p[2:])
 			data := p[4:]
 			if num != expect {
-				// Out of order or duplicate: RFC 7440 says ack the last in-order block so the
-				// sender restarts the window from there. Ignore old duplicates of acked blocks.
-				if num == lastAcked {
+				// RFC 7440: on a gap, acknowledge the last block received in order (once per
+				// gap) so the sender restarts its window there; a repeat of that block means our
+				// ACK was lost, so repeat it; older duplicates are ignored.
+				if int16(num-expect) < 0 {
+					if num == expect-1 && inWin == 0 {
+						sent = ack(expect - 1)
+						continue
+					}
 					goto recv
 				}
+				if gapAcked == expect {
+					goto recv
+				}
+				gapAcked = expect
+				lastAcked = expect - 1
 				sent = ack(lastAcked)
 				inWin = 0
 				continue
@@ -150,7 +176,7 @@ func (g tftpGet) fetch(name string) ([]byte, error) {
 				inWin = 0
 				sent = ack(num)
 				if last {
-					c.WriteToUDP(sent, dst)
+					send(sent, dst)
 					return out.Bytes(), nil
 				}
 				continue
@@ -224,4 +250,95 @@ func listenUDP(ns *testenv.Netns, laddr *net.UDPAddr) (*net.UDPConn, error) {
 		return err
 	})
 	return c, err
+}
+
+type recvFunc func(buf []byte, timeout time.Duration) (int, *net.UDPAddr, error)
+
+func directRecv(c *net.UDPConn) recvFunc {
+	return func(buf []byte, timeout time.Duration) (int, *net.UDPAddr, error) {
+		c.SetReadDeadline(time.Now().Add(timeout))
+		return c.ReadFromUDP(buf)
+	}
+}
+
+// chaos duplicates (Dup, 0..1) packets both ways and reorders (Reorder, 0..1) received ones
+// by holding a packet back until the next one has been delivered, like netem's
+// "duplicate 1% reorder 25%".
+type chaos struct {
+	Dup, Reorder float64
+	mu           sync.Mutex
+	r            *rand.Rand
+}
+
+func newChaos(dup, reorder float64, seed uint64) *chaos {
+	return &chaos{Dup: dup, Reorder: reorder, r: rand.New(rand.NewPCG(seed, 1))}
+}
+
+func (ch *chaos) roll(p float64) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.r.Float64() < p
+}
+
+type datagram struct {
+	b    []byte
+	from *net.UDPAddr
+}
+
+func (ch *chaos) wrap(c *net.UDPConn) (recvFunc, func([]byte, *net.UDPAddr) error) {
+	in := make(chan datagram, 1024)
+	go func() {
+		var held *datagram
+		buf := make([]byte, 65536)
+		for {
+			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			n, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					if held != nil { // nothing followed: release the held packet late
+						in <- *held
+						held = nil
+					}
+					continue
+				}
+				close(in)
+				return
+			}
+			d := datagram{append([]byte(nil), buf[:n]...), from}
+			if held == nil && ch.roll(ch.Reorder) {
+				held = &d
+				continue
+			}
+			in <- d
+			if ch.roll(ch.Dup) {
+				in <- d
+			}
+			if held != nil {
+				in <- *held
+				held = nil
+			}
+		}
+	}()
+	recv := func(buf []byte, timeout time.Duration) (int, *net.UDPAddr, error) {
+		select {
+		case d, ok := <-in:
+			if !ok {
+				return 0, nil, net.ErrClosed
+			}
+			return copy(buf, d.b), d.from, nil
+		case <-time.After(timeout):
+			return 0, nil, os.ErrDeadlineExceeded
+		}
+	}
+	send := func(b []byte, to *net.UDPAddr) error {
+		if _, err := c.WriteToUDP(b, to); err != nil {
+			return err
+		}
+		if ch.roll(ch.Dup) {
+			c.WriteToUDP(b, to)
+		}
+		return nil
+	}
+	return recv, send
 }
