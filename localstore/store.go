@@ -4,7 +4,8 @@
 // Names are fs.ValidPath paths, looked up without regard to case (Windows clients ask for
 // \Boot\BCD when the file is boot/bcd). A path element "FILE.wim:N" enters image N (from 1) of
 // that WIM, so "tools.wim:1/boot/vmlinuz" is a file inside an image; such files carry the
-// stream's SHA-1 (Hash) for content-addressed URLs. Opened WIMs are kept open (bounded, least
+// stream's SHA-1 (Hash) for content-addressed URLs. An ISO is a folder too (iso.go):
+// "win.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe" reads inside the ISO's WIM in place. Opened WIMs are kept open (bounded, least
 // recently used first) and reopened when the file on disk changes; all of them share one
 // decoded-chunk cache. Nothing outside the two folders can be named: ".." and absolute paths
 // are not valid fs paths. Symbolic links the admin put inside the folders are followed.
@@ -13,6 +14,7 @@ package localstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -61,7 +63,8 @@ type Store struct {
 
 // openWIM is one opened WIM file with the identity of the file it was opened from.
 type openWIM struct {
-	rc      *wim.ReadCloser
+	arch    *wim.Archive
+	closer  io.Closer // the file(s) under arch
 	size    int64
 	mtime   time.Time
 	used    uint64 // Store.tick at last use, for LRU eviction
@@ -123,6 +126,9 @@ func (s *Store) Open(name string) (fs.File, error) {
 		}
 	}
 	elems := strings.Split(name, "/")
+	if isoPath, inner, ok := splitISO(name); ok && !hasWIMElem(inner) {
+		return s.openInISO(name, isoPath, inner)
+	}
 	for i, e := range elems {
 		m := wimElem.FindStringSubmatch(e)
 		if m == nil {
@@ -157,7 +163,7 @@ func (s *Store) openInWIM(name, wimPath string, idx int, inner string) (fs.File,
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	img, err := ow.rc.Image(idx)
+	img, err := ow.arch.Image(idx)
 	if err != nil {
 		s.release(ow)
 		if errors.Is(err, wim.ErrNoImage) {
@@ -179,6 +185,9 @@ func (s *Store) openInWIM(name, wimPath string, idx int, inner string) (fs.File,
 // acquire returns the open WIM at wimPath (store-relative, any case), opening it or reopening
 // it when the file changed, and counts one more reader.
 func (s *Store) acquire(wimPath string) (*openWIM, error) {
+	if isoPath, inner, ok := splitISO(wimPath); ok {
+		return s.acquireInISO(isoPath, inner)
+	}
 	real, err := resolveFold(s.rootFS, wimPath)
 	if err != nil {
 		return nil, err
@@ -208,7 +217,7 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
 	}
-	ow := &openWIM{rc: rc, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	ow := &openWIM{arch: rc.Archive, closer: rc, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
 	if s.closed {
 		// A request that started before a reload replaced this store: serve it, keep nothing.
 		ow.evicted = true
@@ -239,7 +248,7 @@ func (s *Store) evict(key string) {
 	delete(s.wims, key)
 	ow.evicted = true
 	if ow.refs == 0 {
-		ow.rc.Close()
+		ow.closer.Close()
 	}
 }
 
@@ -248,7 +257,7 @@ func (s *Store) release(ow *openWIM) {
 	defer s.mu.Unlock()
 	ow.refs--
 	if ow.refs == 0 && ow.evicted {
-		ow.rc.Close()
+		ow.closer.Close()
 	}
 }
 

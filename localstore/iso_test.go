@@ -1,0 +1,81 @@
+package localstore
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestISOPaths: a UDF ISO made by genisoimage holding sources/boot.wim (wimlib-imagex) is a
+// folder of the store: its files, the WIM itself, and files inside the WIM's image read
+// byte-exact in any case; the WIM inside stays open (one entry) across reads.
+func TestISOPaths(t *testing.T) {
+	for _, tool := range []string{"genisoimage", "wimlib-imagex"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: install genisoimage and wimtools", tool)
+		}
+	}
+	dir := t.TempDir()
+	pe := filepath.Join(dir, "pe")
+	bootmgr := bytes.Repeat([]byte("bootmgr.exe bytes "), 5000)
+	os.MkdirAll(filepath.Join(pe, "Windows", "Boot", "PXE"), 0o755)
+	os.WriteFile(filepath.Join(pe, "Windows", "Boot", "PXE", "bootmgr.exe"), bootmgr, 0o644)
+	isoRoot := filepath.Join(dir, "isoroot")
+	os.MkdirAll(filepath.Join(isoRoot, "sources"), 0o755)
+	os.MkdirAll(filepath.Join(isoRoot, "boot"), 0o755)
+	os.WriteFile(filepath.Join(isoRoot, "boot", "boot.sdi"), []byte("sdi"), 0o644)
+	wimPath := filepath.Join(isoRoot, "sources", "boot.wim")
+	if out, err := exec.Command("wimlib-imagex", "capture", pe, wimPath, "WinPE", "--compress=LZX").CombinedOutput(); err != nil {
+		t.Fatalf("wimlib-imagex: %v\n%s", err, out)
+	}
+	store := filepath.Join(dir, "store")
+	os.MkdirAll(store, 0o755)
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "win.iso"), isoRoot).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	wimBytes, _ := os.ReadFile(wimPath)
+	s, err := New(store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		name string
+		want []byte
+	}{
+		{"win.iso/boot/boot.sdi", []byte("sdi")},
+		{"WIN.ISO/Sources/BOOT.WIM", wimBytes},
+		{"win.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe", bootmgr},
+		{"Win.iso/SOURCES/boot.wim:1/windows/boot/pxe/BOOTMGR.EXE", bootmgr},
+	} {
+		b, err := fs.ReadFile(s, c.name)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !bytes.Equal(b, c.want) {
+			t.Errorf("%s: %d bytes, want %d", c.name, len(b), len(c.want))
+		}
+	}
+	if n := s.OpenWIMs(); n != 1 {
+		t.Errorf("%d WIMs open, want 1 (the one inside the ISO, shared)", n)
+	}
+	f, err := s.Open("win.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 100)
+	if _, err := f.(io.ReaderAt).ReadAt(part, 50000); err != nil || !bytes.Equal(part, bootmgr[50000:50100]) {
+		t.Errorf("ReadAt inside the ISO's WIM: %v", err)
+	}
+	f.Close()
+	for _, bad := range []string{"win.iso/missing", "win.iso/sources/boot.wim:2/x", "win.iso/../x", "win.iso/boot/boot.sdi/x"} {
+		if _, err := s.Open(bad); err == nil {
+			t.Errorf("%s opened", bad)
+		}
+	}
+}
