@@ -221,7 +221,7 @@ func (d *daemon) run(ctx context.Context) error {
 	hs := &httpboot.Server{Handler: d.ops.withAdmin(d.httpHandler()), Logger: d.log, ShutdownTimeout: drainTimeout}
 	wg.Go(func() { errc <- hs.Serve(sctx, d.httpLn) })
 	wg.Go(func() { errc <- d.serveAdmin(sctx) })
-	wg.Go(func() { errc <- d.serveUpload(sctx) }) // serve_images.go; nil at once when off
+	wg.Go(func() { errc <- d.serveUpload(sctx) }) // serve_images.go
 
 	if ts != nil {
 		// tftp.Serve would drain without a deadline; Shutdown below bounds it.

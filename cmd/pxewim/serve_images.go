@@ -31,12 +31,14 @@ func existingDir(dir string) string {
 }
 
 // serveUpload runs the embedded SFTP upload server (upload: section of the config loaded at
-// start; changing it needs a restart) until ctx ends. Each published image triggers a rescan,
+// start; changing it needs a restart) until ctx ends; with upload off it only waits for ctx. Each published image triggers a rescan,
 // so it is in the iPXE menu as soon as the client's close returns.
 func (d *daemon) serveUpload(ctx context.Context) error {
 	st := d.cur.Load()
 	u := st.base.Upload
 	if u.Listen == "" {
+		// run stops every server when any returns, so an unused one waits for the end too.
+		<-ctx.Done()
 		return nil
 	}
 	srv, err := upload.New(upload.Config{Addr: u.Listen, HostKeyPath: u.HostKey, AuthorizedKeysPath: u.AuthorizedKeys,
