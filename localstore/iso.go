@@ -80,7 +80,24 @@ func (s *Store) openInISO(name, isoPath, inner string) (fs.File, error) {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &refFile{File: in, release: sync.OnceFunc(func() { f.Close() })}, nil
+	release := sync.OnceFunc(func() { f.Close() })
+	if isoF, ok := in.(*iso.File); ok {
+		return &isoFile{File: isoF, release: release}, nil // ReadAt and Seek for ranges
+	}
+	return &refFile{File: in, release: release}, nil
+}
+
+// isoFile is a regular file inside an ISO: all of *iso.File, and a Close that also closes
+// the ISO file under it.
+type isoFile struct {
+	*iso.File
+	release func()
+}
+
+func (f *isoFile) Close() error {
+	err := f.File.Close()
+	f.release()
+	return err
 }
 
 // acquireInISO is acquire for a WIM inside an ISO: kept open under the key "ISO/inner" and
