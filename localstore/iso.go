@@ -3,8 +3,7 @@ package localstore
 import (
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 	"sync"
 
@@ -42,24 +41,25 @@ func hasWIMElem(p string) bool {
 }
 
 // isoOpen opens the ISO file at isoPath (store-relative, any case) and reads its tree.
-func (s *Store) isoOpen(isoPath string) (*iso.FS, *os.File, os.FileInfo, string, error) {
+func (s *Store) isoOpen(isoPath string) (*iso.FS, fs.File, fs.FileInfo, string, error) {
 	real, err := resolveFold(s.rootFS, isoPath)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
-	f, err := os.Open(filepath.Join(s.root, filepath.FromSlash(real)))
+	f, err := s.rootFS.Open(real)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
 	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
+	ra, isRA := f.(io.ReaderAt)
+	if err == nil && (!st.Mode().IsRegular() || !isRA) {
 		err = fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
 	}
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, "", err
 	}
-	ifs, err := iso.Open(f, st.Size())
+	ifs, err := iso.Open(ra, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, "", fmt.Errorf("%w: %s is not a readable ISO image: %w", fs.ErrNotExist, real, err)

@@ -38,10 +38,21 @@ func TestISOPaths(t *testing.T) {
 		t.Fatalf("genisoimage: %v\n%s", err, out)
 	}
 	wimBytes, _ := os.ReadFile(wimPath)
-	s, err := New(store, Options{})
+	local, err := New(store, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// NewFS over a file system with nothing but Open (as a remote store may be).
+	for _, s := range []*Store{local, NewFS(onlyOpen{os.DirFS(store)}, "onlyopen", Options{})} {
+		t.Run(s.Root(), func(t *testing.T) { checkISOStore(t, s, wimBytes, bootmgr) })
+	}
+}
+
+type onlyOpen struct{ fsys fs.FS }
+
+func (o onlyOpen) Open(name string) (fs.File, error) { return o.fsys.Open(name) }
+
+func checkISOStore(t *testing.T, s *Store, wimBytes, bootmgr []byte) {
 	defer s.Close()
 	for _, c := range []struct {
 		name string

@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,6 +95,27 @@ func New(root string, opts Options) (*Store, error) {
 		s.sysFS = os.DirFS(opts.SyslinuxDir)
 	}
 	return s, nil
+}
+
+// NewFS returns a store over any file system whose files are io.ReaderAt (a remote SFTP
+// folder, for instance): the same names, WIM and ISO paths and caching as a local folder.
+// root only labels it (Root).
+func NewFS(fsys fs.FS, root string, opts Options) *Store {
+	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
+		wims: map[string]*openWIM{}}
+	if s.cache == nil {
+		s.cache = wim.NewCache(64 << 20)
+	}
+	if s.maxOpen <= 0 {
+		s.maxOpen = 64
+	}
+	if opts.IPXEDir != "" {
+		s.ipxeFS = os.DirFS(opts.IPXEDir)
+	}
+	if opts.SyslinuxDir != "" {
+		s.sysFS = os.DirFS(opts.SyslinuxDir)
+	}
+	return s
 }
 
 // Root returns the store folder.
@@ -192,8 +212,7 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	if err != nil {
 		return nil, err
 	}
-	full := filepath.Join(s.root, filepath.FromSlash(real))
-	st, err := os.Stat(full)
+	st, err := fs.Stat(s.rootFS, real)
 	if err != nil {
 		return nil, err
 	}
@@ -213,11 +232,11 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	}
 	// Opening under the lock keeps two requests from opening the same WIM twice; it reads
 	// only the header, blob table and XML.
-	rc, err := wim.OpenFile(full, &wim.OpenFileOptions{Cache: s.cache})
+	arch, closer, err := s.openWIMFile(real, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
 	}
-	ow := &openWIM{arch: rc.Archive, closer: rc, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	ow := &openWIM{arch: arch, closer: closer, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
 	if s.closed {
 		// A request that started before a reload replaced this store: serve it, keep nothing.
 		ow.evicted = true
@@ -226,6 +245,26 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	s.wims[real] = ow
 	s.trim()
 	return ow, nil
+}
+
+// openWIMFile opens the WIM at real through the store's file system, whose files must be
+// io.ReaderAt (os files, sftpstore files, ISO files).
+func (s *Store) openWIMFile(real string, size int64) (*wim.Archive, io.Closer, error) {
+	f, err := s.rootFS.Open(real)
+	if err != nil {
+		return nil, nil, err
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: the store's files do not support ReadAt", real)
+	}
+	a, err := wim.Open(ra, size, &wim.Options{Cache: s.cache})
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return a, f, nil
 }
 
 // trim evicts least recently used WIMs beyond maxOpen. Called locked.
