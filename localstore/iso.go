@@ -2,8 +2,8 @@ package localstore
 
 import (
 	"fmt"
-	"io/fs"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 
