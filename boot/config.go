@@ -26,6 +26,7 @@ type Config struct {
 	Admin   AdminConfig   // the admin: section (dashboard, metrics)
 	Images  ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
 	Upload  UploadConfig  // the upload: section (embedded SFTP upload server)
+	SFTP    SFTPConfig    // the sftp: section (store: sftp://...)
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.

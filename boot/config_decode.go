@@ -256,6 +256,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"admin":   func(v *yaml.Node, k string) { d.admin(v, k, &cfg.Admin) },
 		"images":  func(v *yaml.Node, k string) { d.images(v, k, &cfg.Images) },
 		"upload":  func(v *yaml.Node, k string) { d.upload(v, k, &cfg.Upload) },
+		"sftp":    func(v *yaml.Node, k string) { d.sftp(v, k, &cfg.SFTP) },
 	})
 }
 

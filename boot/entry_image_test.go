@@ -146,3 +146,18 @@ func TestUploadConfig(t *testing.T) {
 		t.Errorf("bad listen: %v", err)
 	}
 }
+
+func TestSFTPConfig(t *testing.T) {
+	cfg, err := ParseConfig("s.yaml", []byte("store: sftp://pxe@images.lab:2222/srv/images\nsftp: {keys: [/etc/pxewim/id_ed25519], known_hosts: /etc/pxewim/known_hosts, cache: 256MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.RemoteStore() || cfg.SFTP.CacheBytes != 256<<20 || len(cfg.SFTP.Keys) != 1 || len(cfg.SFTP.KnownHosts) != 1 {
+		t.Errorf("sftp = %+v remote=%v", cfg.SFTP, cfg.RemoteStore())
+	}
+	for _, bad := range []string{"-1", "12XB", "2000GiB"} {
+		if _, err := ParseConfig("s.yaml", []byte("sftp: {cache: "+bad+"}\n")); err == nil || !strings.Contains(err.Error(), "want a size") {
+			t.Errorf("cache %s: %v", bad, err)
+		}
+	}
+}
