@@ -47,6 +47,17 @@ OPTIONS
 
     Flags override the config file.
 
+DASHBOARD AND METRICS
+    A web dashboard listens on 127.0.0.1:9090 (config: admin.listen; "off" turns it off):
+    every client with its MAC, IP, NIC vendor, firmware, boot file, stage (dhcp, tftp, http,
+    handed-off, failed), the transfer in flight with a live progress bar and throughput, and
+    its last error with a hint; the store's catalog with each image's boot files and problems;
+    and a per-client boot trace (DHCP exchanges, TFTP and HTTP requests with range, status,
+    bytes and timing). Prometheus metrics are at /metrics on the same listener.
+    It is loopback-only by default; reach it with "ssh -L 9090:127.0.0.1:9090 SERVER". To
+    listen elsewhere, set admin.user and admin.password_file (basic auth; the file holds the
+    password on one line): the dashboard is then also at /admin/ on the boot HTTP server.
+
 SIGNALS AND RELOAD
     SIGHUP, or any change of the config file (checked every 2 s), reloads it: the new config
     is validated first, and a config with errors is refused (logged with line numbers) while
