@@ -110,6 +110,12 @@ func (f *serveFlags) loadConfig() (*boot.Config, error) {
 	if f.config != "" {
 		relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir, &cfg.Images.SyslinuxDir,
 			&cfg.Upload.AuthorizedKeys, &cfg.Upload.HostKey)
+		for i := range cfg.SFTP.Keys {
+			relativeTo(filepath.Dir(f.config), &cfg.SFTP.Keys[i])
+		}
+		for i := range cfg.SFTP.KnownHosts {
+			relativeTo(filepath.Dir(f.config), &cfg.SFTP.KnownHosts[i])
+		}
 		if cfg.DHCP.Full != nil {
 			relativeTo(filepath.Dir(f.config), &cfg.DHCP.Full.Leases)
 		}
@@ -124,7 +130,7 @@ func (f *serveFlags) loadConfig() (*boot.Config, error) {
 // config means the same whatever directory pxewim starts in (systemd starts it in /).
 func relativeTo(dir string, paths ...*string) {
 	for _, p := range paths {
-		if *p != "" && !filepath.IsAbs(*p) {
+		if *p != "" && !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
 			*p = filepath.Join(dir, *p)
 		}
 	}

@@ -55,6 +55,7 @@ type daemon struct {
 
 	catalog     *catalog.Watcher // the store's images; created on first load
 	catalogRoot string
+	remote      *remoteStore // store: sftp://... (serve_remote.go); nil for a local store
 
 	// Listeners opened before serving, so bind errors surface at start.
 	httpLn   net.Listener
@@ -102,7 +103,13 @@ func (d *daemon) load() (*state, error) {
 		d.log.Warn("iPXE binaries folder missing: stock PXE clients cannot chainload iPXE (install Debian's ipxe package or set ipxe.dir)", "dir", ipxeDir, "error", err)
 		ipxeDir = ""
 	}
-	st, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: d.syslinuxDir(cfg), Cache: d.cache})
+	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: d.syslinuxDir(cfg), Cache: d.cache}
+	var st *localstore.Store
+	if cfg.RemoteStore() {
+		st, err = d.openRemoteStore(cfg, opts) // serve_remote.go
+	} else {
+		st, err = localstore.New(cfg.Store, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
 	}

@@ -41,6 +41,9 @@ func (d *daemon) serveUpload(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	if st.base.RemoteStore() {
+		return fmt.Errorf("upload server: the store is remote (%s); uploads go to a local store folder: run the upload server on the central image server", st.base.Store)
+	}
 	srv, err := upload.New(upload.Config{Addr: u.Listen, HostKeyPath: u.HostKey, AuthorizedKeysPath: u.AuthorizedKeys,
 		StoreDir: st.base.Store, Logger: d.log,
 		OnPublish: func(name string) { d.rescan("upload published " + name) }})
