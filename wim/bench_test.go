@@ -1,6 +1,7 @@
 package wim
 
 import (
+	"context"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -103,6 +104,39 @@ func BenchmarkColdReadAt(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 			b.ReportMetric(float64(cache.Stats().Misses-before)/float64(b.N), "decodes/op")
 			b.ReportMetric(float64(maxDecodes), "max-decodes")
+		})
+	}
+}
+
+// BenchmarkVerify runs Archive.Verify on each WIM named by $PXEWIM_BENCH_WIMS (a glob, e.g.
+// the XPRESS, LZX, LZMS and solid WIMs that bench/wim-verify.sh builds with KEEP=1). It is the
+// workload bench/pgo.sh profiles for cmd/pxewim/default.pgo.
+func BenchmarkVerify(b *testing.B) {
+	pattern := os.Getenv("PXEWIM_BENCH_WIMS")
+	if pattern == "" {
+		b.Skip("set PXEWIM_BENCH_WIMS to a glob of WIM files (bench/wim-verify.sh KEEP=1 builds some)")
+	}
+	paths, err := filepath.Glob(pattern)
+	if err != nil || len(paths) == 0 {
+		b.Skipf("no WIM files match %q", pattern)
+	}
+	for _, p := range paths {
+		b.Run(filepath.Base(p), func(b *testing.B) {
+			st, err := os.Stat(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(st.Size())
+			for i := 0; i < b.N; i++ {
+				a, err := OpenFile(p, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Verify(context.Background(), nil); err != nil {
+					b.Fatal(err)
+				}
+				a.Close()
+			}
 		})
 	}
 }

@@ -194,8 +194,13 @@ func (r *resource) chunk(i int64) ([]byte, error) {
 	}
 	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
 	return r.a.cache.get(key, func() ([]byte, error) {
+		// dst goes to the cache and its readers, so it is always fresh; the stored bytes are
+		// private to this decode and their buffer is reused.
 		dst := make([]byte, r.chunkLen(i))
-		return dst, r.decodeChunk(i, dst, nil)
+		start, end := r.chunkSpan(i)
+		scratch := r.a.scratch.get(int(end - start))
+		defer r.a.scratch.put(scratch)
+		return dst, r.decodeChunk(i, dst, scratch)
 	})
 }
 

@@ -24,7 +24,8 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 	if err := a.verifyImages(); err != nil {
 		return errors.Join(err, <-integrity)
 	}
-	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		bufs: newBufPool(verifyPoolMax)}
 	jobs := a.verifyJobs(&v.total)
 
 	work := make(chan resourceJob)
@@ -155,8 +156,12 @@ type verifier struct {
 	mu       sync.Mutex
 	done     int64
 	total    int64
-	bufs     sync.Pool
+	bufs     *bufPool // decoded pieces and stored bytes; verify owns them outright
 }
+
+// verifyPoolMax bounds the idle buffers verify keeps for reuse: enough for the pieces in
+// flight with 64 MiB solid chunks (decoded and stored bytes, on every core).
+const verifyPoolMax = 512 << 20
 
 func (v *verifier) report(n int64) {
 	if v.progress == nil {
@@ -190,7 +195,8 @@ func (v *verifier) resource(j resourceJob) error {
 		}
 		n, span = r.chunks(), r.chunkSize
 		if first, last := r.offs[0], r.offs[n]; n > 0 && last-first <= preloadMax && !r.part.hdr.Pipable {
-			stored = make([]byte, last-first)
+			stored = v.bufs.get(int(last - first))
+			defer v.bufs.put(stored)
 			if _, err := r.part.r.ReadAt(stored, first); err != nil {
 				return fmt.Errorf("%v: reading %d stored bytes: %w", r, len(stored), noEOF(err))
 			}
@@ -223,7 +229,7 @@ func (v *verifier) inline(r *resource, n, span int64, stored []byte, h *blobHash
 		err = h.write(pos, data)
 		pos += int64(len(data))
 		v.report(int64(len(data)))
-		v.bufs.Put(data[:cap(data)])
+		v.bufs.put(data)
 		if err != nil {
 			return err
 		}
@@ -273,9 +279,7 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 			pos += int64(len(p.data))
 			v.report(int64(len(p.data)))
 		}
-		if p.data != nil {
-			v.bufs.Put(p.data[:cap(p.data)])
-		}
+		v.bufs.put(p.data)
 	}
 	if err == nil {
 		err = h.finish()
@@ -286,24 +290,25 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 // produce decodes (or reads) piece i of a resource into a pooled buffer; stored, when not nil,
 // holds the resource's stored chunks (from r.offs[0]).
 func (v *verifier) produce(r *resource, i, span int64, stored []byte) ([]byte, error) {
-	size := min(span, r.size-i*span)
-	buf, _ := v.bufs.Get().([]byte)
-	if int64(cap(buf)) < size {
-		buf = make([]byte, size)
-	}
-	buf = buf[:size]
-	if !r.chunked {
-		if _, err := r.part.r.ReadAt(buf, r.rawDataOffset()+i*span); err != nil {
-			return nil, fmt.Errorf("%v: %w", r, noEOF(err))
+	buf := v.bufs.get(int(min(span, r.size-i*span)))
+	var err error
+	switch {
+	case !r.chunked:
+		if _, err = r.part.r.ReadAt(buf, r.rawDataOffset()+i*span); err != nil {
+			err = fmt.Errorf("%v: %w", r, noEOF(err))
 		}
-		return buf, nil
-	}
-	if stored != nil {
+	case stored != nil:
 		start, end := r.chunkSpan(i)
 		base := r.offs[0]
-		return buf, r.decodeStored(i, buf, stored[start-base:end-base])
+		err = r.decodeStored(i, buf, stored[start-base:end-base])
+	default:
+		start, end := r.chunkSpan(i)
+		scratch := v.bufs.get(int(end - start))
+		err = r.decodeChunk(i, buf, scratch)
+		v.bufs.put(scratch)
 	}
-	if err := r.decodeChunk(i, buf, nil); err != nil {
+	if err != nil {
+		v.bufs.put(buf)
 		return nil, err
 	}
 	return buf, nil
