@@ -247,3 +247,37 @@ func wantComplete(t *testing.T, recs []logRecord, suffix string, size int64) {
 	}
 	t.Errorf("no complete HTTP download of %s (%d bytes); HTTP log:\n%s", suffix, size, dumpLog(reqs, 30))
 }
+
+// TestImagesISOMemdiskSeaBIOS: the same ISO with method memdisk: iPXE loads memdisk and the
+// whole ISO ("iso raw"), and memdisk emulates the CD for the El Torito boot image.
+func TestImagesISOMemdiskSeaBIOS(t *testing.T) {
+	const mac = "52:54:00:77:83:0a"
+	testenv.RequireTools(t, "nasm", "genisoimage")
+	testenv.RequireFiles(t, "syslinux-common", "/usr/lib/syslinux/memdisk")
+	var isoPath string
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.83", "iso-memdisk", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`entries:
+  - name: shell
+    ipxe: |
+      shell
+  - name: oldcd
+    title: Old CD in RAM
+    iso: { image: isos/marker.iso, method: memdisk }
+rules:
+  - match: { mac: %q }
+    entry: oldcd
+`, mac)
+	}, func(store string) {
+		os.MkdirAll(filepath.Join(store, "isos"), 0o755)
+		isoPath = filepath.Join(store, "isos", "marker.iso")
+		writeBootISO(t, isoPath, buildBootSector(t, t.TempDir()))
+	})
+	res, recs := runImageVM(t, lab, d, capture, site, dir, "iso-memdisk", mac)
+	if !strings.Contains(res.Serial, "pxewim: booting Old CD in RAM") {
+		t.Errorf("console lacks the entry's \"booting Old CD in RAM\" line")
+	}
+	if !strings.Contains(res.MarkerLine, bootSectorMarker+" dl=E0") {
+		t.Errorf("boot sector did not start from memdisk's emulated CD drive E0: %q", res.MarkerLine)
+	}
+	wantComplete(t, recs, "isos/marker.iso", fileSize(t, isoPath))
+}
