@@ -174,7 +174,14 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if _, err := os.Stat(ipxeDir); err != nil {
 		ipxeDir = ""
 	}
-	store, err := localstore.New(cfg.Store, localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: existingDir(cfg.Images.SyslinuxDir)})
+	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: existingDir(cfg.Images.SyslinuxDir)}
+	var store *localstore.Store
+	if cfg.RemoteStore() {
+		storeDir = cfg.Store
+		store, err = checkRemoteStore(cfg, opts) // serve_remote.go
+	} else {
+		store, err = localstore.New(cfg.Store, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
 	}
@@ -183,9 +190,11 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap, err := catalog.Scan(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()})
-	if err != nil {
-		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
+	snap := &catalog.Snapshot{} // the catalog reads local folders only
+	if !cfg.RemoteStore() {
+		if snap, err = catalog.Scan(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()}); err != nil {
+			return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
+		}
 	}
 	eff := cfg.WithCatalog(snap).WithImages(snap)
 	if pol, err = boot.NewPolicy(eff); err != nil {

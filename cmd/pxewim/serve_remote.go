@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"strings"
 
 	"github.com/pxewim/pxewim/boot"
@@ -60,3 +62,10 @@ func (f *verifiedFS) Open(name string) (fs.File, error) {
 // Stat and ReadDir pass through: they serve no WIM bytes.
 func (f *verifiedFS) Stat(name string) (fs.FileInfo, error)      { return f.fsys.Stat(name) }
 func (f *verifiedFS) ReadDir(name string) ([]fs.DirEntry, error) { return f.fsys.ReadDir(name) }
+
+// checkRemoteStore opens the remote store for pxewim check: it connects, so a wrong key or
+// host key shows now. The connection of the one-shot check ends with the process.
+func checkRemoteStore(cfg *boot.Config, opts localstore.Options) (*localstore.Store, error) {
+	d := &daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return d.openRemoteStore(cfg, opts)
+}

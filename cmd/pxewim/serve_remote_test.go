@@ -120,6 +120,19 @@ entries:
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
+
+	// pxewim check connects too; a known_hosts without the server's key is refused.
+	var out bytes.Buffer
+	if err := runServe(context.Background(), []string{"--config", conf, "--check"}, &out, &out); err != nil || !strings.Contains(out.String(), "config valid") {
+		t.Errorf("check over the remote store: %v\n%s", err, out.String())
+	}
+	clientPub, _ := os.ReadFile(clientKey + ".pub")
+	os.WriteFile(knownHosts, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, clientPub)), 0o644)
+	out.Reset()
+	err = runServe(context.Background(), []string{"--config", conf, "--check"}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "host key") {
+		t.Errorf("wrong host key: check gave %v\n%s", err, out.String())
+	}
 }
 
 // killTree kills a process we started and its children (found through /proc by its PID).
