@@ -298,3 +298,98 @@ func openAndReadAll(b []byte) error {
 	}
 	return a.Verify(context.Background(), nil)
 }
+
+// failingAt makes reads that touch [from, to) fail, to break chosen chunks.
+type failingAt struct {
+	io.ReaderAt
+	from, to int64
+}
+
+var errInjected = errors.New("injected read error")
+
+func (f failingAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < f.to && off+int64(len(p)) > f.from {
+		return 0, errInjected
+	}
+	return f.ReaderAt.ReadAt(p, off)
+}
+
+// TestReadChunksParallel checks ReadAts that span several chunks (fetched on all cores): the
+// bytes, one decode per chunk with a cache that keeps nothing, concurrent callers, and the
+// count of good bytes when a chunk in the middle fails.
+func TestReadChunksParallel(t *testing.T) {
+	s := synthWIM{chunk: 32768, usize: 5<<30 + 12345}
+	n := (s.usize + s.chunk - 1) / s.chunk
+	s.tableSize = (n - 1) * 8
+	open := func(ra io.ReaderAt) (*Archive, *resource) {
+		a := &Archive{cache: NewCache(0)}
+		p := &part{r: ra, size: synthBase + s.tableSize + s.usize,
+			hdr: Header{Compression: CompressionLZX, ChunkSize: uint32(s.chunk), Part: 1, TotalParts: 1}, id: 1}
+		r, err := newResource(a, p, ResourceHeader{SizeInWIM: s.tableSize + s.usize, Flags: ResFlagCompressed, Offset: synthBase, Size: s.usize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, r
+	}
+	check := func(t *testing.T, buf []byte, off int64) {
+		t.Helper()
+		for i, b := range buf {
+			if want := s.dataByte(off + int64(i)); b != want {
+				t.Fatalf("byte %d: got %#x, want %#x", off+int64(i), b, want)
+			}
+		}
+	}
+	tests := []struct {
+		name       string
+		off, size  int64
+		wantChunks int64
+	}{
+		{"aligned 64 KiB", 1 << 20, 64 << 10, 2},
+		{"unaligned 64 KiB", 1<<20 + 100, 64 << 10, 3},
+		{"one byte over a boundary", 32767, 2, 2},
+		{"ten chunks", 5 << 20, 10 << 15, 10},
+		{"short at the end", s.usize - 40000, 64 << 10, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, r := open(s)
+			buf := make([]byte, tt.size)
+			got, err := r.readAt(buf, tt.off, nil)
+			want := min(tt.size, s.usize-tt.off)
+			if got != int(want) || (want < tt.size) != (err == io.EOF) || (err != nil && err != io.EOF) {
+				t.Fatalf("readAt = %d, %v; want %d bytes", got, err, want)
+			}
+			check(t, buf[:got], tt.off)
+			if st := a.cache.Stats(); st.Misses != tt.wantChunks {
+				t.Errorf("%d decodes, want %d", st.Misses, tt.wantChunks)
+			}
+		})
+	}
+	t.Run("concurrent callers", func(t *testing.T) {
+		_, r := open(s)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				buf := make([]byte, 100<<10)
+				off := int64(g)*12345 + 1<<20
+				if _, err := r.readAt(buf, off, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				check(t, buf, off)
+			})
+		}
+		wg.Wait()
+	})
+	t.Run("failing chunk", func(t *testing.T) {
+		base := synthBase + s.tableSize
+		// Chunk 3 of the resource cannot be read; a read of chunks 1..6 returns chunks 1..2.
+		_, r := open(failingAt{s, base + 3*s.chunk, base + 4*s.chunk})
+		buf := make([]byte, 5*s.chunk)
+		got, err := r.readAt(buf, s.chunk+10, nil)
+		if !errors.Is(err, errInjected) || int64(got) != 2*s.chunk-10 {
+			t.Fatalf("readAt = %d, %v; want %d bytes and the injected error", got, err, 2*s.chunk-10)
+		}
+		check(t, buf[:got], s.chunk+10)
+	})
+}

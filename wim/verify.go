@@ -206,7 +206,9 @@ func (v *verifier) resource(j resourceJob) error {
 		n = (r.size + span - 1) / span
 	}
 	h := newBlobHasher(j.blobs)
-	if n <= 2 || (stored != nil && n*span <= 1<<20) {
+	// Inline when pipelining cannot pay: one piece, or little data (a solid resource of two
+	// 64 MiB chunks still wants both cores).
+	if n <= 1 || n*span <= 1<<20 {
 		if err := v.inline(r, n, span, stored, h); err != nil {
 			return err
 		}
