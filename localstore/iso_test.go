@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -89,4 +90,42 @@ func checkISOStore(t *testing.T, s *Store, wimBytes, bootmgr []byte) {
 			t.Errorf("%s opened", bad)
 		}
 	}
+}
+
+// FuzzStoreISOPaths: any name through a store holding a real ISO (genisoimage) and a junk
+// one: no panic, and whatever opens is the README inside the real ISO, an ISO, or a folder.
+func FuzzStoreISOPaths(f *testing.F) {
+	if _, err := exec.LookPath("genisoimage"); err != nil {
+		f.Skip("genisoimage not found: install genisoimage")
+	}
+	root := f.TempDir()
+	src := filepath.Join(f.TempDir(), "src")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.WriteFile(filepath.Join(src, "sub", "README.TXT"), []byte("inside"), 0o644)
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(root, "good.iso"), src).CombinedOutput(); err != nil {
+		f.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(root, "junk.iso"), bytes.Repeat([]byte{0xff}, 40000), 0o644)
+	s, err := New(root, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"good.iso/sub/readme.txt", "good.iso/sub", "junk.iso/x", "good.iso/../good.iso",
+		"good.iso/sub/x.wim:1/a", "GOOD.ISO/SUB/README.TXT/x", "good.iso/good.iso/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		file, err := s.Open(name)
+		if err != nil {
+			return
+		}
+		defer file.Close()
+		st, err := file.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.ToLower(st.Name()); !st.IsDir() && n != "readme.txt" && !strings.HasSuffix(n, ".iso") {
+			t.Errorf("Open(%q) reached %q", name, st.Name())
+		}
+	})
 }
