@@ -15,7 +15,7 @@ PKGS=(
   wimtools libwim-dev                         # reference WIM implementation (CLI + C library for codec tests)
   qemu-system-x86 ipxe-qemu ipxe ovmf         # real PXE / UEFI clients, iPXE binaries
   dnsmasq-base busybox-static cpio            # the site's DHCP server; initramfs for e2e boots
-  iproute2 procps iputils-ping tcpdump        # network namespaces, veth, tap, netem
+  iproute2 procps iputils-ping tcpdump nftables  # network namespaces, veth, tap, netem (nft: loss where netem is missing)
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
   libhivex-bin libwin-hivex-perl genisoimage xorriso nasm syslinux-common mtools dosfstools
   openssh-server openssh-client udftools 7zip ieee-data

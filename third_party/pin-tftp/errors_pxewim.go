@@ -11,6 +11,7 @@ package tftp
 import (
 	"errors"
 	"fmt"
+	"net"
 )
 
 // ErrorCoder is implemented by handler errors that choose the TFTP error
@@ -33,14 +34,21 @@ func (e *PeerError) Error() string {
 	return fmt.Sprintf("sending block %d: code=%d, error: %s", e.Block, e.Code, e.Message)
 }
 
-// errorCodeFor picks the code to send for err: the handler's choice when it
-// implements ErrorCoder, 1 otherwise (upstream behaviour).
-func errorCodeFor(err error) uint16 {
+// errorPacketFor picks the code and message sent for err: the handler's
+// choice when it implements ErrorCoder; code 0 "timed out waiting for ACK"
+// when we gave up on a silent peer (upstream sent code 1 "file not found"
+// with the socket's text, which tells the peer a lie and leaks our address);
+// code 1 with err's text otherwise (upstream behaviour).
+func errorPacketFor(err error) (uint16, string) {
 	var c ErrorCoder
 	if errors.As(err, &c) {
-		return c.TFTPErrorCode()
+		return c.TFTPErrorCode(), err.Error()
 	}
-	return 1
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return 0, "timed out waiting for ACK"
+	}
+	return 1, err.Error()
 }
 
 // isPeerError reports whether err came from the peer's own ERROR packet:

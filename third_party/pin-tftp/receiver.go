@@ -270,7 +270,8 @@ func (r *receiver) abort(err error) error {
 	if isPeerError(err) { // pxewim P4: never answer an ERROR with an ERROR
 		return nil
 	}
-	n := packERROR(r.send, errorCodeFor(err), err.Error()) // pxewim P3
+	code, msg := errorPacketFor(err) // pxewim P3
+	n := packERROR(r.send, code, msg)
 	err = r.conn.sendTo(r.send[:n], r.addr)
 	if err != nil {
 		return err

@@ -305,7 +305,8 @@ func (s *sender) abort(err error) error {
 	if isPeerError(err) { // pxewim P4: never answer an ERROR with an ERROR
 		return nil
 	}
-	n := packERROR(s.send, errorCodeFor(err), err.Error()) // pxewim P3
+	code, msg := errorPacketFor(err) // pxewim P3
+	n := packERROR(s.send, code, msg)
 	err = s.conn.sendTo(s.send[:n], s.addr)
 	if err != nil {
 		return err
