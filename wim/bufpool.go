@@ -37,7 +37,7 @@ func (p *bufPool) get(n int) []byte {
 		return b[:n]
 	}
 	p.mu.Unlock()
-	return make([]byte, n, class)
+	return makeLarge(n, class)
 }
 
 // put returns a buffer that nobody references any more; nil is ignored.
@@ -71,7 +71,7 @@ func (s *scratchPools) get(n int) []byte {
 	if b, ok := s.pool(class).Get().(*[]byte); ok {
 		return (*b)[:n]
 	}
-	return make([]byte, n, class)
+	return makeLarge(n, class)
 }
 
 // put returns a buffer from get.

@@ -198,7 +198,7 @@ func (r *resource) chunk(i int64) ([]byte, error) {
 	return r.a.cache.get(key, func() ([]byte, error) {
 		// dst goes to the cache and its readers, so it is always fresh; the stored bytes are
 		// private to this decode and their buffer is reused.
-		dst := make([]byte, r.chunkLen(i))
+		dst := makeLarge(int(r.chunkLen(i)), int(r.chunkLen(i)))
 		start, end := r.chunkSpan(i)
 		scratch := r.a.scratch.get(int(end - start))
 		defer r.a.scratch.put(scratch)
