@@ -13,17 +13,20 @@
 #   SIZE_MB=300 RUNS=3 bench/wim-verify.sh
 #   KEEP=1 bench/wim-verify.sh          # keep the work directory
 #   PXEWIM=/path/to/pxewim bench/wim-verify.sh   # use a prebuilt binary
+#   WORK=/tmp/dir WIMS_ONLY=1 bench/wim-verify.sh   # only build the tree and WIMs in /tmp/dir
+#                                                   # (bench/pgo.sh profiles verify on them)
+#   WORK=/tmp/dir REUSE=1 bench/wim-verify.sh       # time the tree and WIMs already in /tmp/dir
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wimlib-imagex >/dev/null || { echo "wim-verify.sh: wimlib-imagex not found: apt-get install wimtools" >&2; exit 1; }
 
 SIZE_MB=${SIZE_MB:-120}
 RUNS=${RUNS:-2}
-WORK=$(mktemp -d /tmp/pxewim-wimbench.XXXXXX)
+if [ -n "${WORK:-}" ]; then mkdir -p "$WORK"; KEEP=1; else WORK=$(mktemp -d /tmp/pxewim-wimbench.XXXXXX); fi
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 echo "work directory: $WORK ($(nproc) cores)"
-if [ -n "${PXEWIM:-}" ]; then cp "$PXEWIM" "$WORK/pxewim"; else go build -o "$WORK/pxewim" ./cmd/pxewim; fi
+if [ "${WIMS_ONLY:-0}" = 1 ]; then :; elif [ -n "${PXEWIM:-}" ]; then cp "$PXEWIM" "$WORK/pxewim"; else go build -o "$WORK/pxewim" ./cmd/pxewim; fi
 
 # take_files DIR MB: copy regular files from DIR (sorted, each < 16 MB) until MB megabytes.
 take_files() {
@@ -33,28 +36,38 @@ take_files() {
     awk -F'\t' -v cap="$cap" '{ if (sum >= cap) exit; sum += $1; print $2 }' |
     while IFS= read -r f; do cp --parents -- "$f" "$WORK/src/" 2>/dev/null || true; done; } || true
 }
-mkdir -p "$WORK/src"
-take_files /usr/lib/x86_64-linux-gnu $(( SIZE_MB * 3 / 4 ))
-take_files /usr/share/doc $(( SIZE_MB / 4 ))
-total=$(du -sb "$WORK/src" | cut -f1)
-echo "source tree: $(( total / 1024 / 1024 )) MiB in $(find "$WORK/src" -type f | wc -l) files"
-if [ "$total" -lt $(( 100 * 1024 * 1024 )) ]; then
-  take_files /usr/lib $(( (100 * 1024 * 1024 - total) / 1024 / 1024 + 5 ))
-  total=$(du -sb "$WORK/src" | cut -f1)
-  echo "topped up to $(( total / 1024 / 1024 )) MiB"
-fi
-
-declare -A CAPTURE=(
-  [xpress]="--compress=xpress"
-  [lzx]="--compress=lzx"
-  [lzms]="--compress=lzms"
-  [solid]="--solid"
-)
 MODES=(xpress lzx lzms solid)
-for m in "${MODES[@]}"; do
-  # shellcheck disable=SC2086
-  wimlib-imagex capture "$WORK/src" "$WORK/$m.wim" bench ${CAPTURE[$m]} >/dev/null 2>&1
-done
+reuse=0
+if [ "${REUSE:-0}" = 1 ] && [ -d "$WORK/src" ]; then
+  reuse=1
+  for m in "${MODES[@]}"; do [ -f "$WORK/$m.wim" ] || reuse=0; done
+fi
+# build_wims: the source tree and its four WIMs.
+build_wims() {
+  mkdir -p "$WORK/src"
+  take_files /usr/lib/x86_64-linux-gnu $(( SIZE_MB * 3 / 4 ))
+  take_files /usr/share/doc $(( SIZE_MB / 4 ))
+  total=$(du -sb "$WORK/src" | cut -f1)
+  echo "source tree: $(( total / 1024 / 1024 )) MiB in $(find "$WORK/src" -type f | wc -l) files"
+  if [ "$total" -lt $(( 100 * 1024 * 1024 )) ]; then
+    take_files /usr/lib $(( (100 * 1024 * 1024 - total) / 1024 / 1024 + 5 ))
+    total=$(du -sb "$WORK/src" | cut -f1)
+    echo "topped up to $(( total / 1024 / 1024 )) MiB"
+  fi
+
+  declare -A CAPTURE=(
+    [xpress]="--compress=xpress"
+    [lzx]="--compress=lzx"
+    [lzms]="--compress=lzms"
+    [solid]="--solid"
+  )
+  for m in "${MODES[@]}"; do
+    # shellcheck disable=SC2086
+    wimlib-imagex capture "$WORK/src" "$WORK/$m.wim" bench ${CAPTURE[$m]} >/dev/null 2>&1
+  done
+}
+if [ "$reuse" = 1 ]; then echo "reusing the tree and WIMs in $WORK"; else build_wims; fi
+if [ "${WIMS_ONLY:-0}" = 1 ]; then echo "WIMs built: $WORK/{${MODES[*]}}.wim" | tr ' ' ','; exit 0; fi
 
 # best_time CMD...: "WALL CPU" (seconds) of the run with the smallest wall time out of $RUNS.
 # CPU (user+sys) is printed too: on a busy machine wall times swing, CPU time much less.
