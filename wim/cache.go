@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Cache is a size-bounded LRU cache of decoded chunks, shared by any number of archives and
@@ -21,6 +22,24 @@ type Cache struct {
 	hits      int64
 	misses    int64
 	evictions int64
+	decodes   [len(decodeBounds) + 1]int64 // per bucket (not cumulative); last = above every bound
+	decodeSum time.Duration
+}
+
+// decodeBounds are the upper bounds of the decode-time histogram: from a small XPRESS chunk on a
+// fast core (tens of µs) to a 64 MiB solid LZMS chunk on a busy one (seconds).
+var decodeBounds = [...]time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2500 * time.Millisecond,
+}
+
+// DecodeBucket is one bucket of the decode-time histogram: how many cache misses took at most
+// UpperBound (cumulative, as Prometheus histograms count).
+type DecodeBucket struct {
+	UpperBound time.Duration
+	Count      int64
 }
 
 // CacheStats is a snapshot of a Cache's counters.
@@ -30,6 +49,11 @@ type CacheStats struct {
 	Evictions int64
 	Bytes     int64 // decoded bytes held now
 	Entries   int   // chunks held now
+
+	// Decode time of cache misses: reading the chunk's stored bytes plus decompressing them.
+	DecodeCount   int64
+	DecodeSum     time.Duration
+	DecodeBuckets []DecodeBucket // cumulative counts, by increasing UpperBound
 }
 
 // chunkKey names a chunk: the archive part, the resource's file offset and the chunk index.
@@ -66,7 +90,14 @@ func (c *Cache) newID() uint64 { return c.nextID.Add(1) }
 func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Bytes: c.bytes, Entries: c.lru.Len()}
+	st := CacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Bytes: c.bytes, Entries: c.lru.Len(),
+		DecodeSum: c.decodeSum, DecodeBuckets: make([]DecodeBucket, len(decodeBounds))}
+	for i, b := range decodeBounds {
+		st.DecodeCount += c.decodes[i]
+		st.DecodeBuckets[i] = DecodeBucket{UpperBound: b, Count: st.DecodeCount}
+	}
+	st.DecodeCount += c.decodes[len(decodeBounds)]
+	return st
 }
 
 // get returns the chunk for key, calling decode at most once per key among concurrent callers.
@@ -91,9 +122,12 @@ func (c *Cache) get(key chunkKey, decode func() ([]byte, error)) ([]byte, error)
 	c.misses++
 	c.mu.Unlock()
 
+	start := time.Now()
 	call.data, call.err = decode()
+	took := time.Since(start)
 
 	c.mu.Lock()
+	c.observeDecode(took)
 	delete(c.inflight, key)
 	if call.err == nil {
 		c.add(key, call.data)
@@ -101,6 +135,16 @@ func (c *Cache) get(key chunkKey, decode func() ([]byte, error)) ([]byte, error)
 	c.mu.Unlock()
 	close(call.done)
 	return call.data, call.err
+}
+
+// observeDecode counts one decode in the histogram; c.mu must be held.
+func (c *Cache) observeDecode(d time.Duration) {
+	i := 0
+	for i < len(decodeBounds) && d > decodeBounds[i] {
+		i++
+	}
+	c.decodes[i]++
+	c.decodeSum += d
 }
 
 // add stores a chunk and evicts the least recently used ones; c.mu must be held.

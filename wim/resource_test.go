@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParseChunkTable(t *testing.T) {
@@ -392,4 +393,39 @@ func TestReadChunksParallel(t *testing.T) {
 		}
 		check(t, buf[:got], s.chunk+10)
 	})
+}
+
+func TestCacheDecodeHistogram(t *testing.T) {
+	c := NewCache(1 << 20)
+	for i, d := range []time.Duration{0, 3 * time.Millisecond, 3 * time.Millisecond, 3 * time.Second} {
+		_, err := c.get(chunkKey{1, 0, int64(i)}, func() ([]byte, error) { time.Sleep(d); return []byte("x"), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.get(chunkKey{1, 0, 0}, func() ([]byte, error) { t.Error("a hit decoded"); return nil, nil }) // a hit: not timed
+	st := c.Stats()
+	if st.DecodeCount != 4 || st.DecodeSum < 3006*time.Millisecond {
+		t.Fatalf("decode count %d sum %v, want 4 and >= 3.006s", st.DecodeCount, st.DecodeSum)
+	}
+	cum := func(bound time.Duration) int64 {
+		for _, b := range st.DecodeBuckets {
+			if b.UpperBound == bound {
+				return b.Count
+			}
+		}
+		t.Fatalf("no bucket %v", bound)
+		return 0
+	}
+	// The sleeps last at least as long as asked (never shorter), so lower bounds are exact.
+	if n := cum(time.Millisecond); n > 1 {
+		t.Errorf("%d decodes <= 1ms, want at most the instant one", n)
+	}
+	if n := cum(2500 * time.Millisecond); n != 3 {
+		t.Errorf("%d decodes <= 2.5s, want 3 (the 3 s one is above every bound)", n)
+	}
+	last := st.DecodeBuckets[len(st.DecodeBuckets)-1].Count
+	if last != 3 {
+		t.Errorf("last bucket counts %d, want 3", last)
+	}
 }

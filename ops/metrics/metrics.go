@@ -150,13 +150,14 @@ var (
 	descEvictions = prometheus.NewDesc("pxewim_chunk_cache_evictions_total", "Decoded chunks dropped from the cache to make room.", nil, nil)
 	descBytes     = prometheus.NewDesc("pxewim_chunk_cache_bytes", "Decoded bytes held in the chunk cache.", nil, nil)
 	descEntries   = prometheus.NewDesc("pxewim_chunk_cache_entries", "Decoded chunks held in the cache.", nil, nil)
+	descDecode    = prometheus.NewDesc("pxewim_chunk_decode_seconds", "Time to produce a WIM chunk on a cache miss: reading its stored bytes and decompressing them.", nil, nil)
 	descActive    = prometheus.NewDesc("pxewim_active_clients", "Clients with a transfer in flight or seen in the last 5 minutes.", nil, nil)
 	descKnown     = prometheus.NewDesc("pxewim_known_clients", "Clients the dashboard remembers.", nil, nil)
 	descBuild     = prometheus.NewDesc("pxewim_build_info", "Always 1; the version label says which pxewim runs.", []string{"version"}, nil)
 )
 
 func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descActive, descKnown, descBuild} {
+	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descDecode, descActive, descKnown, descBuild} {
 		ch <- d
 	}
 }
@@ -169,6 +170,11 @@ func (s sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(st.Evictions))
 		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.Bytes))
 		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(st.Entries))
+		buckets := make(map[float64]uint64, len(st.DecodeBuckets))
+		for _, b := range st.DecodeBuckets {
+			buckets[b.UpperBound.Seconds()] = uint64(b.Count)
+		}
+		ch <- prometheus.MustNewConstHistogram(descDecode, uint64(st.DecodeCount), st.DecodeSum.Seconds(), buckets)
 	}
 	if s.src.Active != nil {
 		ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(s.src.Active()))

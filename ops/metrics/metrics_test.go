@@ -19,7 +19,9 @@ import (
 
 func TestCounts(t *testing.T) {
 	m := New(Sources{Cache: func() wim.CacheStats {
-		return wim.CacheStats{Hits: 7, Misses: 3, Evictions: 1, Bytes: 4096, Entries: 2}
+		return wim.CacheStats{Hits: 7, Misses: 3, Evictions: 1, Bytes: 4096, Entries: 2,
+			DecodeCount: 3, DecodeSum: 1500 * time.Microsecond,
+			DecodeBuckets: []wim.DecodeBucket{{UpperBound: time.Millisecond, Count: 2}, {UpperBound: 10 * time.Millisecond, Count: 3}}}
 	},
 		Active: func() int { return 2 }, Known: func() int { return 5 }, Version: "v-test"})
 	efi := boot.Client{Arch: 7, Firmware: boot.FirmwareEFI64}
@@ -55,6 +57,11 @@ func TestCounts(t *testing.T) {
 		`pxewim_chunk_cache_evictions_total`:                 1,
 		`pxewim_chunk_cache_bytes`:                           4096,
 		`pxewim_chunk_cache_entries`:                         2,
+		`pxewim_chunk_decode_seconds_count`:                  3,
+		`pxewim_chunk_decode_seconds_sum`:                    0.0015,
+		`pxewim_chunk_decode_seconds_bucket{le="0.001"}`:     2,
+		`pxewim_chunk_decode_seconds_bucket{le="0.01"}`:      3,
+		`pxewim_chunk_decode_seconds_bucket{le="+Inf"}`:      3,
 		`pxewim_active_clients`:                              2,
 		`pxewim_known_clients`:                               5,
 		`pxewim_build_info{version="v-test"}`:                1,
