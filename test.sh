@@ -47,4 +47,6 @@ install_packages() {
 
 export PATH=$PATH:/usr/local/go/bin
 # -tags libwim: build the cgo binding to wimlib's own compressors, the peer for codec tests.
-exec go test -tags libwim -timeout 45m "$@" ./...
+# -count=1: never reuse cached results: the e2e tests build and run the pxewim binary, which go
+# test's cache cannot see.
+exec go test -tags libwim -count=1 -timeout 45m "$@" ./...
