@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,52 +17,14 @@ import (
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
-// TestMain removes the pxewim binary built for the scenarios.
+// pxewimBin is the pxewim binary built once for these tests; TestMain removes it.
+var pxewimBin testenv.PxewimBuild
+
+// TestMain removes the pxewim binary built for the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	pxewimBin.Remove()
 	os.Exit(code)
-}
-
-var (
-	binDir   string
-	buildBin = sync.OnceValues(func() (string, error) {
-		root, err := moduleRoot()
-		if err != nil {
-			return "", err
-		}
-		if binDir, err = os.MkdirTemp("", "pxewim-e2e-bin-"); err != nil {
-			return "", err
-		}
-		bin := filepath.Join(binDir, "pxewim")
-		cmd := exec.Command(goTool(), "build", "-o", bin, "./cmd/pxewim")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build ./cmd/pxewim: %w\n%s", err, out)
-		}
-		return bin, nil
-	})
-)
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "/usr/local/go/bin/go"
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the pxewim module (go env GOMOD = %q)", mod)
-	}
-	return filepath.Dir(mod), nil
 }
 
 // assetsOnce builds (or finds in the cache) the boot assets once per test binary.
@@ -81,7 +42,7 @@ func mustAssets(t *testing.T) *testenv.Assets {
 // pxewimBinary builds ./cmd/pxewim once per test binary.
 func pxewimBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := buildBin()
+	bin, err := pxewimBin.Path()
 	if err != nil {
 		t.Fatal(err)
 	}
