@@ -2,6 +2,7 @@ package boot
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
 	"regexp"
 	"strings"
@@ -187,12 +188,12 @@ const (
 	KindISO       = "iso"
 )
 
-// CatalogScanners is the catalog's WIM scanner plus the diskless image files, which are listed
-// by name and size only (so a dropped .iso or .img changes the snapshot and the menu).
+// CatalogScanners is the catalog's WIM and ISO scanners (an ISO's WIMs are listed like bare
+// ones) plus the disk images, which are listed by name and size only (so a dropped .img
+// changes the snapshot and the menu).
 func CatalogScanners() map[string]catalog.Scanner {
-	disk := func(_ string, f *catalog.File) { f.Kind = KindDiskImage }
-	iso := func(_ string, f *catalog.File) { f.Kind = KindISO }
-	return map[string]catalog.Scanner{".wim": catalog.ScanWIM, ".img": disk, ".ima": disk, ".iso": iso}
+	disk := func(_ fs.FS, f *catalog.File) []catalog.File { f.Kind = KindDiskImage; return nil }
+	return map[string]catalog.Scanner{".wim": catalog.ScanWIM, ".img": disk, ".ima": disk, ".iso": catalog.ScanISO}
 }
 
 // WithImages adds a menu entry for each .img/.ima/.iso file of the snapshot that no entry of

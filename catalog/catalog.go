@@ -1,16 +1,24 @@
 // Package catalog lists the boot images in a pxewim store: every WIM image with its name,
 // architecture, installation type (WindowsPE), compression, and the boot files it holds per
 // firmware (bootmgr, BCD, boot.sdi, fonts, boot.stl), plus the problems that would keep a
-// client from booting it, each with what to do. A Watcher rescans the store when files appear,
-// change or disappear, so a WIM dropped into the store boots without a restart.
+// client from booting it, each with what to do. ISOs are opened too (package iso): the WIMs at
+// their root and in sources/ (a Windows or WinPE ISO's sources/boot.wim) are listed as files
+// of their own, "win.iso/sources/boot.wim", exactly like bare WIMs.
+//
+// The store is any io/fs.FS whose files are io.ReaderAt: a local folder (os.DirFS) or a remote
+// SFTP store. Scanning reads headers, XML, image metadata and ISO directory trees, never the
+// file data of a WIM, and is bounded in files, folders and depth. A Watcher rescans the store
+// when files appear, change or disappear, so a WIM dropped into the store boots without a
+// restart, and follows the store to a new folder or URL (Retarget).
 package catalog
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +35,10 @@ type File struct {
 	Path    string // store-relative, slash-separated
 	Size    int64
 	ModTime time.Time
-	Kind    string // "wim" (later "iso")
+	Kind    string // "wim", "iso" (and the kinds other scanners set)
+	// In is the store path of the ISO holding this WIM ("" for a file of the store itself).
+	// Path is then "ISO/inner/path.wim", which the store opens in place.
+	In string
 	// Compression, ChunkSize and Solid describe how the WIM stores data.
 	Compression string
 	ChunkSize   uint32
@@ -143,42 +154,71 @@ func (f *File) DefaultPEIndex() (int, bool) {
 	return best, best > 0
 }
 
-// Scanner reads one kind of image file. The catalog ships a WIM scanner; the seam is for ISO
-// files (package iso), which will list the WIMs inside them.
-type Scanner func(fsPath string, f *File)
+// Scanner reads one kind of image file: f.Path names it in fsys, and Path, Size and ModTime
+// are set. It fills in the rest of f and returns the files found inside it (the WIMs of an
+// ISO: paths under f.Path, In set to f.Path), if any. Problems go into f.Problems.
+type Scanner func(fsys fs.FS, f *File) []File
 
 // Options configures scanning.
 type Options struct {
-	// Scanners maps a lower-case extension (".wim") to its scanner; nil means WIMs only.
+	// Scanners maps a lower-case extension (".wim") to its scanner; nil means DefaultScanners.
 	Scanners map[string]Scanner
 	// MaxFiles bounds how many image files one scan reads (0: 10000), so a store folder full
 	// of junk cannot make a scan unbounded.
 	MaxFiles int
+	// MaxDirs bounds how many folders one scan lists (0: 10000): on a remote store each is a
+	// round trip, and symbolic links there may loop.
+	MaxDirs int
+}
+
+// DefaultScanners reads WIMs and ISOs (the WIMs inside them).
+func DefaultScanners() map[string]Scanner {
+	return map[string]Scanner{".wim": ScanWIM, ".iso": ScanISO}
 }
 
 func (o *Options) scanners() map[string]Scanner {
 	if o != nil && o.Scanners != nil {
 		return o.Scanners
 	}
-	return map[string]Scanner{".wim": ScanWIM}
+	return DefaultScanners()
 }
 
-// stamp identifies one version of a file on disk.
-type stamp struct {
-	size  int64
-	mtime time.Time
-}
-
-// Scan reads every image file under root (recursively, following no symlinked folders).
+// Scan reads every image file under the local folder root (recursively, following symbolic
+// links to files but not to folders).
 func Scan(ctx context.Context, root string, opts *Options) (*Snapshot, error) {
-	return scanWith(ctx, root, opts, nil)
+	if _, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("catalog: scanning %s: %w", root, err)
+	}
+	return ScanFS(ctx, os.DirFS(root), root, opts)
 }
 
-// scanWith scans root, reusing prev's entry for every file whose size and mtime are unchanged.
-func scanWith(ctx context.Context, root string, opts *Options, prev map[string]File) (*Snapshot, error) {
-	found, err := list(root, opts)
+// ScanFS reads every image file of fsys, a store whose files are io.ReaderAt (a local folder,
+// a remote SFTP store). label names the store in errors.
+func ScanFS(ctx context.Context, fsys fs.FS, label string, opts *Options) (*Snapshot, error) {
+	return scanWith(ctx, fsys, label, opts, nil)
+}
+
+// scanWith scans fsys, reusing prev's entries (a file and the files inside it) for every file
+// whose size and mtime are unchanged.
+func scanWith(ctx context.Context, fsys fs.FS, label string, opts *Options, prev *Snapshot) (*Snapshot, error) {
+	found, err := list(ctx, fsys, label, opts)
 	if err != nil {
 		return nil, err
+	}
+	return scanListed(ctx, fsys, opts, found, prev)
+}
+
+// scanListed reads the listed store files (sorted, as list returns them).
+func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, prev *Snapshot) (*Snapshot, error) {
+	old := map[string][]File{} // store path -> the file, then the files inside it
+	if prev != nil {
+		for _, f := range prev.Files {
+			key := f.Path
+			if f.In != "" {
+				key = f.In
+			}
+			old[key] = append(old[key], f)
+		}
 	}
 	snap := &Snapshot{}
 	sc := opts.scanners()
@@ -186,69 +226,68 @@ func scanWith(ctx context.Context, root string, opts *Options, prev map[string]F
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if old, ok := prev[fe.Path]; ok && old.Size == fe.Size && old.ModTime.Equal(fe.ModTime) {
-			snap.Files = append(snap.Files, old)
+		if o := old[fe.Path]; len(o) > 0 && o[0].In == "" && o[0].Size == fe.Size && o[0].ModTime.Equal(fe.ModTime) {
+			snap.Files = append(snap.Files, o...)
 			continue
 		}
 		f := fe
-		sc[strings.ToLower(filepath.Ext(f.Path))](filepath.Join(root, filepath.FromSlash(f.Path)), &f)
+		inner := sc[strings.ToLower(path.Ext(f.Path))](fsys, &f)
 		snap.Files = append(snap.Files, f)
+		snap.Files = append(snap.Files, inner...)
 	}
+	slices.SortStableFunc(snap.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return snap, nil
 }
 
-// list finds the image files under root with their size and mtime, sorted by path.
-func list(root string, opts *Options) ([]File, error) {
-	sc := opts.scanners()
-	max := 10000
-	if opts != nil && opts.MaxFiles > 0 {
-		max = opts.MaxFiles
-	}
+// storeFiles are the files of the store itself (not those inside ISOs), as list returns them.
+func (s *Snapshot) storeFiles() []File {
 	var out []File
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root {
-				return err
-			}
-			return nil // an unreadable subfolder: skip it, keep the rest
+	for _, f := range s.Files {
+		if f.In == "" {
+			out = append(out, f)
 		}
-		if d.IsDir() {
-			if p != root && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if _, ok := sc[strings.ToLower(filepath.Ext(p))]; !ok {
-			return nil
-		}
-		fi, err := os.Stat(p) // follows a symlinked file
-		if err != nil || !fi.Mode().IsRegular() {
-			return nil
-		}
-		if len(out) >= max {
-			return fmt.Errorf("more than %d image files under %s", max, root)
-		}
-		rel, _ := filepath.Rel(root, p)
-		out = append(out, File{Path: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catalog: scanning %s: %w", root, err)
 	}
-	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	return out
 }
 
-// ScanWIM fills f from the WIM file at fsPath: header facts, images, boot files, problems.
-func ScanWIM(fsPath string, f *File) {
+// openReaderAt opens name in fsys as an io.ReaderAt.
+func openReaderAt(fsys fs.FS, name string) (fs.File, io.ReaderAt, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		f.Close()
+		return nil, nil, fmt.Errorf("the store cannot read %s at random offsets", name)
+	}
+	return f, ra, nil
+}
+
+// ScanWIM fills f from the WIM file f.Path of fsys: header facts, images, boot files,
+// problems. It reads the header, blob table, XML and the metadata of WindowsPE images only.
+func ScanWIM(fsys fs.FS, f *File) []File {
 	f.Kind = "wim"
-	rc, err := wim.OpenFile(fsPath, nil)
+	file, ra, err := openReaderAt(fsys, f.Path)
+	if err != nil {
+		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable WIM: " + err.Error(),
+			Fix: "check the file's permissions; copy it again"})
+		return nil
+	}
+	defer file.Close()
+	scanWIMAt(ra, f)
+	return nil
+}
+
+// scanWIMAt fills f from the WIM in ra (f.Size bytes).
+func scanWIMAt(ra io.ReaderAt, f *File) {
+	f.Kind = "wim"
+	rc, err := wim.Open(ra, f.Size, nil) // a private cache, dropped with the archive
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable WIM: " + err.Error(),
 			Fix: "check the file (pxewim wim verify " + f.Path + "); copy it again if it was cut short"})
 		return
 	}
-	defer rc.Close()
 	h := rc.Header()
 	f.Compression, f.ChunkSize, f.BootIndex = h.Compression.String(), h.ChunkSize, int(h.BootIndex)
 	for bi := range rc.Blobs() {
@@ -258,7 +297,7 @@ func ScanWIM(fsPath string, f *File) {
 			break
 		}
 	}
-	if need, why := wimsynth.NeedsTranscode(rc.Archive); need {
+	if need, why := wimsynth.NeedsTranscode(rc); need {
 		f.Transcode = why
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: why, Info: true,
 			Fix: "pxewim serves an uncompressed copy synthesised on the fly (more bytes on the wire, CPU to decode); " +
@@ -269,7 +308,7 @@ func ScanWIM(fsPath string, f *File) {
 			Fix: "export only the image you boot (wimlib-imagex export SRC INDEX small.wim), or boot it natively over TFTP"})
 	}
 	for _, info := range rc.Images() {
-		f.Images = append(f.Images, scanImage(rc.Archive, info, f))
+		f.Images = append(f.Images, scanImage(rc, info, f))
 	}
 }
 

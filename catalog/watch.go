@@ -2,51 +2,83 @@ package catalog
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// DefaultPollInterval is how often a Watcher looks at the store when none is given.
+// DefaultPollInterval is how often a Watcher looks at a local store when none is given.
 const DefaultPollInterval = 2 * time.Second
+
+// RemotePollInterval is a sensible interval for a remote (SFTP) store: each poll lists every
+// folder of the store, one round trip each, and a remote store has no change notification.
+const RemotePollInterval = 30 * time.Second
 
 // Watcher keeps a Snapshot of a store up to date. It polls (size and mtime of every image file,
 // every interval) rather than using inotify: that also works on NFS and SMB mounts, which is
-// where admins keep shared image stores, and costs one directory walk per interval. Only files
-// whose size or mtime changed are read again.
+// where admins keep shared image stores, and on remote SFTP stores, and costs one directory
+// walk per interval. Only files whose size or mtime changed are read again.
 type Watcher struct {
-	root     string
-	opts     *Options
-	interval time.Duration
-	log      *slog.Logger
+	opts *Options
+	log  *slog.Logger
+
+	scanMu sync.Mutex // one scan at a time; held while the target changes
+	target atomic.Pointer[target]
 
 	cur  atomic.Pointer[Snapshot]
 	mu   sync.Mutex
 	subs map[int]chan *Snapshot
 	next int
+	kick chan struct{} // wakes Run when the interval changed
 }
 
-// NewWatcher scans root once and returns a watcher holding the result; Run keeps it current.
-// interval <= 0 means DefaultPollInterval; log nil means slog.Default().
+// target is the store a Watcher watches.
+type target struct {
+	fsys     fs.FS
+	label    string
+	interval time.Duration
+}
+
+// NewWatcher scans the local folder root once and returns a watcher holding the result; Run
+// keeps it current. interval <= 0 means DefaultPollInterval; log nil means slog.Default().
 func NewWatcher(ctx context.Context, root string, opts *Options, interval time.Duration, log *slog.Logger) (*Watcher, error) {
-	if interval <= 0 {
-		interval = DefaultPollInterval
+	if _, err := os.Stat(root); err != nil {
+		return nil, err
 	}
+	return NewFSWatcher(ctx, os.DirFS(root), root, opts, interval, log)
+}
+
+// NewFSWatcher is NewWatcher for any store whose files are io.ReaderAt (a remote SFTP store:
+// use RemotePollInterval). label names the store in logs.
+func NewFSWatcher(ctx context.Context, fsys fs.FS, label string, opts *Options, interval time.Duration, log *slog.Logger) (*Watcher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	snap, err := Scan(ctx, root, opts)
+	snap, err := ScanFS(ctx, fsys, label, opts)
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{root: root, opts: opts, interval: interval, log: log, subs: map[int]chan *Snapshot{}}
+	w := &Watcher{opts: opts, log: log, subs: map[int]chan *Snapshot{}, kick: make(chan struct{}, 1)}
+	w.target.Store(newTarget(fsys, label, interval))
 	w.cur.Store(snap)
 	return w, nil
 }
 
+func newTarget(fsys fs.FS, label string, interval time.Duration) *target {
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	return &target{fsys: fsys, label: label, interval: interval}
+}
+
 // Snapshot returns the current catalog.
 func (w *Watcher) Snapshot() *Snapshot { return w.cur.Load() }
+
+// Label names the store being watched.
+func (w *Watcher) Label() string { return w.target.Load().label }
 
 // Subscribe returns a channel that receives each new snapshot after a change (only the latest
 // when the reader is slow: the channel holds one), and a function that ends the subscription.
@@ -66,40 +98,86 @@ func (w *Watcher) Subscribe() (<-chan *Snapshot, func()) {
 
 // Run polls until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.interval)
+	t := time.NewTimer(w.target.Load().interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.kick:
 		case <-t.C:
 			w.poll(ctx)
 		}
+		t.Reset(w.target.Load().interval)
 	}
+}
+
+// Retarget makes the watcher watch another store (a config reload named another folder or
+// URL): the new store is scanned now, its snapshot replaces the old one and goes to
+// subscribers, and polls read the new store from then on; the old one is no longer touched.
+// When the new store cannot be scanned the watcher still moves to it, with an empty snapshot
+// (nothing of the old store may be offered from the new one), and the error is returned;
+// polls retry it.
+func (w *Watcher) Retarget(ctx context.Context, fsys fs.FS, label string, interval time.Duration) (*Snapshot, error) {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	w.target.Store(newTarget(fsys, label, interval))
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	snap, err := ScanFS(ctx, fsys, label, w.opts)
+	if err != nil {
+		snap = &Snapshot{}
+	}
+	w.publish(snap, "catalog: now watching another store", label)
+	return snap, err
+}
+
+// Rescan scans the store now (files whose size and mtime are unchanged are not read again),
+// publishes the result and returns it.
+func (w *Watcher) Rescan(ctx context.Context) (*Snapshot, error) {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	tg := w.target.Load()
+	snap, err := scanWith(ctx, tg.fsys, tg.label, w.opts, w.cur.Load())
+	if err != nil {
+		return nil, err
+	}
+	w.publish(snap, "catalog: store rescanned", tg.label)
+	return snap, nil
 }
 
 // poll rescans when the list of files, a size or an mtime differs, and tells subscribers.
 func (w *Watcher) poll(ctx context.Context) {
+	w.scanMu.Lock()
+	defer w.scanMu.Unlock()
+	tg := w.target.Load()
 	old := w.cur.Load()
-	files, err := list(w.root, w.opts)
+	files, err := list(ctx, tg.fsys, tg.label, w.opts)
 	if err != nil {
-		w.log.Warn("catalog: store scan failed", "store", w.root, "error", err)
+		if ctx.Err() == nil {
+			w.log.Warn("catalog: store scan failed", "store", tg.label, "error", err)
+		}
 		return
 	}
-	if sameStamps(old.Files, files) {
+	if sameStamps(old.storeFiles(), files) {
 		return
 	}
-	prev := map[string]File{}
-	for _, f := range old.Files {
-		prev[f.Path] = f
-	}
-	snap, err := scanWith(ctx, w.root, w.opts, prev)
+	snap, err := scanListed(ctx, tg.fsys, w.opts, files, old)
 	if err != nil {
-		w.log.Warn("catalog: store scan failed", "store", w.root, "error", err)
+		if ctx.Err() == nil {
+			w.log.Warn("catalog: store scan failed", "store", tg.label, "error", err)
+		}
 		return
 	}
+	w.publish(snap, "catalog: store changed", tg.label)
+}
+
+// publish makes snap current, logs it and hands it to every subscriber. Called with scanMu.
+func (w *Watcher) publish(snap *Snapshot, msg, label string) {
 	w.cur.Store(snap)
-	w.log.Info("catalog: store changed", "store", w.root, "files", len(snap.Files), "windowspe_images", len(snap.WindowsPE()))
+	w.log.Info(msg, "store", label, "files", len(snap.Files), "windowspe_images", len(snap.WindowsPE()))
 	for _, p := range snap.Problems() {
 		w.log.Warn("catalog: "+p.What, "file", p.File, "index", p.Index, "fix", p.Fix)
 	}
