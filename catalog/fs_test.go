@@ -153,3 +153,27 @@ func FuzzScanFS(f *testing.F) {
 		}
 	})
 }
+
+// TestNewFollow: a watcher made with no store waits; Follow hands it a store and a snapshot,
+// which subscribers get, and Run polls that store from then on.
+func TestNewFollow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := New(nil, nil)
+	ch, unsub := w.Subscribe()
+	defer unsub()
+	go w.Run(ctx)
+	if snap, err := w.Rescan(ctx); err != nil || len(snap.Files) != 0 || w.Label() != "" {
+		t.Fatalf("no store: %v %+v %q", err, snap, w.Label())
+	}
+	store := t.TempDir()
+	testenv.BuildWinPE(t, filepath.Join(store, "a.wim"), []testenv.WinPEImage{{Name: "A"}})
+	snap, err := ScanFS(ctx, os.DirFS(store), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Follow(os.DirFS(store), store, 50*time.Millisecond, snap)
+	waitSnap(t, ch, w, "followed", func(s *Snapshot) bool { return s == snap })
+	testenv.BuildWinPE(t, filepath.Join(store, "b.wim"), []testenv.WinPEImage{{Name: "B"}})
+	waitSnap(t, ch, w, "polled", func(s *Snapshot) bool { return len(s.WindowsPE()) == 2 })
+}

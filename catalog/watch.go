@@ -61,10 +61,21 @@ func NewFSWatcher(ctx context.Context, fsys fs.FS, label string, opts *Options, 
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{opts: opts, log: log, subs: map[int]chan *Snapshot{}, kick: make(chan struct{}, 1)}
+	w := New(opts, log)
 	w.target.Store(newTarget(fsys, label, interval))
 	w.cur.Store(snap)
 	return w, nil
+}
+
+// New returns a watcher of no store yet: Follow or Retarget gives it one, and Run polls it
+// from then on. log nil means slog.Default().
+func New(opts *Options, log *slog.Logger) *Watcher {
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &Watcher{opts: opts, log: log, subs: map[int]chan *Snapshot{}, kick: make(chan struct{}, 1)}
+	w.cur.Store(&Snapshot{})
+	return w
 }
 
 func newTarget(fsys fs.FS, label string, interval time.Duration) *target {
@@ -77,8 +88,22 @@ func newTarget(fsys fs.FS, label string, interval time.Duration) *target {
 // Snapshot returns the current catalog.
 func (w *Watcher) Snapshot() *Snapshot { return w.cur.Load() }
 
-// Label names the store being watched.
-func (w *Watcher) Label() string { return w.target.Load().label }
+// Label names the store being watched ("" before New's watcher has one).
+func (w *Watcher) Label() string {
+	if tg := w.target.Load(); tg != nil {
+		return tg.label
+	}
+	return ""
+}
+
+// interval is how long Run waits for the next poll (an hour while there is no store: a
+// Follow or Retarget wakes it).
+func (w *Watcher) interval() time.Duration {
+	if tg := w.target.Load(); tg != nil {
+		return tg.interval
+	}
+	return time.Hour
+}
 
 // Subscribe returns a channel that receives each new snapshot after a change (only the latest
 // when the reader is slow: the channel holds one), and a function that ends the subscription.
@@ -98,7 +123,7 @@ func (w *Watcher) Subscribe() (<-chan *Snapshot, func()) {
 
 // Run polls until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	t := time.NewTimer(w.target.Load().interval)
+	t := time.NewTimer(w.interval())
 	defer t.Stop()
 	for {
 		select {
@@ -108,7 +133,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-t.C:
 			w.poll(ctx)
 		}
-		t.Reset(w.target.Load().interval)
+		t.Reset(w.interval())
 	}
 }
 
@@ -119,6 +144,18 @@ func (w *Watcher) Run(ctx context.Context) {
 // (nothing of the old store may be offered from the new one), and the error is returned;
 // polls retry it.
 func (w *Watcher) Retarget(ctx context.Context, fsys fs.FS, label string, interval time.Duration) (*Snapshot, error) {
+	snap, err := ScanFS(ctx, fsys, label, w.opts)
+	if err != nil {
+		snap = &Snapshot{}
+	}
+	w.Follow(fsys, label, interval, snap)
+	return snap, err
+}
+
+// Follow is Retarget with the scan already done: snap is what the caller found in fsys (with
+// the watcher's options), so a reload can build its menu from the new store first and move
+// the watcher only once the new configuration is accepted.
+func (w *Watcher) Follow(fsys fs.FS, label string, interval time.Duration, snap *Snapshot) {
 	w.scanMu.Lock()
 	defer w.scanMu.Unlock()
 	w.target.Store(newTarget(fsys, label, interval))
@@ -126,12 +163,7 @@ func (w *Watcher) Retarget(ctx context.Context, fsys fs.FS, label string, interv
 	case w.kick <- struct{}{}:
 	default:
 	}
-	snap, err := ScanFS(ctx, fsys, label, w.opts)
-	if err != nil {
-		snap = &Snapshot{}
-	}
-	w.publish(snap, "catalog: now watching another store", label)
-	return snap, err
+	w.publish(snap, "catalog: watching the store", label)
 }
 
 // Rescan scans the store now (files whose size and mtime are unchanged are not read again),
@@ -140,6 +172,9 @@ func (w *Watcher) Rescan(ctx context.Context) (*Snapshot, error) {
 	w.scanMu.Lock()
 	defer w.scanMu.Unlock()
 	tg := w.target.Load()
+	if tg == nil {
+		return w.cur.Load(), nil
+	}
 	snap, err := scanWith(ctx, tg.fsys, tg.label, w.opts, w.cur.Load())
 	if err != nil {
 		return nil, err
@@ -153,6 +188,9 @@ func (w *Watcher) poll(ctx context.Context) {
 	w.scanMu.Lock()
 	defer w.scanMu.Unlock()
 	tg := w.target.Load()
+	if tg == nil {
+		return
+	}
 	old := w.cur.Load()
 	files, err := list(ctx, tg.fsys, tg.label, w.opts)
 	if err != nil {

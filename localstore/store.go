@@ -121,6 +121,11 @@ func NewFS(fsys fs.FS, root string, opts Options) *Store {
 // Root returns the store folder.
 func (s *Store) Root() string { return s.root }
 
+// FS returns the file system the store reads its folder from (os.DirFS of the folder, or the
+// one given to NewFS), without the WIM, ISO and iPXE paths the Store adds: what the catalog
+// walks.
+func (s *Store) FS() fs.FS { return s.rootFS }
+
 // wimElem matches a path element that enters a WIM image: "name.wim:3".
 var wimElem = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd)):([0-9]{1,9})$`)
 
