@@ -573,9 +573,24 @@ func (d *decoder) crossCheck(cfg *Config) {
 		}
 	}
 	for i, r := range cfg.Rules {
-		if _, ok := cfg.Entry(r.Entry); !ok {
-			d.errs = append(d.errs, &ConfigError{File: d.file, Line: r.Line, Key: fmt.Sprintf("rules[%d].entry", i),
-				Msg: fmt.Sprintf("no entry named %q (entries: %s)", r.Entry, strings.Join(entryNames(cfg), ", "))})
+		if _, ok := cfg.Entry(r.Entry); ok {
+			continue
+		}
+		// Automatic entries (pe-FILE-INDEX, iso-FILE, img-FILE) exist only once the catalog
+		// has seen their image, and come and go with the store: accept their names here,
+		// and Policy.RuleWarnings and the DHCP decision's reason say when one is missing.
+		kind := autoEntryKind(r.Entry)
+		msg := ""
+		switch {
+		case kind == "winpe" && !cfg.WinPE.Auto:
+			msg = fmt.Sprintf("no entry named %q, and winpe.auto is off: no automatic pe-FILE-INDEX entries are made (set winpe: {auto: true}, or define the entry)", r.Entry)
+		case kind == "images" && cfg.Images.NoAuto:
+			msg = fmt.Sprintf("no entry named %q, and images.auto is off: no automatic iso-/img- entries are made", r.Entry)
+		case kind == "":
+			msg = fmt.Sprintf("no entry named %q (entries: %s; automatic entries are named pe-FILE-INDEX, iso-FILE or img-FILE)", r.Entry, strings.Join(entryNames(cfg), ", "))
+		}
+		if msg != "" {
+			d.errs = append(d.errs, &ConfigError{File: d.file, Line: r.Line, Key: fmt.Sprintf("rules[%d].entry", i), Msg: msg})
 		}
 	}
 	if cfg.IPXE.Dir != "" {

@@ -49,6 +49,12 @@ type ScriptEnv struct {
 	// FS is the client's file tree (the store with every entry's own files), for entries that
 	// look into images while rendering (winpe). Nil when the caller has none.
 	FS fs.FS
+	// OwnTree is set by Policy while it renders an entry whose tree (TreeBooter) is the
+	// client's TFTP tree, because a rule sends the client there: a native WinPE entry can then
+	// have iPXE chain its loader over TFTP.
+	OwnTree bool
+	// TFTP is listen.tftp ("" = no TFTP server), for entries that chain a loader over TFTP.
+	TFTP string
 }
 
 // entryKind parses one kind of entry from its YAML value.

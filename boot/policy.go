@@ -17,8 +17,16 @@ const IPXEDir = "ipxe"
 // Decision is what the DHCP server tells one client to boot.
 type Decision struct {
 	BootFile string // TFTP path, or absolute http URL (iPXE scripts, UEFI HTTP Boot)
-	NoBoot   bool   // do not netboot this client
-	Reason   string // why, for logs
+	// BCDPath, when set, is DHCP option 252: the BCD path bootmgr reads over TFTP (native WinPE).
+	BCDPath string
+	NoBoot  bool   // do not netboot this client
+	Reason  string // why, for logs
+}
+
+// NativeBCDPather is implemented by NativeBooter entries whose loader reads a BCD: the path
+// DHCP option 252 names for a client booted by NativeBootFile.
+type NativeBCDPather interface {
+	NativeBCDPath(c Client) string
 }
 
 // Policy decides, for one config, what each client boots: the DHCP boot file, and the iPXE
@@ -40,14 +48,37 @@ func NewPolicy(cfg *Config) (*Policy, error) {
 // Config returns the config the policy was built from.
 func (p *Policy) Config() *Config { return p.cfg }
 
-// Rule returns the entry that the first matching rule sends c to, if any.
+// Rule returns the entry that the first matching rule sends c to, if any. A rule naming an
+// automatic entry that the catalog does not hold at the moment sends c nowhere (the menu).
 func (p *Policy) Rule(c Client) (*Entry, bool) {
-	for _, r := range p.cfg.Rules {
+	_, e := p.rule(c)
+	return e, e != nil
+}
+
+// rule returns the first rule matching c and its entry (nil when the entry does not exist).
+func (p *Policy) rule(c Client) (*Rule, *Entry) {
+	for i := range p.cfg.Rules {
+		r := &p.cfg.Rules[i]
 		if r.Match.Matches(c) {
-			return p.cfg.Entry(r.Entry)
+			e, _ := p.cfg.Entry(r.Entry)
+			return r, e
 		}
 	}
-	return nil, false
+	return nil, nil
+}
+
+// RuleWarnings lists the rules whose entry does not exist in this policy: rules naming an
+// automatic entry (see AutoEntryName) for an image the store does not hold now. Clients they
+// match get the menu. The config accepted them because automatic entries come and go.
+func (p *Policy) RuleWarnings() []string {
+	var out []string
+	for i, r := range p.cfg.Rules {
+		if _, ok := p.cfg.Entry(r.Entry); !ok {
+			out = append(out, fmt.Sprintf("%s:%d: rules[%d].entry: no entry %q at the moment (%s); clients it matches get the menu",
+				p.cfg.Source, r.Line, i, r.Entry, autoEntryHint(r.Entry)))
+		}
+	}
+	return out
 }
 
 // Decide chooses the DHCP boot file. server is the address the client reached us at (the
@@ -65,13 +96,27 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 		}
 		return Decision{BootFile: base + "/files/" + IPXEDir + "/" + p.cfg.IPXE.HTTPBoot, Reason: "UEFI HTTP Boot: iPXE over HTTP"}
 	}
-	if e, ok := p.Rule(c); ok {
+	r, e := p.rule(c)
+	if e != nil {
 		if nb, ok := e.Boot.(NativeBooter); ok {
 			if f, ok := nb.NativeBootFile(c); ok {
-				return Decision{BootFile: f, Reason: "rule to " + e.Name + ": native boot"}
+				d := Decision{BootFile: f, Reason: "rule to " + e.Name + ": native boot"}
+				if bp, ok := e.Boot.(NativeBCDPather); ok {
+					d.BCDPath = bp.NativeBCDPath(c)
+				}
+				return d
 			}
 		}
 	}
+	d := p.ipxeBinary(c)
+	if r != nil && e == nil && !d.NoBoot {
+		d.Reason += fmt.Sprintf("; rule on line %d names entry %q, which does not exist now (%s): the menu", r.Line, r.Entry, autoEntryHint(r.Entry))
+	}
+	return d
+}
+
+// ipxeBinary is the decision for a stock PXE client: the iPXE binary of its firmware.
+func (p *Policy) ipxeBinary(c Client) Decision {
 	var file string
 	switch c.Firmware {
 	case FirmwareBIOS:
@@ -96,6 +141,14 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 // DHCP last saw as iPXE, and it must still find \Boot\BCD of its image.
 func (p *Policy) Tree(c Client, store fs.FS) (fs.FS, error) {
 	base := p.withEntryFiles(store)
+	if e := p.treeEntry(c); e != nil {
+		return e.Boot.(TreeBooter).Tree(c, base)
+	}
+	return base, nil
+}
+
+// treeEntry is the entry whose tree Tree gives c, or nil for the plain store.
+func (p *Policy) treeEntry(c Client) *Entry {
 	fw := c
 	fw.IPXE = false
 	for _, r := range p.cfg.Rules {
@@ -106,14 +159,14 @@ func (p *Policy) Tree(c Client, store fs.FS) (fs.FS, error) {
 		if !ok {
 			continue
 		}
-		if tb, ok := e.Boot.(TreeBooter); ok {
-			return tb.Tree(c, base)
+		if _, ok := e.Boot.(TreeBooter); ok {
+			return e
 		}
 		if r.Match.Matches(c) {
 			break // the rule that really applies has no tree of its own
 		}
 	}
-	return base, nil
+	return nil
 }
 
 // withEntryFiles adds the winpe entries' folders to store.
@@ -199,7 +252,7 @@ func (p *Policy) ScriptFor(c Client, name string, url func(Ref) (string, error),
 // ScriptForTree is ScriptFor for a client whose file tree (from Tree) is tree: winpe entries
 // look into their image while rendering.
 func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) (string, error), warn func(error)) (string, error) {
-	env := &ScriptEnv{Client: c, URL: url, FS: tree}
+	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP}
 	switch name {
 	case ScriptBoot:
 		if e, ok := p.Rule(c); ok {
@@ -217,7 +270,7 @@ func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) 
 
 // entryScript renders one entry with the failure handling the menu script would give it.
 func (p *Policy) entryScript(env *ScriptEnv, e *Entry) (string, error) {
-	body, err := e.Boot.IPXE(env)
+	body, err := p.render(env, e)
 	if err != nil {
 		return "", fmt.Errorf("entry %q: %w", e.Name, err)
 	}
@@ -229,6 +282,12 @@ func (p *Policy) entryScript(env *ScriptEnv, e *Entry) (string, error) {
 	// iPXE), and try again; the console shows the error meanwhile.
 	b.WriteString("goto failed\n:failed\necho pxewim: boot failed: ${errno}, retrying in 10 s\nsleep 10\ndhcp || echo pxewim: dhcp failed\ngoto retry\n")
 	return b.String(), nil
+}
+
+// render renders e's commands for env's client, telling e whether the client's tree is e's.
+func (p *Policy) render(env *ScriptEnv, e *Entry) (string, error) {
+	env.OwnTree = env.FS != nil && p.treeEntry(env.Client) == e
+	return e.Boot.IPXE(env)
 }
 
 func clientLabel(c Client) string {
@@ -297,7 +356,7 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 	}
 	for i := range p.cfg.Entries {
 		e := &p.cfg.Entries[i]
-		body, err := e.Boot.IPXE(env)
+		body, err := p.render(env, e)
 		if err != nil {
 			// One broken entry (a file missing from the store) must not take the menu down:
 			// show it, and say why it cannot boot.

@@ -3,6 +3,7 @@ package boot
 import (
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"sync"
 
@@ -22,6 +23,24 @@ const (
 	BCDImage    = "image"    // always the image's BCD (Windows/Boot/DVD/{PCAT,EFI}/BCD)
 	BCDGenerate = "generate" // always a generated ramdisk BCD (package bcd)
 )
+
+// UEFI boot managers (winpe.uefi_bootmgr): which of the image's two UEFI boot managers UEFI
+// clients get, on both paths (the native DHCP boot file, and wimboot's bootmgfw.efi).
+//
+// The trade-off: Windows/Boot/EFI/bootmgfw.efi is signed with Microsoft's 2011 Windows
+// Production PCA, which machines that applied the BlackLotus (CVE-2023-24932) mitigations
+// revoke under Secure Boot; Windows/Boot/EFI_EX/bootmgfw_EX.efi (Windows 11 24H2 and later
+// media) is signed with the "Windows UEFI CA 2023", which only machines whose Secure Boot db
+// was updated trust. Without Secure Boot either one starts.
+const (
+	UEFIBootmgrClassic = "classic" // bootmgfw.efi: the default, what every Secure Boot db trusts today
+	UEFIBootmgrEX      = "ex"      // bootmgfw_EX.efi: required, the entry cannot boot UEFI without it
+	UEFIBootmgrAuto    = "auto"    // bootmgfw_EX.efi when the image has it, else bootmgfw.efi
+)
+
+// NativeBCDPath is the BCD path DHCP option 252 names for native clients. Every client's tree
+// resolves it to the BCD of the image a rule chose for that client, so one path serves all.
+const NativeBCDPath = `\Boot\BCD`
 
 // WinPEDir is the folder of every client's tree under which winpe entries serve their own
 // files: WinPEDir/ENTRY/boot.wim (the WIM as served: original, exported, injected or
@@ -48,6 +67,8 @@ type WinPEBoot struct {
 	WimbootArgs []string
 	Inject      []Injection
 	BCD         string // BCDAuto, BCDImage, BCDGenerate
+	// UEFIBootmgr is UEFIBootmgrClassic, UEFIBootmgrEX or UEFIBootmgrAuto ("" = classic).
+	UEFIBootmgr string
 	BlockSize   uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
 	WindowSize  uint32 // ramdisktftpwindowsize in a generated BCD
 	Auto        bool   // generated from the catalog, not written in the config
@@ -91,9 +112,9 @@ func firmwareOf(c Client) (catalog.Firmware, bool) {
 }
 
 // NativeBootFile is the DHCP boot file of a stock PXE client sent here by a rule: the image's
-// pxeboot.n12 (BIOS) or bootmgfw.efi (x64 UEFI), under \boot of the client's tree. The path is
-// given with a backslash on purpose: pxeboot looks for bootmgr.exe in its own folder only when
-// it was started with a backslash path.
+// pxeboot.n12 (BIOS) or bootmgfw.efi / bootmgfw_EX.efi (x64 UEFI, see uefi_bootmgr), under
+// \boot of the client's tree. The path is given with a backslash on purpose: pxeboot looks for
+// bootmgr.exe in its own folder only when it was started with a backslash path.
 func (w *WinPEBoot) NativeBootFile(c Client) (string, bool) {
 	if w.Path == WinPEWimboot || (w.Path == WinPEAuto && w.Wimboot != "" && c.IPXE) {
 		return "", false
@@ -106,18 +127,63 @@ func (w *WinPEBoot) NativeBootFile(c Client) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	bf := src.boot[fw]
-	if len(bf.Missing) > 0 {
+	f, err := w.nativeLoader(src, fw)
+	if err != nil {
 		return "", false
 	}
+	return `boot\` + f, true
+}
+
+// NativeBCDPath is what DHCP option 252 tells a client booted by NativeBootFile: its tree's BCD.
+func (w *WinPEBoot) NativeBCDPath(Client) string { return NativeBCDPath }
+
+// nativeLoader is the file name, in the \boot folder of a native client's tree, of the first
+// program fw clients run, or why there is none.
+func (w *WinPEBoot) nativeLoader(src *peSource, fw catalog.Firmware) (string, error) {
+	bf := src.boot[fw]
+	if m := w.missing(bf, fw); len(m) > 0 {
+		return "", fmt.Errorf("the image has no %s", roleList(fw, m))
+	}
 	if fw == catalog.UEFI {
-		return `boot\bootmgfw.efi`, true
+		return path.Base(bf.Files[w.uefiRole(bf)]), nil
 	}
 	p, ok := bf.Files[catalog.RoleNBP]
 	if !ok {
-		return "", false
+		return "", fmt.Errorf("the image has no %s (%s): BIOS clients cannot boot it natively", catalog.RoleNBP, strings.Join(catalog.Candidates(fw, catalog.RoleNBP), " or "))
 	}
-	return `boot\` + p[strings.LastIndex(p, "/")+1:], true
+	return path.Base(p), nil
+}
+
+// uefiRole is the UEFI boot manager the entry hands out: bootmgfw_EX.efi when uefi_bootmgr
+// asks for it (ex), or prefers it and the image has it (auto); else bootmgfw.efi.
+func (w *WinPEBoot) uefiRole(bf catalog.BootFiles) catalog.Role {
+	switch w.UEFIBootmgr {
+	case UEFIBootmgrEX:
+		return catalog.RoleBootmgrEX
+	case UEFIBootmgrAuto:
+		if bf.Has(catalog.RoleBootmgrEX) {
+			return catalog.RoleBootmgrEX
+		}
+	}
+	return catalog.RoleBootmgr
+}
+
+// missing lists the boot files fw clients need and the image lacks, for this entry's choice of
+// UEFI boot manager: with bootmgfw_EX.efi chosen, a missing bootmgfw.efi does not matter.
+func (w *WinPEBoot) missing(bf catalog.BootFiles, fw catalog.Firmware) []catalog.Role {
+	if fw != catalog.UEFI || w.uefiRole(bf) != catalog.RoleBootmgrEX {
+		return bf.Missing
+	}
+	var out []catalog.Role
+	for _, r := range bf.Missing {
+		if r != catalog.RoleBootmgr {
+			out = append(out, r)
+		}
+	}
+	if !bf.Has(catalog.RoleBootmgrEX) {
+		out = append(out, catalog.RoleBootmgrEX)
+	}
+	return out
 }
 
 // Tree is the client's own tree for the native path: the standard paths bootmgr asks for
@@ -152,12 +218,18 @@ func (w *WinPEBoot) Files(store fs.FS) (fs.FS, error) {
 // every download shows up in the HTTP log with its byte count; pxewim can hand over a generated
 // BCD when the image has none; files inside the WIM get immutable blob URLs that a cache can
 // share; and wimboot reads a transcoded or injected WIM without decompressing anything itself.
+//
+// An entry iPXE cannot boot through wimboot (path: native, or no wimboot binary) chains the
+// native loader over TFTP instead, when a rule sends the client here (see chainNative).
 func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
-	if w.Path == WinPENative {
-		return "", fmt.Errorf("winpe path is native: clients boot it from PXE firmware through a rule, not from iPXE (set winpe.path: auto and winpe.wimboot to boot it from the menu)")
-	}
-	if w.Wimboot == "" {
-		return "", fmt.Errorf("no wimboot binary configured: put wimboot (https://ipxe.org/wimboot, GPL) in the store and set winpe.wimboot (or the top-level winpe.wimboot)")
+	if w.Path == WinPENative || w.Wimboot == "" {
+		if env.OwnTree {
+			return w.chainNative(env)
+		}
+		if w.Path == WinPENative {
+			return "", fmt.Errorf("winpe path is native and no rule sends this client here: iPXE chains the native loader only for clients a rule sends to the entry (their TFTP tree serves its \\Boot\\BCD); add a rule, or set winpe.path: auto and winpe.wimboot to boot it from the menu")
+		}
+		return "", fmt.Errorf("no wimboot binary configured: put wimboot (https://ipxe.org/wimboot, GPL) in the store and set winpe.wimboot (or the top-level winpe.wimboot), or send clients here with a rule (iPXE then chains the native loader)")
 	}
 	if env.FS == nil {
 		return "", fmt.Errorf("no file tree to look up the image in")
@@ -199,15 +271,16 @@ func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
 // wimbootFiles lists the initrd lines of one firmware, named as wimboot expects them.
 func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmware) ([]string, error) {
 	bf := src.boot[fw]
-	if len(bf.Missing) > 0 {
-		return nil, fmt.Errorf("the image has no %s", roleList(fw, bf.Missing))
+	if m := w.missing(bf, fw); len(m) > 0 {
+		return nil, fmt.Errorf("the image has no %s", roleList(fw, m))
 	}
 	type item struct{ name, path string }
 	var items []item
 	if fw == catalog.BIOS {
 		items = append(items, item{"bootmgr.exe", src.imagePath(bf.Files[catalog.RoleBootmgr])})
 	} else {
-		items = append(items, item{"bootmgfw.efi", src.imagePath(bf.Files[catalog.RoleBootmgr])})
+		// wimboot runs the file it was given as bootmgfw.efi, whichever of the two it is.
+		items = append(items, item{"bootmgfw.efi", src.imagePath(bf.Files[w.uefiRole(bf)])})
 	}
 	bcdPath, err := src.bcdPath(fw)
 	if err != nil {

@@ -40,7 +40,11 @@ func (w *WinPEBoot) Check(store fs.FS) []Finding {
 	}
 	for _, fw := range []catalog.Firmware{catalog.BIOS, catalog.UEFI} {
 		bf := src.boot[fw]
-		for _, r := range bf.Missing {
+		if fw == catalog.UEFI && w.UEFIBootmgr == UEFIBootmgrAuto && w.uefiRole(bf) == catalog.RoleBootmgrEX {
+			out = append(out, Finding{"UEFI clients get Windows/Boot/EFI_EX/bootmgfw_EX.efi (uefi_bootmgr: auto): under Secure Boot only machines whose db trusts the Windows UEFI CA 2023 start it",
+				"nothing to do if your machines have the 2023 CA; otherwise set winpe.uefi_bootmgr: classic", true})
+		}
+		for _, r := range w.missing(bf, fw) {
 			out = append(out, Finding{fmt.Sprintf("%s clients cannot boot it: the image has no %s (%s)", fw, r, strings.Join(catalog.Candidates(fw, r), " or ")),
 				"inject it from a Windows ADK or install media: winpe.inject: [{path: " + catalog.Candidates(fw, r)[0] + ", file: ...}]", false})
 		}

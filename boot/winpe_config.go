@@ -14,10 +14,12 @@ import (
 // from the store's catalog.
 type WinPEDefaults struct {
 	// Auto adds a menu entry for every WindowsPE image in the store that no entry names.
-	Auto       bool
-	Wimboot    string // store path of wimboot, for entries that name none
-	BlockSize  uint32
-	WindowSize uint32
+	Auto    bool
+	Wimboot string // store path of wimboot, for entries that name none
+	// UEFIBootmgr is uefi_bootmgr for entries that set none ("" = classic).
+	UEFIBootmgr string
+	BlockSize   uint32
+	WindowSize  uint32
 }
 
 // wimbootArgs are the command-line options wimboot accepts besides index=N.
@@ -49,7 +51,10 @@ func parseWinPE(d *decoder, n *yaml.Node, key string) EntryBoot {
 		"path":    func(v *yaml.Node, k string) { d.oneOf(v, k, &w.Path, WinPEAuto, WinPEWimboot, WinPENative) },
 		"bcd":     func(v *yaml.Node, k string) { d.oneOf(v, k, &w.BCD, BCDAuto, BCDImage, BCDGenerate) },
 		"tftp":    func(v *yaml.Node, k string) { d.tftpTuning(v, k, &w.BlockSize, &w.WindowSize) },
-		"inject":  func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
+		"uefi_bootmgr": func(v *yaml.Node, k string) {
+			d.oneOf(v, k, &w.UEFIBootmgr, UEFIBootmgrClassic, UEFIBootmgrEX, UEFIBootmgrAuto)
+		},
+		"inject": func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
 		"wimboot_args": func(v *yaml.Node, k string) {
 			d.strList(v, k, &w.WimbootArgs)
 			for i, a := range w.WimbootArgs {
@@ -170,6 +175,9 @@ func (d *decoder) winpeDefaults(n *yaml.Node, key string, dst *WinPEDefaults) {
 			}
 		},
 		"tftp": func(v *yaml.Node, k string) { d.tftpTuning(v, k, &dst.BlockSize, &dst.WindowSize) },
+		"uefi_bootmgr": func(v *yaml.Node, k string) {
+			d.oneOf(v, k, &dst.UEFIBootmgr, UEFIBootmgrClassic, UEFIBootmgrEX, UEFIBootmgrAuto)
+		},
 	})
 }
 
@@ -183,6 +191,9 @@ func (c *Config) applyWinPEDefaults() {
 		if w.Wimboot == "" {
 			w.Wimboot = c.WinPE.Wimboot
 		}
+		if w.UEFIBootmgr == "" {
+			w.UEFIBootmgr = c.WinPE.UEFIBootmgr
+		}
 		if w.BlockSize == 0 && w.WindowSize == 0 {
 			w.BlockSize, w.WindowSize = c.WinPE.BlockSize, c.WinPE.WindowSize
 		}
@@ -190,6 +201,46 @@ func (c *Config) applyWinPEDefaults() {
 }
 
 var slugChars = regexp.MustCompile(`[^a-z0-9]+`)
+
+// AutoEntryName is the name of the automatic entry (winpe.auto) for image index of the WIM at
+// path in the store: "pe-", the path in lower case without ".wim" and with every run of other
+// characters turned into "-" (50 characters at most), "-" and the index. boot.wim image 2 is
+// "pe-boot-2", "PE/Lab Tools.wim" image 1 "pe-pe-lab-tools-1". Rules may name it.
+func AutoEntryName(path string, index int) string {
+	slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(strings.TrimSuffix(path, ".wim")), "-"), "-")
+	if len(slug) > 50 {
+		slug = slug[:50]
+	}
+	return fmt.Sprintf("pe-%s-%d", slug, index)
+}
+
+var (
+	autoWinPEName = regexp.MustCompile(`^pe-[a-z0-9-]+-[0-9]+$`) // WithCatalog: WIM images
+	autoImageName = regexp.MustCompile(`^(iso|img)-[a-z0-9-]+$`) // WithImages: ISOs and disk images
+)
+
+// autoEntryKind says which automatic entries name has the form of: "winpe" (pe-FILE-INDEX),
+// "images" (iso-FILE, img-FILE), or "" when it is no automatic entry's name.
+func autoEntryKind(name string) string {
+	switch {
+	case autoWinPEName.MatchString(name):
+		return "winpe"
+	case autoImageName.MatchString(name):
+		return "images"
+	}
+	return ""
+}
+
+// autoEntryHint explains, for messages, why a rule's entry may be missing.
+func autoEntryHint(name string) string {
+	switch autoEntryKind(name) {
+	case "winpe":
+		return "an automatic entry for a WIM image: pe-FILE-INDEX, e.g. pe-boot-2 for image 2 of boot.wim; the store holds no such image, or an entry of the config boots it already"
+	case "images":
+		return "an automatic entry for an ISO or disk image: iso-FILE or img-FILE, e.g. iso-tools-rescue-iso for tools/rescue.iso; the store holds no such file, or an entry of the config boots it already"
+	}
+	return "not an entry of the config"
+}
 
 // WithCatalog returns a copy of c with an entry for every WindowsPE image of snap that no
 // winpe entry names (when winpe.auto is on). Generated entries are named "pe-FILE-INDEX" and
@@ -216,16 +267,12 @@ func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 		if named[lp+":"+strconv.Itoa(r.Image.Index)] {
 			continue
 		}
-		slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(strings.TrimSuffix(r.File.Path, ".wim")), "-"), "-")
-		if len(slug) > 50 {
-			slug = slug[:50]
-		}
-		name := fmt.Sprintf("pe-%s-%d", slug, r.Image.Index)
+		name := AutoEntryName(r.File.Path, r.Image.Index)
 		if _, dup := out.Entry(name); dup {
 			continue
 		}
 		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
-			BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
+			UEFIBootmgr: c.WinPE.UEFIBootmgr, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
 		title := fmt.Sprintf("%s (%s:%d, %s)", oneLine(r.Image.Name), r.File.Path, r.Image.Index, r.Image.ArchName)
 		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
 	}

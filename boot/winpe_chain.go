@@ -1,0 +1,112 @@
+package boot
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/pxewim/pxewim/catalog"
+)
+
+// chainNative renders the iPXE commands that start the entry's native loader (pxeboot.n12 on
+// BIOS, bootmgfw.efi or bootmgfw_EX.efi on UEFI, by the firmware DHCP saw) over TFTP, for an iPXE client a rule sends to
+// an entry iPXE cannot boot through wimboot. The loader then fetches bootmgr, \Boot\BCD,
+// boot.sdi and the WIM over TFTP exactly as after a native PXE boot: the client's TFTP tree is
+// this entry's (env.OwnTree).
+//
+// Before chaining, the script sets what the loader reads from the DHCP packet iPXE hands it
+// (iPXE builds that packet from its settings): next-server (the TFTP server it talks to, which
+// the site's DHCP server may have set to another host), filename (pxeboot finds bootmgr.exe
+// in the folder of its own backslash path) and option 252 (the BCD path). Values with
+// backslashes are written as hex, so that no iPXE version's command-line parsing can change
+// them.
+func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
+	if env.FS == nil {
+		return "", fmt.Errorf("no file tree to look up the image in")
+	}
+	if env.TFTP == "" {
+		return "", fmt.Errorf("winpe %s boots natively over TFTP, but no TFTP server is configured (listen.tftp)", w.name)
+	}
+	// The client's tree (and so the loader it can fetch) is that of the firmware DHCP saw.
+	fw, ok := firmwareOf(env.Client)
+	if !ok {
+		return "", fmt.Errorf("winpe %s boots natively only on BIOS and x64 UEFI, and DHCP saw this client as %s", w.name, env.Client.Firmware)
+	}
+	src, err := w.source(env.FS)
+	if err != nil {
+		return "", err
+	}
+	lines, err := w.chainLines(env, src, fw)
+	if err != nil {
+		return "", fmt.Errorf("%s cannot boot natively on %s: %w", w.name, fw, err)
+	}
+	return lines, nil
+}
+
+// chainLines are the commands of one firmware.
+func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmware) (string, error) {
+	loader, err := w.nativeLoader(src, fw)
+	if err != nil {
+		return "", err
+	}
+	treePath := "boot/" + loader
+	// The loader's HTTP URL names the address this client reaches us at (listen.advertise,
+	// or the address the script request came in on): the TFTP server is on the same host.
+	u, err := env.URL(Ref{Path: treePath})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", loader, err)
+	}
+	ip, host, err := tftpHost(u, env.TFTP)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "echo pxewim: chaining %s (native WinPE over TFTP)\n", loader)
+	fmt.Fprintf(&b, "set next-server %s\n", ip)
+	fmt.Fprintf(&b, "# filename %s, option 252 %s\n", `boot\`+loader, NativeBCDPath)
+	fmt.Fprintf(&b, "set filename:hex %s\n", hexColons(`boot\`+loader))
+	fmt.Fprintf(&b, "set 252:hex %s\n", hexColons(NativeBCDPath))
+	fmt.Fprintf(&b, "chain tftp://%s/%s || goto failed\n", host, treePath)
+	return b.String(), nil
+}
+
+// tftpHost returns the server's address taken from httpURL, and the host[:port] of tftp://
+// URLs: that address with listen.tftp's port (left out when it is 69).
+func tftpHost(httpURL, listenTFTP string) (ip, hostPort string, err error) {
+	pu, err := url.Parse(httpURL)
+	if err != nil || pu.Hostname() == "" {
+		return "", "", fmt.Errorf("cannot tell the server's address from the URL %q (want an absolute http URL)", httpURL)
+	}
+	_, port, err := net.SplitHostPort(listenTFTP)
+	if err != nil {
+		return "", "", fmt.Errorf("listen.tftp %q: %w", listenTFTP, err)
+	}
+	ip = pu.Hostname()
+	if port == "69" || port == "" {
+		port = ""
+	}
+	switch {
+	case port != "":
+		hostPort = net.JoinHostPort(ip, port)
+	case strings.Contains(ip, ":"):
+		hostPort = "[" + ip + "]"
+	default:
+		hostPort = ip
+	}
+	return ip, hostPort, nil
+}
+
+// hexColons writes s as iPXE's hex setting syntax ("5c:42:...").
+func hexColons(s string) string {
+	h := hex.EncodeToString([]byte(s))
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
+}
