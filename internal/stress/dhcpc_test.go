@@ -62,17 +62,23 @@ func (p *dhcpPort) readLoop() {
 	}
 }
 
+// listen routes replies with transaction ID xid to the returned channel until done is called.
+func (p *dhcpPort) listen(xid dhcpv4.TransactionID) (ch chan *dhcpv4.DHCPv4, done func()) {
+	ch = make(chan *dhcpv4.DHCPv4, 8)
+	p.mu.Lock()
+	p.wait[xid] = ch
+	p.mu.Unlock()
+	return ch, func() {
+		p.mu.Lock()
+		delete(p.wait, xid)
+		p.mu.Unlock()
+	}
+}
+
 // exchange sends pkt to dst until a reply of type want arrives (retrying every 500 ms).
 func (p *dhcpPort) exchange(ctx context.Context, pkt *dhcpv4.DHCPv4, dst *net.UDPAddr, want dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
-	ch := make(chan *dhcpv4.DHCPv4, 8)
-	p.mu.Lock()
-	p.wait[pkt.TransactionID] = ch
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.wait, pkt.TransactionID)
-		p.mu.Unlock()
-	}()
+	ch, done := p.listen(pkt.TransactionID)
+	defer done()
 	for try := 0; try < 8; try++ {
 		if _, err := p.c.WriteToUDP(pkt.ToBytes(), dst); err != nil {
 			return nil, err
@@ -120,7 +126,7 @@ func pxeMods(mac net.HardwareAddr) []dhcpv4.Modifier {
 
 // bootInfo is what a client learned from DHCP.
 type bootInfo struct {
-	IP       netip.Addr // leased (full mode) or the pre-assigned one (proxy mode)
+	IP       netip.Addr // leased from pxewim (full mode) or from the site's dnsmasq (proxy mode)
 	BootFile string
 	Server   netip.Addr // siaddr / next server
 }
@@ -148,35 +154,6 @@ func (p *dhcpPort) fullDORA(ctx context.Context, mac net.HardwareAddr) (bootInfo
 	ip, _ := netip.AddrFromSlice(ackm.YourIPAddr.To4())
 	if ip != mustAddr(offer.YourIPAddr) {
 		return bootInfo{}, fmt.Errorf("ACK %s differs from OFFER %s", ip, offer.YourIPAddr)
-	}
-	return bootInfo{IP: ip, BootFile: ackm.BootFileName, Server: mustAddr(ackm.ServerIPAddr)}, nil
-}
-
-// proxyBoot plays a client beside another DHCP server: DISCOVER gets pxewim's proxy OFFER (no
-// address), then REQUEST to the boot server port 4011 with the client's own address in ciaddr.
-func (p *dhcpPort) proxyBoot(ctx context.Context, mac net.HardwareAddr, ip, server netip.Addr) (bootInfo, error) {
-	disc, err := dhcpv4.NewDiscovery(mac, pxeMods(mac)...)
-	if err != nil {
-		return bootInfo{}, err
-	}
-	offer, err := p.exchange(ctx, disc, bcast, dhcpv4.MessageTypeOffer)
-	if err != nil {
-		return bootInfo{}, fmt.Errorf("proxy discover: %w", err)
-	}
-	if y := mustAddr(offer.YourIPAddr); y.IsValid() && !y.IsUnspecified() {
-		return bootInfo{}, fmt.Errorf("proxy OFFER gave an address (%s): a proxy must never", y)
-	}
-	req, err := dhcpv4.New(append(pxeMods(mac),
-		dhcpv4.WithHwAddr(mac),
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
-		dhcpv4.WithClientIP(ip.AsSlice()),
-		dhcpv4.WithBroadcast(false))...)
-	if err != nil {
-		return bootInfo{}, err
-	}
-	ackm, err := p.exchange(ctx, req, &net.UDPAddr{IP: server.AsSlice(), Port: 4011}, dhcpv4.MessageTypeAck)
-	if err != nil {
-		return bootInfo{}, fmt.Errorf("port 4011 request: %w", err)
 	}
 	return bootInfo{IP: ip, BootFile: ackm.BootFileName, Server: mustAddr(ackm.ServerIPAddr)}, nil
 }

@@ -45,6 +45,10 @@ type pair struct {
 	SrvIP    netip.Addr
 	CliIP    netip.Addr
 	subnet   string // first three octets
+	// Site and SiteIP are the site's DHCP server's namespace and address (.3), only in the
+	// proxy topology of newSitePair.
+	Site   *testenv.Netns
+	SiteIP netip.Addr
 }
 
 // newPair builds the topology; subnet24 must be unique per test ("10.91.N").

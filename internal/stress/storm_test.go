@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,16 +46,24 @@ const (
 func TestStormFull(t *testing.T)  { storm(t, "full", "10.91.1") }
 func TestStormProxy(t *testing.T) { storm(t, "proxy", "10.91.2") }
 
-// storm plays N PXE clients at once against one pxewim serve: DHCP, TFTP of undionly.kpxe at
-// blksize 1468, the iPXE script, then a file inside an LZX WIM by 1 MiB ranges, every byte
+// storm plays N PXE clients at once against one pxewim serve: DHCP (full mode: pxewim leases
+// the addresses; proxy mode: the site's dnsmasq in its own namespace leases them and pxewim
+// answers beside it with proxy offers and on port 4011), TFTP of undionly.kpxe at blksize 1468, the iPXE script, then a file inside an LZX WIM by 1 MiB ranges, every byte
 // compared with the source. Then nginx serves the same file pre-extracted to the same clients.
 func storm(t *testing.T, mode, subnet string) {
 	testenv.RequireFiles(t, "ipxe", undionly)
 	n, mb := stormSize()
-	p := newPair(t, subnet)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
+	var p *pair
+	var site *testenv.Dnsmasq
+	if mode == "proxy" {
+		p = newSitePair(t, subnet)
+		site = startSiteDHCP(t, ctx, p, dir)
+	} else {
+		p = newPair(t, subnet)
+	}
 	store := filepath.Join(dir, "store")
 	os.MkdirAll(store, 0o755)
 	big := payload(mb<<20, 7)
@@ -71,6 +80,7 @@ func storm(t *testing.T, mode, subnet string) {
 		t.Fatal(err)
 	}
 	infos := make([]bootInfo, n)
+	proxyLat := make([]time.Duration, n)
 	var fails atomic.Int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -82,7 +92,7 @@ func storm(t *testing.T, mode, subnet string) {
 			if mode == "full" {
 				infos[i], err = port.fullDORA(ctx, clientMAC(i))
 			} else {
-				infos[i], err = port.proxyBoot(ctx, clientMAC(i), p.host(10+i), p.SrvIP)
+				infos[i], proxyLat[i], err = port.siteBoot(ctx, clientMAC(i), p.SiteIP, p.SrvIP)
 			}
 			if err == nil && !strings.Contains(infos[i].BootFile, "undionly.kpxe") {
 				err = fmt.Errorf("boot file %q, want undionly.kpxe", infos[i].BootFile)
@@ -109,7 +119,14 @@ func storm(t *testing.T, mode, subnet string) {
 		addrs[i] = in.IP
 	}
 	p.addClientAddrs(t, addrs)
-	t.Logf("%s DHCP: %d clients in %v", mode, n, dhcpTime.Round(time.Millisecond))
+	if site != nil {
+		checkSiteLeases(t, site, infos)
+		slices.Sort(proxyLat)
+		t.Logf("proxy DHCP beside dnsmasq: %d clients leased from dnsmasq and booted by pxewim in %v; pxewim's proxy OFFER after the first DISCOVER: median %v, max %v",
+			n, dhcpTime.Round(time.Millisecond), proxyLat[n/2].Round(time.Microsecond), proxyLat[n-1].Round(time.Microsecond))
+	} else {
+		t.Logf("%s DHCP: %d clients in %v", mode, n, dhcpTime.Round(time.Millisecond))
+	}
 
 	pxURL := fmt.Sprintf("http://%s/files/big.wim:1/big.bin", p.SrvIP)
 	res := runClients(t, ctx, p, addrs, func(i int, c *http.Client) (int64, error) {
@@ -142,7 +159,7 @@ func storm(t *testing.T, mode, subnet string) {
 	t.Logf("STORM mode=%s clients=%d file=%dMiB pxewim: %d MiB in %v = %.0f MiB/s (incl. TFTP+script), VmHWM %d MiB",
 		mode, n, mb, res.bytes>>20, res.elapsed.Round(time.Millisecond), pxRate, hwm>>20)
 
-	if mode != "full" || os.Getenv("STORM_NGINX") == "0" {
+	if os.Getenv("STORM_NGINX") == "0" {
 		return
 	}
 	if _, err := exec.LookPath("nginx"); err != nil {
@@ -177,8 +194,8 @@ func storm(t *testing.T, mode, subnet string) {
 	}
 	a := float64(px.bytes) / px.elapsed.Seconds() / (1 << 20)
 	b := float64(ng.bytes) / ng.elapsed.Seconds() / (1 << 20)
-	t.Logf("STORM-RATIO clients=%d file=%dMiB ranges=1MiB pxewim(LZX WIM) %.0f MiB/s, nginx(extracted) %.0f MiB/s, ratio %.2fx, pxewim VmHWM %d MiB",
-		n, mb, a, b, a/b, hwm>>20)
+	t.Logf("STORM-RATIO mode=%s clients=%d file=%dMiB ranges=1MiB pxewim(LZX WIM) %.0f MiB/s, nginx(extracted) %.0f MiB/s, ratio %.2fx, pxewim VmHWM %d MiB",
+		mode, n, mb, a, b, a/b, hwm>>20)
 }
 
 type clientsResult struct {
