@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/pxewim/pxewim/boot"
-	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
 )
 
@@ -190,11 +189,9 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap := &catalog.Snapshot{} // the catalog reads local folders only
-	if !cfg.RemoteStore() {
-		if snap, err = catalog.Scan(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()}); err != nil {
-			return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
-		}
+	snap, err := scanCatalog(cfg, store) // serve_catalog.go
+	if err != nil {
+		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
 	}
 	eff := cfg.WithCatalog(snap).WithImages(snap)
 	if pol, err = boot.NewPolicy(eff); err != nil {

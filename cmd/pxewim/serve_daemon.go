@@ -53,9 +53,8 @@ type daemon struct {
 	reloadMu   sync.Mutex
 	configStat os.FileInfo // of the config file when last loaded
 
-	catalog     *catalog.Watcher // the store's images; created on first load
-	catalogRoot string
-	remote      *remoteStore // store: sftp://... (serve_remote.go); nil for a local store
+	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
+	remote  *remoteStore     // store: sftp://... (serve_remote.go); nil for a local store
 
 	// Listeners opened before serving, so bind errors surface at start.
 	httpLn   net.Listener

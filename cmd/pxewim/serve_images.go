@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/pxewim/pxewim/boot"
-	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/upload"
 	"golang.org/x/crypto/ssh"
 )
@@ -64,7 +63,7 @@ func (d *daemon) rescan(why string) {
 		d.reload(why)
 		return
 	}
-	snap, err := catalog.Scan(context.Background(), d.catalogRoot, &catalog.Options{Scanners: boot.CatalogScanners()})
+	snap, err := d.catalog.Rescan(context.Background())
 	if err != nil {
 		d.log.Error("store rescan failed", "why", why, "error", err)
 		return

@@ -7,34 +7,21 @@ import (
 	"strings"
 
 	"github.com/pxewim/pxewim/boot"
-	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
 )
 
 // withCatalog builds the state of cfg over store: the catalog's WindowsPE images become menu
-// entries (winpe.auto), and entries learn where the store is. The catalog watcher is created
-// on the first load; a store folder changed by a reload is watched only after a restart.
+// entries (winpe.auto), and entries learn where the store is. The catalog follows the store
+// to a new folder or URL once the new state is built (serve_catalog.go).
 func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
-	var snap *catalog.Snapshot
-	if d.catalog == nil {
-		w, err := catalog.NewWatcher(context.Background(), cfg.Store, &catalog.Options{Scanners: boot.CatalogScanners()}, catalog.DefaultPollInterval, d.log)
-		if err != nil {
-			d.log.Warn("catalog: cannot scan the store; WinPE images will not appear in the menu by themselves", "store", cfg.Store, "error", err)
-		} else {
-			d.catalog, d.catalogRoot = w, absPath(cfg.Store)
-		}
-	} else if absPath(cfg.Store) != d.catalogRoot {
-		d.log.Warn("the store folder changed: the catalog keeps watching the old one until a restart", "old", d.catalogRoot, "new", cfg.Store)
-	}
-	if d.catalog != nil {
-		snap = d.catalog.Snapshot()
-	}
+	snap, follow := d.catalogFor(cfg, store)
 	eff := cfg.WithCatalog(snap).WithImages(snap)
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
 		return nil, err
 	}
 	pol.AttachStore(store)
+	follow()
 	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
 }
 
@@ -56,6 +43,10 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 			return
 		case snap := <-ch:
 			d.reloadMu.Lock()
+			if snap != d.catalog.Snapshot() {
+				d.reloadMu.Unlock() // superseded (a reload moved to another store meanwhile)
+				continue
+			}
 			cur := d.cur.Load()
 			eff := cur.base.WithCatalog(snap).WithImages(snap)
 			pol, err := boot.NewPolicy(eff)
