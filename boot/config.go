@@ -34,6 +34,20 @@ type Listen struct {
 	HTTP      string // host:port; host may be empty (all addresses)
 	TFTP      string // host:port, or "" to run no TFTP server
 	Advertise string // IPv4[:port] put in HTTP URLs; "" = the address the request arrived on
+	// TFTPAdvertise is the IPv4 address DHCP names as the TFTP server (siaddr/next-server,
+	// option 66, and where UEFI PXE sends its port-4011 request); "" = the address of the
+	// interface the DHCP request arrived on. For a server behind NAT or with several addresses.
+	TFTPAdvertise string
+}
+
+// TFTPServer returns the advertised TFTP server address, or the zero Addr when DHCP should name
+// the receiving interface's address.
+func (l Listen) TFTPServer() netip.Addr {
+	a, err := netip.ParseAddr(l.TFTPAdvertise)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // DHCPMode selects how pxewim takes part in DHCP.
@@ -47,9 +61,19 @@ const (
 
 // DHCPConfig is the dhcp: section.
 type DHCPConfig struct {
-	Mode       DHCPMode
-	Interfaces []string
-	Full       *FullDHCP // nil unless the dhcp.full section is present
+	Mode        DHCPMode
+	Interfaces  []string
+	Full        *FullDHCP // nil unless the dhcp.full section is present
+	RaspberryPi RaspberryPiConfig
+}
+
+// RaspberryPiConfig is the dhcp.raspberry_pi section: Raspberry Pi bootloaders get the Pi boot
+// menu in option 43 (they ignore boot files and fetch fixed names over TFTP).
+type RaspberryPiConfig struct {
+	Enabled bool // default true
+	// TFTPPrefix is a folder of the TFTP tree that Pi clients see as their root: a Pi 4 asking
+	// for SERIAL/start4.elf gets TFTPPrefix/SERIAL/start4.elf. "" = the tree itself.
+	TFTPPrefix string
 }
 
 // FullDHCP is the address pool and options of full DHCP mode.
@@ -176,7 +200,7 @@ func defaultConfig(name string) *Config {
 		Source: name,
 		Store:  DefaultStore,
 		Listen: Listen{HTTP: DefaultHTTP, TFTP: DefaultTFTP},
-		DHCP:   DHCPConfig{Mode: DHCPOff},
+		DHCP:   DHCPConfig{Mode: DHCPOff, RaspberryPi: RaspberryPiConfig{Enabled: true}},
 		IPXE: IPXEConfig{Dir: DefaultIPXEDir, BIOS: DefaultIPXEBIOS, EFI64: DefaultIPXEEFI64,
 			HTTPBoot: DefaultIPXEHTTP},
 		Menu:   Menu{Title: DefaultMenuTitle, Timeout: DefaultTimeout},

@@ -233,6 +233,17 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 				"http":      func(v *yaml.Node, k string) { d.hostPort(v, k, &cfg.Listen.HTTP, false) },
 				"tftp":      func(v *yaml.Node, k string) { d.hostPort(v, k, &cfg.Listen.TFTP, true) },
 				"advertise": func(v *yaml.Node, k string) { d.advertise(v, k, &cfg.Listen.Advertise) },
+				"tftp_advertise": func(v *yaml.Node, k string) {
+					var s string
+					if !d.str(v, k, &s) || s == "" {
+						return
+					}
+					if a, err := netip.ParseAddr(s); err != nil || !a.Is4() || a.IsUnspecified() {
+						d.errorf(v, k, "want the IPv4 address clients reach the TFTP server at (no port: PXE ROMs always use 69), got %q", s)
+						return
+					}
+					cfg.Listen.TFTPAdvertise = s
+				},
 			})
 		},
 		"dhcp": func(v *yaml.Node, k string) { d.dhcp(v, k, &cfg.DHCP) },
@@ -312,6 +323,23 @@ func (d *decoder) dhcp(n *yaml.Node, key string, dst *DHCPConfig) {
 			}
 		},
 		"full": func(v *yaml.Node, k string) { dst.Full = d.full(v, k) },
+		"raspberry_pi": func(v *yaml.Node, k string) {
+			d.mapping(v, k, fields{
+				"enabled": func(v *yaml.Node, k string) { d.boolean(v, k, &dst.RaspberryPi.Enabled) },
+				"tftp_prefix": func(v *yaml.Node, k string) {
+					var s string
+					if !d.str(v, k, &s) {
+						return
+					}
+					p := strings.Trim(path.Clean("/"+strings.ReplaceAll(s, `\`, "/")), "/")
+					if s != "" && (p == "" || strings.Contains(s, "..")) {
+						d.errorf(v, k, "want a folder inside the store such as rpi, got %q", s)
+						return
+					}
+					dst.RaspberryPi.TFTPPrefix = p
+				},
+			})
+		},
 	})
 }
 
