@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -72,20 +73,32 @@ type fullState struct {
 	cfg    FullConfig
 	leases *LeaseStore
 	subnet netip.Prefix
+	// ownsDB is false once a reload handed the open lease database to the next fullState.
+	ownsDB bool
 }
 
-func newFullState(fc FullConfig) (*fullState, error) {
+// newFullState opens the lease database. When prev (the state being replaced, may be nil)
+// uses the same file, its open database is taken over instead: same leases, no lock wait.
+func newFullState(fc FullConfig, prev *fullState) (*fullState, error) {
 	fc.setDefaults()
 	if err := fc.validate(); err != nil {
 		return nil, err
 	}
 	bits, _ := maskBits(fc.Netmask)
+	subnet, _ := fc.PoolStart.Prefix(bits)
+	if prev != nil && prev.ownsDB && filepath.Clean(prev.cfg.LeaseDB) == filepath.Clean(fc.LeaseDB) {
+		ls, err := prev.leases.withPool(fc.PoolStart, fc.PoolEnd)
+		if err != nil {
+			return nil, err
+		}
+		prev.ownsDB = false
+		return &fullState{cfg: fc, leases: ls, subnet: subnet, ownsDB: true}, nil
+	}
 	ls, err := OpenLeaseStore(fc.LeaseDB, fc.PoolStart, fc.PoolEnd)
 	if err != nil {
 		return nil, err
 	}
-	subnet, _ := fc.PoolStart.Prefix(bits)
-	return &fullState{cfg: fc, leases: ls, subnet: subnet}, nil
+	return &fullState{cfg: fc, leases: ls, subnet: subnet, ownsDB: true}, nil
 }
 
 // clientKey identifies a client for leases: option 61 when sent (RFC 2131 4.2), else chaddr.
@@ -180,7 +193,7 @@ func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *b
 			client.IP = ip4(rq.pkt.ClientIPAddr)
 		}
 		var err error
-		if d, err = h.decide(ctx, *client, rq.server); err != nil {
+		if d, err = h.decide(ctx, rq.pkt, *client, rq.server); err != nil {
 			h.log.Warn("boot policy failed; giving an address without boot file", "mac", client.MAC, "err", err)
 			d = Decision{NoBoot: true}
 		}
@@ -225,4 +238,10 @@ func isRelayed(req *dhcpv4.DHCPv4) bool {
 	return gi.IsValid() && !gi.IsUnspecified()
 }
 
-func (f *fullState) close() error { return f.leases.Close() }
+// close closes the lease database unless a newer state took it over.
+func (f *fullState) close() error {
+	if !f.ownsDB {
+		return nil
+	}
+	return f.leases.Close()
+}

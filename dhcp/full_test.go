@@ -18,7 +18,7 @@ func newFullHandler(t *testing.T, db string) *handler {
 		PoolStart: netip.MustParseAddr("10.77.0.100"), PoolEnd: netip.MustParseAddr("10.77.0.110"),
 		Netmask: netip.MustParseAddr("255.255.255.0"), Router: server,
 		DNS: []netip.Addr{server}, Domain: "lab.test", LeaseTime: time.Hour, LeaseDB: db,
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestFullConfigValidation(t *testing.T) {
 	for i, mod := range bad {
 		c := base
 		mod(&c)
-		if fs, err := newFullState(c); err == nil {
+		if fs, err := newFullState(c, nil); err == nil {
 			fs.close()
 			t.Errorf("case %d accepted", i)
 		}

@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -26,6 +27,8 @@ func fuzzSeeds() map[string][]byte {
 		"ipxe-request-us":    ipxeBIOSDiscover().with(msg(dhcpv4.MessageTypeRequest), rawOpt{54, server.AsSlice()}).bytes(),
 		"init-reboot":        ovmfPXEDiscover().with(msg(dhcpv4.MessageTypeRequest), rawOpt{50, ipb("10.77.0.105")}).bytes(),
 		"decline":            ovmfPXEDiscover().with(msg(dhcpv4.MessageTypeDecline), rawOpt{50, ipb("10.77.0.105")}).bytes(),
+		"raspberry-pi4":      piDiscover(macPi4, nil).bytes(),
+		"raspberry-pi3-uuid": piDiscover(macX86, append([]byte{0}, bytes.Repeat([]byte{0x44}, 16)...)).bytes(),
 	}
 }
 
@@ -38,13 +41,13 @@ func FuzzHandle(f *testing.F) {
 	full, err := newFullState(FullConfig{
 		PoolStart: netip.MustParseAddr("10.77.0.100"), PoolEnd: netip.MustParseAddr("10.77.0.110"),
 		Netmask: netip.MustParseAddr("255.255.255.0"), LeaseDB: filepath.Join(f.TempDir(), "fuzz.db"),
-	})
+	}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { full.close() })
-	proxy := &handler{mode: ModeProxy, policy: testPolicy{}, log: quietLog()}
-	fullH := &handler{mode: ModeFull, policy: testPolicy{}, log: quietLog(), full: full}
+	proxy := &handler{mode: ModeProxy, policy: testPolicy{}, log: quietLog(), raspberryPi: true, nextServer: natTFTP}
+	fullH := &handler{mode: ModeFull, policy: testPolicy{}, log: quietLog(), full: full, raspberryPi: true}
 	src := netip.MustParseAddrPort("10.77.0.142:68")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pkt, err := dhcpv4.FromBytes(b)

@@ -75,6 +75,10 @@ type handler struct {
 	observer Observer
 	log      *slog.Logger
 	full     *fullState // nil unless ModeFull
+	// nextServer is the advertised TFTP server (Config.NextServer); zero: the reply's server.
+	nextServer netip.Addr
+	// raspberryPi answers Raspberry Pi bootloaders with the Pi boot menu (Config.RaspberryPi).
+	raspberryPi bool
 }
 
 // errIgnored marks a request that gets no reply on purpose (not for us).
@@ -115,7 +119,7 @@ func (h *handler) proxy67(ctx context.Context, rq request, c boot.Client) (*resp
 	default:
 		return nil, fmt.Errorf("%w: %s on port 67 in proxy mode", errIgnored, mt)
 	}
-	d, err := h.decide(ctx, c, rq.server)
+	d, err := h.decide(ctx, rq.pkt, c, rq.server)
 	if err != nil || d.NoBoot {
 		h.observe(c, mt, d, err)
 		return nil, err
@@ -146,7 +150,7 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 	if !c.IP.IsValid() {
 		c.IP = dst.Addr()
 	}
-	d, err := h.decide(ctx, c, rq.server)
+	d, err := h.decide(ctx, rq.pkt, c, rq.server)
 	if err != nil || d.NoBoot {
 		h.observe(c, mt, d, err)
 		return nil, err
@@ -169,7 +173,13 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 // address offer (danderson/netboot#38), so a late answer is as good as none.
 const policyTimeout = time.Second
 
-func (h *handler) decide(ctx context.Context, c boot.Client, server netip.Addr) (Decision, error) {
+// decide asks the Policy what c boots, except for Raspberry Pi bootloaders, which boot fixed
+// file names and get the Pi boot menu instead. The advertised TFTP server fills NextServer
+// when the Policy left it empty.
+func (h *handler) decide(ctx context.Context, pkt *dhcpv4.DHCPv4, c boot.Client, server netip.Addr) (Decision, error) {
+	if h.raspberryPi && isRaspberryPi(pkt, c) {
+		return Decision{RaspberryPi: true, NextServer: h.nextServer}, nil
+	}
 	if h.policy == nil {
 		return Decision{NoBoot: true}, nil
 	}
@@ -178,6 +188,9 @@ func (h *handler) decide(ctx context.Context, c boot.Client, server netip.Addr) 
 	d, err := h.policy.Decide(ctx, c, server)
 	if err != nil {
 		return d, fmt.Errorf("boot policy for %s (arch %d): %w", c.MAC, c.Arch, err)
+	}
+	if !d.NextServer.IsValid() {
+		d.NextServer = h.nextServer
 	}
 	return d, nil
 }

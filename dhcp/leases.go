@@ -90,6 +90,16 @@ func checkPool(start, end netip.Addr) error {
 // Close closes the database file.
 func (s *LeaseStore) Close() error { return s.db.Close() }
 
+// withPool returns a store over the same open database with another pool: a reload that
+// changes the range keeps every lease (the file stays open, so no second open blocks on its
+// lock). Leases outside the new pool stay in the file; requests for them get a NAK.
+func (s *LeaseStore) withPool(start, end netip.Addr) (*LeaseStore, error) {
+	if err := checkPool(start, end); err != nil {
+		return nil, err
+	}
+	return &LeaseStore{db: s.db, start: start, end: end, now: s.now}, nil
+}
+
 // InPool reports whether ip belongs to the pool.
 func (s *LeaseStore) InPool(ip netip.Addr) bool {
 	return ip.Is4() && !ip.Less(s.start) && !s.end.Less(ip)

@@ -33,6 +33,15 @@ type Decision struct {
 	// (wdsnbp.com, pxeboot.n12, bootmgfw.efi) reads its BCD from this TFTP path (e.g.
 	// `\Boot\BCD`) instead of the default.
 	BCDPath string
+	// NextServer, when valid, is the TFTP server the client must use (listen.tftp_advertise:
+	// a NAT address, or one of several): it goes in siaddr, option 66 and, on port 4011, sname.
+	// Zero means the address the client reached this server at. Option 54 always stays that
+	// address: clients address their REQUESTs to it.
+	NextServer netip.Addr
+	// RaspberryPi answers a Raspberry Pi bootloader: the Pi boot menu in option 43 and the TFTP
+	// server in siaddr and option 66, no boot file (the Pi fetches fixed names). The handler
+	// sets it for Pi clients itself; a Policy never needs to.
+	RaspberryPi bool
 }
 
 // Policy chooses what a client boots. The integrator implements it: stock PXE firmware gets an
@@ -100,6 +109,9 @@ func ProxyAck4011(req *dhcpv4.DHCPv4, c boot.Client, server netip.Addr, d Decisi
 	}
 	r.ClientIPAddr = append(net.IP(nil), req.ClientIPAddr.To4()...)
 	r.ServerHostName = server.String()
+	if d.NextServer.Is4() && !d.NextServer.IsUnspecified() {
+		r.ServerHostName = d.NextServer.String()
+	}
 	setVendorClass(r, c)
 	copyOption(r, req, optClientUUID)
 	if item := bootItem(req.Options.Get(optVendorSpecific)); item != nil {
@@ -108,6 +120,7 @@ func ProxyAck4011(req *dhcpv4.DHCPv4, c boot.Client, server netip.Addr, d Decisi
 	if err := setBootFile(r, c, d); err != nil {
 		return nil, fmt.Errorf("port 4011 ack for %s: %w", c.MAC, err)
 	}
+	setNextServer(r, d.NextServer, true)
 	if err := checkSize(r); err != nil {
 		return nil, fmt.Errorf("port 4011 ack for %s: %w", c.MAC, err)
 	}
@@ -144,16 +157,34 @@ func proxyReply(req *dhcpv4.DHCPv4, c boot.Client, server netip.Addr, d Decision
 	if err != nil {
 		return nil, err
 	}
+	if err := setBootInfo(r, req, c, d); err != nil {
+		return nil, err
+	}
+	return r, checkSize(r)
+}
+
+// setBootInfo adds what a netboot client needs to an offer or ack: vendor class, option 97,
+// option 43 where the firmware wants it, the boot file and the TFTP server.
+func setBootInfo(r, req *dhcpv4.DHCPv4, c boot.Client, d Decision) error {
 	setVendorClass(r, c)
 	copyOption(r, req, optClientUUID)
+	if d.RaspberryPi {
+		next := d.NextServer
+		if !next.Is4() || next.IsUnspecified() {
+			next, _ = netip.AddrFromSlice(r.ServerIPAddr.To4())
+		}
+		setRaspberryPi(r, next)
+		return nil
+	}
 	if wantsDiscoveryControl(c) {
 		// 43.6 = 0x08: use the boot file in this offer, skip boot-server discovery.
 		r.Options.Update(dhcpv4.OptGeneric(optVendorSpecific, []byte{6, 1, 8, 255}))
 	}
 	if err := setBootFile(r, c, d); err != nil {
-		return nil, err
+		return err
 	}
-	return r, checkSize(r)
+	setNextServer(r, d.NextServer, true)
+	return nil
 }
 
 func fullReply(req *dhcpv4.DHCPv4, c *boot.Client, server netip.Addr, d Decision, l Lease, mt dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
@@ -169,12 +200,7 @@ func fullReply(req *dhcpv4.DHCPv4, c *boot.Client, server netip.Addr, d Decision
 	}
 	setLeaseOptions(r, l)
 	if c != nil && !d.NoBoot {
-		setVendorClass(r, *c)
-		copyOption(r, req, optClientUUID)
-		if wantsDiscoveryControl(*c) {
-			r.Options.Update(dhcpv4.OptGeneric(optVendorSpecific, []byte{6, 1, 8, 255}))
-		}
-		if err := setBootFile(r, *c, d); err != nil {
+		if err := setBootInfo(r, req, *c, d); err != nil {
 			return nil, fmt.Errorf("%s for %s: %w", mt, c.MAC, err)
 		}
 	}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -25,105 +27,303 @@ type Config struct {
 	Observer   Observer     // optional
 	Logger     *slog.Logger // optional; slog.Default() when nil
 	Full       FullConfig   // ModeFull only
-	// MaxInFlight bounds the packets handled at once (default 256); more wait.
+	// MaxInFlight bounds the packets handled at once (default 256); more wait. It is fixed
+	// by New: Reconfigure keeps the first value.
 	MaxInFlight int
+	// NextServer, when valid, is the TFTP server address clients are told (siaddr, option 66)
+	// instead of the receiving interface's address: a NAT address, or one of several.
+	NextServer netip.Addr
+	// RaspberryPi answers Raspberry Pi bootloaders (Pi MAC or Pi 3 UUID, arch 0, not iPXE)
+	// with the Pi boot menu in option 43 instead of asking the Policy.
+	RaspberryPi bool
 }
 
 // ErrPortInUse means another process already listens on a DHCP port in this network namespace.
 var ErrPortInUse = errors.New("port already in use")
 
-// iface is one served interface, resolved at start.
+// ErrClosed is returned by Reconfigure after Close.
+var ErrClosed = errors.New("dhcp: server closed")
+
+// iface is one served interface. Its addresses follow the kernel: see addrWatcher.
 type iface struct {
 	name  string
 	index int
 	addrs []netip.Prefix // IPv4 only; the first is the default server address
 }
 
+// generation is one configuration in effect. Packet handlers hold use for reading while they
+// run; a reload swaps in a new generation and retires the old one once its handlers finished
+// (closing its lease database unless the new one took it over).
+type generation struct {
+	cfg     Config
+	log     *slog.Logger
+	h       *handler // nil in ModeOff
+	use     sync.RWMutex
+	retired bool
+}
+
+// sockets are the two listening sockets (67 and 4011); they live across reloads and close only
+// when the mode becomes off or the server closes.
+type sockets struct {
+	conns   []*ipv4.PacketConn
+	ports   []int
+	closing atomic.Bool
+}
+
 // Server is a proxy or full DHCP server. Create it with New (which opens the sockets, so a
-// busy port fails there), run it with Serve, stop it with Close or by cancelling Serve's ctx.
+// busy port fails there), run it with Serve, change its settings with Reconfigure, stop it
+// with Close or by cancelling Serve's ctx.
 type Server struct {
-	cfg    Config
 	log    *slog.Logger
-	h      *handler
-	ifaces map[int]iface
-	conns  []*ipv4.PacketConn
-	ports  []int
 	sem    chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
-	err    error
+	wg     sync.WaitGroup // read loops, packet handlers, retiring generations, the watcher
+	gen    atomic.Pointer[generation]
+	ifaces atomic.Pointer[map[int]iface]
+	ctx    context.Context // cancelled by Close: in-flight Policy calls give up
+	cancel context.CancelFunc
+	fatal  chan error
+	done   chan struct{}
+
+	mu      sync.Mutex // guards the fields below and serialises Reconfigure and Close
+	socks   *sockets
+	watch   *addrWatcher
+	serving bool
+	closed  bool
+	err     error
 }
 
 // New resolves the interfaces, opens the sockets on ports 67 and 4011 (without SO_REUSEADDR or
 // SO_REUSEPORT, so an existing DHCP server on this host makes it fail with ErrPortInUse) and, in
-// full mode, opens the lease database. Interface addresses are read once, here.
+// full mode, opens the lease database. Interface addresses are then followed as they change.
 func New(cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "dhcp", "mode", cfg.Mode.String())}
-	if cfg.Mode == ModeOff {
-		return s, nil
-	}
-	if cfg.Mode != ModeProxy && cfg.Mode != ModeFull {
-		return nil, fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
-	}
-	if cfg.Mode == ModeProxy && cfg.Policy == nil {
-		return nil, errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
-	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
-	s.sem = make(chan struct{}, cfg.MaxInFlight)
-	var err error
-	if s.ifaces, err = resolveInterfaces(cfg.Interfaces); err != nil {
+	s := &Server{log: log.With("component", "dhcp"), sem: make(chan struct{}, cfg.MaxInFlight),
+		fatal: make(chan error, 2), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.apply(cfg); err != nil {
+		s.shutdownLocked()
 		return nil, err
-	}
-	s.h = &handler{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: s.log}
-	for _, port := range []int{portServer, portPXE} {
-		pc, err := listen(port)
-		if err != nil {
-			s.closeConns()
-			return nil, err
-		}
-		s.conns, s.ports = append(s.conns, pc), append(s.ports, port)
-	}
-	if cfg.Mode == ModeFull {
-		if s.h.full, err = newFullState(cfg.Full); err != nil {
-			s.closeConns()
-			return nil, err
-		}
 	}
 	return s, nil
 }
 
-func resolveInterfaces(names []string) (map[int]iface, error) {
+// Reconfigure switches the server to cfg without dropping its sockets: mode (off, proxy,
+// full), interfaces, pool, options, lease time, policy. Sockets open when the mode leaves off
+// and close when it becomes off (so another DHCP server may take the ports). In full mode the
+// same lease file stays open across reloads and keeps every lease. If anything in cfg cannot be
+// set up (an interface without IPv4, a busy port, a locked lease file), Reconfigure returns
+// the error and the previous configuration keeps running. Packets being answered finish with
+// the configuration they started with.
+func (s *Server) Reconfigure(cfg Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.apply(cfg)
+}
+
+// apply builds and publishes a generation for cfg; s.mu is held.
+func (s *Server) apply(cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = s.log
+	}
+	log := s.log.With("mode", cfg.Mode.String())
+	switch {
+	case cfg.Mode == ModeOff:
+	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
+		return fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
+	case cfg.Mode == ModeProxy && cfg.Policy == nil:
+		return errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
+	}
+	old := s.gen.Load()
+	g := &generation{cfg: cfg, log: log}
+	var table map[int]iface
+	var opened *sockets
+	if cfg.Mode != ModeOff {
+		if s.watch == nil {
+			s.startWatcher()
+		}
+		var err error
+		if table, err = s.resolveInterfaces(cfg.Interfaces, true); err != nil {
+			return err
+		}
+		if s.socks == nil {
+			if opened, err = openSockets(); err != nil {
+				return err
+			}
+		}
+		g.h = &handler{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: log,
+			nextServer: cfg.NextServer, raspberryPi: cfg.RaspberryPi}
+		if cfg.Mode == ModeFull {
+			var prev *fullState
+			if old != nil && old.h != nil {
+				prev = old.h.full
+			}
+			if g.h.full, err = newFullState(cfg.Full, prev); err != nil {
+				if opened != nil {
+					opened.close()
+				}
+				return err
+			}
+		}
+	}
+	if opened != nil {
+		s.socks = opened
+		if s.serving {
+			s.startLoops(opened)
+		}
+	}
+	if table != nil {
+		s.ifaces.Store(&table)
+	}
+	s.gen.Store(g)
+	if cfg.Mode == ModeOff && s.socks != nil {
+		s.socks.close()
+		s.socks = nil
+	}
+	if old != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.retire(old) }()
+		if old.cfg.Mode != cfg.Mode || !slices.Equal(old.cfg.Interfaces, cfg.Interfaces) {
+			log.Info("dhcp reconfigured", "was", old.cfg.Mode.String(), "interfaces", cfg.Interfaces)
+		}
+	}
+	return nil
+}
+
+// retire waits for the handlers still using g, then closes its lease database (if it still
+// owns it).
+func (s *Server) retire(g *generation) error {
+	g.use.Lock()
+	g.retired = true
+	g.use.Unlock()
+	if g.h != nil && g.h.full != nil {
+		if err := g.h.full.close(); err != nil {
+			g.log.Warn("closing the lease database", "file", g.h.full.cfg.LeaseDB, "error", err)
+			return err
+		}
+	}
+	return nil
+}
+
+// acquire returns the current generation, read-locked; the caller unlocks g.use.
+func (s *Server) acquire() *generation {
+	for {
+		g := s.gen.Load()
+		g.use.RLock()
+		if !g.retired {
+			return g
+		}
+		g.use.RUnlock() // swapped out meanwhile: take the new one
+	}
+}
+
+// resolveInterfaces finds the named interfaces and their IPv4 addresses. strict (start and
+// reload) refuses a missing interface or one without IPv4; otherwise (an address change at
+// run time) such an interface stays in the table without addresses and is not answered.
+func (s *Server) resolveInterfaces(names []string, strict bool) (map[int]iface, error) {
 	if len(names) == 0 {
 		return nil, errors.New("dhcp: no interfaces configured (name at least one; DHCP never runs on every interface by default)")
 	}
+	links, err := s.links()
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[int]iface, len(names))
 	for _, name := range names {
-		ni, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("dhcp: interface %q: %w", name, err)
-		}
-		addrs, err := ni.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("dhcp: addresses of interface %q: %w", name, err)
-		}
-		ifc := iface{name: name, index: ni.Index}
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
-				ifc.addrs = append(ifc.addrs, p)
+		la, ok := links[name]
+		if !ok {
+			if strict {
+				return nil, fmt.Errorf("dhcp: interface %q: no such network interface", name)
 			}
+			continue
 		}
-		if len(ifc.addrs) == 0 {
+		if len(la.addrs) == 0 && strict {
 			return nil, fmt.Errorf("dhcp: interface %q has no IPv4 address", name)
 		}
-		out[ni.Index] = ifc
+		out[la.index] = iface{name: name, index: la.index, addrs: la.addrs}
 	}
 	return out, nil
+}
+
+// links lists interfaces with their IPv4 addresses: from the watcher's netlink socket (bound to
+// the server's network namespace), or from the net package when there is no watcher.
+func (s *Server) links() (map[string]linkAddrs, error) {
+	if s.watch != nil {
+		return s.watch.snapshot()
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: listing interfaces: %w", err)
+	}
+	out := make(map[string]linkAddrs, len(ifs))
+	for _, ni := range ifs {
+		la := linkAddrs{index: ni.Index}
+		addrs, err := ni.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("dhcp: addresses of interface %q: %w", ni.Name, err)
+		}
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+				la.addrs = append(la.addrs, p)
+			}
+		}
+		out[ni.Name] = la
+	}
+	return out, nil
+}
+
+// startWatcher follows address changes; without it (netlink refused) addresses are read at
+// start and on each reload only. s.mu is held.
+func (s *Server) startWatcher() {
+	w, err := newAddrWatcher()
+	if err != nil {
+		s.log.Warn("interface address changes will not be followed until a reload", "error", err)
+		return
+	}
+	s.watch = w
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := w.run(s.refreshInterfaces); err != nil {
+			s.log.Warn("stopped following interface address changes", "error", err)
+		}
+	}()
+}
+
+// refreshInterfaces re-reads the served interfaces' addresses after a kernel notification.
+func (s *Server) refreshInterfaces() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen.Load()
+	if s.closed || g == nil || g.cfg.Mode == ModeOff {
+		return
+	}
+	table, err := s.resolveInterfaces(g.cfg.Interfaces, false)
+	if err != nil {
+		s.log.Warn("re-reading interface addresses", "error", err)
+		return
+	}
+	old := s.ifaces.Load()
+	for idx, ifc := range table {
+		if old == nil || !slices.Equal((*old)[idx].addrs, ifc.addrs) {
+			if len(ifc.addrs) == 0 {
+				s.log.Warn("interface lost its IPv4 address: not answering there until it has one", "interface", ifc.name)
+			} else {
+				s.log.Info("interface addresses changed", "interface", ifc.name, "addrs", ifc.addrs)
+			}
+		}
+	}
+	s.ifaces.Store(&table)
 }
 
 // listen opens udp4 0.0.0.0:port with SO_BROADCAST and IP_PKTINFO, deliberately without
@@ -160,66 +360,122 @@ func listen(port int) (*ipv4.PacketConn, error) {
 	return pc, nil
 }
 
-// Serve answers packets until ctx is cancelled or Close is called. In ModeOff it just waits.
-func (s *Server) Serve(ctx context.Context) error {
-	if s.cfg.Mode == ModeOff {
-		<-ctx.Done()
-		return nil
-	}
-	s.log.Info("dhcp serving", "interfaces", s.cfg.Interfaces)
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	errc := make(chan error, len(s.conns))
-	var loops sync.WaitGroup
-	for i, pc := range s.conns {
-		// The loops count in s.wg too: Close then waits for them, so no handler can start
-		// after Close has waited for the handlers and closed the lease database.
-		loops.Add(1)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer loops.Done()
-			errc <- s.readLoop(ctx, pc, s.ports[i])
-		}()
-	}
-	loops.Wait()
-	close(errc)
-	for err := range errc {
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			s.Close()
-			return err
+// openSockets binds ports 67 and 4011.
+func openSockets() (*sockets, error) {
+	ss := &sockets{}
+	for _, port := range []int{portServer, portPXE} {
+		pc, err := listen(port)
+		if err != nil {
+			ss.close()
+			return nil, err
 		}
+		ss.conns, ss.ports = append(ss.conns, pc), append(ss.ports, port)
 	}
-	return nil
+	return ss, nil
 }
 
-// Close stops the server, waits for packets in flight and closes the lease database.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.closeConns()
-		s.wg.Wait()
-		if s.h != nil && s.h.full != nil {
-			s.err = s.h.full.close()
-		}
-	})
-	return s.err
-}
-
-func (s *Server) closeConns() {
-	for _, pc := range s.conns {
+func (ss *sockets) close() {
+	ss.closing.Store(true)
+	for _, pc := range ss.conns {
 		pc.Close()
 	}
 }
 
-// Leases returns the full-mode lease store (nil in proxy mode), for dashboards.
-func (s *Server) Leases() *LeaseStore {
-	if s.h == nil || s.h.full == nil {
+// Serve answers packets until ctx is cancelled or Close is called, across reconfigurations
+// (in ModeOff it just waits). It returns an error when a socket fails.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
-	return s.h.full.leases
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("dhcp: Serve called twice")
+	}
+	s.serving = true
+	if s.socks != nil {
+		s.startLoops(s.socks)
+		s.log.Info("dhcp serving", "mode", s.gen.Load().cfg.Mode.String(), "interfaces", s.gen.Load().cfg.Interfaces)
+	}
+	s.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	case err := <-s.fatal:
+		s.Close()
+		return err
+	}
+	s.Close()
+	return nil
 }
 
-func (s *Server) readLoop(ctx context.Context, pc *ipv4.PacketConn, port int) error {
+// startLoops reads both sockets of ss; s.mu is held.
+func (s *Server) startLoops(ss *sockets) {
+	for i, pc := range ss.conns {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.readLoop(pc, ss.ports[i]); err != nil && !ss.closing.Load() {
+				select {
+				case s.fatal <- err:
+				default:
+				}
+			}
+		}()
+	}
+}
+
+// Close stops the server, waits for packets in flight and closes the lease database.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return s.err
+	}
+	s.shutdownLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
+	if g := s.gen.Load(); g != nil {
+		s.err = s.retire(g)
+	}
+	close(s.done)
+	return s.err
+}
+
+// shutdownLocked marks the server closed and closes sockets and watcher; s.mu is held.
+func (s *Server) shutdownLocked() {
+	s.closed = true
+	s.cancel()
+	if s.socks != nil {
+		s.socks.close()
+		s.socks = nil
+	}
+	if s.watch != nil {
+		s.watch.close()
+		s.watch = nil
+	}
+}
+
+// Leases returns the full-mode lease store (nil in other modes), for dashboards.
+func (s *Server) Leases() *LeaseStore {
+	g := s.gen.Load()
+	if g == nil || g.h == nil || g.h.full == nil {
+		return nil
+	}
+	return g.h.full.leases
+}
+
+// Mode returns the mode in effect.
+func (s *Server) Mode() Mode {
+	if g := s.gen.Load(); g != nil {
+		return g.cfg.Mode
+	}
+	return ModeOff
+}
+
+func (s *Server) readLoop(pc *ipv4.PacketConn, port int) error {
 	for {
 		buf := make([]byte, 1500)
 		n, cm, src, err := pc.ReadFrom(buf)
@@ -229,34 +485,48 @@ func (s *Server) readLoop(ctx context.Context, pc *ipv4.PacketConn, port int) er
 		if cm == nil {
 			continue
 		}
-		ifc, ok := s.ifaces[cm.IfIndex]
+		table := s.ifaces.Load()
+		if table == nil {
+			continue
+		}
+		ifc, ok := (*table)[cm.IfIndex]
 		if !ok {
 			continue // not an interface we serve
+		}
+		if len(ifc.addrs) == 0 {
+			s.log.Debug("dropping packet: the interface has no IPv4 address now", "interface", ifc.name)
+			continue
 		}
 		s.sem <- struct{}{}
 		s.wg.Add(1)
 		go func() {
 			defer func() { <-s.sem; s.wg.Done() }()
-			s.serveOne(ctx, pc, port, ifc, cm.Dst, src, buf[:n])
+			g := s.acquire()
+			defer g.use.RUnlock()
+			if g.h == nil {
+				return // the mode became off while the packet waited
+			}
+			s.serveOne(g, pc, port, ifc, cm.Dst, src, buf[:n])
 		}()
 	}
 }
 
 // serveOne parses, answers and sends one packet.
-func (s *Server) serveOne(ctx context.Context, pc *ipv4.PacketConn, port int, ifc iface, dst net.IP, src net.Addr, b []byte) {
+func (s *Server) serveOne(g *generation, pc *ipv4.PacketConn, port int, ifc iface, dst net.IP, src net.Addr, b []byte) {
+	log := g.log
 	pkt, err := dhcpv4.FromBytes(b)
 	if err != nil {
-		s.log.Debug("dropping malformed packet", "interface", ifc.name, "src", src, "err", err)
+		log.Debug("dropping malformed packet", "interface", ifc.name, "src", src, "err", err)
 		return
 	}
 	srcAP, _ := netip.ParseAddrPort(src.String())
 	rq := request{pkt: pkt, port: port, src: srcAP, server: ifc.serverAddr(ip4(dst), ip4(pkt.GatewayIPAddr)), iface: ifc.name}
-	resp, err := s.h.handle(ctx, rq)
+	resp, err := g.h.handle(s.ctx, rq)
 	if err != nil {
 		if errors.Is(err, errIgnored) {
-			s.log.Debug("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "why", err)
+			log.Debug("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "why", err)
 		} else {
-			s.log.Warn("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "err", err)
+			log.Warn("no reply", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", pkt.MessageType(), "port", port, "err", err)
 		}
 		return
 	}
@@ -267,10 +537,10 @@ func (s *Server) serveOne(ctx context.Context, pc *ipv4.PacketConn, port int, if
 	cm := &ipv4.ControlMessage{IfIndex: ifc.index, Src: rq.server.AsSlice()}
 	to := net.UDPAddrFromAddrPort(resp.dst)
 	if _, err := pc.WriteTo(out, cm, to); err != nil {
-		s.log.Warn("send reply", "interface", ifc.name, "to", resp.dst, "err", err)
+		log.Warn("send reply", "interface", ifc.name, "to", resp.dst, "err", err)
 		return
 	}
-	s.log.Debug("replied", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", resp.pkt.MessageType(),
+	log.Debug("replied", "interface", ifc.name, "mac", pkt.ClientHWAddr.String(), "type", resp.pkt.MessageType(),
 		"to", resp.dst, "file", resp.pkt.BootFileNameOption(), "yiaddr", resp.pkt.YourIPAddr)
 }
 
