@@ -60,9 +60,11 @@ func TestLossHTTPInProcessGoroutines(t *testing.T) {
 	url := fmt.Sprintf("http://%s/f.bin", p.SrvIP)
 	for _, c := range netemCases() {
 		t.Run(c.name, func(t *testing.T) {
-			if impair(t, p, c) == viaClient {
-				t.Skip("kernel has no sch_netem: TCP duplication/reordering needs it")
+			how := impair(t, p, c)
+			if how == viaClient {
+				t.Skip("kernel has neither sch_netem nor nft+HTB: TCP duplication/reordering needs one of them")
 			}
+			tcp0 := nstat(p.Cli, tcpCounters...)
 			want := data[:min(len(data), 4*c.size)]
 			var wg sync.WaitGroup
 			for k := range 6 {
@@ -89,6 +91,7 @@ func TestLossHTTPInProcessGoroutines(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			checkTCPImpaired(t, p, c, how, tcp0)
 		})
 	}
 	// While serving, idle keep-alive connections end on IdleTimeout; wait for the count first

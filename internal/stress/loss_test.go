@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,14 +19,16 @@ type netemCase struct {
 	name string
 	args []string // after "netem"
 	size int      // bytes per transfer: smaller under heavy loss to keep the run short
+	// The same impairment in per cent, for the kernel fallback without sch_netem.
+	loss, dup, reorder int
 }
 
 func netemCases() []netemCase {
 	cs := []netemCase{
-		{"loss1", []string{"loss", "1%"}, 512 << 10},
-		{"loss5", []string{"loss", "5%"}, 128 << 10},
-		{"loss20", []string{"loss", "20%"}, 32 << 10},
-		{"dup-reorder", []string{"delay", "2ms", "duplicate", "1%", "reorder", "25%", "50%"}, 512 << 10},
+		{name: "loss1", args: []string{"loss", "1%"}, size: 512 << 10, loss: 1},
+		{name: "loss5", args: []string{"loss", "5%"}, size: 128 << 10, loss: 5},
+		{name: "loss20", args: []string{"loss", "20%"}, size: 32 << 10, loss: 20},
+		{name: "dup-reorder", args: []string{"delay", "2ms", "duplicate", "1%", "reorder", "25%", "50%"}, size: 512 << 10, dup: 1, reorder: 25},
 	}
 	if testing.Short() {
 		return []netemCase{cs[1], cs[3]}
@@ -39,13 +41,14 @@ type impairment int
 
 const (
 	viaNetem  impairment = iota // tc netem on both veth ends
-	viaNft                      // kernel without sch_netem: nft "numgen random" drop on input in both namespaces
-	viaClient                   // kernel without sch_netem: duplication/reordering at the client socket (TFTP only)
+	viaKernel                   // kernel without sch_netem: nft drop/dup + HTB slow class (impair_test.go)
+	viaClient                   // neither netem nor HTB/nft: duplication/reordering at the client socket (TFTP only)
 )
 
-// impair applies c to both directions of the veth and removes it in t.Cleanup. Without
-// sch_netem (some CI kernels), loss falls back to nft random drops, and duplication/reordering
-// to the client-socket chaos layer.
+// impair applies c to both directions of the veth and removes it in t.Cleanup. netem comes
+// first; without sch_netem (this CI kernel) the kernel fallback of impair_test.go does the
+// same with nftables and HTB, for TCP as well as UDP; only when that is missing too does
+// TFTP fall back to the client-socket chaos layer (and HTTP skips).
 func impair(t *testing.T, p *pair, c netemCase) impairment {
 	t.Helper()
 	ends := []struct {
@@ -67,30 +70,25 @@ func impair(t *testing.T, p *pair, c netemCase) impairment {
 		})
 		return viaNetem
 	}
-	if c.args[0] != "loss" {
-		t.Logf("kernel has no sch_netem: %s done at the client socket", c.name)
+	if _, err := exec.LookPath("nft"); err != nil {
+		if c.loss > 0 {
+			t.Skip("kernel has no sch_netem and nft is missing: apt-get install nftables")
+		}
+		t.Logf("kernel has no sch_netem and nft is missing: %s done at the client socket", c.name)
 		return viaClient
 	}
-	testenv.RequireTools(t, "nft")
-	pct := strings.TrimSuffix(c.args[1], "%")
 	for _, e := range ends {
-		for _, cmd := range [][]string{
-			{"nft", "add", "table", "inet", "pxwloss"},
-			{"nft", "add", "chain", "inet", "pxwloss", "in", "{ type filter hook input priority 0; }"},
-			{"nft", "add", "rule", "inet", "pxwloss", "in", "numgen", "random", "mod", "100", "<", pct, "drop"},
-		} {
-			if out, err := e.ns.Exec(context.Background(), cmd...); err != nil {
-				t.Fatalf("%v: %s", err, out)
+		if err := kernelImpair(t, e.ns, e.dev, c); err != nil {
+			if c.loss > 0 {
+				t.Fatalf("kernel has no sch_netem, and the nft fallback failed: %v", err)
 			}
+			t.Logf("kernel has no sch_netem, and the nft+HTB fallback failed (%v): %s done at the client socket", err, c.name)
+			return viaClient
 		}
 	}
-	t.Cleanup(func() {
-		for _, e := range ends {
-			e.ns.Exec(context.Background(), "nft", "delete", "table", "inet", "pxwloss")
-		}
-	})
-	t.Logf("kernel has no sch_netem: %s%% loss each way by nft random drop", pct)
-	return viaNft
+	t.Logf("kernel has no sch_netem: %s by nftables+HTB in both namespaces (loss %d%%, dup %d%%, reorder %d%%)",
+		c.name, c.loss, c.dup, c.reorder)
+	return viaKernel
 }
 
 // TestLossTFTP runs lockstep (blksize 1468) and windowed (windowsize 8 and 16) transfers from
@@ -114,13 +112,15 @@ func TestLossTFTP(t *testing.T) {
 		os.WriteFile(filepath.Join(store, c.name+".bin"), files[c.name], 0o644)
 	}
 	d := startDaemon(t, ctx, p, dir, serveConfig(p, store, dir, "off"), true, false)
-	before := mustFDs(t, d)
+	before, gBefore := mustFDs(t, d), goroutinesBefore(t, p)
 	for _, c := range netemCases() {
 		t.Run(c.name, func(t *testing.T) {
 			var ch func() *chaos
-			if impair(t, p, c) == viaClient {
+			how := impair(t, p, c)
+			if how == viaClient {
 				ch = func() *chaos { return newChaos(0.01, 0.25, uint64(time.Now().UnixNano())) }
 			}
+			var seen tftpStats
 			want := files[c.name]
 			modes := []struct {
 				name   string
@@ -134,7 +134,7 @@ func TestLossTFTP(t *testing.T) {
 						defer wg.Done()
 						t0 := time.Now()
 						got, err := tftpGet{NS: p.Cli, Server: p.SrvIP.String() + ":69", Blksize: 1468, Window: m.window,
-							Timeout: 500 * time.Millisecond, Retries: 20, ServerTimeout: 1, Chaos: chaosOf(ch)}.fetch(c.name + ".bin")
+							Timeout: 500 * time.Millisecond, Retries: 20, ServerTimeout: 1, Chaos: chaosOf(ch), Stats: &seen}.fetch(c.name + ".bin")
 						switch {
 						case err != nil:
 							t.Logf("%s #%d: clean error after %v: %.120s", m.name, k, time.Since(t0).Round(time.Millisecond), err.Error())
@@ -147,11 +147,20 @@ func TestLossTFTP(t *testing.T) {
 				}
 			}
 			wg.Wait()
+			if how == viaKernel {
+				checkImpaired(t, c, impairCounts(p.Srv, p.Cli))
+			}
+			ooo, dups := seen.OutOfOrder.Load(), seen.Duplicates.Load()
+			t.Logf("the clients saw %d DATA blocks ahead of their turn and %d repeated ones", ooo, dups)
+			if c.reorder > 0 && how != viaClient && ooo == 0 {
+				t.Errorf("%s: no DATA block arrived out of order: the reordering did not happen", c.name)
+			}
 		})
 	}
 	d.alive(t)
 	// Transfers whose client gave up end on the server's retry limit.
 	waitFDs(t, d, before)
+	waitGoroutines(t, p, gBefore)
 }
 
 // TestLossHTTP downloads a file inside an LZX WIM from a pxewim serve child through the same
@@ -175,12 +184,14 @@ func TestLossHTTP(t *testing.T) {
 	}
 	warm.CloseIdleConnections()
 	time.Sleep(200 * time.Millisecond)
-	before := mustFDs(t, d)
+	before, gBefore := mustFDs(t, d), goroutinesBefore(t, p)
 	for _, c := range netemCases() {
 		t.Run(c.name, func(t *testing.T) {
-			if impair(t, p, c) == viaClient {
-				t.Skip("kernel has no sch_netem: TCP duplication/reordering needs it (install a kernel with sch_netem)")
+			how := impair(t, p, c)
+			if how == viaClient {
+				t.Skip("kernel has neither sch_netem nor nft+HTB: TCP duplication/reordering needs one of them")
 			}
+			tcp0 := nstat(p.Cli, tcpCounters...)
 			want := data[:min(len(data), 4*c.size)]
 			var wg sync.WaitGroup
 			for k := range 4 {
@@ -199,10 +210,32 @@ func TestLossHTTP(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			checkTCPImpaired(t, p, c, how, tcp0)
 		})
 	}
 	d.alive(t)
 	waitFDs(t, d, before)
+	waitGoroutines(t, p, gBefore)
+}
+
+// tcpCounters are the client namespace's TCP counters that show the impairment reached the
+// receiving stack: segments queued out of order, and duplicates it reported back (D-SACK).
+var tcpCounters = []string{"TcpExtTCPOFOQueue", "TcpExtTCPDSACKOldSent", "TcpExtTCPDSACKOfoSent"}
+
+// checkTCPImpaired checks the kernel fallback's rule counters and logs what the client's TCP
+// stack saw since before; with reordering asked for, some segments must have come out of order.
+func checkTCPImpaired(t *testing.T, p *pair, c netemCase, how impairment, before map[string]int64) {
+	t.Helper()
+	if how == viaKernel {
+		checkImpaired(t, c, impairCounts(p.Srv, p.Cli))
+	}
+	after := nstat(p.Cli, tcpCounters...)
+	ofo := after["TcpExtTCPOFOQueue"] - before["TcpExtTCPOFOQueue"]
+	dsack := after["TcpExtTCPDSACKOldSent"] + after["TcpExtTCPDSACKOfoSent"] - before["TcpExtTCPDSACKOldSent"] - before["TcpExtTCPDSACKOfoSent"]
+	t.Logf("client TCP: %d segments queued out of order, %d D-SACKs for duplicates", ofo, dsack)
+	if c.reorder > 0 && ofo == 0 {
+		t.Errorf("%s: no segment reached the client out of order: the reordering did not happen", c.name)
+	}
 }
 
 func chaosOf(f func() *chaos) *chaos {

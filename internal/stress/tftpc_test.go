@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pxewim/pxewim/internal/testenv"
@@ -48,9 +49,27 @@ type tftpGet struct {
 	MaxBytes int64
 	// ServerTimeout, when positive, asks the RFC 2349 timeout option (seconds).
 	ServerTimeout int
-	// Chaos, when set, duplicates and reorders packets at the client socket (the fallback
-	// when the kernel has no sch_netem).
+	// Chaos, when set, duplicates and reorders packets at the client socket (the last
+	// fallback when the kernel has neither sch_netem nor nftables+HTB).
 	Chaos *chaos
+	// Stats, when set, counts what arrived out of turn (shared by concurrent transfers).
+	Stats *tftpStats
+}
+
+// tftpStats counts DATA blocks a client saw ahead of their turn (reordered, or after a loss)
+// and behind it (duplicated, or resent after a lost ACK).
+type tftpStats struct {
+	OutOfOrder, Duplicates atomic.Int64
+}
+
+func (s *tftpStats) add(ahead bool) {
+	switch {
+	case s == nil:
+	case ahead:
+		s.OutOfOrder.Add(1)
+	default:
+		s.Duplicates.Add(1)
+	}
 }
 
 func (g tftpGet) fetch(name string) ([]byte, error) {
@@ -144,6 +163,7 @@ func (g tftpGet) fetch(name string) ([]byte, error) {
 			num := binary.BigEndian.Uint16(p[2:])
 			data := p[4:]
 			if num != expect {
+				g.Stats.add(int16(num-expect) > 0)
 				// RFC 7440: on a gap, acknowledge the last block received in order (once per
 				// gap) so the sender restarts its window there; a repeat of that block means our
 				// ACK was lost, so repeat it; older duplicates are ignored.
