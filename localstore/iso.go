@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pxewim/pxewim/iso"
 	"github.com/pxewim/pxewim/wim"
@@ -40,55 +41,143 @@ func hasWIMElem(p string) bool {
 	return false
 }
 
-// isoOpen opens the ISO file at isoPath (store-relative, any case) and reads its tree.
-func (s *Store) isoOpen(isoPath string) (*iso.FS, fs.File, fs.FileInfo, string, error) {
+// maxOpenISOs bounds the ISO trees kept open. A tree is read whole by iso.Open (about 10 ms
+// and a few MB of garbage for a Windows ISO's 1000 files), and every request for a file in
+// the ISO or for a winpe entry booting its WIM looks the ISO up: without the cache each of
+// them would read the tree again.
+const maxOpenISOs = 16
+
+// openISO is one ISO file with its directory tree, shared by the files opened inside it.
+type openISO struct {
+	fs      *iso.FS
+	file    fs.File // the ISO file in the store (iso.FS reads from it)
+	real    string
+	size    int64
+	mtime   time.Time
+	used    uint64 // Store.tick at last use
+	refs    int
+	evicted bool
+}
+
+// isoAcquire returns the ISO file at isoPath (store-relative, any case) with its tree, from
+// the cache when the file's size and mtime are unchanged, and counts one more user; release
+// it with isoRelease.
+func (s *Store) isoAcquire(isoPath string) (*openISO, error) {
 	real, err := resolveFold(s.rootFS, isoPath)
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
+	st, err := fs.Stat(s.rootFS, real)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick++
+	if o, ok := s.isos[real]; ok {
+		if o.size == st.Size() && o.mtime.Equal(st.ModTime()) {
+			o.refs++
+			o.used = s.tick
+			return o, nil
+		}
+		s.evictISO(real) // replaced on disk: users of the old one keep it until they release it
+	}
+	// Reading the tree under the lock keeps two requests from reading the same ISO twice.
+	o, err := s.readISO(real, st)
+	if err != nil {
+		return nil, err
+	}
+	o.used, o.refs = s.tick, 1
+	if s.closed {
+		o.evicted = true // after Close: serve this request, keep nothing
+		return o, nil
+	}
+	s.isos[real] = o
+	for len(s.isos) > maxOpenISOs {
+		var lru string
+		var min uint64
+		for k, c := range s.isos {
+			if lru == "" || c.used < min {
+				lru, min = k, c.used
+			}
+		}
+		s.evictISO(lru)
+	}
+	return o, nil
+}
+
+// readISO opens the ISO file real and reads its tree.
+func (s *Store) readISO(real string, st fs.FileInfo) (*openISO, error) {
 	f, err := s.rootFS.Open(real)
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
-	st, err := f.Stat()
-	ra, isRA := f.(io.ReaderAt)
-	if err == nil && (!st.Mode().IsRegular() || !isRA) {
-		err = fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
-	}
-	if err != nil {
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
 		f.Close()
-		return nil, nil, nil, "", err
+		return nil, fmt.Errorf("%s: the store's files do not support ReadAt: %w", real, fs.ErrNotExist)
 	}
 	ifs, err := iso.Open(ra, st.Size())
 	if err != nil {
 		f.Close()
-		return nil, nil, nil, "", fmt.Errorf("%w: %s is not a readable ISO image: %w", fs.ErrNotExist, real, err)
+		return nil, fmt.Errorf("%w: %s is not a readable ISO image: %w", fs.ErrNotExist, real, err)
 	}
-	return ifs, f, st, real, nil
+	return &openISO{fs: ifs, file: f, real: real, size: st.Size(), mtime: st.ModTime()}, nil
 }
 
-// openInISO opens a file or folder inside an ISO. The ISO's tree is read for this file and
-// dropped when it closes: boot files are few and small; WIMs inside ISOs, which get many
-// range requests, are kept open by acquireInISO.
+// evictISO drops an ISO from the cache; its file closes now or with its last user. Locked.
+func (s *Store) evictISO(key string) {
+	o := s.isos[key]
+	delete(s.isos, key)
+	o.evicted = true
+	if o.refs == 0 {
+		o.file.Close()
+	}
+}
+
+func (s *Store) isoRelease(o *openISO) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.isoReleaseLocked(o)
+}
+
+func (s *Store) isoReleaseLocked(o *openISO) {
+	o.refs--
+	if o.refs == 0 && o.evicted {
+		o.file.Close()
+	}
+}
+
+// OpenISOs reports how many ISO trees are cached (for tests and metrics).
+func (s *Store) OpenISOs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.isos)
+}
+
+// openInISO opens a file or folder inside an ISO; the ISO stays in use until it closes.
 func (s *Store) openInISO(name, isoPath, inner string) (fs.File, error) {
-	ifs, f, _, _, err := s.isoOpen(isoPath)
+	o, err := s.isoAcquire(isoPath)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	in, err := ifs.Open(inner)
+	in, err := o.fs.Open(inner)
 	if err != nil {
-		f.Close()
+		s.isoRelease(o)
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	release := sync.OnceFunc(func() { f.Close() })
+	release := sync.OnceFunc(func() { s.isoRelease(o) })
 	if isoF, ok := in.(*iso.File); ok {
 		return &isoFile{File: isoF, release: release}, nil // ReadAt and Seek for ranges
 	}
 	return &refFile{File: in, release: release}, nil
 }
 
-// isoFile is a regular file inside an ISO: all of *iso.File, and a Close that also closes
-// the ISO file under it.
+// isoFile is a regular file inside an ISO: all of *iso.File, and a Close that also releases
+// the ISO under it.
 type isoFile struct {
 	*iso.File
 	release func()
@@ -100,37 +189,49 @@ func (f *isoFile) Close() error {
 	return err
 }
 
+// isoCloser releases an ISO when the WIM opened inside it closes (called with Store.mu held,
+// as openWIM closers are).
+type isoCloser struct {
+	s *Store
+	o *openISO
+}
+
+func (c isoCloser) Close() error {
+	c.s.isoReleaseLocked(c.o)
+	return nil
+}
+
 // acquireInISO is acquire for a WIM inside an ISO: kept open under the key "ISO/inner" and
 // reopened when the ISO file changes.
 func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
-	ifs, f, st, real, err := s.isoOpen(isoPath)
+	o, err := s.isoAcquire(isoPath)
 	if err != nil {
 		return nil, err
 	}
-	key := real + "/" + strings.ToLower(inner)
+	key := o.real + "/" + strings.ToLower(inner)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tick++
 	if ow, ok := s.wims[key]; ok {
-		if ow.size == st.Size() && ow.mtime.Equal(st.ModTime()) {
-			f.Close()
+		if ow.size == o.size && ow.mtime.Equal(o.mtime) {
+			s.isoReleaseLocked(o)
 			ow.refs++
 			ow.used = s.tick
 			return ow, nil
 		}
 		s.evict(key)
 	}
-	wf, err := ifs.OpenFile(inner)
+	wf, err := o.fs.OpenFile(inner)
 	if err != nil {
-		f.Close()
+		s.isoReleaseLocked(o)
 		return nil, err
 	}
 	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache})
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening WIM %s inside %s: %w", inner, real, err)
+		s.isoReleaseLocked(o)
+		return nil, fmt.Errorf("opening WIM %s inside %s: %w", inner, o.real, err)
 	}
-	ow := &openWIM{arch: a, closer: f, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	ow := &openWIM{arch: a, closer: isoCloser{s, o}, size: o.size, mtime: o.mtime, used: s.tick, refs: 1}
 	if s.closed {
 		ow.evicted = true
 		return ow, nil

@@ -2,6 +2,7 @@ package localstore
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestISOPaths: a UDF ISO made by genisoimage holding sources/boot.wim (wimlib-imagex) is a
@@ -128,4 +130,69 @@ func FuzzStoreISOPaths(f *testing.F) {
 			t.Errorf("Open(%q) reached %q", name, st.Name())
 		}
 	})
+}
+
+// TestISOTreeCache: an ISO's tree is read once and shared by every file opened inside it; an
+// ISO replaced on disk is read again (new bytes served, a file opened before keeps the old
+// ones); the cache is bounded and Close empties it.
+func TestISOTreeCache(t *testing.T) {
+	if _, err := exec.LookPath("genisoimage"); err != nil {
+		t.Skip("genisoimage not found: install genisoimage")
+	}
+	store := t.TempDir()
+	mkISO := func(dst, content string) {
+		src := t.TempDir()
+		os.MkdirAll(filepath.Join(src, "boot"), 0o755)
+		os.WriteFile(filepath.Join(src, "boot", "boot.sdi"), []byte(content), 0o644)
+		if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", dst, src).CombinedOutput(); err != nil {
+			t.Fatalf("genisoimage: %v\n%s", err, out)
+		}
+	}
+	mkISO(filepath.Join(store, "a.iso"), "first sdi")
+	s, err := New(store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if b, err := fs.ReadFile(s, "A.ISO/boot/BOOT.SDI"); err != nil || string(b) != "first sdi" {
+			t.Fatalf("read: %q %v", b, err)
+		}
+	}
+	if n := s.OpenISOs(); n != 1 {
+		t.Errorf("%d ISO trees cached after 5 reads of one ISO, want 1", n)
+	}
+	held, err := s.Open("a.iso/boot/boot.sdi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(t.TempDir(), "a.iso")
+	mkISO(tmp, "second, longer sdi")
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(tmp, future, future)
+	if err := os.Rename(tmp, filepath.Join(store, "a.iso")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(s, "a.iso/boot/boot.sdi"); err != nil || string(b) != "second, longer sdi" {
+		t.Errorf("after replacing the ISO: %q %v", b, err)
+	}
+	if b, err := io.ReadAll(held); err != nil || string(b) != "first sdi" {
+		t.Errorf("file opened before the replacement: %q %v", b, err)
+	}
+	held.Close()
+	for i := range maxOpenISOs + 3 {
+		mkISO(filepath.Join(store, fmt.Sprintf("n%d.iso", i)), "n")
+		if _, err := fs.ReadFile(s, fmt.Sprintf("n%d.iso/boot/boot.sdi", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.OpenISOs(); n != maxOpenISOs {
+		t.Errorf("%d ISO trees cached, want the bound %d", n, maxOpenISOs)
+	}
+	s.Close()
+	if n := s.OpenISOs(); n != 0 {
+		t.Errorf("%d ISO trees cached after Close", n)
+	}
+	if b, err := fs.ReadFile(s, "a.iso/boot/boot.sdi"); err != nil || s.OpenISOs() != 0 {
+		t.Errorf("read after Close: %q %v, %d cached", b, err, s.OpenISOs())
+	}
 }

@@ -56,6 +56,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	wims   map[string]*openWIM // by store-relative real path
+	isos   map[string]*openISO // ISO trees, by store-relative real path (iso.go)
 	tick   uint64
 	closed bool // after Close, WIMs opened for late requests close with their last file
 }
@@ -81,7 +82,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %s is not a folder", root)
 	}
 	s := &Store{root: root, rootFS: os.DirFS(root), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		wims: map[string]*openWIM{}}
+		wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -102,7 +103,7 @@ func New(root string, opts Options) (*Store, error) {
 // root only labels it (Root).
 func NewFS(fsys fs.FS, root string, opts Options) *Store {
 	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		wims: map[string]*openWIM{}}
+		wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -314,6 +315,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	for k := range s.wims {
 		s.evict(k)
+	}
+	for k := range s.isos {
+		s.evictISO(k)
 	}
 	return nil
 }
