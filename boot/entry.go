@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ type ScriptEnv struct {
 	OwnTree bool
 	// TFTP is listen.tftp ("" = no TFTP server), for entries that chain a loader over TFTP.
 	TFTP string
+	// TFTPServer is listen.tftp_advertise, the address DHCP names as the TFTP server; zero
+	// means the host of the URLs that URL returns.
+	TFTPServer netip.Addr
 }
 
 // entryKind parses one kind of entry from its YAML value.

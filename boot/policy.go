@@ -252,7 +252,7 @@ func (p *Policy) ScriptFor(c Client, name string, url func(Ref) (string, error),
 // ScriptForTree is ScriptFor for a client whose file tree (from Tree) is tree: winpe entries
 // look into their image while rendering.
 func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) (string, error), warn func(error)) (string, error) {
-	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP}
+	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP, TFTPServer: p.cfg.Listen.TFTPServer()}
 	switch name {
 	case ScriptBoot:
 		if e, ok := p.Rule(c); ok {

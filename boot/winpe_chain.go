@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -52,13 +53,14 @@ func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmwar
 		return "", err
 	}
 	treePath := "boot/" + loader
-	// The loader's HTTP URL names the address this client reaches us at (listen.advertise,
-	// or the address the script request came in on): the TFTP server is on the same host.
+	// The TFTP server is the one DHCP advertises (listen.tftp_advertise), else the host of the
+	// loader's HTTP URL: the address this client reaches us at (listen.advertise, or the
+	// address the script request came in on).
 	u, err := env.URL(Ref{Path: treePath})
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", loader, err)
 	}
-	ip, host, err := tftpHost(u, env.TFTP)
+	ip, host, err := tftpHost(u, env.TFTP, env.TFTPServer)
 	if err != nil {
 		return "", err
 	}
@@ -72,18 +74,22 @@ func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmwar
 	return b.String(), nil
 }
 
-// tftpHost returns the server's address taken from httpURL, and the host[:port] of tftp://
-// URLs: that address with listen.tftp's port (left out when it is 69).
-func tftpHost(httpURL, listenTFTP string) (ip, hostPort string, err error) {
-	pu, err := url.Parse(httpURL)
-	if err != nil || pu.Hostname() == "" {
-		return "", "", fmt.Errorf("cannot tell the server's address from the URL %q (want an absolute http URL)", httpURL)
-	}
+// tftpHost returns the TFTP server's address (advertised, else the host of httpURL), and the
+// host[:port] of tftp:// URLs: that address with listen.tftp's port (left out when it is 69).
+func tftpHost(httpURL, listenTFTP string, advertised netip.Addr) (ip, hostPort string, err error) {
 	_, port, err := net.SplitHostPort(listenTFTP)
 	if err != nil {
 		return "", "", fmt.Errorf("listen.tftp %q: %w", listenTFTP, err)
 	}
-	ip = pu.Hostname()
+	if advertised.IsValid() {
+		ip = advertised.String()
+	} else {
+		pu, err := url.Parse(httpURL)
+		if err != nil || pu.Hostname() == "" {
+			return "", "", fmt.Errorf("cannot tell the server's address from the URL %q (want an absolute http URL)", httpURL)
+		}
+		ip = pu.Hostname()
+	}
 	if port == "69" || port == "" {
 		port = ""
 	}

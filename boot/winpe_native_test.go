@@ -195,13 +195,14 @@ entries:
 func TestWinPEIPXEChainsNative(t *testing.T) {
 	_, store := winpeStore(t)
 	for _, tc := range []struct {
-		name, tftp, host string
+		name, listen, host, next string
 	}{
-		{"port-69", ":69", "10.0.0.1"},
-		{"other-port", "127.0.0.1:1069", "10.0.0.1:1069"},
+		{"port-69", `tftp: ":69"`, "10.0.0.1", "10.0.0.1"},
+		{"other-port", `tftp: "127.0.0.1:1069"`, "10.0.0.1:1069", "10.0.0.1"},
+		{"tftp-advertise", `tftp: ":69", tftp_advertise: 192.0.2.7`, "192.0.2.7", "192.0.2.7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := policyFor(t, `listen: {http: ":8080", tftp: "`+tc.tftp+`"}
+			p := policyFor(t, `listen: {http: ":8080", `+tc.listen+`}
 entries:
   - {name: shell, ipxe: "shell\n"}
   - name: pe
@@ -224,7 +225,7 @@ rules:
 					t.Fatal(err)
 				}
 				for _, want := range []string{
-					"echo pxewim: chaining " + fc.loader + " (native WinPE over TFTP)\nset next-server 10.0.0.1\n",
+					"echo pxewim: chaining " + fc.loader + " (native WinPE over TFTP)\nset next-server " + tc.next + "\n",
 					"chain tftp://" + tc.host + "/boot/" + fc.loader + " || goto failed\n",
 				} {
 					if !strings.Contains(script, want) {
