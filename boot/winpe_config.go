@@ -272,6 +272,7 @@ func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 			continue
 		}
 		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
+			Inject:      mediaInjections(r), // winpe_media.go
 			UEFIBootmgr: c.WinPE.UEFIBootmgr, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
 		title := fmt.Sprintf("%s (%s:%d, %s)", oneLine(r.Image.Name), r.File.Path, r.Image.Index, r.Image.ArchName)
 		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})

@@ -59,6 +59,9 @@ type Image struct {
 	ArchName         string // "x64", ...
 	InstallationType string // "WindowsPE" for boot images
 	Boot             map[Firmware]BootFiles
+	// Media lists the boot files that the ISO around the WIM supplies because the image lacks
+	// them: image path (as in Boot) -> path inside the ISO. Empty for bare WIMs.
+	Media map[string]string
 }
 
 // WindowsPE reports whether the image is a Windows PE (boot) image: by installation type, or,
@@ -275,12 +278,13 @@ func ScanWIM(fsys fs.FS, f *File) []File {
 		return nil
 	}
 	defer file.Close()
-	scanWIMAt(ra, f)
+	scanWIMAt(ra, f, nil)
 	return nil
 }
 
-// scanWIMAt fills f from the WIM in ra (f.Size bytes).
-func scanWIMAt(ra io.ReaderAt, f *File) {
+// scanWIMAt fills f from the WIM in ra (f.Size bytes). media, when not nil, is the ISO
+// holding the WIM: its boot folders stand in for boot files the images lack (media.go).
+func scanWIMAt(ra io.ReaderAt, f *File, media fs.FS) {
 	f.Kind = "wim"
 	rc, err := wim.Open(ra, f.Size, nil) // a private cache, dropped with the archive
 	if err != nil {
@@ -308,12 +312,12 @@ func scanWIMAt(ra io.ReaderAt, f *File) {
 			Fix: "export only the image you boot (wimlib-imagex export SRC INDEX small.wim), or boot it natively over TFTP"})
 	}
 	for _, info := range rc.Images() {
-		f.Images = append(f.Images, scanImage(rc, info, f))
+		f.Images = append(f.Images, scanImage(rc, info, f, media))
 	}
 }
 
 // scanImage records one image and the problems of its boot files.
-func scanImage(a *wim.Archive, info wim.ImageInfo, f *File) Image {
+func scanImage(a *wim.Archive, info wim.ImageInfo, f *File, media fs.FS) Image {
 	im := Image{Index: info.Index, Name: info.Name, Description: info.Description, Arch: info.Arch,
 		ArchName: wim.ArchName(info.Arch), InstallationType: info.InstallationType, Boot: map[Firmware]BootFiles{}}
 	if im.InstallationType != "" && !im.WindowsPE() {
@@ -327,8 +331,9 @@ func scanImage(a *wim.Archive, info wim.ImageInfo, f *File) Image {
 			Fix: "check the file with pxewim wim verify; re-export or copy it again"})
 		return im
 	}
+	from := map[string]string{}
 	for _, fw := range []Firmware{BIOS, UEFI} {
-		bf, err := FindBootFiles(img, fw)
+		bf, err := findWithMedia(img, media, fw, from)
 		if err != nil {
 			f.Problems = append(f.Problems, Problem{File: f.Path, Index: info.Index, What: "reading boot files: " + err.Error(),
 				Fix: "check the file with pxewim wim verify"})
@@ -336,8 +341,14 @@ func scanImage(a *wim.Archive, info wim.ImageInfo, f *File) Image {
 		}
 		im.Boot[fw] = bf
 	}
+	if len(from) > 0 {
+		im.Media = from
+	}
 	if !im.WindowsPE() {
 		return im // images without boot files and without XML type: nothing to complain about
+	}
+	if len(from) > 0 {
+		f.Problems = append(f.Problems, mediaProblem(f.Path, info.Index, from))
 	}
 	for _, fw := range []Firmware{BIOS, UEFI} {
 		for _, r := range im.Boot[fw].Missing {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,5 +201,61 @@ func waitSnap(t *testing.T, ch <-chan *Snapshot, w *Watcher, what string, ok fun
 		case <-deadline:
 			t.Fatalf("%s: not seen within 10 s (now %d files)", what, len(w.Snapshot().Files))
 		}
+	}
+}
+
+// mediaOmit are the boot files a WinPE rescue build leaves out of its WIM and keeps only in the
+// ISO's own boot folders.
+var mediaOmit = []string{"Windows/Boot/DVD/PCAT/BCD", "Windows/Boot/DVD/PCAT/boot.sdi", "Windows/Boot/DVD/EFI/BCD",
+	"Windows/Boot/DVD/EFI/boot.sdi", "Windows/Boot/EFI/bootmgfw.efi", "Windows/Boot/Fonts/segmono_boot.ttf", "Windows/Boot/Fonts/wgl4_boot.ttf"}
+
+// TestScanISOMedia: a WIM without its DVD boot files inside an ISO that has them in boot/ and
+// efi/: the catalog finds every boot file, records which come from the ISO (Image.Media) and
+// notes it as information, not a problem; the same WIM bare in the store misses them.
+func TestScanISOMedia(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"sources", "boot/fonts", "efi/microsoft/boot", "efi/boot"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	testenv.BuildWinPE(t, filepath.Join(root, "sources", "boot.wim"), []testenv.WinPEImage{{Name: "Rescue PE", Omit: mediaOmit}})
+	for p, b := range map[string]string{"boot/boot.sdi": "sdi", "boot/bcd": "bios bcd", "efi/microsoft/boot/bcd": "uefi bcd",
+		"efi/boot/bootx64.efi": "bootx64", "boot/fonts/wgl4_boot.ttf": "font"} {
+		os.WriteFile(filepath.Join(root, filepath.FromSlash(p)), []byte(b), 0o644)
+	}
+	store := t.TempDir()
+	buildISO(t, isoTools[0], filepath.Join(store, "rescue.iso"), root)
+	b, _ := os.ReadFile(filepath.Join(root, "sources", "boot.wim"))
+	os.WriteFile(filepath.Join(store, "bare.wim"), b, 0o644)
+	snap, err := Scan(context.Background(), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := snap.File("rescue.iso/sources/boot.wim")
+	if !ok {
+		t.Fatal("the ISO's WIM is not listed")
+	}
+	im := f.Images[0]
+	want := map[string]string{
+		"Windows/Boot/DVD/PCAT/boot.sdi":   "boot/boot.sdi",
+		"Windows/Boot/DVD/EFI/boot.sdi":    "boot/boot.sdi",
+		"Windows/Boot/DVD/PCAT/BCD":        "boot/bcd",
+		"Windows/Boot/DVD/EFI/BCD":         "efi/microsoft/boot/bcd",
+		"Windows/Boot/EFI/bootmgfw.efi":    "efi/boot/bootx64.efi",
+		"Windows/Boot/Fonts/wgl4_boot.ttf": "boot/fonts/wgl4_boot.ttf",
+	}
+	if fmt.Sprint(im.Media) != fmt.Sprint(want) {
+		t.Errorf("media files:\n%v\nwant\n%v", im.Media, want)
+	}
+	for _, fw := range []Firmware{BIOS, UEFI} {
+		if bf := im.Boot[fw]; len(bf.Missing) != 0 || !bf.Has(RoleBCD) || len(bf.Fonts) != 1 {
+			t.Errorf("%s: %+v", fw, bf)
+		}
+	}
+	if len(f.Problems) != 1 || !f.Problems[0].Info || !strings.Contains(f.Problems[0].String(), "boot/boot.sdi as Windows/Boot/DVD/PCAT/boot.sdi") {
+		t.Errorf("problems: %v", f.Problems)
+	}
+	bare, _ := snap.File("bare.wim")
+	if len(bare.Images[0].Media) != 0 || len(bare.Images[0].Boot[UEFI].Missing) == 0 {
+		t.Errorf("bare WIM: media %v, UEFI missing %v", bare.Images[0].Media, bare.Images[0].Boot[UEFI].Missing)
 	}
 }

@@ -282,3 +282,79 @@ Subsystem sftp internal-sftp
 	return fmt.Sprintf("sftp://%s@127.0.0.1:%d%s", u.Username, port, root),
 		fmt.Sprintf("sftp: {keys: [%s], known_hosts: [%s], cache: 16MiB}\n", clientKey, knownHosts)
 }
+
+// TestServeISOMediaBootFiles: a WinPE ISO whose boot.wim lacks its DVD boot files (a rescue
+// build) but whose boot/ and efi/ folders hold them. The automatic entry serves the ISO's
+// boot.sdi, BCDs and bootx64.efi byte-exact, bootmgr.exe from the WIM as wimlib-imagex
+// extracts it, and a boot.wim that holds the ISO's files at their image paths and passes
+// wimlib-imagex verify.
+func TestServeISOMediaBootFiles(t *testing.T) {
+	for _, tool := range []string{"genisoimage", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: install genisoimage and curl", tool)
+		}
+	}
+	root := t.TempDir()
+	for _, d := range []string{"sources", "boot", "efi/microsoft/boot", "efi/boot"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	wimPath := filepath.Join(root, "sources", "boot.wim")
+	testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "Rescue PE", Omit: []string{"Windows/Boot/DVD/PCAT/BCD",
+		"Windows/Boot/DVD/PCAT/boot.sdi", "Windows/Boot/DVD/EFI/BCD", "Windows/Boot/DVD/EFI/boot.sdi", "Windows/Boot/EFI/bootmgfw.efi"}}},
+		"--compress=LZX")
+	media := map[string][]byte{
+		"boot/boot.sdi":          bytes.Repeat([]byte("ISO boot.sdi "), 30000),
+		"boot/bcd":               []byte("ISO BIOS BCD"),
+		"efi/microsoft/boot/bcd": []byte("ISO UEFI BCD"),
+		"efi/boot/bootx64.efi":   bytes.Repeat([]byte("ISO bootx64.efi "), 5000),
+	}
+	for p, b := range media {
+		os.WriteFile(filepath.Join(root, filepath.FromSlash(p)), b, 0o644)
+	}
+	store := t.TempDir()
+	os.WriteFile(filepath.Join(store, "wimboot"), []byte("stand-in"), 0o644)
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "rescue.iso"), root).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("store: "+store+"\nwinpe: {auto: true, wimboot: wimboot}\nmenu: {timeout: 5s}\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, _, log, done := startServe(t, ctx, "--config", cfg)
+	defer func() { cancel(); <-done }()
+
+	files := wimbootFiles(t, base, "pe-rescue-iso-sources-boot-1", log)
+	fetch := func(u string) []byte {
+		b, err := exec.Command("curl", "-sSf", "--globoff", u).Output()
+		if err != nil {
+			t.Fatalf("curl %s: %v\n%s", u, err, log)
+		}
+		return b
+	}
+	for _, c := range []struct{ fw, name, iso string }{
+		{"bios", "boot.sdi", "boot/boot.sdi"}, {"bios", "BCD", "boot/bcd"},
+		{"uefi", "boot.sdi", "boot/boot.sdi"}, {"uefi", "BCD", "efi/microsoft/boot/bcd"}, {"uefi", "bootmgfw.efi", "efi/boot/bootx64.efi"},
+	} {
+		if got := fetch(files[c.fw][c.name]); !bytes.Equal(got, media[c.iso]) {
+			t.Errorf("%s %s: %d bytes, want the ISO's %s (%d bytes)", c.fw, c.name, len(got), c.iso, len(media[c.iso]))
+		}
+	}
+	if got, want := fetch(files["bios"]["bootmgr.exe"]), testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/bootmgr.exe"); !bytes.Equal(got, want) {
+		t.Errorf("bootmgr.exe: %d bytes, wimlib-imagex extract gives %d", len(got), len(want))
+	}
+	served := filepath.Join(t.TempDir(), "served.wim")
+	os.WriteFile(served, fetch(files["uefi"]["boot.wim"]), 0o644)
+	if out, err := exec.Command("wimlib-imagex", "verify", served).CombinedOutput(); err != nil {
+		t.Fatalf("wimlib-imagex verify of the served boot.wim: %v\n%s", err, out)
+	}
+	if got := testenv.WimExtract(t, served, 1, "Windows/Boot/DVD/EFI/boot.sdi"); !bytes.Equal(got, media["boot/boot.sdi"]) {
+		t.Errorf("the served boot.wim's boot.sdi differs from the ISO's (%d bytes)", len(got))
+	}
+	var out bytes.Buffer
+	if err := runServe(context.Background(), []string{"--config", cfg, "--check"}, &out, &out); err != nil {
+		t.Errorf("check: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "no problems found") || !strings.Contains(out.String(), "5 files injected") {
+		t.Errorf("check does not pass with a note on the files taken from the ISO:\n%s", out.String())
+	}
+}
