@@ -54,6 +54,11 @@ type Config struct {
 	// MaxTransfers caps concurrent read transfers; requests beyond it get
 	// an error. 0 means DefaultMaxTransfers.
 	MaxTransfers int
+	// PollSockets makes transfers use Go's netpoller sockets instead of one
+	// blocking socket (and OS thread) each. Blocking sockets are faster per
+	// packet on Linux; this switch exists for comparisons and for hosts
+	// that cap threads tightly. Other systems always poll.
+	PollSockets bool
 }
 
 // Server is a read-only TFTP server. Create it with New.
@@ -95,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	// random sleep of up to a second, which only slows lossy transfers.
 	s.pin.SetBackoff(func(int) time.Duration { return 0 })
 	s.pin.SetHook(hook{s})
+	// A blocking socket per transfer (and UDP GSO for windows) on Linux:
+	// see third_party/pin-tftp/conn_blocking_linux.go for the measurements.
+	s.pin.SetBlockingSockets(!cfg.PollSockets)
 	return s, nil
 }
 

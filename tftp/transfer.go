@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ type Transfer struct {
 	Path    string     // after NormalizePath; empty if the path was refused
 	Size    int64      // file size, answered as tsize; -1 before the file is open
 	Started time.Time
-	Sent    int64             // file bytes handed to the sender so far
+	Sent    int64             // file bytes read for sending so far (up to maxReadAhead ahead of the wire)
 	Options map[string]string // options acknowledged in the OACK; nil if none
 	mu      sync.Mutex
 }
@@ -141,8 +142,19 @@ func (s *Server) serveFile(t *Transfer, rf io.ReaderFrom) error {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.TransferStarted(t)
 	}
-	_, err = rf.ReadFrom(&progressReader{r: fileReader(f, t.Size), t: t, s: s})
+	r := &progressReader{r: fileReader(f, t.Size), t: t, s: s}
+	_, err = rf.ReadFrom(bufio.NewReaderSize(r, readAheadSize(t.Size)))
 	return err
+}
+
+// maxReadAhead is how far ahead of the wire a transfer reads its file.
+// pin/tftp reads one block per packet; read one by one, each 1468-byte
+// block would cost a pread (or a trip through the WIM chunk cache), so the
+// file is read in pieces of this size instead.
+const maxReadAhead = 64 << 10
+
+func readAheadSize(size int64) int {
+	return int(min(max(size, 16), maxReadAhead))
 }
 
 // fileReader reads f through ReadAt when it can, so that concurrent

@@ -22,6 +22,7 @@ func main() {
 	maxBlk := flag.Int("max-blksize", tftp.MaxBlockSizeLimit, "largest blksize granted")
 	window := flag.Int("max-window", tftp.DefaultMaxWindow, "largest windowsize granted")
 	verbose := flag.Bool("v", false, "log every transfer")
+	poll := flag.Bool("poll", false, "use netpoller sockets (pxewim before its blocking-socket patch)")
 	flag.Parse()
 
 	level := slog.LevelWarn
@@ -41,6 +42,7 @@ func main() {
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		MaxBlockSize: *maxBlk,
 		MaxWindow:    *window,
+		PollSockets:  *poll,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tftpserve:", err)

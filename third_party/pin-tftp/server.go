@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -60,7 +61,8 @@ type Server struct {
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
-	maxWindow    int // pxewim P1: largest windowsize/msftwindow window; <= 1 disables both
+	maxWindow    int  // pxewim P1: largest windowsize/msftwindow window; <= 1 disables both
+	blocking     bool // pxewim P6: read transfers use blocking sockets (conn_blocking_linux.go)
 	// Single port fields
 	singlePort        bool
 	handlers          map[string]chan []byte
@@ -118,6 +120,29 @@ func (s *Server) SetMaxWindowSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxWindow = n
+}
+
+// SetBlockingSockets makes read transfers use a blocking socket each,
+// connected to the client, and UDP GSO for windows, on Linux (elsewhere it
+// has no effect). It is faster per packet than the netpoller, at the cost
+// of one OS thread per transfer while it waits for an ACK.
+// pxewim patch P6.
+func (s *Server) SetBlockingSockets(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocking = on
+}
+
+// blockingConnection returns a blocking connection when enabled and
+// possible (pxewim P6); the caller falls back to a net.UDPConn on error.
+func (s *Server) blockingConnection(local net.IP, remote *net.UDPAddr) (*blockingConnection, error) {
+	if !s.blocking {
+		return nil, errors.New("blocking sockets disabled")
+	}
+	if local.IsUnspecified() {
+		local = nil
+	}
+	return newBlockingConnection(local, remote)
 }
 
 // SetHook sets the Hook for success and failure of transfers
@@ -473,6 +498,8 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 				channel: listener,
 				timeout: s.timeout,
 			}
+		} else if bc, err := s.blockingConnection(localAddr, remoteAddr); err == nil { // pxewim P6
+			rf.conn = bc
 		} else {
 			conn, err := net.ListenUDP("udp", listenAddr)
 			if err != nil {
