@@ -171,6 +171,11 @@ func (s *Store) openInISO(name, isoPath, inner string) (fs.File, error) {
 	}
 	release := sync.OnceFunc(func() { s.isoRelease(o) })
 	if isoF, ok := in.(*iso.File); ok {
+		if err := s.checkISOWIM(o, inner, isoF); err != nil {
+			isoF.Close()
+			release()
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
 		return &isoFile{File: isoF, release: release}, nil // ReadAt and Seek for ranges
 	}
 	return &refFile{File: in, release: release}, nil
@@ -208,6 +213,14 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 	if err != nil {
 		return nil, err
 	}
+	wf, err := o.fs.OpenFile(inner)
+	if err == nil {
+		err = s.checkISOWIM(o, inner, wf) // outside the lock: verifying may read the whole WIM
+	}
+	if err != nil {
+		s.isoRelease(o)
+		return nil, err
+	}
 	key := o.real + "/" + strings.ToLower(inner)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,11 +233,6 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 			return ow, nil
 		}
 		s.evict(key)
-	}
-	wf, err := o.fs.OpenFile(inner)
-	if err != nil {
-		s.isoReleaseLocked(o)
-		return nil, err
 	}
 	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache})
 	if err != nil {
@@ -239,4 +247,21 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 	s.wims[key] = ow
 	s.trim()
 	return ow, nil
+}
+
+// checkISOWIM runs Options.CheckISOWIM on a WIM or ESD file inside an ISO.
+func (s *Store) checkISOWIM(o *openISO, inner string, f *iso.File) error {
+	if s.check == nil || !isWIMName(inner) {
+		return nil
+	}
+	version := fmt.Sprintf("%d-%d", o.size, o.mtime.UnixNano())
+	if err := s.check(o.real+"/"+inner, version, f, f.Size()); err != nil {
+		return fmt.Errorf("%s inside %s: %w", inner, o.real, err)
+	}
+	return nil
+}
+
+func isWIMName(p string) bool {
+	l := strings.ToLower(p)
+	return strings.HasSuffix(l, ".wim") || strings.HasSuffix(l, ".esd")
 }

@@ -196,3 +196,60 @@ func TestISOTreeCache(t *testing.T) {
 		t.Errorf("read after Close: %q %v, %d cached", b, err, s.OpenISOs())
 	}
 }
+
+// TestCheckISOWIM: the CheckISOWIM hook sees every WIM inside an ISO before it is read, as a
+// file or as a WIM, with the ISO's version; its error refuses the open; other files inside
+// the ISO are not checked.
+func TestCheckISOWIM(t *testing.T) {
+	for _, tool := range []string{"genisoimage", "wimlib-imagex"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: install genisoimage and wimtools", tool)
+		}
+	}
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "pe", "Windows"), 0o755)
+	os.WriteFile(filepath.Join(src, "pe", "Windows", "x.txt"), []byte("in the WIM"), 0o644)
+	iso := t.TempDir()
+	os.MkdirAll(filepath.Join(iso, "sources"), 0o755)
+	os.WriteFile(filepath.Join(iso, "readme.txt"), []byte("readme"), 0o644)
+	if out, err := exec.Command("wimlib-imagex", "capture", filepath.Join(src, "pe"), filepath.Join(iso, "sources", "boot.wim"), "PE").CombinedOutput(); err != nil {
+		t.Fatalf("wimlib-imagex: %v\n%s", err, out)
+	}
+	store := t.TempDir()
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "win.iso"), iso).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	var calls []string
+	refuse := false
+	s, err := New(store, Options{CheckISOWIM: func(name, version string, r io.ReaderAt, size int64) error {
+		magic := make([]byte, 5)
+		r.ReadAt(magic, 0)
+		calls = append(calls, fmt.Sprintf("%s %s %d", name, magic, size))
+		if version == "" {
+			t.Error("empty version")
+		}
+		if refuse {
+			return fmt.Errorf("blob SHA-1 mismatch")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range []string{"win.iso/readme.txt", "win.iso/SOURCES/boot.wim", "win.iso/sources/boot.wim:1/Windows/x.txt"} {
+		if _, err := fs.ReadFile(s, name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if len(calls) != 2 || !strings.HasPrefix(calls[0], "win.iso/SOURCES/boot.wim MSWIM") || !strings.HasPrefix(calls[1], "win.iso/sources/boot.wim MSWIM") {
+		t.Errorf("checks: %q", calls)
+	}
+	refuse = true
+	for _, name := range []string{"win.iso/sources/boot.wim", "win.iso/sources/boot.wim:1/Windows/x.txt"} {
+		s.Close() // drop the WIM kept open, so the next read opens it again
+		if _, err := fs.ReadFile(s, name); err == nil || !strings.Contains(err.Error(), "blob SHA-1 mismatch") {
+			t.Errorf("%s with a refusing check: %v", name, err)
+		}
+	}
+}

@@ -43,6 +43,12 @@ type Options struct {
 	Cache *wim.Cache
 	// MaxOpenWIMs bounds the WIM files kept open; 0 means 64.
 	MaxOpenWIMs int
+	// CheckISOWIM, when set, is called before any byte of a WIM (or ESD) inside an ISO is
+	// served or read as a WIM: name is its store path ("win.iso/sources/boot.wim"), version
+	// identifies the ISO file it lies in (it changes when the ISO does), r and size are the
+	// WIM's bytes. An error refuses the open. A remote store verifies the WIM's blob SHA-1s
+	// here, as it does for bare WIMs when they are opened.
+	CheckISOWIM func(name, version string, r io.ReaderAt, size int64) error
 }
 
 // Store is a read-only fs.FS over a folder; see the package doc. Safe for concurrent use.
@@ -53,6 +59,7 @@ type Store struct {
 	sysFS   fs.FS // nil when no syslinux folder
 	cache   *wim.Cache
 	maxOpen int
+	check   func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
 
 	mu     sync.Mutex
 	wims   map[string]*openWIM // by store-relative real path
@@ -82,7 +89,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %s is not a folder", root)
 	}
 	s := &Store{root: root, rootFS: os.DirFS(root), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
+		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -103,7 +110,7 @@ func New(root string, opts Options) (*Store, error) {
 // root only labels it (Root).
 func NewFS(fsys fs.FS, root string, opts Options) *Store {
 	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
+		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
