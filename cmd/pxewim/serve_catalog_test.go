@@ -194,7 +194,8 @@ func TestServeReloadFollowsStore(t *testing.T) {
 
 // TestServeRemoteCatalog: store: sftp://... on a real OpenSSH server. The catalog scans the
 // remote store (a bare WinPE WIM and a Windows ISO holding one): both get automatic menu
-// entries, and the ISO's WinPE boot files come over HTTP byte-exact (after verification).
+// entries, and the ISO's WinPE boot files come over HTTP byte-exact (after verification); the
+// WIM inside another ISO has a flipped byte: it is listed, but none of its bytes is served.
 func TestServeRemoteCatalog(t *testing.T) {
 	for _, tool := range []string{"/usr/sbin/sshd", "ssh-keygen", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -209,6 +210,17 @@ func TestServeRemoteCatalog(t *testing.T) {
 	os.MkdirAll(filepath.Join(store, "pe"), 0o755)
 	testenv.BuildWinPE(t, filepath.Join(store, "pe", "lab.wim"), []testenv.WinPEImage{{Name: "Remote lab PE"}}, "--compress=XPRESS")
 	wimPath := winpeISO(t, "genisoimage", filepath.Join(store, "win.iso"))
+	// An ISO whose WIM has one byte flipped inside a resource: listed, never served.
+	badRoot := t.TempDir()
+	os.MkdirAll(filepath.Join(badRoot, "sources"), 0o755)
+	badWIM := filepath.Join(badRoot, "sources", "boot.wim")
+	testenv.BuildWinPE(t, badWIM, []testenv.WinPEImage{{Name: "Corrupt PE"}}, "--compress=none")
+	bad, _ := os.ReadFile(badWIM)
+	bad[300] ^= 0xff
+	os.WriteFile(badWIM, bad, 0o644)
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "bad.iso"), badRoot).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
 	url, sftpConf := startCatalogSSHD(t, store)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(cfg, []byte("store: "+url+"\n"+sftpConf+"winpe: {auto: true, wimboot: wimboot}\nmenu: {timeout: 5s}\n"), 0o644)
@@ -224,6 +236,20 @@ func TestServeRemoteCatalog(t *testing.T) {
 		}
 	}
 	checkWinPEServed(t, base, "pe-win-iso-sources-boot-2", wimPath, 2, log)
+	if !strings.Contains(menu, "item pe-bad-iso-sources-boot-1 Corrupt PE") {
+		t.Errorf("the corrupt ISO's WIM is not listed:\n%s", menu)
+	}
+	for _, p := range []string{"bad.iso/sources/boot.wim", "bad.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe"} {
+		if b, err := exec.Command("curl", "-sSf", "--globoff", base+"/files/"+p).Output(); err == nil {
+			t.Errorf("%s of the corrupt ISO served (%d bytes)", p, len(b))
+		}
+	}
+	if script, err := exec.Command("curl", "-sS", "--globoff", base+"/ipxe/pe-bad-iso-sources-boot-1.ipxe").Output(); err != nil || strings.Contains(string(script), "initrd -n boot.wim") {
+		t.Errorf("the corrupt ISO's entry hands out files (%v):\n%s", err, script)
+	}
+	if !strings.Contains(log.String(), "remote WIM failed verification") {
+		t.Errorf("log does not say the WIM inside the ISO failed verification:\n%s", log)
+	}
 	if m := regexp.MustCompile(`catalog: store scanned.*took=(\S+)`).FindStringSubmatch(log.String()); m != nil {
 		t.Logf("remote catalog scan (1 WIM, 1 ISO with 1 WIM): %s", m[1])
 	} else {

@@ -19,6 +19,7 @@ type remoteStore struct {
 	url      string
 	sftp     *sftpstore.Store
 	verifier *sftpstore.Verifier
+	isoWIMs  *isoWIMVerifier // WIMs inside the store's ISOs (serve_remote_iso.go)
 }
 
 // openRemoteStore returns the store for an sftp:// URL: sftpstore's remote files seen
@@ -36,10 +37,11 @@ func (d *daemon) openRemoteStore(cfg *boot.Config, opts localstore.Options) (*lo
 		if d.remote != nil {
 			d.log.Warn("store URL changed: new files come from the new store", "old", d.remote.url, "new", cfg.Store)
 		}
-		d.remote = &remoteStore{url: cfg.Store, sftp: st, verifier: &sftpstore.Verifier{}}
+		d.remote = &remoteStore{url: cfg.Store, sftp: st, verifier: &sftpstore.Verifier{}, isoWIMs: &isoWIMVerifier{}}
 		d.log.Info("remote store connected", "url", cfg.Store)
 	}
 	vfs := &verifiedFS{fsys: d.remote.sftp, v: d.remote.verifier}
+	opts.CheckISOWIM = d.remote.isoWIMs.check
 	return localstore.NewFS(vfs, cfg.Store, opts), nil
 }
 
