@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,8 +28,8 @@ import (
 
 // The benchmarks in this file serve a WinPE boot.wim through the real Handler on loopback to
 // net/http clients, as iPXE + wimboot would pull it: the plain file from disk, the same image
-// with injected files (wimsynth: original resources + new blobs and metadata), and an LZMS
-// solid WIM transcoded to an uncompressed one on the fly. PXEWIM_BENCH_MB sets the size of the
+// with injected files (wimsynth: original resources + new blobs and metadata), and LZMS and
+// LZMS solid WIMs transcoded to uncompressed ones on the fly. PXEWIM_BENCH_MB sets the size of the
 // image's tree (default 32); bench/winpe-http.sh runs them and prints the ratios.
 
 func winpeBenchMiB() int {
@@ -38,23 +39,13 @@ func winpeBenchMiB() int {
 	return 32
 }
 
-// winpeBenchWIMs captures a WinPE-shaped tree of about mib MiB twice with wimlib-imagex: LZX
-// (what wimboot reads as is) and LZMS solid (what it refuses).
-func winpeBenchWIMs(b *testing.B, mib int) (lzx, solid string) {
+// winpeBenchWIMs captures a WinPE-shaped tree of about mib MiB with wimlib-imagex: LZX (what
+// wimboot reads as is), LZMS and LZMS solid (what it refuses).
+func winpeBenchWIMs(b *testing.B, mib int) (lzx, lzms, solid string) {
 	wimtest.NeedWimlib(b)
 	dir := b.TempDir()
 	tree := filepath.Join(dir, "tree")
-	files := map[string][]byte{}
-	for _, p := range testenv.WinPEBootPaths {
-		files[p] = testenv.WinPEContent(1, p)
-	}
-	rng := rand.New(rand.NewPCG(4, 4))
-	for done, i := 0, 0; done < mib<<20; i++ {
-		n := 64<<10 + rng.IntN(512<<10)
-		files[fmt.Sprintf("Windows/System32/mod%02d/file%04d.dll", i%23, i)] = wimtest.Content(rng, n)
-		done += n
-	}
-	for p, data := range files {
+	write := func(p string, data []byte) {
 		fp := filepath.Join(tree, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(fp), 0o755); err != nil {
 			b.Fatal(err)
@@ -63,11 +54,21 @@ func winpeBenchWIMs(b *testing.B, mib int) (lzx, solid string) {
 			b.Fatal(err)
 		}
 	}
-	lzx, solid = filepath.Join(dir, "lzx.wim"), filepath.Join(dir, "solid.wim")
+	for _, p := range testenv.WinPEBootPaths {
+		write(p, testenv.WinPEContent(1, p))
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for done, i := 0, 0; done < mib<<20; i++ {
+		n := 64<<10 + rng.IntN(512<<10)
+		write(fmt.Sprintf("Windows/System32/mod%02d/file%04d.dll", i%23, i), wimtest.Content(rng, n))
+		done += n
+	}
+	lzx, lzms, solid = filepath.Join(dir, "lzx.wim"), filepath.Join(dir, "lzms.wim"), filepath.Join(dir, "solid.wim")
 	wimtest.Wimlib(b, "capture", tree, lzx, "WinPE", "--compress=LZX")
+	wimtest.Wimlib(b, "capture", tree, lzms, "WinPE", "--compress=LZMS")
 	wimtest.Wimlib(b, "capture", tree, solid, "WinPE", "--solid")
 	os.RemoveAll(tree)
-	return lzx, solid
+	return lzx, lzms, solid
 }
 
 func openArchive(b *testing.B, path string) *wim.Archive {
@@ -176,15 +177,16 @@ func pull(client *http.Client, url, rng string) (time.Duration, int64, error) {
 // BenchmarkWinPEOverHTTP: time to first byte and throughput of one client pulling boot.wim
 // over loopback HTTP: plain (the LZX file from disk; and, as the peer, the same file from
 // net/http.FileServer, which uses sendfile), injected (two files added to that
-// image, synthesised) and transcoded (the LZMS solid capture of the same tree served as an
-// uncompressed WIM, decoded as it is served). "build-ms" is the one-off cost of synthesising
+// image, synthesised) and transcoded (the LZMS and LZMS solid captures of the same tree served
+// as uncompressed WIMs, decoded as they are served; a solid resource's chunks are 64 MiB by
+// default, so its first byte waits for a whole chunk). "build-ms" is the one-off cost of synthesising
 // (metadata only; pxewim does it once per source version and injection set), "ttfb-ms" the
 // time to the first body byte of a whole-file GET, "range-ttfb-ms" that of a 64 KiB range in
 // the middle of the file (a decoder only decodes the chunks a range covers). ns/op and MB/s
 // time the whole-file GET only. Each iteration opens the source WIMs afresh, so nothing is
 // served from a warm chunk cache.
 func BenchmarkWinPEOverHTTP(b *testing.B) {
-	lzxPath, solidPath := winpeBenchWIMs(b, winpeBenchMiB())
+	lzxPath, lzmsPath, solidPath := winpeBenchWIMs(b, winpeBenchMiB())
 	dir := filepath.Dir(lzxPath)
 	cases := []struct {
 		name string
@@ -195,6 +197,7 @@ func BenchmarkWinPEOverHTTP(b *testing.B) {
 		{"peer-fileserver-plain", lzxPath, nil, true},
 		{"plain", lzxPath, nil, false},
 		{"injected", lzxPath, &wimsynth.Options{Index: 1, Name: "boot.wim"}, false},
+		{"transcoded-lzms", lzmsPath, &wimsynth.Options{Index: 1, Name: "boot.wim", Uncompressed: true}, false},
 		{"transcoded-lzms-solid", solidPath, &wimsynth.Options{Index: 1, Name: "boot.wim", Uncompressed: true}, false},
 	}
 	// Warm up the HTTP client and server code once, so that the first case pays no more than
@@ -271,18 +274,21 @@ func BenchmarkWinPEOverHTTP(b *testing.B) {
 // BenchmarkWinPE20Variants: 20 clients pull 20 different injected variants of one boot.wim at
 // the same time over loopback HTTP; each variant is synthesised when its first request comes
 // (as pxewim does per entry). Reported: aggregate MB/s, the peak Go heap above the heap
-// before the run ("peak-heap-MiB", sampled every 2 ms), and the peak resident set above the
-// resident set before it ("peak-rss-MiB": VmHWM after resetting it through
-// /proc/self/clear_refs; -1 when the kernel does not allow that). The variant WIM files are
-// "variants-MiB" in total: memory bounded means the peaks stay far below that.
+// before the run ("peak-heap-MiB", sampled every 2 ms), and the process's peak resident set
+// during the run ("peak-rss-MiB": VmHWM after resetting it through /proc/self/clear_refs,
+// beside "rss-before-MiB"; -1 when the kernel does not allow that). The variant WIM files are
+// "variants-MiB" in total: memory bounded means the peaks stay far below that and do not
+// grow with the number of clients. Run each case in its own process (bench/winpe-http.sh
+// does) so that one case's resident memory does not hide the next one's.
 func BenchmarkWinPE20Variants(b *testing.B) {
-	lzxPath, solidPath := winpeBenchWIMs(b, winpeBenchMiB())
+	lzxPath, lzmsPath, solidPath := winpeBenchWIMs(b, winpeBenchMiB())
 	for _, c := range []struct {
 		name         string
 		src          string
 		uncompressed bool
 	}{
 		{"injected-lzx", lzxPath, false},
+		{"injected-transcoded-lzms", lzmsPath, true},
 		{"injected-transcoded-lzms-solid", solidPath, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -304,7 +310,7 @@ func BenchmarkWinPE20Variants(b *testing.B) {
 				var mu sync.Mutex
 				b.StartTimer()
 				start := time.Now()
-				heap, rss := memPeak(func() {
+				heap, rss, rssBefore := memPeak(func() {
 					var wg sync.WaitGroup
 					for k := range clients {
 						wg.Go(func() {
@@ -330,6 +336,7 @@ func BenchmarkWinPE20Variants(b *testing.B) {
 				b.ReportMetric(float64(total.Load())/(1<<20), "variants-MiB")
 				b.ReportMetric(float64(heap)/(1<<20), "peak-heap-MiB")
 				b.ReportMetric(rss, "peak-rss-MiB")
+				b.ReportMetric(rssBefore, "rss-before-MiB")
 				if len(ttfbs) > 0 {
 					b.ReportMetric(float64(ttfbs[len(ttfbs)-1].Microseconds())/1000, "max-ttfb-ms")
 				}
@@ -339,14 +346,15 @@ func BenchmarkWinPE20Variants(b *testing.B) {
 	}
 }
 
-// memPeak runs fn and returns the peak heap in use above the heap before it, and the peak
-// resident set above the one before it in MiB (-1 when VmHWM cannot be reset).
-func memPeak(fn func()) (heap uint64, rssMiB float64) {
-	runtime.GC()
+// memPeak runs fn and returns the peak heap in use above the heap before it, the peak
+// resident set while it ran, and the resident set before it, in MiB (-1 when the kernel
+// does not let VmHWM be reset).
+func memPeak(fn func()) (heap uint64, rssMiB, rssBeforeMiB float64) {
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
-	rssBase, rssOK := vmKiB("VmRSS")
+	rssBefore, rssOK := vmKiB("VmRSS")
 	// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux 4.0 and later).
 	rssOK = rssOK && os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	var peak atomic.Uint64
@@ -372,11 +380,11 @@ func memPeak(fn func()) (heap uint64, rssMiB float64) {
 	if p := peak.Load(); p > base {
 		heap = p - base
 	}
-	rssMiB = -1
+	rssMiB, rssBeforeMiB = -1, -1
 	if hwm, ok := vmKiB("VmHWM"); ok && rssOK {
-		rssMiB = float64(hwm-rssBase) / 1024
+		rssMiB, rssBeforeMiB = float64(hwm)/1024, float64(rssBefore)/1024
 	}
-	return heap, rssMiB
+	return heap, rssMiB, rssBeforeMiB
 }
 
 // vmKiB reads one "Vm...: N kB" line of /proc/self/status.
