@@ -20,7 +20,6 @@ import (
 	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/httpboot"
 	"github.com/pxewim/pxewim/localstore"
-	"github.com/pxewim/pxewim/tftp"
 	"github.com/pxewim/pxewim/wim"
 )
 
@@ -56,10 +55,14 @@ type daemon struct {
 	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
 	remote  *remoteStore     // store: sftp://... (serve_remote.go); nil for a local store
 
-	// Listeners opened before serving, so bind errors surface at start.
-	httpLn   net.Listener
-	tftpConn *net.UDPConn
-	dhcpSrv  *dhcp.Server
+	// Listeners opened before serving, so bind errors surface at start; a reload replaces them
+	// (serve_listen.go). Guarded by reloadMu once run has started.
+	httpSlot *listenerSlot
+	tftpSlot *listenerSlot // nil: no TFTP server
+	tftpConn *net.UDPConn  // tftpSlot's socket (nil when TFTP is off), for tests
+	tftpAddr string        // listen.tftp in effect (TFTP may be off even when set: see listenTFTP)
+	dhcpSrv  *dhcp.Server  // always there, in mode off when DHCP is off, so a reload can turn it on
+	srv      servers       // set by run
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
@@ -123,24 +126,16 @@ func (d *daemon) load() (*state, error) {
 // listen opens the HTTP, TFTP and DHCP sockets of the initial config.
 func (d *daemon) listen(cfg *boot.Config) error {
 	var err error
-	if d.httpLn, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
-		return fmt.Errorf("HTTP: listening on %s: %w%s", cfg.Listen.HTTP, err, bindHint(err, "--http"))
+	if d.httpSlot, err = d.listenHTTP(cfg.Listen.HTTP); err != nil {
+		return err
 	}
+	d.tftpAddr = cfg.Listen.TFTP
 	if cfg.Listen.TFTP != "" {
 		if err := d.listenTFTP(cfg); err != nil {
 			return err
 		}
 	}
-	if cfg.DHCP.Mode == boot.DHCPOff {
-		return nil
-	}
-	dc := dhcp.Config{Mode: dhcpMode(cfg.DHCP.Mode), Interfaces: cfg.DHCP.Interfaces,
-		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log, Observer: d.ops.dhcpObserver()}
-	if f := cfg.DHCP.Full; f != nil {
-		dc.Full = dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
-			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
-	}
-	if d.dhcpSrv, err = dhcp.New(dc); err != nil {
+	if d.dhcpSrv, err = dhcp.New(d.dhcpConfig(cfg)); err != nil {
 		hint := "" // the dhcp package explains a busy port itself, naming the owner
 		if errors.Is(err, syscall.EACCES) {
 			hint = bindHint(err, "--dhcp off")
@@ -153,11 +148,9 @@ func (d *daemon) listen(cfg *boot.Config) error {
 // listenTFTP binds the TFTP port. With the built-in config a refused port 69 (not root) is not
 // fatal: HTTP still works, and the log says how to get TFTP.
 func (d *daemon) listenTFTP(cfg *boot.Config) error {
-	ua, err := net.ResolveUDPAddr("udp", cfg.Listen.TFTP)
-	if err == nil {
-		d.tftpConn, err = net.ListenUDP("udp", ua)
-	}
-	if err == nil {
+	var err error
+	if d.tftpSlot, err = d.listenUDP(cfg.Listen.TFTP); err == nil {
+		d.tftpConn = d.tftpSlot.udp
 		return nil
 	}
 	if errors.Is(err, syscall.EACCES) && !d.flags.set["tftp"] && cfg.Source == defaultConfigName {
@@ -165,7 +158,7 @@ func (d *daemon) listenTFTP(cfg *boot.Config) error {
 			"addr", cfg.Listen.TFTP, "error", err)
 		return nil
 	}
-	return fmt.Errorf("TFTP: listening on %s: %w%s", cfg.Listen.TFTP, err, bindHint(err, "--tftp"))
+	return err
 }
 
 // bindHint explains the usual reasons a port cannot be bound.
@@ -182,12 +175,8 @@ func bindHint(err error, flagName string) string {
 }
 
 func (d *daemon) closeListeners() {
-	if d.httpLn != nil {
-		d.httpLn.Close()
-	}
-	if d.tftpConn != nil {
-		d.tftpConn.Close()
-	}
+	d.retire(d.httpSlot)
+	d.retire(d.tftpSlot)
 	if d.dhcpSrv != nil {
 		d.dhcpSrv.Close()
 	}
@@ -210,42 +199,28 @@ func (d *daemon) run(ctx context.Context) error {
 	d.announce(st.cfg)
 	d.logProblems(st)
 
-	var ts *tftp.Server
-	if d.tftpConn != nil {
-		var err error
-		if ts, err = tftp.New(tftp.Config{Resolve: d.tftpResolve, Logger: d.log, Observer: d.ops.tftpObserver()}); err != nil {
-			d.closeListeners()
-			return err
-		}
-	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	// Servers run on their own context: a fatal error of one stops the others.
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	hs := &httpboot.Server{Handler: d.ops.withAdmin(d.httpHandler()), Logger: d.log, ShutdownTimeout: drainTimeout}
-	wg.Go(func() { errc <- hs.Serve(sctx, d.httpLn) })
+	d.reloadMu.Lock()
+	d.srv = servers{ctx: sctx, wg: &wg, errc: errc, httpH: d.ops.withAdmin(d.httpHandler())}
+	err := d.start(d.httpSlot)
+	if err == nil && d.tftpSlot != nil {
+		err = d.start(d.tftpSlot)
+	}
+	d.reloadMu.Unlock()
+	if err != nil {
+		stop()
+		d.closeListeners()
+		wg.Wait()
+		return err
+	}
 	wg.Go(func() { errc <- d.serveAdmin(sctx) })
 	wg.Go(func() { errc <- d.serveUpload(sctx) }) // serve_images.go
-
-	if ts != nil {
-		// tftp.Serve would drain without a deadline; Shutdown below bounds it.
-		tctx, tcancel := context.WithCancel(context.WithoutCancel(ctx))
-		defer tcancel()
-		wg.Go(func() { errc <- ts.Serve(tctx, d.tftpConn) })
-		wg.Go(func() {
-			<-sctx.Done()
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-			defer cancel()
-			if err := ts.Shutdown(dctx); err != nil {
-				d.log.Warn("TFTP drain cut short", "error", err)
-			}
-		})
-	}
-	if d.dhcpSrv != nil {
-		wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
-	}
+	wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
 	wg.Go(func() { d.watchConfig(sctx) })
 	if d.catalog != nil {
 		wg.Go(func() { d.catalog.Run(sctx) })
@@ -275,10 +250,10 @@ func (d *daemon) run(ctx context.Context) error {
 // announce logs what is being served and, with DHCP off, how to turn it on.
 func (d *daemon) announce(cfg *boot.Config) {
 	tftpAddr := "off"
-	if d.tftpConn != nil {
-		tftpAddr = d.tftpConn.LocalAddr().String()
+	if d.tftpSlot != nil {
+		tftpAddr = d.tftpSlot.local
 	}
-	d.log.Info("pxewim serving", "config", cfg.Source, "store", cfg.Store, "http", d.httpLn.Addr().String(),
+	d.log.Info("pxewim serving", "config", cfg.Source, "store", cfg.Store, "http", d.httpSlot.local,
 		"tftp", tftpAddr, "dhcp", string(cfg.DHCP.Mode), "interfaces", cfg.DHCP.Interfaces, "entries", len(cfg.Entries))
 	if cfg.DHCP.Mode == boot.DHCPOff && len(cfg.DHCP.Interfaces) > 0 {
 		d.log.Warn("interfaces are named but DHCP is off: they are used only with --dhcp proxy or full", "interfaces", cfg.DHCP.Interfaces)
@@ -302,7 +277,11 @@ func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (
 func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
 	st := d.cur.Load()
 	c, _ := d.clients.LookupIP(remote.Addr())
-	return st.policy.Tree(c, st.store)
+	tree, err := st.policy.Tree(c, st.store)
+	if err != nil {
+		return nil, err
+	}
+	return raspberryPiTree(st.cfg, c, tree)
 }
 
 func (d *daemon) httpHandler() http.Handler {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
-
-	"github.com/pxewim/pxewim/boot"
 )
 
 // watchConfig reloads on SIGHUP and when the config file's mtime or size changes (polled:
@@ -49,7 +46,9 @@ func (d *daemon) configChanged() bool {
 
 // reload loads the config again and swaps it in. A config with errors changes nothing: the
 // old one keeps serving and the log names the line and key of each problem. Transfers in
-// progress keep the files they opened; the old store closes its WIMs as they finish.
+// progress keep the files they opened; the old store closes its WIMs as they finish. Listen
+// addresses and DHCP settings apply too (serve_listen.go): new listeners start before the old
+// ones drain, and one that cannot bind leaves the old one serving.
 func (d *daemon) reload(why string) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -62,34 +61,12 @@ func (d *daemon) reload(why string) {
 		d.log.Error("config reload failed; still serving the previous config", "why", why, "error", err.Error())
 		return
 	}
+	if d.srv.ctx != nil {
+		d.applyListeners(st.base, st.cfg)
+	}
 	d.cur.Store(st)
 	old.store.Close()
-	d.log.Info("config reloaded", "why", why, "config", st.cfg.Source, "entries", len(st.cfg.Entries), "rules", len(st.cfg.Rules))
-	for _, key := range restartOnly(old.cfg, st.cfg) {
-		d.log.Warn("this setting changed but takes effect only after a restart", "key", key)
-	}
+	d.log.Info("config reloaded", "why", why, "config", st.cfg.Source, "entries", len(st.cfg.Entries), "rules", len(st.cfg.Rules),
+		"http", st.cfg.Listen.HTTP, "tftp", st.cfg.Listen.TFTP, "dhcp", string(st.cfg.DHCP.Mode))
 	d.logProblems(st)
-}
-
-// restartOnly lists the changed settings that belong to the open sockets.
-func restartOnly(a, b *boot.Config) []string {
-	var keys []string
-	if a.Listen.HTTP != b.Listen.HTTP {
-		keys = append(keys, "listen.http")
-	}
-	if a.Listen.TFTP != b.Listen.TFTP {
-		keys = append(keys, "listen.tftp")
-	}
-	if a.DHCP.Mode != b.DHCP.Mode || !slices.Equal(a.DHCP.Interfaces, b.DHCP.Interfaces) {
-		keys = append(keys, "dhcp.mode/dhcp.interfaces")
-	}
-	if (a.DHCP.Full == nil) != (b.DHCP.Full == nil) || (a.DHCP.Full != nil && !fullEqual(a.DHCP.Full, b.DHCP.Full)) {
-		keys = append(keys, "dhcp.full")
-	}
-	return keys
-}
-
-func fullEqual(a, b *boot.FullDHCP) bool {
-	return a.RangeStart == b.RangeStart && a.RangeEnd == b.RangeEnd && a.Netmask == b.Netmask &&
-		a.Router == b.Router && slices.Equal(a.DNS, b.DNS) && a.Lease == b.Lease && a.Leases == b.Leases
 }
