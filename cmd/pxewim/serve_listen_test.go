@@ -123,7 +123,9 @@ func TestServeReloadMovesListeners(t *testing.T) {
 	}
 	defer busy.Close()
 	fx.writeConfig(t, "Menu C", listen(busyPort, tftp2))
-	serveWaitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "listen.http changed but the new address cannot be used") }, "bind error", log)
+	serveWaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(log.String(), "listen.http changed but the new address cannot be used")
+	}, "bind error", log)
 	if !strings.Contains(log.String(), fmt.Sprintf("new=127.0.0.1:%d", busyPort)) {
 		t.Errorf("bind error does not name the address:\n%s", log)
 	}
