@@ -9,9 +9,14 @@ package tftp
 // size probe apart from a real failure, so both directions get a type.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // ErrorCoder is implemented by handler errors that choose the TFTP error
@@ -57,4 +62,56 @@ func errorPacketFor(err error) (uint16, string) {
 func isPeerError(err error) bool {
 	var p *PeerError
 	return errors.As(err, &p)
+}
+
+// pxewim patch P7: a request that cannot be served gets an ERROR.
+//
+// Upstream read requests into a 516-byte buffer and dropped, without a
+// reply, any request it could not parse, including longer ones (which the
+// socket truncated): the client then retried until its own timeout.
+// RFC 1350/2347 cap a request at 512 bytes; tftpd-hpa answers both cases
+// with an ERROR, and so does this. Only packets that claim to be RRQ or
+// WRQ are answered, so stray DATA/ACK/ERROR packets (and ERROR loops) stay
+// silent as before.
+
+// checkRequest returns nil for a request packet that upstream's parser
+// can take (it is lenient about the mode and options) (or a packet
+// that is no request at all, which the caller drops). Otherwise it sends
+// ERROR 4 (illegal TFTP operation) to the client and returns why.
+func (s *Server) checkRequest(local net.IP, remote *net.UDPAddr, p []byte) error {
+	if len(p) < 2 {
+		return errors.New("short packet")
+	}
+	op := binary.BigEndian.Uint16(p)
+	if op != opRRQ && op != opWRQ {
+		return nil
+	}
+	var why string
+	switch {
+	case len(p) > datagramLength:
+		why = "request longer than 512 bytes"
+	case bytes.IndexByte(p[2:], 0) < 0:
+		why = "malformed request: filename not NUL-terminated"
+	case p[2] == 0:
+		why = "malformed request: empty filename"
+	default:
+		return nil
+	}
+	s.sendRefusal(local, remote, 4, why)
+	return fmt.Errorf("request from %v refused: %s", remote, why)
+}
+
+// sendRefusal sends an ERROR from the listening socket, from the address
+// the request was sent to when known.
+func (s *Server) sendRefusal(local net.IP, remote *net.UDPAddr, code uint16, msg string) {
+	b := make([]byte, len(msg)+6)
+	b = b[:packERROR(b, code, msg)]
+	switch {
+	case s.conn4 != nil && local.To4() != nil:
+		_, _ = s.conn4.WriteTo(b, &ipv4.ControlMessage{Src: local}, remote)
+	case s.conn6 != nil && local != nil:
+		_, _ = s.conn6.WriteTo(b, &ipv6.ControlMessage{Src: local}, remote)
+	case s.conn != nil:
+		_, _ = s.conn.WriteTo(b, remote)
+	}
 }

@@ -312,7 +312,7 @@ func (s *Server) Serve(conn net.PacketConn) error {
 // implemented on a target OS or whatever other reason), localIP
 // (and hence LocalIP()) will return a nil IP address.
 func (s *Server) processRequest4() error {
-	buf := make([]byte, datagramLength)
+	buf := make([]byte, datagramLength+1) // pxewim P7: one byte more, to see overlong requests
 	cnt, control, srcAddr, err := s.conn4.ReadFrom(buf)
 	if err != nil {
 		return nil
@@ -330,7 +330,7 @@ func (s *Server) processRequest4() error {
 }
 
 func (s *Server) processRequest6() error {
-	buf := make([]byte, datagramLength)
+	buf := make([]byte, datagramLength+1) // pxewim P7: one byte more, to see overlong requests
 	cnt, control, srcAddr, err := s.conn6.ReadFrom(buf)
 	if err != nil {
 		return nil
@@ -349,7 +349,7 @@ func (s *Server) processRequest6() error {
 
 // Fallback if we had problems opening a ipv4/6 control channel
 func (s *Server) processRequest() error {
-	buf := make([]byte, datagramLength)
+	buf := make([]byte, datagramLength+1) // pxewim P7: one byte more, to see overlong requests
 	cnt, srcAddr, err := s.conn.ReadFrom(buf)
 	if err != nil {
 		return fmt.Errorf("reading UDP: %v", err)
@@ -409,6 +409,9 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 	}
 	if maxBlockLen < blockLength {
 		maxBlockLen = blockLength
+	}
+	if err := s.checkRequest(localAddr, remoteAddr, buffer[:n]); err != nil { // pxewim P7
+		return err
 	}
 	p, err := parsePacket(buffer[:n])
 	if err != nil {
