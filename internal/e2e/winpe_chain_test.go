@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// TestWinPEIPXEChainsNativeSeaBIOS: SeaBIOS + QEMU's iPXE ROM (the client runs iPXE from the
+// start), and a rule sends its MAC to a winpe entry with path: native, which iPXE cannot boot
+// through wimboot. pxewim's script must set next-server, filename and option 252 (real iPXE
+// parses the hex settings, or the script stops) and chain pxeboot.n12 from the client's own
+// tree over TFTP; the test WIM holds the wimboot stand-in (INT 18h) under that name, so the
+// run ends when iPXE has downloaded it. pxewim must have sent the image's bytes.
+func TestWinPEIPXEChainsNativeSeaBIOS(t *testing.T) {
+	const mac = "52:54:00:77:73:0a"
+	var wimPath string
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.73", "winpe-chain", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`entries:
+  - name: shell
+    ipxe: |
+      shell
+  - name: pe
+    winpe:
+      image: pe.wim
+      path: native
+rules:
+  - match: { mac: %q }
+    entry: pe
+`, mac)
+	}, func(store string) {
+		wimPath = filepath.Join(store, "pe.wim")
+		testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "WinPE chain e2e",
+			Files: map[string][]byte{"Windows/Boot/PXE/pxeboot.n12": wimbootStandIn}}}, "--compress=LZX")
+	})
+	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-chain", MAC: mac, Dir: dir,
+		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot")}
+	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot/pxeboot.n12... ok", vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, "winpe-chain", res, pkts)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
+	}
+	if !strings.Contains(res.Serial, "pxewim: chaining pxeboot.n12 (native WinPE over TFTP)") {
+		t.Errorf("console lacks the script's chaining line")
+	}
+	want := int64(len(wimbootStandIn))
+	var ok bool
+	for _, r := range filterLog(recs, "tftp: sent", nil) {
+		if !strings.EqualFold(strings.ReplaceAll(r.str("path"), `\`, "/"), "boot/pxeboot.n12") {
+			continue
+		}
+		if n, _ := r.num("sent"); n == want {
+			ok = true
+			t.Logf("TFTP %q: %d bytes to the iPXE client", r.str("path"), n)
+		} else {
+			t.Errorf("TFTP %q: sent %d bytes, want %d (the image's pxeboot.n12)", r.str("path"), n, want)
+		}
+	}
+	if !ok {
+		t.Errorf("no complete TFTP transfer of boot/pxeboot.n12; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
+	}
+	if got := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/pxeboot.n12"); string(got) != string(wimbootStandIn) {
+		t.Errorf("test WIM's pxeboot.n12 is not the stand-in")
+	}
+	for _, r := range recs {
+		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
+			t.Errorf("pxewim logged: %s", r)
+		}
+	}
+}
