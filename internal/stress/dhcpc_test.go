@@ -20,6 +20,14 @@ type dhcpPort struct {
 	c    *net.UDPConn
 	mu   sync.Mutex
 	wait map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4
+	// acks records every ACK received (transaction ID and server identifier), so a test can
+	// show who answered what after the fact.
+	acks []replySeen
+}
+
+type replySeen struct {
+	xid    dhcpv4.TransactionID
+	server netip.Addr
 }
 
 func openDHCPPort(ns *testenv.Netns) (*dhcpPort, error) {
@@ -52,6 +60,9 @@ func (p *dhcpPort) readLoop() {
 		}
 		p.mu.Lock()
 		ch := p.wait[m.TransactionID]
+		if m.MessageType() == dhcpv4.MessageTypeAck {
+			p.acks = append(p.acks, replySeen{m.TransactionID, mustAddr(m.ServerIdentifier())})
+		}
 		p.mu.Unlock()
 		if ch != nil {
 			select {
@@ -73,6 +84,19 @@ func (p *dhcpPort) listen(xid dhcpv4.TransactionID) (ch chan *dhcpv4.DHCPv4, don
 		delete(p.wait, xid)
 		p.mu.Unlock()
 	}
+}
+
+// acksFrom counts the ACKs server sent for the given transactions.
+func (p *dhcpPort) acksFrom(server netip.Addr, xids map[dhcpv4.TransactionID]bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.acks {
+		if a.server == server && xids[a.xid] {
+			n++
+		}
+	}
+	return n
 }
 
 // exchange sends pkt to dst until a reply of type want arrives (retrying every 500 ms).

@@ -84,7 +84,8 @@ func startSiteDHCP(t testing.TB, ctx context.Context, p *pair, dir string) *test
 // the site server: pxewim must stay silent), then the boot-server REQUEST to pxewim's port
 // 4011 from the leased address, whose ACK names the boot file. It returns what the client
 // learned and how long pxewim's proxy offer took after the first DISCOVER.
-func (p *dhcpPort) siteBoot(ctx context.Context, mac net.HardwareAddr, site, server netip.Addr) (bootInfo, time.Duration, error) {
+// The REQUEST's transaction ID is returned in xid for the check that pxewim stayed silent.
+func (p *dhcpPort) siteBoot(ctx context.Context, mac net.HardwareAddr, site, server netip.Addr, xid *dhcpv4.TransactionID) (bootInfo, time.Duration, error) {
 	disc, err := dhcpv4.NewDiscovery(mac, pxeMods(mac)...)
 	if err != nil {
 		return bootInfo{}, 0, err
@@ -103,6 +104,7 @@ func (p *dhcpPort) siteBoot(ctx context.Context, mac net.HardwareAddr, site, ser
 	if err != nil {
 		return bootInfo{}, 0, err
 	}
+	*xid = req.TransactionID
 	ackm, err := p.exchange(ctx, req, bcast, dhcpv4.MessageTypeAck)
 	if err != nil {
 		return bootInfo{}, 0, fmt.Errorf("request %s from the site server: %w", addrOffer.YourIPAddr, err)

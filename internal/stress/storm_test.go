@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -81,6 +82,7 @@ func storm(t *testing.T, mode, subnet string) {
 	}
 	infos := make([]bootInfo, n)
 	proxyLat := make([]time.Duration, n)
+	siteXIDs := make([]dhcpv4.TransactionID, n)
 	var fails atomic.Int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -92,7 +94,7 @@ func storm(t *testing.T, mode, subnet string) {
 			if mode == "full" {
 				infos[i], err = port.fullDORA(ctx, clientMAC(i))
 			} else {
-				infos[i], proxyLat[i], err = port.siteBoot(ctx, clientMAC(i), p.SiteIP, p.SrvIP)
+				infos[i], proxyLat[i], err = port.siteBoot(ctx, clientMAC(i), p.SiteIP, p.SrvIP, &siteXIDs[i])
 			}
 			if err == nil && !strings.Contains(infos[i].BootFile, "undionly.kpxe") {
 				err = fmt.Errorf("boot file %q, want undionly.kpxe", infos[i].BootFile)
@@ -104,8 +106,20 @@ func storm(t *testing.T, mode, subnet string) {
 		}()
 	}
 	wg.Wait()
-	port.Close()
 	dhcpTime := time.Since(t0)
+	if site != nil {
+		// A proxy must not answer a REQUEST that names another server (option 54): give a
+		// late ACK time to arrive, then count pxewim's ACKs to the site REQUESTs.
+		time.Sleep(300 * time.Millisecond)
+		xids := map[dhcpv4.TransactionID]bool{}
+		for _, x := range siteXIDs {
+			xids[x] = true
+		}
+		if k := port.acksFrom(p.SrvIP, xids); k > 0 {
+			t.Errorf("pxewim ACKed %d REQUESTs that named the site server %s", k, p.SiteIP)
+		}
+	}
+	port.Close()
 	if fails.Load() > 0 {
 		t.Fatalf("%d of %d DHCP exchanges failed", fails.Load(), n)
 	}
