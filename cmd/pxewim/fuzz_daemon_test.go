@@ -118,7 +118,7 @@ func fzStart(tb testing.TB) *fzDaemon {
 			tb.Fatal(err)
 		}
 	}
-	z := &fzDaemon{server: netip.MustParseAddr("127.0.0.1"), probe: fzBytes("probe", 70_000)}
+	z := &fzDaemon{server: netip.MustParseAddr("127.0.0.1"), probe: fzBytes("probe", 3000)}
 	files := map[string][]byte{
 		filepath.Join(dir, "secret.txt"):               []byte(fzSecret + "\n"),
 		filepath.Join(store, fzProbeFile):              z.probe,
@@ -384,7 +384,7 @@ func (z *fzDaemon) tftpCheck(t *testing.T, what string, served []byte) {
 
 // tftpExchange sends pkt to the daemon's TFTP port from a fresh loopback socket and follows
 // the transfer it starts (OACK acknowledged, every DATA block acknowledged) until the last
-// block, an ERROR, 1 MiB or a 30 ms silence; a transfer still running is then aborted with
+// block, an ERROR, 4 MiB or a 20 ms silence; a transfer still running is then aborted with
 // an ERROR so that the server's goroutine ends now. It returns the bytes served.
 func (z *fzDaemon) tftpExchange(tb testing.TB, pkt []byte) []byte {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -401,7 +401,7 @@ func (z *fzDaemon) tftpExchange(tb testing.TB, pkt []byte) []byte {
 	buf := make([]byte, 65536)
 	next := uint16(1)
 	for len(served) < 4<<20 {
-		c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		n, from, err := c.ReadFromUDP(buf)
 		if err != nil || n < 4 {
 			break
