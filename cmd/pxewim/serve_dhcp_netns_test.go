@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxewim/pxewim/internal/testenv"
+	"golang.org/x/sys/unix"
+)
+
+// serveHelperEnv makes TestServeHelperProcess run "pxewim serve" with the newline-separated
+// arguments it holds: the netns test starts this test binary inside a namespace as the daemon.
+const serveHelperEnv = "PXEWIM_SERVE_HELPER_ARGS"
+
+// TestServeHelperProcess is the daemon process of TestServeNetnsDHCPReload, not a test.
+func TestServeHelperProcess(t *testing.T) {
+	args := os.Getenv(serveHelperEnv)
+	if args == "" {
+		t.Skip("helper process: runs only inside TestServeNetnsDHCPReload")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := runServe(ctx, strings.Split(args, "\n"), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// dhcpProbe is a DHCP client socket on one interface of a namespace.
+type dhcpProbe struct{ conn *net.UDPConn }
+
+func newDHCPProbe(t *testing.T, ns *testenv.Netns, ifname string) *dhcpProbe {
+	t.Helper()
+	var c *net.UDPConn
+	err := ns.InNetns(func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			rc.Control(func(fd uintptr) {
+				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr == nil {
+					serr = unix.BindToDevice(int(fd), ifname)
+				}
+			})
+			return serr
+		}}
+		pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		if err == nil {
+			c = pc.(*net.UDPConn)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DHCP client socket: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &dhcpProbe{c}
+}
+
+// exchange broadcasts p and returns the first reply for it within wait (nil if none).
+func (c *dhcpProbe) exchange(t *testing.T, p *dhcpv4.DHCPv4, wait time.Duration) *dhcpv4.DHCPv4 {
+	t.Helper()
+	if _, err := c.conn.WriteToUDPAddrPort(p.ToBytes(), netip.MustParseAddrPort("255.255.255.255:67")); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	buf := make([]byte, 2048)
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	for {
+		n, _, err := c.conn.ReadFromUDPAddrPort(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		r, err := dhcpv4.FromBytes(buf[:n])
+		if err == nil && r.OpCode == dhcpv4.OpcodeBootReply && r.TransactionID == p.TransactionID {
+			return r
+		}
+	}
+}
+
+func netbootDiscover(t *testing.T, mac string, vendor string, arch uint16) *dhcpv4.DHCPv4 {
+	t.Helper()
+	hw, _ := net.ParseMAC(mac)
+	mods := []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier(vendor))}
+	if arch != 0xffff {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{byte(arch >> 8), byte(arch)})))
+	}
+	p, err := dhcpv4.NewDiscovery(hw, mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestServeNetnsDHCPReload runs pxewim serve in a namespace and changes its config file under
+// it: proxy DHCP (with listen.tftp_advertise and a Raspberry Pi client), then full DHCP, then
+// off. Each change is seen on the wire without a restart, and in off mode port 67 is free.
+func TestServeNetnsDHCPReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network namespace test: skipped in -short mode")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "ip")
+	S, C := testenv.MustNetns(t, "dsrv"), testenv.MustNetns(t, "dcli")
+	if out, err := exec.Command("ip", "link", "add", "s1", "netns", S.Name, "type", "veth", "peer", "name", "c1", "netns", C.Name).CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	for _, c := range [][]string{{S.Name, "addr", "add", "10.206.1.1/24", "dev", "s1"}, {S.Name, "link", "set", "s1", "up"}, {C.Name, "link", "set", "c1", "up"}} {
+		if out, err := exec.Command("ip", append([]string{"-n"}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", c, err, out)
+		}
+	}
+
+	dir := t.TempDir()
+	for _, d := range []string{"store", "ipxe"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "ipxe", "snponly.efi"), []byte("fake"), 0o644)
+	config := filepath.Join(dir, "pxewim.yaml")
+	writeConfig := func(dhcpSection string) {
+		body := fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: \"127.0.0.1:8080\", tftp: \"\", tftp_advertise: 10.206.9.9}\n%s", dhcpSection)
+		if err := os.WriteFile(config+".tmp", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(config+".tmp", config); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig("dhcp:\n  mode: proxy\n  interfaces: [s1]\n  raspberry_pi: {tftp_prefix: rpi}\n")
+
+	t.Setenv(serveHelperEnv, strings.Join([]string{"--config", config, "--log-level", "debug"}, "\n"))
+	logPath := filepath.Join(dir, "serve.log")
+	proc, err := S.Start("pxewim", logPath, os.Args[0], "-test.run=^TestServeHelperProcess$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(readLog(), what) {
+			if done, err := proc.Exited(); done || time.Now().After(deadline) {
+				t.Fatalf("waiting for %q in the log (exited %v: %v):\n%s", what, done, err, readLog())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitLog("dhcp serving")
+	probe := newDHCPProbe(t, C, "c1")
+	srv := net.IPv4(10, 206, 1, 1)
+	ovmf := func() *dhcpv4.DHCPv4 {
+		return netbootDiscover(t, "52:54:00:06:00:01", "PXEClient:Arch:00007:UNDI:003000", 7)
+	}
+
+	// Proxy: boot information without an address; the TFTP server is the advertised one.
+	r := probe.exchange(t, ovmf(), 2*time.Second)
+	if r == nil {
+		t.Fatalf("no proxy offer\n%s", readLog())
+	}
+	if !r.YourIPAddr.IsUnspecified() || !r.ServerIdentifier().Equal(srv) || !r.ServerIPAddr.Equal(net.IPv4(10, 206, 9, 9)) ||
+		r.TFTPServerName() != "10.206.9.9" || r.BootFileNameOption() != "ipxe/snponly.efi" {
+		t.Errorf("proxy offer: %s", r.Summary())
+	}
+	pi := probe.exchange(t, netbootDiscover(t, "d8:3a:dd:06:00:02", "PXEClient:Arch:00000:UNDI:002001", 0), 2*time.Second)
+	if pi == nil {
+		t.Fatalf("no offer for the Raspberry Pi\n%s", readLog())
+	}
+	if o43 := pi.Options.Get(dhcpv4.OptionVendorSpecificInformation); !bytes.Contains(o43, []byte("\x09\x17\x00\x00\x14Raspberry Pi Boot   ")) ||
+		pi.TFTPServerName() != "10.206.9.9" || pi.BootFileNameOption() != "" {
+		t.Errorf("Pi offer: %s", pi.Summary())
+	}
+	plain := netbootDiscover(t, "02:00:00:06:00:03", "udhcp 1.35.0", 0xffff)
+	if r := probe.exchange(t, plain, 500*time.Millisecond); r != nil {
+		t.Fatalf("proxy mode answered a plain client: %s", r.Summary())
+	}
+
+	// Full mode by editing the config: now plain clients get addresses too.
+	writeConfig(fmt.Sprintf("dhcp:\n  mode: full\n  interfaces: [s1]\n  full: {range: 10.206.1.100-10.206.1.110, netmask: 255.255.255.0, leases: %s}\n",
+		filepath.Join(dir, "leases.db")))
+	var offer *dhcpv4.DHCPv4
+	deadline := time.Now().Add(15 * time.Second)
+	for offer == nil && time.Now().Before(deadline) {
+		offer = probe.exchange(t, plain, 500*time.Millisecond)
+	}
+	if offer == nil {
+		t.Fatalf("full mode did not come up after the config change\n%s", readLog())
+	}
+	if ip, _ := netip.AddrFromSlice(offer.YourIPAddr.To4()); !netip.MustParsePrefix("10.206.1.96/27").Contains(ip) || !offer.ServerIdentifier().Equal(srv) {
+		t.Errorf("full offer: %s", offer.Summary())
+	}
+
+	// Off: silence, and UDP 67 is free for another server in the namespace.
+	writeConfig("dhcp: {mode: off}\n")
+	deadline = time.Now().Add(15 * time.Second)
+	for probe.exchange(t, ovmf(), 500*time.Millisecond) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still answering after dhcp.mode: off\n%s", readLog())
+		}
+	}
+	var c67 net.PacketConn
+	if err := S.InNetns(func() (err error) { c67, err = net.ListenPacket("udp4", "0.0.0.0:67"); return err }); err != nil {
+		t.Fatalf("port 67 still held after DHCP was turned off: %v", err)
+	}
+	c67.Close()
+	if strings.Contains(readLog(), "takes effect only after a restart") {
+		t.Errorf("a setting still asks for a restart:\n%s", readLog())
+	}
+	if err := proc.Stop(10 * time.Second); err != nil {
+		t.Errorf("pxewim serve exited with %v\n%s", err, readLog())
+	}
+}
