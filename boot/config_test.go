@@ -235,6 +235,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("entries:\n  - &e {name: a, ipxe: x}\n  - *e\n"))
 	f.Add([]byte("winpe: {auto: true, wimboot: w, tftp: {blocksize: 1468}}\nentries:\n  - name: p\n    winpe:\n      image: b.wim\n      index: 2\n      inject: [{path: a/b, content: x}, {path: c, file: d.wim:1/e}]\n"))
+	f.Add([]byte("winpe: {auto: true, uefi_bootmgr: auto}\nentries:\n  - {name: p, winpe: {image: b.wim, uefi_bootmgr: ex, path: native}}\nrules:\n  - {match: {mac: \"*\"}, entry: pe-boot-2}\n  - {match: {arch: efi64}, entry: iso-x-iso}\n"))
+	f.Add([]byte("rules:\n  - {match: {mac: \"*\"}, entry: pe-boot-2}\n"))
 	if data, err := os.ReadFile("../configs/proxy.yaml"); err == nil {
 		f.Add(data)
 	}
@@ -246,9 +248,22 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		// A config that parsed must be internally consistent.
+		// A config that parsed must be internally consistent: rules name entries, or automatic
+		// entries that the catalog can make (their kind of automatic entries is on).
 		for _, r := range cfg.Rules {
-			if _, ok := cfg.Entry(r.Entry); !ok {
+			if _, ok := cfg.Entry(r.Entry); ok {
+				continue
+			}
+			switch autoEntryKind(r.Entry) {
+			case "winpe":
+				if !cfg.WinPE.Auto {
+					t.Errorf("rule to automatic entry %q accepted with winpe.auto off", r.Entry)
+				}
+			case "images":
+				if cfg.Images.NoAuto {
+					t.Errorf("rule to automatic entry %q accepted with images.auto off", r.Entry)
+				}
+			default:
 				t.Errorf("rule to missing entry %q accepted", r.Entry)
 			}
 		}
