@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -248,15 +249,17 @@ func TFTPTransfers(pkts []Packet) []*TFTPTransfer {
 			if !fromServer {
 				continue
 			}
-			blk := binary.BigEndian.Uint16(p.Payload[2:])
-			if blk < 1000 && last[tr] > 64000 {
-				epoch[tr]++
-			}
-			last[tr] = blk
-			k := blockKey{epoch[tr], blk}
-			if !seen[tr][k] {
-				seen[tr][k] = true
-				tr.Bytes += int64(len(p.Payload) - 4)
+			for _, d := range splitGSO(p.Payload, tr.OACK) {
+				blk := binary.BigEndian.Uint16(d[2:])
+				if blk < 1000 && last[tr] > 64000 {
+					epoch[tr]++
+				}
+				last[tr] = blk
+				k := blockKey{epoch[tr], blk}
+				if !seen[tr][k] {
+					seen[tr][k] = true
+					tr.Bytes += int64(len(d) - 4)
+				}
 			}
 		case 5: // ERROR
 			tr.Error = strings.TrimRight(string(p.Payload[4:]), "\x00")
@@ -267,6 +270,26 @@ func TFTPTransfers(pkts []Packet) []*TFTPTransfer {
 				tr.OACK[strings.ToLower(f[i])] = f[i+1]
 			}
 		}
+	}
+	return out
+}
+
+// splitGSO cuts a DATA payload longer than one block into its blocks. A
+// capture on the server's side of a veth or bridge sees a window sent with
+// UDP GSO (pxewim's TFTP server does that on Linux) as one super-datagram:
+// the kernel cuts it into datagrams of blksize+4 bytes only further down.
+func splitGSO(payload []byte, oack map[string]string) [][]byte {
+	seg := 512 + 4
+	if v, err := strconv.Atoi(oack["blksize"]); err == nil && v > 0 {
+		seg = v + 4
+	}
+	var out [][]byte
+	for len(payload) > seg {
+		out = append(out, payload[:seg])
+		payload = payload[seg:]
+	}
+	if len(payload) >= 4 {
+		out = append(out, payload)
 	}
 	return out
 }

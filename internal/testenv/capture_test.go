@@ -109,3 +109,33 @@ func TestClientUUIDSMBIOSOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitGSO(t *testing.T) {
+	block := func(n uint16, size int) []byte {
+		b := make([]byte, 4+size)
+		b[1], b[2], b[3] = 3, byte(n>>8), byte(n)
+		return b
+	}
+	super := append(append(block(7, 1468), block(8, 1468)...), block(9, 100)...)
+	tests := []struct {
+		name    string
+		payload []byte
+		oack    map[string]string
+		want    []int // payload sizes of the blocks
+	}{
+		{"one block", block(1, 1468), map[string]string{"blksize": "1468"}, []int{1468}},
+		{"GSO window", super, map[string]string{"blksize": "1468"}, []int{1468, 1468, 100}},
+		{"default 512", append(block(1, 512), block(2, 0)...), nil, []int{512, 0}},
+	}
+	for _, tt := range tests {
+		got := splitGSO(tt.payload, tt.oack)
+		if len(got) != len(tt.want) {
+			t.Fatalf("%s: %d blocks, want %d", tt.name, len(got), len(tt.want))
+		}
+		for i, d := range got {
+			if len(d)-4 != tt.want[i] {
+				t.Errorf("%s: block %d has %d bytes, want %d", tt.name, i, len(d)-4, tt.want[i])
+			}
+		}
+	}
+}
