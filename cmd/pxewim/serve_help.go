@@ -38,6 +38,8 @@ OPTIONS
                          address put into HTTP boot URLs when clients must use another one
                          than the interface they reached (NAT, a cache in front)
                          (config: listen.advertise)
+                         The TFTP server named in DHCP (siaddr, option 66) is set apart:
+                         config listen.tftp_advertise.
     --log-format FORMAT  text (default) or json, on standard error
     --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
 
@@ -62,7 +64,11 @@ SIGNALS AND RELOAD
     SIGHUP, or any change of the config file (checked every 2 s), reloads it: the new config
     is validated first, and a config with errors is refused (logged with line numbers) while
     the old one keeps serving. Transfers in progress finish with the files they opened.
-    Listen addresses and DHCP settings change only on restart.
+    Listen addresses and DHCP settings apply too: a moved HTTP or TFTP listener starts on
+    the new address first, then the old one stops accepting and finishes its transfers; an
+    address that cannot be bound leaves the old listener serving (the log names it). DHCP
+    switches mode, interfaces, pool and options in place; full mode keeps its lease file
+    open across reloads. Interface address changes are followed without any reload.
     SIGTERM or SIGINT: stop accepting, let transfers in progress finish (up to 30 s), exit 0.
 
 PRIVILEGES
