@@ -9,6 +9,8 @@
 #
 #   bench/tftp.sh                 100 MB file, 3 runs per server
 #   SIZE_MB=20 RUNS=5 bench/tftp.sh
+#   POLL=1 bench/tftp.sh          also pxewim with netpoller sockets (Config.PollSockets, the
+#                                 code before pin/tftp patch P6), as a ratio to the default
 #
 # Needs: go, atftp (client), tftpd-hpa (in.tftpd). atftpd conflicts with tftpd-hpa in apt, so
 # unless it is installed the script unpacks its .deb (apt-get download + dpkg-deb -x) into the
@@ -61,6 +63,11 @@ P_ATFTPD=$(port)
 
 "$work/tftpserve" -addr "127.0.0.1:$P_PXEWIM" -dir "$work/root" -max-blksize 65464 -max-window 64 &
 pids+=($!)
+P_POLL=$(port)
+if [ -n "${POLL:-}" ]; then
+	"$work/tftpserve" -addr "127.0.0.1:$P_POLL" -dir "$work/root" -max-blksize 65464 -max-window 64 -poll &
+	pids+=($!)
+fi
 in.tftpd -L -u nobody -a "127.0.0.1:$P_HPA" -s "$work/root" &
 pids+=($!)
 if [ -n "$ATFTPD" ]; then
@@ -112,5 +119,9 @@ echo "TFTP, ${SIZE_MB} MB file on loopback, atftp client, best of ${RUNS} runs (
 compare "lock-step blksize $BLKSIZE" "$P_HPA" tftpd-hpa "blksize $BLKSIZE"
 if [ -n "$ATFTPD" ]; then
 	compare "windowsize $WINDOW blksize $BLKSIZE" "$P_ATFTPD" atftpd "blksize $BLKSIZE" "windowsize $WINDOW"
+fi
+if [ -n "${POLL:-}" ]; then
+	compare "lock-step, poll sockets" "$P_POLL" "poll" "blksize $BLKSIZE"
+	compare "windowsize $WINDOW, poll sockets" "$P_POLL" "poll" "blksize $BLKSIZE" "windowsize $WINDOW"
 fi
 echo "targets: lock-step >= 1.0x tftpd-hpa, windowed >= 1.2x atftpd"
