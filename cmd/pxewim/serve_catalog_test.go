@@ -106,8 +106,9 @@ func checkWinPEServed(t *testing.T, base, entry, wimPath string, idx int, log *s
 
 // TestServeISOCatalog: a Windows Setup ISO (genisoimage -udf, xorriso) dropped into the store
 // gets automatic winpe menu entries like a bare boot.wim, and every file its wimboot script
-// names (bootmgr, BCD, boot.sdi, boot.stl, boot.wim) comes over HTTP byte-exact with what
-// wimlib-imagex extracts; the ISO itself keeps its sanboot entry.
+// names (bootmgr, BCD, boot.sdi, boot.stl, boot.wim) comes over HTTP, and the entry's files
+// over TFTP (atftp), byte-exact with what wimlib-imagex extracts; the ISO itself keeps its
+// sanboot entry.
 func TestServeISOCatalog(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not found: install curl")
@@ -121,7 +122,7 @@ func TestServeISOCatalog(t *testing.T) {
 			os.WriteFile(cfg, []byte("store: "+store+"\nwinpe: {auto: true, wimboot: wimboot}\nmenu: {timeout: 5s}\n"), 0o644)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			base, _, log, done := startServe(t, ctx, "--config", cfg)
+			base, tftpAddr, log, done := startServe(t, ctx, "--config", cfg)
 			defer func() { cancel(); <-done }()
 
 			menu := serveHTTPGet(t, base+"/ipxe/menu.ipxe?mac=52-54-00-00-00-0a&platform=pcbios")
@@ -141,10 +142,37 @@ func TestServeISOCatalog(t *testing.T) {
 			if exp := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/bootmgr.exe"); err != nil || !bytes.Equal(b, exp) {
 				t.Errorf("image 1 bootmgr.exe: %d bytes (%v), want %d", len(b), err, len(exp))
 			}
+			checkWinPETFTP(t, tftpAddr, "pe-win-iso-sources-boot-2", wimPath, 2, log)
 			if strings.Contains(log.String(), "level=ERROR") {
 				t.Errorf("serve logged errors:\n%s", log)
 			}
 		})
+	}
+}
+
+// checkWinPETFTP fetches an entry's boot files over TFTP with atftp (backslash paths, as
+// Windows boot loaders ask) and compares them with wimlib-imagex extract.
+func checkWinPETFTP(t *testing.T, addr, entry, wimPath string, idx int, log *serveLog) {
+	t.Helper()
+	if _, err := exec.LookPath("atftp"); err != nil {
+		t.Log("atftp not found: TFTP not checked (install atftp)")
+		return
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	for name, inWIM := range map[string]string{
+		`\winpe\` + entry + `\image\Windows\Boot\PXE\bootmgr.exe`:  "Windows/Boot/PXE/bootmgr.exe",
+		`winpe/` + entry + `/image/windows/boot/dvd/pcat/boot.sdi`: "Windows/Boot/DVD/PCAT/boot.sdi",
+		`winpe/` + entry + `/bios/BCD`:                             "Windows/Boot/DVD/PCAT/BCD",
+	} {
+		out := filepath.Join(t.TempDir(), "got")
+		if b, err := exec.Command("atftp", "--option", "blksize 1428", "-g", "-r", name, "-l", out, host, port).CombinedOutput(); err != nil {
+			t.Errorf("atftp %s: %v\n%s\nserve log:\n%s", name, err, b, log)
+			continue
+		}
+		got, _ := os.ReadFile(out)
+		if want := testenv.WimExtract(t, wimPath, idx, inWIM); !bytes.Equal(got, want) {
+			t.Errorf("TFTP %s: %d bytes, wimlib-imagex extract gives %d", name, len(got), len(want))
+		}
 	}
 }
 
