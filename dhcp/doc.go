@@ -33,6 +33,12 @@
 //     iPXE uses deterministic xids and fills `secs` with state bits, so neither is validated.
 //   - The `file` field holds 127 bytes and the dhcpv4 library truncates silently, so a longer
 //     boot file goes only into option 67 (clients prefer 67 anyway).
+//   - Raspberry Pi bootloaders (Pi 3 boot ROM, Pi 4/5 EEPROM) send the x86 BIOS vendor class
+//     "PXEClient:Arch:00000:UNDI:002001" and arch 0, and load nothing unless option 43 holds a
+//     PXE menu item "Raspberry Pi Boot" (43.6 = 3, 43.10 prompt, 43.9 menu, as dnsmasq's
+//     pxe-service=0,"Raspberry Pi Boot   " sends it). Pis are told apart from x86 ROMs by MAC
+//     prefix or the Pi 3's all-0x44 UUID; they get that option 43 and the TFTP server in siaddr
+//     and option 66 (an IP literal: the bootloader has no resolver), never an iPXE binary.
 //   - insomniacslk's server4.NewIPv4UDPConn sets SO_REUSEPORT, which would let a second DHCP
 //     daemon share port 67 silently. This package binds without SO_REUSEADDR/SO_REUSEPORT, so
 //     an existing listener makes it refuse to start with an error that names the port.
@@ -53,6 +59,15 @@
 // interface's address as source and server identifier (for relayed or unicast requests, the
 // address the request was sent to). Replies to clients without an address are broadcast to
 // 255.255.255.255:68, or unicast to giaddr:67 when a relay forwarded the request.
+//
+// Reconfigure changes mode, interfaces, pool and options of a running server in place: the
+// sockets stay open (closing only when the mode becomes off, so another DHCP server may take
+// the ports), packets being answered finish with the settings they started with, and full mode
+// keeps the same open lease file. Interface addresses are followed over rtnetlink (a netlink
+// socket opened in the server's network namespace): after `ip addr del/add` replies name the
+// new address, and an interface without IPv4 is not answered until it has one again.
+// Config.NextServer names another TFTP server address (NAT, several addresses) in siaddr,
+// option 66 and sname; option 54 stays the receiving address.
 //
 // What to boot is not decided here: a Policy chooses the boot file per client (stock PXE gets an
 // iPXE binary over TFTP, iPXE gets an HTTP script URL, HTTP Boot gets an EFI binary URL), and an

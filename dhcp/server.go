@@ -245,6 +245,7 @@ func (s *Server) resolveInterfaces(names []string, strict bool) (map[int]iface, 
 			if strict {
 				return nil, fmt.Errorf("dhcp: interface %q: no such network interface", name)
 			}
+			s.log.Warn("served interface is gone: not answering there until it is back", "interface", name)
 			continue
 		}
 		if len(la.addrs) == 0 && strict {

@@ -62,7 +62,9 @@ type daemon struct {
 	tftpConn *net.UDPConn  // tftpSlot's socket (nil when TFTP is off), for tests
 	tftpAddr string        // listen.tftp in effect (TFTP may be off even when set: see listenTFTP)
 	dhcpSrv  *dhcp.Server  // always there, in mode off when DHCP is off, so a reload can turn it on
-	srv      servers       // set by run
+	// dhcpApplied is dhcpSettings of the config dhcpSrv runs.
+	dhcpApplied string
+	srv         servers // set by run
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
@@ -135,7 +137,9 @@ func (d *daemon) listen(cfg *boot.Config) error {
 			return err
 		}
 	}
-	if d.dhcpSrv, err = dhcp.New(d.dhcpConfig(cfg)); err != nil {
+	dc := d.dhcpConfig(cfg)
+	d.dhcpApplied = dhcpSettings(dc)
+	if d.dhcpSrv, err = dhcp.New(dc); err != nil {
 		hint := "" // the dhcp package explains a busy port itself, naming the owner
 		if errors.Is(err, syscall.EACCES) {
 			hint = bindHint(err, "--dhcp off")

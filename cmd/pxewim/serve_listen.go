@@ -176,14 +176,26 @@ func (d *daemon) applyListeners(cfg *boot.Config, cfgs ...*boot.Config) {
 			}
 		}
 	}
-	if err := d.dhcpSrv.Reconfigure(d.dhcpConfig(cfg)); err != nil {
+	dc := d.dhcpConfig(cfg)
+	if dhcpSettings(dc) == d.dhcpApplied {
+		return // unchanged: the running DHCP server already follows interface addresses
+	}
+	if err := d.dhcpSrv.Reconfigure(dc); err != nil {
 		hint := ""
 		if errors.Is(err, syscall.EACCES) {
 			hint = " (DHCP ports need root or CAP_NET_BIND_SERVICE)"
 		}
 		d.log.Error("DHCP settings changed but cannot be applied; the previous DHCP settings keep running",
 			"mode", string(cfg.DHCP.Mode), "interfaces", cfg.DHCP.Interfaces, "error", err.Error()+hint)
+		return
 	}
+	d.dhcpApplied = dhcpSettings(dc)
+}
+
+// dhcpSettings is the part of a DHCP config that a reload compares: what the config file sets
+// (the policy and observer are the daemon's own and never change).
+func dhcpSettings(dc dhcp.Config) string {
+	return fmt.Sprintf("%v|%q|%+v|%v|%v", dc.Mode, dc.Interfaces, dc.Full, dc.NextServer, dc.RaspberryPi)
 }
 
 // moveTo binds and starts a server on addr ("" means none: nil, nil).
