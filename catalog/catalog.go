@@ -14,6 +14,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,6 +22,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pxewim/pxewim/wim"
@@ -48,6 +50,10 @@ type File struct {
 	Transcode string
 	Images    []Image
 	Problems  []Problem
+	// retry marks a scan cut short by a read error (a dropped connection to a remote store,
+	// an I/O error), not by what the file holds: the next poll scans it again even if its
+	// size and mtime did not change.
+	retry bool
 }
 
 // Image is one image of a WIM.
@@ -229,7 +235,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if o := old[fe.Path]; len(o) > 0 && o[0].In == "" && o[0].Size == fe.Size && o[0].ModTime.Equal(fe.ModTime) {
+		if o := old[fe.Path]; len(o) > 0 && o[0].In == "" && !o[0].retry && o[0].Size == fe.Size && o[0].ModTime.Equal(fe.ModTime) {
 			snap.Files = append(snap.Files, o...)
 			continue
 		}
@@ -253,25 +259,60 @@ func (s *Snapshot) storeFiles() []File {
 	return out
 }
 
-// openReaderAt opens name in fsys as an io.ReaderAt.
-func openReaderAt(fsys fs.FS, name string) (fs.File, io.ReaderAt, error) {
-	f, err := fsys.Open(name)
+// needsRetry reports whether a file's last scan was cut short by a read error.
+func (s *Snapshot) needsRetry() bool {
+	for _, f := range s.Files {
+		if f.retry {
+			return true
+		}
+	}
+	return false
+}
+
+// openReaderAt opens f.Path in fsys as an io.ReaderAt that notes read errors (see done).
+// A failed open marks f for a retry, unless the file is gone or forbidden (those wait for
+// the file to change).
+func openReaderAt(fsys fs.FS, f *File) (fs.File, *readNoter, error) {
+	file, err := fsys.Open(f.Path)
 	if err != nil {
+		f.retry = !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission)
 		return nil, nil, err
 	}
-	ra, ok := f.(io.ReaderAt)
+	ra, ok := file.(io.ReaderAt)
 	if !ok {
-		f.Close()
-		return nil, nil, fmt.Errorf("the store cannot read %s at random offsets", name)
+		file.Close()
+		return nil, nil, fmt.Errorf("the store cannot read %s at random offsets", f.Path)
 	}
-	return f, ra, nil
+	return file, &readNoter{r: ra}, nil
+}
+
+// readNoter is an io.ReaderAt that notes reads failing for another reason than the end of
+// the file (the wim package may read from several goroutines).
+type readNoter struct {
+	r      io.ReaderAt
+	failed atomic.Bool
+}
+
+func (n *readNoter) ReadAt(p []byte, off int64) (int, error) {
+	k, err := n.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		n.failed.Store(true)
+	}
+	return k, err
+}
+
+// done marks f for a retry if a read failed.
+func (n *readNoter) done(f *File) {
+	if n.failed.Load() {
+		f.retry = true
+	}
 }
 
 // ScanWIM fills f from the WIM file f.Path of fsys: header facts, images, boot files,
 // problems. It reads the header, blob table, XML and the metadata of WindowsPE images only.
 func ScanWIM(fsys fs.FS, f *File) []File {
 	f.Kind = "wim"
-	file, ra, err := openReaderAt(fsys, f.Path)
+	file, ra, err := openReaderAt(fsys, f)
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable WIM: " + err.Error(),
 			Fix: "check the file's permissions; copy it again"})
@@ -279,6 +320,7 @@ func ScanWIM(fsys fs.FS, f *File) []File {
 	}
 	defer file.Close()
 	scanWIMAt(ra, f, nil)
+	ra.done(f)
 	return nil
 }
 

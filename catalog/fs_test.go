@@ -2,10 +2,13 @@ package catalog
 
 import (
 	"context"
+	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -176,4 +179,69 @@ func TestNewFollow(t *testing.T) {
 	waitSnap(t, ch, w, "followed", func(s *Snapshot) bool { return s == snap })
 	testenv.BuildWinPE(t, filepath.Join(store, "b.wim"), []testenv.WinPEImage{{Name: "B"}})
 	waitSnap(t, ch, w, "polled", func(s *Snapshot) bool { return len(s.WindowsPE()) == 2 })
+}
+
+// flakyFS fails every ReadAt while down is set, as a remote store does while its connection
+// is lost.
+type flakyFS struct {
+	fstest.MapFS
+	down *atomic.Bool
+}
+
+type flakyFile struct {
+	fs.File
+	down *atomic.Bool
+}
+
+func (f flakyFS) Open(name string) (fs.File, error) {
+	file, err := f.MapFS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return flakyFile{file, f.down}, nil
+}
+
+func (f flakyFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.down.Load() {
+		return 0, errors.New("connection lost")
+	}
+	return f.File.(io.ReaderAt).ReadAt(p, off)
+}
+
+// TestRetryAfterReadError: a WIM and an ISO that could not be read because of a read error
+// (not their contents) are listed with the problem, and scanned again by the next poll
+// although they did not change: once reads work, their images appear.
+func TestRetryAfterReadError(t *testing.T) {
+	dir := t.TempDir()
+	testenv.BuildWinPE(t, filepath.Join(dir, "pe.wim"), []testenv.WinPEImage{{Name: "Flaky PE"}})
+	b, err := os.ReadFile(filepath.Join(dir, "pe.wim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := &atomic.Bool{}
+	down.Store(true)
+	fsys := flakyFS{fstest.MapFS{"pe.wim": {Data: b}}, down}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := NewFSWatcher(ctx, fsys, "flaky", nil, 20*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := w.Snapshot().File("pe.wim")
+	if len(f.Images) != 0 || len(f.Problems) != 1 || !strings.Contains(f.Problems[0].What, "connection lost") || !f.retry {
+		t.Fatalf("while down: %+v", f)
+	}
+	ch, unsub := w.Subscribe()
+	defer unsub()
+	go w.Run(ctx)
+	time.Sleep(100 * time.Millisecond) // polls retry and fail the same way: nothing published
+	select {
+	case s := <-ch:
+		t.Fatalf("a failing retry published a snapshot: %+v", s.Files)
+	default:
+	}
+	down.Store(false)
+	waitSnap(t, ch, w, "read after the store came back", func(s *Snapshot) bool {
+		return len(s.WindowsPE()) == 1 && s.WindowsPE()[0].Image.Name == "Flaky PE" && len(s.Problems()) == 0
+	})
 }

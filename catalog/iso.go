@@ -25,13 +25,14 @@ const isoWIMDir = "sources"
 // holding no WIM (a Linux rescue CD) is listed with no files inside.
 func ScanISO(fsys fs.FS, f *File) []File {
 	f.Kind = KindISO
-	file, ra, err := openReaderAt(fsys, f.Path)
+	file, ra, err := openReaderAt(fsys, f)
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable ISO: " + err.Error(),
 			Fix: "check the file's permissions; copy it again"})
 		return nil
 	}
 	defer file.Close()
+	defer ra.done(f) // read errors, also those of the WIMs inside, retry the whole ISO
 	img, err := iso.Open(ra, f.Size)
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable ISO: " + err.Error(),

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,7 +200,7 @@ func (w *Watcher) poll(ctx context.Context) {
 		}
 		return
 	}
-	if sameStamps(old.storeFiles(), files) {
+	if sameStamps(old.storeFiles(), files) && !old.needsRetry() {
 		return
 	}
 	snap, err := scanListed(ctx, tg.fsys, w.opts, files, old)
@@ -208,6 +209,9 @@ func (w *Watcher) poll(ctx context.Context) {
 			w.log.Warn("catalog: store scan failed", "store", tg.label, "error", err)
 		}
 		return
+	}
+	if reflect.DeepEqual(snap.Files, old.Files) {
+		return // a retried file failed the same way again: nothing to tell
 	}
 	w.publish(snap, "catalog: store changed", tg.label)
 }
