@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -145,6 +146,23 @@ func FuzzScanFS(f *testing.F) {
 	f.Add([]byte("MSWIM\x00\x00\x00"))
 	f.Add(make([]byte, 40000))
 	f.Add([]byte("CD001"))
+	// Real seeds when the tools are there: a WinPE WIM, and an ISO (UDF) holding it.
+	if _, err := exec.LookPath("genisoimage"); err == nil {
+		root := f.TempDir()
+		os.MkdirAll(filepath.Join(root, "sources"), 0o755)
+		testenv.BuildWinPE(f, filepath.Join(root, "sources", "boot.wim"), []testenv.WinPEImage{{}})
+		out := filepath.Join(f.TempDir(), "seed.iso")
+		if b, err := exec.Command("genisoimage", "-quiet", "-udf", "-o", out, root).CombinedOutput(); err != nil {
+			f.Fatalf("genisoimage: %v\n%s", err, b)
+		}
+		for _, p := range []string{filepath.Join(root, "sources", "boot.wim"), out} {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fsys := fstest.MapFS{"x.wim": {Data: b}, "x.iso": {Data: b}}
 		snap, err := ScanFS(context.Background(), fsys, "fuzz", nil)
