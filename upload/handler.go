@@ -98,6 +98,9 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, h.refuse("write", r.Filepath, "extension not accepted (images: .wim .esd .iso "+
 			strings.Join(h.s.cfg.AllowExt, " ")+")")
 	}
+	if err := h.s.checkSpace(0); err != nil {
+		return nil, h.refuse("write", r.Filepath, err.Error())
+	}
 	if err := h.s.store.MkdirAll(path.Dir(rel), 0o700); err != nil {
 		return nil, fmt.Errorf("pxewim: creating %s: %w", path.Dir(r.Filepath), err)
 	}
@@ -232,20 +235,64 @@ type upload struct {
 	name    string // store-relative path it is published under
 	started time.Time
 
-	mu      sync.Mutex
-	aborted error
-	size    int64
+	mu        sync.Mutex
+	aborted   error
+	failed    error // the first failed or refused write: the upload is not published
+	size      int64
+	unchecked int64 // bytes written since the last free-space check
 }
 
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+	n, err := u.writeAt(p, off)
+	if err != nil {
+		// One failed write spoils the file: an SFTP client may go on sending the rest and
+		// close normally, and the hole must not be published (validation cannot see holes
+		// in .img files).
+		u.mu.Lock()
+		if u.failed == nil {
+			u.failed = err
+		}
+		u.mu.Unlock()
+	}
+	return n, err
+}
+
+func (u *upload) writeAt(p []byte, off int64) (int, error) {
+	u.mu.Lock()
+	failed := u.failed
+	u.mu.Unlock()
+	if failed != nil {
+		return 0, failed
+	}
 	if max := u.h.s.cfg.MaxBytes; max > 0 && off+int64(len(p)) > max {
 		return 0, u.h.refuse("write", u.name, fmt.Sprintf("larger than the %d-byte upload limit", max))
+	}
+	if err := u.checkSpace(len(p)); err != nil {
+		return 0, err
 	}
 	n, err := u.f.WriteAt(p, off)
 	u.mu.Lock()
 	u.size = max(u.size, off+int64(n))
 	u.mu.Unlock()
 	return n, err
+}
+
+// checkSpace checks the store's free space once per spaceCheckEvery bytes written.
+func (u *upload) checkSpace(n int) error {
+	u.mu.Lock()
+	u.unchecked += int64(n)
+	due := u.unchecked >= spaceCheckEvery
+	if due {
+		u.unchecked = 0
+	}
+	u.mu.Unlock()
+	if !due {
+		return nil
+	}
+	if err := u.h.s.checkSpace(spaceCheckEvery); err != nil {
+		return u.h.refuse("write", u.name, err.Error())
+	}
+	return nil
 }
 
 // TransferError is called by pkg/sftp when the session ends with the file still open: the
@@ -264,8 +311,13 @@ func (u *upload) Close() error {
 		err = cerr
 	}
 	u.mu.Lock()
-	aborted := u.aborted
+	aborted, failed := u.aborted, u.failed
 	u.mu.Unlock()
+	if failed != nil {
+		s.store.Remove(u.rel)
+		h.tell(slog.LevelWarn, "REJECTED "+u.name+": a write failed: "+failed.Error())
+		return fmt.Errorf("pxewim: upload of %s failed: %w", u.name, failed)
+	}
 	if aborted != nil {
 		s.store.Remove(u.rel)
 		h.log.Warn("upload: discarded an incomplete upload", "file", u.name, "err", aborted)

@@ -61,6 +61,10 @@ type Config struct {
 	AllowExt []string
 	// MaxBytes bounds one uploaded file; 0 means no bound.
 	MaxBytes int64
+	// MinFreeBytes is the space uploads must leave free on the store's file system: a write
+	// that would go below it fails (checked when a file is opened and every 16 MiB written).
+	// 0 means DefaultMinFreeBytes; a negative value turns the check off.
+	MinFreeBytes int64
 	// Validate replaces the built-in validation (see Validate); it gets the absolute path of
 	// the complete uploaded file.
 	Validate func(ctx context.Context, path string) error
@@ -82,7 +86,9 @@ type Server struct {
 	log      *slog.Logger
 	keys     *authorizedKeys
 	seq      atomic.Uint64
-	wg       sync.WaitGroup
+	// freeBytes reports the store file system's free space (statfs; tests replace it).
+	freeBytes func() (int64, error)
+	wg        sync.WaitGroup
 }
 
 // New checks cfg, loads (or makes) the host key and reads the authorized keys.
@@ -115,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: root, incoming: filepath.ToSlash(inc), log: cfg.Logger,
 		keys: &authorizedKeys{path: cfg.AuthorizedKeysPath}}
+	s.freeBytes = func() (int64, error) { return statfsFree(cfg.StoreDir) }
 	if _, err := s.keys.current(); err != nil {
 		root.Close()
 		return nil, err
