@@ -22,6 +22,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -229,24 +230,45 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 			old[key] = append(old[key], f)
 		}
 	}
-	snap := &Snapshot{}
 	sc := opts.scanners()
-	for _, fe := range found {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	// Files are read a few at a time: on a remote store each read is a round trip, and
+	// overlapping them hides most of the latency.
+	results := make([][]File, len(found))
+	sem := make(chan struct{}, scanWorkers)
+	var wg sync.WaitGroup
+	for i, fe := range found {
 		if o := old[fe.Path]; len(o) > 0 && o[0].In == "" && !o[0].retry && o[0].Size == fe.Size && o[0].ModTime.Equal(fe.ModTime) {
-			snap.Files = append(snap.Files, o...)
+			results[i] = o
 			continue
 		}
-		f := fe
-		inner := sc[strings.ToLower(path.Ext(f.Path))](fsys, &f)
-		snap.Files = append(snap.Files, f)
-		snap.Files = append(snap.Files, inner...)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f := fe
+			inner := sc[strings.ToLower(path.Ext(f.Path))](fsys, &f)
+			results[i] = append([]File{f}, inner...)
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{}
+	for _, r := range results {
+		snap.Files = append(snap.Files, r...)
 	}
 	slices.SortStableFunc(snap.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return snap, nil
 }
+
+// scanWorkers is how many files one scan reads at once.
+const scanWorkers = 4
 
 // storeFiles are the files of the store itself (not those inside ISOs), as list returns them.
 func (s *Snapshot) storeFiles() []File {
