@@ -81,6 +81,7 @@ func TestServeReloadMovesListeners(t *testing.T) {
 	}
 	const from = 4096
 	dl := startServeSlowRange(t, m[1], from)
+	tdl := startGatedTFTP(t, fmt.Sprintf("127.0.0.1:%d", tftp1), "tools.wim:1/boot/vmlinuz")
 
 	// Move both listeners.
 	fx.writeConfig(t, "Menu B", listen(http2, tftp2))
@@ -110,8 +111,14 @@ func TestServeReloadMovesListeners(t *testing.T) {
 		t.Errorf("TFTP still answers on the old address")
 	}
 
-	// The download started on the old listener finishes byte for byte.
+	// The downloads started on the old listeners finish byte for byte.
 	dl.finish(t, fx.kernel[from:])
+	if got := tdl.finish(t); !bytes.Equal(got, fx.kernel) {
+		t.Errorf("TFTP transfer in progress during the move: %d bytes, want %d", len(got), len(fx.kernel))
+	}
+	serveWaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(log.String(), fmt.Sprintf("old listener closed; its transfers finished\" kind=TFTP addr=127.0.0.1:%d", tftp1))
+	}, "the old TFTP listener to close after its transfer", log)
 	serveWaitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(log.String(), fmt.Sprintf("old listener closed; its transfers finished\" kind=HTTP addr=127.0.0.1:%d", http1))
 	}, "the old HTTP listener to close after the download", log)
@@ -138,4 +145,69 @@ func TestServeReloadMovesListeners(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
+}
+
+// gatedTFTP is a TFTP download that stops after its first 64 KiB until finish is called, so a
+// test can change things while the transfer is in progress.
+type gatedTFTP struct {
+	release chan struct{}
+	done    chan error
+	buf     gatedWriter
+}
+
+type gatedWriter struct {
+	bytes.Buffer
+	started chan struct{}
+	release chan struct{}
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	if w.Len() >= 64<<10 && w.started != nil {
+		close(w.started)
+		w.started = nil
+		<-w.release // the server retransmits meanwhile (2 s timeout, 5 retries)
+	}
+	return w.Buffer.Write(p)
+}
+
+func startGatedTFTP(t *testing.T, addr, name string) *gatedTFTP {
+	t.Helper()
+	c, err := pintftp.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(2 * time.Second)
+	c.SetBlockSize(1468)
+	g := &gatedTFTP{release: make(chan struct{}), done: make(chan error, 1)}
+	started := make(chan struct{})
+	g.buf = gatedWriter{started: started, release: g.release}
+	go func() {
+		wt, err := c.Receive(name, "octet")
+		if err == nil {
+			_, err = wt.WriteTo(&g.buf)
+		}
+		g.done <- err
+	}()
+	select {
+	case <-started:
+	case err := <-g.done:
+		t.Fatalf("TFTP %s ended before the gate: %v", name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("TFTP %s: no data", name)
+	}
+	return g
+}
+
+func (g *gatedTFTP) finish(t *testing.T) []byte {
+	t.Helper()
+	close(g.release)
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("TFTP transfer in progress was cut: %v after %d bytes", err, g.buf.Len())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("TFTP transfer did not finish")
+	}
+	return g.buf.Bytes()
 }
