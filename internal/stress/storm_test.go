@@ -75,72 +75,7 @@ func storm(t *testing.T, mode, subnet string) {
 	}
 	d := startDaemon(t, ctx, p, dir, serveConfig(p, store, dir, mode), true, true)
 
-	// DHCP for everyone at once.
-	port, err := openDHCPPort(p.Cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	infos := make([]bootInfo, n)
-	proxyLat := make([]time.Duration, n)
-	siteXIDs := make([]dhcpv4.TransactionID, n)
-	var fails atomic.Int64
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if mode == "full" {
-				infos[i], err = port.fullDORA(ctx, clientMAC(i))
-			} else {
-				infos[i], proxyLat[i], err = port.siteBoot(ctx, clientMAC(i), p.SiteIP, p.SrvIP, &siteXIDs[i])
-			}
-			if err == nil && !strings.Contains(infos[i].BootFile, "undionly.kpxe") {
-				err = fmt.Errorf("boot file %q, want undionly.kpxe", infos[i].BootFile)
-			}
-			if err != nil {
-				fails.Add(1)
-				t.Errorf("client %d (%s) dhcp: %v", i, clientMAC(i), err)
-			}
-		}()
-	}
-	wg.Wait()
-	dhcpTime := time.Since(t0)
-	if site != nil {
-		// A proxy must not answer a REQUEST that names another server (option 54): give a
-		// late ACK time to arrive, then count pxewim's ACKs to the site REQUESTs.
-		time.Sleep(300 * time.Millisecond)
-		xids := map[dhcpv4.TransactionID]bool{}
-		for _, x := range siteXIDs {
-			xids[x] = true
-		}
-		if k := port.acksFrom(p.SrvIP, xids); k > 0 {
-			t.Errorf("pxewim ACKed %d REQUESTs that named the site server %s", k, p.SiteIP)
-		}
-	}
-	port.Close()
-	if fails.Load() > 0 {
-		t.Fatalf("%d of %d DHCP exchanges failed", fails.Load(), n)
-	}
-	seen := map[netip.Addr]int{}
-	addrs := make([]netip.Addr, n)
-	for i, in := range infos {
-		if j, dup := seen[in.IP]; dup {
-			t.Fatalf("clients %d and %d both got %s", j, i, in.IP)
-		}
-		seen[in.IP] = i
-		addrs[i] = in.IP
-	}
-	p.addClientAddrs(t, addrs)
-	if site != nil {
-		checkSiteLeases(t, site, infos)
-		slices.Sort(proxyLat)
-		t.Logf("proxy DHCP beside dnsmasq: %d clients leased from dnsmasq and booted by pxewim in %v; pxewim's proxy OFFER after the first DISCOVER: median %v, max %v",
-			n, dhcpTime.Round(time.Millisecond), proxyLat[n/2].Round(time.Microsecond), proxyLat[n-1].Round(time.Microsecond))
-	} else {
-		t.Logf("%s DHCP: %d clients in %v", mode, n, dhcpTime.Round(time.Millisecond))
-	}
+	infos, addrs := stormDHCP(t, ctx, p, site, mode, n)
 
 	pxURL := fmt.Sprintf("http://%s/files/big.wim:1/big.bin", p.SrvIP)
 	res := runClients(t, ctx, p, addrs, func(i int, c *http.Client) (int64, error) {
@@ -210,6 +145,80 @@ func storm(t *testing.T, mode, subnet string) {
 	b := float64(ng.bytes) / ng.elapsed.Seconds() / (1 << 20)
 	t.Logf("STORM-RATIO mode=%s clients=%d file=%dMiB ranges=1MiB pxewim(LZX WIM) %.0f MiB/s, nginx(extracted) %.0f MiB/s, ratio %.2fx, pxewim VmHWM %d MiB",
 		mode, n, mb, a, b, a/b, hwm>>20)
+}
+
+// stormDHCP runs DHCP for all n clients at once (full: DORA with pxewim; proxy: siteBoot
+// beside the site's dnsmasq), checks that no two share an address, puts the addresses on the
+// client interface and returns what each client learned.
+func stormDHCP(t *testing.T, ctx context.Context, p *pair, site *testenv.Dnsmasq, mode string, n int) ([]bootInfo, []netip.Addr) {
+	t.Helper()
+	port, err := openDHCPPort(p.Cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := make([]bootInfo, n)
+	proxyLat := make([]time.Duration, n)
+	siteXIDs := make([]dhcpv4.TransactionID, n)
+	var fails atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if mode == "full" {
+				infos[i], err = port.fullDORA(ctx, clientMAC(i))
+			} else {
+				infos[i], proxyLat[i], err = port.siteBoot(ctx, clientMAC(i), p.SiteIP, p.SrvIP, &siteXIDs[i])
+			}
+			if err == nil && !strings.Contains(infos[i].BootFile, "undionly.kpxe") {
+				err = fmt.Errorf("boot file %q, want undionly.kpxe", infos[i].BootFile)
+			}
+			if err != nil {
+				fails.Add(1)
+				t.Errorf("client %d (%s) dhcp: %v", i, clientMAC(i), err)
+			}
+		}()
+	}
+	wg.Wait()
+	dhcpTime := time.Since(t0)
+	if site != nil {
+		// A proxy must not answer a REQUEST that names another server (option 54): give a
+		// late ACK time to arrive, then count pxewim's ACKs to the site REQUESTs.
+		time.Sleep(300 * time.Millisecond)
+		xids := map[dhcpv4.TransactionID]bool{}
+		for _, x := range siteXIDs {
+			xids[x] = true
+		}
+		if k := port.acksFrom(p.SrvIP, xids); k > 0 {
+			t.Errorf("pxewim ACKed %d REQUESTs that named the site server %s", k, p.SiteIP)
+		}
+	}
+	port.Close()
+	if fails.Load() > 0 {
+		t.Fatalf("%d of %d DHCP exchanges failed", fails.Load(), n)
+	}
+	seen := map[netip.Addr]int{}
+	addrs := make([]netip.Addr, n)
+	for i, in := range infos {
+		if j, dup := seen[in.IP]; dup {
+			t.Fatalf("clients %d and %d both got %s", j, i, in.IP)
+		}
+		seen[in.IP] = i
+		addrs[i] = in.IP
+	}
+	p.addClientAddrs(t, addrs)
+	if site != nil {
+		checkSiteLeases(t, site, infos)
+		slices.Sort(proxyLat)
+		t.Logf("proxy DHCP beside dnsmasq: %d clients leased from dnsmasq and booted by pxewim in %v; pxewim's proxy OFFER after the first DISCOVER: median %v, max %v",
+			n, dhcpTime.Round(time.Millisecond), proxyLat[n/2].Round(time.Microsecond), proxyLat[n-1].Round(time.Microsecond))
+	} else {
+		t.Logf("%s DHCP: %d clients in %v", mode, n, dhcpTime.Round(time.Millisecond))
+	}
+
+	return infos, addrs
 }
 
 type clientsResult struct {
