@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -93,10 +92,7 @@ func (w *walker) file(p string, e fs.DirEntry) error {
 		fi, err = e.Info()
 	}
 	if err != nil || !fi.Mode().IsRegular() {
-		if err != nil && !errors.Is(err, fs.ErrNotExist) && w.ctx.Err() != nil {
-			return w.ctx.Err()
-		}
-		return nil
+		return w.ctx.Err() // a dangling link, a file gone meanwhile, a folder: skip it
 	}
 	if len(w.out) >= w.maxFiles {
 		return fmt.Errorf("more than %d image files", w.maxFiles)
