@@ -63,13 +63,13 @@ func (d *daemon) rescan(why string) {
 		d.reload(why)
 		return
 	}
-	snap, err := d.catalog.Rescan(context.Background())
-	if err != nil {
+	if _, err := d.catalog.Rescan(context.Background()); err != nil {
 		d.log.Error("store rescan failed", "why", why, "error", err)
 		return
 	}
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	snap := d.catalog.Snapshot() // the newest: a reload may have moved the catalog meanwhile
 	cur := d.cur.Load()
 	eff := cur.base.WithCatalog(snap).WithImages(snap)
 	pol, err := boot.NewPolicy(eff)
