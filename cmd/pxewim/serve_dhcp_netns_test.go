@@ -131,8 +131,9 @@ func TestServeNetnsDHCPReload(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "ipxe", "snponly.efi"), []byte("fake"), 0o644)
 	config := filepath.Join(dir, "pxewim.yaml")
+	httpAddr := "127.0.0.1:8080"
 	writeConfig := func(dhcpSection string) {
-		body := fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: \"127.0.0.1:8080\", tftp: \"\", tftp_advertise: 10.206.9.9}\n%s", dhcpSection)
+		body := fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: %q, tftp: \"\", tftp_advertise: 10.206.9.9}\n%s", httpAddr, dhcpSection)
 		if err := os.WriteFile(config+".tmp", []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -216,6 +217,35 @@ func TestServeNetnsDHCPReload(t *testing.T) {
 		t.Fatalf("port 67 still held after DHCP was turned off: %v", err)
 	}
 	c67.Close()
+
+	// HTTP from 127.0.0.1:8080 to :8080 (every address of the namespace): the same port, so the
+	// new listener cannot start first; the old one stops accepting, then the new one binds.
+	curl := func(url string) string {
+		out, _ := exec.Command("ip", "netns", "exec", S.Name, "curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", url).Output()
+		return string(out)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		if got := curl("http://10.206.1.1:8080/boot.ipxe"); got == "200" {
+			t.Fatalf("HTTP answers on 10.206.1.1 while listening on 127.0.0.1 only")
+		}
+		httpAddr = ":8080"
+		writeConfig("dhcp: {mode: off}\n")
+		deadline = time.Now().Add(15 * time.Second)
+		for curl("http://10.206.1.1:8080/boot.ipxe") != "200" {
+			if time.Now().After(deadline) {
+				t.Fatalf("HTTP did not move to :8080\n%s", readLog())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if got := curl("http://127.0.0.1:8080/boot.ipxe"); got != "200" {
+			t.Errorf("after the move to :8080, 127.0.0.1:8080 answers %q", got)
+		}
+		if !strings.Contains(readLog(), "the new listen address overlaps the old one") {
+			t.Errorf("no log line for the overlapping move:\n%s", readLog())
+		}
+	} else {
+		t.Log("curl missing: HTTP move inside the namespace not checked (install curl)")
+	}
 	if strings.Contains(readLog(), "takes effect only after a restart") {
 		t.Errorf("a setting still asks for a restart:\n%s", readLog())
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxewim/pxewim/boot"
@@ -141,39 +142,51 @@ func (d *daemon) applyListeners(cfg *boot.Config, cfgs ...*boot.Config) {
 		}
 	}
 	if want := cfg.Listen.HTTP; want != d.httpSlot.addr {
-		if ns, err := d.moveTo(want, d.listenHTTP); err != nil {
-			d.log.Error("listen.http changed but the new address cannot be used; still serving HTTP on the old one",
-				"new", want, "old", d.httpSlot.local, "error", err)
-			old := d.httpSlot.addr
-			patch(func(c *boot.Config) { c.Listen.HTTP = old })
-		} else {
-			d.log.Info("HTTP listener moved; downloads in progress finish on the old one", "from", d.httpSlot.local, "to", ns.local)
+		from := d.httpSlot.local
+		ns, err := d.move(d.httpSlot, want, d.listenHTTP)
+		if ns == nil { // nothing could be bound: remember that, the next reload tries again
+			ns = &listenerSlot{kind: "HTTP", local: "none"}
+		}
+		if ns != d.httpSlot {
 			d.retire(d.httpSlot)
 			d.httpSlot = ns
 		}
+		if err != nil {
+			d.log.Error("listen.http changed but the new address cannot be used; HTTP serves on the old one",
+				"new", want, "serving", d.httpSlot.local, "error", err)
+			patch(func(c *boot.Config) { c.Listen.HTTP = d.httpSlot.addr })
+		} else {
+			d.log.Info("HTTP listener moved; downloads in progress finish on the old one", "from", from, "to", ns.local)
+		}
 	}
 	if want := cfg.Listen.TFTP; want != d.tftpAddr {
-		switch ns, err := d.moveTo(want, d.listenUDP); {
-		case err != nil:
-			d.log.Error("listen.tftp changed but the new address cannot be used; TFTP stays as it was",
-				"new", want, "old", d.tftpAddr, "error", err)
-			old := d.tftpAddr
-			patch(func(c *boot.Config) { c.Listen.TFTP = old })
-		default:
-			from := "off"
-			if d.tftpSlot != nil {
-				from = d.tftpSlot.local
+		from := "off"
+		if d.tftpSlot != nil {
+			from = d.tftpSlot.local
+		}
+		ns, err := d.move(d.tftpSlot, want, d.listenUDP)
+		if ns != d.tftpSlot {
+			d.retire(d.tftpSlot)
+			d.tftpSlot, d.tftpConn = ns, nil
+			if ns != nil {
+				d.tftpConn = ns.udp
 			}
+		}
+		if err != nil {
+			d.tftpAddr = ""
+			if ns != nil {
+				d.tftpAddr = ns.addr
+			}
+			d.log.Error("listen.tftp changed but the new address cannot be used; TFTP serves on the old one",
+				"new", want, "serving", d.tftpAddr, "error", err)
+			patch(func(c *boot.Config) { c.Listen.TFTP = d.tftpAddr })
+		} else {
 			to := "off"
 			if ns != nil {
 				to = ns.local
 			}
+			d.tftpAddr = want
 			d.log.Info("TFTP listener moved; transfers in progress finish on the old one", "from", from, "to", to)
-			d.retire(d.tftpSlot)
-			d.tftpSlot, d.tftpAddr, d.tftpConn = ns, want, nil
-			if ns != nil {
-				d.tftpConn = ns.udp
-			}
 		}
 	}
 	dc := d.dhcpConfig(cfg)
@@ -198,19 +211,61 @@ func dhcpSettings(dc dhcp.Config) string {
 	return fmt.Sprintf("%v|%q|%+v|%v|%v", dc.Mode, dc.Interfaces, dc.Full, dc.NextServer, dc.RaspberryPi)
 }
 
-// moveTo binds and starts a server on addr ("" means none: nil, nil).
-func (d *daemon) moveTo(addr string, bind func(string) (*listenerSlot, error)) (*listenerSlot, error) {
+// move starts a server on addr ("" = none) and returns the slot that serves afterwards: the
+// new one, or, with an error, the one still serving (old, or old's address bound again; nil if
+// nothing could be). The caller retires old when the result differs.
+//
+// Normally the new listener starts while old still runs. When the new address overlaps old's
+// (same port, e.g. 10.0.0.1:80 -> :80), the kernel refuses that; then old stops accepting first
+// (its transfers go on) and the new address is bound after it. If that still fails, old's
+// address is bound again so the service does not vanish.
+func (d *daemon) move(old *listenerSlot, addr string, bind func(string) (*listenerSlot, error)) (*listenerSlot, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	ns, err := bind(addr)
-	if err != nil {
-		return nil, err
+	ns, err := d.bindStart(addr, bind, false)
+	if err == nil {
+		return ns, nil
 	}
-	if err := d.start(ns); err != nil {
-		return nil, err
+	if !errors.Is(err, syscall.EADDRINUSE) || old == nil || !samePort(old.local, addr) {
+		return old, err
 	}
-	return ns, nil
+	d.log.Info("the new listen address overlaps the old one: the old listener stops accepting first",
+		"kind", old.kind, "old", old.local, "new", addr)
+	d.retire(old)
+	if ns, err = d.bindStart(addr, bind, true); err == nil {
+		return ns, nil
+	}
+	back, berr := d.bindStart(old.addr, bind, true)
+	if berr != nil {
+		return nil, fmt.Errorf("%w; binding the old address %s again failed too: %v", err, old.addr, berr)
+	}
+	return back, err
+}
+
+// bindStart binds addr and starts a server there. wait retries for a second while the port is
+// in use: a retired listener closes its socket asynchronously.
+func (d *daemon) bindStart(addr string, bind func(string) (*listenerSlot, error), wait bool) (*listenerSlot, error) {
+	for try := 0; ; try++ {
+		ns, err := bind(addr)
+		if err == nil {
+			if err := d.start(ns); err != nil {
+				return nil, err
+			}
+			return ns, nil
+		}
+		if !wait || try >= 20 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// samePort reports whether two host:port addresses use the same port.
+func samePort(a, b string) bool {
+	_, pa, errA := net.SplitHostPort(a)
+	_, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb
 }
 
 // dhcpConfig turns the dhcp: section (and listen.tftp_advertise) into the DHCP server's config.
