@@ -3,6 +3,7 @@ package sftpstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/iso"
 )
 
 // remoteCatalogStore fills dir with what an image server holds: WinPE WIMs in folders, one WIM
@@ -185,5 +187,46 @@ func BenchmarkRemoteCatalogPoll(b *testing.B) {
 		if snap, err := w.Rescan(ctx); err != nil || len(snap.Files) != 200 {
 			b.Fatalf("rescan: %v", err)
 		}
+	}
+}
+
+// BenchmarkRemoteISOOpen reads the directory tree of a remote ISO shaped like Windows Setup
+// media (1200 files in 60 folders, UDF by genisoimage) through a Store: the first open
+// (cold cache) is logged, the loop measures opens served from the block cache.
+func BenchmarkRemoteISOOpen(b *testing.B) {
+	if _, err := exec.LookPath("genisoimage"); err != nil {
+		b.Skip("genisoimage not found: install genisoimage")
+	}
+	d := startSSHD(b)
+	root := b.TempDir()
+	for i := range 60 {
+		dir := filepath.Join(root, "sources", fmt.Sprintf("dir%02d", i))
+		os.MkdirAll(dir, 0o755)
+		for j := range 20 {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("file%02d.dll", j)), []byte("x"), 0o644)
+		}
+	}
+	testenv.BuildWinPE(b, filepath.Join(root, "sources", "boot.wim"), []testenv.WinPEImage{{}})
+	store := b.TempDir()
+	if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "win.iso"), root).CombinedOutput(); err != nil {
+		b.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	s := d.open(b, store, nil)
+	open := func() {
+		f, err := s.Open("win.iso")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		if _, err := iso.Open(f.(io.ReaderAt), st.Size()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	open()
+	b.Logf("cold open of a 1200-file ISO over SFTP: %v (%d bytes fetched)", time.Since(start), s.Stats().BytesFetched)
+	for b.Loop() {
+		open()
 	}
 }
