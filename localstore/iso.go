@@ -74,21 +74,26 @@ func (s *Store) isoAcquire(isoPath string) (*openISO, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tick++
-	if o, ok := s.isos[real]; ok {
-		if o.size == st.Size() && o.mtime.Equal(st.ModTime()) {
-			o.refs++
-			o.used = s.tick
-			return o, nil
-		}
-		s.evictISO(real) // replaced on disk: users of the old one keep it until they release it
+	if o := s.cachedISO(real, st); o != nil {
+		return o, nil
 	}
-	// Reading the tree under the lock keeps two requests from reading the same ISO twice.
+	// Read the tree outside the lock: on a remote store that takes round trips, and other
+	// requests must not wait for it. Two requests may read the same ISO at once; the first
+	// one cached wins and the other's copy is dropped.
 	o, err := s.readISO(real, st)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick++
+	if c, ok := s.isos[real]; ok && c.size == o.size && c.mtime.Equal(o.mtime) {
+		o.file.Close()
+		c.refs++
+		c.used = s.tick
+		return c, nil
+	} else if ok {
+		s.evictISO(real) // replaced on disk: users of the old one keep it until they release it
 	}
 	o.used, o.refs = s.tick, 1
 	if s.closed {
@@ -107,6 +112,21 @@ func (s *Store) isoAcquire(isoPath string) (*openISO, error) {
 		s.evictISO(lru)
 	}
 	return o, nil
+}
+
+// cachedISO returns the cached tree of real when it is of the file's current version,
+// counting one more user, or nil.
+func (s *Store) cachedISO(real string, st fs.FileInfo) *openISO {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.isos[real]
+	if !ok || o.size != st.Size() || !o.mtime.Equal(st.ModTime()) {
+		return nil
+	}
+	s.tick++
+	o.refs++
+	o.used = s.tick
+	return o
 }
 
 // readISO opens the ISO file real and reads its tree.
