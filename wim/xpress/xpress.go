@@ -1,5 +1,6 @@
-// Package xpress decodes the XPRESS chunks of WIM resources ("LZ77+Huffman" in Microsoft's
-// MS-XCA).
+// Package xpress decodes and encodes the XPRESS chunks of WIM resources ("LZ77+Huffman" in
+// Microsoft's MS-XCA). The Encoder (compress.go, design notes there) is a fast hash-chain,
+// lazy-parsing compressor that pxewim uses to transcode WIMs for boot loaders.
 //
 // # Format
 //
