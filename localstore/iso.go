@@ -74,27 +74,21 @@ func (s *Store) isoAcquire(isoPath string) (*openISO, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file: %w", real, fs.ErrNotExist)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if o := s.cachedISO(real, st); o != nil {
 		return o, nil
 	}
-	// Read the tree outside the lock: on a remote store that takes round trips, and other
-	// requests must not wait for it. Two requests may read the same ISO at once; the first
-	// one cached wins and the other's copy is dropped.
+	// Read the tree without the lock (on a remote store that takes round trips): other
+	// requests are served meanwhile, and those for this ISO wait in cachedISO.
+	s.mu.Unlock()
 	o, err := s.readISO(real, st)
+	s.mu.Lock()
+	s.unclaim(isoKey(real))
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.tick++
-	if c, ok := s.isos[real]; ok && c.size == o.size && c.mtime.Equal(o.mtime) {
-		o.file.Close()
-		c.refs++
-		c.used = s.tick
-		return c, nil
-	} else if ok {
-		s.evictISO(real) // replaced on disk: users of the old one keep it until they release it
-	}
 	o.used, o.refs = s.tick, 1
 	if s.closed {
 		o.evicted = true // after Close: serve this request, keep nothing
@@ -114,19 +108,33 @@ func (s *Store) isoAcquire(isoPath string) (*openISO, error) {
 	return o, nil
 }
 
+// isoKey is an ISO's key in Store.opening (WIMs use their path).
+func isoKey(real string) string { return "iso:" + real }
+
 // cachedISO returns the cached tree of real when it is of the file's current version,
-// counting one more user, or nil.
+// counting one more user. Otherwise it claims the ISO for the caller, who reads it and calls
+// unclaim (returning nil). Called locked; while another request reads the ISO it waits
+// unlocked.
 func (s *Store) cachedISO(real string, st fs.FileInfo) *openISO {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.isos[real]
-	if !ok || o.size != st.Size() || !o.mtime.Equal(st.ModTime()) {
-		return nil
+	for {
+		s.tick++
+		if o, ok := s.isos[real]; ok {
+			if o.size == st.Size() && o.mtime.Equal(st.ModTime()) {
+				o.refs++
+				o.used = s.tick
+				return o
+			}
+			s.evictISO(real) // replaced on disk: users of the old one keep it until they release it
+		}
+		ch, busy := s.opening[isoKey(real)]
+		if !busy {
+			s.opening[isoKey(real)] = make(chan struct{})
+			return nil
+		}
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
 	}
-	s.tick++
-	o.refs++
-	o.used = s.tick
-	return o
 }
 
 // readISO opens the ISO file real and reads its tree.
@@ -244,29 +252,19 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 	key := o.real + "/" + strings.ToLower(inner)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick++
-	if ow, ok := s.wims[key]; ok {
-		if ow.size == o.size && ow.mtime.Equal(o.mtime) {
-			s.isoReleaseLocked(o)
-			ow.refs++
-			ow.used = s.tick
-			return ow, nil
-		}
-		s.evict(key)
+	if ow := s.cachedWIM(key, o.size, o.mtime); ow != nil {
+		s.isoReleaseLocked(o)
+		return ow, nil
 	}
+	s.mu.Unlock()
 	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache})
+	s.mu.Lock()
+	s.unclaim(key)
 	if err != nil {
 		s.isoReleaseLocked(o)
 		return nil, fmt.Errorf("opening WIM %s inside %s: %w", inner, o.real, err)
 	}
-	ow := &openWIM{arch: a, closer: isoCloser{s, o}, size: o.size, mtime: o.mtime, used: s.tick, refs: 1}
-	if s.closed {
-		ow.evicted = true
-		return ow, nil
-	}
-	s.wims[key] = ow
-	s.trim()
-	return ow, nil
+	return s.addWIM(key, &openWIM{arch: a, closer: isoCloser{s, o}, size: o.size, mtime: o.mtime}), nil
 }
 
 // checkISOWIM runs Options.CheckISOWIM on a WIM or ESD file inside an ISO.

@@ -61,11 +61,13 @@ type Store struct {
 	maxOpen int
 	check   func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
 
-	mu     sync.Mutex
-	wims   map[string]*openWIM // by store-relative real path
-	isos   map[string]*openISO // ISO trees, by store-relative real path (iso.go)
-	tick   uint64
-	closed bool // after Close, WIMs opened for late requests close with their last file
+	mu   sync.Mutex
+	wims map[string]*openWIM // by store-relative real path
+	isos map[string]*openISO // ISO trees, by store-relative real path (iso.go)
+	// opening holds a channel per WIM or ISO being opened, closed when done (cachedWIM).
+	opening map[string]chan struct{}
+	tick    uint64
+	closed  bool // after Close, WIMs opened for late requests close with their last file
 }
 
 // openWIM is one opened WIM file with the identity of the file it was opened from.
@@ -89,7 +91,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %s is not a folder", root)
 	}
 	s := &Store{root: root, rootFS: os.DirFS(root), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
+		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -110,7 +112,7 @@ func New(root string, opts Options) (*Store, error) {
 // root only labels it (Root).
 func NewFS(fsys fs.FS, root string, opts Options) *Store {
 	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}}
+		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -234,30 +236,65 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick++
-	if ow, ok := s.wims[real]; ok {
-		if ow.size == st.Size() && ow.mtime.Equal(st.ModTime()) {
-			ow.refs++
-			ow.used = s.tick
-			return ow, nil
-		}
-		s.evict(real) // replaced on disk: readers of the old file keep it until they close
+	if ow := s.cachedWIM(real, st.Size(), st.ModTime()); ow != nil {
+		return ow, nil
 	}
-	// Opening under the lock keeps two requests from opening the same WIM twice; it reads
-	// only the header, blob table and XML.
+	// This request opens the WIM (header, blob table and XML; on a remote store also its
+	// verification, which reads it whole) without the lock: other WIMs are served meanwhile,
+	// and requests for this one wait in claim instead of opening it twice.
+	s.mu.Unlock()
 	arch, closer, err := s.openWIMFile(real, st.Size())
+	s.mu.Lock()
+	s.unclaim(real)
 	if err != nil {
 		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
 	}
-	ow := &openWIM{arch: arch, closer: closer, size: st.Size(), mtime: st.ModTime(), used: s.tick, refs: 1}
+	return s.addWIM(real, &openWIM{arch: arch, closer: closer, size: st.Size(), mtime: st.ModTime()}), nil
+}
+
+// cachedWIM returns the open WIM under key when it is of the given version, counting one
+// more reader. Otherwise it claims key for the caller, who opens the WIM and calls unclaim
+// (returning nil). Called locked; while another request opens key it waits unlocked.
+func (s *Store) cachedWIM(key string, size int64, mtime time.Time) *openWIM {
+	for {
+		s.tick++
+		if ow, ok := s.wims[key]; ok {
+			if ow.size == size && ow.mtime.Equal(mtime) {
+				ow.refs++
+				ow.used = s.tick
+				return ow
+			}
+			s.evict(key) // replaced on disk: readers of the old file keep it until they close
+		}
+		ch, busy := s.opening[key]
+		if !busy {
+			s.opening[key] = make(chan struct{})
+			return nil
+		}
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+}
+
+// unclaim ends the caller's opening of key and wakes the requests waiting for it. Locked.
+func (s *Store) unclaim(key string) {
+	close(s.opening[key])
+	delete(s.opening, key)
+}
+
+// addWIM caches a WIM the caller opened, with the caller as its first reader. Locked.
+func (s *Store) addWIM(key string, ow *openWIM) *openWIM {
+	s.tick++
+	ow.used, ow.refs = s.tick, 1
 	if s.closed {
 		// A request that started before a reload replaced this store: serve it, keep nothing.
 		ow.evicted = true
-		return ow, nil
+		return ow
 	}
-	s.wims[real] = ow
+	s.wims[key] = ow
 	s.trim()
-	return ow, nil
+	return ow
 }
 
 // openWIMFile opens the WIM at real through the store's file system, whose files must be
