@@ -18,6 +18,7 @@ PKGS=(
   iproute2 procps iputils-ping tcpdump nftables  # network namespaces, veth, tap, netem (nft: loss where netem is missing)
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
   libhivex-bin libwin-hivex-perl genisoimage xorriso nasm syslinux-common mtools dosfstools
+  grub-efi-amd64-bin                          # grub-mkstandalone: the EFI program inside the UEFI sanboot test ISO
   openssh-server openssh-client udftools 7zip ieee-data
   chromium
   ca-certificates git gcc
