@@ -53,7 +53,7 @@ func FuzzDaemon(f *testing.F) {
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		z.dhcp(t, dhcpPkt)
-		served := z.tftpExchange(t, tftpReq)
+		served := z.tftpExchange(t, tftpReq, fzSilence)
 		if fzTrace {
 			t.Logf("tftp %.80q: %d bytes", tftpReq, len(served))
 		}
@@ -67,8 +67,8 @@ func FuzzDaemon(f *testing.F) {
 		if a > fzAllocLimit {
 			t.Errorf("one input allocated %d MiB (limit %d MiB)", a>>20, fzAllocLimit>>20)
 		}
-		if got := z.tftpExchange(t, fzRRQ(fzProbeFile, "blksize", "1468")); !bytes.Equal(got, z.probe) {
-			t.Fatalf("daemon no longer serves %s over TFTP (%d of %d bytes) after this input", fzProbeFile, len(got), len(z.probe))
+		if !z.alive(t) {
+			t.Fatalf("daemon no longer serves %s over TFTP after this input (3 tries)", fzProbeFile)
 		}
 	})
 }
@@ -81,6 +81,9 @@ const (
 	// net/http serves the whole file when ranges add up to more than it.
 	fzBodyLimit = 8 << 20
 	fzProbeFile = "boot/probe.bin"
+	// fzSilence ends the following of a fuzzed transfer: the server answers on loopback
+	// within it, and a request it ignores costs only this.
+	fzSilence = 20 * time.Millisecond
 	// fzSecret is planted beside the store and in the iPXE folder's parent: no response may
 	// ever carry it.
 	fzSecret = "PXEWIM-FUZZ-SECRET-5f1e0c"
@@ -189,14 +192,25 @@ func fzStart(tb testing.TB) *fzDaemon {
 			tb.Errorf("daemon did not stop within 40 s")
 		}
 	})
-	var got []byte
-	for try := 0; try < 50 && !bytes.Equal(got, z.probe); try++ {
-		got = z.tftpExchange(tb, fzRRQ(fzProbeFile))
+	ok := false
+	for try := 0; try < 3 && !ok; try++ { // run binds and starts the servers in its goroutine
+		ok = z.alive(tb)
 	}
-	if !bytes.Equal(got, z.probe) {
-		tb.Fatalf("daemon does not serve %s over TFTP: %d of %d bytes", fzProbeFile, len(got), len(z.probe))
+	if !ok {
+		tb.Fatalf("daemon does not serve %s over TFTP", fzProbeFile)
 	}
 	return z
+}
+
+// alive fetches the probe file over TFTP, three tries with a patient client: on a loaded
+// machine one transfer can stall past a short silence, which is no sign of a wedged server.
+func (z *fzDaemon) alive(tb testing.TB) bool {
+	for range 3 {
+		if got := z.tftpExchange(tb, fzRRQ(fzProbeFile, "blksize", "1468"), 500*time.Millisecond); bytes.Equal(got, z.probe) {
+			return true
+		}
+	}
+	return false
 }
 
 // fzConfig is the daemon's config: a native WinPE entry with an injected file for one MAC
@@ -317,7 +331,7 @@ func (z *fzDaemon) follow(t *testing.T, file string) {
 		z.httpRaw(t, []byte("GET "+u.RequestURI()+" HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: iPXE/1.0.0\r\n\r\n"))
 		return
 	}
-	got := z.tftpExchange(t, fzRRQ(file, "blksize", "1468", "tsize", "0"))
+	got := z.tftpExchange(t, fzRRQ(file, "blksize", "1468", "tsize", "0"), fzSilence)
 	if fzTrace {
 		t.Logf("tftp boot file %q: %d bytes", file, len(got))
 	}
@@ -384,9 +398,9 @@ func (z *fzDaemon) tftpCheck(t *testing.T, what string, served []byte) {
 
 // tftpExchange sends pkt to the daemon's TFTP port from a fresh loopback socket and follows
 // the transfer it starts (OACK acknowledged, every DATA block acknowledged) until the last
-// block, an ERROR, 4 MiB or a 20 ms silence; a transfer still running is then aborted with
+// block, an ERROR, 4 MiB or silence; a transfer still running is then aborted with
 // an ERROR so that the server's goroutine ends now. It returns the bytes served.
-func (z *fzDaemon) tftpExchange(tb testing.TB, pkt []byte) []byte {
+func (z *fzDaemon) tftpExchange(tb testing.TB, pkt []byte, silence time.Duration) []byte {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tb.Fatal(err)
@@ -401,7 +415,7 @@ func (z *fzDaemon) tftpExchange(tb testing.TB, pkt []byte) []byte {
 	buf := make([]byte, 65536)
 	next := uint16(1)
 	for len(served) < 4<<20 {
-		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(silence))
 		n, from, err := c.ReadFromUDP(buf)
 		if err != nil || n < 4 {
 			break
