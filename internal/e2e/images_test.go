@@ -193,16 +193,7 @@ rules:
 		t.Errorf("boot sector did not start from iPXE's SAN drive 0x80: %q", res.MarkerLine)
 	}
 	size := fileSize(t, isoPath)
-	var ranges int
-	var bytes int64
-	for _, r := range filterLog(recs, "http request", func(r logRecord) bool { return strings.HasSuffix(r.str("path"), "marker.iso") }) {
-		st, _ := r.num("status")
-		n, _ := r.num("bytes")
-		if st == 206 && r.str("range") != "" {
-			ranges++
-			bytes += n
-		}
-	}
+	ranges, bytes := sanbootRanges(recs, "marker.iso")
 	t.Logf("sanboot: %d range requests, %d of the ISO's %d bytes", ranges, bytes, size)
 	if ranges == 0 {
 		t.Errorf("no HTTP range request (206) for marker.iso:\n%s", dumpLog(filterLog(recs, "http request", nil), 30))
