@@ -28,6 +28,10 @@ func catalogTargetOf(cfg *boot.Config, store *localstore.Store) catalogTarget {
 	return catalogTarget{fsys: store.FS(), label: absPath(cfg.Store), interval: catalog.DefaultPollInterval}
 }
 
+// catalogScanBudget bounds the scan a start or reload waits for: a large remote store over a
+// slow link is left to the watcher's polls instead (the menu gains its images then).
+const catalogScanBudget = 20 * time.Second
+
 func catalogOptions() *catalog.Options {
 	return &catalog.Options{Scanners: boot.CatalogScanners()}
 }
@@ -46,9 +50,12 @@ func (d *daemon) catalogFor(cfg *boot.Config, store *localstore.Store) (*catalog
 		return d.catalog.Snapshot(), func() {}
 	}
 	start := time.Now()
-	snap, err := catalog.ScanFS(context.Background(), tg.fsys, tg.label, catalogOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), catalogScanBudget)
+	defer cancel()
+	snap, err := catalog.ScanFS(ctx, tg.fsys, tg.label, catalogOptions())
 	if err != nil {
-		d.log.Warn("catalog: cannot scan the store; its images join the menu once a poll can read it", "store", tg.label, "error", err)
+		d.log.Warn("catalog: cannot scan the store now; its images join the menu once a poll has read it",
+			"store", tg.label, "error", err, "next_poll", tg.interval)
 		snap = &catalog.Snapshot{}
 	} else {
 		d.log.Info("catalog: store scanned", "store", tg.label, "files", len(snap.Files),
