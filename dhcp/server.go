@@ -143,6 +143,12 @@ func (s *Server) apply(cfg Config) error {
 		return fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
 	case cfg.Mode == ModeProxy && cfg.Policy == nil:
 		return errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
+	case cfg.Mode == ModeFull:
+		fc := cfg.Full // check the pool before any socket is opened
+		fc.setDefaults()
+		if err := fc.validate(); err != nil {
+			return err
+		}
 	}
 	old := s.gen.Load()
 	g := &generation{cfg: cfg, log: log}

@@ -83,8 +83,11 @@ func TestServeReloadMovesListeners(t *testing.T) {
 	dl := startServeSlowRange(t, m[1], from)
 	tdl := startGatedTFTP(t, fmt.Sprintf("127.0.0.1:%d", tftp1), "tools.wim:1/boot/vmlinuz")
 
-	// Move both listeners.
+	// Move both listeners. The held TFTP transfer resumes as soon as its listener has been
+	// replaced (the server retransmits for about 10 s, so it must not wait for the checks).
 	fx.writeConfig(t, "Menu B", listen(http2, tftp2))
+	serveWaitFor(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "TFTP listener moved") }, "TFTP move", log)
+	close(tdl.release)
 	serveWaitFor(t, 10*time.Second, func() bool {
 		resp, err := http.Get(base2 + "/boot.ipxe")
 		if err != nil {
@@ -147,8 +150,8 @@ func TestServeReloadMovesListeners(t *testing.T) {
 	}
 }
 
-// gatedTFTP is a TFTP download that stops after its first 64 KiB until finish is called, so a
-// test can change things while the transfer is in progress.
+// gatedTFTP is a TFTP download that stops after its first 64 KiB until release is closed, so
+// a test can change things while the transfer is in progress.
 type gatedTFTP struct {
 	release chan struct{}
 	done    chan error
@@ -198,9 +201,9 @@ func startGatedTFTP(t *testing.T, addr, name string) *gatedTFTP {
 	return g
 }
 
+// finish waits for the transfer, which resumes once g.release is closed.
 func (g *gatedTFTP) finish(t *testing.T) []byte {
 	t.Helper()
-	close(g.release)
 	select {
 	case err := <-g.done:
 		if err != nil {
