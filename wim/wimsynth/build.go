@@ -1,6 +1,8 @@
 package wimsynth
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
@@ -18,8 +20,15 @@ type Options struct {
 	Overlay *Overlay
 	// Uncompressed transcodes: every blob and the metadata are stored uncompressed, decoded on
 	// demand from the source, and the header has no compression. Use it for sources wimboot and
-	// bootmgr refuse (see NeedsTranscode).
+	// bootmgr refuse (see NeedsTranscode). It is Transcode: TranscodeUncompressed.
 	Uncompressed bool
+	// Transcode re-encodes the image for boot loaders (see NeedsTranscode): uncompressed, or
+	// XPRESS with 32 KiB chunks, about half the bytes on the wire, compressed on demand (see
+	// the package doc for the cost). TranscodeOff (the zero value) defers to Uncompressed.
+	Transcode Transcode
+	// Cache holds compressed chunks and chunk sizes for TranscodeXPRESS; share one between
+	// the Builds of a store. Nil gives the File a private cache of DefaultCacheBytes.
+	Cache *ChunkCache
 	// Name is what File.Name returns; empty means "image<Index>.wim".
 	Name string
 	// SourceTag identifies the source WIM's version for the ETag (e.g. its size and mtime).
@@ -33,8 +42,13 @@ const maxMetadata = 1 << 30
 // etagVersion changes whenever the output layout for the same inputs changes.
 const etagVersion = "pxewim-wimsynth 1"
 
+// encoderVersion names the XPRESS encoder's output in XPRESS ETags: change it whenever
+// wim/xpress's Encoder makes different bytes for the same chunk.
+const encoderVersion = "pxewim-xpress 1"
+
 // builder holds the state of one Build.
 type builder struct {
+	ctx     context.Context
 	src     *wim.Archive
 	opts    Options
 	l       layout
@@ -47,8 +61,23 @@ type builder struct {
 
 // Build synthesises the WIM described by opts from src. src must stay open while the File is
 // read. Only the image's metadata is decoded here (and, with an overlay, re-serialised); blob
-// data is read from src when the File is read.
+// data is read from src when the File is read, except for TranscodeXPRESS, whose sizing pass
+// (see the package doc) runs here.
 func Build(src *wim.Archive, opts Options) (*File, error) {
+	return BuildContext(context.Background(), src, opts)
+}
+
+// BuildContext is Build with a context that can stop the XPRESS sizing pass.
+func BuildContext(ctx context.Context, src *wim.Archive, opts Options) (*File, error) {
+	if opts.Transcode == TranscodeOff && opts.Uncompressed {
+		opts.Transcode = TranscodeUncompressed
+	}
+	if opts.Transcode < TranscodeOff || opts.Transcode > TranscodeXPRESS {
+		return nil, fmt.Errorf("wimsynth: unknown transcode target %d", opts.Transcode)
+	}
+	if opts.Transcode == TranscodeXPRESS && opts.Cache == nil {
+		opts.Cache = NewChunkCache(DefaultCacheBytes)
+	}
 	if err := checkSource(src); err != nil {
 		return nil, err
 	}
@@ -60,7 +89,7 @@ func Build(src *wim.Archive, opts Options) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wimsynth: %w", err)
 	}
-	b := &builder{src: src, opts: opts, newBlob: map[[sha1.Size]byte]*overlayFile{}}
+	b := &builder{ctx: ctx, src: src, opts: opts, newBlob: map[[sha1.Size]byte]*overlayFile{}}
 	buf, err := readBlob(src, mb)
 	if err != nil {
 		return nil, err
@@ -113,6 +142,9 @@ func (b *builder) layout(mb wim.BlobInfo, newMeta []byte) (*File, error) {
 	src, opts := b.src, b.opts
 	hdr := make([]byte, wim.HeaderSize)
 	b.l.add(segment{data: hdr, what: "header"})
+	if err := b.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("wimsynth: %w", err)
+	}
 	if err := b.addBlobs(); err != nil {
 		return nil, err
 	}
@@ -163,8 +195,11 @@ func (b *builder) addBlobs() error {
 			if err != nil {
 				return fmt.Errorf("wimsynth: %w", err)
 			}
-			off := b.l.add(segment{r: r, size: bi.Size, what: fmt.Sprintf("blob %x", bi.Hash)})
-			b.entries = appendEntry(b.entries, wim.ResourceHeader{SizeInWIM: bi.Size, Offset: off, Size: bi.Size}, n, bi.Hash)
+			rh, err := b.store(r, bi.Size, bi.Hash, fmt.Sprintf("blob %x", bi.Hash), 0)
+			if err != nil {
+				return err
+			}
+			b.entries = appendEntry(b.entries, rh, n, bi.Hash)
 		case bi.Solid:
 			key := [2]int64{int64(bi.Part), bi.Resource.Offset}
 			s := solids[key]
@@ -196,8 +231,11 @@ func (b *builder) addBlobs() error {
 	}
 	for _, h := range b.order {
 		f := b.newBlob[h]
-		off := b.l.add(segment{r: f.r, size: f.size, what: fmt.Sprintf("injected file %q", f.path)})
-		b.entries = appendEntry(b.entries, wim.ResourceHeader{SizeInWIM: f.size, Offset: off, Size: f.size}, refs[h], h)
+		rh, err := b.store(f.r, f.size, h, fmt.Sprintf("injected file %q", f.path), 0)
+		if err != nil {
+			return err
+		}
+		b.entries = appendEntry(b.entries, rh, refs[h], h)
 		seen[h] = true
 	}
 	for _, s := range solidOrder {
@@ -211,27 +249,53 @@ func (b *builder) addBlobs() error {
 	return nil
 }
 
-// decode tells whether a blob must be stored decoded rather than copied raw: always when
-// transcoding, and for compressed resources of pipable WIMs, whose chunk layout differs.
+// decode tells whether a blob must be stored decoded (and re-encoded for the target) rather
+// than copied raw: when transcoding (except resources already XPRESS with boot-size chunks,
+// for an XPRESS target), and for compressed resources of pipable WIMs, whose chunk layout
+// differs.
 func (b *builder) decode(bi wim.BlobInfo) bool {
-	return b.opts.Uncompressed || (b.src.Header().Pipable && bi.Compression != wim.CompressionNone)
+	pipable := b.src.Header().Pipable
+	switch b.opts.Transcode {
+	case TranscodeUncompressed:
+		return true
+	case TranscodeXPRESS:
+		return pipable || bi.Solid || bi.Compression != wim.CompressionXPRESS || bi.ChunkSize != BootChunkSize
+	}
+	return pipable && bi.Compression != wim.CompressionNone
+}
+
+// store places a blob that the output holds decoded: XPRESS-compressed for that target when
+// it shrinks, else as it is. flags adds wim.ResFlagMetadata for the metadata resource.
+func (b *builder) store(r io.ReaderAt, size int64, h [sha1.Size]byte, what string, flags uint8) (wim.ResourceHeader, error) {
+	if b.opts.Transcode == TranscodeXPRESS {
+		x, err := sizeXPRESS(b.ctx, b.opts.Cache, r, blobKey{h, size}, what)
+		if err != nil {
+			return wim.ResourceHeader{}, err
+		}
+		if x != nil {
+			off := b.l.add(segment{r: x, size: x.Size(), what: what})
+			return wim.ResourceHeader{SizeInWIM: x.Size(), Flags: flags | wim.ResFlagCompressed, Offset: off, Size: size}, nil
+		}
+	}
+	off := b.l.add(segment{r: r, size: size, what: what})
+	return wim.ResourceHeader{SizeInWIM: size, Flags: flags, Offset: off, Size: size}, nil
 }
 
 // addMetadata places the metadata resource: the new one when there is an overlay, else the
 // source's, raw or decoded.
 func (b *builder) addMetadata(mb wim.BlobInfo, newMeta []byte) (wim.ResourceHeader, [sha1.Size]byte, error) {
 	if newMeta != nil {
-		off := b.l.add(segment{data: newMeta, what: "metadata resource"})
-		n := int64(len(newMeta))
-		return wim.ResourceHeader{SizeInWIM: n, Flags: wim.ResFlagMetadata, Offset: off, Size: n}, sha1.Sum(newMeta), nil
+		h := sha1.Sum(newMeta)
+		rh, err := b.store(bytes.NewReader(newMeta), int64(len(newMeta)), h, "metadata resource", wim.ResFlagMetadata)
+		return rh, h, err
 	}
 	if b.decode(mb) {
 		r, err := b.src.OpenBlob(mb.Hash)
 		if err != nil {
 			return wim.ResourceHeader{}, mb.Hash, fmt.Errorf("wimsynth: metadata resource: %w", err)
 		}
-		off := b.l.add(segment{r: r, size: mb.Size, what: "metadata resource"})
-		return wim.ResourceHeader{SizeInWIM: mb.Size, Flags: wim.ResFlagMetadata, Offset: off, Size: mb.Size}, mb.Hash, nil
+		rh, err := b.store(r, mb.Size, mb.Hash, "metadata resource", wim.ResFlagMetadata)
+		return rh, mb.Hash, err
 	}
 	raw, err := b.src.RawResource(mb)
 	if err != nil {
@@ -269,8 +333,11 @@ const keptFlags = wim.FlagCompression | wim.FlagXPRESS | wim.FlagLZX | wim.FlagL
 func (b *builder) writeHeader(h []byte, etag string, meta, table, xml wim.ResourceHeader) {
 	sh := b.src.Header()
 	version, flags, chunk := sh.Version, sh.Flags&keptFlags, sh.ChunkSize
-	if b.opts.Uncompressed {
+	switch b.opts.Transcode {
+	case TranscodeUncompressed:
 		version, flags, chunk = wim.VersionDefault, sh.Flags&wim.FlagRPFix, 0
+	case TranscodeXPRESS:
+		version, flags, chunk = wim.VersionDefault, sh.Flags&wim.FlagRPFix|wim.FlagCompression|wim.FlagXPRESS, BootChunkSize
 	}
 	le := binary.LittleEndian
 	copy(h, "MSWIM\x00\x00\x00")
@@ -294,7 +361,10 @@ func (b *builder) etag(metaHash [sha1.Size]byte) string {
 	h := sha1.New()
 	sh := b.src.Header()
 	fmt.Fprintf(h, "%s\nsource %q %d %+v\nxml %x\nmeta %x\nopts %d %t\n", etagVersion, b.opts.SourceTag,
-		b.src.FileSize(), sh, sha1.Sum([]byte(b.src.XML())), metaHash, b.opts.Index, b.opts.Uncompressed)
+		b.src.FileSize(), sh, sha1.Sum([]byte(b.src.XML())), metaHash, b.opts.Index, b.opts.Transcode == TranscodeUncompressed)
+	if b.opts.Transcode == TranscodeXPRESS {
+		fmt.Fprintf(h, "transcode xpress %d %s\n", BootChunkSize, encoderVersion)
+	}
 	if o := b.opts.Overlay; o.Len() > 0 {
 		fmt.Fprintf(h, "overlay time %d\n", o.ModTime.UnixNano())
 		for _, f := range o.sorted() {

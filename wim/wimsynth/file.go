@@ -1,7 +1,7 @@
 // Package wimsynth synthesises WIM files on the fly from an existing WIM: one image exported
 // as a standalone WIM, files injected into it, or the image re-encoded (transcoded) as an
-// uncompressed WIM that wimboot and bootmgr accept. Nothing is written to disk and nothing is
-// decompressed up front.
+// uncompressed or XPRESS WIM that wimboot and bootmgr accept. Nothing is written to disk and,
+// except for the XPRESS sizing pass below, nothing is decompressed up front.
 //
 // # The segment model
 //
@@ -24,23 +24,45 @@
 // # What a synthesised WIM holds
 //
 // In wimlib's order: the header (one image, boot index 1, the source's compression and chunk
-// size or none when transcoding, no integrity table, a GUID derived from the ETag); the blobs
-// the image refers to, in the source's blob table order; the metadata resource; the blob table
+// size, or none or XPRESS with 32 KiB chunks when transcoding, no integrity table, a GUID
+// derived from the ETag); the blobs the image refers to, in the source's blob table order;
+// the metadata resource; the blob table
 // (reference counts per dentry and stream, as wimlib counts them); the XML data with the one
 // IMAGE renumbered 1 and the WIM's TOTALBYTES set to the XML offset, as wimlib writes it.
 // Compressed non-solid resources are copied raw. Solid resources are copied whole (they may
 // hold blobs of other images, which then have no blob table entry) unless transcoding; pipable
 // sources' compressed resources, whose chunk layout differs, are stored decoded.
 //
-// Injected files and the rewritten metadata are stored uncompressed, which compressed WIMs
+// Injected files and the rewritten metadata are stored uncompressed (XPRESS-compressed when
+// transcoding to XPRESS), which compressed WIMs
 // allow per resource: wimlib verifies and applies such WIMs, and wimboot reads uncompressed
 // resources directly. The metadata is re-serialised from the source's raw dentries (only
 // children offsets and, for replaced files, the data hash and hard-link group change), so
 // short names, security ids, tagged items (wimlib UNIX data, object ids, extended attributes)
 // and named streams survive; an unchanged tree re-serialises to wimlib's exact bytes.
 //
-// XPRESS or LZX output is not offered: a chunk table must list every compressed chunk size
-// before the first chunk, so encoding on demand would need a full encoding pass first.
+// # XPRESS transcoding: the trade-off
+//
+// An XPRESS resource starts with a chunk table holding every compressed chunk's offset, and
+// the blob table at the end of the file holds every resource's offset, so no byte of the file
+// (not even the header, which points at the blob table) can be served before every chunk's
+// compressed size is known. Build therefore runs a sizing pass: it decodes each blob once and
+// compresses every 32 KiB chunk (spread over the CPUs; seconds for a few hundred MiB, see
+// BenchmarkServeXPRESS), keeping only the sizes (4 bytes per chunk) and whatever compressed
+// chunks fit in the ChunkCache. Reads then compress the chunks they cover on demand, through
+// the cache: the encoder is deterministic, so a chunk compressed again has the size the table
+// promised (a difference means the source changed, and the read fails rather than serve
+// wrong bytes). The alternatives were worse: keeping the whole compressed image in memory per
+// variant (half the image size each), or serving before sizing (impossible, see above).
+//
+// Costs: the pass delays the first byte of the first Build; memory is the cache budget plus
+// 4 bytes per chunk; a read costs decoding and compressing its chunks unless they are cached.
+// The cache is keyed by blob SHA-1, so injected variants of one image, built with a shared
+// Options.Cache, share the sizing pass (their Build takes milliseconds) and the cached chunks.
+// The pass fills the cache but never evicts from it, so the file's first bytes are cached for
+// the first reader and readers' working chunks are not pushed out by another Build. Blobs that
+// do not shrink are stored uncompressed; resources already XPRESS with 32 KiB chunks are
+// copied raw. LZX output is not offered (XPRESS is what fast on-demand encoding allows).
 package wimsynth
 
 import (

@@ -351,9 +351,13 @@ func checkFeature(t *testing.T, a *wim.Archive, s source, opts Options, files ma
 	if h.ImageCount != 1 || h.BootIndex != 1 {
 		t.Errorf("header: %d images, boot index %d; want 1, 1", h.ImageCount, h.BootIndex)
 	}
-	if opts.Uncompressed {
-		if h.Compression != wim.CompressionNone {
-			t.Errorf("transcoded WIM is %v", h.Compression)
+	if target := opts.Transcode; target != TranscodeOff || opts.Uncompressed {
+		want := wim.CompressionNone
+		if target == TranscodeXPRESS {
+			want = wim.CompressionXPRESS
+		}
+		if h.Compression != want {
+			t.Errorf("transcoded WIM is %v; want %v", h.Compression, want)
 		}
 		if bad, why := NeedsTranscode(r); bad {
 			t.Errorf("transcoded WIM still needs transcoding: %s", why)

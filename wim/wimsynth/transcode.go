@@ -33,3 +33,41 @@ func NeedsTranscode(src *wim.Archive) (bool, string) {
 	}
 	return false, ""
 }
+
+// Transcode is the encoding Build gives a transcoded image.
+type Transcode int
+
+const (
+	// TranscodeOff keeps the source's resources (copied raw), unless Options.Uncompressed.
+	TranscodeOff Transcode = iota
+	// TranscodeUncompressed stores every blob and the metadata decoded.
+	TranscodeUncompressed
+	// TranscodeXPRESS stores them XPRESS-compressed in 32 KiB chunks, which wimboot and
+	// bootmgr read: about half the bytes of TranscodeUncompressed on the wire.
+	TranscodeXPRESS
+)
+
+// String returns the name ParseTranscode accepts.
+func (t Transcode) String() string {
+	switch t {
+	case TranscodeOff:
+		return "off"
+	case TranscodeUncompressed:
+		return "uncompressed"
+	case TranscodeXPRESS:
+		return "xpress"
+	}
+	return fmt.Sprintf("Transcode(%d)", int(t))
+}
+
+// ParseTranscode reads a transcode target as a config names it: "xpress" or "uncompressed"
+// ("none", meaning no compression, is accepted for uncompressed).
+func ParseTranscode(s string) (Transcode, error) {
+	switch s {
+	case "xpress":
+		return TranscodeXPRESS, nil
+	case "uncompressed", "none":
+		return TranscodeUncompressed, nil
+	}
+	return TranscodeOff, fmt.Errorf("transcode target %q: want xpress or uncompressed", s)
+}
