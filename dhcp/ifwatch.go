@@ -108,13 +108,9 @@ func (w *addrWatcher) snapshot() (map[string]linkAddrs, error) {
 			continue
 		}
 		ifi := (*unix.IfInfomsg)(unsafe.Pointer(&m.Data[0]))
-		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-		if err != nil {
-			continue
-		}
-		for _, a := range attrs {
-			if a.Attr.Type == unix.IFLA_IFNAME {
-				byIndex[int(ifi.Index)] = cString(a.Value)
+		for _, a := range routeAttrs(m.Data[unix.SizeofIfInfomsg:]) {
+			if a.typ == unix.IFLA_IFNAME {
+				byIndex[int(ifi.Index)] = cString(a.val)
 			}
 		}
 	}
@@ -150,17 +146,13 @@ func parseAddrMsg(m syscall.NetlinkMessage) (int, netip.Prefix, bool) {
 	if ifa.Family != unix.AF_INET {
 		return 0, netip.Prefix{}, false
 	}
-	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-	if err != nil {
-		return 0, netip.Prefix{}, false
-	}
 	var local, address []byte
-	for _, a := range attrs {
-		switch a.Attr.Type {
+	for _, a := range routeAttrs(m.Data[unix.SizeofIfAddrmsg:]) {
+		switch a.typ {
 		case unix.IFA_LOCAL:
-			local = a.Value
+			local = a.val
 		case unix.IFA_ADDRESS:
-			address = a.Value
+			address = a.val
 		}
 	}
 	if local == nil {
@@ -218,6 +210,32 @@ func (w *addrWatcher) dump(typ uint16, family byte) ([]syscall.NetlinkMessage, e
 			out = append(out, m)
 		}
 	}
+}
+
+// rtAttr is one route attribute (type, value).
+type rtAttr struct {
+	typ uint16
+	val []byte
+}
+
+// routeAttrs splits b into route attributes, stopping at the first malformed one. (The standard
+// library's syscall.ParseNetlinkRouteAttr panics on some truncated attributes; FuzzParseAddrMsg
+// found it.)
+func routeAttrs(b []byte) []rtAttr {
+	var out []rtAttr
+	for len(b) >= unix.SizeofRtAttr {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < unix.SizeofRtAttr || n > len(b) {
+			break
+		}
+		out = append(out, rtAttr{typ: binary.NativeEndian.Uint16(b[2:]), val: b[unix.SizeofRtAttr:n]})
+		n = (n + 3) &^ 3 // attributes are 4-byte aligned
+		if n >= len(b) {
+			break
+		}
+		b = b[n:]
+	}
+	return out
 }
 
 func cString(b []byte) string {
