@@ -5,8 +5,10 @@
 // \Boot\BCD when the file is boot/bcd). A path element "FILE.wim:N" enters image N (from 1) of
 // that WIM, so "tools.wim:1/boot/vmlinuz" is a file inside an image; such files carry the
 // stream's SHA-1 (Hash) for content-addressed URLs. An ISO is a folder too (iso.go):
-// "win.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe" reads inside the ISO's WIM in place. Opened WIMs are kept open (bounded, least
-// recently used first) and reopened when the file on disk changes; all of them share one
+// "win.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe" reads inside the ISO's WIM in
+// place. Opened WIMs and ISO directory trees are kept open (bounded, least recently used
+// first) and reopened when the file on disk changes; they are opened outside the store's lock,
+// once per file however many requests ask at the same time, and all WIMs share one
 // decoded-chunk cache. Nothing outside the two folders can be named: ".." and absolute paths
 // are not valid fs paths. Symbolic links the admin put inside the folders are followed.
 package localstore
