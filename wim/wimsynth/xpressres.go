@@ -87,12 +87,17 @@ func (x *xpressRes) compress(k int) ([]byte, error) {
 	return data, nil
 }
 
+// maxXPRESSBlob bounds the blobs stored XPRESS-compressed (larger ones, absurd in a boot
+// image and possibly a hostile blob table's claim, are stored uncompressed): the sizing pass
+// keeps 4 bytes per chunk, 512 KiB for this size.
+const maxXPRESSBlob = 4 << 30
+
 // sizeXPRESS compresses every chunk of a blob once (unless the cache remembers their sizes)
 // to build its chunk table, keeping what fits in the cache for the first readers. It returns
 // nil when the compressed resource would not be smaller than the blob, which is then stored
 // uncompressed, as wimlib does.
 func sizeXPRESS(ctx context.Context, cache *ChunkCache, src io.ReaderAt, key blobKey, what string) (*xpressRes, error) {
-	if key.size <= 0 {
+	if key.size <= 0 || key.size > maxXPRESSBlob {
 		return nil, nil
 	}
 	sizes, ok := cache.sizes(key)
