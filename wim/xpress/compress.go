@@ -19,7 +19,9 @@ import (
 //     cleared only when base would overflow. Output therefore depends on the chunk alone.
 //   - Parsing: lazy, one step: a match is deferred when the next position has a longer one.
 //     Length-3 matches with offsets beyond far3 are dropped: their offset bits cost about as
-//     much as three literals.
+//     much as three literals. After many searches without a match, positions are skipped
+//     (not searched, not hashed) at a growing stride, so incompressible chunks, stored raw
+//     in the end anyway, cost little.
 //   - One Huffman code per chunk (the format has no blocks), limited to 15 bits by
 //     wim/internal/huffman's Builder; the end-of-data symbol (256) is counted and written
 //     after the last item, as wimlib does for Microsoft's decoder.
@@ -35,12 +37,13 @@ import (
 // go after those two slots. The two slots are written at the end (the second one as a zero
 // word the decoder's lookahead may load).
 const (
-	hashBits = 15
-	maxChain = 12
-	niceLen  = 64
-	far3     = 4096 // length-3 matches reaching further back are not worth their offset bits
-	maxBase  = 1 << 30
-	endSym   = 256 // end-of-data symbol: a match symbol that is never decoded
+	hashBits  = 15
+	maxChain  = 12
+	niceLen   = 64
+	far3      = 4096 // length-3 matches reaching further back are not worth their offset bits
+	skipShift = 5    // after 32<<k fruitless searches, k+1 positions pass without one
+	maxBase   = 1 << 30
+	endSym    = 256 // end-of-data symbol: a match symbol that is never decoded
 )
 
 // Encoder compresses XPRESS chunks for WIM resources. It keeps its tables between calls, so
@@ -126,6 +129,7 @@ func (e *Encoder) parse(src []byte) {
 	last := n - minMatch // last position where a match can start
 	i := 0
 	pendLen, pendOff := 0, 0 // a match found at i-1 that waits for the lazy check
+	misses := 0              // searches without a match in a row
 	for i < n {
 		length, off := 0, 0
 		if i <= last {
@@ -153,10 +157,16 @@ func (e *Encoder) parse(src []byte) {
 			pendLen, pendOff = length, off
 			i++
 		default:
-			e.literal(src[i])
-			i++
+			// Past a run of literals, search less often (the LZ4 heuristic): incompressible
+			// data costs a fraction of a full search per byte, compressible data resets it.
+			for stop := min(n, i+1+misses>>skipShift); i < stop; i++ {
+				e.literal(src[i])
+			}
+			misses++
 			pendLen = 0
+			continue
 		}
+		misses = 0
 	}
 	if pendLen > 0 { // cannot happen: a match found at n-3 or earlier is resolved above
 		e.match(pendLen, pendOff)
