@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,5 +250,49 @@ func TestParseTranscode(t *testing.T) {
 	}
 	if _, err := Build(nil, Options{Transcode: 7}); err == nil {
 		t.Error("unknown target accepted")
+	}
+}
+
+// TestXPRESSConcurrentReaders reads random ranges of one transcoded WIM from 8 goroutines
+// through a cache smaller than the file (run with -race): every range matches the sequential
+// bytes, and the cache stays within its budget.
+func TestXPRESSConcurrentReaders(t *testing.T) {
+	_, a := xpressSource(t)
+	const budget = 256 << 10
+	cache := NewChunkCache(budget)
+	f, err := Build(a.Archive, Options{Index: 1, Transcode: TranscodeXPRESS, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all bytes.Buffer
+	if _, err := io.Copy(&all, io.NewSectionReader(f, 0, f.Size())); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := 0; i < 200; i++ {
+				off := rng.Int64N(f.Size())
+				p := make([]byte, min(int64(rng.IntN(100_000)+1), f.Size()-off))
+				if _, err := f.ReadAt(p, off); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(p, all.Bytes()[off:off+int64(len(p))]) {
+					errs <- fmt.Errorf("goroutine %d: %d bytes at %d differ", g, len(p), off)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := cache.Stats(); st.Bytes > budget || st.Hits == 0 {
+		t.Fatalf("cache %+v: over its %d-byte budget, or never hit", st, budget)
 	}
 }
