@@ -254,17 +254,18 @@ func TestWimlibTestWIMs(t *testing.T) {
 		t.Skipf("wimlib's test WIMs not found at %s", dir)
 	}
 	features := []struct {
-		name         string
-		overlay      bool
-		uncompressed bool
-	}{{"export", false, false}, {"inject", true, false}, {"transcode+inject", true, true}}
+		name    string
+		overlay bool
+		target  Transcode
+	}{{"export", false, TranscodeOff}, {"inject", true, TranscodeOff}, {"transcode+inject", true, TranscodeUncompressed},
+		{"xpress+inject", true, TranscodeXPRESS}}
 	for _, name := range []string{"dotdot", "duplicate_names", "longpaths", "empty_dacl", "linux_xattrs_old"} {
 		t.Run(name, func(t *testing.T) {
 			s := source{path: filepath.Join(dir, name+".wim"), images: 1, odd: true}
 			a := openWIM(t, s.path)
 			for _, ft := range features {
 				t.Run(ft.name, func(t *testing.T) {
-					opts := Options{Index: 1, Uncompressed: ft.uncompressed}
+					opts := Options{Index: 1, Transcode: ft.target}
 					var files map[string][]byte
 					if ft.overlay {
 						opts.Overlay, files = testOverlay(t)
@@ -282,7 +283,7 @@ func TestWimlibTestWIMs(t *testing.T) {
 			}
 			defer a.Close()
 			for _, ft := range features {
-				opts := Options{Index: 1, Uncompressed: ft.uncompressed}
+				opts := Options{Index: 1, Transcode: ft.target}
 				if ft.overlay {
 					opts.Overlay, _ = testOverlay(t)
 				}
