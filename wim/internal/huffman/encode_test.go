@@ -194,3 +194,37 @@ func BenchmarkLengths(b *testing.B) {
 		}
 	}
 }
+
+// FuzzLengths builds codes for arbitrary frequencies (two bytes per symbol, 2 to 600
+// symbols) under limits 9 to 16: always complete (or all zero) and within the limit, or an
+// error when the used symbols cannot fit.
+func FuzzLengths(f *testing.F) {
+	f.Add([]byte{1, 0, 2, 0, 3, 0}, uint8(15))
+	f.Add(make([]byte, 1024), uint8(9))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
+		n := min(len(data)/2, 600)
+		if n < 2 {
+			return
+		}
+		maxLen := 9 + uint(limit%8)
+		freqs := make([]uint32, n)
+		for i := range freqs {
+			freqs[i] = uint32(data[2*i]) | uint32(data[2*i+1])<<8
+			if data[2*i+1] == 0xFF {
+				freqs[i] <<= 15 // huge, skewed weights
+			}
+		}
+		var b Builder
+		lens := make([]uint8, n)
+		if err := b.Lengths(lens, freqs, maxLen); err != nil {
+			if fitsUsed(freqs, maxLen) {
+				t.Fatalf("refused a code that fits: %v", err)
+			}
+			return
+		}
+		sum, longest := kraft(lens, maxLen)
+		if (sum != 1<<maxLen && sum != 0) || uint(longest) > maxLen {
+			t.Fatalf("Kraft sum %d/%d, longest %d, limit %d", sum, 1<<maxLen, longest, maxLen)
+		}
+	})
+}
