@@ -257,3 +257,27 @@ func (r *bootRecorder) tftp(c net.PacketConn) {
 		c.WriteTo(append([]byte{0, 5, 0, 1}, "File not found\x00"...), from)
 	}
 }
+
+// TestFirmwareTFTPAdvertise: the server has a second address and Config.NextServer (listen.
+// tftp_advertise) names it. OVMF's PXE client must send its port-4011 request and its TFTP read
+// request there: a recorder listening only on the advertised address sees the RRQ.
+func TestFirmwareTFTPAdvertise(t *testing.T) {
+	requireFirmwareLab(t)
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.64"})
+	site := &testenv.Dnsmasq{Dir: t.TempDir(), Interface: lab.DHCPIf, Range: "10.77.64.100,10.77.64.150", RA: true}
+	if _, err := site.Start(context.Background(), lab.DHCP); err != nil {
+		t.Fatal(err)
+	}
+	adv := lab.Host(9)
+	if out, err := lab.Srv.IP("addr", "add", adv.String()+"/24", "dev", lab.Bridge); err != nil {
+		t.Fatalf("second address: %v %s", err, out)
+	}
+	rec := newBootRecorder()
+	rec.serve(t, lab.Srv.Name, adv) // TFTP (and HTTP) on the advertised address only
+	obs := &countingObserver{}
+	startServer(t, lab.Srv.Name, Config{Mode: ModeProxy, Interfaces: []string{lab.Bridge}, Policy: fwPolicy{}, Observer: obs, NextServer: adv})
+	runFirmwareCases(t, lab, rec, obs, []firmwareCase{
+		{"OVMF PXE via 4011 to the advertised address", testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(),
+			MAC: "52:54:00:64:00:03"}, "TFTP RRQ snponly.efi", true},
+	})
+}
