@@ -131,56 +131,19 @@ func (s *Server) Reconfigure(cfg Config) error {
 	return s.apply(cfg)
 }
 
-// apply builds and publishes a generation for cfg; s.mu is held.
+// apply builds and publishes a generation for cfg; s.mu is held. Everything that can fail
+// happens before anything is published, so a failure leaves the running configuration alone.
 func (s *Server) apply(cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
-	log := s.log.With("mode", cfg.Mode.String())
-	switch {
-	case cfg.Mode == ModeOff:
-	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
-		return fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
-	case cfg.Mode == ModeProxy && cfg.Policy == nil:
-		return errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
-	case cfg.Mode == ModeFull:
-		fc := cfg.Full // check the pool before any socket is opened
-		fc.setDefaults()
-		if err := fc.validate(); err != nil {
-			return err
-		}
+	if err := checkConfig(cfg); err != nil {
+		return err
 	}
 	old := s.gen.Load()
-	g := &generation{cfg: cfg, log: log}
-	var table map[int]iface
-	var opened *sockets
-	if cfg.Mode != ModeOff {
-		if s.watch == nil {
-			s.startWatcher()
-		}
-		var err error
-		if table, err = s.resolveInterfaces(cfg.Interfaces, true); err != nil {
-			return err
-		}
-		if s.socks == nil {
-			if opened, err = openSockets(); err != nil {
-				return err
-			}
-		}
-		g.h = &handler{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: log,
-			nextServer: cfg.NextServer, raspberryPi: cfg.RaspberryPi}
-		if cfg.Mode == ModeFull {
-			var prev *fullState
-			if old != nil && old.h != nil {
-				prev = old.h.full
-			}
-			if g.h.full, err = newFullState(cfg.Full, prev); err != nil {
-				if opened != nil {
-					opened.close()
-				}
-				return err
-			}
-		}
+	g, table, opened, err := s.prepare(cfg, old)
+	if err != nil {
+		return err
 	}
 	if opened != nil {
 		s.socks = opened
@@ -193,17 +156,70 @@ func (s *Server) apply(cfg Config) error {
 	}
 	s.gen.Store(g)
 	if cfg.Mode == ModeOff && s.socks != nil {
-		s.socks.close()
+		s.socks.close() // free the ports for another DHCP server
 		s.socks = nil
 	}
 	if old != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.retire(old) }()
 		if old.cfg.Mode != cfg.Mode || !slices.Equal(old.cfg.Interfaces, cfg.Interfaces) {
-			log.Info("dhcp reconfigured", "was", old.cfg.Mode.String(), "interfaces", cfg.Interfaces)
+			g.log.Info("dhcp reconfigured", "was", old.cfg.Mode.String(), "interfaces", cfg.Interfaces)
 		}
 	}
 	return nil
+}
+
+// checkConfig refuses what no generation can be built from, before any socket is opened.
+func checkConfig(cfg Config) error {
+	switch {
+	case cfg.Mode == ModeOff:
+	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
+		return fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
+	case cfg.Mode == ModeProxy && cfg.Policy == nil:
+		return errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
+	case cfg.Mode == ModeFull:
+		fc := cfg.Full
+		fc.setDefaults()
+		return fc.validate()
+	}
+	return nil
+}
+
+// prepare builds the generation for cfg: the interface table, the sockets if none are open
+// yet (opened, to be published by the caller), and in full mode the lease store (taken over
+// from old when it uses the same file). s.mu is held.
+func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[int]iface, opened *sockets, err error) {
+	log := s.log.With("mode", cfg.Mode.String())
+	g = &generation{cfg: cfg, log: log}
+	if cfg.Mode == ModeOff {
+		return g, nil, nil, nil
+	}
+	if s.watch == nil {
+		s.startWatcher()
+	}
+	if table, err = s.resolveInterfaces(cfg.Interfaces, true); err != nil {
+		return nil, nil, nil, err
+	}
+	if s.socks == nil {
+		if opened, err = openSockets(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	g.h = &handler{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: log,
+		nextServer: cfg.NextServer, raspberryPi: cfg.RaspberryPi}
+	if cfg.Mode == ModeFull {
+		var prev *fullState
+		if old != nil && old.h != nil {
+			prev = old.h.full
+		}
+		if g.h.full, err = newFullState(cfg.Full, prev); err != nil {
+			if opened != nil {
+				opened.close()
+			}
+			return nil, nil, nil, err
+		}
+	}
+	return g, table, opened, nil
 }
 
 // retire waits for the handlers still using g, then closes its lease database (if it still
