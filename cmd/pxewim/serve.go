@@ -29,6 +29,7 @@ type serveFlags struct {
 	http       string
 	tftp       string
 	advertise  string
+	tftpAdv    string
 	logFormat  string
 	logLevel   string
 	check      bool
@@ -59,6 +60,7 @@ func parseServeFlags(args []string, stdout io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.http, "http", "", "")
 	fs.StringVar(&f.tftp, "tftp", "", "")
 	fs.StringVar(&f.advertise, "advertise", "", "")
+	fs.StringVar(&f.tftpAdv, "tftp-advertise", "", "")
 	fs.StringVar(&f.logFormat, "log-format", "text", "")
 	fs.StringVar(&f.logLevel, "log-level", "info", "")
 	fs.BoolVar(&f.check, "check", false, "")
@@ -169,6 +171,7 @@ func (f *serveFlags) apply(cfg *boot.Config) error {
 		check("http", "http", f.http, &cfg.Listen.HTTP),
 		check("tftp", "tftp", f.tftp, &cfg.Listen.TFTP),
 		check("advertise", "advertise", f.advertise, &cfg.Listen.Advertise),
+		check("tftp-advertise", "tftp_advertise", f.tftpAdv, &cfg.Listen.TFTPAdvertise),
 	)
 }
 

@@ -8,7 +8,7 @@ NAME
 
 SYNOPSIS
     pxewim serve [--config FILE] [--store DIR] [--interface IFACE]... [--dhcp off|proxy|full]
-                 [--http ADDR] [--tftp ADDR] [--advertise IP[:PORT]]
+                 [--http ADDR] [--tftp ADDR] [--advertise IP[:PORT]] [--tftp-advertise IP]
                  [--log-format text|json] [--log-level debug|info|warn|error]
     pxewim serve --check [--config FILE] [flags...]
 
@@ -38,8 +38,9 @@ OPTIONS
                          address put into HTTP boot URLs when clients must use another one
                          than the interface they reached (NAT, a cache in front)
                          (config: listen.advertise)
-                         The TFTP server named in DHCP (siaddr, option 66) is set apart:
-                         config listen.tftp_advertise.
+    --tftp-advertise IP  the TFTP server DHCP names (siaddr/next-server, option 66, where
+                         UEFI PXE sends its port-4011 request) when clients must use another
+                         address than the interface they reached (config: listen.tftp_advertise)
     --log-format FORMAT  text (default) or json, on standard error
     --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
 

@@ -3,6 +3,7 @@ package main
 import (
 	"io/fs"
 	"net"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -46,5 +47,32 @@ func TestRaspberryPiTree(t *testing.T) {
 				t.Errorf("%s: %q, %v; want %q", tt.file, b, err, tt.want)
 			}
 		})
+	}
+}
+
+// --tftp-advertise overrides listen.tftp_advertise with the config's own rules and messages.
+func TestTFTPAdvertiseFlag(t *testing.T) {
+	for _, tt := range []struct {
+		arg, want, err string
+	}{
+		{"192.0.2.7", "192.0.2.7", ""},
+		{"192.0.2.7:69", "", "--tftp-advertise: listen.tftp_advertise: want the IPv4 address"},
+		{"pxe.lab", "", "--tftp-advertise: listen.tftp_advertise"},
+	} {
+		f, err := parseServeFlags([]string{"--tftp-advertise", tt.arg}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := boot.ParseConfig("c.yaml", []byte("store: s\n"))
+		err = f.apply(cfg)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err %v, want %q", tt.arg, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || cfg.Listen.TFTPServer().String() != tt.want {
+			t.Errorf("%s: %v, TFTPServer %v", tt.arg, err, cfg.Listen.TFTPServer())
+		}
 	}
 }
