@@ -265,9 +265,12 @@ func (b *builder) decode(bi wim.BlobInfo) bool {
 }
 
 // store places a blob that the output holds decoded: XPRESS-compressed for that target when
-// it shrinks, else as it is. flags adds wim.ResFlagMetadata for the metadata resource.
+// it shrinks, else as it is. flags adds wim.ResFlagMetadata for the metadata resource, which
+// stays uncompressed: wimboot reads it to add its files to the image (and to find files),
+// and its WIM reader decodes only LZX chunks (ipxe/wimboot src/wim.c), so an uncompressed
+// metadata resource keeps that working, for a few MiB on the wire.
 func (b *builder) store(r io.ReaderAt, size int64, h [sha1.Size]byte, what string, flags uint8) (wim.ResourceHeader, error) {
-	if b.opts.Transcode == TranscodeXPRESS {
+	if b.opts.Transcode == TranscodeXPRESS && flags&wim.ResFlagMetadata == 0 {
 		x, err := sizeXPRESS(b.ctx, b.opts.Cache, r, blobKey{h, size}, what)
 		if err != nil {
 			return wim.ResourceHeader{}, err

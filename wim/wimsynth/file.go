@@ -33,8 +33,8 @@
 // hold blobs of other images, which then have no blob table entry) unless transcoding; pipable
 // sources' compressed resources, whose chunk layout differs, are stored decoded.
 //
-// Injected files and the rewritten metadata are stored uncompressed (XPRESS-compressed when
-// transcoding to XPRESS), which compressed WIMs
+// Injected files and the rewritten metadata are stored uncompressed (injected files are
+// XPRESS-compressed when transcoding to XPRESS), which compressed WIMs
 // allow per resource: wimlib verifies and applies such WIMs, and wimboot reads uncompressed
 // resources directly. The metadata is re-serialised from the source's raw dentries (only
 // children offsets and, for replaced files, the data hash and hard-link group change), so
@@ -61,8 +61,10 @@
 // Options.Cache, share the sizing pass (their Build takes milliseconds) and the cached chunks.
 // The pass fills the cache but never evicts from it, so the file's first bytes are cached for
 // the first reader and readers' working chunks are not pushed out by another Build. Blobs that
-// do not shrink are stored uncompressed; resources already XPRESS with 32 KiB chunks are
-// copied raw. LZX output is not offered (XPRESS is what fast on-demand encoding allows).
+// do not shrink are stored uncompressed, and so is the metadata resource, which wimboot
+// reads with a decoder that knows only LZX (see builder.store); resources already XPRESS
+// with 32 KiB chunks are copied raw. LZX output is not offered (XPRESS is what fast
+// on-demand encoding allows).
 package wimsynth
 
 import (

@@ -11,7 +11,8 @@ const BootChunkSize = 32768
 
 // NeedsTranscode reports whether wimboot or bootmgr would refuse src as it is, and why in
 // words: they read only single-file, non-pipable WIMs that are uncompressed or XPRESS/LZX
-// with 32 KiB chunks and no solid resources. Build with Options.Uncompressed fixes all of it.
+// with 32 KiB chunks and no solid resources. Build with Options.Transcode (XPRESS or
+// uncompressed) fixes all of it.
 func NeedsTranscode(src *wim.Archive) (bool, string) {
 	h := src.Header()
 	switch {

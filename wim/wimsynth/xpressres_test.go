@@ -52,6 +52,31 @@ func TestTranscodeXPRESS(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					// The metadata resource is stored uncompressed (for wimboot) unless it is
+					// copied raw from an XPRESS source; every decoded blob that shrinks is XPRESS.
+					xa, err := wim.Open(x, x.Size(), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					mb, err := xa.MetadataBlob(1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if copied := m.name == "xpress-32k" && !inject; (mb.Resource.Flags&wim.ResFlagCompressed != 0) != copied {
+						t.Errorf("metadata resource flags %#x", mb.Resource.Flags)
+					}
+					compressed := 0
+					for bi := range xa.Blobs() {
+						if bi.Resource.Flags&wim.ResFlagCompressed != 0 {
+							compressed++
+							if bi.Compression != wim.CompressionXPRESS || bi.ChunkSize != BootChunkSize || bi.Solid {
+								t.Errorf("blob %x: %v, %d-byte chunks, solid %v", bi.Hash, bi.Compression, bi.ChunkSize, bi.Solid)
+							}
+						}
+					}
+					if compressed == 0 {
+						t.Error("no compressed blob in the XPRESS transcode")
+					}
 					opts.Transcode = TranscodeUncompressed
 					u, err := Build(a.Archive, opts)
 					if err != nil {
