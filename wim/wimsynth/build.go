@@ -57,6 +57,7 @@ type builder struct {
 	counts  imageCounts
 	newBlob map[[sha1.Size]byte]*overlayFile
 	order   [][sha1.Size]byte // new blobs in overlay order
+	pre     *presizer         // XPRESS sizing of source blobs, while addBlobs runs
 }
 
 // Build synthesises the WIM described by opts from src. src must stay open while the File is
@@ -176,6 +177,14 @@ func (b *builder) layout(mb wim.BlobInfo, newMeta []byte) (*File, error) {
 // overlay's new blobs.
 func (b *builder) addBlobs() error {
 	refs := b.meta.refs()
+	if b.opts.Transcode == TranscodeXPRESS {
+		p, err := b.presize(refs)
+		if err != nil {
+			return err
+		}
+		b.pre = p
+		defer func() { p.stop(); b.pre = nil }()
+	}
 	seen := map[[sha1.Size]byte]bool{}
 	type solidRes struct {
 		off     int64
@@ -271,7 +280,10 @@ func (b *builder) decode(bi wim.BlobInfo) bool {
 // metadata resource keeps that working, for a few MiB on the wire.
 func (b *builder) store(r io.ReaderAt, size int64, h [sha1.Size]byte, what string, flags uint8) (wim.ResourceHeader, error) {
 	if b.opts.Transcode == TranscodeXPRESS && flags&wim.ResFlagMetadata == 0 {
-		x, err := sizeXPRESS(b.ctx, b.opts.Cache, r, blobKey{h, size}, what)
+		x, ok, err := b.pre.result(blobKey{h, size})
+		if !ok {
+			x, err = sizeXPRESS(b.ctx, b.opts.Cache, r, blobKey{h, size}, what)
+		}
 		if err != nil {
 			return wim.ResourceHeader{}, err
 		}
