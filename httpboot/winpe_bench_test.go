@@ -292,7 +292,10 @@ func BenchmarkWinPE20Variants(b *testing.B) {
 		{"injected-transcoded-lzms-solid", solidPath, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			const clients = 20
+			clients := 20 // PXEWIM_BENCH_CLIENTS: to see whether memory grows with clients
+			if n, err := strconv.Atoi(os.Getenv("PXEWIM_BENCH_CLIENTS")); err == nil && n > 0 {
+				clients = n
+			}
 			for b.Loop() {
 				b.StopTimer()
 				a := openArchive(b, c.src)
