@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,6 +68,71 @@ rules:
 	}
 	if got := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/pxeboot.n12"); string(got) != string(wimbootStandIn) {
 		t.Errorf("test WIM's pxeboot.n12 is not the stand-in")
+	}
+	for _, r := range recs {
+		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
+			t.Errorf("pxewim logged: %s", r)
+		}
+	}
+}
+
+// TestWinPEIPXEChainsNativeOVMF: the same on UEFI. OVMF's PXE gets iPXE (snponly.efi) since
+// the rule matches only clients running iPXE; that iPXE gets the chain script and fetches
+// bootmgfw.efi from the client's own tree over TFTP (the test WIM holds snponly.efi under that
+// name). The run ends when iPXE has downloaded it.
+func TestWinPEIPXEChainsNativeOVMF(t *testing.T) {
+	testenv.RequireOVMF(t)
+	snponly := filepath.Join(testenv.IPXEDir, "snponly.efi")
+	testenv.RequireFiles(t, "ipxe", snponly)
+	const mac = "52:54:00:77:74:0a"
+	efi, err := os.ReadFile(snponly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.74", "winpe-chain-uefi", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`entries:
+  - name: shell
+    ipxe: |
+      shell
+  - name: pe
+    winpe:
+      image: pe.wim
+      path: native
+rules:
+  - match: { mac: %q, ipxe: true }
+    entry: pe
+`, mac)
+	}, func(store string) {
+		testenv.BuildWinPE(t, filepath.Join(store, "pe.wim"), []testenv.WinPEImage{{Name: "WinPE chain e2e",
+			Files: map[string][]byte{"Windows/Boot/EFI/bootmgfw.efi": efi}}}, "--compress=LZX")
+	})
+	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: "winpe-chain-uefi", MAC: mac, Dir: dir,
+		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot")}
+	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot/bootmgfw.efi... ok", vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, "winpe-chain-uefi", res, pkts)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
+	}
+	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), mac) })
+	if len(dec) < 2 || dec[0].str("file") != "ipxe/snponly.efi" || !strings.Contains(dec[len(dec)-1].str("file"), "/boot.ipxe?") {
+		t.Errorf("DHCP decisions are not iPXE binary, then script URL:\n%s", dumpLog(dec, 5))
+	}
+	var ok bool
+	for _, r := range filterLog(recs, "tftp: sent", nil) {
+		if !strings.EqualFold(strings.ReplaceAll(r.str("path"), `\`, "/"), "boot/bootmgfw.efi") {
+			continue
+		}
+		if n, _ := r.num("sent"); n == int64(len(efi)) {
+			ok = true
+			t.Logf("TFTP %q: %d bytes to the iPXE client", r.str("path"), n)
+		} else {
+			t.Errorf("TFTP %q: sent %d bytes, want %d (the image's bootmgfw.efi)", r.str("path"), n, len(efi))
+		}
+	}
+	if !ok {
+		t.Errorf("no complete TFTP transfer of boot/bootmgfw.efi; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
 	}
 	for _, r := range recs {
 		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
