@@ -41,6 +41,7 @@ const (
 	maxChain  = 12
 	niceLen   = 64
 	far3      = 4096 // length-3 matches reaching further back are not worth their offset bits
+	maxInsert = 32   // positions inserted into the chains per match, at most
 	skipShift = 5    // after 32<<k fruitless searches, k+1 positions pass without one
 	maxBase   = 1 << 30
 	endSym    = 256 // end-of-data symbol: a match symbol that is never decoded
@@ -205,6 +206,14 @@ func (e *Encoder) insert(src []byte, p int) {
 // skip inserts positions from..to-1 (those a match covers) into the hash chains.
 func (e *Encoder) skip(src []byte, from, to int) {
 	to = min(to, len(src)-minMatch+1)
+	if to-from > maxInsert {
+		// Inside a long match (a run, a repeated block) the positions mostly repeat what
+		// the chains already hold: insert the start and the end only.
+		for p := from; p < from+maxInsert/2; p++ {
+			e.insert(src, p)
+		}
+		from = to - maxInsert/2
+	}
 	for p := from; p < to; p++ {
 		e.insert(src, p)
 	}
