@@ -17,6 +17,7 @@ import (
 //     position (base + position in chunk); base grows by the chunk size with every call, so
 //     entries from earlier chunks are simply older than base and the 128 KiB head table is
 //     cleared only when base would overflow. Output therefore depends on the chunk alone.
+//     Of a long match's positions only the first and last maxInsert/2 are inserted.
 //   - Parsing: lazy, one step: a match is deferred when the next position has a longer one.
 //     Length-3 matches with offsets beyond far3 are dropped: their offset bits cost about as
 //     much as three literals. After many searches without a match, positions are skipped
