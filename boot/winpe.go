@@ -33,7 +33,7 @@ const (
 // media) is signed with the "Windows UEFI CA 2023", which only machines whose Secure Boot db
 // was updated trust. Without Secure Boot either one starts.
 const (
-	UEFIBootmgrClassic = "classic" // bootmgfw.efi: the default, what every Secure Boot db trusts today
+	UEFIBootmgrClassic = "classic" // bootmgfw.efi: the default; the 2011 CA most Secure Boot dbs still trust
 	UEFIBootmgrEX      = "ex"      // bootmgfw_EX.efi: required, the entry cannot boot UEFI without it
 	UEFIBootmgrAuto    = "auto"    // bootmgfw_EX.efi when the image has it, else bootmgfw.efi
 )
