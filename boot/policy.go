@@ -255,8 +255,12 @@ func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) 
 	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP, TFTPServer: p.cfg.Listen.TFTPServer()}
 	switch name {
 	case ScriptBoot:
-		if e, ok := p.Rule(c); ok {
+		r, e := p.rule(c)
+		if e != nil {
 			return p.entryScript(env, e)
+		}
+		if r != nil && warn != nil {
+			warn(fmt.Errorf("rule on line %d names entry %q, which does not exist now (%s): the client gets the menu", r.Line, r.Entry, autoEntryHint(r.Entry)))
 		}
 		return p.menuScript(env, warn)
 	case ScriptMenu:

@@ -313,6 +313,16 @@ rules:
 	if len(warn) != 1 || !strings.Contains(warn[0], `c.yaml:6: rules[1].entry: no entry "pe-gone-1" at the moment`) {
 		t.Errorf("warnings = %q", warn)
 	}
+	// The iPXE script of such a client is the menu, and the caller hears why.
+	var warned []string
+	gone := client("52:54:00:00:00:02", boot.FirmwareBIOS, true)
+	menu, err := p.ScriptForTree(gone, boot.ScriptBoot, store, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(err error) { warned = append(warned, err.Error()) })
+	if err != nil || !strings.Contains(menu, "# pxewim: menu for") {
+		t.Errorf("script for a rule to a missing automatic entry: %v\n%s", err, menu)
+	}
+	if len(warned) == 0 || !strings.Contains(warned[0], `rule on line 6 names entry "pe-gone-1", which does not exist now`) {
+		t.Errorf("warnings: %q", warned)
+	}
 	d := p.Decide(client("52:54:00:00:00:02", boot.FirmwareBIOS, false), server)
 	if d.BootFile != "ipxe/undionly.kpxe" || !strings.Contains(d.Reason, `names entry "pe-gone-1", which does not exist now`) {
 		t.Errorf("rule to a missing automatic entry: %+v", d)
