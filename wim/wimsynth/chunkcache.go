@@ -16,8 +16,8 @@ import (
 // nil.
 const DefaultCacheBytes = 32 << 20
 
-// maxMemoChunks bounds the chunk size tables a ChunkCache remembers (8 bytes per 32 KiB
-// chunk: 32 MiB of tables describe 128 GiB of blobs). Past it the memo starts over.
+// maxMemoChunks bounds the chunk size tables a ChunkCache remembers (4 bytes per 32 KiB
+// chunk: 16 MiB of tables describe 128 GiB of blobs). Past it the memo starts over.
 const maxMemoChunks = 4 << 20
 
 // ChunkCache holds XPRESS-compressed chunks of transcoded blobs, most recently used first,

@@ -48,15 +48,16 @@
 // (not even the header, which points at the blob table) can be served before every chunk's
 // compressed size is known. Build therefore runs a sizing pass: it decodes each blob once and
 // compresses every 32 KiB chunk (spread over the CPUs; seconds for a few hundred MiB, see
-// BenchmarkServeXPRESS), keeping only the sizes (4 bytes per chunk) and whatever compressed
-// chunks fit in the ChunkCache. Reads then compress the chunks they cover on demand, through
+// BenchmarkServeXPRESS), keeping only the sizes (4 bytes per chunk in the cache's memo, 12
+// in each File's tables) and whatever compressed chunks fit in the ChunkCache. Reads then compress the chunks they cover on demand, through
 // the cache: the encoder is deterministic, so a chunk compressed again has the size the table
 // promised (a difference means the source changed, and the read fails rather than serve
 // wrong bytes). The alternatives were worse: keeping the whole compressed image in memory per
 // variant (half the image size each), or serving before sizing (impossible, see above).
 //
-// Costs: the pass delays the first byte of the first Build; memory is the cache budget plus
-// 4 bytes per chunk; a read costs decoding and compressing its chunks unless they are cached.
+// Costs: the pass delays the first byte of the first Build (so callers should Build when an
+// image appears, not when a client asks); memory is the cache budget plus the tables; a read
+// costs decoding and compressing its chunks unless they are cached.
 // The cache is keyed by blob SHA-1, so injected variants of one image, built with a shared
 // Options.Cache, share the sizing pass (their Build takes milliseconds) and the cached chunks.
 // The pass fills the cache but never evicts from it, so the file's first bytes are cached for
