@@ -38,6 +38,10 @@ func checkState(st *state) []problem {
 	}
 	ps = append(ps, checkWinPE(st)...)
 	ps = append(ps, checkIPXE(st)...)
+	for _, w := range st.policy.RuleWarnings() {
+		ps = append(ps, problem{what: w, info: true,
+			fix: "put the image back into the store, or point the rule at an entry that exists"})
+	}
 	if cfg.DHCP.Mode != boot.DHCPOff {
 		var full *boot.FullDHCP
 		if cfg.DHCP.Mode == boot.DHCPFull {

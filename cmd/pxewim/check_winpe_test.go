@@ -24,7 +24,8 @@ func TestCheckCommandWinPE(t *testing.T) {
 	os.WriteFile(filepath.Join(store, "wimboot"), []byte("stand-in"), 0o644)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(cfg, []byte("store: "+store+"\nlisten: {tftp: \"\"}\nwinpe: {auto: true, wimboot: wimboot}\n"+
-		"entries:\n  - name: setup\n    winpe: {image: setup.wim}\n"), 0o644)
+		"entries:\n  - name: setup\n    winpe: {image: setup.wim}\n"+
+		"rules:\n  - match: {mac: \"52:54:00:00:00:01\"}\n    entry: pe-gone-1\n"), 0o644)
 	var out, errb bytes.Buffer
 	code := run([]string{"check", "--config", cfg}, &out, &errb)
 	text := out.String() + errb.String()
@@ -39,6 +40,8 @@ func TestCheckCommandWinPE(t *testing.T) {
 		"note: store solid.wim: LZMS compression",
 		"re-export it: wimlib-imagex export solid.wim INDEX new.wim --compress=LZX --chunk-size=32K",
 		`problem: store solid.wim:1: image name "Microsoft Windows PE (amd64)" is also the name of setup.wim:1`,
+		`c.yaml:8: rules[0].entry: no entry "pe-gone-1" at the moment`,
+		"fix: put the image back into the store",
 		"problems found",
 	} {
 		if !strings.Contains(text, want) {

@@ -272,8 +272,8 @@ func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (
 	d.clients.Observe(c)
 	dec := d.cur.Load().policy.Decide(c, server)
 	d.log.Info("dhcp decision", "mac", c.MAC.String(), "arch", c.Arch, "firmware", c.Firmware.String(),
-		"ipxe", c.IPXE, "httpboot", c.HTTPBoot, "file", dec.BootFile, "noboot", dec.NoBoot, "reason", dec.Reason)
-	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot}, nil
+		"ipxe", c.IPXE, "httpboot", c.HTTPBoot, "file", dec.BootFile, "bcd", dec.BCDPath, "noboot", dec.NoBoot, "reason", dec.Reason)
+	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot, BCDPath: dec.BCDPath}, nil
 }
 
 // tftpResolve gives a TFTP client its tree; who it is comes from DHCP (by IP, or the kernel's

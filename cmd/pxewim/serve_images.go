@@ -72,7 +72,7 @@ func (d *daemon) rescan(why string) {
 	snap := d.catalog.Snapshot() // the newest: a reload may have moved the catalog meanwhile
 	cur := d.cur.Load()
 	eff := cur.base.WithCatalog(snap).WithImages(snap)
-	pol, err := boot.NewPolicy(eff)
+	pol, err := d.newPolicy(eff)
 	if err != nil {
 		d.log.Error("store rescanned but the menu could not be rebuilt", "why", why, "error", err)
 		return

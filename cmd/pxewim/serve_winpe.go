@@ -16,13 +16,27 @@ import (
 func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
 	snap, follow := d.catalogFor(cfg, store)
 	eff := cfg.WithCatalog(snap).WithImages(snap)
-	pol, err := boot.NewPolicy(eff)
+	pol, err := boot.NewPolicy(eff) // start and reload: logProblems reports its RuleWarnings
 	if err != nil {
 		return nil, err
 	}
 	pol.AttachStore(store)
 	follow()
 	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
+}
+
+// newPolicy builds eff's policy after a catalog change and logs the rules that name an
+// automatic entry whose image the store does not hold now (their clients get the menu until
+// it is back). At start and reload, logProblems reports them with the other findings.
+func (d *daemon) newPolicy(eff *boot.Config) (*boot.Policy, error) {
+	pol, err := boot.NewPolicy(eff)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range pol.RuleWarnings() {
+		d.log.Warn("rule names a missing entry", "rule", w)
+	}
+	return pol, nil
 }
 
 func absPath(p string) string {
@@ -49,7 +63,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 			}
 			cur := d.cur.Load()
 			eff := cur.base.WithCatalog(snap).WithImages(snap)
-			pol, err := boot.NewPolicy(eff)
+			pol, err := d.newPolicy(eff)
 			if err == nil {
 				pol.AttachStore(cur.store)
 				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
