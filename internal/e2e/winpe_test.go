@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -234,10 +234,26 @@ rules:
 			t.Errorf("no complete TFTP transfer of %s; TFTP log:\n%s", w.what, dumpLog(filterLogPrefix(recs, "tftp"), 20))
 		}
 	}
+	if dec[0].str("bcd") != `\Boot\BCD` {
+		t.Errorf("native DHCP decision names BCD %q, want \\Boot\\BCD (option 252)", dec[0].str("bcd"))
+	}
 	if pkts != nil {
 		for _, tr := range testenv.TFTPTransfers(pkts) {
 			t.Logf("capture: TFTP %q from %s: %d bytes, options %v, OACK %v", tr.File, tr.Client, tr.Bytes, tr.Options, tr.OACK)
 		}
+		// On the wire: the proxy answer that names the native boot file carries option 252.
+		var with252 int
+		for _, m := range testenv.DHCPMessages(pkts) {
+			if m.OpCode == dhcpv4.OpcodeBootReply && strings.EqualFold(m.BootFileName, `boot\bootmgfw.efi`) {
+				if got := string(m.Options.Get(dhcpv4.GenericOptionCode(252))); got == `\Boot\BCD` {
+					with252++
+				} else {
+					t.Errorf("reply %s -> %s names bootmgfw.efi with option 252 %q", m.Src, m.Dst, got)
+				}
+			}
+		}
+		if with252 == 0 {
+			t.Errorf("no captured DHCP reply names boot\\bootmgfw.efi with option 252")
+		}
 	}
-	_ = time.Second
 }
