@@ -62,6 +62,9 @@ func (x *xpressRes) ReadAt(p []byte, off int64) (int, error) {
 			if err != nil {
 				return n, err
 			}
+			if int64(len(data)) != size { // cannot happen (compress checks): never serve wrong bytes
+				return n, fmt.Errorf("wimsynth: %s: chunk %d: %d bytes in the cache, %d in the table", x.what, k, len(data), size)
+			}
 			copy(part, data[at:])
 		}
 		n += len(part)
