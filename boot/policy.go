@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
 // IPXEDir is the folder under which the iPXE binaries appear in the TFTP and HTTP trees.
@@ -189,6 +191,16 @@ func (p *Policy) AttachStore(store fs.FS) {
 	for i := range p.cfg.Entries {
 		if a, ok := p.cfg.Entries[i].Boot.(interface{ AttachStore(fs.FS) }); ok {
 			a.AttachStore(store)
+		}
+	}
+}
+
+// AttachTranscodeCache shares c, a chunk cache for XPRESS transcodes, among the winpe entries:
+// the daemon keeps one across reloads so an image is compressed once, not once per policy.
+func (p *Policy) AttachTranscodeCache(c *wimsynth.ChunkCache) {
+	for i := range p.cfg.Entries {
+		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
+			w.AttachTranscodeCache(c)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
 // WinPE boot paths (winpe.path in the config).
@@ -69,16 +70,31 @@ type WinPEBoot struct {
 	BCD         string // BCDAuto, BCDImage, BCDGenerate
 	// UEFIBootmgr is UEFIBootmgrClassic, UEFIBootmgrEX or UEFIBootmgrAuto ("" = classic).
 	UEFIBootmgr string
-	BlockSize   uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
-	WindowSize  uint32 // ramdisktftpwindowsize in a generated BCD
-	Auto        bool   // generated from the catalog, not written in the config
+	// Transcode is the encoding of an image served transcoded (LZMS, solid): TranscodeXPRESS
+	// or TranscodeUncompressed ("" = uncompressed).
+	Transcode  string
+	BlockSize  uint32 // ramdisktftpblocksize in a generated BCD (0 = bootmgr's default)
+	WindowSize uint32 // ramdisktftpwindowsize in a generated BCD
+	Auto       bool   // generated from the catalog, not written in the config
 
 	name  string // entry name: the folder of the entry's own files
 	store fs.FS  // where the image is opened from (AttachStore)
 
-	mu  sync.Mutex
-	src *peSource // the opened WIM and what was built from it, for one version of the file
+	mu    sync.Mutex
+	src   *peSource            // the opened WIM and what was built from it, for one version of the file
+	cache *wimsynth.ChunkCache // XPRESS transcodes' chunk cache, shared by the daemon (nil: private)
 }
+
+// Transcode targets (winpe.transcode).
+const (
+	// TranscodeUncompressed serves refused codecs as an uncompressed WIM: built at once,
+	// about twice the bytes of the source on the wire.
+	TranscodeUncompressed = "uncompressed"
+	// TranscodeXPRESS serves them as XPRESS (32 KiB chunks): ~60% of the uncompressed bytes,
+	// but the first request waits for one compression pass over the image (the chunk table
+	// needs every compressed size), about 30 s per GB on 2 cores.
+	TranscodeXPRESS = "xpress"
+)
 
 func (*WinPEBoot) Kind() string { return "winpe" }
 

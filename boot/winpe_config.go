@@ -18,8 +18,10 @@ type WinPEDefaults struct {
 	Wimboot string // store path of wimboot, for entries that name none
 	// UEFIBootmgr is uefi_bootmgr for entries that set none ("" = classic).
 	UEFIBootmgr string
-	BlockSize   uint32
-	WindowSize  uint32
+	// Transcode is transcode for entries that set none ("" = uncompressed).
+	Transcode  string
+	BlockSize  uint32
+	WindowSize uint32
 }
 
 // wimbootArgs are the command-line options wimboot accepts besides index=N.
@@ -54,7 +56,8 @@ func parseWinPE(d *decoder, n *yaml.Node, key string) EntryBoot {
 		"uefi_bootmgr": func(v *yaml.Node, k string) {
 			d.oneOf(v, k, &w.UEFIBootmgr, UEFIBootmgrClassic, UEFIBootmgrEX, UEFIBootmgrAuto)
 		},
-		"inject": func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
+		"transcode": func(v *yaml.Node, k string) { d.oneOf(v, k, &w.Transcode, TranscodeUncompressed, TranscodeXPRESS) },
+		"inject":    func(v *yaml.Node, k string) { w.Inject = d.injections(v, k) },
 		"wimboot_args": func(v *yaml.Node, k string) {
 			d.strList(v, k, &w.WimbootArgs)
 			for i, a := range w.WimbootArgs {
@@ -178,6 +181,7 @@ func (d *decoder) winpeDefaults(n *yaml.Node, key string, dst *WinPEDefaults) {
 		"uefi_bootmgr": func(v *yaml.Node, k string) {
 			d.oneOf(v, k, &dst.UEFIBootmgr, UEFIBootmgrClassic, UEFIBootmgrEX, UEFIBootmgrAuto)
 		},
+		"transcode": func(v *yaml.Node, k string) { d.oneOf(v, k, &dst.Transcode, TranscodeUncompressed, TranscodeXPRESS) },
 	})
 }
 
@@ -193,6 +197,9 @@ func (c *Config) applyWinPEDefaults() {
 		}
 		if w.UEFIBootmgr == "" {
 			w.UEFIBootmgr = c.WinPE.UEFIBootmgr
+		}
+		if w.Transcode == "" {
+			w.Transcode = c.WinPE.Transcode
 		}
 		if w.BlockSize == 0 && w.WindowSize == 0 {
 			w.BlockSize, w.WindowSize = c.WinPE.BlockSize, c.WinPE.WindowSize
@@ -273,7 +280,7 @@ func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 		}
 		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
 			Inject:      mediaInjections(r), // winpe_media.go
-			UEFIBootmgr: c.WinPE.UEFIBootmgr, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
+			UEFIBootmgr: c.WinPE.UEFIBootmgr, Transcode: c.WinPE.Transcode, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
 		title := fmt.Sprintf("%s (%s:%d, %s)", oneLine(r.Image.Name), r.File.Path, r.Image.Index, r.Image.ArchName)
 		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
 	}

@@ -48,6 +48,14 @@ type peSource struct {
 	bcdErrs [2]error
 }
 
+// AttachTranscodeCache gives the entry the daemon's chunk cache for XPRESS transcodes, so the
+// compression pass survives reloads and is shared by variants of one image.
+func (w *WinPEBoot) AttachTranscodeCache(c *wimsynth.ChunkCache) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cache = c
+}
+
 // AttachStore gives the entry the store it opens its image from (Policy.AttachStore calls it).
 func (w *WinPEBoot) AttachStore(store fs.FS) {
 	w.mu.Lock()
@@ -202,12 +210,18 @@ func (s *peSource) build(store fs.FS, a *wim.Archive) error {
 	if ov.Len() > 0 {
 		notes = append(notes, fmt.Sprintf("%d files injected", ov.Len()))
 	}
+	opts := wimsynth.Options{Index: s.index, Overlay: ov, Name: "boot.wim", Cache: s.w.cache,
+		SourceTag: fmt.Sprintf("%d-%d", s.size, s.mtime.UnixNano())}
 	if transcode {
-		notes = append(notes, "transcoded to uncompressed: "+why)
+		target := wimsynth.TranscodeUncompressed
+		if s.w.Transcode == TranscodeXPRESS {
+			target = wimsynth.TranscodeXPRESS
+		}
+		opts.Transcode = target
+		notes = append(notes, "transcoded to "+target.String()+": "+why)
 	}
 	s.note = strings.Join(notes, "; ")
-	sf, err := wimsynth.Build(a, wimsynth.Options{Index: s.index, Overlay: ov, Uncompressed: transcode, Name: "boot.wim",
-		SourceTag: fmt.Sprintf("%d-%d", s.size, s.mtime.UnixNano())})
+	sf, err := wimsynth.Build(a, opts)
 	if err != nil {
 		return err
 	}

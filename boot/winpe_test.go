@@ -327,6 +327,8 @@ func TestWinPEConfigErrors(t *testing.T) {
 		{"entries:\n  - name: a\n    winpe:\n      image: x.wim\n      inject: [{path: ../b, content: c}]\n", "want a path inside the image"},
 		{"entries:\n  - name: a\n    winpe:\n      image: x.wim\n      inject: [{path: A/b, content: c}, {path: a/B, content: d}]\n", "injected twice"},
 		{"winpe: {auto: yes please}\n", "winpe.auto: want true or false"},
+		{"winpe: {transcode: lzx}\n", `winpe.transcode: "lzx": want one of uncompressed, xpress`},
+		{"entries:\n  - name: a\n    winpe: {image: x.wim, transcode: zip}\n", `entries[0].winpe.transcode: "zip": want one of uncompressed, xpress`},
 		{"entries:\n  - name: a\n    winpe: {image: x.wim, wimboot_args: [initrd=x]}\n", `wimboot_args[0]: "initrd=x": wimboot knows only gui`},
 	} {
 		_, err := boot.ParseConfig("c.yaml", []byte(tc.yaml))

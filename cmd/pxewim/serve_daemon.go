@@ -21,6 +21,7 @@ import (
 	"github.com/pxewim/pxewim/httpboot"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/wim"
+	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
 // Daemon tuning.
@@ -28,6 +29,9 @@ const (
 	drainTimeout     = 30 * time.Second // SIGTERM: how long in-flight transfers may finish
 	configPollPeriod = 2 * time.Second  // how often the config file's mtime is checked
 	chunkCacheBytes  = 256 << 20        // decoded WIM chunks shared by every client
+	// XPRESS transcodes (winpe.transcode: xpress): compressed chunks and every blob's chunk
+	// sizes, kept across reloads so an image is compressed once.
+	transcodeCacheBytes = 64 << 20
 )
 
 // state is one loaded configuration: swapped as a whole on reload, never modified. Requests
@@ -42,12 +46,14 @@ type state struct {
 
 // daemon is a running "pxewim serve".
 type daemon struct {
-	flags   *serveFlags
-	log     *slog.Logger
-	cache   *wim.Cache
-	clients *boot.Registry
-	cur     atomic.Pointer[state]
-	ops     *opsState // dashboard, trace and metrics (serve_ops.go)
+	flags *serveFlags
+	log   *slog.Logger
+	cache *wim.Cache
+	// transcodeCache is shared by every policy's winpe entries (XPRESS transcodes).
+	transcodeCache *wimsynth.ChunkCache
+	clients        *boot.Registry
+	cur            atomic.Pointer[state]
+	ops            *opsState // dashboard, trace and metrics (serve_ops.go)
 
 	reloadMu   sync.Mutex
 	configStat os.FileInfo // of the config file when last loaded
@@ -68,7 +74,8 @@ type daemon struct {
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
-	d := &daemon{flags: f, log: log, cache: wim.NewCache(chunkCacheBytes), clients: boot.NewRegistry(0, 0)}
+	d := &daemon{flags: f, log: log, cache: wim.NewCache(chunkCacheBytes),
+		transcodeCache: wimsynth.NewChunkCache(transcodeCacheBytes), clients: boot.NewRegistry(0, 0)}
 	st, err := d.load()
 	if err != nil {
 		return nil, err

@@ -78,6 +78,7 @@ func (d *daemon) rescan(why string) {
 		return
 	}
 	pol.AttachStore(cur.store)
+	pol.AttachTranscodeCache(d.transcodeCache)
 	d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
 	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(eff.Entries))
 }

@@ -21,6 +21,7 @@ func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state,
 		return nil, err
 	}
 	pol.AttachStore(store)
+	pol.AttachTranscodeCache(d.transcodeCache)
 	follow()
 	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
 }
@@ -66,6 +67,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 			pol, err := d.newPolicy(eff)
 			if err == nil {
 				pol.AttachStore(cur.store)
+				pol.AttachTranscodeCache(d.transcodeCache)
 				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
 				d.log.Info("catalog changed: menu rebuilt", "entries", len(eff.Entries), "windowspe_images", len(snap.WindowsPE()))
 			}

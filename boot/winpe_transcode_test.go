@@ -1,0 +1,80 @@
+package boot_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/wim/wimsynth"
+	"github.com/pxewim/pxewim/wim/wimtest"
+)
+
+// TestWinPETranscodeTargets: winpe.transcode picks how an LZMS solid image is served. Both
+// targets pass wimlib-imagex verify and apply to the source's tree; xpress is XPRESS-compressed
+// and smaller; two policies sharing a chunk cache (a reload) compress the image once.
+func TestWinPETranscodeTargets(t *testing.T) {
+	dir, store := winpeStore(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	wimtest.Wimlib(t, "apply", filepath.Join(dir, "solid.wim"), "1", ref)
+	cache := wimsynth.NewChunkCache(16 << 20)
+	sizes := map[string]int{}
+	var compressed []int64 // the cache's compressed-chunk count after each case
+	for _, tc := range []struct{ section, entry, target, info string }{
+		{"", "", "uncompressed", "Compression:    None"},
+		{"winpe: {transcode: xpress}\n", "", "xpress", "Compression:    XPRESS"},
+		{"winpe: {transcode: uncompressed}\n", ", transcode: xpress", "xpress", "Compression:    XPRESS"},
+	} {
+		src := tc.section + "entries:\n  - name: solid\n    winpe: {image: solid.wim" + tc.entry + "}\n"
+		cfg, err := boot.ParseConfig("c.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := boot.NewPolicy(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.AttachStore(store)
+		p.AttachTranscodeCache(cache)
+		files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, err := fs.ReadFile(files, "boot.wim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if served == nil {
+			t.Fatalf("%s: no boot.wim in the entry's files", tc.target)
+		}
+		f := filepath.Join(t.TempDir(), "boot.wim")
+		os.WriteFile(f, served, 0o644)
+		wimtest.Wimlib(t, "verify", f)
+		if info := wimtest.Wimlib(t, "info", f); !strings.Contains(info, tc.info) {
+			t.Errorf("%s: wimlib-imagex info lacks %q:\n%s", tc.target, tc.info, info)
+		}
+		got := filepath.Join(t.TempDir(), "got")
+		wimtest.Wimlib(t, "apply", f, "1", got)
+		wimtest.CompareTrees(t, ref, got)
+		sizes[tc.target+tc.entry] = len(served)
+		compressed = append(compressed, cache.Stats().Compressed)
+		findings := ""
+		for _, fd := range cfg.Entries[0].Boot.(*boot.WinPEBoot).Check(store) {
+			findings += fd.What + "\n"
+		}
+		if !strings.Contains(findings, "transcoded to "+tc.target) {
+			t.Errorf("findings do not say %q:\n%s", "transcoded to "+tc.target, findings)
+		}
+	}
+	if x, u := sizes["xpress"], sizes["uncompressed"]; x == 0 || x >= u {
+		t.Errorf("xpress transcode %d bytes, uncompressed %d: want smaller", x, u)
+	}
+	// The third policy (a reload, same cache) builds the same image again.
+	first, again := compressed[1]-compressed[0], compressed[2]-compressed[1]
+	t.Logf("chunks compressed: first xpress build and read %d, again with the shared cache %d", first, again)
+	if first == 0 || again >= first {
+		t.Errorf("the shared cache did not spare the second build: %d then %d chunks compressed", first, again)
+	}
+}
