@@ -117,6 +117,10 @@ func (p *dhcpPort) siteBoot(ctx context.Context, mac net.HardwareAddr, site, ser
 		return bootInfo{}, 0, fmt.Errorf("site ACK %s differs from its OFFER %s", ip, addrOffer.YourIPAddr)
 	}
 	bi, err := p.boot4011(ctx, mac, ip, server)
+	if err == nil && proxyOffer.BootFileName != "" && proxyOffer.BootFileName != bi.BootFile {
+		// iPXE boots a proxy offer's file without asking port 4011: both must agree.
+		err = fmt.Errorf("proxy OFFER names %q, the port 4011 ACK %q", proxyOffer.BootFileName, bi.BootFile)
+	}
 	return bi, proxyLat, err
 }
 
