@@ -92,7 +92,15 @@ func New(root string, opts Options) (*Store, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("localstore: %s is not a folder", root)
 	}
-	s := &Store{root: root, rootFS: os.DirFS(root), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
+	// os.Root, not os.DirFS: a symlink in the store that leads out of it (store/x -> /etc)
+	// must not serve what it points at. Links inside the store still work. The Root's
+	// descriptor stays open while anything refers to it (late requests of a closed Store
+	// may still open files), and the runtime closes it after that.
+	confined, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	s := &Store{root: root, rootFS: confined.FS(), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
 		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
