@@ -11,7 +11,7 @@ import (
 // blocking sockets with UDP GSO windows (the default on Linux, pin/tftp
 // patch P6) and netpoller sockets (PollSockets). The window cases cover a
 // ring that wraps (window 16 over a 200-block file), windows larger than
-// one GSO send (64 x 1472 bytes > 64 KiB), blocks too large for more than
+// one GSO send (64 blocks: several sends), blocks too large for more than
 // one per GSO send, and losses inside a window.
 func TestSocketModes(t *testing.T) {
 	data := testData(1468*200+77, 7)

@@ -41,8 +41,13 @@ const (
 	// gsoMaxBytes bounds one GSO send: the super-datagram must fit an IP
 	// packet (65535 minus IP and UDP headers, with room for IPv6's).
 	gsoMaxBytes = 65535 - 48 - 8
-	// gsoMaxSegments is UDP_MAX_SEGMENTS of kernels before 6.x (later: 128).
-	gsoMaxSegments = 64
+	// gsoBurst is how many blocks go in one GSO send. Not the kernel's limit (64 or 128
+	// segments): the client can only start on a window's first block once the send that
+	// carries it is done, so whole-window sends leave it idle meanwhile. Measured (50 MB,
+	// windowsize 16, loopback, atftp): whole windows 0.38 s, one block per send 0.33 s,
+	// 4 per send 0.32 s (atftpd 0.43 s): small bursts keep both the pipelining and most of
+	// the syscall savings.
+	gsoBurst = 4
 )
 
 // blockingConnection is one transfer's socket, in blocking mode and
@@ -177,12 +182,12 @@ func (c *blockingConnection) close() {
 }
 
 // sendSegments sends b, a run of datagrams of seg bytes each (the last one
-// may be shorter), with as few GSO sends as the kernel allows. If the
+// may be shorter), in GSO sends of gsoBurst blocks. If the
 // kernel or the route refuses GSO (old kernel, device without checksum
 // offload, segments above the path MTU), it sends them one by one from
 // then on, as upstream would.
 func (c *blockingConnection) sendSegments(b []byte, seg int) error {
-	per := min(gsoMaxBytes/seg, gsoMaxSegments)
+	per := min(gsoMaxBytes/seg, gsoBurst)
 	for len(b) > 0 {
 		n := min(len(b), per*seg)
 		if err := c.sendRun(b[:n], seg); err != nil {
