@@ -205,6 +205,31 @@ func (p *Policy) AttachTranscodeCache(c *wimsynth.ChunkCache) {
 	}
 }
 
+// PrepareTranscodes opens, one after the other on a background goroutine, every winpe entry
+// set to transcode: xpress, so that the compression pass an XPRESS transcode needs runs now
+// and not while the first client waits (~30 s per GB). done, if not nil, hears of each entry.
+// Attach the store (and the shared cache) first.
+func (p *Policy) PrepareTranscodes(done func(entry string, err error, took time.Duration)) {
+	var ws []*WinPEBoot
+	for i := range p.cfg.Entries {
+		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok && w.Transcode == TranscodeXPRESS {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	go func() {
+		for _, w := range ws {
+			start := time.Now()
+			_, err := w.source(nil)
+			if done != nil {
+				done(w.name, err, time.Since(start))
+			}
+		}
+	}()
+}
+
 // ipxeQuery identifies the client in script URLs. The MAC is written out (known from DHCP);
 // iPXE expands ${...} in a DHCP filename, so the script learns which iPXE build runs.
 func ipxeQuery(c Client) string {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/wim/wimsynth"
@@ -76,5 +77,58 @@ func TestWinPETranscodeTargets(t *testing.T) {
 	t.Logf("chunks compressed: first xpress build and read %d, again with the shared cache %d", first, again)
 	if first == 0 || again >= first {
 		t.Errorf("the shared cache did not spare the second build: %d then %d chunks compressed", first, again)
+	}
+}
+
+// TestPrepareTranscodes: the XPRESS pass runs in the background before any client asks; the
+// first request then finds the served WIM built (no chunk compressed for it).
+func TestPrepareTranscodes(t *testing.T) {
+	_, store := winpeStore(t)
+	cfg, err := boot.ParseConfig("c.yaml", []byte("winpe: {transcode: xpress}\nentries:\n"+
+		"  - name: solid\n    winpe: {image: solid.wim}\n  - name: setup\n    winpe: {image: setup.wim, transcode: uncompressed}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := boot.NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.AttachStore(store)
+	cache := wimsynth.NewChunkCache(16 << 20)
+	p.AttachTranscodeCache(cache)
+	type result struct {
+		entry string
+		err   error
+	}
+	done := make(chan result, 4)
+	p.PrepareTranscodes(func(entry string, err error, _ time.Duration) { done <- result{entry, err} })
+	select {
+	case r := <-done:
+		if r.entry != "solid" || r.err != nil {
+			t.Fatalf("prepared %q: %v, want solid without error", r.entry, r.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("PrepareTranscodes never reported")
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("an entry without transcode: xpress was prepared: %q", r.entry)
+	case <-time.After(200 * time.Millisecond):
+	}
+	before := cache.Stats().Compressed
+	if before == 0 {
+		t.Fatal("the background pass compressed nothing")
+	}
+	files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := files.Open("boot.wim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if after := cache.Stats().Compressed; after != before {
+		t.Errorf("opening boot.wim after the background pass compressed %d more chunks", after-before)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/localstore"
@@ -22,8 +23,18 @@ func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state,
 	}
 	pol.AttachStore(store)
 	pol.AttachTranscodeCache(d.transcodeCache)
+	pol.PrepareTranscodes(d.transcodePrepared)
 	follow()
 	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
+}
+
+// transcodePrepared logs the background build of an XPRESS transcode (Policy.PrepareTranscodes).
+func (d *daemon) transcodePrepared(entry string, err error, took time.Duration) {
+	if err != nil {
+		d.log.Error("winpe: preparing the XPRESS transcode failed", "entry", entry, "error", err)
+		return
+	}
+	d.log.Info("winpe: XPRESS transcode ready", "entry", entry, "took", took.Round(time.Millisecond))
 }
 
 // newPolicy builds eff's policy after a catalog change and logs the rules that name an
@@ -68,6 +79,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 			if err == nil {
 				pol.AttachStore(cur.store)
 				pol.AttachTranscodeCache(d.transcodeCache)
+				pol.PrepareTranscodes(d.transcodePrepared)
 				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
 				d.log.Info("catalog changed: menu rebuilt", "entries", len(eff.Entries), "windowspe_images", len(snap.WindowsPE()))
 			}
