@@ -91,8 +91,8 @@ const (
 	// about twice the bytes of the source on the wire.
 	TranscodeUncompressed = "uncompressed"
 	// TranscodeXPRESS serves them as XPRESS (32 KiB chunks): ~60% of the uncompressed bytes,
-	// but the first request waits for one compression pass over the image (the chunk table
-	// needs every compressed size), about 30 s per GB on 2 cores.
+	// after one compression pass over the image (the chunk table needs every compressed
+	// size), about 30 s per GB on 2 cores: Policy.PrepareTranscodes runs it in the background.
 	TranscodeXPRESS = "xpress"
 )
 
