@@ -39,7 +39,7 @@ func TestCheckCommandWinPE(t *testing.T) {
 		"fix: inject it from a Windows ADK",
 		"note: store solid.wim: LZMS compression",
 		"re-export it: wimlib-imagex export solid.wim INDEX new.wim --compress=LZX --chunk-size=32K",
-		`problem: store solid.wim:1: image name "Microsoft Windows PE (amd64)" is also the name of setup.wim:1`,
+		`note: store solid.wim:1: image name "Microsoft Windows PE (amd64)" is also the name of setup.wim:1`,
 		`c.yaml:8: rules[0].entry: no entry "pe-gone-1" at the moment`,
 		"fix: put the image back into the store",
 		"problems found",

@@ -121,8 +121,10 @@ func checkWinPE(st *state) []problem {
 			key := strings.ToLower(r.Image.Name)
 			here := fmt.Sprintf("%s:%d", r.File.Path, r.Image.Index)
 			if first, dup := seen[key]; dup && key != "" {
-				ps = append(ps, problem{what: fmt.Sprintf("store %s: image name %q is also the name of %s", here, r.Image.Name, first),
-					fix: "rename one (wimlib-imagex info FILE INDEX \"New name\") so the menu tells them apart"})
+				// A note, not a problem: menu titles name the file and index, so both boot
+				// (the same WIM bare and inside an ISO is common).
+				ps = append(ps, problem{info: true, what: fmt.Sprintf("store %s: image name %q is also the name of %s", here, r.Image.Name, first),
+					fix: "the menu tells them apart by file and index; for clearer titles rename one (wimlib-imagex info FILE INDEX \"New name\")"})
 				continue
 			}
 			seen[key] = here
