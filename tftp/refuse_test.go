@@ -50,4 +50,5 @@ func TestRefusedRequests(t *testing.T) {
 	if err != nil || string(res.data) != "hello" {
 		t.Fatalf("after the refusals: %v", err)
 	}
+	ts.rec.waitEnded(t, 1) // the server logs the transfer after the client has it
 }

@@ -33,7 +33,7 @@ func TestSocketModes(t *testing.T) {
 	}
 	for _, poll := range []bool{false, true} {
 		ts := startServer(t, fsys, Config{PollSockets: poll, MaxBlockSize: MaxBlockSizeLimit, Timeout: 10 * time.Second})
-		for _, tc := range cases {
+		for i, tc := range cases {
 			t.Run(fmt.Sprintf("poll=%v/%s", poll, tc.name), func(t *testing.T) {
 				c := newClient(t, ts.addr)
 				start := time.Now()
@@ -52,6 +52,9 @@ func TestSocketModes(t *testing.T) {
 				if d := time.Since(start); d > 8*time.Second {
 					t.Fatalf("took %v: a loss was recovered only by the server's 10s timeout", d)
 				}
+				// The server logs the transfer after the client has the last block: wait
+				// for it, so that no log line comes after the test.
+				ts.rec.waitEnded(t, i+1)
 			})
 		}
 	}
