@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestServeRemoteStore: store: sftp://... against a real OpenSSH sshd on loopback. Files inside
@@ -38,60 +37,17 @@ func TestServeRemoteStore(t *testing.T) {
 	bad[300] ^= 0xff // inside the first resource: its SHA-1 no longer matches
 	os.WriteFile(filepath.Join(fx.store, "broken.wim"), bad, 0o644)
 
-	keygen := func(p string) {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", p).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-	}
-	hostKey, clientKey := filepath.Join(dir, "host_key"), filepath.Join(dir, "client_key")
-	keygen(hostKey)
-	keygen(clientKey)
-	port := serveFreePort(t, "tcp")
-	hostPub, _ := os.ReadFile(hostKey + ".pub")
-	knownHosts := filepath.Join(dir, "known_hosts")
-	os.WriteFile(knownHosts, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, hostPub)), 0o644)
-	sshdConf := filepath.Join(dir, "sshd_config")
-	os.WriteFile(sshdConf, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s
-PidFile %s
-AuthorizedKeysFile %s
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-LogLevel QUIET
-Subsystem sftp internal-sftp
-`, port, hostKey, filepath.Join(dir, "sshd.pid"), clientKey+".pub")), 0o644)
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", sshdConf)
-	if err := sshd.Start(); err != nil {
-		t.Fatalf("sshd: %v", err)
-	}
-	t.Cleanup(func() { killTree(sshd) })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	u, _ := user.Current()
+	storeURL, sftpConf := startCatalogSSHD(t, fx.store) // serve_catalog_test.go
 	conf := filepath.Join(dir, "pxewim.yaml")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`store: sftp://%s@127.0.0.1:%d%s
-sftp: {keys: [%s], known_hosts: [%s], cache: 8MiB}
-ipxe: {dir: %s}
+	os.WriteFile(conf, []byte(fmt.Sprintf(`store: %s
+%sipxe: {dir: %s}
 menu: {timeout: 5s}
 entries:
   - name: rescue
     linux:
       kernel: tools.wim:1/boot/vmlinuz
       initrd: tools.wim:1/boot/initrd
-`, u.Username, port, fx.store, clientKey, knownHosts, filepath.Join(fx.dir, "ipxe"))), 0o644)
+`, storeURL, sftpConf, filepath.Join(fx.dir, "ipxe"))), 0o644)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,8 +82,19 @@ entries:
 	if err := runServe(context.Background(), []string{"--config", conf, "--check"}, &out, &out); err != nil || !strings.Contains(out.String(), "config valid") {
 		t.Errorf("check over the remote store: %v\n%s", err, out.String())
 	}
-	clientPub, _ := os.ReadFile(clientKey + ".pub")
-	os.WriteFile(knownHosts, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, clientPub)), 0o644)
+	wrong := filepath.Join(dir, "wrong_key")
+	if b, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", wrong).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, b)
+	}
+	wrongPub, _ := os.ReadFile(wrong + ".pub")
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongHosts := filepath.Join(dir, "wrong_known_hosts")
+	os.WriteFile(wrongHosts, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", u.Port(), wrongPub)), 0o644)
+	cfgText, _ := os.ReadFile(conf)
+	os.WriteFile(conf, regexp.MustCompile(`known_hosts: \[[^\]]*\]`).ReplaceAll(cfgText, []byte("known_hosts: ["+wrongHosts+"]")), 0o644)
 	out.Reset()
 	err = runServe(context.Background(), []string{"--config", conf, "--check"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "host key") {
