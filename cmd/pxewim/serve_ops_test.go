@@ -269,7 +269,13 @@ func TestMetricsMatchTraffic(t *testing.T) {
 	if fx.wimFile != nil {
 		okFiles = 3
 	}
+	// The server ends a TFTP transfer when the client's last ACK arrives, which may be just
+	// after the client returned: scrape until both transfers are counted.
 	m := scrape(t, fx.admin+"/metrics")
+	for deadline := time.Now().Add(5 * time.Second); m["pxewim_tftp_transfer_duration_seconds_count"] < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m = scrape(t, fx.admin+"/metrics")
+	}
 	want := map[string]float64{
 		`pxewim_http_requests_total{code="200",kind="file"}`:      float64(okFiles),
 		`pxewim_http_requests_total{code="404",kind="file"}`:      1,
