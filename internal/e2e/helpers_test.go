@@ -163,3 +163,35 @@ func requireVMLab(t *testing.T) {
 	}
 	testenv.RequireVMLab(t)
 }
+
+// wantTFTPSent: pxewim's log holds a complete TFTP transfer of path (slashes either way, any
+// case, a leading slash ignored) of size bytes, and no transfer of it with another size.
+func wantTFTPSent(t *testing.T, recs []logRecord, path string, size int64) {
+	t.Helper()
+	norm := func(p string) string { return strings.ToLower(strings.TrimLeft(strings.ReplaceAll(p, `\`, "/"), "/")) }
+	var ok bool
+	for _, r := range filterLog(recs, "tftp: sent", nil) {
+		if norm(r.str("path")) != norm(path) {
+			continue
+		}
+		if n, _ := r.num("sent"); n == size {
+			ok = true
+			t.Logf("TFTP %q: %d bytes, options %v", r.str("path"), n, r["options"])
+		} else {
+			t.Errorf("TFTP %q: sent %d bytes, want %d", r.str("path"), n, size)
+		}
+	}
+	if !ok {
+		t.Errorf("no complete TFTP transfer of %s; TFTP log:\n%s", path, dumpLog(filterLogPrefix(recs, "tftp"), 20))
+	}
+}
+
+// wantNoErrorLogs: pxewim logged nothing at ERROR level and no line that is not JSON.
+func wantNoErrorLogs(t *testing.T, recs []logRecord) {
+	t.Helper()
+	for _, r := range recs {
+		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
+			t.Errorf("pxewim logged: %s", r)
+		}
+	}
+}

@@ -218,11 +218,7 @@ func runImageVM(t *testing.T, lab *testenv.Lab, d *daemon, capture *testenv.Capt
 		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
 	}
 	t.Logf("%s: boot sector marker %.1fs after QEMU started (run %.1fs): %s", name, res.TimeToMarker.Seconds(), time.Since(start).Seconds(), res.MarkerLine)
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantNoErrorLogs(t, recs)
 	return res, recs
 }
 

@@ -224,11 +224,7 @@ func runOVMFImageVM(t *testing.T, lab *testenv.Lab, d *daemon, capture *testenv.
 		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
 	}
 	t.Logf("%s: marker %.1fs after QEMU started (QEMU wall %.1fs, run %.1fs): %s", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), time.Since(start).Seconds(), res.MarkerLine)
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantNoErrorLogs(t, recs)
 	return res, recs
 }
 

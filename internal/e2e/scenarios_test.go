@@ -204,11 +204,7 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Errorf("full mode: lease database %s missing or empty (%v)", filepath.Join(dir, "leases.db"), err)
 		}
 	}
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantNoErrorLogs(t, recs)
 }
 
 // checkDecision: pxewim classified the first stage by option 93 and answered it.

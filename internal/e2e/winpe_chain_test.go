@@ -50,30 +50,11 @@ rules:
 	if !strings.Contains(res.Serial, "pxewim: chaining pxeboot.n12 (native WinPE over TFTP)") {
 		t.Errorf("console lacks the script's chaining line")
 	}
-	want := int64(len(wimbootStandIn))
-	var ok bool
-	for _, r := range filterLog(recs, "tftp: sent", nil) {
-		if !strings.EqualFold(strings.ReplaceAll(r.str("path"), `\`, "/"), "boot/pxeboot.n12") {
-			continue
-		}
-		if n, _ := r.num("sent"); n == want {
-			ok = true
-			t.Logf("TFTP %q: %d bytes to the iPXE client", r.str("path"), n)
-		} else {
-			t.Errorf("TFTP %q: sent %d bytes, want %d (the image's pxeboot.n12)", r.str("path"), n, want)
-		}
-	}
-	if !ok {
-		t.Errorf("no complete TFTP transfer of boot/pxeboot.n12; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
-	}
+	wantTFTPSent(t, recs, "boot/pxeboot.n12", int64(len(wimbootStandIn)))
 	if got := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/pxeboot.n12"); string(got) != string(wimbootStandIn) {
 		t.Errorf("test WIM's pxeboot.n12 is not the stand-in")
 	}
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantNoErrorLogs(t, recs)
 }
 
 // TestWinPEIPXEChainsNativeOVMF: the same on UEFI. OVMF's PXE gets iPXE (snponly.efi) since
@@ -119,24 +100,6 @@ rules:
 	if len(dec) < 2 || dec[0].str("file") != "ipxe/snponly.efi" || !strings.Contains(dec[len(dec)-1].str("file"), "/boot.ipxe?") {
 		t.Errorf("DHCP decisions are not iPXE binary, then script URL:\n%s", dumpLog(dec, 5))
 	}
-	var ok bool
-	for _, r := range filterLog(recs, "tftp: sent", nil) {
-		if !strings.EqualFold(strings.ReplaceAll(r.str("path"), `\`, "/"), "boot/bootmgfw.efi") {
-			continue
-		}
-		if n, _ := r.num("sent"); n == int64(len(efi)) {
-			ok = true
-			t.Logf("TFTP %q: %d bytes to the iPXE client", r.str("path"), n)
-		} else {
-			t.Errorf("TFTP %q: sent %d bytes, want %d (the image's bootmgfw.efi)", r.str("path"), n, len(efi))
-		}
-	}
-	if !ok {
-		t.Errorf("no complete TFTP transfer of boot/bootmgfw.efi; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
-	}
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantTFTPSent(t, recs, "boot/bootmgfw.efi", int64(len(efi)))
+	wantNoErrorLogs(t, recs)
 }

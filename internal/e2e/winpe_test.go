@@ -146,11 +146,7 @@ rules:
 			t.Errorf("no complete download of %s (*%s); HTTP log:\n%s", w.what, w.suffix, dumpLog(reqs, 20))
 		}
 	}
-	for _, r := range recs {
-		if lv := r.str("level"); lv == "ERROR" || lv == "RAW" {
-			t.Errorf("pxewim logged: %s", r)
-		}
-	}
+	wantNoErrorLogs(t, recs)
 }
 
 // TestWinPENativeOVMF: OVMF PXE, a rule sends the (not yet iPXE) client to a native winpe
@@ -207,33 +203,8 @@ rules:
 	}
 	efi, _ := os.ReadFile(snponly)
 	bcd := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/EFI/BCD")
-	sent := filterLog(recs, "tftp: sent", nil)
-	for _, w := range []struct {
-		what string
-		path func(string) bool
-		size int64
-	}{
-		{"bootmgfw.efi (from the WIM)", func(p string) bool { return strings.EqualFold(p, `boot\bootmgfw.efi`) }, int64(len(efi))},
-		{`\Boot\BCD (the image's UEFI BCD)`, func(p string) bool {
-			return strings.EqualFold(strings.TrimLeft(strings.ReplaceAll(p, `\`, "/"), "/"), "boot/bcd")
-		}, int64(len(bcd))},
-	} {
-		var ok bool
-		for _, r := range sent {
-			if !w.path(r.str("path")) {
-				continue
-			}
-			if n, _ := r.num("sent"); n == w.size {
-				ok = true
-				t.Logf("TFTP %s: path %q, %d bytes, options %v", w.what, r.str("path"), n, r["options"])
-			} else {
-				t.Errorf("TFTP %s: sent %d bytes, want %d", w.what, n, w.size)
-			}
-		}
-		if !ok {
-			t.Errorf("no complete TFTP transfer of %s; TFTP log:\n%s", w.what, dumpLog(filterLogPrefix(recs, "tftp"), 20))
-		}
-	}
+	wantTFTPSent(t, recs, `boot\bootmgfw.efi`, int64(len(efi))) // from the WIM
+	wantTFTPSent(t, recs, `\Boot\BCD`, int64(len(bcd)))         // the image's UEFI BCD
 	if dec[0].str("bcd") != `\Boot\BCD` {
 		t.Errorf("native DHCP decision names BCD %q, want \\Boot\\BCD (option 252)", dec[0].str("bcd"))
 	}
