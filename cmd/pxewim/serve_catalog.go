@@ -23,7 +23,7 @@ type catalogTarget struct {
 // less often: each poll lists every folder over the network.
 func catalogTargetOf(cfg *boot.Config, store *localstore.Store) catalogTarget {
 	if v, ok := store.FS().(*verifiedFS); ok {
-		return catalogTarget{fsys: v.fsys, label: cfg.Store, interval: catalog.RemotePollInterval}
+		return catalogTarget{fsys: v.r.sftp, label: cfg.Store, interval: catalog.RemotePollInterval}
 	}
 	return catalogTarget{fsys: store.FS(), label: absPath(cfg.Store), interval: catalog.DefaultPollInterval}
 }

@@ -42,6 +42,7 @@ type state struct {
 	policy *boot.Policy
 	store  *localstore.Store
 	snap   *catalog.Snapshot // nil when the store could not be scanned
+	remote *remoteStore      // the SFTP connection under store (serve_remote.go); nil for a local store
 }
 
 // daemon is a running "pxewim serve".
@@ -81,6 +82,7 @@ func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	d.cur.Store(st)
+	d.remote = st.remote
 	if d.ops, err = d.newOps(st.cfg); err != nil {
 		return nil, err
 	}
@@ -116,8 +118,9 @@ func (d *daemon) load() (*state, error) {
 	}
 	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: d.syslinuxDir(cfg), Cache: d.cache}
 	var st *localstore.Store
+	var remote *remoteStore
 	if cfg.RemoteStore() {
-		st, err = d.openRemoteStore(cfg, opts) // serve_remote.go
+		st, remote, err = d.openRemoteStore(cfg, opts) // serve_remote.go
 	} else {
 		st, err = localstore.New(cfg.Store, opts)
 	}
@@ -126,8 +129,12 @@ func (d *daemon) load() (*state, error) {
 	}
 	ns, err := d.withCatalog(cfg, st)
 	if err != nil {
+		if remote != nil && remote != d.remote {
+			remote.retire() // a connection made for a config that is refused
+		}
 		return nil, err
 	}
+	ns.remote = remote
 	d.configStat = fi
 	return ns, nil
 }

@@ -80,6 +80,6 @@ func (d *daemon) rescan(why string) {
 	pol.AttachStore(cur.store)
 	pol.AttachTranscodeCache(d.transcodeCache)
 	pol.PrepareTranscodes(d.transcodePrepared)
-	d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
+	d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap, remote: cur.remote})
 	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(eff.Entries))
 }

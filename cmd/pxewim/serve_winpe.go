@@ -80,7 +80,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 				pol.AttachStore(cur.store)
 				pol.AttachTranscodeCache(d.transcodeCache)
 				pol.PrepareTranscodes(d.transcodePrepared)
-				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap})
+				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap, remote: cur.remote})
 				d.log.Info("catalog changed: menu rebuilt", "entries", len(eff.Entries), "windowspe_images", len(snap.WindowsPE()))
 			}
 			d.reloadMu.Unlock()
