@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -168,7 +169,12 @@ func (d *daemon) catalogRows() []web.CatalogRow {
 			rows = append(rows, fileRows(f)...)
 		}
 	}
-	return append(rows, storeFileRows(st.store.Root(), seen)...)
+	if st.remote != nil {
+		// A remote store's loose files would cost a walk over SFTP per dashboard refresh;
+		// its images and ISOs are in the catalog rows above.
+		return rows
+	}
+	return append(rows, storeFileRows(st.store.FS(), seen)...)
 }
 
 func fileRows(f catalog.File) []web.CatalogRow {
@@ -220,29 +226,27 @@ func fileRows(f catalog.File) []web.CatalogRow {
 
 // storeFileRows lists the store's files the catalog does not describe (bounded: a huge store
 // shows its first maxStoreRows files).
-func storeFileRows(root string, seen map[string]bool) []web.CatalogRow {
+func storeFileRows(store fs.FS, seen map[string]bool) []web.CatalogRow {
 	const maxStoreRows = 500
 	var rows []web.CatalogRow
-	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	fs.WalkDir(store, ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || len(rows) >= maxStoreRows {
 			return fs.SkipDir
 		}
 		if e.IsDir() {
-			if p != root && strings.HasPrefix(e.Name(), ".") {
+			if p != "." && strings.HasPrefix(e.Name(), ".") {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if seen[strings.ToLower(rel)] || !e.Type().IsRegular() {
+		if seen[strings.ToLower(p)] || !e.Type().IsRegular() {
 			return nil
 		}
 		fi, err := e.Info()
 		if err != nil {
 			return nil
 		}
-		rows = append(rows, web.CatalogRow{File: rel, Size: fi.Size(), Codec: strings.TrimPrefix(filepath.Ext(rel), ".")})
+		rows = append(rows, web.CatalogRow{File: p, Size: fi.Size(), Codec: strings.TrimPrefix(path.Ext(p), ".")})
 		return nil
 	})
 	return rows
