@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,13 +44,22 @@ func startChromium(t *testing.T, url string) *cdpBrowser {
 	if exe == "" {
 		t.Skip("chromium not found: install Debian's chromium package for the dashboard browser test")
 	}
-	profile := t.TempDir()
+	// Not t.TempDir: Chromium's helper processes may still be writing the profile for a moment
+	// after they are killed, and TempDir's cleanup fails the test on a non-empty folder.
+	profile, err := os.MkdirTemp("", "pxewim-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
 		"--disable-dev-shm-usage", "--window-size=1500,800", "--user-data-dir="+profile, "--remote-debugging-port=0",
 		"--remote-allow-origins=http://127.0.0.1", url) // x/net/websocket sends this Origin
 	cmd.Stdout, cmd.Stderr = nil, nil
+	// Its own process group, so that cleanup reaches the renderer and helper processes too
+	// (all started by this test) and not only the browser process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(profile)
 		t.Fatalf("starting chromium: %v", err)
 	}
 	b := &cdpBrowser{cmd: cmd}
@@ -57,8 +67,15 @@ func startChromium(t *testing.T, url string) *cdpBrowser {
 		if b.ws != nil {
 			b.ws.Close()
 		}
-		cmd.Process.Kill() // only the process this test started
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group this test started
 		cmd.Wait()
+		for i := 0; i < 20; i++ {
+			if err := os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s left behind", profile)
 	})
 	port := waitDevToolsPort(t, filepath.Join(profile, "DevToolsActivePort"))
 	wsURL := waitPageTarget(t, port)
