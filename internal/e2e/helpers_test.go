@@ -195,3 +195,19 @@ func wantNoErrorLogs(t *testing.T, recs []logRecord) {
 		}
 	}
 }
+
+// bootVM runs vm on the lab's server side until marker appears on its console, then stops the
+// capture and the daemon, logs the run, and fails the test with both servers' logs when the
+// VM did not get there. It returns the VM's result, pxewim's log and the captured packets.
+func bootVM(t *testing.T, lab *testenv.Lab, d *daemon, capture *testenv.Capture, site *testenv.Dnsmasq,
+	vm testenv.VMSpec, marker, name string) (*testenv.VMResult, []logRecord, []testenv.Packet) {
+	t.Helper()
+	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, marker, vmTimeout)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, name, res, pkts)
+	if vmErr != nil {
+		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 50), testenv.Tail(site.Log(), 20))
+	}
+	return res, recs, pkts
+}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -210,13 +209,7 @@ func runImageVM(t *testing.T, lab *testenv.Lab, d *daemon, capture *testenv.Capt
 		Extra:  []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"},
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
 	start := time.Now()
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, bootSectorMarker, vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, name, res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, bootSectorMarker, name)
 	t.Logf("%s: boot sector marker %.1fs after QEMU started (run %.1fs): %s", name, res.TimeToMarker.Seconds(), time.Since(start).Seconds(), res.MarkerLine)
 	wantNoErrorLogs(t, recs)
 	return res, recs

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,13 +215,7 @@ func runOVMFImageVM(t *testing.T, lab *testenv.Lab, d *daemon, capture *testenv.
 	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: name, MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
 	start := time.Now()
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, marker, vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, name, res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, marker, name)
 	t.Logf("%s: marker %.1fs after QEMU started (QEMU wall %.1fs, run %.1fs): %s", name, res.TimeToMarker.Seconds(), res.Wall.Seconds(), time.Since(start).Seconds(), res.MarkerLine)
 	wantNoErrorLogs(t, recs)
 	return res, recs

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,13 +39,7 @@ rules:
 	})
 	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-chain", MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot")}
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot/pxeboot.n12... ok", vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, "winpe-chain", res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot/pxeboot.n12... ok", "winpe-chain")
 	if !strings.Contains(res.Serial, "pxewim: chaining pxeboot.n12 (native WinPE over TFTP)") {
 		t.Errorf("console lacks the script's chaining line")
 	}
@@ -89,13 +82,7 @@ rules:
 	})
 	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: "winpe-chain-uefi", MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot")}
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot/bootmgfw.efi... ok", vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, "winpe-chain-uefi", res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	_, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot/bootmgfw.efi... ok", "winpe-chain-uefi")
 	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), mac) })
 	if len(dec) < 2 || dec[0].str("file") != "ipxe/snponly.efi" || !strings.Contains(dec[len(dec)-1].str("file"), "/boot.ipxe?") {
 		t.Errorf("DHCP decisions are not iPXE binary, then script URL:\n%s", dumpLog(dec, 5))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,13 +54,7 @@ rules:
 	})
 	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-iso", MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot.wim... ok", vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, "winpe-iso", res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot.wim... ok", "winpe-iso")
 	if !strings.Contains(res.Serial, "pxewim: booting Microsoft Windows Setup (amd64)") {
 		t.Errorf("console lacks the automatic entry's booting line")
 	}

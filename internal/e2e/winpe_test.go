@@ -105,13 +105,7 @@ rules:
 	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-wimboot", MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
 	// iPXE prints "URL... ok" per download; boot.wim is the last initrd of the script.
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "/boot.wim... ok", vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, "winpe-wimboot", res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 40 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
-	}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot.wim... ok", "winpe-wimboot")
 	if !strings.Contains(res.Serial, "pxewim: booting WinPE e2e") {
 		t.Errorf("console lacks the entry's \"booting WinPE e2e\" line")
 	}
@@ -190,13 +184,7 @@ rules:
 	})
 	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: "winpe-native", MAC: mac, Dir: dir,
 		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
-	res, vmErr := testenv.RunVM(context.Background(), lab.Srv, vm, "PXEWIM-E2E-BCD-FETCHED", vmTimeout)
-	pkts := stopCapture(t, capture)
-	recs := d.stop(t)
-	logRun(t, "winpe-native", res, pkts)
-	if vmErr != nil {
-		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s\nsite dnsmasq log:\n%s", vmErr, dumpLog(recs, 50), testenv.Tail(site.Log(), 20))
-	}
+	_, recs, pkts := bootVM(t, lab, d, capture, site, vm, "PXEWIM-E2E-BCD-FETCHED", "winpe-native")
 	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), mac) })
 	if len(dec) == 0 || dec[0].str("file") != `boot\bootmgfw.efi` || dec[0].str("firmware") != "efi64" {
 		t.Errorf("first DHCP decision is not the native boot file boot\\bootmgfw.efi:\n%s", dumpLog(dec, 5))
