@@ -233,7 +233,10 @@ func (w *WinPEBoot) Files(store fs.FS) (fs.FS, error) {
 // line and a `pxewim check` finding, instead of as a wimboot message on a lab machine's screen;
 // every download shows up in the HTTP log with its byte count; pxewim can hand over a generated
 // BCD when the image has none; files inside the WIM get immutable blob URLs that a cache can
-// share; and wimboot reads a transcoded or injected WIM without decompressing anything itself.
+// share. wimboot still reads the WIM itself: it always decodes the header, the blob table, the
+// image's metadata (file tree) and the fonts under Windows\Boot\Fonts, with its own LZX and
+// XPRESS decoders at 32 KiB chunks only; hence the transcoding of anything else, and index=N
+// whenever the served WIM's boot index is not the image to boot.
 //
 // An entry iPXE cannot boot through wimboot (path: native, or no wimboot binary) chains the
 // native loader over TFTP instead, when a rule sends the client here (see chainNative).
@@ -313,7 +316,11 @@ func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmw
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", it.name, err)
 		}
-		lines = append(lines, fmt.Sprintf("initrd -n %s %s || goto failed", it.name, u))
+		// "-n NAME" names the image inside iPXE (UEFI: the file wimboot.efi opens); the
+		// trailing NAME is the initrd's command line, which iPXE uses as the cpio entry's name
+		// when it hands initrds to a bzImage kernel under BIOS (iPXE core/cpio.c cpio_name()).
+		// Without it wimboot gets nameless entries: "Bad CPIO magic".
+		lines = append(lines, fmt.Sprintf("initrd -n %s %s %s || goto failed", it.name, u, it.name))
 	}
 	return lines, nil
 }

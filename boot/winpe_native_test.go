@@ -140,7 +140,7 @@ func TestWinPEUEFIBootmgr(t *testing.T) {
 				}
 				return
 			}
-			if want := "initrd -n bootmgfw.efi u/winpe/pe/image/" + tc.wimboot + " || goto failed"; !strings.Contains(uefi, want) {
+			if want := "initrd -n bootmgfw.efi u/winpe/pe/image/" + tc.wimboot + " bootmgfw.efi || goto failed"; !strings.Contains(uefi, want) {
 				t.Errorf("UEFI part lacks %q:\n%s", want, uefi)
 			}
 		})

@@ -41,7 +41,7 @@ type peSource struct {
 	served  io.ReaderAt
 	sSize   int64
 	sImage  *wim.Image // the image as served (index 1 of a synthesised WIM)
-	wimIdx  int        // wimboot index= argument, 0 when the served WIM has one image
+	wimIdx  int        // wimboot index= argument, 0 when the served WIM's boot index is the image
 	boot    map[catalog.Firmware]catalog.BootFiles
 	bcdOnce [2]sync.Once
 	bcds    [2][]byte
@@ -198,7 +198,9 @@ func (s *peSource) build(store fs.FS, a *wim.Archive) error {
 			return err
 		}
 		s.sImage = img
-		if multi {
+		// wimboot boots index=N, else the header's boot index; a boot index of 0 (or another
+		// image) would leave it without this image's tree and fonts.
+		if int(a.Header().BootIndex) != s.index {
 			s.wimIdx = s.index
 		}
 		return nil

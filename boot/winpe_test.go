@@ -290,7 +290,17 @@ func TestWinPEWithCatalogAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"item pe-solid-1 PE solid (solid.wim:1, x86_64)", "kernel u/tools/wimboot index=2", "initrd -n boot.wim u/winpe/pe-solid-1/boot.wim"} {
+	for _, w := range []string{"item pe-solid-1 PE solid (solid.wim:1, x86_64)", "initrd -n boot.wim u/winpe/pe-solid-1/boot.wim"} {
+		if !strings.Contains(menu, w) {
+			t.Errorf("menu lacks %q", w)
+		}
+	}
+	// wimboot boots index=N, else the header's boot index: setup.wim's boot index is its image
+	// 2 (no argument needed); nouefi.wim, captured without --boot, has boot index 0 and needs
+	// index=1, or wimboot would boot no image at all.
+	for _, w := range []string{":winpe_setup_bios\nkernel u/tools/wimboot || goto failed", ":winpe_pe-nouefi-1_bios\nkernel u/tools/wimboot index=1 || goto failed"} {
+		w = strings.ReplaceAll(w, "\\n", "\n")
+
 		if !strings.Contains(menu, w) {
 			t.Errorf("menu lacks %q", w)
 		}

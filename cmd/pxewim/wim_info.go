@@ -82,7 +82,7 @@ func attributes(a *wim.ReadCloser) string {
 }
 
 // wimTime formats a time as wimlib-imagex does (ctime style, UTC).
-func wimTime(t time.Time) string { return t.UTC().Format("Mon Jan _2 15:04:05 2006 UTC") }
+func wimTime(t time.Time) string { return t.UTC().Format("Mon Jan 02 15:04:05 2006 UTC") }
 
 func printImageInfo(w io.Writer, im wim.ImageInfo) {
 	kv := func(k string, v any) { fmt.Fprintf(w, "%-24s%v\n", k+":", v) }
