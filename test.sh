@@ -19,6 +19,7 @@ PKGS=(
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
   libhivex-bin libwin-hivex-perl genisoimage xorriso nasm syslinux-common mtools dosfstools
   grub-efi-amd64-bin                          # grub-mkstandalone: the EFI program inside the UEFI sanboot test ISO
+  gnu-efi                                     # headers, crt0 and libefi: the wimboot.efi stand-in is built from C at test time
   openssh-server openssh-client udftools 7zip ieee-data
   chromium
   ca-certificates git gcc
