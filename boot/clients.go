@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bufio"
+	"container/list"
 	"fmt"
 	"io"
 	"net"
@@ -15,8 +16,28 @@ import (
 // Registry remembers the clients seen recently, so that TFTP and HTTP, which see only an IP
 // address, can tell who is asking (MAC, firmware, iPXE or not). DHCP feeds it by MAC; the IP
 // comes from port-4011 requests, full-mode leases or an HTTP ?mac= parameter, and as a last
-// resort from the kernel's neighbour table. It holds at most Max clients, each for TTL after
-// it was last seen. Safe for concurrent use.
+// resort from the kernel's neighbour table. Safe for concurrent use.
+//
+// # Bounds and eviction
+//
+// It holds at most Max records (a hard cap), each until TTL has passed since the client was
+// last seen by DHCP or served. A client counts as served from the moment TFTP or HTTP looks
+// it up (LookupIP, LookupMAC: every transfer start does, and the dashboard at each transfer's
+// end): a client with live or recent transfers is in the middle of a boot, and a native
+// WinPE client's whole TFTP tree hangs on its record. So when the registry is full, a
+// newcomer takes the place of, in this order:
+//
+//  1. a record whose TTL has run out (served or not);
+//  2. the least recently seen client that was never served (a DISCOVER and nothing since:
+//     what a flood of random MACs consists of);
+//  3. nobody: the newcomer is not recorded (Stats.Refused counts it). Clients served within
+//     the TTL are never evicted by newcomers; TFTP and HTTP treat an unrecorded client as
+//     unknown (it gets the default tree and menu) until room frees up.
+//
+// Every operation is O(1) (two LRU lists and two maps): a flood costs no scan. One record
+// costs about 430 bytes of heap (measured by TestRegistryMemoryPerEntry), so the default
+// 16384 records are about 7 MiB: room for a lab of 5,000 clients inside the TTL, 5,000 more
+// booting, and the strangers of a rate-limited flood (see the dhcp package's RateLimit).
 type Registry struct {
 	max     int
 	ttl     time.Duration
@@ -25,20 +46,45 @@ type Registry struct {
 
 	mu    sync.Mutex
 	byMAC map[string]*clientRecord
-	byIP  map[netip.Addr]string // IP -> MAC key
+	byIP  map[netip.Addr]*clientRecord
+	idle  list.List // never-served records, least recently seen first (values: *clientRecord)
+	busy  list.List // served records, least recently active first
+	// evicted and refused count newcomers that pushed a live record out, or found no room.
+	evicted, refused uint64
 }
 
 type clientRecord struct {
-	c    Client
-	seen time.Time
+	key    string // MAC text, the byMAC key
+	c      Client
+	seen   time.Time // last DHCP exchange or learned address
+	served time.Time // last TFTP/HTTP lookup; zero: never served
+	ip     netip.Addr // the address byIP maps to this record (zero: none)
+	elem   *list.Element
+}
+
+// last is when the client last did anything.
+func (rec *clientRecord) last() time.Time {
+	if rec.served.After(rec.seen) {
+		return rec.served
+	}
+	return rec.seen
 }
 
 // Registry defaults.
 const (
-	DefaultRegistrySize = 4096
+	DefaultRegistrySize = 16384
 	DefaultRegistryTTL  = time.Hour
 	procNetARP          = "/proc/net/arp"
 )
+
+// RegistryStats describes the registry's occupancy, for logs and metrics.
+type RegistryStats struct {
+	Clients int    // records held
+	Served  int    // of which served within the TTL (protected from eviction)
+	Max     int    // the hard cap
+	Evicted uint64 // never-served records dropped to make room for a newcomer
+	Refused uint64 // newcomers not recorded: every record was served within the TTL
+}
 
 // NewRegistry returns a registry of at most max clients kept for ttl (0 = the defaults).
 func NewRegistry(max int, ttl time.Duration) *Registry {
@@ -49,7 +95,7 @@ func NewRegistry(max int, ttl time.Duration) *Registry {
 		ttl = DefaultRegistryTTL
 	}
 	return &Registry{max: max, ttl: ttl, now: time.Now, arpPath: procNetARP,
-		byMAC: map[string]*clientRecord{}, byIP: map[netip.Addr]string{}}
+		byMAC: map[string]*clientRecord{}, byIP: map[netip.Addr]*clientRecord{}}
 }
 
 // Observe records what DHCP learned about a client. Fields the new record lacks (an IP, a
@@ -62,14 +108,12 @@ func (r *Registry) Observe(c Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	rec, ok := r.byMAC[key]
-	if !ok {
-		r.makeRoom(now)
-		rec = &clientRecord{}
-		r.byMAC[key] = rec
+	rec := r.record(key, now)
+	if rec == nil {
+		return
 	}
 	old := rec.c
-	rec.c, rec.seen = cloneClient(c), now
+	rec.c = cloneClient(c)
 	if !c.IP.IsValid() {
 		rec.c.IP = old.IP
 	}
@@ -79,7 +123,7 @@ func (r *Registry) Observe(c Client) {
 	if c.Interface == "" {
 		rec.c.Interface = old.Interface
 	}
-	r.setIP(key, rec)
+	r.setIP(rec)
 }
 
 // LearnIP records that the client with this MAC uses ip (seen in an HTTP request naming its
@@ -91,77 +135,129 @@ func (r *Registry) LearnIP(mac net.HardwareAddr, ip netip.Addr) {
 	key := mac.String()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
-	rec, ok := r.byMAC[key]
-	if !ok {
-		r.makeRoom(now)
-		rec = &clientRecord{c: Client{MAC: append(net.HardwareAddr(nil), mac...)}}
-		r.byMAC[key] = rec
-	}
-	rec.c.IP, rec.seen = ip.Unmap(), now
-	r.setIP(key, rec)
-}
-
-// setIP points the IP index at key, dropping the stale entry of an earlier address or owner.
-func (r *Registry) setIP(key string, rec *clientRecord) {
-	for ip, k := range r.byIP {
-		if k == key && ip != rec.c.IP {
-			delete(r.byIP, ip)
-		}
-	}
-	if rec.c.IP.IsValid() {
-		if prev, ok := r.byIP[rec.c.IP]; ok && prev != key {
-			if p := r.byMAC[prev]; p != nil {
-				p.c.IP = netip.Addr{} // the address moved to another machine
-			}
-		}
-		r.byIP[rec.c.IP] = key
-	}
-}
-
-// makeRoom drops expired records, then the oldest one, until one more fits. Called locked.
-func (r *Registry) makeRoom(now time.Time) {
-	if len(r.byMAC) < r.max {
+	rec := r.record(key, r.now())
+	if rec == nil {
 		return
 	}
-	var oldestKey string
-	var oldest time.Time
-	for k, rec := range r.byMAC {
-		if now.Sub(rec.seen) > r.ttl {
-			r.remove(k)
-			continue
-		}
-		if oldestKey == "" || rec.seen.Before(oldest) {
-			oldestKey, oldest = k, rec.seen
-		}
+	if len(rec.c.MAC) == 0 {
+		rec.c.MAC = append(net.HardwareAddr(nil), mac...)
 	}
-	if len(r.byMAC) >= r.max && oldestKey != "" {
-		r.remove(oldestKey)
-	}
+	rec.c.IP = ip.Unmap()
+	r.setIP(rec)
 }
 
-func (r *Registry) remove(key string) {
-	if rec, ok := r.byMAC[key]; ok && rec.c.IP.IsValid() && r.byIP[rec.c.IP] == key {
-		delete(r.byIP, rec.c.IP)
+// record returns key's record marked seen now, making one (and room for it) when there is
+// none; nil when the registry is full of clients served within the TTL. Called locked.
+func (r *Registry) record(key string, now time.Time) *clientRecord {
+	if rec, ok := r.byMAC[key]; ok {
+		if now.Sub(rec.last()) > r.ttl {
+			r.remove(rec) // expired: start afresh, as a never-served newcomer
+		} else {
+			rec.seen = now
+			r.listOf(rec).MoveToBack(rec.elem)
+			return rec
+		}
 	}
-	delete(r.byMAC, key)
+	if !r.makeRoom(now) {
+		r.refused++
+		return nil
+	}
+	rec := &clientRecord{key: key, seen: now}
+	rec.elem = r.idle.PushBack(rec)
+	r.byMAC[key] = rec
+	return rec
 }
 
-// LookupMAC returns the client with this MAC, if seen within the TTL.
+func (r *Registry) listOf(rec *clientRecord) *list.List {
+	if rec.served.IsZero() {
+		return &r.idle
+	}
+	return &r.busy
+}
+
+// setIP points the IP index at rec's address, dropping the entry of its earlier address and
+// taking the address from a record that had it before (the address moved to another machine).
+func (r *Registry) setIP(rec *clientRecord) {
+	ip := rec.c.IP
+	if rec.ip == ip {
+		if ip.IsValid() {
+			r.byIP[ip] = rec
+		}
+		return
+	}
+	if rec.ip.IsValid() && r.byIP[rec.ip] == rec {
+		delete(r.byIP, rec.ip)
+	}
+	rec.ip = netip.Addr{}
+	if !ip.IsValid() {
+		return
+	}
+	if prev, ok := r.byIP[ip]; ok && prev != rec {
+		prev.c.IP, prev.ip = netip.Addr{}, netip.Addr{}
+	}
+	r.byIP[ip] = rec
+	rec.ip = ip
+}
+
+// makeRoom makes room for one more record; false when every record was served within the TTL.
+// Called locked.
+func (r *Registry) makeRoom(now time.Time) bool {
+	if len(r.byMAC) < r.max {
+		return true
+	}
+	for _, l := range []*list.List{&r.busy, &r.idle} {
+		for e := l.Front(); e != nil; e = l.Front() {
+			rec := e.Value.(*clientRecord)
+			if now.Sub(rec.last()) <= r.ttl {
+				break
+			}
+			r.remove(rec)
+		}
+	}
+	if len(r.byMAC) < r.max {
+		return true
+	}
+	if e := r.idle.Front(); e != nil {
+		r.remove(e.Value.(*clientRecord))
+		r.evicted++
+		return true
+	}
+	return false
+}
+
+func (r *Registry) remove(rec *clientRecord) {
+	if rec.ip.IsValid() && r.byIP[rec.ip] == rec {
+		delete(r.byIP, rec.ip)
+	}
+	r.listOf(rec).Remove(rec.elem)
+	delete(r.byMAC, rec.key)
+}
+
+// LookupMAC returns the client with this MAC, if seen within the TTL. The lookup marks the
+// client served (TFTP and HTTP look clients up when a transfer starts).
 func (r *Registry) LookupMAC(mac net.HardwareAddr) (Client, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.lookupKey(mac.String())
+	return r.lookup(r.byMAC[mac.String()])
 }
 
-func (r *Registry) lookupKey(key string) (Client, bool) {
-	rec, ok := r.byMAC[key]
-	if !ok {
+// lookup returns rec's client when it has not expired, and marks it served. Called locked.
+func (r *Registry) lookup(rec *clientRecord) (Client, bool) {
+	if rec == nil {
 		return Client{}, false
 	}
-	if r.now().Sub(rec.seen) > r.ttl {
-		r.remove(key)
+	now := r.now()
+	if now.Sub(rec.last()) > r.ttl {
+		r.remove(rec)
 		return Client{}, false
+	}
+	if rec.served.IsZero() {
+		r.idle.Remove(rec.elem)
+		rec.served = now
+		rec.elem = r.busy.PushBack(rec)
+	} else {
+		rec.served = now
+		r.busy.MoveToBack(rec.elem)
 	}
 	return cloneClient(rec.c), true
 }
@@ -169,17 +265,14 @@ func (r *Registry) lookupKey(key string) (Client, bool) {
 // LookupIP returns the client using ip. When no DHCP exchange or request told us, the
 // kernel's neighbour table gives the MAC behind the address (the client just talked to us,
 // so the entry is fresh), and the client is whatever DHCP knew about that MAC, if anything.
+// Like LookupMAC, it marks the client served.
 func (r *Registry) LookupIP(ip netip.Addr) (Client, bool) {
 	ip = ip.Unmap()
 	r.mu.Lock()
-	if key, ok := r.byIP[ip]; ok {
-		c, ok := r.lookupKey(key)
-		r.mu.Unlock()
-		if ok {
-			return c, true
-		}
-	} else {
-		r.mu.Unlock()
+	c, ok := r.lookup(r.byIP[ip])
+	r.mu.Unlock()
+	if ok {
+		return c, true
 	}
 	mac, ok := r.neighbour(ip)
 	if !ok {
@@ -188,7 +281,6 @@ func (r *Registry) LookupIP(ip netip.Addr) (Client, bool) {
 	r.LearnIP(mac, ip)
 	return r.LookupMAC(mac)
 }
-
 // neighbour looks ip up in the kernel's ARP table.
 func (r *Registry) neighbour(ip netip.Addr) (net.HardwareAddr, bool) {
 	if r.arpPath == "" || !ip.Is4() {
@@ -247,6 +339,21 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.byMAC)
+}
+
+// Stats reports the registry's occupancy. Served counts the records served within the TTL.
+func (r *Registry) Stats() RegistryStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	st := RegistryStats{Clients: len(r.byMAC), Max: r.max, Evicted: r.evicted, Refused: r.refused}
+	for e := r.busy.Back(); e != nil; e = e.Prev() {
+		if now.Sub(e.Value.(*clientRecord).last()) > r.ttl {
+			break
+		}
+		st.Served++
+	}
+	return st
 }
 
 func cloneClient(c Client) Client {
