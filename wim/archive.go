@@ -33,6 +33,9 @@ type Options struct {
 	Parts []Part
 	// Cache holds decoded chunks; nil means a private cache of DefaultCacheSize bytes.
 	Cache *Cache
+	// Name names the WIM in errors (ChecksumError.WIM), e.g. its path in the store. OpenFile
+	// sets it to the path.
+	Name string
 
 	// newDecoder replaces the codec packages (tests only).
 	newDecoder newDecoderFunc
@@ -61,6 +64,7 @@ type Archive struct {
 	info      xmlWIM
 
 	missingParts int
+	name         string // Options.Name
 
 	imgMu  sync.Mutex
 	images map[int]*imageLoad
@@ -77,7 +81,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Archive, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	a := &Archive{cache: opts.Cache, blobs: map[[sha1.Size]byte]*blob{}, images: map[int]*imageLoad{}}
+	a := &Archive{cache: opts.Cache, name: opts.Name, blobs: map[[sha1.Size]byte]*blob{}, images: map[int]*imageLoad{}}
 	a.decoders.newDecoder = opts.newDecoder
 	if a.cache == nil {
 		a.cache = NewCache(DefaultCacheSize)
@@ -312,7 +316,7 @@ func OpenFile(path string, opts *OpenFileOptions) (*ReadCloser, error) {
 			parts = append(parts, Part{R: pf, Size: psize})
 		}
 	}
-	a, err := Open(f, size, &Options{Parts: parts, Cache: opts.Cache})
+	a, err := Open(f, size, &Options{Parts: parts, Cache: opts.Cache, Name: path})
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -29,6 +29,33 @@ var (
 // ErrChecksum is returned (wrapped) when data read in full does not match its SHA-1.
 var ErrChecksum = errors.New("SHA-1 mismatch")
 
+// ChecksumError reports a stream whose data, read in full, does not hash to the SHA-1 the WIM
+// records for it: the WIM is damaged (or changed under the reader). It matches ErrChecksum
+// with errors.Is.
+type ChecksumError struct {
+	WIM   string // the WIM's name (Options.Name), "" if not given
+	Image int    // 1-based image index
+	Path  string // the entry's path in the image, with ":stream" for a named stream
+	Want  [sha1.Size]byte
+	Got   [sha1.Size]byte
+}
+
+func (e *ChecksumError) Error() string {
+	where := "wim: "
+	if e.WIM != "" {
+		where += e.WIM + ": "
+	}
+	return fmt.Sprintf("%simage %d: %s: %v: the data hashes to %s, the WIM records %s",
+		where, e.Image, e.Path, ErrChecksum, hex.EncodeToString(e.Got[:]), hex.EncodeToString(e.Want[:]))
+}
+
+// Is makes errors.Is(err, ErrChecksum) true.
+func (e *ChecksumError) Is(target error) bool { return target == ErrChecksum }
+
+// Corrupt reports that the stored data is damaged. Servers that must not import this
+// package (tftp, httpboot) recognise such read errors by this method.
+func (e *ChecksumError) Corrupt() bool { return true }
+
 // lookup resolves an fs.ValidPath name to an entry, case-insensitively (exact matches win).
 func (img *Image) lookup(op, name string) (*Entry, error) {
 	if !fs.ValidPath(name) {
@@ -93,14 +120,19 @@ func (img *Image) OpenEntry(e *Entry) (*File, error) { return img.openStream(e, 
 func (img *Image) OpenStream(e *Entry, name string) (*File, error) {
 	for _, s := range e.Streams {
 		if s.Name == name {
-			return img.openStream(e, s.Hash, s.Size)
+			return img.openNamed(e, name, s.Hash)
 		}
 	}
 	return nil, fmt.Errorf("wim: %s: no stream named %q: %w", e.Path(), name, fs.ErrNotExist)
 }
 
 func (img *Image) openStream(e *Entry, h [sha1.Size]byte, size int64) (*File, error) {
-	f := &File{e: e, hash: h}
+	return img.openNamed(e, "", h)
+}
+
+// openNamed opens a stream of e: the unnamed one when stream is "".
+func (img *Image) openNamed(e *Entry, stream string, h [sha1.Size]byte) (*File, error) {
+	f := &File{img: img, e: e, stream: stream, hash: h}
 	if h == ([sha1.Size]byte{}) {
 		return f, nil
 	}
@@ -129,8 +161,10 @@ func (img *Image) ReadFile(name string) ([]byte, error) {
 		return []byte{}, nil
 	}
 	data, err := f.b.readAll()
-	if err == nil && sha1.Sum(data) != f.hash {
-		err = fmt.Errorf("%v: %w", f.b, ErrChecksum)
+	if err == nil {
+		if sum := sha1.Sum(data); sum != f.hash {
+			err = f.checksumError(sum)
+		}
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: err}
@@ -190,19 +224,30 @@ func (fi fileInfo) Info() (fs.FileInfo, error) { return fi, nil }
 func (fi fileInfo) String() string             { return fs.FormatFileInfo(fi) }
 
 // File is an open data stream of an image entry. Read and Seek share a position; ReadAt is
-// independent of it and safe for concurrent use. Reading a stream from start to end checks its
-// SHA-1: a mismatch is reported instead of io.EOF.
+// independent of it and safe for concurrent use.
+//
+// A File checks the stream's SHA-1 whenever it is read in full, in order: it hashes the bytes
+// its reads (Read and ReadAt alike) return from offset 0 onwards, as long as each read starts
+// at or before the end of what was hashed so far (re-reading, as a TFTP retransmission or a
+// second pass does, is fine). The read that would return the stream's last bytes first
+// compares the SHA-1, and on a mismatch returns a *ChecksumError (errors.Is ErrChecksum)
+// instead of those bytes, so a sequential copy (http.ServeContent over an io.SectionReader,
+// a TFTP transfer, io.Copy) never completes with wrong data. Reads that do not cover the
+// stream in order from 0 (ranges) are not checked.
 type File struct {
-	e    *Entry
-	b    *blob // nil for an empty stream
-	size int64
-	hash [sha1.Size]byte
+	img    *Image
+	e      *Entry
+	stream string // named stream, "" for the unnamed one
+	b      *blob  // nil for an empty stream
+	size   int64
+	hash   [sha1.Size]byte
 
 	mu     sync.Mutex
 	pos    int64
 	pin    chunkPin
-	h      hash.Hash // running SHA-1 while reads are sequential from 0
+	h      hash.Hash // SHA-1 of [0, hashed); nil once the stream is checked
 	hashed int64
+	bad    error // the *ChecksumError, once found
 	closed bool
 }
 
@@ -236,24 +281,13 @@ func (f *File) Read(p []byte) (int, error) {
 	if f.closed {
 		return 0, fs.ErrClosed
 	}
-	if f.pos >= f.size {
-		return 0, io.EOF
-	}
-	if f.b == nil {
+	if f.pos >= f.size || f.b == nil {
 		return 0, io.EOF
 	}
 	f.pin.end = f.b.off + f.b.size
 	n, err := f.b.readAt(p, f.pos, &f.pin)
-	if f.h != nil && f.hashed == f.pos {
-		f.h.Write(p[:n])
-		f.hashed += int64(n)
-		if f.hashed == f.size {
-			var sum [sha1.Size]byte
-			if f.h.Sum(sum[:0]); sum != f.hash {
-				f.pos += int64(n)
-				return n, fmt.Errorf("wim: %s: %w (%s)", f.e.Path(), ErrChecksum, hex.EncodeToString(f.hash[:]))
-			}
-		}
+	if cerr := f.account(p[:n], f.pos); cerr != nil {
+		return 0, cerr
 	}
 	f.pos += int64(n)
 	if err == io.EOF && n > 0 {
@@ -273,7 +307,51 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	return f.b.readAt(p, off, nil)
+	n, err := f.b.readAt(p, off, nil)
+	if n > 0 {
+		f.mu.Lock()
+		cerr := f.account(p[:n], off)
+		f.mu.Unlock()
+		if cerr != nil {
+			return 0, cerr
+		}
+	}
+	return n, err
+}
+
+// account adds data (read at off) to the running SHA-1 when it continues the checked prefix,
+// and, when data ends the stream, returns the checksum error that must replace it (nil when
+// the stream is good or was not read in order). Called with f.mu held.
+func (f *File) account(data []byte, off int64) error {
+	end := off + int64(len(data))
+	if f.h != nil && off <= f.hashed && end > f.hashed {
+		f.h.Write(data[f.hashed-off:])
+		f.hashed = end
+		if f.hashed == f.size {
+			var sum [sha1.Size]byte
+			if f.h.Sum(sum[:0]); sum != f.hash {
+				f.bad = f.checksumError(sum)
+			}
+			f.h = nil // checked: later reads pass (or fail) without hashing again
+		}
+	}
+	if end == f.size && f.bad != nil {
+		return f.bad
+	}
+	return nil
+}
+
+// checksumError describes a mismatch of the whole stream's SHA-1.
+func (f *File) checksumError(got [sha1.Size]byte) *ChecksumError {
+	p := f.e.Path()
+	if f.stream != "" {
+		p += ":" + f.stream
+	}
+	e := &ChecksumError{Path: p, Want: f.hash, Got: got}
+	if f.img != nil {
+		e.WIM, e.Image = f.img.a.name, f.img.index
+	}
+	return e
 }
 
 // Seek sets the position for the next Read.
