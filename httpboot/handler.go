@@ -215,6 +215,17 @@ func contentReader(f fs.File, size int64) (*errReader, error) {
 	return nil, errors.New("file supports neither ReadAt nor Seek, cannot serve ranges")
 }
 
+// IsCorrupt reports whether err says that a file's stored bytes are damaged: somewhere in its
+// chain is an error with a Corrupt() bool method returning true (wim.ChecksumError: a WIM
+// stream read in full does not match its SHA-1). Trees report it as a read error instead of
+// the file's last bytes, so the response is cut before its body completes (net/http closes
+// the connection when fewer bytes than the Content-Length were written): no client and no
+// cache in front ever holds a complete wrong body. The request is logged at ERROR level.
+func IsCorrupt(err error) bool {
+	var c interface{ Corrupt() bool }
+	return errors.As(err, &c) && c.Corrupt()
+}
+
 // errReader remembers the first read error: ServeContent drops errors during the body copy,
 // and a store that fails mid-file (a corrupt WIM chunk) must show up in the log.
 type errReader struct {
@@ -264,10 +275,14 @@ func clientLabel(c ClientInfo) string {
 
 func (h *Handler) logRequest(r *http.Request, ev *Event) {
 	// Warn when the operator has something to fix: a server error, a body cut short by a
-	// store error, or a refusal by the tree for a reason other than "not found".
+	// store error, or a refusal by the tree for a reason other than "not found". Damaged
+	// content (a checksum mismatch, the body cut before its last bytes) is an error.
 	level := slog.LevelInfo
 	var he *httpError
-	if ev.Status >= 500 || (ev.Err != nil && ev.Status < 400) || (errors.As(ev.Err, &he) && he.cause != nil) {
+	switch {
+	case IsCorrupt(ev.Err):
+		level = slog.LevelError
+	case ev.Status >= 500 || (ev.Err != nil && ev.Status < 400) || (errors.As(ev.Err, &he) && he.cause != nil):
 		level = slog.LevelWarn
 	}
 	attrs := []slog.Attr{
