@@ -2,8 +2,8 @@ package lzx
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
+	"github.com/pxewim/pxewim/wim/internal/lz"
 	"math/bits"
 )
 
@@ -29,7 +29,7 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		if nbits < 32 {
 			// br.fill32, inlined by hand (too big for the inliner).
 			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(load32le(br.src, p), 16) // p+4 <= len(br.src)
+				w := bits.RotateLeft32(lz.Load32LE(br.src, p), 16) // p+4 <= len(br.src)
 				br.pos = p + 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32
@@ -45,14 +45,14 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		nbits -= uint(e & entryLenMsk)
 		sym := e >> 16
 		if sym < numChars {
-			store8(d.dst, out, byte(sym)) // out < end <= len(dst)
+			lz.Store8(d.dst, out, byte(sym)) // out < end <= len(dst)
 			out++
 			// Literals come in runs: the buffer still holds >= 33 bits, enough to take
 			// a second literal here without the refill check (a match goes round).
 			if e := mainT[buf>>(64-mainTableBits)]; e>>16 < numChars && e&entryPtr == 0 && out < d.end {
 				buf <<= e & 63
 				nbits -= uint(e & entryLenMsk)
-				store8(d.dst, out, byte(e>>16))
+				lz.Store8(d.dst, out, byte(e>>16))
 				out++
 			}
 			continue
@@ -104,17 +104,17 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 			return out, fmt.Errorf("lzx: match offset %d before chunk start at position %d", off, out)
 		}
 		if n, from := int(length), out-int(off); out+n+8 > len(d.dst) || off-2 < 6 {
-			copyMatch(d.dst, out, int(off), n) // near the end, or offsets 2-7
+			lz.CopyMatch(d.dst, out, int(off), n) // near the end, or offsets 2-7
 		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra
 			// bytes land inside dst, later overwritten.
 			for i := 0; i < n; i += 8 {
-				store64(d.dst, out+i, load64(d.dst, from+i))
+				lz.Store64(d.dst, out+i, lz.Load64(d.dst, from+i))
 			}
 		} else { // offset 1: a run of the previous byte (zero padding in binaries)
 			v := uint64(d.dst[from]) * 0x0101010101010101
 			for i := 0; i < n; i += 8 {
-				store64(d.dst, out+i, v)
+				lz.Store64(d.dst, out+i, v)
 			}
 		}
 		out += int(length)
@@ -122,34 +122,4 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 	br.buf, br.nbits = buf, nbits
 	r[0], r[1], r[2] = rq[0], rq[1], rq[2]
 	return out, nil
-}
-
-// copyMatch copies length bytes from dst[out-off:] to dst[out:], byte-serially in effect
-// (later bytes may repeat earlier output). off >= 1 and the match lies within dst. With 8
-// bytes of room after the match, whole words are copied (a word never overlaps its source
-// when off >= 8; offset 1 is a byte fill); other short offsets go byte by byte.
-func copyMatch(dst []byte, out, off, length int) {
-	src := out - off
-	if out+length+8 <= len(dst) {
-		if off >= 8 {
-			w := dst[out : out+length+8]
-			s := dst[src : src+length+8]
-			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(w[n:], binary.LittleEndian.Uint64(s[n:]))
-			}
-			return
-		}
-		if off == 1 {
-			v := uint64(dst[src]) * 0x0101010101010101
-			for n := 0; n < length; n += 8 {
-				store64(dst, out+n, v) // out+length+8 <= len(dst)
-			}
-			return
-		}
-	}
-	m := dst[out : out+length]
-	s := dst[src : src+length]
-	for i := range m {
-		m[i] = s[i]
-	}
 }

@@ -2,6 +2,7 @@ package xpress
 
 import (
 	"fmt"
+	"github.com/pxewim/pxewim/wim/internal/lz"
 	"math/bits"
 
 	"github.com/pxewim/pxewim/wim/internal/huffman"
@@ -238,7 +239,7 @@ func (e *Encoder) findMatch(src []byte, i int) (bestLen, bestOff int) {
 		j := i - int(d)
 		// Hash collisions fail the prefix test; then the byte at bestLen decides whether
 		// this candidate can beat the best so far. (j+4 <= i+3 <= len(src).)
-		if load32le(src, j)&0xFFFFFF == cur && src[j+bestLen] == src[i+bestLen] {
+		if lz.Load32LE(src, j)&0xFFFFFF == cur && src[j+bestLen] == src[i+bestLen] {
 			l := matchLen(src, j, i, maxLen)
 			if l > bestLen {
 				bestLen, bestOff = l, i-j
@@ -266,7 +267,7 @@ func (e *Encoder) findMatch(src []byte, i int) (bestLen, bestOff int) {
 func matchLen(src []byte, j, i, max int) int {
 	n := 0
 	for n+8 <= max {
-		x := load64(src, j+n) ^ load64(src, i+n) // little-endian on every build (see word_*.go)
+		x := lz.Load64(src, j+n) ^ lz.Load64(src, i+n) // little-endian on every build (see word_*.go)
 		if x != 0 {
 			return n + bits.TrailingZeros64(x)>>3
 		}

@@ -39,6 +39,7 @@ package xpress
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/pxewim/pxewim/wim/internal/lz"
 	"math/bits"
 )
 
@@ -113,7 +114,7 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		if nbits < 31 {
 			// Add two words with one 32-bit load; a rotate puts them in stream order.
 			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(load32le(br.src, p), 16) // p+4 <= len(br.src)
+				w := bits.RotateLeft32(lz.Load32LE(br.src, p), 16) // p+4 <= len(br.src)
 				br.pos = p + 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32
@@ -131,7 +132,7 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		nbits -= uint(e & entryLenMsk)
 		sym := e >> 16
 		if sym < 256 {
-			store8(d.dst, out, byte(sym)) // out < len(dst)
+			lz.Store8(d.dst, out, byte(sym)) // out < len(dst)
 			out++
 			continue
 		}
@@ -158,17 +159,17 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(d.dst))
 		}
 		if n, from := int(length), out-off; out+n+8 > len(d.dst) || uint(off-2) < 6 {
-			copyMatch(d.dst, out, off, n) // near the end, or offsets 2-7
+			lz.CopyMatch(d.dst, out, off, n) // near the end, or offsets 2-7
 		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra
 			// bytes land inside dst, later overwritten.
 			for i := 0; i < n; i += 8 {
-				store64(d.dst, out+i, load64(d.dst, from+i))
+				lz.Store64(d.dst, out+i, lz.Load64(d.dst, from+i))
 			}
 		} else { // offset 1: a run of the previous byte
 			v := uint64(d.dst[from]) * 0x0101010101010101
 			for i := 0; i < n; i += 8 {
-				store64(d.dst, out+i, v)
+				lz.Store64(d.dst, out+i, v)
 			}
 		}
 		out += int(length)
@@ -198,34 +199,4 @@ func (br *bitReader) readLength(surplus uint, out int) (uint32, error) {
 	}
 	br.pos, br.seg = p, p
 	return n, nil
-}
-
-// copyMatch copies length bytes from dst[out-off:] to dst[out:], byte-serially in effect
-// (later bytes may repeat earlier output). off >= 1 and the match lies within dst. With 8
-// bytes of room after the match, whole words are copied (a word never overlaps its source
-// when off >= 8; offset 1 is a byte fill); other short offsets go byte by byte.
-func copyMatch(dst []byte, out, off, length int) {
-	src := out - off
-	if out+length+8 <= len(dst) {
-		if off >= 8 {
-			w := dst[out : out+length+8]
-			s := dst[src : src+length+8]
-			for n := 0; n < length; n += 8 {
-				binary.LittleEndian.PutUint64(w[n:], binary.LittleEndian.Uint64(s[n:]))
-			}
-			return
-		}
-		if off == 1 {
-			v := uint64(dst[src]) * 0x0101010101010101
-			for n := 0; n < length; n += 8 {
-				store64(dst, out+n, v) // out+length+8 <= len(dst)
-			}
-			return
-		}
-	}
-	m := dst[out : out+length]
-	s := dst[src : src+length]
-	for i := range m {
-		m[i] = s[i]
-	}
 }
