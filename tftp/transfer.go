@@ -144,7 +144,23 @@ func (s *Server) serveFile(t *Transfer, rf io.ReaderFrom) error {
 	}
 	r := &progressReader{r: fileReader(f, t.Size), t: t, s: s}
 	_, err = rf.ReadFrom(bufio.NewReaderSize(r, readAheadSize(t.Size)))
+	if r.corrupt != nil {
+		// The client got an ERROR instead of the last blocks; the log and the observer get the
+		// whole story (which WIM, image, path, SHA-1s).
+		return &codedError{codeNotDefined, fmt.Errorf("%s: transfer aborted before its last block: %w", clean, r.corrupt)}
+	}
 	return err
+}
+
+// errDamaged is what a client is told when the file's bytes do not match their checksum.
+var errDamaged = &codedError{codeNotDefined, errors.New("checksum error: the server's copy of this file is damaged")}
+
+// isCorrupt reports whether err says the file's stored bytes are damaged: an error in its chain
+// has a Corrupt() bool method returning true (wim.ChecksumError: a WIM stream read in full
+// does not match its SHA-1; the file returns it instead of its last bytes).
+func isCorrupt(err error) bool {
+	var c interface{ Corrupt() bool }
+	return errors.As(err, &c) && c.Corrupt()
 }
 
 // maxReadAhead is how far ahead of the wire a transfer reads its file.
@@ -182,12 +198,14 @@ var errBusy = &codedError{codeNotDefined, errors.New("server busy: too many tran
 // errShuttingDown ends transfers that outlive Shutdown's deadline.
 var errShuttingDown = &codedError{codeNotDefined, errors.New("server shutting down")}
 
-// progressReader reports reads to the Observer and stops the transfer once
-// Shutdown gave up waiting.
+// progressReader reports reads to the Observer, stops the transfer once
+// Shutdown gave up waiting, and turns a damaged file's read error into a
+// short ERROR for the client (keeping the full error for the log).
 type progressReader struct {
-	r io.Reader
-	t *Transfer
-	s *Server
+	r       io.Reader
+	t       *Transfer
+	s       *Server
+	corrupt error
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -195,6 +213,10 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		return 0, errShuttingDown
 	}
 	n, err := p.r.Read(b)
+	if err != nil && isCorrupt(err) {
+		p.corrupt = err
+		return 0, errDamaged // pin sends it as the ERROR packet: the last bytes never leave
+	}
 	if n > 0 {
 		p.t.mu.Lock()
 		p.t.Sent += int64(n)
@@ -224,6 +246,8 @@ func (s *Server) logEnd(t *Transfer, err error) {
 		s.log.Debug("tftp: client refused a duplicate transfer", append(attrs, "message", peer.Message)...)
 	case isProbe(t.Path):
 		s.log.Debug("tftp: probe", append(attrs, "err", err)...)
+	case isCorrupt(err):
+		s.log.Error("tftp: transfer aborted: the file's data does not match its checksum", append(attrs, "err", err)...)
 	case errors.Is(err, fs.ErrNotExist):
 		s.log.Info("tftp: not found", append(attrs, "err", err)...)
 	default:
