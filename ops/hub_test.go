@@ -109,6 +109,7 @@ func TestFailureHints(t *testing.T) {
 		{"permission", 403, "a", fs.ErrPermission, "readable"},
 		{"range", 416, "a", errors.New("bad range"), "byte range"},
 		{"client left", 200, "boot.wim", errors.New("write: broken pipe"), "ended the transfer early"},
+		{"damaged WIM", 200, "sources/boot.wim", fmt.Errorf("reading body: %w", damaged{}), "does not match its SHA-1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +123,31 @@ func TestFailureHints(t *testing.T) {
 				t.Errorf("stage %q, error %q, hint %q; want hint with %q", v.Stage, v.LastError, v.Hint, tc.want)
 			}
 		})
+	}
+}
+
+// damaged is a read error like wim.ChecksumError (ops does not import wim).
+type damaged struct{}
+
+func (damaged) Error() string { return "wim: boot.wim: image 1: bootmgr.exe: SHA-1 mismatch" }
+func (damaged) Corrupt() bool { return true }
+
+// TestChecksumFailureShownFailed: a TFTP transfer aborted on a checksum mismatch leaves the
+// client failed, with the error, the hint, and the transfer marked done with its error (the
+// dashboard shows it "(failed)", not "(done)").
+func TestChecksumFailureShownFailed(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	h := newTestHub(c, 0)
+	tr := &tftp.Transfer{Remote: netip.AddrPortFrom(ipA, 2000), RawPath: "boot/bootmgr.exe", Path: "boot/bootmgr.exe", Size: 700000, Started: c.t}
+	h.TransferStarted(tr)
+	h.Progress(tr, 655360)
+	h.TransferEnded(tr, fmt.Errorf("boot/bootmgr.exe: transfer aborted before its last block: %w", damaged{}))
+	v, trace, _ := h.Client(macA.String())
+	if v.Stage != StageFailed || !strings.Contains(v.LastError, "SHA-1 mismatch") || !strings.Contains(v.Hint, "pxewim wim verify") {
+		t.Fatalf("stage %q, error %q, hint %q", v.Stage, v.LastError, v.Hint)
+	}
+	if v.Last == nil || !v.Last.Done || v.Last.Err == "" || len(trace) == 0 || trace[len(trace)-1].Status != "error" {
+		t.Fatalf("last transfer %+v, trace %+v: want done with its error", v.Last, trace)
 	}
 }
 

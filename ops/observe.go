@@ -252,6 +252,8 @@ func isScriptOrImage(name string) bool {
 func transferHint(proto string, status int, name string, err error) string {
 	low := strings.ToLower(name)
 	switch {
+	case httpboot.IsCorrupt(err):
+		return "The file's data in the store does not match its SHA-1 (the WIM is damaged): the transfer was stopped before its end. Run 'pxewim wim verify' on the WIM and replace it."
 	case errors.Is(err, fs.ErrNotExist) || status == 404 || strings.Contains(err.Error(), "not found"):
 		if strings.HasSuffix(low, "bcd") {
 			return "The image has no BCD for this firmware: run 'pxewim check' and add the BCD to the image or the store."

@@ -1,6 +1,6 @@
 // Package metrics exports pxewim's counters for Prometheus on a private registry: DHCP
 // exchanges and offers by client architecture and boot mode, TFTP and HTTP transfers and
-// bytes, transfer durations, the WIM chunk cache (hits, misses, evictions, size) and the
+// bytes, transfer durations, transfers aborted on a checksum mismatch, the WIM chunk cache (hits, misses, evictions, size) and the
 // number of active clients. It observes the DHCP, TFTP and HTTP servers like the dashboard.
 package metrics
 
@@ -41,6 +41,7 @@ type Metrics struct {
 	httpRequests  *prometheus.CounterVec
 	httpBytes     *prometheus.CounterVec
 	httpDuration  *prometheus.HistogramVec
+	checksum      *prometheus.CounterVec
 }
 
 // Transfer durations: from a 100 ms script to a 20-minute WIM on a slow link.
@@ -69,9 +70,15 @@ func New(src Sources) *Metrics {
 			Help: "Body bytes sent by the boot HTTP server, by kind."}, []string{"kind"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pxewim_http_request_duration_seconds",
 			Help: "Duration of boot HTTP requests, by kind.", Buckets: durationBuckets}, []string{"kind"}),
+		checksum: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pxewim_checksum_failures_total",
+			Help: "Transfers aborted before their last bytes because the file's data does not match its SHA-1 (a damaged WIM), by protocol (tftp, http)."},
+			[]string{"proto"}),
+	}
+	for _, proto := range []string{"tftp", "http"} {
+		m.checksum.WithLabelValues(proto) // present (0) before the first failure
 	}
 	m.reg.MustRegister(m.dhcpExchanges, m.dhcpOffers, m.tftpTransfers, m.tftpBytes, m.tftpDuration,
-		m.httpRequests, m.httpBytes, m.httpDuration,
+		m.httpRequests, m.httpBytes, m.httpDuration, m.checksum,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		sourceCollector{src})
 	return m
@@ -124,6 +131,9 @@ func (o tftpObserver) TransferEnded(t *tftp.Transfer, err error) {
 		result = "error"
 	}
 	o.m.tftpTransfers.WithLabelValues(result).Inc()
+	if httpboot.IsCorrupt(err) {
+		o.m.checksum.WithLabelValues("tftp").Inc()
+	}
 	o.m.tftpBytes.Add(float64(t.Sent))
 	o.m.tftpDuration.Observe(time.Since(t.Started).Seconds())
 }
@@ -137,6 +147,9 @@ func (httpObserver) Started(httpboot.Event)  {}
 func (httpObserver) Progress(httpboot.Event) {}
 func (o httpObserver) Ended(ev httpboot.Event) {
 	o.m.httpRequests.WithLabelValues(ev.Kind, strconv.Itoa(ev.Status)).Inc()
+	if httpboot.IsCorrupt(ev.Err) {
+		o.m.checksum.WithLabelValues("http").Inc()
+	}
 	o.m.httpBytes.WithLabelValues(ev.Kind).Add(float64(ev.Bytes))
 	o.m.httpDuration.WithLabelValues(ev.Kind).Observe(ev.Duration.Seconds())
 }

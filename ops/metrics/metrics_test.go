@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -93,4 +94,36 @@ func parse(t *testing.T, body string) map[string]float64 {
 		out[line[:i]] = v
 	}
 	return out
+}
+
+// TestChecksumFailures: transfers that ended on a checksum mismatch (wim.ChecksumError, as the
+// servers pass it on) are counted per protocol; other errors are not; both series exist at 0.
+func TestChecksumFailures(t *testing.T) {
+	m := New(Sources{})
+	scrape := func() map[string]float64 {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return parse(t, rec.Body.String())
+	}
+	for _, proto := range []string{"tftp", "http"} {
+		if v, ok := scrape()[`pxewim_checksum_failures_total{proto="`+proto+`"}`]; !ok || v != 0 {
+			t.Fatalf("%s checksum failures before any: %v (present %v), want 0", proto, v, ok)
+		}
+	}
+	bad := &wim.ChecksumError{WIM: "boot.wim", Image: 1, Path: "Windows/Boot/PXE/bootmgr.exe"}
+	to, ho := m.TFTPObserver(), m.HTTPObserver()
+	to.TransferEnded(&tftp.Transfer{Sent: 65536, Started: time.Now()}, fmt.Errorf("boot/bootmgr.exe: transfer aborted: %w", bad))
+	to.TransferEnded(&tftp.Transfer{Started: time.Now()}, errors.New("timed out waiting for ACK"))
+	ho.Ended(httpboot.Event{Kind: "blob", Status: 200, Bytes: 4096, Err: fmt.Errorf("reading body: %w", bad)})
+	ho.Ended(httpboot.Event{Kind: "file", Status: 200, Bytes: 4096, Err: fmt.Errorf("reading body: %w", bad)})
+	ho.Ended(httpboot.Event{Kind: "file", Status: 200, Bytes: 10, Err: errors.New("response cut short: sent 10 of 20 bytes")})
+	s := scrape()
+	for k, v := range map[string]float64{
+		`pxewim_checksum_failures_total{proto="tftp"}`: 1,
+		`pxewim_checksum_failures_total{proto="http"}`: 2,
+	} {
+		if s[k] != v {
+			t.Errorf("%s = %v, want %v", k, s[k], v)
+		}
+	}
 }

@@ -35,7 +35,7 @@
     if (t.size > 0) { bar.max = t.size; bar.value = Math.min(t.bytes, t.size); }
     const pct = t.size > 0 ? Math.floor(100 * t.bytes / t.size) + "%" : bytes(t.bytes);
     td.append(bar, " ", el("span", {class: "pct", text: pct}),
-      el("span", {class: "path", text: t.proto + " " + t.path + (t.range ? " [" + t.range + "]" : "") + (t.done ? " (done)" : "")}));
+      el("span", {class: "path", text: t.proto + " " + t.path + (t.range ? " [" + t.range + "]" : "") + (t.done ? (t.err ? " (failed)" : " (done)") : "")}));
     return td;
   }
   function throughput(c) {
