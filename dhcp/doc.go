@@ -69,6 +69,17 @@
 // Config.NextServer names another TFTP server address (NAT, several addresses) in siaddr,
 // option 66 and sname; option 54 stays the receiving address.
 //
+// # Rate limits
+//
+// Answers are rate-limited per client MAC and per source (the relay in giaddr, else the
+// sender's address), with token buckets in bounded tables that live across reloads: by
+// default 16 answers at once then 2 a second per MAC, 2,000 at once then 1,000 a second per
+// source, 8,192 MACs and 8,192 sources tracked (Config.RateLimit, DefaultRateLimit). Only
+// packets that would be answered count, before the Policy or the lease store sees them, so a
+// flood of DISCOVERs from random MACs neither fills the boot policy's client registry nor
+// reserves the pool; what is dropped is counted (Server.RateLimited) and summarised in a
+// warning at most every 10 seconds.
+//
 // What to boot is not decided here: a Policy chooses the boot file per client (stock PXE gets an
 // iPXE binary over TFTP, iPXE gets an HTTP script URL, HTTP Boot gets an EFI binary URL), and an
 // Observer sees every exchange.

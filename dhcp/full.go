@@ -128,6 +128,13 @@ func (f *fullState) handle(ctx context.Context, h *handler, rq request) (*respon
 	key, mac := clientKey(pkt), pkt.ClientHWAddr.String()
 	mt := pkt.MessageType()
 	switch mt {
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform:
+		// Before the lease store: a flood must not reserve the pool either.
+		if err := h.limit.allow(pkt, rq.src); err != nil {
+			return nil, err
+		}
+	}
+	switch mt {
 	case dhcpv4.MessageTypeDiscover:
 		ip, err := f.leases.Reserve(key, mac, ip4(pkt.RequestedIPAddress()), f.cfg.OfferHold)
 		if err != nil {

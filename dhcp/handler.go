@@ -79,6 +79,8 @@ type handler struct {
 	nextServer netip.Addr
 	// raspberryPi answers Raspberry Pi bootloaders with the Pi boot menu (Config.RaspberryPi).
 	raspberryPi bool
+	// limit is the Server's rate limit (nil: none, as in tests that drive a handler).
+	limit *limiter
 }
 
 // errIgnored marks a request that gets no reply on purpose (not for us).
@@ -119,6 +121,9 @@ func (h *handler) proxy67(ctx context.Context, rq request, c boot.Client) (*resp
 	default:
 		return nil, fmt.Errorf("%w: %s on port 67 in proxy mode", errIgnored, mt)
 	}
+	if err := h.limit.allow(rq.pkt, rq.src); err != nil {
+		return nil, err
+	}
 	d, err := h.decide(ctx, rq.pkt, c, rq.server)
 	if err != nil || d.NoBoot {
 		h.observe(c, mt, d, err)
@@ -146,6 +151,9 @@ func (h *handler) boot4011(ctx context.Context, rq request, c boot.Client) (*res
 			return nil, fmt.Errorf("%w: port 4011 request without a source or client address", errIgnored)
 		}
 		dst = netip.AddrPortFrom(ci, rq.src.Port())
+	}
+	if err := h.limit.allow(rq.pkt, rq.src); err != nil {
+		return nil, err
 	}
 	if !c.IP.IsValid() {
 		c.IP = dst.Addr()

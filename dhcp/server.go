@@ -36,6 +36,9 @@ type Config struct {
 	// RaspberryPi answers Raspberry Pi bootloaders (Pi MAC or Pi 3 UUID, arch 0, not iPXE)
 	// with the Pi boot menu in option 43 instead of asking the Policy.
 	RaspberryPi bool
+	// RateLimit bounds answers per client MAC and per source (zero value: DefaultRateLimit).
+	// Reconfigure changes the limits; the buckets carry over.
+	RateLimit RateLimit
 }
 
 // ErrPortInUse means another process already listens on a DHCP port in this network namespace.
@@ -76,6 +79,7 @@ type sockets struct {
 type Server struct {
 	log    *slog.Logger
 	sem    chan struct{}
+	limit  *limiter       // answers per MAC and source, across reconfigurations
 	wg     sync.WaitGroup // read loops, packet handlers, retiring generations, the watcher
 	gen    atomic.Pointer[generation]
 	ifaces atomic.Pointer[map[int]iface]
@@ -105,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{log: log.With("component", "dhcp"), sem: make(chan struct{}, cfg.MaxInFlight),
 		fatal: make(chan error, 2), done: make(chan struct{})}
+	s.limit = newLimiter(cfg.RateLimit, s.log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,6 +150,7 @@ func (s *Server) apply(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	s.limit.set(cfg.RateLimit)
 	if opened != nil {
 		s.socks = opened
 		if s.serving {
@@ -206,7 +212,7 @@ func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[
 		}
 	}
 	g.h = &handler{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: log,
-		nextServer: cfg.NextServer, raspberryPi: cfg.RaspberryPi}
+		nextServer: cfg.NextServer, raspberryPi: cfg.RaspberryPi, limit: s.limit}
 	if cfg.Mode == ModeFull {
 		var prev *fullState
 		if old != nil && old.h != nil {
@@ -489,6 +495,9 @@ func (s *Server) Leases() *LeaseStore {
 	}
 	return g.h.full.leases
 }
+
+// RateLimited counts the packets left unanswered by Config.RateLimit.
+func (s *Server) RateLimited() LimitStats { return s.limit.stats() }
 
 // Mode returns the mode in effect.
 func (s *Server) Mode() Mode {
