@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
 )
 
 type limitClock struct{ t time.Time }
