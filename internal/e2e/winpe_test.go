@@ -14,18 +14,22 @@ import (
 
 // No Microsoft boot binaries (bootmgr, pxeboot, bootmgfw.efi) and no wimboot (GPL, not in
 // Debian) are available to the test suite. The WinPE scenarios therefore stop where the
-// missing binaries would take over, and check the protocol and the bytes up to there:
+// missing binaries would take over, and check what those binaries would have received:
 //
-//   - TestWinPEWimbootSeaBIOS: iPXE runs pxewim's wimboot script and downloads wimboot (a
-//     stand-in), bootmgr.exe, BCD, boot.sdi and the (exported, injected) boot.wim completely.
+//   - TestWinPEWimbootSeaBIOS (and the variants in wimboot_bios_test.go): iPXE runs pxewim's
+//     wimboot script and boots testenv.WimbootStandIn, a bzImage that walks the initrds iPXE
+//     hands it as wimboot does and prints each file's name, size and SHA-1 and its command
+//     line; the test compares them with bootmgr.exe, BCD and boot.sdi from the source WIM and
+//     with the boot.wim pxewim serves (verified, and holding the image with the injected files).
 //   - TestWinPENativeOVMF: OVMF's own PXE client boots the image's Windows/Boot/EFI/bootmgfw.efi
 //     over TFTP (the test WIM holds Debian's snponly.efi under that name, so the firmware
 //     really executes what pxewim served from inside the WIM); that iPXE, steered by a rule,
 //     then asks for \Boot\BCD over TFTP as bootmgr would, and must get this client's BCD.
 
-// wimbootStandIn is what the tests put where an admin would put wimboot: a tiny PXE image that
-// iPXE accepts as a kernel and that, if ever run, does INT 18h ("boot failed") at once.
-var wimbootStandIn = append([]byte{0xcd, 0x18}, []byte(" pxewim e2e stand-in for wimboot (GPL, supplied by admins)")...)
+// wimbootStandIn stands for a Microsoft PXE loader (pxeboot.n12) in the chain test: a tiny PXE
+// image that, if ever run, does INT 18h ("boot failed") at once. The wimboot tests use
+// testenv.WimbootStandIn instead, which reads what iPXE hands it.
+var wimbootStandIn = append([]byte{0xcd, 0x18}, []byte(" pxewim e2e stand-in for a PXE loader")...)
 
 // winpeLabStart sets up the lab, the site dnsmasq, tcpdump and pxewim for a WinPE scenario.
 func winpeLabStart(t *testing.T, subnet, name string, cfg func(lab *testenv.Lab, store string) string, fill func(store string)) (*testenv.Lab, *daemon, *testenv.Capture, *testenv.Dnsmasq, string) {
@@ -70,12 +74,14 @@ menu:
 }
 
 // TestWinPEWimbootSeaBIOS: SeaBIOS + iPXE ROM, a rule sends the MAC to a winpe entry booting
-// image 1 of a two-image Windows-Setup-shaped boot.wim with an injected startnet.cmd (so the
-// served boot.wim is synthesised: exported + injected). Every file of the wimboot script must
-// leave pxewim completely.
+// image 1 of a two-image Windows-Setup-shaped boot.wim (boot index 2) with an injected
+// startnet.cmd, so the served boot.wim is synthesised: exported + injected. The wimboot
+// stand-in must receive bootmgr.exe, BCD, boot.sdi and boot.wim under those names, with the
+// bytes of image 1 and of the WIM pxewim serves.
 func TestWinPEWimbootSeaBIOS(t *testing.T) {
 	const mac = "52:54:00:77:71:0a"
 	var wimPath string
+	var wimboot []byte
 	lab, d, capture, site, dir := winpeLabStart(t, "10.77.71", "winpe-wimboot", func(lab *testenv.Lab, store string) string {
 		return winpeBaseConfig(lab, store) + fmt.Sprintf(`winpe:
   wimboot: tools/wimboot
@@ -97,49 +103,19 @@ rules:
 	}, func(store string) {
 		wimPath = filepath.Join(store, "boot.wim")
 		testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "Microsoft Windows PE (amd64)"}, {Name: "Microsoft Windows Setup (amd64)"}}, "--boot")
-		os.MkdirAll(filepath.Join(store, "tools"), 0o755)
-		if err := os.WriteFile(filepath.Join(store, "tools", "wimboot"), wimbootStandIn, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		wimboot = storeStandIn(t, store)
 	})
 	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-wimboot", MAC: mac, Dir: dir,
-		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
-	// iPXE prints "URL... ok" per download; boot.wim is the last initrd of the script.
-	res, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot.wim... ok", "winpe-wimboot")
-	if !strings.Contains(res.Serial, "pxewim: booting WinPE e2e") {
+		FailOn: wimbootBIOSFailOn()}
+	rep := runStandInVM(t, lab, d, site, vm)
+	checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 1,
+		inject: map[string][]byte{"Windows/System32/startnet.cmd": []byte("wpeinit\r\n")}})
+	recs := stopLab(t, capture, d)
+	serial, _ := os.ReadFile(vm.SerialPath())
+	if !strings.Contains(testenv.CleanConsole(serial), "pxewim: booting WinPE e2e") {
 		t.Errorf("console lacks the entry's \"booting WinPE e2e\" line")
 	}
-	want := []struct {
-		what, suffix string
-		size         int64 // -1: compare with the logged size (the synthesised WIM)
-	}{
-		{"wimboot", "/tools/wimboot", int64(len(wimbootStandIn))},
-		{"bootmgr.exe", "/winpe/pe/image/Windows/Boot/PXE/bootmgr.exe", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/bootmgr.exe")))},
-		{"BCD", "/winpe/pe/bios/BCD", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/PCAT/BCD")))},
-		{"boot.sdi", "/winpe/pe/image/Windows/Boot/DVD/PCAT/boot.sdi", int64(len(testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/PCAT/boot.sdi")))},
-		{"boot.wim", "/winpe/pe/boot.wim", -1},
-	}
-	reqs := filterLog(recs, "http request", func(r logRecord) bool { return r.str("method") == "GET" })
-	for _, w := range want {
-		var ok bool
-		for _, r := range reqs {
-			n, _ := r.num("bytes")
-			size, _ := r.num("size")
-			st, _ := r.num("status")
-			if !strings.HasSuffix(r.str("path"), w.suffix) || st != 200 {
-				continue
-			}
-			if w.size >= 0 && n != w.size || n != size || n <= 0 {
-				t.Errorf("%s: %s sent %d of %d bytes, want %d", w.what, r.str("path"), n, size, w.size)
-				continue
-			}
-			ok = true
-			t.Logf("HTTP %s: %s -> %d bytes, mac=%s", w.what, r.str("path"), n, r.str("mac"))
-		}
-		if !ok {
-			t.Errorf("no complete download of %s (*%s); HTTP log:\n%s", w.what, w.suffix, dumpLog(reqs, 20))
-		}
-	}
+	wantHTTPSent(t, recs, "/tools/wimboot", int64(len(wimboot)), 1)
 	wantNoErrorLogs(t, recs)
 }
 
