@@ -257,7 +257,7 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 		return ow, nil
 	}
 	s.mu.Unlock()
-	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache})
+	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache, Name: o.real + "/" + inner})
 	s.mu.Lock()
 	s.unclaim(key)
 	if err != nil {

@@ -319,7 +319,7 @@ func (s *Store) openWIMFile(real string, size int64) (*wim.Archive, io.Closer, e
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: the store's files do not support ReadAt", real)
 	}
-	a, err := wim.Open(ra, size, &wim.Options{Cache: s.cache})
+	a, err := wim.Open(ra, size, &wim.Options{Cache: s.cache, Name: real})
 	if err != nil {
 		f.Close()
 		return nil, nil, err
