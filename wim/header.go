@@ -212,11 +212,10 @@ func (h *Header) setCompression() error {
 	default:
 		return fmt.Errorf("header: COMPRESSION flag set but no known compression type (flags %#x)", h.Flags)
 	}
-	if h.ChunkSize == 0 && h.Version == VersionDefault {
-		h.ChunkSize = 32768 // very old WIMs leave it zero
-	}
+	// wimlib refuses a zero chunk size too (WIMLIB_ERR_INVALID_CHUNK_SIZE): no writer leaves it
+	// zero in a compressed WIM, and guessing 32768 would decode garbage if the guess is wrong.
 	if err := checkChunkSize(h.Compression, int64(h.ChunkSize)); err != nil {
-		return fmt.Errorf("header: %w", err)
+		return fmt.Errorf("header: invalid chunk size (%d bytes) for compression type %v: %w", h.ChunkSize, h.Compression, err)
 	}
 	return nil
 }

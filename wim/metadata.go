@@ -22,7 +22,7 @@ type Image struct {
 	root     *Entry
 	security [][]byte
 	entries  int
-	skipped  []string // names ignored while parsing (invalid or duplicate)
+	skipped  []string // why entries were ignored while parsing, in wimlib's words
 }
 
 // Info returns the image's information from the XML data.
@@ -39,9 +39,20 @@ func (img *Image) Index() int { return img.index }
 // Root returns the root directory entry.
 func (img *Image) Root() *Entry { return img.root }
 
-// Skipped lists the names the parser ignored, as wimlib does: empty, ".", "..", names with
-// '/' or NUL, and the later of two entries with the same name in one directory.
+// Skipped lists the entries the parser ignored, one warning each in wimlib-imagex's words
+// (e.g. `Ignoring file named "." or ".." in directory "/"`): unnamed entries, "." and "..",
+// names with NUL or '/', and the later of two entries with the same name in one directory.
+// Their subtrees are ignored with them. The pxewim wim command prints these as wimlib-imagex
+// prints its warnings.
 func (img *Image) Skipped() []string { return img.skipped }
+
+// wimlibPath is an entry's path as wimlib-imagex prints it: "/" for the root, else "/a/b".
+func wimlibPath(e *Entry) string {
+	if e.parent == nil {
+		return "/"
+	}
+	return "/" + e.Path()
+}
 
 // loadImage reads and parses image index's metadata resource.
 func (a *Archive) loadImage(index int) (*Image, error) {
@@ -132,8 +143,22 @@ func parseMetadata(buf []byte) (*Image, error) {
 
 // addChild links c under dir unless its name is unusable; duplicates are resolved later.
 func (img *Image) addChild(dir, c *Entry) bool {
-	if c.Name == "" || c.Name == "." || c.Name == ".." || strings.ContainsAny(c.Name, "/\x00") {
-		img.skipped = append(img.skipped, fmt.Sprintf("%s/%q", dir.Path(), c.Name))
+	var why string
+	switch {
+	case c.Name == "":
+		why = "Ignoring unnamed file in directory %q"
+	case c.Name == "." || c.Name == "..":
+		why = `Ignoring file named "." or ".." in directory %q`
+	case strings.Contains(c.Name, "\x00"):
+		why = "Ignoring filename with embedded null character in directory %q"
+	case strings.Contains(c.Name, "/"):
+		// wimlib keeps such a name in its tree and refuses it only when extracting ("has an
+		// invalid filename"); here it cannot be an fs path element at all.
+		why = "Ignoring filename containing embedded path separator in directory %q"
+	}
+	if why != "" {
+		img.skipped = append(img.skipped, fmt.Sprintf(why, wimlibPath(dir)))
+		slog.Debug("wim: entry ignored", "dir", dir.Path(), "name", c.Name)
 		return false
 	}
 	c.img, c.parent = img, dir
@@ -153,7 +178,7 @@ func (img *Image) sortChildren() {
 		kept := d.children[:0]
 		for i, c := range d.children {
 			if i > 0 && kept[len(kept)-1].Name == c.Name {
-				img.skipped = append(img.skipped, c.Path()+" (duplicate name)")
+				img.skipped = append(img.skipped, fmt.Sprintf("Ignoring duplicate file %q (the WIM image already contains a file at that path with the exact same name)", wimlibPath(c)))
 				slog.Debug("wim: duplicate name ignored", "path", c.Path())
 				img.entries--
 				continue

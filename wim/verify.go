@@ -19,6 +19,7 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 	// The integrity check runs to the end even when a blob fails, so both problems are reported.
 	integrity := make(chan error, 1)
 	go func(ctx context.Context) { integrity <- a.checkIntegrity(ctx) }(ctx)
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := a.verifyImages(); err != nil {
@@ -37,6 +38,11 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 			defer wg.Done()
 			for j := range work {
 				if err := v.resource(j); err != nil {
+					if ctx.Err() != nil {
+						// Stopped by another worker's failure (or the caller): that error, not
+						// this one's "context canceled" or half-read resource, is the report.
+						return
+					}
 					errs <- err
 					cancel()
 					return
@@ -60,7 +66,7 @@ feed:
 		all = append(all, err)
 	}
 	if len(all) == 0 {
-		if err := ctx.Err(); err != nil {
+		if err := parent.Err(); err != nil {
 			all = append(all, err)
 		}
 	}

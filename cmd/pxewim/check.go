@@ -155,6 +155,9 @@ func (d *daemon) logProblems(st *state) {
 
 // runCheckCommand is "pxewim check [--config FILE] [--store DIR]": the same as serve --check.
 func runCheckCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if done, err := checkHelp(args, stdout); done { // check_help.go
+		return err
+	}
 	f, err := parseServeFlags(args, stdout)
 	if err != nil {
 		return err

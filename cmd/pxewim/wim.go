@@ -78,7 +78,7 @@ func runWim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: pxewim wim %s %s\n\n%s.\n\nOptions:\n", c.name, v.usage, v.summary)
-		fs.PrintDefaults()
+		printOptions(fs)
 	}
 	fs.StringVar(&c.ref, "ref", "", "`GLOB` naming the other parts of a split WIM, e.g. 'install*.swm'")
 	switch c.name {
@@ -109,11 +109,32 @@ func runWim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// printOptions lists a verb's options spelled as its usage line and wimlib-imagex spell them
+// ("--ref GLOB", also accepted as "--ref=GLOB"), not as flag.PrintDefaults does ("-ref").
+func printOptions(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if arg != "" {
+			name += " " + arg
+		}
+		line := fmt.Sprintf("  %-18s %s", name, usage)
+		if def := f.DefValue; arg != "" && def != "" {
+			line += fmt.Sprintf(" (default %q)", def)
+		}
+		fmt.Fprintln(fs.Output(), line)
+	})
+}
+
 // cliError drops the "wim: " prefix of the library's errors: the command already prints
 // "pxewim wim: ".
 type cliError struct{ err error }
 
-func (e cliError) Error() string { return strings.TrimPrefix(e.err.Error(), "wim: ") }
+func (e cliError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "wim: ")
+	msg = strings.ReplaceAll(msg, ": wim: ", ": ")
+	return strings.ReplaceAll(msg, "\nwim: ", "\n") // joined errors, one a line
+}
 func (e cliError) Unwrap() error { return e.err }
 
 // parseInterspersed parses flags that may appear anywhere among the positional arguments,
@@ -154,7 +175,20 @@ func (c *wimCmd) image(a *wim.ReadCloser, arg string) (*wim.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.Image(i)
+	img, err := a.Image(i)
+	if err != nil {
+		return nil, err
+	}
+	c.warnSkipped(img)
+	return img, nil
+}
+
+// warnSkipped prints the entries the image's parser ignored, as wimlib-imagex prints its
+// warnings ("[WARNING] Ignoring file named "." or ".." in directory "/""), on stderr.
+func (c *wimCmd) warnSkipped(img *wim.Image) {
+	for _, w := range img.Skipped() {
+		fmt.Fprintf(c.stderr, "[WARNING] %s\n", w)
+	}
 }
 
 // wimPath turns a wimlib-style path ("/Windows\System32", "\", "") into an fs.ValidPath.
