@@ -23,6 +23,11 @@ type decoder struct {
 	// keyLine maps a value node to the line of its key: a block mapping's own line is that of
 	// its first child, but "entries[1].linux: required" should point at the "linux:" line.
 	keyLine map[*yaml.Node]int
+	// brokenEntries names the entries that have errors (so they are not in Config.Entries);
+	// entriesBroken is set when the entries: section as a whole could not be read. The
+	// cross-check then does not call them missing: their own errors say what is wrong.
+	brokenEntries map[string]bool
+	entriesBroken bool
 }
 
 func (d *decoder) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -466,6 +471,7 @@ var entryName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func (d *decoder) entries(n *yaml.Node, key string, cfg *Config) {
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, key, "want a list of entries, got %s", nodeKind(n))
+		d.entriesBroken = true
 		return
 	}
 	names := map[string]int{}
@@ -473,6 +479,10 @@ func (d *decoder) entries(n *yaml.Node, key string, cfg *Config) {
 		k := fmt.Sprintf("%s[%d]", key, i)
 		e, ok := d.entry(resolveAlias(item), k)
 		if !ok {
+			if d.brokenEntries == nil {
+				d.brokenEntries = map[string]bool{}
+			}
+			d.brokenEntries[e.Name] = true
 			continue
 		}
 		if first, dup := names[e.Name]; dup {
@@ -590,18 +600,20 @@ func (d *decoder) match(n *yaml.Node, key string, m *Match) {
 	}
 }
 
-// crossCheck validates references between sections once each section parsed cleanly.
+// crossCheck validates references between sections. It runs even when sections had errors
+// (ParseConfigAll reports everything at once), leaving out the references to entries that
+// could not be read.
 func (d *decoder) crossCheck(cfg *Config) {
 	if cfg.Menu.Default == "" && len(cfg.Entries) > 0 {
 		cfg.Menu.Default = cfg.Entries[0].Name
 	}
-	if cfg.Menu.Default != "" {
+	if cfg.Menu.Default != "" && !d.brokenEntries[cfg.Menu.Default] && !d.entriesBroken {
 		if _, ok := cfg.Entry(cfg.Menu.Default); !ok {
 			d.errs = append(d.errs, &ConfigError{File: d.file, Line: d.defaultLine, Key: "menu.default", Msg: fmt.Sprintf("no entry named %q (entries: %s)", cfg.Menu.Default, strings.Join(entryNames(cfg), ", "))})
 		}
 	}
 	for i, r := range cfg.Rules {
-		if _, ok := cfg.Entry(r.Entry); ok {
+		if _, ok := cfg.Entry(r.Entry); ok || d.brokenEntries[r.Entry] || d.entriesBroken {
 			continue
 		}
 		// Automatic entries (pe-FILE-INDEX, iso-FILE, img-FILE) exist only once the catalog
