@@ -155,7 +155,7 @@ func (x *extractor) entry(e *Entry, path string) error {
 	case e.IsSymlink():
 		err = x.symlink(e, path)
 	case x.opts.UnixData && e.UNIX != nil && e.Mode()&(fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0:
-		err = unix.Mknod(path, e.UNIX.Mode, int(e.UNIX.Rdev))
+		err = replacing(path, func() error { return unix.Mknod(path, e.UNIX.Mode, int(e.UNIX.Rdev)) })
 	default:
 		if linked, lerr := x.hardlink(e, path); lerr != nil || linked {
 			return lerr
@@ -192,7 +192,7 @@ func (x *extractor) hardlink(e *Entry, path string) (bool, error) {
 	}
 	k := linkKey{e.HardLinkGroup, e.Hash}
 	if first, ok := x.links[k]; ok {
-		if err := os.Link(first, path); err != nil {
+		if err := replacing(path, func() error { return os.Link(first, path) }); err != nil {
 			return false, fmt.Errorf("wim: hard link %s: %w", e.Path(), err)
 		}
 		return true, nil
@@ -201,14 +201,32 @@ func (x *extractor) hardlink(e *Entry, path string) (bool, error) {
 	return false, nil
 }
 
+// replacing runs create, which makes path (a file, link or special file); when path exists
+// and is not a directory it is removed and create runs again, as wimlib-imagex replaces what
+// an earlier apply left. The old file is unlinked, never opened: a symlink or hard link left
+// there cannot make the new data land outside the target.
+func replacing(path string, create func() error) error {
+	err := create()
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	st, serr := os.Lstat(path)
+	if serr != nil || st.IsDir() {
+		return err // a directory where the image has a file: refuse, as wimlib does
+	}
+	if rerr := os.Remove(path); rerr != nil {
+		return fmt.Errorf("replacing %s: %w", path, rerr)
+	}
+	return create()
+}
+
 // file writes a regular file's unnamed data stream, checking its SHA-1.
 func (x *extractor) file(e *Entry, path string) error {
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o666)
-	if errors.Is(err, fs.ErrExist) {
-		if st, serr := os.Lstat(path); serr == nil && st.Mode().IsRegular() {
-			out, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|unix.O_NOFOLLOW, 0o666)
-		}
-	}
+	var out *os.File
+	err := replacing(path, func() (err error) {
+		out, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o666)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -256,7 +274,7 @@ func (x *extractor) symlink(e *Entry, path string) error {
 	if x.rpfix && len(t) > 0 && t[0] == '/' && e.LinkFixed() && x.img.a.hdr.Flags&FlagRPFix != 0 {
 		t = x.rootAbs + t
 	}
-	return os.Symlink(t, path)
+	return replacing(path, func() error { return os.Symlink(t, path) })
 }
 
 // setMeta applies UNIX ownership and mode (with UnixData) and, except for directories (done

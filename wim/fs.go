@@ -96,12 +96,12 @@ func fixPathErr(err error, name string) error {
 	return err
 }
 
-// Open opens the named file or directory. Symbolic links are not followed: opening one gives
-// its (usually empty) data stream; use ReadLink for the target.
+// Open opens the named file or directory. Symbolic links are followed inside the image (see
+// links.go); use Lookup, Lstat or ReadLink for a link itself.
 func (img *Image) Open(name string) (fs.File, error) {
-	e, err := img.lookup("open", name)
+	e, err := img.resolve("open", name)
 	if err != nil {
-		return nil, fixPathErr(err, name)
+		return nil, err
 	}
 	if e.IsDir() {
 		return &dirFile{info: fileInfo{e}, entries: e.Children()}, nil
@@ -146,9 +146,9 @@ func (img *Image) openNamed(e *Entry, stream string, h [sha1.Size]byte) (*File, 
 
 // ReadFile reads a whole file and checks its SHA-1.
 func (img *Image) ReadFile(name string) ([]byte, error) {
-	e, err := img.lookup("readfile", name)
+	e, err := img.resolve("readfile", name)
 	if err != nil {
-		return nil, fixPathErr(err, name)
+		return nil, err
 	}
 	if e.IsDir() {
 		return nil, &fs.PathError{Op: "readfile", Path: name, Err: errors.New("is a directory")}
@@ -172,23 +172,29 @@ func (img *Image) ReadFile(name string) ([]byte, error) {
 	return data, nil
 }
 
-// Stat describes the named file (symbolic links are not followed).
+// Stat describes the named file, following symbolic links (as Open does).
 func (img *Image) Stat(name string) (fs.FileInfo, error) {
-	e, err := img.lookup("stat", name)
+	e, err := img.resolve("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	return fileInfo{e}, nil
+}
+
+// Lstat describes the named file; a symbolic link at the end of name is described itself.
+func (img *Image) Lstat(name string) (fs.FileInfo, error) {
+	e, err := img.lookup("lstat", name)
 	if err != nil {
 		return nil, fixPathErr(err, name)
 	}
 	return fileInfo{e}, nil
 }
 
-// Lstat is Stat: an Image never follows symbolic links.
-func (img *Image) Lstat(name string) (fs.FileInfo, error) { return img.Stat(name) }
-
 // ReadDir lists the named directory, sorted by name.
 func (img *Image) ReadDir(name string) ([]fs.DirEntry, error) {
-	e, err := img.lookup("readdir", name)
+	e, err := img.resolve("readdir", name)
 	if err != nil {
-		return nil, fixPathErr(err, name)
+		return nil, err
 	}
 	if !e.IsDir() {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
