@@ -14,8 +14,11 @@ import (
 // DHCP behaves, which iPXE binaries to hand out, and the boot entries with their menu and rules.
 // ParseConfig fills in defaults and validates it; a Config that ParseConfig returned is usable.
 type Config struct {
-	Source  string // file name used in messages ("config.yaml", "(embedded default)")
-	Store   string // folder of images and loose files
+	Source string // file name used in messages ("config.yaml", "(embedded default)")
+	Store  string // folder of images and loose files
+	// Cache bounds the decoded WIM chunks the daemon keeps, one cache shared by every WIM it
+	// opens (the `cache:` key, e.g. 256MiB); 0 means DefaultChunkCache.
+	Cache   int64
 	Listen  Listen
 	DHCP    DHCPConfig
 	IPXE    IPXEConfig
@@ -27,6 +30,18 @@ type Config struct {
 	Images  ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
 	Upload  UploadConfig  // the upload: section (embedded SFTP upload server)
 	SFTP    SFTPConfig    // the sftp: section (store: sftp://...)
+}
+
+// DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the
+// largest (64 MiB) solid chunks.
+const DefaultChunkCache = 256 << 20
+
+// ChunkCacheBytes is the decoded-chunk cache's bound in effect.
+func (c *Config) ChunkCacheBytes() int64 {
+	if c.Cache > 0 {
+		return c.Cache
+	}
+	return DefaultChunkCache
 }
 
 // Listen says where the HTTP and TFTP servers listen and what address clients are told.

@@ -233,6 +233,11 @@ func checkListenAddr(s string) error {
 func (d *decoder) top(n *yaml.Node, cfg *Config) {
 	d.mapping(n, "", fields{
 		"store": func(v *yaml.Node, k string) { d.nonEmpty(v, k, &cfg.Store) },
+		"cache": func(v *yaml.Node, k string) {
+			if d.size(v, k, &cfg.Cache) && cfg.Cache < 16<<20 {
+				d.errorf(v, k, "at least 16MiB: one LZX chunk of 2 MiB and a few readers' worth of 64 KiB ones must fit (256MiB holds four 64 MiB solid chunks)")
+			}
+		},
 		"listen": func(v *yaml.Node, k string) {
 			d.mapping(v, k, fields{
 				"http":      func(v *yaml.Node, k string) { d.hostPort(v, k, &cfg.Listen.HTTP, false) },

@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
@@ -195,12 +196,14 @@ func (p *Policy) AttachStore(store fs.FS) {
 	}
 }
 
-// AttachTranscodeCache shares c, a chunk cache for XPRESS transcodes, among the winpe entries:
-// the daemon keeps one across reloads so an image is compressed once, not once per policy.
-func (p *Policy) AttachTranscodeCache(c *wimsynth.ChunkCache) {
+// AttachCaches shares the daemon's caches among the winpe entries: chunks, the decoded-chunk
+// cache every WIM the daemon opens uses (so memory is bounded by one figure, whatever the number
+// of entries); transcode, the XPRESS transcodes' chunk cache, kept across reloads so an image is
+// compressed once, not once per policy. A nil cache leaves the entry a private one.
+func (p *Policy) AttachCaches(chunks *wim.Cache, transcode *wimsynth.ChunkCache) {
 	for i := range p.cfg.Entries {
 		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
-			w.AttachTranscodeCache(c)
+			w.AttachCaches(chunks, transcode)
 		}
 	}
 }

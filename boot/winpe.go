@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
@@ -80,9 +81,10 @@ type WinPEBoot struct {
 	name  string // entry name: the folder of the entry's own files
 	store fs.FS  // where the image is opened from (AttachStore)
 
-	mu    sync.Mutex
-	src   *peSource            // the opened WIM and what was built from it, for one version of the file
-	cache *wimsynth.ChunkCache // XPRESS transcodes' chunk cache, shared by the daemon (nil: private)
+	mu     sync.Mutex
+	src    *peSource            // the opened WIM and what was built from it, for one version of the file
+	cache  *wimsynth.ChunkCache // XPRESS transcodes' chunk cache, shared by the daemon (nil: private)
+	chunks *wim.Cache           // decoded WIM chunks, shared by the daemon (nil: a private cache per WIM)
 }
 
 // Transcode targets (winpe.transcode).

@@ -48,12 +48,14 @@ type peSource struct {
 	bcdErrs [2]error
 }
 
-// AttachTranscodeCache gives the entry the daemon's chunk cache for XPRESS transcodes, so the
-// compression pass survives reloads and is shared by variants of one image.
-func (w *WinPEBoot) AttachTranscodeCache(c *wimsynth.ChunkCache) {
+// AttachCaches gives the entry the daemon's decoded-chunk cache (every WIM the entry opens, the
+// source and the synthesised one read back, uses it) and its chunk cache for XPRESS transcodes,
+// so the compression pass survives reloads and is shared by variants of one image.
+func (w *WinPEBoot) AttachCaches(chunks *wim.Cache, transcode *wimsynth.ChunkCache) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.cache = c
+	w.chunks = chunks
+	w.cache = transcode
 }
 
 // AttachStore gives the entry the store it opens its image from (Policy.AttachStore calls it).
@@ -107,7 +109,7 @@ func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
 		f.Close()
 		return nil, fmt.Errorf("the store cannot read it at random offsets")
 	}
-	a, err := wim.Open(ra, fi.Size(), nil)
+	a, err := wim.Open(ra, fi.Size(), &wim.Options{Cache: w.chunks})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -227,7 +229,7 @@ func (s *peSource) build(store fs.FS, a *wim.Archive) error {
 	if err != nil {
 		return err
 	}
-	sa, err := wim.Open(sf, sf.Size(), nil)
+	sa, err := wim.Open(sf, sf.Size(), &wim.Options{Cache: s.w.chunks})
 	if err != nil {
 		return fmt.Errorf("reading back the synthesised WIM: %w", err)
 	}

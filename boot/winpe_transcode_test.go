@@ -38,7 +38,7 @@ func TestWinPETranscodeTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.AttachStore(store)
-		p.AttachTranscodeCache(cache)
+		p.AttachCaches(nil, cache)
 		files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(store)
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +95,7 @@ func TestPrepareTranscodes(t *testing.T) {
 	}
 	p.AttachStore(store)
 	cache := wimsynth.NewChunkCache(16 << 20)
-	p.AttachTranscodeCache(cache)
+	p.AttachCaches(nil, cache)
 	type result struct {
 		entry string
 		err   error

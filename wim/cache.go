@@ -11,7 +11,7 @@ import (
 // goroutines. When several goroutines want the same chunk at once it is decoded only once.
 // A chunk larger than the whole cache is handed to its readers but not kept.
 type Cache struct {
-	max    int64
+	max    atomic.Int64 // the bound; written under mu, read anywhere
 	nextID atomic.Uint64
 
 	mu        sync.Mutex
@@ -80,8 +80,24 @@ const DefaultCacheSize = 256 << 20
 
 // NewCache returns a cache holding at most maxBytes of decoded chunk data.
 func NewCache(maxBytes int64) *Cache {
-	return &Cache{max: maxBytes, entries: map[chunkKey]*list.Element{}, inflight: map[chunkKey]*chunkCall{}}
+	c := &Cache{entries: map[chunkKey]*list.Element{}, inflight: map[chunkKey]*chunkCall{}}
+	c.max.Store(maxBytes)
+	return c
 }
+
+// SetMaxBytes changes the bound (a config reload); chunks over the new bound are evicted at
+// once, least recently used first.
+func (c *Cache) SetMaxBytes(maxBytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max.Store(maxBytes)
+	for c.bytes > maxBytes && c.lru.Len() > 0 {
+		c.evictOldest()
+	}
+}
+
+// MaxBytes returns the bound.
+func (c *Cache) MaxBytes() int64 { return c.max.Load() }
 
 // newID returns a fresh identifier for one opened WIM part.
 func (c *Cache) newID() uint64 { return c.nextID.Add(1) }
@@ -150,17 +166,22 @@ func (c *Cache) observeDecode(d time.Duration) {
 // add stores a chunk and evicts the least recently used ones; c.mu must be held.
 func (c *Cache) add(key chunkKey, data []byte) {
 	size := int64(cap(data))
-	if size > c.max {
+	if size > c.max.Load() {
 		return
 	}
-	for c.bytes+size > c.max && c.lru.Len() > 0 {
-		el := c.lru.Back()
-		e := el.Value.(*cacheEntry)
-		c.lru.Remove(el)
-		delete(c.entries, e.key)
-		c.bytes -= int64(cap(e.data))
-		c.evictions++
+	for c.bytes+size > c.max.Load() && c.lru.Len() > 0 {
+		c.evictOldest()
 	}
 	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, data: data})
 	c.bytes += size
+}
+
+// evictOldest drops the least recently used chunk; c.mu is held.
+func (c *Cache) evictOldest() {
+	el := c.lru.Back()
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.entries, e.key)
+	c.bytes -= int64(cap(e.data))
+	c.evictions++
 }

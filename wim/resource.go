@@ -376,7 +376,7 @@ func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
 	}
 	if pin != nil {
 		next := i + 1
-		if next*r.chunkSize < pin.end && r.a.cache.max >= 3*r.chunkSize {
+		if next*r.chunkSize < pin.end && r.a.cache.max.Load() >= 3*r.chunkSize {
 			go r.chunk(next) // errors resurface when the reader gets there
 		}
 		*pin = chunkPin{r: r, i: i, data: data, end: pin.end}

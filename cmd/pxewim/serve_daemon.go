@@ -28,7 +28,6 @@ import (
 const (
 	drainTimeout     = 30 * time.Second // SIGTERM: how long in-flight transfers may finish
 	configPollPeriod = 2 * time.Second  // how often the config file's mtime is checked
-	chunkCacheBytes  = 256 << 20        // decoded WIM chunks shared by every client
 	// XPRESS transcodes (winpe.transcode: xpress): compressed chunks and every blob's chunk
 	// sizes, kept across reloads so an image is compressed once.
 	transcodeCacheBytes = 64 << 20
@@ -75,13 +74,14 @@ type daemon struct {
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
-	d := &daemon{flags: f, log: log, cache: wim.NewCache(chunkCacheBytes),
+	d := &daemon{flags: f, log: log, cache: wim.NewCache(boot.DefaultChunkCache),
 		transcodeCache: wimsynth.NewChunkCache(transcodeCacheBytes), clients: boot.NewRegistry(0, 0)}
 	st, err := d.load()
 	if err != nil {
 		return nil, err
 	}
 	d.cur.Store(st)
+	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
 	d.remote = st.remote
 	if d.ops, err = d.newOps(st.cfg); err != nil {
 		return nil, err

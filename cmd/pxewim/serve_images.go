@@ -71,15 +71,11 @@ func (d *daemon) rescan(why string) {
 	defer d.reloadMu.Unlock()
 	snap := d.catalog.Snapshot() // the newest: a reload may have moved the catalog meanwhile
 	cur := d.cur.Load()
-	eff := cur.base.WithCatalog(snap).WithImages(snap)
-	pol, err := d.newPolicy(eff)
+	st, err := d.buildState(cur.base, cur.store, snap, cur.remote, true)
 	if err != nil {
 		d.log.Error("store rescanned but the menu could not be rebuilt", "why", why, "error", err)
 		return
 	}
-	pol.AttachStore(cur.store)
-	pol.AttachTranscodeCache(d.transcodeCache)
-	pol.PrepareTranscodes(d.transcodePrepared)
-	d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap, remote: cur.remote})
-	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(eff.Entries))
+	d.cur.Store(st)
+	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(st.cfg.Entries))
 }

@@ -65,6 +65,7 @@ func (d *daemon) reload(why string) {
 		d.applyListeners(st.base, st.cfg)
 	}
 	d.cur.Store(st)
+	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
 	old.store.Close()
 	if old.remote != nil && old.remote != st.remote {
 		// The store URL changed: the old connection closes once the old store's files

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
 )
 
@@ -16,16 +17,34 @@ import (
 // to a new folder or URL once the new state is built (serve_catalog.go).
 func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
 	snap, follow := d.catalogFor(cfg, store)
-	eff := cfg.WithCatalog(snap).WithImages(snap)
-	pol, err := boot.NewPolicy(eff) // start and reload: logProblems reports its RuleWarnings
+	// Start and reload: logProblems reports the policy's RuleWarnings.
+	st, err := d.buildState(cfg, store, snap, nil, false)
 	if err != nil {
 		return nil, err
 	}
-	pol.AttachStore(store)
-	pol.AttachTranscodeCache(d.transcodeCache)
-	pol.PrepareTranscodes(d.transcodePrepared)
 	follow()
-	return &state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, nil
+	return st, nil
+}
+
+// buildState is the one place a serving state is made, from the config as loaded (base), the
+// store and a catalog snapshot: the catalog's entries are added (winpe.auto, images), the
+// policy is made, and its entries get the store and the daemon's caches. warnRules logs rules
+// naming entries that do not exist (start and reload log them with the other problems).
+func (d *daemon) buildState(base *boot.Config, store *localstore.Store, snap *catalog.Snapshot, remote *remoteStore, warnRules bool) (*state, error) {
+	eff := base.WithCatalog(snap).WithImages(snap)
+	pol, err := boot.NewPolicy(eff)
+	if err != nil {
+		return nil, err
+	}
+	if warnRules {
+		for _, w := range pol.RuleWarnings() {
+			d.log.Warn("rule names a missing entry", "rule", w)
+		}
+	}
+	pol.AttachStore(store)
+	pol.AttachCaches(d.cache, d.transcodeCache)
+	pol.PrepareTranscodes(d.transcodePrepared)
+	return &state{cfg: eff, base: base, policy: pol, store: store, snap: snap, remote: remote}, nil
 }
 
 // transcodePrepared logs the background build of an XPRESS transcode (Policy.PrepareTranscodes).
@@ -35,20 +54,6 @@ func (d *daemon) transcodePrepared(entry string, err error, took time.Duration) 
 		return
 	}
 	d.log.Info("winpe: XPRESS transcode ready", "entry", entry, "took", took.Round(time.Millisecond))
-}
-
-// newPolicy builds eff's policy after a catalog change and logs the rules that name an
-// automatic entry whose image the store does not hold now (their clients get the menu until
-// it is back). At start and reload, logProblems reports them with the other findings.
-func (d *daemon) newPolicy(eff *boot.Config) (*boot.Policy, error) {
-	pol, err := boot.NewPolicy(eff)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range pol.RuleWarnings() {
-		d.log.Warn("rule names a missing entry", "rule", w)
-	}
-	return pol, nil
 }
 
 func absPath(p string) string {
@@ -74,14 +79,10 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 				continue
 			}
 			cur := d.cur.Load()
-			eff := cur.base.WithCatalog(snap).WithImages(snap)
-			pol, err := d.newPolicy(eff)
+			st, err := d.buildState(cur.base, cur.store, snap, cur.remote, true)
 			if err == nil {
-				pol.AttachStore(cur.store)
-				pol.AttachTranscodeCache(d.transcodeCache)
-				pol.PrepareTranscodes(d.transcodePrepared)
-				d.cur.Store(&state{cfg: eff, base: cur.base, policy: pol, store: cur.store, snap: snap, remote: cur.remote})
-				d.log.Info("catalog changed: menu rebuilt", "entries", len(eff.Entries), "windowspe_images", len(snap.WindowsPE()))
+				d.cur.Store(st)
+				d.log.Info("catalog changed: menu rebuilt", "entries", len(st.cfg.Entries), "windowspe_images", len(snap.WindowsPE()))
 			}
 			d.reloadMu.Unlock()
 			if err != nil {
