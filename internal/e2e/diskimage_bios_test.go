@@ -297,12 +297,17 @@ func parseDiskHash(t *testing.T, serial string) diskHash {
 
 // TestDiskImagesContentSeaBIOS boots, against one daemon, a floppy image through memdisk, an
 // ISO through memdisk and the same ISO through iPXE sanboot; each image's boot sector reads the
-// whole drive back through INT 13h and its hash and size must be those of the store file.
+// whole drive back through INT 13h and its hash and size must be those of the store file. A
+// linux entry with two initrds boots the bzImage stand-in as its kernel ("standin=raw"): the
+// initrd region it gets must be both files bare, in order, the first padded to 4 KiB as iPXE
+// lays initrds out (no cpio header: the script names none), with pxewim's command line.
 func TestDiskImagesContentSeaBIOS(t *testing.T) {
 	memdisk := "/usr/lib/syslinux/memdisk"
 	testenv.RequireTools(t, "nasm", "genisoimage")
 	testenv.RequireFiles(t, "syslinux-common", memdisk)
 	var floppy, iso []byte
+	const linuxMAC = "52:54:00:77:84:04"
+	one, two := noise(3, 10_001), noise(4, 5_003)
 	cases := []struct {
 		name, mac, drive string
 		image            *[]byte
@@ -325,14 +330,21 @@ entries:
     iso: { image: isos/hash.iso, method: memdisk }
   - name: iso-sanboot
     iso: { image: isos/hash.iso, method: sanboot }
+  - name: linux
+    linux:
+      kernel: tools/vmlinuz
+      initrd: [linux/one.img, linux/two.img]
+      cmdline: console=ttyS0 standin=raw
 rules:
+  - match: { mac: %q }
+    entry: linux
   - match: { mac: %q }
     entry: floppy-memdisk
   - match: { mac: %q }
     entry: iso-memdisk
   - match: { mac: %q }
     entry: iso-sanboot
-`, cases[0].mac, cases[1].mac, cases[2].mac)
+`, linuxMAC, cases[0].mac, cases[1].mac, cases[2].mac)
 	}, func(store string) {
 		// A 1.44 MB floppy: the boot sector, then noise, so that every byte counts.
 		floppy = append(buildDiskHashSector(t, true), noise(1, 1474560-512)...)
@@ -358,6 +370,11 @@ rules:
 		if iso, err = os.ReadFile(isoPath); err != nil {
 			t.Fatal(err)
 		}
+		os.MkdirAll(filepath.Join(store, "linux"), 0o755)
+		os.WriteFile(filepath.Join(store, "linux", "one.img"), one, 0o644)
+		os.WriteFile(filepath.Join(store, "linux", "two.img"), two, 0o644)
+		os.MkdirAll(filepath.Join(store, "tools"), 0o755)
+		os.WriteFile(filepath.Join(store, "tools", "vmlinuz"), testenv.WimbootStandIn(t), 0o644)
 	})
 	defer func() {
 		recs := stopLab(t, capture, d)
@@ -384,4 +401,23 @@ rules:
 			}
 		})
 	}
+	t.Run("linux-initrds", func(t *testing.T) {
+		vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "linux-initrds", MAC: linuxMAC, Dir: dir,
+			FailOn: wimbootBIOSFailOn()}
+		rep := runStandInVM(t, lab, d, site, vm)
+		// iPXE (2019 bzimage.c) puts each bare initrd at a 4 KiB boundary; ramdisk_size ends
+		// at the last one's last byte.
+		want := append(append(append([]byte{}, one...), make([]byte, (4096-len(one)%4096)%4096)...), two...)
+		if rep.Ramdisk == nil || !rep.Done {
+			t.Fatalf("the stand-in reported no initrd region: %+v", rep)
+		}
+		t.Logf("linux-initrds: the kernel got a %d-byte initrd region sha1 %s; command line %q", rep.Ramdisk.Size, rep.Ramdisk.SHA1, rep.Cmdline)
+		if rep.Ramdisk.Size != int64(len(want)) || rep.Ramdisk.SHA1 != sha1Hex(want) {
+			t.Errorf("initrd region: %d bytes sha1 %s, want %d bytes sha1 %s (one.img, zeros to 4 KiB, two.img)",
+				rep.Ramdisk.Size, rep.Ramdisk.SHA1, len(want), sha1Hex(want))
+		}
+		if want := "initrd=one.img initrd=two.img console=ttyS0 standin=raw"; rep.Cmdline != want {
+			t.Errorf("kernel command line %q, want %q", rep.Cmdline, want)
+		}
+	})
 }

@@ -18,7 +18,9 @@ import (
 // wimboot does: it walks the cpio stream with wimboot's rules (wimboot src/cpio.c) and prints
 // every file's size, SHA-1 and name on COM1, plus the kernel command line (index=N). Where
 // wimboot would stop it prints wimboot's words: "Bad CPIO magic" and "FATAL: could not extract
-// initrd files". It is built from source at test time (nasm, gcc -m32, ld); no binary is kept.
+// initrd files". With "standin=raw" on its command line it stands for a Linux kernel instead
+// and reports the SHA-1 of the whole initrd region (StandInReport.Ramdisk). It is built from
+// source at test time (nasm, gcc -m32, ld); no binary is kept.
 //
 //go:embed standin/bios/setup.asm standin/bios/standin.c standin/bios/standin.ld
 var standinSrc embed.FS
@@ -135,6 +137,7 @@ type StandInReport struct {
 	Cmdline  string        // the kernel command line iPXE gave it
 	Initrd   string        // "0xADDR LEN" as it read them from the setup header
 	Files    []StandInFile // in stream order
+	Ramdisk  *StandInFile  // with "standin=raw" on the command line: the whole initrd region
 	Done     bool          // the final line came, with a count equal to len(Files)
 	Failures []string      // "Bad CPIO magic", "FATAL: ..." and other failure lines
 }
@@ -166,6 +169,16 @@ func ParseStandInReport(console string) (*StandInReport, error) {
 			}
 		case "initrd":
 			r.Initrd = rest
+		case "ramdisk":
+			f := strings.Fields(rest)
+			if len(f) != 2 {
+				return nil, fmt.Errorf("stand-in line %q: want SIZE SHA1", line)
+			}
+			size, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil || len(f[1]) != 40 {
+				return nil, fmt.Errorf("stand-in line %q: bad size or SHA-1", line)
+			}
+			r.Ramdisk = &StandInFile{Size: size, SHA1: f[1]}
 		case "file":
 			f := strings.SplitN(rest, " ", 3)
 			if len(f) != 3 {

@@ -164,6 +164,14 @@ func TestWimbootStandInQEMU(t *testing.T) {
 		t.Errorf("stand-in report %+v, want files %+v and cmdline \"index=3 gui\"\nconsole:\n%s", r, files, console)
 	}
 
+	// As a Linux kernel stand-in: the whole region, bare.
+	region := ipxeInitrds(files, data)
+	r, console = runStandInKernel(t, kernel, region, "initrd=x standin=raw")
+	sum := sha1.Sum(region)
+	if !r.Done || r.Ramdisk == nil || r.Ramdisk.Size != int64(len(region)) || r.Ramdisk.SHA1 != hex.EncodeToString(sum[:]) || len(r.Files) != 0 {
+		t.Errorf("standin=raw: report %+v (ramdisk %+v), want %d bytes sha1 %x\nconsole:\n%s", r, r.Ramdisk, len(region), sum, console)
+	}
+
 	// The old script form: bootmgr.exe with no command line comes first, bare.
 	files[0].Name = ""
 	r, console = runStandInKernel(t, kernel, ipxeInitrds(files, data), "")

@@ -17,6 +17,10 @@
  *   wimboot-standin: initrd 0x<addr> <len>
  *   wimboot-standin: file <size> <sha1> <name>      (name: \xNN for bytes outside 0x21-0x7e, and '\')
  *   wimboot-standin: done <n> files
+ * With the word "standin=raw" on its command line it stands for a Linux kernel instead: it
+ * hashes the whole initrd region as the kernel gets it (iPXE passes unnamed initrds bare, each
+ * padded to 4 KiB) and prints
+ *   wimboot-standin: ramdisk <size> <sha1>
  * Built with gcc -m32 -ffreestanding (no libc) and linked at 0x100000 by standin.ld.
  */
 
@@ -301,6 +305,22 @@ static int cpio_extract(u8 *data, size_t len) {
 	}
 }
 
+/* has_word: the command line holds w as a whole space-separated word. */
+static int has_word(const char *s, const char *w) {
+	while (s && *s) {
+		while (*s == ' ')
+			s++;
+		const char *a = s, *b = w;
+		while (*b && *a == *b)
+			a++, b++;
+		if (!*b && (*a == ' ' || !*a))
+			return 1;
+		while (*s && *s != ' ')
+			s++;
+	}
+	return 0;
+}
+
 void standin_main(u32 base) {
 	const u8 *hdr = (const u8 *)base;
 	u32 ramdisk_image = *(const u32 *)(hdr + 0x218);
@@ -316,7 +336,18 @@ void standin_main(u32 base) {
 	putc(' ');
 	putdec(ramdisk_size);
 	puts("\n");
-	if (cpio_extract((u8 *)ramdisk_image, ramdisk_size) != 0) {
+	if (has_word(cmdline, "standin=raw")) {
+		struct sha1 s;
+		sha1_init(&s);
+		sha1_update(&s, (const u8 *)ramdisk_image, ramdisk_size);
+		sha1_final(&s);
+		puts("wimboot-standin: ramdisk ");
+		putdec(ramdisk_size);
+		putc(' ');
+		for (int i = 0; i < 5; i++)
+			puthex(s.h[i], 8);
+		puts("\n");
+	} else if (cpio_extract((u8 *)ramdisk_image, ramdisk_size) != 0) {
 		puts("FATAL: could not extract initrd files\n");
 		reset();
 	}
