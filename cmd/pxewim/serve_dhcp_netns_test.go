@@ -212,9 +212,18 @@ func TestServeNetnsDHCPReload(t *testing.T) {
 			t.Fatalf("still answering after dhcp.mode: off\n%s", readLog())
 		}
 	}
+	// Silence alone does not prove the reload happened (the per-MAC rate limit also silences a
+	// probe that asked often): wait for the event that matters, UDP 67 free again.
 	var c67 net.PacketConn
-	if err := S.InNetns(func() (err error) { c67, err = net.ListenPacket("udp4", "0.0.0.0:67"); return err }); err != nil {
-		t.Fatalf("port 67 still held after DHCP was turned off: %v", err)
+	for {
+		err := S.InNetns(func() (err error) { c67, err = net.ListenPacket("udp4", "0.0.0.0:67"); return err })
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port 67 still held after DHCP was turned off: %v\n%s", err, readLog())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	c67.Close()
 
