@@ -10,9 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
+	"testing/fstest"
 
 	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/upload"
 )
 
 // problem is one thing that will keep some client from booting, with what to do about it.
@@ -27,20 +32,30 @@ func (p problem) String() string { return p.what + ": " + p.fix }
 // checkState looks for what a valid config cannot show by itself: files missing from the store
 // or from the iPXE folder, DHCP interfaces that do not exist. Nothing is written or bound.
 func checkState(st *state) []problem {
+	return checkStateOf(st, true)
+}
+
+// checkStateOf is checkState; without withStore (the store could not be opened: that is
+// reported already) the entries' files and the images are not looked for.
+func checkStateOf(st *state, withStore bool) []problem {
 	var ps []problem
 	cfg := st.cfg
-	for _, e := range cfg.Entries {
-		for _, ref := range e.Boot.Refs() {
-			if p, bad := checkRef(st.store, ref); bad {
-				ps = append(ps, problem{what: fmt.Sprintf("entry %q (%s:%d): %s: %s", e.Name, cfg.Source, e.Line, ref, p.what), fix: p.fix})
+	if withStore {
+		for _, e := range cfg.Entries {
+			for _, ref := range e.Boot.Refs() {
+				if p, bad := checkRef(st.store, ref); bad {
+					ps = append(ps, problem{what: fmt.Sprintf("entry %q (%s:%d): %s: %s", e.Name, cfg.Source, e.Line, ref, p.what), fix: p.fix})
+				}
 			}
 		}
+		ps = append(ps, checkWinPE(st)...)
 	}
-	ps = append(ps, checkWinPE(st)...)
 	ps = append(ps, checkIPXE(st)...)
-	for _, w := range st.policy.RuleWarnings() {
-		ps = append(ps, problem{what: w, info: true,
-			fix: "put the image back into the store, or point the rule at an entry that exists"})
+	if st.policy != nil {
+		for _, w := range st.policy.RuleWarnings() {
+			ps = append(ps, problem{what: w, info: true,
+				fix: "put the image back into the store, or point the rule at an entry that exists"})
+		}
 	}
 	if cfg.DHCP.Mode != boot.DHCPOff {
 		var full *boot.FullDHCP
@@ -165,15 +180,19 @@ func runCheckCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	return runCheck(f, stdout)
 }
 
-// runCheck is "pxewim serve --check" and "pxewim check": load and
-// validate the config, look for missing files, print the findings, bind nothing.
+// runCheck is "pxewim serve --check" and "pxewim check": everything "pxewim serve" would stop
+// on, found in one run (config errors, the store, the listeners, the admin password, the
+// upload keys, the lease file), plus what keeps clients from booting. Nothing is written or
+// created; listen addresses are bound for an instant to see that they are free (a TCP socket
+// is never put into listening state, nothing is sent or read).
 func runCheck(f *serveFlags, stdout io.Writer) error {
-	cfg, err := f.loadConfig()
+	cfg, ps, err := f.checkConfig()
 	if err != nil {
 		return err
 	}
+	configOK := len(ps) == 0
 	storeDir := cfg.Store
-	if abs, err := filepath.Abs(storeDir); err == nil {
+	if abs, err := filepath.Abs(storeDir); err == nil && !cfg.RemoteStore() {
 		storeDir = abs
 	}
 	ipxeDir := cfg.IPXE.Dir
@@ -181,33 +200,39 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 		ipxeDir = ""
 	}
 	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: existingDir(cfg.Images.SyslinuxDir)}
-	var store *localstore.Store
-	if cfg.RemoteStore() {
-		storeDir = cfg.Store
-		store, err = checkRemoteStore(cfg, opts) // serve_remote.go
-	} else {
-		store, err = localstore.New(cfg.Store, opts)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
-	}
+	store, sp := checkStore(f, cfg, storeDir, opts)
+	ps = append(ps, sp...)
+	storeOK := len(sp) == 0
 	defer store.Close()
-	pol, err := boot.NewPolicy(cfg)
-	if err != nil {
-		return err
-	}
 	snap, err := scanCatalog(cfg, store) // serve_catalog.go
 	if err != nil {
-		return fmt.Errorf("%s: store %s: %w", cfg.Source, storeDir, err)
+		// serve goes on with an empty catalog and polls again.
+		ps = append(ps, problem{what: fmt.Sprintf("store %s: cannot scan it: %v", storeDir, err),
+			fix: "its images join the menu once serve's catalog can read it"})
+		snap = &catalog.Snapshot{}
 	}
 	eff := cfg.WithCatalog(snap).WithImages(snap)
-	if pol, err = boot.NewPolicy(eff); err != nil {
-		return err
+	pol, err := boot.NewPolicy(eff)
+	if err != nil && configOK {
+		ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})
 	}
-	pol.AttachStore(store)
-	ps := checkState(&state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap})
-	fmt.Fprintf(stdout, "%s: config valid: %d entries (%d from the catalog), %d rules, store %s (%d image files, %d WindowsPE images), DHCP %s\n",
-		cfg.Source, len(eff.Entries), len(eff.Entries)-len(cfg.Entries), len(cfg.Rules), storeDir, len(snap.Files), len(snap.WindowsPE()), cfg.DHCP.Mode)
+	if pol != nil {
+		pol.AttachStore(store)
+	}
+	if !configOK {
+		pol = nil // its rule warnings would be about the entries left out for their errors
+	}
+	ps = append(ps, checkStateOf(&state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, storeOK)...)
+	ps = append(ps, checkAdmin(cfg)...)
+	ps = append(ps, checkListeners(f, cfg)...)
+	ps = append(ps, checkUpload(cfg)...)
+	ps = append(ps, checkLeaseFile(cfg)...)
+	status := "valid"
+	if !configOK {
+		status = "has errors (listed below)"
+	}
+	fmt.Fprintf(stdout, "%s: config %s: %d entries (%d from the catalog), %d rules, store %s (%d image files, %d WindowsPE images), DHCP %s\n",
+		cfg.Source, status, len(eff.Entries), len(eff.Entries)-len(cfg.Entries), len(cfg.Rules), storeDir, len(snap.Files), len(snap.WindowsPE()), cfg.DHCP.Mode)
 	n := 0
 	for _, p := range ps {
 		kind := "problem"
@@ -223,4 +248,343 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "no problems found")
 	return nil
+}
+
+// checkConfig loads the config as serve does, but keeps going past its errors: each one is a
+// problem, and the config decoded so far is checked further. err is for what leaves nothing
+// to check (an unreadable file, not YAML) and for bad command-line flags.
+func (f *serveFlags) checkConfig() (*boot.Config, []problem, error) {
+	name, data := defaultConfigName, defaultConfigYAML
+	if f.config != "" {
+		var err error
+		if data, err = os.ReadFile(f.config); err != nil {
+			return nil, nil, fmt.Errorf("reading config: %w", err)
+		}
+		name = f.config
+	}
+	cfg, perr := boot.ParseConfigAll(name, data)
+	if cfg == nil {
+		return nil, nil, perr
+	}
+	f.resolvePaths(cfg) // serve.go
+	if err := f.apply(cfg); err != nil {
+		return nil, nil, err
+	}
+	var ps []problem
+	for _, err := range append(unjoin(perr), unjoin(cfg.CheckRuntime())...) {
+		ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})
+	}
+	return cfg, ps, nil
+}
+
+// unjoin splits an errors.Join result.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkStore opens the store as serve does. When it cannot, the problem (or, for the folder
+// serve makes itself, a note) is reported and the rest is checked against an empty store.
+func checkStore(f *serveFlags, cfg *boot.Config, storeDir string, opts localstore.Options) (*localstore.Store, []problem) {
+	var store *localstore.Store
+	var err error
+	if cfg.RemoteStore() {
+		store, err = checkRemoteStore(cfg, opts) // serve_remote.go
+	} else {
+		store, err = localstore.New(cfg.Store, opts)
+	}
+	if err == nil {
+		return store, nil
+	}
+	empty := localstore.NewFS(fstest.MapFS{}, cfg.Store, opts)
+	if !cfg.RemoteStore() && errors.Is(err, fs.ErrNotExist) && cfg.Source == defaultConfigName && !f.set["store"] {
+		// serve.go's load makes this one.
+		return empty, []problem{{info: true, what: fmt.Sprintf("store %s does not exist yet: serve creates it, empty, when it starts", storeDir),
+			fix: "put WIM, ISO and boot files in it"}}
+	}
+	fix := "create the folder, or point store: (or --store) at the folder of your images"
+	if cfg.RemoteStore() {
+		fix = "check the sftp:// URL, the sftp: keys and known_hosts, and that the server is reachable"
+	}
+	return empty, []problem{{what: fmt.Sprintf("%s: store %s: %v", cfg.Source, storeDir, err), fix: fix}}
+}
+
+// checkAdmin: serve stops when the dashboard's password file cannot be read or is empty.
+func checkAdmin(cfg *boot.Config) []problem {
+	if !cfg.Admin.Auth() {
+		return nil
+	}
+	b, err := os.ReadFile(cfg.Admin.PasswordFile)
+	switch {
+	case err != nil:
+		return []problem{{what: fmt.Sprintf("admin.password_file: %v", err), fix: "create the file with the dashboard password on one line, or remove admin.user"}}
+	case strings.TrimRight(string(b), "\r\n") == "":
+		return []problem{{what: fmt.Sprintf("admin.password_file %s is empty", cfg.Admin.PasswordFile), fix: "write the dashboard password into it"}}
+	}
+	return nil
+}
+
+// checkUpload: serve stops when the upload server cannot start (upload.New), or when it is
+// asked to upload into a remote store. What upload.New would create is a note.
+func checkUpload(cfg *boot.Config) []problem {
+	u := cfg.Upload
+	if u.Listen == "" {
+		return nil
+	}
+	if cfg.RemoteStore() {
+		return []problem{{what: fmt.Sprintf("upload.listen: the store is remote (%s); uploads go to a local store folder", cfg.Store),
+			fix: "run the upload server on the central image server, or remove upload.listen"}}
+	}
+	creates, err := upload.Check(upload.Config{Addr: u.Listen, HostKeyPath: u.HostKey, AuthorizedKeysPath: u.AuthorizedKeys, StoreDir: cfg.Store})
+	var ps []problem
+	if len(creates) > 0 {
+		for i, c := range creates {
+			creates[i] = absPath(c)
+		}
+		fix := "nothing to do"
+		if creates[len(creates)-1] == absPath(u.HostKey) {
+			fix = "nothing to do; serve logs the new host key's fingerprint: give it to the admins' SFTP clients (known_hosts)"
+		}
+		ps = append(ps, problem{info: true, what: "upload: serve creates " + strings.Join(creates, ", ") + " when it starts", fix: fix})
+	}
+	for _, e := range unjoin(err) {
+		fix := "correct upload.host_key / upload.authorized_keys, or create what is missing"
+		if strings.Contains(e.Error(), "authorized keys") {
+			fix = "create upload.authorized_keys with the admins' public keys (OpenSSH authorized_keys format)"
+		}
+		ps = append(ps, problem{what: e.Error(), fix: fix})
+	}
+	return ps
+}
+
+// checkLeaseFile: full-mode DHCP opens (and makes) its lease file at start; serve stops when
+// its folder is missing or the file cannot be opened.
+func checkLeaseFile(cfg *boot.Config) []problem {
+	if cfg.DHCP.Mode != boot.DHCPFull || cfg.DHCP.Full == nil || cfg.DHCP.Full.Leases == "" {
+		return nil
+	}
+	p := cfg.DHCP.Full.Leases
+	fi, err := os.Stat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return []problem{{what: fmt.Sprintf("dhcp.full.leases: %s is a folder", p), fix: "name a file (it is made on first start)"}}
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return []problem{{what: fmt.Sprintf("dhcp.full.leases: %v", err), fix: "make the file readable and writable by pxewim"}}
+	}
+	dir := filepath.Dir(p)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return []problem{{what: fmt.Sprintf("dhcp.full.leases: folder %s does not exist", dir), fix: "create the folder, or put the lease file into one that exists"}}
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return []problem{{what: fmt.Sprintf("dhcp.full.leases: cannot make %s: %s is not writable: %v", p, dir, err), fix: "let pxewim write there"}}
+	}
+	return []problem{{info: true, what: fmt.Sprintf("dhcp.full.leases: serve creates %s when it starts", p), fix: "nothing to do"}}
+}
+
+// listenerUse is one socket serve binds, as the config names it.
+type listenerUse struct {
+	key   string // config key, for messages ("listen.http")
+	proto string // "tcp" or "udp"
+	addr  string
+	// soft: serve does not stop when it cannot bind this one (the dashboard's default
+	// address; TFTP's port 69 refused to a non-root user under the built-in config).
+	soft func(err error) bool
+	ip   net.IP // resolved; nil or unspecified: every address
+	port int
+}
+
+// checkListeners finds what would keep serve from binding its sockets: two of its own
+// listeners on one address, addresses that do not resolve or are not on this machine, and
+// ports that are taken or need privileges. The sockets are bound for an instant without
+// listening, then closed.
+func checkListeners(f *serveFlags, cfg *boot.Config) []problem {
+	var ls []listenerUse
+	add := func(key, proto, addr string, soft func(error) bool) {
+		if addr != "" {
+			ls = append(ls, listenerUse{key: key, proto: proto, addr: addr, soft: soft})
+		}
+	}
+	never := func(error) bool { return false }
+	add("listen.http", "tcp", cfg.Listen.HTTP, never)
+	add("listen.tftp", "udp", cfg.Listen.TFTP, func(err error) bool {
+		return errors.Is(err, syscall.EACCES) && !f.set["tftp"] && cfg.Source == defaultConfigName // serve_daemon.go listenTFTP
+	})
+	if cfg.DHCP.Mode != boot.DHCPOff {
+		add("dhcp (port 67)", "udp", "0.0.0.0:67", never)
+		add("dhcp (port 4011)", "udp", "0.0.0.0:4011", never)
+	}
+	if a := cfg.Admin.ListenAddr(); a != "" {
+		explicit := cfg.Admin.Listen != ""
+		add("admin.listen", "tcp", a, func(error) bool { return !explicit }) // serve_ops.go serveAdmin
+	}
+	add("upload.listen", "tcp", cfg.Upload.Listen, never)
+
+	var ps []problem
+	bad := map[int]bool{} // listeners already reported
+	for i := range ls {
+		l := &ls[i]
+		host, port, err := net.SplitHostPort(l.addr)
+		if err == nil {
+			l.port, err = net.LookupPort(l.proto, port)
+		}
+		if err == nil && host != "" {
+			var ips []net.IP
+			if ips, err = net.LookupIP(host); err == nil {
+				l.ip = ips[0]
+			}
+		}
+		if err != nil {
+			ps = append(ps, problem{what: fmt.Sprintf("%s: %s: %v", l.key, l.addr, err), fix: "use host:port with an address of this machine"})
+			bad[i] = true
+		}
+	}
+	// Serve binds in this order: HTTP, TFTP, DHCP, then the dashboard and the upload server.
+	for i := range ls {
+		for j := i + 1; j < len(ls); j++ {
+			a, b := ls[i], ls[j]
+			if bad[i] || bad[j] || a.proto != b.proto || a.port != b.port || !overlaps(a.ip, b.ip) {
+				continue
+			}
+			p := problem{what: fmt.Sprintf("%s (%s) and %s (%s) are the same %s address: serve cannot bind both", a.key, a.addr, b.key, b.addr, strings.ToUpper(a.proto)),
+				fix: "give each its own port"}
+			if b.soft(syscall.EADDRINUSE) {
+				p.info = true
+				p.what = fmt.Sprintf("%s (default %s) is also %s's address (%s): serve starts with the dashboard off", b.key, b.addr, a.key, a.addr)
+				p.fix = "set admin.listen to another address, or to off"
+			}
+			ps = append(ps, p)
+			bad[j] = true
+		}
+	}
+	for i, l := range ls {
+		if bad[i] {
+			continue
+		}
+		err := bindProbe(l.proto, l.ip, l.port)
+		if err == nil {
+			continue
+		}
+		p := problem{what: fmt.Sprintf("%s: cannot bind %s %s: %v%s", l.key, strings.ToUpper(l.proto), l.addr, err, portHolder(l.proto, l.port)),
+			fix: bindFix(err, l.key)}
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && strings.Contains(p.what, "held by pxewim,"):
+			p.info = true
+			p.what += ": the running server; a second one would stop here, a reload of the running one moves its listeners itself"
+		case l.soft(err):
+			p.info = true
+			p.what += ": serve starts without it"
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// bindFix says what to do about a socket serve could not bind.
+func bindFix(err error, key string) string {
+	dhcpPort := strings.HasPrefix(key, "dhcp")
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE) && dhcpPort:
+		return "another DHCP or proxy DHCP server (dnsmasq, dhcpd, WDS...) runs here: stop it, or set dhcp.mode: off"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "stop the program that holds it, or choose another address in " + key
+	case errors.Is(err, syscall.EACCES) && dhcpPort:
+		return "DHCP needs root or CAP_NET_BIND_SERVICE: run serve as root, or set dhcp.mode: off"
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need root or CAP_NET_BIND_SERVICE: run serve as root, or choose another port in " + key
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no interface of this machine has that address: correct " + key
+	}
+	return "correct " + key
+}
+
+// overlaps reports whether two bind addresses collide: the same address, or either one is
+// the wildcard (nil or unspecified; a dual-stack [::] takes IPv4 too).
+func overlaps(a, b net.IP) bool {
+	if a == nil || b == nil || a.IsUnspecified() || b.IsUnspecified() {
+		return true
+	}
+	return a.Equal(b)
+}
+
+// bindProbe binds a socket like serve's (TCP with SO_REUSEADDR as Go's listeners; UDP
+// without, as TFTP and DHCP bind) and closes it at once. A TCP socket is not put into
+// listening state, so no connection can arrive; a UDP one is closed before anything is read.
+func bindProbe(proto string, ip net.IP, port int) error {
+	typ := syscall.SOCK_STREAM
+	if proto == "udp" {
+		typ = syscall.SOCK_DGRAM
+	}
+	family, dual := syscall.AF_INET, false
+	var sa syscall.Sockaddr = &syscall.SockaddrInet4{Port: port}
+	switch {
+	case ip == nil:
+		family, dual = syscall.AF_INET6, true // Go's ":port" is a dual-stack [::]:port
+		sa = &syscall.SockaddrInet6{Port: port}
+	case ip.To4() != nil:
+		s4 := &syscall.SockaddrInet4{Port: port}
+		copy(s4.Addr[:], ip.To4())
+		sa = s4
+	default:
+		family = syscall.AF_INET6
+		s6 := &syscall.SockaddrInet6{Port: port}
+		copy(s6.Addr[:], ip.To16())
+		sa = s6
+	}
+	fd, err := syscall.Socket(family, typ|syscall.SOCK_CLOEXEC, 0)
+	if err != nil && dual {
+		// No IPv6: Go listens on 0.0.0.0 then.
+		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: port}
+		fd, err = syscall.Socket(family, typ|syscall.SOCK_CLOEXEC, 0)
+	}
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer syscall.Close(fd)
+	if typ == syscall.SOCK_STREAM {
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	}
+	if family == syscall.AF_INET6 && dual {
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0)
+	}
+	return os.NewSyscallError("bind", syscall.Bind(fd, sa))
+}
+
+// portHolder names the process holding a TCP (listening) or UDP port in this network
+// namespace: " (held by nginx, pid 812)", or "" when it cannot tell.
+func portHolder(proto string, port int) string {
+	want := fmt.Sprintf(":%04X", port)
+	inodes := map[string]bool{}
+	for _, table := range []string{proto, proto + "6"} {
+		b, err := os.ReadFile("/proc/thread-self/net/" + table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			fl := strings.Fields(line)
+			// sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode
+			if len(fl) < 10 || !strings.HasSuffix(fl[1], want) || (proto == "tcp" && fl[3] != "0A") {
+				continue
+			}
+			inodes["socket:["+fl[9]+"]"] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && inodes[l] {
+			pid := strings.Split(fd, "/")[2]
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			return fmt.Sprintf(" (held by %s, pid %s)", strings.TrimSpace(string(comm)), pid)
+		}
+	}
+	return ""
 }

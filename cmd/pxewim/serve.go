@@ -109,23 +109,30 @@ func (f *serveFlags) loadConfig() (*boot.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.config != "" {
-		relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir, &cfg.Images.SyslinuxDir,
-			&cfg.Upload.AuthorizedKeys, &cfg.Upload.HostKey)
-		for i := range cfg.SFTP.Keys {
-			relativeTo(filepath.Dir(f.config), &cfg.SFTP.Keys[i])
-		}
-		for i := range cfg.SFTP.KnownHosts {
-			relativeTo(filepath.Dir(f.config), &cfg.SFTP.KnownHosts[i])
-		}
-		if cfg.DHCP.Full != nil {
-			relativeTo(filepath.Dir(f.config), &cfg.DHCP.Full.Leases)
-		}
-	}
+	f.resolvePaths(cfg)
 	if err := f.apply(cfg); err != nil {
 		return nil, err
 	}
 	return cfg, cfg.CheckRuntime()
+}
+
+// resolvePaths makes the config file's relative paths relative to its folder (pxewim check
+// shares it).
+func (f *serveFlags) resolvePaths(cfg *boot.Config) {
+	if f.config == "" {
+		return
+	}
+	relativeTo(filepath.Dir(f.config), &cfg.Store, &cfg.IPXE.Dir, &cfg.Images.SyslinuxDir,
+		&cfg.Upload.AuthorizedKeys, &cfg.Upload.HostKey)
+	for i := range cfg.SFTP.Keys {
+		relativeTo(filepath.Dir(f.config), &cfg.SFTP.Keys[i])
+	}
+	for i := range cfg.SFTP.KnownHosts {
+		relativeTo(filepath.Dir(f.config), &cfg.SFTP.KnownHosts[i])
+	}
+	if cfg.DHCP.Full != nil {
+		relativeTo(filepath.Dir(f.config), &cfg.DHCP.Full.Leases)
+	}
 }
 
 // relativeTo makes relative paths from a config file relative to the file's folder, so a
