@@ -38,6 +38,13 @@ func (fc *FullConfig) setDefaults() {
 	}
 }
 
+// CheckFullConfig reports what New and Reconfigure would refuse in fc (pool, netmask, lease
+// file path), without opening anything: for "pxewim check".
+func CheckFullConfig(fc FullConfig) error {
+	fc.setDefaults()
+	return fc.validate()
+}
+
 func (fc *FullConfig) validate() error {
 	if err := checkPool(fc.PoolStart, fc.PoolEnd); err != nil {
 		return err

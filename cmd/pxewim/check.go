@@ -16,6 +16,7 @@ import (
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/upload"
 )
@@ -362,13 +363,19 @@ func checkUpload(cfg *boot.Config) []problem {
 	return ps
 }
 
-// checkLeaseFile: full-mode DHCP opens (and makes) its lease file at start; serve stops when
-// its folder is missing or the file cannot be opened.
+// checkLeaseFile: full-mode DHCP checks its pool and opens (and makes) its lease file at
+// start; serve stops when the pool is refused, the file's folder is missing or the file cannot
+// be opened.
 func checkLeaseFile(cfg *boot.Config) []problem {
 	if cfg.DHCP.Mode != boot.DHCPFull || cfg.DHCP.Full == nil || cfg.DHCP.Full.Leases == "" {
 		return nil
 	}
-	p := cfg.DHCP.Full.Leases
+	f := cfg.DHCP.Full
+	if err := dhcp.CheckFullConfig(dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
+		Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}); err != nil { // as serve_listen.go's dhcpConfig
+		return []problem{{what: "dhcp.full: " + err.Error(), fix: "correct dhcp.full (range, netmask, leases)"}}
+	}
+	p := f.Leases
 	fi, err := os.Stat(p)
 	switch {
 	case err == nil && fi.IsDir():
