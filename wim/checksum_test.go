@@ -5,6 +5,8 @@ import (
 	"crypto/sha1"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,3 +165,57 @@ type smallReads struct {
 }
 
 func (s *smallReads) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.n)]) }
+
+// TestChangedAfterVerifiedRead: after one full read matched the SHA-1, later full reads check
+// the CRC-32C of each 64 KiB block against what that read verified. When the WIM file is
+// then changed in place (4 bytes flipped; an uncompressed WIM, so no decoded chunk is cached),
+// the next full read fails at the block that differs, with the byte range, and never returns
+// the last bytes.
+func TestChangedAfterVerifiedRead(t *testing.T) {
+	d := wimtest.MakeDamagedWIM(t, "none", 9)
+	good, err := os.ReadFile(d.Good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "changing.wim")
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := wim.OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	img, err := rc.Image(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := func() ([]byte, error) {
+		return io.ReadAll(io.NewSectionReader(openFile(t, img, d.Name), 0, int64(len(d.Data))))
+	}
+	for i := range 2 { // the first read verifies the SHA-1, the second the blocks
+		if got, err := full(); err != nil || !bytes.Equal(got, d.Data) {
+			t.Fatalf("full read %d of the good WIM: %d bytes, %v", i, len(got), err)
+		}
+	}
+	damaged, err := os.ReadFile(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0) // in place, like dd conv=notrunc
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(damaged[d.Offset:d.Offset+4], d.Offset); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got, err := full()
+	var ce *wim.ChecksumError
+	if !errors.As(err, &ce) || ce.Got != ([20]byte{}) || ce.Block != [2]int64{32 << 10 / (64 << 10) * (64 << 10), 64 << 10} {
+		t.Fatalf("full read after the change: %d bytes, %v (%+v)", len(got), err, ce)
+	}
+	if len(got) >= len(d.Data) || !strings.Contains(err.Error(), "differ from the data verified") {
+		t.Fatalf("full read after the change returned %d of %d bytes: %v", len(got), len(d.Data), err)
+	}
+}
