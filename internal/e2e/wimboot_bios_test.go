@@ -290,7 +290,8 @@ type peVariant struct {
 
 // TestWinPEVariantsWimbootSeaBIOS boots every kind of WinPE store image on SeaBIOS + iPXE
 // through the wimboot stand-in, one VM per variant against one daemon (a rule per MAC), and
-// checks what the stand-in received: LZX and XPRESS WIMs served as they are, an injected
+// checks what the stand-in received: LZX and XPRESS WIMs served as they are (with a wimboot
+// argument), LZX 128K and XPRESS 64K chunks transcoded (wimboot reads 32K only), an injected
 // startnet.cmd, LZMS and solid WIMs transcoded, an LZMS WIM transcoded to XPRESS, image 2 of a
 // multi-image WIM exported, and a WIM whose boot index is 0 (served as it is: index=1 must be
 // on wimboot's command line, or wimboot boots no image).
@@ -305,8 +306,12 @@ func TestWinPEVariantsWimbootSeaBIOS(t *testing.T) {
 	variants := []peVariant{
 		{name: "lzx", file: "lzx.wim", build: build(pe, "--compress=LZX", "--boot"),
 			want: wantPE{index: 1, asIs: true}},
-		{name: "xpress", file: "xpress.wim", build: build(pe, "--compress=XPRESS", "--boot"),
-			want: wantPE{index: 1, asIs: true}},
+		{name: "xpress", file: "xpress.wim", build: build(pe, "--compress=XPRESS", "--boot"), entry: "      wimboot_args: [gui]\n",
+			want: wantPE{index: 1, asIs: true, args: []string{"gui"}}},
+		{name: "lzx-128k", file: "lzx128k.wim", build: build(pe, "--compress=LZX", "--chunk-size=128K", "--boot"),
+			want: wantPE{index: 1}},
+		{name: "xpress-64k", file: "xpress64k.wim", build: build(pe, "--compress=XPRESS", "--chunk-size=64K", "--boot"),
+			want: wantPE{index: 1}},
 		{name: "injected", file: "lzx.wim", entry: "      inject:\n        - { path: Windows/System32/startnet.cmd, content: \"wpeinit\\r\\necho pxewim injected\\r\\n\" }\n",
 			want: wantPE{index: 1, inject: map[string][]byte{"Windows/System32/startnet.cmd": startnet}}},
 		{name: "lzms", file: "lzms.wim", build: build(pe, "--compress=LZMS", "--boot"),
