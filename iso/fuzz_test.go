@@ -22,6 +22,12 @@ func FuzzOpen(f *testing.F) {
 		src := filepath.Join(dir, "src")
 		if err := os.MkdirAll(filepath.Join(src, "Sub"), 0o755); err == nil {
 			os.WriteFile(filepath.Join(src, "Sub", "file.txt"), []byte("hello"), 0o644)
+			// Rock Ridge links of every kind (genisoimage -udf records them in the UDF tree
+			// as empty files; Open takes them from the Rock Ridge tree).
+			for name, target := range map[string]string{"rel": "Sub/file.txt", "abs": "/Sub/file.txt",
+				"dir": "Sub", "loop": "loop", "esc": "../../etc/passwd", "Sub/up": "../rel"} {
+				os.Symlink(target, filepath.Join(src, name))
+			}
 			out := filepath.Join(dir, "seed.iso")
 			if exec.Command("genisoimage", "-quiet", "-J", "-R", "-udf", "-o", out, src).Run() == nil {
 				if b, err := os.ReadFile(out); err == nil {
@@ -37,6 +43,13 @@ func FuzzOpen(f *testing.F) {
 		}
 		_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
+				return nil
+			}
+			if d.Type()&fs.ModeSymlink != 0 { // may dangle, loop or escape: an error, not a panic
+				if f, err := fsys.Open(p); err == nil {
+					f.Close()
+				}
+				_, _ = fsys.ReadLink(p)
 				return nil
 			}
 			file, err := fsys.OpenFile(p)

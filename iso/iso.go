@@ -10,9 +10,13 @@
 //     9660 tree that holds just a README, so UDF wins whenever it is present. Physical and
 //     sparable partitions (sparing tables are not applied) and the UDF 2.50 metadata partition
 //     are read; virtual (VAT) partitions are not.
+//   - else the primary ISO 9660 tree when it has Rock Ridge entries (as Linux prefers them:
+//     POSIX names and symbolic links, which Joliet cannot record), with Rock Ridge names (NM),
+//     symbolic links (SL) and relocated directories (CL/RE),
 //   - else Joliet (a supplementary volume descriptor with UCS-2 names),
-//   - else the primary ISO 9660 tree, with Rock Ridge names (NM) and relocated directories
-//     (CL/RE) when the image has them.
+//   - else the plain primary tree.
+//
+// Symbolic links resolve inside the image (see links.go).
 //
 // The whole tree is read and checked by Open (descriptor tags, checksums and CRCs, extents
 // inside the image, directory loops, depth and entry count limits), so a hostile image fails
@@ -71,6 +75,13 @@ type node struct {
 	ext    []extent // file data, in order; covers at least size bytes
 	inline []byte   // data embedded in a UDF file entry (instead of ext)
 	kids   []*node  // sorted by name
+
+	// A symbolic link (mode has fs.ModeSymlink): Rock Ridge targets are decoded with the tree
+	// (linkSet, or linkErr when the SL entries are bad); UDF ones are read from the link's
+	// data when followed (links.go).
+	link    string
+	linkSet bool
+	linkErr error
 }
 
 // extent is a run of file data: n bytes at image offset off, or a hole of zeros when off < 0.
@@ -121,6 +132,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, fmt.Errorf("iso: udf: %w", err)
 	}
 	if found {
+		fsys.rockRidgeLinksIntoUDF()
 		return fsys, nil
 	}
 	if err := fsys.open9660(); err != nil {
@@ -235,9 +247,10 @@ func (fsys *FS) lookup(op, name string) (*node, error) {
 	return n, nil
 }
 
-// Open opens the named file or directory. Regular files are *File.
+// Open opens the named file or directory, following symbolic links inside the image.
+// Regular files are *File.
 func (fsys *FS) Open(name string) (fs.File, error) {
-	n, err := fsys.lookup("open", name)
+	n, err := fsys.resolve("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +260,9 @@ func (fsys *FS) Open(name string) (fs.File, error) {
 	return &File{fsys: fsys, n: n}, nil
 }
 
-// OpenFile opens the named regular file.
+// OpenFile opens the named regular file, following symbolic links inside the image.
 func (fsys *FS) OpenFile(name string) (*File, error) {
-	n, err := fsys.lookup("open", name)
+	n, err := fsys.resolve("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -259,18 +272,19 @@ func (fsys *FS) OpenFile(name string) (*File, error) {
 	return &File{fsys: fsys, n: n}, nil
 }
 
-// Stat describes the named file.
+// Stat describes the named file, following symbolic links (see Lstat).
 func (fsys *FS) Stat(name string) (fs.FileInfo, error) {
-	n, err := fsys.lookup("stat", name)
+	n, err := fsys.resolve("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
 	return fileInfo{n}, nil
 }
 
-// ReadDir lists the named directory, sorted by name.
+// ReadDir lists the named directory (following links to it), sorted by name; links in it are
+// listed as links.
 func (fsys *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	n, err := fsys.lookup("readdir", name)
+	n, err := fsys.resolve("readdir", name, true)
 	if err != nil {
 		return nil, err
 	}

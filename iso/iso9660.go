@@ -40,11 +40,11 @@ func (fsys *FS) open9660() error {
 	if err != nil {
 		return err
 	}
-	vd, format := pvd, "iso9660"
-	if svd != nil {
-		vd, format = svd, "joliet"
+	vd, format, joliet := pvd, "iso9660", false
+	if svd != nil && !fsys.primaryHasRockRidge(pvd) {
+		vd, format, joliet = svd, "joliet", true
 	}
-	t := &tree9660{fsys: fsys, joliet: svd != nil, visited: map[int64]bool{}, budget: newBudget(fsys.size)}
+	t := &tree9660{fsys: fsys, joliet: joliet, visited: map[int64]bool{}, budget: newBudget(fsys.size)}
 	t.blockSize = int64(binary.LittleEndian.Uint16(vd[128:]))
 	if t.blockSize != 512 && t.blockSize != 1024 && t.blockSize != 2048 {
 		return fmt.Errorf("%s: logical block size %d is not 512, 1024 or 2048", format, t.blockSize)
@@ -56,6 +56,21 @@ func (fsys *FS) open9660() error {
 	fsys.root, fsys.format = root, format
 	fsys.label = strings.TrimRight(t.decodeName(vd[40:72], false), " \x00")
 	return nil
+}
+
+// primaryHasRockRidge reports whether the primary tree's root carries the SUSP "SP" entry
+// that announces Rock Ridge.
+func (fsys *FS) primaryHasRockRidge(pvd []byte) bool {
+	t := &tree9660{fsys: fsys, blockSize: int64(binary.LittleEndian.Uint16(pvd[128:]))}
+	if t.blockSize != 512 && t.blockSize != 1024 && t.blockSize != 2048 {
+		return false
+	}
+	r, err := parseRecord(pvd[156 : 156+34])
+	if err != nil {
+		return false
+	}
+	t.detectRockRidge(r)
+	return t.rr
 }
 
 // volumeDescriptors returns the primary descriptor and, if present, the Joliet one.
@@ -292,6 +307,11 @@ func (t *tree9660) entry(r dirRecord, pending *node) (*node, *dirRecord, error) 
 		pending.ext = append(pending.ext, e)
 		return pending, nil, nil
 	}
+	if rr.symlink {
+		n := &node{name: name, mode: fs.ModeSymlink | 0o777, mtime: r.mtime, linkSet: true}
+		n.link, n.linkErr = rrLinkTarget(rr.sl)
+		return n, nil, nil
+	}
 	return &node{name: name, mode: 0o444, mtime: r.mtime, ext: []extent{e}}, nil, nil
 }
 
@@ -329,6 +349,8 @@ type rrInfo struct {
 	name      string
 	childLink *dirRecord // CL: a directory relocated elsewhere
 	relocated bool       // RE: this directory is the relocated one
+	symlink   bool       // SL: a symbolic link
+	sl        []byte     // the component records of all its SL entries, in order
 }
 
 // rockRidge reads the NM, CL and RE entries of a record, following CE continuations.
@@ -354,6 +376,11 @@ func (t *tree9660) rockRidge(r dirRecord) rrInfo {
 				}
 			case "RE":
 				info.relocated = true
+			case "SL":
+				if l >= 5 {
+					info.symlink = true
+					info.sl = append(info.sl, e[5:]...)
+				}
 			case "CL":
 				if l >= 12 {
 					info.childLink = t.relocatedRecord(binary.LittleEndian.Uint32(e[4:]))
