@@ -59,11 +59,15 @@ func TestWimbootUEFIStandIn(t *testing.T) {
 	)
 	variants := []variant{
 		// Boot index 0 (captured without --boot): served as it is, so index=1 must tell
-		// wimboot which image to use.
-		{entry: "lzx", title: "WinPE LZX", src: "lzx.wim", index: 1, bootmgr: classic,
-			yaml: "image: lzx.wim", asIs: true},
+		// wimboot which image to use. uefi_bootmgr: ex: bootmgfw_EX.efi's bytes must arrive
+		// as bootmgfw.efi (the other variants check the classic one).
+		{entry: "lzx", title: "WinPE LZX, 2023 CA boot manager", src: "lzx.wim", index: 1, bootmgr: ex,
+			yaml: "image: lzx.wim\n      uefi_bootmgr: ex", asIs: true},
 		{entry: "lzms", title: "WinPE LZMS solid, transcoded", src: "lzms.wim", index: 1, bootmgr: classic,
 			yaml: "image: lzms.wim\n      transcode: uncompressed", noSTL: true},
+		// LZX with 128 KiB chunks (wimboot: "no bootmgr.exe"), served as XPRESS at 32 KiB.
+		{entry: "xpress", title: "WinPE LZX 128K chunks, transcoded to XPRESS", src: "lzx128k.wim", index: 1, bootmgr: classic,
+			yaml: "image: lzx128k.wim\n      transcode: xpress"},
 		{entry: "inject", title: "WinPE LZX injected", src: "lzx.wim", index: 1, bootmgr: classic,
 			yaml:   "image: lzx.wim\n      inject:\n        - { path: Windows/System32/startnet.cmd, content: " + strconv.Quote(startnet) + " }",
 			inject: map[string]string{"Windows/System32/startnet.cmd": startnet}},
@@ -73,8 +77,6 @@ func TestWimbootUEFIStandIn(t *testing.T) {
 		// Image 2 is the boot index: the two-image WIM goes out as it is.
 		{entry: "multi", title: "WinPE image 2 of 2, the boot index", src: "setup.wim", index: 2, bootmgr: classic,
 			yaml: "image: setup.wim\n      index: 2", asIs: true},
-		{entry: "ex", title: "WinPE LZX, 2023 CA boot manager", src: "lzx.wim", index: 1, bootmgr: ex,
-			yaml: "image: lzx.wim\n      uefi_bootmgr: ex", asIs: true},
 	}
 	macOf := func(i int) string { return fmt.Sprintf("52:54:00:77:91:%02x", 0x10+i) }
 
@@ -96,6 +98,7 @@ func TestWimbootUEFIStandIn(t *testing.T) {
 		testenv.BuildWinPE(t, filepath.Join(s, "lzx.wim"), []testenv.WinPEImage{{Name: "WinPE LZX e2e"}}, "--compress=LZX")
 		testenv.BuildWinPE(t, filepath.Join(s, "lzms.wim"), []testenv.WinPEImage{{Name: "WinPE LZMS e2e",
 			Omit: []string{"Windows/Boot/EFI/boot.stl"}}}, "--compress=LZMS", "--solid")
+		testenv.BuildWinPE(t, filepath.Join(s, "lzx128k.wim"), []testenv.WinPEImage{{Name: "WinPE LZX 128K e2e"}}, "--compress=LZX", "--chunk-size=131072")
 		testenv.BuildWinPE(t, filepath.Join(s, "setup.wim"), []testenv.WinPEImage{
 			{Name: "Microsoft Windows PE (amd64)"}, {Name: "Microsoft Windows Setup (amd64)"}}, "--compress=LZX", "--boot")
 		if err := os.MkdirAll(filepath.Join(s, "tools"), 0o755); err != nil {
