@@ -257,15 +257,9 @@ func checkServedWIM(t *testing.T, served, cmdline, src string, index int, inject
 	if strings.Contains(hdr["Attributes"], "Solid") {
 		t.Errorf("served boot.wim has solid resources (%q): wimboot cannot read them", hdr["Attributes"])
 	}
-	pick := 0
-	for _, w := range strings.Fields(cmdline) {
-		if v, ok := strings.CutPrefix(w, "index="); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("command line %q: bad index", cmdline)
-			}
-			pick = n
-		}
+	pick, err := wimbootIndex(cmdline)
+	if err != nil {
+		t.Fatalf("wimboot would stop: %v", err)
 	}
 	if pick == 0 {
 		pick, _ = strconv.Atoi(hdr["Boot Index"])
@@ -289,6 +283,31 @@ func checkServedWIM(t *testing.T, served, cmdline, src string, index int, inject
 			t.Errorf("injected %s: the served WIM holds %q, want %q", p, got, content)
 		}
 	}
+}
+
+// wimbootIndex parses a command line as wimboot 2.9.0 does (src/cmdline.c process_cmdline:
+// whitespace-separated KEY or KEY=VALUE words; an unknown first word is the program name and
+// ignored, any other unknown word stops wimboot; index needs a number, strtoul base 0) and
+// returns index=N, 0 when absent.
+func wimbootIndex(cmdline string) (int, error) {
+	index := 0
+	for i, w := range strings.Fields(cmdline) {
+		key, value, hasValue := strings.Cut(w, "=")
+		switch key {
+		case "rawbcd", "rawwim", "gui", "linear", "quiet", "pause", "initrdfile":
+		case "index":
+			n, err := strconv.ParseUint(value, 0, 32)
+			if !hasValue || value == "" || err != nil || strings.Contains(value, "_") {
+				return 0, fmt.Errorf("command line %q: invalid index %q", cmdline, value)
+			}
+			index = int(n)
+		default:
+			if i > 0 {
+				return 0, fmt.Errorf("command line %q: unrecognised argument %q", cmdline, w)
+			}
+		}
+	}
+	return index, nil
 }
 
 // wimInfo returns the "Key: value" lines of `wimlib-imagex info WIM [IMAGE]` (the first
@@ -315,4 +334,28 @@ func wimInfo(t *testing.T, wim string, image ...string) map[string]string {
 		}
 	}
 	return m
+}
+
+func TestWimbootIndex(t *testing.T) {
+	for _, tc := range []struct {
+		cmdline string
+		want    int
+		bad     bool
+	}{
+		{"", 0, false},
+		{"wimboot", 0, false},
+		{"wimboot index=2", 2, false},
+		{"wimboot quiet index=0x3 gui", 3, false},
+		{"index=4", 4, false}, // the first word may be a real argument too
+		{"wimboot index=", 0, true},
+		{"wimboot index", 0, true},
+		{"wimboot index=2x", 0, true},
+		{"wimboot index=1_0", 0, true},
+		{"wimboot bootmgr=x", 0, true},
+	} {
+		got, err := wimbootIndex(tc.cmdline)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("wimbootIndex(%q) = %d, %v; want %d, error %v", tc.cmdline, got, err, tc.want, tc.bad)
+		}
+	}
 }
