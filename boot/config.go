@@ -24,12 +24,15 @@ type Config struct {
 	IPXE    IPXEConfig
 	Menu    Menu
 	Entries []Entry
-	Rules   []Rule
-	WinPE   WinPEDefaults // the winpe: section
-	Admin   AdminConfig   // the admin: section (dashboard, metrics)
-	Images  ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
-	Upload  UploadConfig  // the upload: section (embedded SFTP upload server)
-	SFTP    SFTPConfig    // the sftp: section (store: sftp://...)
+	// Unbootable lists images of the store that the catalog cannot read (WithCatalog,
+	// WithImages): menus show each as a disabled line with the reason, instead of an entry.
+	Unbootable []Unbootable
+	Rules      []Rule
+	WinPE      WinPEDefaults // the winpe: section
+	Admin      AdminConfig   // the admin: section (dashboard, metrics)
+	Images     ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
+	Upload     UploadConfig  // the upload: section (embedded SFTP upload server)
+	SFTP       SFTPConfig    // the sftp: section (store: sftp://...)
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the

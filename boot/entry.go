@@ -105,24 +105,24 @@ func (l *LinuxBoot) IPXE(env *ScriptEnv) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("kernel %s: %w", l.Kernel, err)
 	}
-	var b strings.Builder
-	var initrdArgs []string
-	var initrdLines []string
+	var initrdArgs []ipxePart
+	var initrdURLs []string
 	for _, r := range l.Initrds {
 		u, err := env.URL(r)
 		if err != nil {
 			return "", fmt.Errorf("initrd %s: %w", r, err)
 		}
-		initrdArgs = append(initrdArgs, "initrd="+urlBase(u))
-		initrdLines = append(initrdLines, "initrd "+u+" || goto failed")
+		initrdArgs = append(initrdArgs, ipxeWord("initrd="+urlBase(u)))
+		initrdURLs = append(initrdURLs, u)
 	}
-	args := strings.Join(append(initrdArgs, l.Cmdline), " ")
-	fmt.Fprintf(&b, "kernel %s %s || goto failed\n", kernel, strings.TrimSpace(args))
-	for _, line := range initrdLines {
-		b.WriteString(line + "\n")
+	var s ipxeScript
+	args := append([]ipxePart{ipxeURL(kernel)}, initrdArgs...)
+	s.Cmd("kernel", append(args, ipxeArgs(l.Cmdline), ipxeLit("|| goto failed"))...)
+	for _, u := range initrdURLs {
+		s.Cmd("initrd", ipxeURL(u), ipxeLit("|| goto failed"))
 	}
-	b.WriteString("boot || goto failed\n")
-	return b.String(), nil
+	s.Cmd("boot || goto failed")
+	return s.String()
 }
 
 // urlBase is the last path element of a URL without query: the name iPXE gives a fetched image.
@@ -170,8 +170,10 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 			}
 		},
 		"cmdline": func(v *yaml.Node, k string) {
-			if d.str(v, k, &l.Cmdline) && strings.ContainsAny(l.Cmdline, "\r\n") {
-				d.errorf(v, k, "must be one line")
+			if d.str(v, k, &l.Cmdline) {
+				if err := checkScriptArgs(l.Cmdline); err != nil {
+					d.errorf(v, k, "%v", err)
+				}
 			}
 		},
 	})
@@ -188,7 +190,8 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 	return l
 }
 
-// IPXEScript is a custom iPXE script. It runs as written, except that it may use Go template
+// IPXEScript is a custom iPXE script: the admin's own script, written into the menu and entry
+// scripts as given (it may use any iPXE command and ${...} expansion). It runs as written, except that it may use Go template
 // actions to name store files and the client: {{url "isos/x.iso"}} gives the file's URL (an
 // immutable blob URL for files inside WIMs), and .MAC, .IP, .UUID, .Arch, .Firmware describe the
 // client. iPXE itself never uses "{{", so plain scripts are unaffected.
@@ -212,12 +215,17 @@ func (s *IPXEScript) IPXE(env *ScriptEnv) (string, error) {
 		return s.Script, nil
 	}
 	c := env.Client
-	data := scriptData{UUID: c.UUID, Firmware: c.Firmware.String(), Arch: c.Arch}
+	// The client's facts come from DHCP and from the script URL's query (?uuid=): each is
+	// written as one inert word, whatever the client sent.
+	data := scriptData{Firmware: inertWord(c.Firmware.String()), Arch: c.Arch}
+	if c.UUID != "" {
+		data.UUID = inertWord(c.UUID)
+	}
 	if len(c.MAC) > 0 {
-		data.MAC = c.MAC.String()
+		data.MAC = inertWord(c.MAC.String())
 	}
 	if c.IP.IsValid() {
-		data.IP = c.IP.String()
+		data.IP = inertWord(c.IP.String())
 	}
 	t, err := s.tmpl.Clone()
 	if err != nil {
@@ -228,7 +236,11 @@ func (s *IPXEScript) IPXE(env *ScriptEnv) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return env.URL(r)
+		u, err := env.URL(r)
+		if err != nil {
+			return "", err
+		}
+		return inertURL(u)
 	}})
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
@@ -336,3 +348,27 @@ func (r Ref) String() string {
 
 // Base is the file name the reference ends with.
 func (r Ref) Base() string { return r.Path[strings.LastIndex(r.Path, "/")+1:] }
+
+// checkScriptArgs refuses, in admin-written arguments that go onto an iPXE command line
+// (a kernel command line), what iPXE would read as more than arguments: line breaks and
+// control characters, '$' (setting expansion), the words "&&", "||" and ";" (command
+// separators) and words starting with '#' (a comment).
+func checkScriptArgs(s string) error {
+	if strings.ContainsAny(s, "\r\n") {
+		return fmt.Errorf("must be one line")
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	if strings.Contains(s, "$") {
+		return fmt.Errorf("'$' would be expanded by iPXE (${...} settings): write the value itself")
+	}
+	for _, w := range strings.Fields(s) {
+		if w == "&&" || w == "||" || w == ";" || w[0] == '#' {
+			return fmt.Errorf("%q would end the iPXE command (&&, || and ; separate commands, # starts a comment)", w)
+		}
+	}
+	return nil
+}

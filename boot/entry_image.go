@@ -46,6 +46,9 @@ func (m *MemdiskBoot) IPXE(env *ScriptEnv) (string, error) {
 	return memdiskScript(env, m.Memdisk, m.Image, m.Args)
 }
 
+// BIOSOnly: memdisk is a real-mode program; UEFI clients cannot run it.
+func (*MemdiskBoot) BIOSOnly() bool { return true }
+
 func memdiskScript(env *ScriptEnv, memdisk, image Ref, args string) (string, error) {
 	mu, err := env.URL(memdisk)
 	if err != nil {
@@ -55,8 +58,14 @@ func memdiskScript(env *ScriptEnv, memdisk, image Ref, args string) (string, err
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", image, err)
 	}
-	kernel := strings.Join(append([]string{mu}, strings.Fields(args)...), " ")
-	return fmt.Sprintf("kernel %s || goto failed\ninitrd %s || goto failed\nboot || goto failed\n", kernel, iu), nil
+	var s ipxeScript
+	// A client a rule sends here on UEFI gets the reason, not memdisk's failure.
+	s.Cmd("iseq ${platform} pcbios || echo pxewim: memdisk boots only on BIOS machines, and this one runs ${platform}")
+	s.Cmd("iseq ${platform} pcbios || goto failed")
+	s.Cmd("kernel", ipxeURL(mu), ipxeArgs(args), ipxeLit("|| goto failed"))
+	s.Cmd("initrd", ipxeURL(iu), ipxeLit("|| goto failed"))
+	s.Cmd("boot || goto failed")
+	return s.String()
 }
 
 // ISO boot methods.
@@ -91,8 +100,13 @@ func (b *ISOBoot) IPXE(env *ScriptEnv) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", b.Image, err)
 	}
-	return fmt.Sprintf("sanboot --no-describe %s || goto failed\n", u), nil
+	var s ipxeScript
+	s.Cmd("sanboot --no-describe", ipxeURL(u), ipxeLit("|| goto failed"))
+	return s.String()
 }
+
+// BIOSOnly: an ISO loaded by memdisk boots on BIOS only; sanboot works on both.
+func (b *ISOBoot) BIOSOnly() bool { return b.Method == ISOMemdisk }
 
 // memdiskArg is one memdisk option: a word, or word=value (c=80, pause, floppy=1...).
 var memdiskArg = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}(=[A-Za-z0-9.,:_-]{1,64})?$`)
@@ -196,12 +210,23 @@ func CatalogScanners() map[string]catalog.Scanner {
 	return map[string]catalog.Scanner{".wim": catalog.ScanWIM, ".img": disk, ".ima": disk, ".iso": catalog.ScanISO}
 }
 
+// Unbootable is an image of the store that gets no entry, and why: menus list it as a
+// disabled line.
+type Unbootable struct {
+	Name   string // store path
+	Reason string
+}
+
 // WithImages adds a menu entry for each .img/.ima/.iso file of the snapshot that no entry of
 // the config boots yet: disk images through memdisk, ISOs through sanboot. Names are "img-" or
-// "iso-" and the file's path in lower case with other characters turned into "-".
+// "iso-" and the file's path in lower case with other characters turned into "-". Any file
+// name works (spaces, quotes, '&', '$': URLs are percent-encoded, titles made inert); files
+// the catalog could not read, or whose name the store cannot address (a backslash), get no
+// entry but a disabled menu line with the reason.
 func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 	out := *c
 	out.Entries = append([]Entry(nil), c.Entries...)
+	out.Unbootable = append([]Unbootable(nil), c.Unbootable...)
 	if c.Images.NoAuto || snap == nil {
 		return &out
 	}
@@ -218,7 +243,12 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 		if f.Kind != KindDiskImage && f.Kind != KindISO || booted[strings.ToLower(f.Path)] {
 			continue
 		}
-		if !fsValid(f.Path) {
+		if why := unreadable(&f); why != "" {
+			out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: why})
+			continue
+		}
+		if err := refFor(f.Path); err != nil {
+			out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: err.Error()})
 			continue
 		}
 		slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(f.Path), "-"), "-")
@@ -236,7 +266,7 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 			eb = &ISOBoot{Image: ref, Method: ISOSanboot}
 			what = "ISO, sanboot"
 		}
-		title := fmt.Sprintf("%s (%s)", oneLine(path.Base(f.Path)), what)
+		title := fmt.Sprintf("%s (%s)", singleLine(path.Base(f.Path)), what)
 		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: eb})
 	}
 	if out.Menu.Default == "" && len(out.Entries) > 0 {
@@ -245,8 +275,37 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 	return &out
 }
 
-// fsValid reports whether a catalog path can be a store reference.
-func fsValid(p string) bool {
-	_, err := ParseRef(p)
-	return err == nil && !strings.ContainsAny(p, " \t\r\n")
+// unreadable is why the catalog could not read f ("" when it could): its first problem that
+// is not a note and says the file or image is unreadable.
+func unreadable(f *catalog.File) string {
+	for _, p := range f.Problems {
+		if !p.Info && p.Index == 0 && strings.HasPrefix(p.What, "unreadable") {
+			return p.What
+		}
+	}
+	return ""
+}
+
+// refFor says why a catalog path cannot be a store reference (nil when it can): references
+// read backslashes as slashes, so a file name holding one would name another file.
+func refFor(p string) error {
+	r, err := ParseRef(p)
+	if err != nil {
+		return err
+	}
+	if r.String() != p {
+		return fmt.Errorf("its name cannot be served (a backslash reads as a folder separator): rename it")
+	}
+	return nil
+}
+
+// singleLine turns control characters (line breaks, tabs) into spaces, for titles and logs;
+// scripts escape titles again (ipxescript.go).
+func singleLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -28,11 +28,12 @@ entries:
 	if cfg.Images.SyslinuxDir != "/opt/syslinux" {
 		t.Errorf("images.syslinux = %q", cfg.Images.SyslinuxDir)
 	}
+	const guard = "iseq ${platform} pcbios || echo pxewim: memdisk boots only on BIOS machines, and this one runs ${platform}\niseq ${platform} pcbios || goto failed\n"
 	want := map[string]string{
-		"dos":    "kernel http://10.0.0.1/files/syslinux/memdisk floppy c=80 h=2 s=18 || goto failed\ninitrd http://10.0.0.1/files/dos/DOS622.IMG || goto failed\nboot || goto failed\n",
-		"short":  "kernel http://10.0.0.1/files/syslinux/memdisk || goto failed\ninitrd http://10.0.0.1/files/tools/fdos.ima || goto failed\nboot || goto failed\n",
+		"dos":    guard + "kernel http://10.0.0.1/files/syslinux/memdisk floppy c=80 h=2 s=18 || goto failed\ninitrd http://10.0.0.1/files/dos/DOS622.IMG || goto failed\nboot || goto failed\n",
+		"short":  guard + "kernel http://10.0.0.1/files/syslinux/memdisk || goto failed\ninitrd http://10.0.0.1/files/tools/fdos.ima || goto failed\nboot || goto failed\n",
 		"rescue": "sanboot --no-describe http://10.0.0.1/files/isos/rescue.iso || goto failed\n",
-		"oldcd":  "kernel http://10.0.0.1/files/syslinux/memdisk iso raw || goto failed\ninitrd http://10.0.0.1/files/isos/old.iso || goto failed\nboot || goto failed\n",
+		"oldcd":  guard + "kernel http://10.0.0.1/files/syslinux/memdisk iso raw || goto failed\ninitrd http://10.0.0.1/files/isos/old.iso || goto failed\nboot || goto failed\n",
 	}
 	for name, script := range want {
 		e, ok := cfg.Entry(name)
@@ -83,13 +84,16 @@ func TestWithImages(t *testing.T) {
 		{Path: "isos/Gparted Live.iso", Kind: KindISO},
 		{Path: "tools.wim", Kind: "wim"},
 		{Path: "floppy/old.IMA", Kind: KindDiskImage},
+		{Path: "isos/my iso's & stuff.iso", Kind: KindISO},
+		{Path: `isos/back\slash.iso`, Kind: KindISO},
+		{Path: "isos/cut.iso", Kind: KindISO, Problems: []catalog.Problem{{File: "isos/cut.iso", What: "unreadable ISO: iso: no volume descriptor", Fix: "copy it again"}}},
 	}}
 	got := cfg.WithImages(snap)
 	var names []string
 	for _, e := range got.Entries {
 		names = append(names, e.Name+"="+e.Boot.Kind())
 	}
-	want := "mine=iso img-dos-dos622-img=memdisk img-floppy-old-ima=memdisk"
+	want := "mine=iso img-dos-dos622-img=memdisk iso-isos-gparted-live-iso=iso img-floppy-old-ima=memdisk iso-isos-my-iso-s-stuff-iso=iso"
 	if strings.Join(names, " ") != want {
 		t.Errorf("entries %q, want %q", strings.Join(names, " "), want)
 	}
@@ -104,12 +108,27 @@ func TestWithImages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("policy over the image entries: %v", err)
 	}
-	menu, err := p.ScriptForTree(Client{}, ScriptMenu, nil, imageURL, func(err error) { t.Error(err) })
+	menu, err := p.ScriptForTree(Client{}, ScriptMenu, nil, hostileURL, func(err error) { t.Error(err) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(menu, "dos622.img (disk image, memdisk)") {
-		t.Errorf("menu lacks the disk image:\n%s", menu)
+	// Any file name gets an entry (point 7): spaces, quotes and '&' are percent-encoded in
+	// the URL and inert in the title; a name the store cannot address and an unreadable ISO
+	// are disabled lines with the reason.
+	for _, want := range []string{
+		"item img-dos-dos622-img dos622.img (disk image, memdisk)\n",
+		"item iso-isos-my-iso-s-stuff-iso my iso's & stuff.iso (ISO, sanboot)\n",
+		"sanboot --no-describe http://10.77.0.1/files/isos/my%20iso%27s%20&%20stuff.iso || goto failed\n",
+		"sanboot --no-describe http://10.77.0.1/files/isos/Gparted%20Live.iso || goto failed\n",
+		"item --gap isos/cut.iso cannot boot: unreadable ISO: iso: no volume descriptor\n",
+		"item --gap isos/back\\slash.iso cannot boot: its name cannot be served (a backslash reads as a folder separator): rename it\n",
+	} {
+		if !strings.Contains(menu, want) {
+			t.Errorf("menu lacks %q:\n%s", want, menu)
+		}
+	}
+	if probs, _ := checkIPXE(menu, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+		t.Errorf("menu: %v", probs)
 	}
 }
 
@@ -124,7 +143,7 @@ func FuzzParseImageEntry(f *testing.F) {
 		}
 		for _, e := range cfg.Entries {
 			s, err := e.Boot.IPXE(&ScriptEnv{URL: imageURL})
-			if err == nil && strings.Count(s, "\n") > 3 {
+			if err == nil && strings.Count(s, "\n") > 5 {
 				t.Errorf("entry %q renders %d lines: %q", entry, strings.Count(s, "\n"), s)
 			}
 		}

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/pxewim/pxewim/wim"
@@ -35,17 +34,12 @@ type NativeBCDPather interface {
 // Policy decides, for one config, what each client boots: the DHCP boot file, and the iPXE
 // script served to it. It is immutable; a reload builds a new Policy.
 type Policy struct {
-	cfg  *Config
-	menu *template.Template
+	cfg *Config
 }
 
 // NewPolicy builds the policy of a validated config.
 func NewPolicy(cfg *Config) (*Policy, error) {
-	t, err := template.New("menu").Parse(menuTemplate)
-	if err != nil {
-		return nil, fmt.Errorf("boot: menu template: %w", err)
-	}
-	return &Policy{cfg: cfg, menu: t}, nil
+	return &Policy{cfg: cfg}, nil
 }
 
 // Config returns the config the policy was built from.
@@ -318,14 +312,21 @@ func (p *Policy) entryScript(env *ScriptEnv, e *Entry) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("entry %q: %w", e.Name, err)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "#!ipxe\n# pxewim: entry %s for %s\n:retry\n", e.Name, clientLabel(env.Client))
-	fmt.Fprintf(&b, "echo pxewim: booting %s\n", e.Title)
-	b.WriteString(body)
+	var s ipxeScript
+	s.Raw("#!ipxe")
+	s.Comment("pxewim: entry " + e.Name + " for " + clientLabel(env.Client))
+	s.Label("", "retry")
+	s.Cmd("echo pxewim: booting", ipxeText(e.Title))
+	s.Raw(body)
 	// On failure: wait, renew the address (the link may have changed under a chainloaded
 	// iPXE), and try again; the console shows the error meanwhile.
-	b.WriteString("goto failed\n:failed\necho pxewim: boot failed: ${errno}, retrying in 10 s\nsleep 10\ndhcp || echo pxewim: dhcp failed\ngoto retry\n")
-	return b.String(), nil
+	s.Cmd("goto failed")
+	s.Label("", "failed")
+	s.Cmd("echo pxewim: boot failed: ${errno}, retrying in 10 s")
+	s.Cmd("sleep 10")
+	s.Cmd("dhcp || echo pxewim: dhcp failed")
+	s.Cmd("goto retry")
+	return s.String()
 }
 
 // render renders e's commands for env's client, telling e whether the client's tree is e's.
@@ -344,83 +345,156 @@ func clientLabel(c Client) string {
 	return "unknown client"
 }
 
-type menuItem struct {
-	Name, Title, Body string
+// BIOSOnlyBooter is implemented by entries that boot only on BIOS clients (memdisk is a
+// real-mode program). Menus hide such entries from UEFI clients and, when DHCP did not tell the
+// client's firmware, list them only where iPXE's ${platform} is pcbios.
+type BIOSOnlyBooter interface {
+	BIOSOnly() bool
 }
 
-type menuData struct {
-	Client    string
-	Title     string
-	Default   string
-	TimeoutMS int64
-	Immediate bool // timeout 0: boot the default without showing the menu
-	Forever   bool
-	Items     []menuItem
+func biosOnly(e *Entry) bool {
+	b, ok := e.Boot.(BIOSOnlyBooter)
+	return ok && b.BIOSOnly()
 }
 
-// menuTemplate is the menu script: every entry's commands sit under a label in the same
-// script, so choosing costs no extra request. On failure it returns to the menu after a pause.
-const menuTemplate = `#!ipxe
-# pxewim: menu for {{.Client}}
-{{if .Immediate}}goto entry_{{.Default}}
-{{end}}:menu
-menu {{.Title}}
-{{range .Items}}item {{.Name}} {{.Title}}
-{{end}}item --gap
-item pxewim-shell iPXE shell
-item pxewim-exit Boot from the next device
-choose{{if not .Forever}} --timeout {{.TimeoutMS}}{{end}} --default {{.Default}} target || goto cancel
-goto entry_${target}
-{{range .Items}}
-:entry_{{.Name}}
-echo pxewim: booting {{.Title}}
-{{.Body}}goto failed
-{{end}}
-:entry_pxewim-shell
-shell
-goto menu
-:entry_pxewim-exit
-:cancel
-exit
-:failed
-echo pxewim: boot failed: ${errno}
-sleep 5
-goto menu
-`
+// offersShell reports whether an entry of the config is an iPXE shell already (its title
+// says so, or its script runs "shell"): the menu then does not add its own.
+func offersShell(e *Entry) bool {
+	if strings.EqualFold(strings.Join(strings.Fields(e.Title), " "), "iPXE shell") {
+		return true
+	}
+	s, ok := e.Boot.(*IPXEScript)
+	if !ok {
+		return false
+	}
+	for _, l := range strings.Split(s.Script, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "shell" {
+			return true
+		}
+	}
+	return false
+}
 
+// menuLine is how one entry appears in one client's menu.
+type menuLine struct {
+	e      *Entry
+	body   string // the entry's commands; "" when it cannot boot
+	reason string // why it cannot boot (a file missing from the store...)
+	hidden bool   // it cannot boot on the client's firmware: not listed
+	guard  bool   // BIOS only and the client's firmware is unknown: listed where ${platform} is pcbios
+}
+
+// menuScript writes the menu: every entry's commands sit under a label in the same script, so
+// choosing costs no extra request; on failure it returns to the menu after a pause. Entries
+// that cannot boot are listed as disabled lines with the reason (and their label says why,
+// for a default or a typed label); entries that cannot boot on the client's firmware are not
+// listed; images the catalog cannot read are listed as disabled lines (Config.Unbootable).
 func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 	m := p.cfg.Menu
-	data := menuData{
-		Client:    clientLabel(env.Client),
-		Title:     m.Title,
-		Default:   m.Default,
-		TimeoutMS: int64(m.Timeout / time.Millisecond),
-		Immediate: m.Timeout == 0 && m.Default != "",
-		Forever:   m.Timeout < 0,
-	}
+	var lines []menuLine
+	shell := false
 	for i := range p.cfg.Entries {
 		e := &p.cfg.Entries[i]
-		body, err := p.render(env, e)
-		if err != nil {
-			// One broken entry (a file missing from the store) must not take the menu down:
-			// show it, and say why it cannot boot.
-			if warn != nil {
-				warn(fmt.Errorf("entry %q: %w", e.Name, err))
+		ml := menuLine{e: e}
+		if biosOnly(e) {
+			switch {
+			case env.Client.Firmware.IsEFI():
+				ml.hidden = true
+			case env.Client.Firmware != FirmwareBIOS:
+				ml.guard = true
 			}
-			body = fmt.Sprintf("echo pxewim: entry %s cannot boot: %s\nprompt Press a key\ngoto menu\n", e.Name, oneLine(err.Error()))
 		}
-		data.Items = append(data.Items, menuItem{Name: e.Name, Title: e.Title, Body: body})
+		if !ml.hidden {
+			body, err := p.render(env, e)
+			if err != nil {
+				// One broken entry (a file missing from the store) must not take the menu
+				// down: show it, disabled, and say why it cannot boot.
+				if warn != nil {
+					warn(fmt.Errorf("entry %q: %w", e.Name, err))
+				}
+				ml.reason = err.Error()
+			} else {
+				ml.body = body
+			}
+		}
+		shell = shell || offersShell(e)
+		lines = append(lines, ml)
 	}
-	if len(data.Items) == 0 {
+	if len(lines) == 0 && len(p.cfg.Unbootable) == 0 {
 		return "#!ipxe\necho pxewim: no boot entries are configured\nsleep 10\nexit\n", nil
 	}
-	var b strings.Builder
-	if err := p.menu.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("menu: %w", err)
+	var s ipxeScript
+	s.Raw("#!ipxe")
+	s.Comment("pxewim: menu for " + clientLabel(env.Client))
+	if m.Timeout == 0 && m.Default != "" {
+		s.Cmd("goto", ipxeLabel("entry_", m.Default))
 	}
-	return b.String(), nil
-}
-
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", " ", "\r", " ", "$", "").Replace(s)
+	s.Label("", "menu")
+	s.Cmd("menu", ipxeText(m.Title))
+	listed := map[string]bool{}
+	for i, ml := range lines {
+		switch {
+		case ml.hidden:
+		case ml.reason != "":
+			s.Cmd("item --gap", ipxeText("entry "+ml.e.Name+" cannot boot: "+ml.reason))
+		case ml.guard:
+			skip := ipxeLabel("pxewim_bios_only_", fmt.Sprint(i))
+			s.Cmd("iseq ${platform} pcbios || goto", skip)
+			s.Cmd("item", ipxeLabel("", ml.e.Name), ipxeText(ml.e.Title))
+			s.Label("", skip.s)
+			listed[ml.e.Name] = true
+		default:
+			s.Cmd("item", ipxeLabel("", ml.e.Name), ipxeText(ml.e.Title))
+			listed[ml.e.Name] = true
+		}
+	}
+	for _, u := range p.cfg.Unbootable {
+		s.Cmd("item --gap", ipxeText(u.Name+" cannot boot: "+u.Reason))
+	}
+	s.Cmd("item --gap")
+	if !shell {
+		s.Cmd("item pxewim-shell iPXE shell")
+	}
+	s.Cmd("item pxewim-exit Boot from the next device")
+	var choose []ipxePart
+	if m.Timeout >= 0 {
+		choose = append(choose, ipxeLit("--timeout"), ipxeWord(strconv.FormatInt(int64(m.Timeout/time.Millisecond), 10)))
+	}
+	if listed[m.Default] {
+		choose = append(choose, ipxeLit("--default"), ipxeLabel("", m.Default))
+	}
+	s.Cmd("choose", append(choose, ipxeLit("target || goto cancel"))...)
+	s.Cmd("goto entry_${target}")
+	for _, ml := range lines {
+		s.Blank()
+		s.Label("entry_", ml.e.Name)
+		switch {
+		case ml.hidden:
+			s.Cmd("echo pxewim: entry", ipxeWord(ml.e.Name), ipxeLit("boots only on BIOS machines, and this one runs UEFI"))
+			s.Cmd("prompt --timeout 10000 Press a key")
+			s.Cmd("goto menu")
+		case ml.reason != "":
+			s.Cmd("echo pxewim: entry", ipxeWord(ml.e.Name), ipxeLit("cannot boot:"), ipxeText(ml.reason))
+			s.Cmd("prompt Press a key")
+			s.Cmd("goto menu")
+		default:
+			s.Cmd("echo pxewim: booting", ipxeText(ml.e.Title))
+			s.Raw(ml.body)
+			s.Cmd("goto failed")
+		}
+	}
+	s.Blank()
+	if !shell {
+		s.Label("", "entry_pxewim-shell")
+		s.Cmd("shell")
+		s.Cmd("goto menu")
+	}
+	s.Label("", "entry_pxewim-exit")
+	s.Label("", "cancel")
+	s.Cmd("exit")
+	s.Label("", "failed")
+	s.Cmd("echo pxewim: boot failed: ${errno}")
+	s.Cmd("sleep 5")
+	s.Cmd("goto menu")
+	return s.String()
 }

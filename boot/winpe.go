@@ -263,34 +263,35 @@ func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("wimboot %s: %w", w.Wimboot, err)
 	}
-	args := ""
+	var args []ipxePart
 	if src.wimIdx > 0 {
-		args = fmt.Sprintf(" index=%d", src.wimIdx)
+		args = append(args, ipxeWord(fmt.Sprintf("index=%d", src.wimIdx)))
 	}
 	for _, a := range w.WimbootArgs {
-		args += " " + a
+		args = append(args, ipxeArgs(a))
 	}
 	label := "winpe_" + w.name
-	var b strings.Builder
-	fmt.Fprintf(&b, "iseq ${platform} efi && goto %s_uefi || goto %s_bios\n", label, label)
+	var s ipxeScript
+	s.Cmd("iseq ${platform} efi && goto", ipxeLabel("", label+"_uefi"), ipxeLit("|| goto"), ipxeLabel("", label+"_bios"))
 	for _, fw := range []catalog.Firmware{catalog.BIOS, catalog.UEFI} {
-		fmt.Fprintf(&b, ":%s_%s\n", label, strings.ToLower(fw.String()))
+		s.Label("", label+"_"+strings.ToLower(fw.String()))
 		lines, err := w.wimbootFiles(env, src, fw)
 		if err != nil {
-			fmt.Fprintf(&b, "echo pxewim: %s cannot boot on %s: %s\ngoto failed\n", w.name, fw, oneLine(err.Error()))
+			s.Cmd("echo pxewim:", ipxeWord(w.name), ipxeLit("cannot boot on"), ipxeWord(fw.String()+":"), ipxeText(err.Error()))
+			s.Cmd("goto failed")
 			continue
 		}
-		fmt.Fprintf(&b, "kernel %s%s || goto failed\n", kernel, args)
+		s.Cmd("kernel", append(append([]ipxePart{ipxeURL(kernel)}, args...), ipxeLit("|| goto failed"))...)
 		for _, l := range lines {
-			b.WriteString(l + "\n")
+			s.Cmd("initrd -n", l...)
 		}
-		b.WriteString("boot || goto failed\n")
+		s.Cmd("boot || goto failed")
 	}
-	return b.String(), nil
+	return s.String()
 }
 
 // wimbootFiles lists the initrd lines of one firmware, named as wimboot expects them.
-func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmware) ([]string, error) {
+func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmware) ([][]ipxePart, error) {
 	bf := src.boot[fw]
 	if m := w.missing(bf, fw); len(m) > 0 {
 		return nil, fmt.Errorf("the image has no %s", roleList(fw, m))
@@ -312,7 +313,7 @@ func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmw
 		items = append(items, item{"boot.stl", src.imagePath(p)})
 	}
 	items = append(items, item{"boot.wim", w.dir() + "/boot.wim"})
-	var lines []string
+	var lines [][]ipxePart
 	for _, it := range items {
 		u, err := env.URL(Ref{Path: it.path})
 		if err != nil {
@@ -322,7 +323,8 @@ func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmw
 		// trailing NAME is the initrd's command line, which iPXE uses as the cpio entry's name
 		// when it hands initrds to a bzImage kernel under BIOS (iPXE core/cpio.c cpio_name()).
 		// Without it wimboot gets nameless entries: "Bad CPIO magic".
-		lines = append(lines, fmt.Sprintf("initrd -n %s %s %s || goto failed", it.name, u, it.name))
+		// Written as: initrd -n NAME URL NAME || goto failed
+		lines = append(lines, []ipxePart{ipxeWord(it.name), ipxeURL(u), ipxeWord(it.name), ipxeLit("|| goto failed")})
 	}
 	return lines, nil
 }

@@ -64,14 +64,14 @@ func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmwar
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "echo pxewim: chaining %s (native WinPE over TFTP)\n", loader)
-	fmt.Fprintf(&b, "set next-server %s\n", ip)
-	fmt.Fprintf(&b, "# filename %s, option 252 %s\n", `boot\`+loader, NativeBCDPath)
-	fmt.Fprintf(&b, "set filename:hex %s\n", hexColons(`boot\`+loader))
-	fmt.Fprintf(&b, "set 252:hex %s\n", hexColons(NativeBCDPath))
-	fmt.Fprintf(&b, "chain tftp://%s/%s || goto failed\n", host, treePath)
-	return b.String(), nil
+	var s ipxeScript
+	s.Cmd("echo pxewim: chaining", ipxeWord(loader), ipxeLit("(native WinPE over TFTP)"))
+	s.Cmd("set next-server", ipxeWord(ip))
+	s.Comment("filename " + `boot\` + loader + ", option 252 " + NativeBCDPath)
+	s.Cmd("set filename:hex", ipxeWord(hexColons(`boot\`+loader)))
+	s.Cmd("set 252:hex", ipxeWord(hexColons(NativeBCDPath)))
+	s.Cmd("chain", ipxeURL("tftp://"+host+"/"+treePath), ipxeLit("|| goto failed"))
+	return s.String()
 }
 
 // tftpHost returns the TFTP server's address (advertised, else the host of httpURL), and the

@@ -256,6 +256,7 @@ func autoEntryHint(name string) string {
 func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 	out := *c
 	out.Entries = append([]Entry(nil), c.Entries...)
+	out.Unbootable = append([]Unbootable(nil), c.Unbootable...)
 	if !c.WinPE.Auto || snap == nil {
 		return &out
 	}
@@ -267,6 +268,14 @@ func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 				idx, _ = f.DefaultPEIndex()
 			}
 			named[strings.ToLower(w.Image)+":"+strconv.Itoa(idx)] = true
+		}
+	}
+	for i := range snap.Files {
+		// A WIM the catalog cannot read has no images: the menu says so instead of nothing.
+		if f := &snap.Files[i]; f.Kind == "wim" && len(f.Images) == 0 && !named[strings.ToLower(f.Path)+":0"] {
+			if why := unreadable(f); why != "" {
+				out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: why})
+			}
 		}
 	}
 	for _, r := range snap.WindowsPE() {
@@ -281,7 +290,7 @@ func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
 		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
 			Inject:      mediaInjections(r), // winpe_media.go
 			UEFIBootmgr: c.WinPE.UEFIBootmgr, Transcode: c.WinPE.Transcode, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
-		title := fmt.Sprintf("%s (%s:%d, %s)", oneLine(r.Image.Name), r.File.Path, r.Image.Index, r.Image.ArchName)
+		title := fmt.Sprintf("%s (%s:%d, %s)", singleLine(r.Image.Name), singleLine(r.File.Path), r.Image.Index, r.Image.ArchName)
 		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
 	}
 	if out.Menu.Default == "" && len(out.Entries) > 0 {

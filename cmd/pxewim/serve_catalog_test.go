@@ -264,8 +264,9 @@ func TestServeRemoteCatalog(t *testing.T) {
 		}
 	}
 	checkWinPEServed(t, base, "pe-win-iso-sources-boot-2", wimPath, 2, log)
-	if !strings.Contains(menu, "item pe-bad-iso-sources-boot-1 Corrupt PE") {
-		t.Errorf("the corrupt ISO's WIM is not listed:\n%s", menu)
+	// Listed as a disabled line with the reason (it cannot boot), not as a choice.
+	if !strings.Contains(menu, "item --gap entry pe-bad-iso-sources-boot-1 cannot boot: ") || strings.Contains(menu, "item pe-bad-iso-sources-boot-1 ") {
+		t.Errorf("the corrupt ISO's WIM is not listed as a disabled line:\n%s", menu)
 	}
 	for _, p := range []string{"bad.iso/sources/boot.wim", "bad.iso/sources/boot.wim:1/Windows/Boot/PXE/bootmgr.exe"} {
 		if b, err := exec.Command("curl", "-sSf", "--globoff", base+"/files/"+p).Output(); err == nil {
