@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 )
 
@@ -48,6 +49,7 @@ type blob struct {
 	// verified holds the CRC-32C of each checkBlock of the data once a full read has matched
 	// the SHA-1: later full reads compare those (about 15x cheaper than SHA-1). See File.
 	verified atomic.Pointer[[]uint32]
+	verifyMu sync.Mutex // Archive.VerifyBlob decodes a blob once at a time
 }
 
 func (b *blob) String() string {

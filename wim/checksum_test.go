@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -217,5 +218,33 @@ func TestChangedAfterVerifiedRead(t *testing.T) {
 	}
 	if len(got) >= len(d.Data) || !strings.Contains(err.Error(), "differ from the data verified") {
 		t.Fatalf("full read after the change returned %d of %d bytes: %v", len(got), len(d.Data), err)
+	}
+}
+
+// TestVerifyBlob: VerifyBlob decodes and checks one blob by SHA-1 (what a synthesised WIM
+// does for resources it copies raw): a damaged one fails with a *ChecksumError naming the WIM
+// and the blob, an undamaged one passes, and a verified blob is not decoded again.
+func TestVerifyBlob(t *testing.T) {
+	for _, compress := range []string{"none", "LZX"} {
+		t.Run(compress, func(t *testing.T) {
+			d := wimtest.MakeDamagedWIM(t, compress, 10)
+			rc, err := wim.OpenFile(d.Path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			bad, good := sha1.Sum(d.Data), sha1.Sum(d.OData)
+			err = rc.VerifyBlob(bad)
+			var ce *wim.ChecksumError
+			if !errors.As(err, &ce) || ce.WIM != d.Path || ce.Want != bad || !strings.Contains(err.Error(), fmt.Sprintf("blob %x", bad)) {
+				t.Fatalf("VerifyBlob(damaged) = %v", err)
+			}
+			if err := rc.VerifyBlob(good); err != nil {
+				t.Fatalf("VerifyBlob(good) = %v", err)
+			}
+			if err := rc.VerifyBlob([20]byte{1}); err == nil {
+				t.Fatal("VerifyBlob of an unknown hash succeeded")
+			}
+		})
 	}
 }

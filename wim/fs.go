@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"sort"
@@ -35,7 +33,7 @@ var ErrChecksum = errors.New("SHA-1 mismatch")
 // with errors.Is.
 type ChecksumError struct {
 	WIM   string // the WIM's name (Options.Name), "" if not given
-	Image int    // 1-based image index
+	Image int    // 1-based image index; 0 for a blob checked by hash (Archive.VerifyBlob)
 	Path  string // the entry's path in the image, with ":stream" for a named stream
 	Want  [sha1.Size]byte
 	Got   [sha1.Size]byte // zero when a block check failed (see Block)
@@ -50,12 +48,15 @@ func (e *ChecksumError) Error() string {
 	if e.WIM != "" {
 		where += e.WIM + ": "
 	}
-	if e.Got == ([sha1.Size]byte{}) {
-		return fmt.Sprintf("%simage %d: %s: %v: bytes %d-%d differ from the data verified earlier against the WIM's SHA-1 %s",
-			where, e.Image, e.Path, ErrChecksum, e.Block[0], e.Block[1]-1, hex.EncodeToString(e.Want[:]))
+	if e.Image > 0 {
+		where += fmt.Sprintf("image %d: ", e.Image)
 	}
-	return fmt.Sprintf("%simage %d: %s: %v: the data hashes to %s, the WIM records %s",
-		where, e.Image, e.Path, ErrChecksum, hex.EncodeToString(e.Got[:]), hex.EncodeToString(e.Want[:]))
+	if e.Got == ([sha1.Size]byte{}) {
+		return fmt.Sprintf("%s%s: %v: bytes %d-%d differ from the data verified earlier against the WIM's SHA-1 %s",
+			where, e.Path, ErrChecksum, e.Block[0], e.Block[1]-1, hex.EncodeToString(e.Want[:]))
+	}
+	return fmt.Sprintf("%s%s: %v: the data hashes to %s, the WIM records %s",
+		where, e.Path, ErrChecksum, hex.EncodeToString(e.Got[:]), hex.EncodeToString(e.Want[:]))
 }
 
 // Is makes errors.Is(err, ErrChecksum) true.
@@ -150,11 +151,11 @@ func (img *Image) openNamed(e *Entry, stream string, h [sha1.Size]byte) (*File, 
 		return nil, img.a.missingBlob(img.index, e, h)
 	}
 	f.b, f.size = b, b.size
-	if t := b.verified.Load(); t != nil {
-		f.blocks = *t
-	} else {
-		f.h = sha1.New()
-	}
+	f.chk = newCheck(b, func(got [sha1.Size]byte, block [2]int64) error {
+		e := f.checksumError(got)
+		e.Block = block
+		return e
+	})
 	return f, nil
 }
 
@@ -271,20 +272,9 @@ type File struct {
 	mu     sync.Mutex
 	pos    int64
 	pin    chunkPin
-	hashed int64     // [0, hashed) was read in order and went through the check
-	h      hash.Hash // SHA-1 of [0, hashed) on a first check; nil otherwise
-	crcs   []uint32  // CRC-32C of each complete checkBlock of [0, hashed), recorded on a first check
-	blocks []uint32  // the blob's verified CRC-32Cs: a block check
-	crc    uint32    // CRC-32C of the current block so far
-	done   bool      // the whole stream was checked
-	bad    error     // the *ChecksumError, once found
+	chk    *Check // nil for an empty stream
 	closed bool
 }
-
-// checkBlock is the unit of the CRC-32C block check.
-const checkBlock = 64 << 10
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Hash returns the SHA-1 of the stream (zero for an empty stream).
 func (f *File) Hash() [sha1.Size]byte { return f.hash }
@@ -321,7 +311,7 @@ func (f *File) Read(p []byte) (int, error) {
 	}
 	f.pin.end = f.b.off + f.b.size
 	n, err := f.b.readAt(p, f.pos, &f.pin)
-	if cerr := f.account(p[:n], f.pos); cerr != nil {
+	if cerr := f.chk.Feed(p[:n], f.pos); cerr != nil {
 		return 0, cerr
 	}
 	f.pos += int64(n)
@@ -345,77 +335,13 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.b.readAt(p, off, nil)
 	if n > 0 {
 		f.mu.Lock()
-		cerr := f.account(p[:n], off)
+		cerr := f.chk.Feed(p[:n], off)
 		f.mu.Unlock()
 		if cerr != nil {
 			return 0, cerr
 		}
 	}
 	return n, err
-}
-
-// account passes data (read at off) through the check when it continues the checked prefix,
-// and returns the checksum error that must replace data: when it ends the stream, or when the
-// check failed on it (nil when the stream is good or was not read in order). Called with
-// f.mu held.
-func (f *File) account(data []byte, off int64) error {
-	end := off + int64(len(data))
-	var failed bool
-	if !f.done && off <= f.hashed && end > f.hashed {
-		failed = f.feed(data[f.hashed-off:])
-	}
-	if f.bad != nil && (failed || end == f.size) {
-		return f.bad
-	}
-	return nil
-}
-
-// feed extends the checked prefix by d and reports whether the check failed on it.
-func (f *File) feed(d []byte) bool {
-	if f.h != nil {
-		f.h.Write(d)
-	}
-	failed := false
-	for len(d) > 0 {
-		blk := f.hashed / checkBlock
-		take := min(int64(len(d)), (blk+1)*checkBlock-f.hashed)
-		f.crc = crc32.Update(f.crc, castagnoli, d[:take])
-		d, f.hashed = d[take:], f.hashed+take
-		if f.hashed%checkBlock != 0 && f.hashed != f.size {
-			continue
-		}
-		switch {
-		case f.h != nil:
-			f.crcs = append(f.crcs, f.crc)
-		case int(blk) >= len(f.blocks) || f.blocks[blk] != f.crc:
-			if f.bad == nil {
-				f.bad = f.blockError(blk*checkBlock, f.hashed)
-				failed = true
-			}
-		}
-		f.crc = 0
-	}
-	if f.hashed == f.size {
-		f.done = true
-		if f.h != nil {
-			var sum [sha1.Size]byte
-			if f.h.Sum(sum[:0]); sum != f.hash {
-				f.bad, failed = f.checksumError(sum), true
-			} else if f.bad == nil {
-				crcs := f.crcs
-				f.b.verified.Store(&crcs)
-			}
-			f.h, f.crcs = nil, nil
-		}
-	}
-	return failed
-}
-
-// blockError describes a block that differs from the verified data.
-func (f *File) blockError(from, to int64) *ChecksumError {
-	e := f.checksumError([sha1.Size]byte{})
-	e.Block = [2]int64{from, to}
-	return e
 }
 
 // checksumError describes a mismatch of the whole stream's SHA-1.
