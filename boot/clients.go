@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -51,7 +52,13 @@ type Registry struct {
 	busy  list.List // served records, least recently active first
 	// evicted and refused count newcomers that pushed a live record out, or found no room.
 	evicted, refused uint64
+	log              *slog.Logger // optional: warns (at most every refusedWarnEvery) of refusals
+	lastWarn         time.Time
+	refusedSinceWarn uint64
 }
+
+// refusedWarnEvery spaces the warnings about newcomers the registry had no room for.
+const refusedWarnEvery = time.Minute
 
 type clientRecord struct {
 	key    string // MAC text, the byMAC key
@@ -96,6 +103,13 @@ func NewRegistry(max int, ttl time.Duration) *Registry {
 	}
 	return &Registry{max: max, ttl: ttl, now: time.Now, arpPath: procNetARP,
 		byMAC: map[string]*clientRecord{}, byIP: map[netip.Addr]*clientRecord{}}
+}
+
+// SetLogger makes the registry warn when it has to refuse newcomers (at most once a minute).
+func (r *Registry) SetLogger(l *slog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = l
 }
 
 // Observe records what DHCP learned about a client. Fields the new record lacks (an IP, a
@@ -160,6 +174,12 @@ func (r *Registry) record(key string, now time.Time) *clientRecord {
 	}
 	if !r.makeRoom(now) {
 		r.refused++
+		r.refusedSinceWarn++
+		if r.log != nil && now.Sub(r.lastWarn) >= refusedWarnEvery {
+			r.log.Warn("client registry full of clients served within the TTL: new clients are not remembered (they get the default tree and menu) until one expires",
+				"mac", key, "clients", len(r.byMAC), "max", r.max, "ttl", r.ttl, "refused", r.refusedSinceWarn, "refused_total", r.refused)
+			r.lastWarn, r.refusedSinceWarn = now, 0
+		}
 		return nil
 	}
 	rec := &clientRecord{key: key, seen: now}

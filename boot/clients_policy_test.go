@@ -2,10 +2,12 @@ package boot
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,8 +97,15 @@ func TestRegistryEvictionOrder(t *testing.T) {
 	if has(e) || !has(a) || !has(b) || !has(d) {
 		t.Fatalf("full of served clients: a %v b %v d %v e %v, want e refused", has(a), has(b), has(d), has(e))
 	}
-	if st := r.Stats(); st.Clients != 3 || st.Served != 3 || st.Refused != 1 || st.Evicted != 1 {
-		t.Errorf("stats = %+v, want 3 clients all served, 1 refused, 1 evicted", st)
+	var logged strings.Builder
+	r.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	r.Observe(Client{MAC: e}) // refused again: logged once
+	r.Observe(Client{MAC: e}) // and again: within the minute, not logged
+	if n := strings.Count(logged.String(), "client registry full"); n != 1 || !strings.Contains(logged.String(), "refused=2") {
+		t.Errorf("refusals logged %d times, want once:\n%s", n, logged.String())
+	}
+	if st := r.Stats(); st.Clients != 3 || st.Served != 3 || st.Refused != 3 || st.Evicted != 1 {
+		t.Errorf("stats = %+v, want 3 clients all served, 3 refused, 1 evicted", st)
 	}
 	// At t0+61m a's TTL has run out (not b's or d's): e takes a's place.
 	clk.t = clk.t.Add(9 * time.Minute)
@@ -104,7 +113,7 @@ func TestRegistryEvictionOrder(t *testing.T) {
 	if !has(e) || has(a) || !has(b) || !has(d) {
 		t.Errorf("after a expired: a %v b %v d %v e %v, want a replaced by e", has(a), has(b), has(d), has(e))
 	}
-	if st := r.Stats(); st.Evicted != 1 || st.Refused != 1 {
+	if st := r.Stats(); st.Evicted != 1 || st.Refused != 3 {
 		t.Errorf("an expired record counted as evicted: %+v", st)
 	}
 }
