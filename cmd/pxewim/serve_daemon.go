@@ -60,8 +60,6 @@ type daemon struct {
 
 	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
 	remote  *remoteStore     // store: sftp://... (serve_remote.go); nil for a local store
-	// verifier verifies the local store's WIMs in the background (serve_verify.go).
-	verifier *localstore.Verifier
 
 	// Listeners opened before serving, so bind errors surface at start; a reload replaces them
 	// (serve_listen.go). Guarded by reloadMu once run has started.
@@ -125,7 +123,6 @@ func (d *daemon) load() (*state, error) {
 	if cfg.RemoteStore() {
 		st, remote, err = d.openRemoteStore(cfg, opts) // serve_remote.go
 	} else {
-		opts.Verifier = d.wimVerifier(cfg) // serve_verify.go
 		st, err = localstore.New(cfg.Store, opts)
 	}
 	if err != nil {
@@ -262,9 +259,6 @@ func (d *daemon) run(ctx context.Context) error {
 		stop()
 	}
 	d.cur.Load().store.Close()
-	if d.verifier != nil {
-		d.verifier.Close()
-	}
 	if first != nil {
 		return first
 	}
