@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/dhcp"
+	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/upload"
 )
@@ -200,30 +202,30 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if _, err := os.Stat(ipxeDir); err != nil {
 		ipxeDir = ""
 	}
-	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: existingDir(cfg.Images.SyslinuxDir)}
-	store, sp := checkStore(f, cfg, storeDir, opts)
+	store, sp := checkStore(f, cfg, storeDir, storeConfig(cfg, existingDir(cfg.Images.SyslinuxDir), ipxeDir, nil, nil))
 	ps = append(ps, sp...)
 	storeOK := len(sp) == 0
 	defer store.Close()
-	snap, err := scanCatalog(cfg, store) // serve_catalog.go
+	snap, err := scanCatalog(store) // serve_catalog.go
 	if err != nil {
 		// serve goes on with an empty catalog and polls again.
 		ps = append(ps, problem{what: fmt.Sprintf("store %s: cannot scan it: %v", storeDir, err),
 			fix: "its images join the menu once serve's catalog can read it"})
 		snap = &catalog.Snapshot{}
 	}
-	eff := cfg.WithCatalog(snap).WithImages(snap)
-	pol, err := boot.NewPolicy(eff)
-	if err != nil && configOK {
-		ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})
-	}
-	if pol != nil {
-		pol.AttachStore(store)
+	// The state serve would build (without a daemon: no shared caches, no background work).
+	cs, err := (&daemon{log: slog.New(slog.DiscardHandler)}).buildState(cfg, store, snap, false)
+	if err != nil {
+		if configOK {
+			ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})
+		}
+		cs = &state{cfg: cfg.WithCatalog(snap).WithImages(snap), base: cfg, store: store, snap: snap}
 	}
 	if !configOK {
-		pol = nil // its rule warnings would be about the entries left out for their errors
+		cs.policy = nil // its rule warnings would be about the entries left out for their errors
 	}
-	ps = append(ps, checkStateOf(&state{cfg: eff, base: cfg, policy: pol, store: store, snap: snap}, storeOK)...)
+	eff := cs.cfg
+	ps = append(ps, checkStateOf(cs, storeOK)...)
 	ps = append(ps, checkAdmin(cfg)...)
 	ps = append(ps, checkListeners(f, cfg)...)
 	ps = append(ps, checkUpload(cfg)...)
@@ -291,18 +293,13 @@ func unjoin(err error) []error {
 
 // checkStore opens the store as serve does. When it cannot, the problem (or, for the folder
 // serve makes itself, a note) is reported and the rest is checked against an empty store.
-func checkStore(f *serveFlags, cfg *boot.Config, storeDir string, opts localstore.Options) (*localstore.Store, []problem) {
-	var store *localstore.Store
-	var err error
-	if cfg.RemoteStore() {
-		store, err = checkRemoteStore(cfg, opts) // serve_remote.go
-	} else {
-		store, err = localstore.New(cfg.Store, opts)
-	}
+func checkStore(f *serveFlags, cfg *boot.Config, storeDir string, sc imagestore.Config) (*imagestore.Store, []problem) {
+	// A remote store connects, so a wrong key or host key shows now.
+	store, err := imagestore.Open(context.Background(), sc, nil)
 	if err == nil {
 		return store, nil
 	}
-	empty := localstore.NewFS(fstest.MapFS{}, cfg.Store, opts)
+	empty := imagestore.OverFS(fstest.MapFS{}, cfg.Store, sc.Local)
 	if !cfg.RemoteStore() && errors.Is(err, fs.ErrNotExist) && cfg.Source == defaultConfigName && !f.set["store"] {
 		// serve.go's load makes this one.
 		return empty, []problem{{info: true, what: fmt.Sprintf("store %s does not exist yet: serve creates it, empty, when it starts", storeDir),

@@ -7,26 +7,8 @@ import (
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
-	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/imagestore"
 )
-
-// catalogTarget is the store the catalog scans for one configuration.
-type catalogTarget struct {
-	fsys     fs.FS
-	label    string // absolute folder or sftp:// URL: a change means another store
-	interval time.Duration
-}
-
-// catalogTargetOf is the store folder, or for a remote store the SFTP file system under the
-// verifying layer: a scan reads only headers, XML, image metadata and ISO directories (never
-// whole WIMs), and every byte served still passes verification. A remote store is polled
-// less often: each poll lists every folder over the network.
-func catalogTargetOf(cfg *boot.Config, store *localstore.Store) catalogTarget {
-	if v, ok := store.FS().(*verifiedFS); ok {
-		return catalogTarget{fsys: v.r.sftp, label: cfg.Store, interval: catalog.RemotePollInterval}
-	}
-	return catalogTarget{fsys: store.FS(), label: absPath(cfg.Store), interval: catalog.DefaultPollInterval}
-}
 
 // catalogScanBudget bounds the scan a start or reload waits for: a large remote store over a
 // slow link is left to the watcher's polls instead (the menu gains its images then).
@@ -41,11 +23,16 @@ func catalogOptions() *catalog.Options {
 // the caller calls it once the state built from the snapshot is accepted, so a reload that
 // fails leaves the old store watched, and one that names another folder or URL moves the
 // watcher there (the old store is no longer polled).
-func (d *daemon) catalogFor(cfg *boot.Config, store *localstore.Store) (*catalog.Snapshot, func()) {
+func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
 	if d.catalog == nil {
 		d.catalog = catalog.New(catalogOptions(), d.log)
 	}
-	tg := catalogTargetOf(cfg, store)
+	var tg struct {
+		fsys     fs.FS
+		label    string
+		interval time.Duration
+	}
+	tg.fsys, tg.label, tg.interval = st.CatalogView()
 	if d.catalog.Label() == tg.label {
 		return d.catalog.Snapshot(), func() {}
 	}
@@ -70,7 +57,7 @@ func (d *daemon) catalogFor(cfg *boot.Config, store *localstore.Store) (*catalog
 }
 
 // scanCatalog scans cfg's store once (pxewim check).
-func scanCatalog(cfg *boot.Config, store *localstore.Store) (*catalog.Snapshot, error) {
-	tg := catalogTargetOf(cfg, store)
-	return catalog.ScanFS(context.Background(), tg.fsys, tg.label, catalogOptions())
+func scanCatalog(st *imagestore.Store) (*catalog.Snapshot, error) {
+	fsys, label, _ := st.CatalogView()
+	return catalog.ScanFS(context.Background(), fsys, label, catalogOptions())
 }

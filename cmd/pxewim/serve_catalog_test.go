@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -290,52 +289,8 @@ func TestServeRemoteCatalog(t *testing.T) {
 // client key; it returns the store URL for root and the config's sftp: line.
 func startCatalogSSHD(t *testing.T, root string) (url, sftpConf string) {
 	t.Helper()
-	dir := t.TempDir()
-	keygen := func(p string) {
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", p).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-	}
-	hostKey, clientKey := filepath.Join(dir, "host_key"), filepath.Join(dir, "client_key")
-	keygen(hostKey)
-	keygen(clientKey)
-	port := serveFreePort(t, "tcp")
-	hostPub, _ := os.ReadFile(hostKey + ".pub")
-	knownHosts := filepath.Join(dir, "known_hosts")
-	os.WriteFile(knownHosts, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, hostPub)), 0o644)
-	conf := filepath.Join(dir, "sshd_config")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s
-PidFile %s
-AuthorizedKeysFile %s
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UseDNS no
-LogLevel QUIET
-Subsystem sftp internal-sftp
-`, port, hostKey, filepath.Join(dir, "sshd.pid"), clientKey+".pub")), 0o644)
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", conf)
-	if err := sshd.Start(); err != nil {
-		t.Fatalf("sshd: %v", err)
-	}
-	t.Cleanup(func() { killTree(sshd) })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	u, _ := user.Current()
-	return fmt.Sprintf("sftp://%s@127.0.0.1:%d%s", u.Username, port, root),
-		fmt.Sprintf("sftp: {keys: [%s], known_hosts: [%s], cache: 16MiB}\n", clientKey, knownHosts)
+	s := testenv.StartSSHD(t)
+	return s.URL(root), fmt.Sprintf("sftp: {keys: [%s], known_hosts: [%s], cache: 16MiB}\n", s.ClientKey, s.KnownHosts)
 }
 
 // TestServeISOMediaBootFiles: a WinPE ISO whose boot.wim lacks its DVD boot files (a rescue

@@ -19,7 +19,7 @@ import (
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/httpboot"
-	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
 )
@@ -39,9 +39,8 @@ type state struct {
 	cfg    *boot.Config // with the entries made from the catalog (winpe.auto)
 	base   *boot.Config // as loaded, before the catalog's entries
 	policy *boot.Policy
-	store  *localstore.Store
+	store  *imagestore.Store // local folder or sftp:// URL
 	snap   *catalog.Snapshot // nil when the store could not be scanned
-	remote *remoteStore      // the SFTP connection under store (serve_remote.go); nil for a local store
 }
 
 // daemon is a running "pxewim serve".
@@ -59,7 +58,6 @@ type daemon struct {
 	configStat os.FileInfo // of the config file when last loaded
 
 	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
-	remote  *remoteStore     // store: sftp://... (serve_remote.go); nil for a local store
 
 	// Listeners opened before serving, so bind errors surface at start; a reload replaces them
 	// (serve_listen.go). Guarded by reloadMu once run has started.
@@ -83,7 +81,6 @@ func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
 	}
 	d.cur.Store(st)
 	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
-	d.remote = st.remote
 	if d.ops, err = d.newOps(st.cfg); err != nil {
 		return nil, err
 	}
@@ -117,25 +114,19 @@ func (d *daemon) load() (*state, error) {
 		d.log.Warn("iPXE binaries folder missing: stock PXE clients cannot chainload iPXE (install Debian's ipxe package or set ipxe.dir)", "dir", ipxeDir, "error", err)
 		ipxeDir = ""
 	}
-	opts := localstore.Options{IPXEDir: ipxeDir, SyslinuxDir: d.syslinuxDir(cfg), Cache: d.cache}
-	var st *localstore.Store
-	var remote *remoteStore
-	if cfg.RemoteStore() {
-		st, remote, err = d.openRemoteStore(cfg, opts) // serve_remote.go
-	} else {
-		st, err = localstore.New(cfg.Store, opts)
+	var prev *imagestore.Store
+	if cur := d.cur.Load(); cur != nil {
+		prev = cur.store
 	}
+	st, err := imagestore.Open(context.Background(), storeConfig(cfg, d.syslinuxDir(cfg), ipxeDir, d.cache, d.log), prev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
 	}
 	ns, err := d.withCatalog(cfg, st)
 	if err != nil {
-		if remote != nil && remote != d.remote {
-			remote.retire() // a connection made for a config that is refused
-		}
+		st.Discard(prev) // a connection made for a config that is refused is closed
 		return nil, err
 	}
-	ns.remote = remote
 	d.configStat = fi
 	return ns, nil
 }

@@ -71,7 +71,7 @@ func (d *daemon) rescan(why string) {
 	defer d.reloadMu.Unlock()
 	snap := d.catalog.Snapshot() // the newest: a reload may have moved the catalog meanwhile
 	cur := d.cur.Load()
-	st, err := d.buildState(cur.base, cur.store, snap, cur.remote, true)
+	st, err := d.buildState(cur.base, cur.store, snap, true)
 	if err != nil {
 		d.log.Error("store rescanned but the menu could not be rebuilt", "why", why, "error", err)
 		return

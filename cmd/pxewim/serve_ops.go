@@ -169,7 +169,7 @@ func (d *daemon) catalogRows() []web.CatalogRow {
 			rows = append(rows, fileRows(f)...)
 		}
 	}
-	if st.remote != nil {
+	if st.store.Remote() {
 		// A remote store's loose files would cost a walk over SFTP per dashboard refresh;
 		// its images and ISOs are in the catalog rows above.
 		return rows

@@ -66,13 +66,9 @@ func (d *daemon) reload(why string) {
 	}
 	d.cur.Store(st)
 	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
-	old.store.Close()
-	if old.remote != nil && old.remote != st.remote {
-		// The store URL changed: the old connection closes once the old store's files
-		// (transfers still reading them) are closed.
-		old.remote.retire()
-	}
-	d.remote = st.remote
+	// When the store URL changed, the old connection closes once the old store's files
+	// (transfers still reading them) are closed.
+	old.store.Retire(st.store)
 	d.log.Info("config reloaded", "why", why, "config", st.cfg.Source, "entries", len(st.cfg.Entries), "rules", len(st.cfg.Rules),
 		"http", st.cfg.Listen.HTTP, "tftp", st.cfg.Listen.TFTP, "dhcp", string(st.cfg.DHCP.Mode))
 	d.logProblems(st)

@@ -9,9 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -100,28 +98,4 @@ entries:
 	if err == nil || !strings.Contains(out.String(), "host key not trusted") {
 		t.Errorf("wrong host key: check gave %v\n%s", err, out.String())
 	}
-}
-
-// killTree kills a process we started and its children (found through /proc by its PID).
-func killTree(cmd *exec.Cmd) {
-	if cmd.Process == nil {
-		return
-	}
-	var kids func(pid int) []int
-	kids = func(pid int) []int {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		var out []int
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(append(out, c), kids(c)...)
-			}
-		}
-		return out
-	}
-	pids := kids(cmd.Process.Pid)
-	cmd.Process.Kill()
-	for _, p := range pids {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
-	cmd.Wait()
 }

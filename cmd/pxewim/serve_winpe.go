@@ -9,28 +9,28 @@ import (
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
-	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/imagestore"
 )
 
 // withCatalog builds the state of cfg over store: the catalog's WindowsPE images become menu
 // entries (winpe.auto), and entries learn where the store is. The catalog follows the store
 // to a new folder or URL once the new state is built (serve_catalog.go).
-func (d *daemon) withCatalog(cfg *boot.Config, store *localstore.Store) (*state, error) {
-	snap, follow := d.catalogFor(cfg, store)
+func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, error) {
+	snap, follow := d.catalogFor(st)
 	// Start and reload: logProblems reports the policy's RuleWarnings.
-	st, err := d.buildState(cfg, store, snap, nil, false)
+	ns, err := d.buildState(cfg, st, snap, false)
 	if err != nil {
 		return nil, err
 	}
 	follow()
-	return st, nil
+	return ns, nil
 }
 
 // buildState is the one place a serving state is made, from the config as loaded (base), the
 // store and a catalog snapshot: the catalog's entries are added (winpe.auto, images), the
 // policy is made, and its entries get the store and the daemon's caches. warnRules logs rules
 // naming entries that do not exist (start and reload log them with the other problems).
-func (d *daemon) buildState(base *boot.Config, store *localstore.Store, snap *catalog.Snapshot, remote *remoteStore, warnRules bool) (*state, error) {
+func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catalog.Snapshot, warnRules bool) (*state, error) {
 	eff := base.WithCatalog(snap).WithImages(snap)
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
@@ -41,10 +41,12 @@ func (d *daemon) buildState(base *boot.Config, store *localstore.Store, snap *ca
 			d.log.Warn("rule names a missing entry", "rule", w)
 		}
 	}
-	pol.AttachStore(store)
+	pol.AttachStore(st)
 	pol.AttachCaches(d.cache, d.transcodeCache)
-	pol.PrepareTranscodes(d.transcodePrepared)
-	return &state{cfg: eff, base: base, policy: pol, store: store, snap: snap, remote: remote}, nil
+	if d.transcodeCache != nil { // a daemon, not pxewim check
+		pol.PrepareTranscodes(d.transcodePrepared)
+	}
+	return &state{cfg: eff, base: base, policy: pol, store: st, snap: snap}, nil
 }
 
 // transcodePrepared logs the background build of an XPRESS transcode (Policy.PrepareTranscodes).
@@ -79,7 +81,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 				continue
 			}
 			cur := d.cur.Load()
-			st, err := d.buildState(cur.base, cur.store, snap, cur.remote, true)
+			st, err := d.buildState(cur.base, cur.store, snap, true)
 			if err == nil {
 				d.cur.Store(st)
 				d.log.Info("catalog changed: menu rebuilt", "entries", len(st.cfg.Entries), "windowspe_images", len(snap.WindowsPE()))
