@@ -252,7 +252,8 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 	key := o.real + "/" + strings.ToLower(inner)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ow := s.cachedWIM(key, o.size, o.mtime); ow != nil {
+	id := fileID{size: o.size, mtime: o.mtime.UnixNano()} // the ISO's version
+	if ow := s.cachedWIM(key, id); ow != nil {
 		s.isoReleaseLocked(o)
 		return ow, nil
 	}
@@ -264,7 +265,7 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 		s.isoReleaseLocked(o)
 		return nil, fmt.Errorf("opening WIM %s inside %s: %w", inner, o.real, err)
 	}
-	return s.addWIM(key, &openWIM{arch: a, closer: isoCloser{s, o}, size: o.size, mtime: o.mtime}), nil
+	return s.addWIM(key, &openWIM{arch: a, closer: isoCloser{s, o}, size: o.size, mtime: o.mtime, id: id}), nil
 }
 
 // checkISOWIM runs Options.CheckISOWIM on a WIM or ESD file inside an ISO.

@@ -51,17 +51,23 @@ type Options struct {
 	// WIM's bytes. An error refuses the open. A remote store verifies the WIM's blob SHA-1s
 	// here, as it does for bare WIMs when they are opened.
 	CheckISOWIM func(name, version string, r io.ReaderAt, size int64) error
+	// Verifier, when set, verifies the store's WIM files in the background and guards every
+	// WIM file the store opens (verify.go): a WIM written in place is noticed, a damaged one
+	// is refused, and files tell servers whether their WIM is verified yet. Local folders only
+	// (New); nil serves WIMs as they are.
+	Verifier *Verifier
 }
 
 // Store is a read-only fs.FS over a folder; see the package doc. Safe for concurrent use.
 type Store struct {
-	root    string
-	rootFS  fs.FS
-	ipxeFS  fs.FS // nil when no iPXE folder
-	sysFS   fs.FS // nil when no syslinux folder
-	cache   *wim.Cache
-	maxOpen int
-	check   func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
+	root     string
+	rootFS   fs.FS
+	ipxeFS   fs.FS // nil when no iPXE folder
+	sysFS    fs.FS // nil when no syslinux folder
+	cache    *wim.Cache
+	maxOpen  int
+	check    func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
+	verifier *Verifier                                                   // Options.Verifier (New only)
 
 	mu   sync.Mutex
 	wims map[string]*openWIM // by store-relative real path
@@ -78,9 +84,11 @@ type openWIM struct {
 	closer  io.Closer // the file(s) under arch
 	size    int64
 	mtime   time.Time
-	used    uint64 // Store.tick at last use, for LRU eviction
-	refs    int    // open files reading from it
-	evicted bool   // dropped from the map; close when refs reaches 0
+	id      fileID      // the file version it was opened from (size and mtime, and more on Linux)
+	guard   *guardedWIM // its file, when the store verifies WIMs
+	used    uint64      // Store.tick at last use, for LRU eviction
+	refs    int         // open files reading from it
+	evicted bool        // dropped from the map; close when refs reaches 0
 }
 
 // New returns the store rooted at folder root. The folder must exist.
@@ -101,7 +109,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
 	s := &Store{root: root, rootFS: confined.FS(), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
+		check: opts.CheckISOWIM, verifier: opts.Verifier, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -187,7 +195,15 @@ func (s *Store) Open(name string) (fs.File, error) {
 		}
 		return s.openInWIM(name, wimPath, idx, inner)
 	}
-	return openFold(s.rootFS, name)
+	f, err := openFold(s.rootFS, name)
+	if err != nil || s.verifier == nil || !isWIMName(name) {
+		return f, err
+	}
+	g, err := s.guard(name, f)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return g, nil
 }
 
 // cutPrefixFold reports whether name is dir or lies under it (any case), and the rest.
@@ -246,7 +262,8 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ow := s.cachedWIM(real, st.Size(), st.ModTime()); ow != nil {
+	id := statIdentity(st)
+	if ow := s.cachedWIM(real, id); ow != nil {
 		return ow, nil
 	}
 	// This request opens the WIM (header, blob table and XML; on a remote store also its
@@ -254,22 +271,26 @@ func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	// and requests for this one wait in claim instead of opening it twice.
 	s.mu.Unlock()
 	arch, closer, err := s.openWIMFile(real, st.Size())
+	var ow *openWIM
+	if err == nil {
+		ow = s.newOpenWIM(real, id, arch, closer, st) // verify.go
+	}
 	s.mu.Lock()
 	s.unclaim(real)
 	if err != nil {
 		return nil, fmt.Errorf("opening WIM %s: %w", real, err)
 	}
-	return s.addWIM(real, &openWIM{arch: arch, closer: closer, size: st.Size(), mtime: st.ModTime()}), nil
+	return s.addWIM(real, ow), nil
 }
 
 // cachedWIM returns the open WIM under key when it is of the given version, counting one
 // more reader. Otherwise it claims key for the caller, who opens the WIM and calls unclaim
 // (returning nil). Called locked; while another request opens key it waits unlocked.
-func (s *Store) cachedWIM(key string, size int64, mtime time.Time) *openWIM {
+func (s *Store) cachedWIM(key string, id fileID) *openWIM {
 	for {
 		s.tick++
 		if ow, ok := s.wims[key]; ok {
-			if ow.size == size && ow.mtime.Equal(mtime) {
+			if ow.current(id) {
 				ow.refs++
 				ow.used = s.tick
 				return ow
@@ -313,6 +334,11 @@ func (s *Store) openWIMFile(real string, size int64) (*wim.Archive, io.Closer, e
 	f, err := s.rootFS.Open(real)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.verifier != nil {
+		if f, err = s.guard(real, f); err != nil {
+			return nil, nil, err
+		}
 	}
 	ra, ok := f.(io.ReaderAt)
 	if !ok {

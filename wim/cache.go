@@ -18,6 +18,7 @@ type Cache struct {
 	lru       list.List // of *cacheEntry, most recent first
 	entries   map[chunkKey]*list.Element
 	inflight  map[chunkKey]*chunkCall
+	forgotten map[uint64]bool // parts whose chunks Forget dropped: decodes in flight are not kept
 	bytes     int64
 	hits      int64
 	misses    int64
@@ -172,6 +173,9 @@ func (c *Cache) add(key chunkKey, data []byte) {
 	for c.bytes+size > c.max.Load() && c.lru.Len() > 0 {
 		c.evictOldest()
 	}
+	if c.forgotten[key.part] {
+		return
+	}
 	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, data: data})
 	c.bytes += size
 }
@@ -184,4 +188,38 @@ func (c *Cache) evictOldest() {
 	delete(c.entries, e.key)
 	c.bytes -= int64(cap(e.data))
 	c.evictions++
+}
+
+// Forget drops every decoded chunk of a's parts and keeps none of them from now on: the WIM
+// file changed on disk (written in place), so chunks decoded from it may no longer be what it
+// holds. a must use c (Options.Cache). Readers of a keep working and decode again from the file (whose owner decides what
+// that read returns). Returns how many chunks were dropped.
+func (c *Cache) Forget(a *Archive) int {
+	if a.cache != c {
+		return 0 // its chunks live elsewhere (part ids are numbered per cache)
+	}
+	ids := map[uint64]bool{}
+	for _, p := range a.parts {
+		ids[p.id] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgotten == nil {
+		c.forgotten = map[uint64]bool{}
+	}
+	for id := range ids {
+		c.forgotten[id] = true // 8 bytes per forgotten WIM version: ids are never reused
+	}
+	n := 0
+	for el := c.lru.Front(); el != nil; {
+		next := el.Next()
+		if e := el.Value.(*cacheEntry); ids[e.key.part] {
+			c.lru.Remove(el)
+			delete(c.entries, e.key)
+			c.bytes -= int64(cap(e.data))
+			n++
+		}
+		el = next
+	}
+	return n
 }
