@@ -69,10 +69,13 @@
 package wimsynth
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/pxewim/pxewim/wim"
 )
 
 // segment is one byte range of the synthesised file.
@@ -83,6 +86,12 @@ type segment struct {
 	r    io.ReaderAt // else read from r at roff
 	roff int64
 	what string // for error messages
+
+	// What a Reader checks as it passes (see Reader): feed names the source blob whose
+	// decoded bytes the segment holds (hashed as they pass); verify the source blobs it
+	// encodes (copied compressed, or compressed here), decoded and checked once.
+	feed   [sha1.Size]byte
+	verify *verdict
 }
 
 // File is a synthesised WIM. It is immutable and safe for concurrent use.
@@ -91,6 +100,7 @@ type File struct {
 	size int64
 	etag string
 	name string
+	src  *wim.Archive // for Reader's checks; nil in tests that build Files by hand
 }
 
 var _ io.ReaderAt = (*File)(nil)
@@ -106,7 +116,8 @@ func (f *File) ETag() string { return f.etag }
 // Name returns the file's name (Options.Name, or a default derived from the image index).
 func (f *File) Name() string { return f.name }
 
-// ReadAt reads len(p) bytes at off from the segments covering them.
+// ReadAt reads len(p) bytes at off from the segments covering them. It checks nothing: serve
+// clients through NewReader.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("wimsynth: %s: negative offset %d", f.name, off)
