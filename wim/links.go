@@ -13,12 +13,15 @@ import (
 // ReadDir's entries, Apply and Extract see the links themselves.
 //
 // A target is taken as wimlib-imagex presents it on UNIX (see LinkTarget): a relative one
-// from the link's directory; an absolute one ("\??\C:\boot\vmlinuz", which is also how wimlib
-// stores a Linux "/boot/vmlinuz") from the image root, whichever drive letter it names, as
-// the image is that volume. A target no image can hold (another server "\??\UNC\...", a
-// volume "\??\Volume{...}", a device path) or one climbing above the root fails with an
-// error matching fslink.ErrEscape and fs.ErrPermission; a loop fails with fslink.ErrLoop
-// (fs.ErrNotExist).
+// from the link's directory. An absolute one ("\??\C:\boot\vmlinuz", which is also how wimlib
+// stores a Linux "/boot/vmlinuz") starts at the image root, whichever drive letter it names,
+// when the image can vouch for it: wimlib fixed it at capture (it pointed inside the captured
+// tree: rpfix), or the link was captured on UNIX (--unix-data), where an absolute link means
+// the captured system's own root, as under chroot. An absolute target that was not fixed on
+// a Windows capture points outside the captured tree and fails, as does a target no image can
+// hold (another server "\??\UNC\...", a volume "\??\Volume{...}", a device path) or one
+// climbing above the root: errors matching fslink.ErrEscape and fs.ErrPermission. A loop
+// fails with fslink.ErrLoop (fs.ErrNotExist).
 
 // resolve is lookup that follows symbolic links, the last element's too.
 func (img *Image) resolve(op, name string) (*Entry, error) {
@@ -64,7 +67,11 @@ func (img *Image) linkTargetInImage(e *Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return imagePath(t, relative)
+	p, err := imagePath(t, relative)
+	if err == nil && !relative && e.UNIX == nil && !(e.LinkFixed() && img.a.hdr.Flags&FlagRPFix != 0) {
+		return "", fmt.Errorf("absolute target %q was outside the captured tree (not fixed at capture): %w", t, fslink.ErrEscape)
+	}
+	return p, err
 }
 
 // imagePath maps a reparse point's substitute name into the image.

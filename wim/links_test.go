@@ -209,6 +209,34 @@ func TestLinksFSTest(t *testing.T) {
 	}
 }
 
+// TestAbsoluteLinksWithoutUnixData: captured without --unix-data (as on Windows), an absolute
+// link that wimlib fixed at capture (it pointed inside the captured tree) starts at the image
+// root; one it could not fix points outside the image and is refused.
+func TestAbsoluteLinksWithoutUnixData(t *testing.T) {
+	wimtest.NeedWimlib(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(src, "Windows", "Boot"), 0o755)
+	os.WriteFile(filepath.Join(src, "Windows", "Boot", "bootmgr"), []byte("bootmgr"), 0o644)
+	os.WriteFile(filepath.Join(dir, "outside"), []byte("outside"), 0o644)
+	os.Symlink(filepath.Join(src, "Windows", "Boot", "bootmgr"), filepath.Join(src, "fixed"))
+	os.Symlink(filepath.Join(dir, "outside"), filepath.Join(src, "notfixed"))
+	w := filepath.Join(dir, "x.wim")
+	wimtest.Wimlib(t, "capture", src, w, "x")
+	a, err := OpenFile(w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	img, _ := a.Image(1)
+	if b, err := fs.ReadFile(img, "fixed"); err != nil || string(b) != "bootmgr" {
+		t.Errorf("fixed link: %q, %v", b, err)
+	}
+	if _, err := img.Open("notfixed"); !errors.Is(err, fslink.ErrEscape) || !strings.Contains(err.Error(), "not fixed") {
+		t.Errorf("not-fixed absolute link: %v, want ErrEscape", err)
+	}
+}
+
 // TestImagePath maps reparse targets as captured on Windows: drive paths to the image root,
 // anything on another server, volume or device refused.
 func TestImagePath(t *testing.T) {
