@@ -1,6 +1,7 @@
 package httpboot
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -46,6 +47,36 @@ func ContentType(name string) string {
 		return ct
 	}
 	return "application/octet-stream"
+}
+
+// Verdicter is implemented by files whose store verifies their bytes in the background (pxewim's
+// local store: every WIM against its blobs' SHA-1s, once per file version) and which may be
+// asked for before the verdict is in. Files without it count as verified: their tree vouches
+// for them. The handler uses it for two decisions only:
+//
+//   - a /blob/ URL gets immutable cache headers only when Verified() is true (otherwise
+//     "no-cache": a cache may keep a body, which is never a wrong one, but must revalidate);
+//   - while Verified() is false, a request that could receive wrong bytes waits for the
+//     verdict (WaitVerified), at most Config.VerifyWait: a range request, or any GET of a file
+//     whose full reads are not checked (FullReadChecked false: a WIM file served whole). A
+//     full GET of a file that checks its own full reads (a stream inside a WIM: its SHA-1 is
+//     checked before the last bytes leave) is served at once. Still no verdict: 503 with
+//     Retry-After (iPXE retries by itself); a bad verdict: 500, logged at ERROR.
+type Verdicter interface {
+	// Verified reports whether the bytes are known to be good now.
+	Verified() bool
+	// WaitVerified returns nil once they are, an error once they are known damaged or
+	// changed, or ctx's error.
+	WaitVerified(ctx context.Context) error
+	// FullReadChecked reports whether a full in-order read fails before its last bytes when
+	// they are wrong, whatever the verdict.
+	FullReadChecked() bool
+}
+
+// fileVerified reports whether f's bytes are known good (files without a Verdicter are).
+func fileVerified(f fs.File) bool {
+	v, ok := f.(Verdicter)
+	return !ok || v.Verified()
 }
 
 // fileHash returns the file's content SHA-1 and whether it has one. An all-zero hash is what WIMs

@@ -29,6 +29,15 @@
 // boot.wim, every other client is served by the cache and pxewim never sees the request. If the
 // store changes, the script names a new hash and therefore a new URL: no purge is ever needed.
 //
+// A store may still be checking a file's bytes when it is asked for (pxewim's local store
+// verifies each WIM in the background, once per file version): such files implement
+// [Verdicter], and until their verdict is in, /blob/ URLs are served "no-cache" rather than
+// immutable, range requests (and full GETs of files that do not check their own full reads)
+// wait for the verdict up to Config.VerifyWait, then get 503 with Retry-After, and a file
+// known to be damaged gets 500. Full GETs of streams inside WIMs are served at once: the wim
+// package checks their SHA-1 before their last bytes leave, so no client or cache ever holds
+// a complete wrong body.
+//
 // /files/ URLs name mutable content (a folder where an admin replaces a file), so they carry a
 // strong ETag (the SHA-1 when the file has one, else a validator derived from path, size and
 // mtime), Last-Modified, and "Cache-Control: no-cache": any cache may keep the bytes but must

@@ -38,7 +38,19 @@ type Config struct {
 	// URL names the same file for every client (the tree from Resolve does not differ per
 	// client, or URLs carry ?mac=).
 	FilesMaxAge time.Duration
+	// VerifyWait bounds how long a request waits for the verdict on a file that is not
+	// verified yet (see Verdicter) before it gets 503 with Retry-After; 0 means
+	// DefaultVerifyWait.
+	VerifyWait time.Duration
 }
+
+// DefaultVerifyWait is Config.VerifyWait's default: long enough for a boot.wim of a few hundred
+// MB to be verified on a busy server, short enough that a booting client is told to retry
+// (iPXE honours Retry-After) rather than left hanging.
+const DefaultVerifyWait = 20 * time.Second
+
+// verifyRetryAfter is the Retry-After of a 503 sent while a file is being verified.
+const verifyRetryAfter = "5"
 
 // Handler serves scripts and store files over HTTP (see the package doc for URLs and caching).
 // It is safe for concurrent use.
@@ -52,6 +64,9 @@ type Handler struct {
 func NewHandler(cfg Config) *Handler {
 	if cfg.ProgressInterval <= 0 {
 		cfg.ProgressInterval = time.Second
+	}
+	if cfg.VerifyWait <= 0 {
+		cfg.VerifyWait = DefaultVerifyWait
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -143,6 +158,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 		return fmt.Errorf("%q: the tree reports a negative size %d", rt.name, fi.Size())
 	}
 	ev.Size = fi.Size()
+	if err := h.awaitVerdict(w, r, f); err != nil {
+		return fmt.Errorf("%q: %w", rt.name, err)
+	}
 	body, err := contentReader(f, fi.Size())
 	if err != nil {
 		return fmt.Errorf("%q: %w", rt.name, err)
@@ -154,8 +172,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 		// The URL promises content that this file no longer has (or never had): serving the
 		// current bytes under it would poison every cache for a year.
 		return notFound("%q has no content with hash %x", rt.name, rt.sum)
-	case rt.kind == routeBlob:
+	case rt.kind == routeBlob && fileVerified(f):
 		hdr.Set("Cache-Control", CacheImmutable)
+	case rt.kind == routeBlob:
+		// Not verified yet: a cache may keep what completes (never wrong bytes: see
+		// Verdicter) but asks again; the URL becomes immutable once the verdict is in.
+		hdr.Set("Cache-Control", CacheRevalidate)
 	case h.cfg.FilesMaxAge > 0:
 		hdr.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(h.cfg.FilesMaxAge/time.Second), 10))
 	default:
@@ -174,6 +196,34 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 		return body.err
 	}
 	return cutShort(w, r, ev)
+}
+
+// awaitVerdict holds a request that could receive unverified wrong bytes until the file's
+// verdict is in (see Verdicter): a range request, or a full GET of a file whose full reads are
+// not checked. It returns an error response when the verdict does not come in time (503,
+// Retry-After) or is bad (500, corrupt).
+func (h *Handler) awaitVerdict(w http.ResponseWriter, r *http.Request, f fs.File) error {
+	v, ok := f.(Verdicter)
+	if !ok || r.Method != http.MethodGet || v.Verified() {
+		return nil
+	}
+	if r.Header.Get("Range") == "" && v.FullReadChecked() {
+		return nil // a full read fails before its last bytes if they are wrong
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.VerifyWait)
+	defer cancel()
+	err := v.WaitVerified(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case r.Context().Err() != nil:
+		return err // the client went away
+	case ctx.Err() != nil:
+		w.Header().Set("Retry-After", verifyRetryAfter)
+		return &httpError{status: http.StatusServiceUnavailable,
+			msg: "this file is being verified; retry in a few seconds", cause: fmt.Errorf("not verified after %v: %w", h.cfg.VerifyWait, err)}
+	}
+	return &httpError{status: http.StatusInternalServerError, msg: "the server's copy of this file is damaged", cause: err}
 }
 
 // cutShort reports a body that ended before its Content-Length: the client went away or the
@@ -198,6 +248,10 @@ func openError(name string, err error) error {
 	err = fmt.Errorf("open %q: %w", name, err)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return err
+	}
+	if IsCorrupt(err) {
+		// The tree refuses a file it knows to be damaged (a WIM that failed verification).
+		return &httpError{status: http.StatusInternalServerError, msg: "the server's copy of this file is damaged", cause: err}
 	}
 	return &httpError{status: http.StatusNotFound, msg: "file not found", cause: err}
 }
