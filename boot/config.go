@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole pxewim configuration: where the store is, where the servers listen, how
@@ -188,27 +186,9 @@ func (e *ConfigError) Error() string {
 // without touching the network or the store. name labels error messages. All problems found
 // (up to 20) come back joined, each as a *ConfigError naming line and key.
 func ParseConfig(name string, data []byte) (*Config, error) {
-	if len(data) > maxConfigBytes {
-		return nil, &ConfigError{File: name, Msg: fmt.Sprintf("config is %d bytes, more than the %d allowed", len(data), maxConfigBytes)}
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ConfigError{File: name, Line: yamlErrLine(err), Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	d := &decoder{file: name}
-	cfg := defaultConfig(name)
-	if len(doc.Content) > 0 {
-		d.top(doc.Content[0], cfg)
-	}
-	if len(d.errs) == 0 {
-		d.crossCheck(cfg)
-	}
-	if len(d.errs) > 0 {
-		errs := make([]error, len(d.errs))
-		for i, e := range d.errs {
-			errs[i] = e
-		}
-		return nil, errors.Join(errs...)
+	cfg, err := ParseConfigAll(name, data) // config_all.go: every section and the cross-check
+	if err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

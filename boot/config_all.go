@@ -7,9 +7,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ParseConfigAll is ParseConfig for "pxewim check": it decodes everything it can and returns
-// that config together with every problem found, so that a checker can go on to the store,
-// the listeners and the keys in the same run. References between sections (menu.default,
+// ParseConfigAll is ParseConfig that keeps what it decoded ("pxewim check"): it returns that
+// config together with every problem found, so that a checker can go on to the store, the
+// listeners and the keys in the same run. References between sections (menu.default,
 // rules[].entry) are checked even when other sections have errors; references to an entry
 // that has errors of its own are not reported again. The config is nil only when the data
 // is not YAML or too large. A config returned with an error is incomplete (entries with
