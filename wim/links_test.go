@@ -3,6 +3,8 @@ package wim
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -362,5 +364,88 @@ func TestApplyTwiceReplacesLinks(t *testing.T) {
 	}
 	if _, err := exec.LookPath("wimlib-imagex"); err == nil {
 		wimtest.CompareTrees(t, want, got)
+	}
+}
+
+// TestJunctionResolves: a Windows junction (mount point reparse tag, as a Windows capture
+// stores "C:\Boot" -> "C:\Windows\Boot") resolves inside the image. wimlib-imagex on Linux
+// writes only symlink reparse points, so the junction is made from one: the reparse buffer
+// loses its flags word (its name offsets move by 4) and the dentry's tag changes; the blob's
+// and the metadata's SHA-1s are fixed up, and wimlib-imagex reads the result.
+func TestJunctionResolves(t *testing.T) {
+	wimtest.NeedWimlib(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "root")
+	bootmgr := []byte("bootmgr.exe stand-in")
+	os.MkdirAll(filepath.Join(src, "Windows", "Boot", "PXE"), 0o755)
+	os.WriteFile(filepath.Join(src, "Windows", "Boot", "PXE", "bootmgr.exe"), bootmgr, 0o644)
+	os.Symlink(filepath.Join(src, "Windows", "Boot"), filepath.Join(src, "Boot")) // absolute, inside: fixed
+	w := filepath.Join(dir, "x.wim")
+	wimtest.Wimlib(t, "capture", src, w, "x", "--compress=none")
+	b, err := os.ReadFile(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := a.Image(1)
+	link, err := img.Lookup("Boot")
+	if err != nil || link.ReparseTag != ReparseTagSymlink {
+		t.Fatalf("Boot: %v, %v", link, err)
+	}
+	dentryOff, oldHash := link.offset, link.ReparseHash
+	rb, md := a.blobs[oldHash], a.metadata[0]
+	if rb.res.chunked || md.res.chunked {
+		t.Fatal("want uncompressed resources")
+	}
+	rpOff, mdOff := rb.res.rawDataOffset(), md.res.rawDataOffset()
+	rp := b[rpOff : rpOff+rb.size]
+	le := binary.LittleEndian
+	le.PutUint16(rp[0:], le.Uint16(rp[0:])+4) // substitute name offset
+	le.PutUint16(rp[4:], le.Uint16(rp[4:])+4) // print name offset
+	newHash := sha1.Sum(rp)
+	meta := b[mdOff : mdOff+md.size]
+	if bytes.Count(meta, oldHash[:]) != 1 || bytes.Count(b, oldHash[:]) != 2 {
+		t.Fatalf("reparse hash found %d times in the metadata, %d in the file", bytes.Count(meta, oldHash[:]), bytes.Count(b, oldHash[:]))
+	}
+	for range 2 { // the blob table entry and the dentry
+		copy(b[bytes.Index(b, oldHash[:]):], newHash[:])
+	}
+	le.PutUint32(meta[dentryOff+88:], ReparseTagMountPoint)
+	oldMeta, newMeta := md.hash, sha1.Sum(meta)
+	if bytes.Count(b, oldMeta[:]) != 1 {
+		t.Fatalf("metadata hash found %d times", bytes.Count(b, oldMeta[:]))
+	}
+	copy(b[bytes.Index(b, oldMeta[:]):], newMeta[:])
+	j := filepath.Join(dir, "junction.wim")
+	if err := os.WriteFile(j, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wimtest.Wimlib(t, "verify", j) // wimlib reads what was made
+	a2, err := OpenFile(j, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	img2, err := a2.Image(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := img2.Lookup("Boot"); e == nil || e.ReparseTag != ReparseTagMountPoint || !e.IsSymlink() {
+		t.Fatalf("Boot is not a junction: %+v", e)
+	}
+	if target, err := img2.ReadLink("Boot"); err != nil || target != "/Windows/Boot" {
+		t.Errorf("ReadLink(Boot) = %q, %v", target, err)
+	}
+	if got, err := fs.ReadFile(img2, "boot/pxe/BOOTMGR.EXE"); err != nil || !bytes.Equal(got, bootmgr) {
+		t.Errorf("ReadFile through the junction = %q, %v", got, err)
+	}
+	// wimlib-imagex applies it as a link to the same place.
+	out := filepath.Join(dir, "applied")
+	wimtest.Wimlib(t, "apply", j, "1", out)
+	if got, err := os.ReadFile(filepath.Join(out, "Boot", "PXE", "bootmgr.exe")); err != nil || !bytes.Equal(got, bootmgr) {
+		t.Errorf("wimlib-imagex apply: the junction does not lead to bootmgr.exe: %q, %v", got, err)
 	}
 }
