@@ -99,6 +99,9 @@ func (fsys *FS) linkTarget(n *node) (string, error) {
 // whose path holds an empty regular file in the UDF tree makes that file the link. Nothing
 // changes when there is no Rock Ridge tree (Windows media) or it cannot be read.
 func (fsys *FS) rockRidgeLinksIntoUDF() {
+	if !hasEmptyFile(fsys.root) {
+		return // nothing a link could have become: skip reading the second tree
+	}
 	pvd, _, err := fsys.volumeDescriptors()
 	if err != nil || !fsys.primaryHasRockRidge(pvd) {
 		return
@@ -121,6 +124,16 @@ func (fsys *FS) rockRidgeLinksIntoUDF() {
 		}
 	}
 	walk(rr.root, fsys.root)
+}
+
+// hasEmptyFile reports whether the tree under n holds an empty regular file.
+func hasEmptyFile(n *node) bool {
+	for _, c := range n.kids {
+		if c.dir && hasEmptyFile(c) || !c.dir && !c.isLink() && c.size == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // linkTree is an image as fslink sees it.
