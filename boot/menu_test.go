@@ -57,7 +57,7 @@ func TestMenuHidesWhatCannotBootOnTheFirmware(t *testing.T) {
 	if strings.Contains(e, "--default dos") || strings.Contains(e, "memdisk") {
 		t.Errorf("UEFI menu defaults to, or loads, memdisk:\n%s", e)
 	}
-	if !strings.Contains(e, ":entry_dos\necho pxewim: entry dos boots only on BIOS machines") {
+	if !strings.Contains(e, ":entry_dos\necho pxewim: entry dos cannot boot here: it boots only on BIOS machines, and this one runs UEFI\n") {
 		t.Errorf("UEFI menu: the hidden entry's label does not say why:\n%s", e)
 	}
 	u := script(unknown)

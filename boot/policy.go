@@ -357,6 +357,13 @@ func biosOnly(e *Entry) bool {
 	return ok && b.BIOSOnly()
 }
 
+// FirmwareChecker is implemented by entries that know, for a client whose firmware DHCP
+// told, whether they can boot on it (a WinPE image without UEFI boot files): the menu hides
+// them from that client. It returns why not, or "" when the entry can boot or cannot tell.
+type FirmwareChecker interface {
+	CannotBootOn(env *ScriptEnv) string
+}
+
 // offersShell reports whether an entry of the config is an iPXE shell already (its title
 // says so, or its script runs "shell"): the menu then does not add its own.
 func offersShell(e *Entry) bool {
@@ -380,7 +387,7 @@ type menuLine struct {
 	e      *Entry
 	body   string // the entry's commands; "" when it cannot boot
 	reason string // why it cannot boot (a file missing from the store...)
-	hidden bool   // it cannot boot on the client's firmware: not listed
+	hidden string // why it cannot boot on the client's firmware: not listed
 	guard  bool   // BIOS only and the client's firmware is unknown: listed where ${platform} is pcbios
 }
 
@@ -399,12 +406,14 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 		if biosOnly(e) {
 			switch {
 			case env.Client.Firmware.IsEFI():
-				ml.hidden = true
+				ml.hidden = "it boots only on BIOS machines, and this one runs UEFI"
 			case env.Client.Firmware != FirmwareBIOS:
 				ml.guard = true
 			}
+		} else if fc, ok := e.Boot.(FirmwareChecker); ok {
+			ml.hidden = fc.CannotBootOn(env)
 		}
-		if !ml.hidden {
+		if ml.hidden == "" {
 			body, err := p.render(env, e)
 			if err != nil {
 				// One broken entry (a file missing from the store) must not take the menu
@@ -434,7 +443,7 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 	listed := map[string]bool{}
 	for i, ml := range lines {
 		switch {
-		case ml.hidden:
+		case ml.hidden != "":
 		case ml.reason != "":
 			s.Cmd("item --gap", ipxeText("entry "+ml.e.Name+" cannot boot: "+ml.reason))
 		case ml.guard:
@@ -469,8 +478,8 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 		s.Blank()
 		s.Label("entry_", ml.e.Name)
 		switch {
-		case ml.hidden:
-			s.Cmd("echo pxewim: entry", ipxeWord(ml.e.Name), ipxeLit("boots only on BIOS machines, and this one runs UEFI"))
+		case ml.hidden != "":
+			s.Cmd("echo pxewim: entry", ipxeWord(ml.e.Name), ipxeLit("cannot boot here:"), ipxeText(ml.hidden))
 			s.Cmd("prompt --timeout 10000 Press a key")
 			s.Cmd("goto menu")
 		case ml.reason != "":

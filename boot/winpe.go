@@ -290,6 +290,25 @@ func (w *WinPEBoot) IPXE(env *ScriptEnv) (string, error) {
 	return s.String()
 }
 
+// CannotBootOn says why a client whose firmware DHCP told (BIOS or x64 UEFI) cannot boot the
+// entry through wimboot from the menu: the image lacks that firmware's boot files. "" when it
+// can, when the firmware is unknown (the script then picks at run time), or when the entry is
+// not booted through wimboot (the menu shows render errors itself).
+func (w *WinPEBoot) CannotBootOn(env *ScriptEnv) string {
+	if w.Path == WinPENative || w.Wimboot == "" || env.FS == nil || env.Client.Firmware != FirmwareBIOS && env.Client.Firmware != FirmwareEFI64 {
+		return ""
+	}
+	fw, _ := firmwareOf(env.Client)
+	src, err := w.source(env.FS)
+	if err != nil {
+		return ""
+	}
+	if m := w.missing(src.boot[fw], fw); len(m) > 0 {
+		return fmt.Sprintf("%s clients cannot boot it: the image has no %s", fw, roleList(fw, m))
+	}
+	return ""
+}
+
 // wimbootFiles lists the initrd lines of one firmware, named as wimboot expects them.
 func (w *WinPEBoot) wimbootFiles(env *ScriptEnv, src *peSource, fw catalog.Firmware) ([][]ipxePart, error) {
 	bf := src.boot[fw]
