@@ -63,8 +63,8 @@ const refusedWarnEvery = time.Minute
 type clientRecord struct {
 	key    string // MAC text, the byMAC key
 	c      Client
-	seen   time.Time // last DHCP exchange or learned address
-	served time.Time // last TFTP/HTTP lookup; zero: never served
+	seen   time.Time  // last DHCP exchange or learned address
+	served time.Time  // last TFTP/HTTP lookup; zero: never served
 	ip     netip.Addr // the address byIP maps to this record (zero: none)
 	elem   *list.Element
 }
@@ -301,6 +301,7 @@ func (r *Registry) LookupIP(ip netip.Addr) (Client, bool) {
 	r.LearnIP(mac, ip)
 	return r.LookupMAC(mac)
 }
+
 // neighbour looks ip up in the kernel's ARP table.
 func (r *Registry) neighbour(ip netip.Addr) (net.HardwareAddr, bool) {
 	if r.arpPath == "" || !ip.Is4() {

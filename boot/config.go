@@ -81,6 +81,7 @@ type DHCPConfig struct {
 	Interfaces  []string
 	Full        *FullDHCP // nil unless the dhcp.full section is present
 	RaspberryPi RaspberryPiConfig
+	RateLimit   DHCPRateLimit // dhcp.rate_limit (config_ratelimit.go)
 }
 
 // RaspberryPiConfig is the dhcp.raspberry_pi section: Raspberry Pi bootloaders get the Pi boot

@@ -332,7 +332,8 @@ func (d *decoder) dhcp(n *yaml.Node, key string, dst *DHCPConfig) {
 				}
 			}
 		},
-		"full": func(v *yaml.Node, k string) { dst.Full = d.full(v, k) },
+		"full":       func(v *yaml.Node, k string) { dst.Full = d.full(v, k) },
+		"rate_limit": func(v *yaml.Node, k string) { d.rateLimit(v, k, &dst.RateLimit) },
 		"raspberry_pi": func(v *yaml.Node, k string) {
 			d.mapping(v, k, fields{
 				"enabled": func(v *yaml.Node, k string) { d.boolean(v, k, &dst.RaspberryPi.Enabled) },

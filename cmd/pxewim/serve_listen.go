@@ -208,7 +208,7 @@ func (d *daemon) applyListeners(cfg *boot.Config, cfgs ...*boot.Config) {
 // dhcpSettings is the part of a DHCP config that a reload compares: what the config file sets
 // (the policy and observer are the daemon's own and never change).
 func dhcpSettings(dc dhcp.Config) string {
-	return fmt.Sprintf("%v|%q|%+v|%v|%v", dc.Mode, dc.Interfaces, dc.Full, dc.NextServer, dc.RaspberryPi)
+	return fmt.Sprintf("%v|%q|%+v|%v|%v|%+v", dc.Mode, dc.Interfaces, dc.Full, dc.NextServer, dc.RaspberryPi, dc.RateLimit)
 }
 
 // move starts a server on addr ("" = none) and returns the slot that serves afterwards: the
@@ -273,6 +273,9 @@ func (d *daemon) dhcpConfig(cfg *boot.Config) dhcp.Config {
 	dc := dhcp.Config{Mode: dhcpMode(cfg.DHCP.Mode), Interfaces: cfg.DHCP.Interfaces,
 		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log, Observer: dhcpRegistrar{d.ops.dhcpObserver(), d.clients},
 		NextServer: cfg.Listen.TFTPServer(), RaspberryPi: cfg.DHCP.RaspberryPi.Enabled}
+	rl := cfg.DHCP.RateLimit
+	dc.RateLimit = dhcp.RateLimit{Off: rl.Off, PerMAC: dhcp.Rate{PerSecond: rl.MACPerSecond, Burst: rl.MACBurst},
+		PerSource: dhcp.Rate{PerSecond: rl.SourcePerSecond, Burst: rl.SourceBurst}, Tracked: rl.Tracked}
 	if f := cfg.DHCP.Full; f != nil {
 		dc.Full = dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
 			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
