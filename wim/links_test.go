@@ -40,25 +40,25 @@ func linkWIM(t *testing.T, extra func(src string)) (src, wimPath string, kernel 
 	// An escape target on the host, which must never be served.
 	must(os.WriteFile(filepath.Join(dir, "host-secret"), []byte("host secret\n"), 0o600))
 	links := map[string]string{
-		"boot/vmlinuz":    "vmlinuz-6.1",                                // relative, same directory
-		"vmlinuz":         "boot/vmlinuz",                               // relative, to a link (chain)
-		"vmlinuz.abs":     "/boot/vmlinuz-6.1",                          // absolute, outside the capture root: NOT_FIXED
-		"vmlinuz.inside":  filepath.Join(src, "boot/vmlinuz-6.1"),       // absolute inside the capture root: rpfix
-		"etc/os-release":  "../usr/lib/os-release",                      // relative with ..
-		"bootdir":         "boot",                                       // to a directory
-		"a/b/c/up":        "../../../boot/vmlinuz",                      // up to the root, then a link
-		"chain1":          "chain2",                                     // chains
+		"boot/vmlinuz":    "vmlinuz-6.1",                          // relative, same directory
+		"vmlinuz":         "boot/vmlinuz",                         // relative, to a link (chain)
+		"vmlinuz.abs":     "/boot/vmlinuz-6.1",                    // absolute, outside the capture root: NOT_FIXED
+		"vmlinuz.inside":  filepath.Join(src, "boot/vmlinuz-6.1"), // absolute inside the capture root: rpfix
+		"etc/os-release":  "../usr/lib/os-release",                // relative with ..
+		"bootdir":         "boot",                                 // to a directory
+		"a/b/c/up":        "../../../boot/vmlinuz",                // up to the root, then a link
+		"chain1":          "chain2",                               // chains
 		"chain2":          "chain3",
 		"chain3":          "/vmlinuz",
-		"loop1":           "loop2",                                      // loops
+		"loop1":           "loop2", // loops
 		"loop2":           "loop1",
 		"self":            "self",
-		"escape":          "../../../host-secret",                       // climbs out of the root
-		"a/escape2":       "../../host-secret",                          // one level too many
-		"escape.abs":      "/../host-secret",                            // absolute, then up
+		"escape":          "../../../host-secret", // climbs out of the root
+		"a/escape2":       "../../host-secret",    // one level too many
+		"escape.abs":      "/../host-secret",      // absolute, then up
 		"dangling":        "nothing/here",
-		"through-file":    "boot/vmlinuz-6.1/x",                         // a file used as a directory
-		"boot/grub/probe": "../../bootdir/../etc/os-release",            // .. after a directory link
+		"through-file":    "boot/vmlinuz-6.1/x",              // a file used as a directory
+		"boot/grub/probe": "../../bootdir/../etc/os-release", // .. after a directory link
 	}
 	for name, target := range links {
 		must(os.Symlink(target, filepath.Join(src, name)))
@@ -93,17 +93,17 @@ func TestLinksResolveInsideImage(t *testing.T) {
 	}
 	osRelease := []byte("ID=test\n")
 	for name, want := range map[string][]byte{
-		"boot/vmlinuz":        kernel,
-		"vmlinuz":             kernel,
-		"VMLINUZ.ABS":         kernel, // case-insensitive, as every lookup
-		"vmlinuz.abs":         kernel,
-		"vmlinuz.inside":      kernel,
-		"etc/os-release":      osRelease,
-		"bootdir/vmlinuz-6.1": kernel,
-		"bootdir/vmlinuz":     kernel,
-		"a/b/c/up":            kernel,
-		"chain1":              kernel,
-		"boot/grub/probe":     osRelease,
+		"boot/vmlinuz":            kernel,
+		"vmlinuz":                 kernel,
+		"VMLINUZ.ABS":             kernel, // case-insensitive, as every lookup
+		"vmlinuz.abs":             kernel,
+		"vmlinuz.inside":          kernel,
+		"etc/os-release":          osRelease,
+		"bootdir/vmlinuz-6.1":     kernel,
+		"bootdir/vmlinuz":         kernel,
+		"a/b/c/up":                kernel,
+		"chain1":                  kernel,
+		"boot/grub/probe":         osRelease,
 		fmt.Sprintf("hop%02d", 0): kernel,
 	} {
 		got, err := fs.ReadFile(img, name)

@@ -131,4 +131,3 @@ func climbsOut[N comparable](t Tree[N], dir N, parts []string) error {
 	}
 	return nil
 }
-
