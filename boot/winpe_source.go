@@ -385,7 +385,12 @@ func (s *peSource) servedFile(name string) fs.File {
 	if s.note == "" {
 		mod = s.mtime // the store file itself
 	}
-	f := &raFile{name: name, r: io.NewSectionReader(s.served, 0, s.sSize), mod: mod}
+	r := io.NewSectionReader(s.served, 0, s.sSize)
+	if sf, ok := s.served.(*wimsynth.File); ok {
+		// A full read is checked against the source's SHA-1s (wimsynth.Reader).
+		r = io.NewSectionReader(sf.NewReader(), 0, s.sSize)
+	}
+	f := &raFile{name: name, r: r, mod: mod}
 	if t, ok := s.served.(interface{ ETag() string }); ok {
 		f.etag = t.ETag()
 	}

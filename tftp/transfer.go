@@ -246,8 +246,10 @@ func (s *Server) logEnd(t *Transfer, err error) {
 		s.log.Debug("tftp: client refused a duplicate transfer", append(attrs, "message", peer.Message)...)
 	case isProbe(t.Path):
 		s.log.Debug("tftp: probe", append(attrs, "err", err)...)
-	case isCorrupt(err):
+	case isCorrupt(err) && t.Size >= 0:
 		s.log.Error("tftp: transfer aborted: the file's data does not match its checksum", append(attrs, "err", err)...)
+	case isCorrupt(err):
+		s.log.Error("tftp: refused: the file's data is known to be damaged", append(attrs, "err", err)...)
 	case errors.Is(err, fs.ErrNotExist):
 		s.log.Info("tftp: not found", append(attrs, "err", err)...)
 	default:

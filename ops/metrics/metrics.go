@@ -71,7 +71,7 @@ func New(src Sources) *Metrics {
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pxewim_http_request_duration_seconds",
 			Help: "Duration of boot HTTP requests, by kind.", Buckets: durationBuckets}, []string{"kind"}),
 		checksum: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pxewim_checksum_failures_total",
-			Help: "Transfers aborted before their last bytes because the file's data does not match its SHA-1 (a damaged WIM), by protocol (tftp, http)."},
+			Help: "Transfers aborted before their last bytes because the file's data does not match its SHA-1 (a damaged WIM), by protocol (tftp, http). Requests refused before any byte (a WIM already known damaged) are not counted."},
 			[]string{"proto"}),
 	}
 	for _, proto := range []string{"tftp", "http"} {
@@ -131,7 +131,7 @@ func (o tftpObserver) TransferEnded(t *tftp.Transfer, err error) {
 		result = "error"
 	}
 	o.m.tftpTransfers.WithLabelValues(result).Inc()
-	if httpboot.IsCorrupt(err) {
+	if httpboot.IsCorrupt(err) && t.Size >= 0 { // opened and aborted, not refused at open
 		o.m.checksum.WithLabelValues("tftp").Inc()
 	}
 	o.m.tftpBytes.Add(float64(t.Sent))
@@ -147,7 +147,7 @@ func (httpObserver) Started(httpboot.Event)  {}
 func (httpObserver) Progress(httpboot.Event) {}
 func (o httpObserver) Ended(ev httpboot.Event) {
 	o.m.httpRequests.WithLabelValues(ev.Kind, strconv.Itoa(ev.Status)).Inc()
-	if httpboot.IsCorrupt(ev.Err) {
+	if httpboot.IsCorrupt(ev.Err) && ev.Status > 0 && ev.Status < 400 { // body cut, not a refusal
 		o.m.checksum.WithLabelValues("http").Inc()
 	}
 	o.m.httpBytes.WithLabelValues(ev.Kind).Add(float64(ev.Bytes))

@@ -112,11 +112,14 @@ func TestChecksumFailures(t *testing.T) {
 	}
 	bad := &wim.ChecksumError{WIM: "boot.wim", Image: 1, Path: "Windows/Boot/PXE/bootmgr.exe"}
 	to, ho := m.TFTPObserver(), m.HTTPObserver()
-	to.TransferEnded(&tftp.Transfer{Sent: 65536, Started: time.Now()}, fmt.Errorf("boot/bootmgr.exe: transfer aborted: %w", bad))
+	to.TransferEnded(&tftp.Transfer{Size: 70000, Sent: 65536, Started: time.Now()}, fmt.Errorf("boot/bootmgr.exe: transfer aborted: %w", bad))
 	to.TransferEnded(&tftp.Transfer{Started: time.Now()}, errors.New("timed out waiting for ACK"))
 	ho.Ended(httpboot.Event{Kind: "blob", Status: 200, Bytes: 4096, Err: fmt.Errorf("reading body: %w", bad)})
 	ho.Ended(httpboot.Event{Kind: "file", Status: 200, Bytes: 4096, Err: fmt.Errorf("reading body: %w", bad)})
 	ho.Ended(httpboot.Event{Kind: "file", Status: 200, Bytes: 10, Err: errors.New("response cut short: sent 10 of 20 bytes")})
+	// Refusals of a WIM known to be damaged are not aborted transfers.
+	ho.Ended(httpboot.Event{Kind: "file", Status: 404, Err: fmt.Errorf("open: %w", bad)})
+	to.TransferEnded(&tftp.Transfer{Size: -1, Started: time.Now()}, fmt.Errorf("open: %w", bad))
 	s := scrape()
 	for k, v := range map[string]float64{
 		`pxewim_checksum_failures_total{proto="tftp"}`: 1,
