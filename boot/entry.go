@@ -112,7 +112,8 @@ func (l *LinuxBoot) IPXE(env *ScriptEnv) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("initrd %s: %w", r, err)
 		}
-		initrdArgs = append(initrdArgs, ipxeWord("initrd="+urlBase(u)))
+		// iPXE names the image after the URL's last segment, decoded: the file's base name.
+		initrdArgs = append(initrdArgs, ipxeWord("initrd="+r.Base()))
 		initrdURLs = append(initrdURLs, u)
 	}
 	var s ipxeScript
@@ -125,13 +126,23 @@ func (l *LinuxBoot) IPXE(env *ScriptEnv) (string, error) {
 	return s.String()
 }
 
-// urlBase is the last path element of a URL without query: the name iPXE gives a fetched image.
-func urlBase(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
+// initrdNameBad says what keeps name from being written on a kernel command line as it is
+// ("a space", "a quote", or the character), or "" when nothing does.
+func initrdNameBad(name string) string {
+	for _, c := range name {
+		switch {
+		case c == ' ' || c == '\t':
+			return "a space"
+		case c == '"' || c == '\'':
+			return "a quote"
+		case c < 0x80 && (isAlnum(byte(c)) || strings.ContainsRune("._-+=,@", c)):
+		default:
+			return fmt.Sprintf("%q", c)
+		}
 	}
-	return u[strings.LastIndex(u, "/")+1:]
+	return ""
 }
+
 
 func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 	l := &LinuxBoot{}
@@ -159,8 +170,8 @@ func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%v", err)
 					continue
 				}
-				if strings.ContainsAny(r.Base(), " \t\"'%$") {
-					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "initrd file name %q has a space, quote, %% or $: the kernel command line names it (initrd=NAME)", r.Base())
+				if bad := initrdNameBad(r.Base()); bad != "" {
+					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "initrd file name %q has %s: the kernel command line names it (initrd=NAME); use letters, digits and . _ - + = , @", r.Base(), bad)
 				}
 				if names[r.Base()] {
 					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "two initrds named %q: the kernel tells them apart by file name", r.Base())

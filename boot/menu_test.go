@@ -243,6 +243,10 @@ func TestCmdlineRefusesScriptSyntax(t *testing.T) {
 			t.Errorf("cmdline %q: %v, want an error with %q", tc.cmdline, err, tc.want)
 		}
 	}
+	// An initrd is named on the command line by its file name: only names that need no escape.
+	if _, err := ParseConfig("c.yaml", []byte("entries:\n  - name: l\n    linux: {kernel: vmlinuz, initrd: [\"fw(1).cpio\"]}\n")); err == nil || !strings.Contains(err.Error(), `initrd file name "fw(1).cpio" has '('`) {
+		t.Errorf("initrd name with a parenthesis: %v", err)
+	}
 	if _, err := ParseConfig("c.yaml", []byte("entries:\n  - name: l\n    linux: {kernel: vmlinuz, cmdline: \"console=ttyS0,115200 a&b x#y -- init=/bin/sh\"}\n")); err != nil {
 		t.Errorf("ordinary cmdline refused: %v", err)
 	}
