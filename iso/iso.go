@@ -225,28 +225,6 @@ func (n *node) child(name string) *node {
 	return nil
 }
 
-// lookup resolves an fs.ValidPath name, case-insensitively.
-func (fsys *FS) lookup(op, name string) (*node, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	n := fsys.root
-	if name == "." {
-		return n, nil
-	}
-	for rest := name; rest != ""; {
-		var elem string
-		elem, rest, _ = strings.Cut(rest, "/")
-		if !n.dir {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-		}
-		if n = n.child(elem); n == nil {
-			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-		}
-	}
-	return n, nil
-}
-
 // Open opens the named file or directory, following symbolic links inside the image.
 // Regular files are *File.
 func (fsys *FS) Open(name string) (fs.File, error) {
