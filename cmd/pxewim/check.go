@@ -379,6 +379,8 @@ func checkLeaseFile(cfg *boot.Config) []problem {
 		return []problem{{what: fmt.Sprintf("dhcp.full.leases: %s is a folder", p), fix: "name a file (it is made on first start)"}}
 	case err == nil:
 		return nil
+	case errors.Is(err, syscall.ENOTDIR):
+		return []problem{{what: fmt.Sprintf("dhcp.full.leases: %s: %s is not a folder", p, filepath.Dir(p)), fix: "put the lease file into a folder"}}
 	case !errors.Is(err, fs.ErrNotExist):
 		return []problem{{what: fmt.Sprintf("dhcp.full.leases: %v", err), fix: "make the file readable and writable by pxewim"}}
 	}

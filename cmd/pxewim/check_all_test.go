@@ -188,6 +188,71 @@ rules:
 	wantSameTree(t, dir, before)
 }
 
+// TestCheckFindsEverythingAtOnceMore: the stops the first config cannot show at the same
+// time: the store is a file (serve and the upload server both stop), HTTP names an address
+// this machine does not have, the dashboard's password file is empty, the upload host key is
+// not a key, and the lease file's folder is a file.
+func TestCheckFindsEverythingAtOnceMore(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "ip")
+	ns := testenv.MustNetns(t, "check")
+	dir := t.TempDir()
+	for name, content := range map[string]string{"store": "not a folder", "pw": "\n", "host_key": "not a key", "keys": "",
+		"leasedir": "a file"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "pxewim.yaml")
+	doc := fmt.Sprintf(`store: store
+listen:
+  http: "192.0.2.77:8080"
+  tftp: "127.0.0.1:6969"
+admin:
+  listen: "127.0.0.1:9091"
+  user: admin
+  password_file: %s
+upload:
+  listen: "127.0.0.1:2222"
+  authorized_keys: keys
+  host_key: host_key
+dhcp:
+  mode: full
+  interfaces: [lo]
+  full:
+    range: 10.99.0.10-10.99.0.20
+    netmask: 255.255.255.0
+    leases: leasedir/leases.db
+`, filepath.Join(dir, "pw"))
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := treeOf(t, dir)
+	out, ok := checkInNetns(t, ns, dir, "check", "--config", cfg)
+	if ok {
+		t.Fatalf("check passed:\n%s", out)
+	}
+	for _, want := range []string{
+		"problem: " + cfg + ": store " + filepath.Join(dir, "store") + ": localstore: " + filepath.Join(dir, "store") + " is not a folder",
+		"problem: listen.http: cannot bind TCP 192.0.2.77:8080: bind: cannot assign requested address",
+		"fix: no interface of this machine has that address: correct listen.http",
+		"problem: admin.password_file " + filepath.Join(dir, "pw") + " is empty",
+		"problem: upload: store " + filepath.Join(dir, "store") + " is not a folder",
+		"problem: upload: host key " + filepath.Join(dir, "host_key") + ": ssh: no key found",
+		"problem: dhcp.interfaces: lo has no address in the pool's network 10.99.0.0/24",
+		"problem: dhcp.full.leases: " + filepath.Join(dir, "leasedir/leases.db") + ": " + filepath.Join(dir, "leasedir") + " is not a folder",
+		"7 problems found",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("check output:\n%s", out)
+	}
+	wantSameTree(t, dir, before)
+}
+
 // TestCheckBuiltInConfigNotes: with the built-in config, a store folder that serve would make
 // is a note, not a problem, and so is HTTP on the dashboard's default address (serve starts
 // with the dashboard off); check passes and makes neither the folder nor anything else.
