@@ -31,6 +31,10 @@ type Config struct {
 	Images     ImagesConfig  // the images: section (memdisk, automatic ISO/disk image entries)
 	Upload     UploadConfig  // the upload: section (embedded SFTP upload server)
 	SFTP       SFTPConfig    // the sftp: section (store: sftp://...)
+
+	// StateDir is the daemon's state folder (the `state_dir:` key), where the WIM verdicts
+	// file lives; "" means the lease file's folder (dhcp.full.leases), else /var/lib/pxewim.
+	StateDir string
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the

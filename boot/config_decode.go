@@ -232,7 +232,8 @@ func checkListenAddr(s string) error {
 // top decodes the whole document; every top-level key is optional.
 func (d *decoder) top(n *yaml.Node, cfg *Config) {
 	d.mapping(n, "", fields{
-		"store": func(v *yaml.Node, k string) { d.nonEmpty(v, k, &cfg.Store) },
+		"store":     func(v *yaml.Node, k string) { d.nonEmpty(v, k, &cfg.Store) },
+		"state_dir": func(v *yaml.Node, k string) { d.nonEmpty(v, k, &cfg.StateDir) },
 		"cache": func(v *yaml.Node, k string) {
 			if d.size(v, k, &cfg.Cache) && cfg.Cache < 16<<20 {
 				d.errorf(v, k, "at least 16MiB: one LZX chunk of 2 MiB and a few readers' worth of 64 KiB ones must fit (256MiB holds four 64 MiB solid chunks)")

@@ -20,6 +20,7 @@ import (
 	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/httpboot"
 	"github.com/pxewim/pxewim/imagestore"
+	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
 )
@@ -58,6 +59,8 @@ type daemon struct {
 	configStat os.FileInfo // of the config file when last loaded
 
 	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
+	// verifier verifies the local store's WIMs in the background (serve_verify.go).
+	verifier *localstore.Verifier
 
 	// Listeners opened before serving, so bind errors surface at start; a reload replaces them
 	// (serve_listen.go). Guarded by reloadMu once run has started.
@@ -118,7 +121,11 @@ func (d *daemon) load() (*state, error) {
 	if cur := d.cur.Load(); cur != nil {
 		prev = cur.store
 	}
-	st, err := imagestore.Open(context.Background(), storeConfig(cfg, d.syslinuxDir(cfg), ipxeDir, d.cache, d.log), prev)
+	sc := storeConfig(cfg, d.syslinuxDir(cfg), ipxeDir, d.cache, d.log)
+	if !cfg.RemoteStore() {
+		sc.Local.Verifier = d.wimVerifier(cfg) // serve_verify.go
+	}
+	st, err := imagestore.Open(context.Background(), sc, prev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)
 	}
@@ -250,6 +257,9 @@ func (d *daemon) run(ctx context.Context) error {
 		stop()
 	}
 	d.cur.Load().store.Close()
+	if d.verifier != nil {
+		d.verifier.Close()
+	}
 	if first != nil {
 		return first
 	}

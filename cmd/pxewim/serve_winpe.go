@@ -46,6 +46,7 @@ func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catal
 	if d.transcodeCache != nil { // a daemon, not pxewim check
 		pol.PrepareTranscodes(d.transcodePrepared)
 	}
+	verifyWIMs(st.Store, snap) // serve_verify.go
 	return &state{cfg: eff, base: base, policy: pol, store: st, snap: snap}, nil
 }
 

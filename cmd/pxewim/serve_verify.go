@@ -1,0 +1,58 @@
+package main
+
+import (
+	"path/filepath"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/verdicts"
+)
+
+// verdictsFile is the name of the WIM verdicts file in the daemon's state folder.
+const verdictsFile = "verdicts.db"
+
+// stateDir is the daemon's state folder: state_dir, else the lease database's folder
+// (dhcp.full.leases, else its default /var/lib/pxewim).
+func stateDir(cfg *boot.Config) string {
+	if cfg.StateDir != "" {
+		return cfg.StateDir
+	}
+	p := boot.DefaultLeasesPath
+	if cfg.DHCP.Full != nil && cfg.DHCP.Full.Leases != "" {
+		p = cfg.DHCP.Full.Leases
+	}
+	return filepath.Dir(p)
+}
+
+// wimVerifier returns the daemon's WIM verifier, made on first use with its verdicts file in
+// the state folder of cfg (a reload keeps the verifier and its file). Without a writable
+// state folder verdicts are kept in memory: every start verifies the store again.
+func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
+	if d.verifier != nil {
+		return d.verifier
+	}
+	path := filepath.Join(stateDir(cfg), verdictsFile)
+	db, err := verdicts.Open(path)
+	if err != nil {
+		d.log.Warn("WIM verdicts are kept in memory only: every start verifies the store's WIMs again", "file", path, "error", err)
+		db = nil
+	}
+	d.verifier = localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log})
+	return d.verifier
+}
+
+// verifyWIMs queues the store's WIM files the catalog lists for background verification
+// (those already verified in this version are skipped).
+func verifyWIMs(store *localstore.Store, snap *catalog.Snapshot) {
+	if store == nil || snap == nil {
+		return
+	}
+	var names []string
+	for _, f := range snap.Files {
+		if f.In == "" {
+			names = append(names, f.Path)
+		}
+	}
+	store.VerifyInBackground(names)
+}
