@@ -17,6 +17,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add(loopImage())
 	f.Add(deepImage(4))
 	f.Add(newUDFImage().b)
+	f.Add(rrLinksImage())
 	if _, err := exec.LookPath("genisoimage"); err == nil {
 		dir := f.TempDir()
 		src := filepath.Join(dir, "src")

@@ -253,3 +253,83 @@ func FuzzLinkTargets(f *testing.F) {
 		}
 	})
 }
+
+// rrRecord is a directory record with a system use area.
+func rrRecord(name string, loc, length uint32, flags byte, su ...[]byte) []byte {
+	b := record9660(name, loc, length, flags)
+	for _, s := range su {
+		b = append(b, s...)
+	}
+	b[0] = byte(len(b))
+	return b
+}
+
+// susp is one SUSP entry.
+func susp(sig string, data ...byte) []byte {
+	return append([]byte{sig[0], sig[1], byte(4 + len(data)), 1}, data...)
+}
+
+// sl is an SL entry: flags, then component records (flags, length, content).
+func sl(flags byte, comps ...[]byte) []byte {
+	d := []byte{flags}
+	for _, c := range comps {
+		d = append(d, c...)
+	}
+	return susp("SL", d...)
+}
+
+func comp(flags byte, s string) []byte { return append([]byte{flags, byte(len(s))}, s...) }
+
+func nm(s string) []byte { return susp("NM", append([]byte{0}, s...)...) }
+
+// TestRockRidgeHostileLinks: hand-made SL entries, good and bad, in a Rock Ridge tree: a
+// link split over two SL entries and a continued component resolves; the obsolete volume-root
+// and host flags, a ".." above the root, a component overrunning its entry and a NUL fail
+// with clear errors (the rest of the image still opens).
+func TestRockRidgeHostileLinks(t *testing.T) {
+	img := rrLinksImage()
+	fsys, err := Open(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rel", "abs", "split", "dot"} {
+		if b, err := fs.ReadFile(fsys, name); err != nil || string(b) != "hello" {
+			t.Errorf("ReadFile(%q) = %q, %v", name, b, err)
+		}
+	}
+	for name, want := range map[string]string{
+		"vol": "volume", "host": "host", "up": "outside the image", "overrun": "overruns", "nul": "NUL",
+	} {
+		_, err := fsys.Open(name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q) = %v, want an error about %q", name, err, want)
+		}
+		if l, err := fsys.Lstat(name); err != nil || l.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("Lstat(%q) = %v, %v; the link itself is listed", name, l, err)
+		}
+	}
+}
+
+// rrLinksImage is a hand-made Rock Ridge image with good and hostile SL entries (also a
+// FuzzOpen seed).
+func rrLinksImage() []byte {
+	dot := rrRecord("\x00", 18, 2048, flagDir, susp("SP", 0xBE, 0xEF, 0))
+	root := append(dot, record9660("\x01", 18, 2048, flagDir)...)
+	for _, r := range [][]byte{
+		rrRecord("GOOD.;1", 19, 5, 0, nm("good")),
+		rrRecord("L1.;1", 0, 0, 0, nm("rel"), sl(0, comp(0, "good"))),
+		rrRecord("L2.;1", 0, 0, 0, nm("abs"), sl(0, comp(slRoot, ""), comp(0, "good"))),
+		rrRecord("L3.;1", 0, 0, 0, nm("split"), sl(1, comp(slContinue, "go")), sl(0, comp(0, "od"))),
+		rrRecord("L4.;1", 0, 0, 0, nm("dot"), sl(0, comp(slCurrent, ""), comp(0, "good"))),
+		rrRecord("L5.;1", 0, 0, 0, nm("vol"), sl(0, comp(slVolRoot, ""), comp(0, "good"))),
+		rrRecord("L6.;1", 0, 0, 0, nm("host"), sl(0, comp(slHost, ""))),
+		rrRecord("L7.;1", 0, 0, 0, nm("up"), sl(0, comp(slParent, ""), comp(0, "good"))),
+		rrRecord("L8.;1", 0, 0, 0, nm("overrun"), sl(0, []byte{0, 200, 'x'})),
+		rrRecord("L9.;1", 0, 0, 0, nm("nul"), sl(0, comp(0, "go\x00od"))),
+	} {
+		root = append(root, r...)
+	}
+	data := make([]byte, 2048)
+	copy(data, "hello")
+	return new9660(20*2048, root, data)
+}
