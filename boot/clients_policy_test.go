@@ -216,3 +216,18 @@ func TestRegistryMemoryPerEntry(t *testing.T) {
 	}
 	runtime.KeepAlive(r)
 }
+
+// BenchmarkRegistryFloodObserve is the cost of one flood DISCOVER against a full registry
+// (the default cap, every record a never-served stranger): eviction is O(1).
+func BenchmarkRegistryFloodObserve(b *testing.B) {
+	r := NewRegistry(0, 0)
+	r.arpPath = ""
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range DefaultRegistrySize {
+		r.Observe(Client{MAC: floodMAC(rng)})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Observe(Client{MAC: floodMAC(rng)})
+	}
+}
