@@ -23,7 +23,7 @@ const (
 	hostileEvilPort = 8099
 	hostileRanMark  = "PXEWIM-HOSTILE-SCRIPT-RAN"
 	hostileDoneMark = "PXEWIM-HOSTILE-MENU-DONE"
-	hostileISO      = "my iso's & stuff ; chain ${x} #1.iso"  // the BIOS default boots it
+	hostileISO      = "my iso's & stuff ; chain ${x} #1.iso"      // the BIOS default boots it
 	hostileAutoISO  = "auto && chain ${filename} || shell #2.iso" // an automatic entry
 	hostileBadISO   = "broken ; chain ${${a}} #3.iso"             // unreadable: a disabled line
 	hostileFloppy   = "dos || chain ${x} ; #4.img"                // memdisk: BIOS only
