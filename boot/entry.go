@@ -143,7 +143,6 @@ func initrdNameBad(name string) string {
 	return ""
 }
 
-
 func parseLinux(d *decoder, n *yaml.Node, key string) EntryBoot {
 	l := &LinuxBoot{}
 	ref := func(v *yaml.Node, k string, dst *Ref) {
