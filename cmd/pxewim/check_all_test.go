@@ -284,8 +284,60 @@ func TestCheckBuiltInConfigNotes(t *testing.T) {
 	wantSameTree(t, dir, before)
 }
 
-// TestCheckPortHeldByRunningPxewim: an address held by a running "pxewim" (the server the
-// admin is about to reload) is a note, an address held by anything else a problem.
+// TestCheckBesideRunningServe: check run for the config a "pxewim serve" is serving (the
+// admin edited it and checks before the reload) reports the addresses that server holds as
+// notes, not problems, and passes.
+func TestCheckBesideRunningServe(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "ip", "ss")
+	ns := testenv.MustNetns(t, "check")
+	var build testenv.PxewimBuild
+	t.Cleanup(build.Remove)
+	bin, err := build.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "store"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "pxewim.yaml")
+	if err := os.WriteFile(cfg, []byte("store: store\nlisten: {http: \"127.0.0.1:8080\", tftp: \"127.0.0.1:6969\"}\nadmin: {listen: \"off\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Start("pxewim", filepath.Join(t.TempDir(), "serve.log"), bin, "serve", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, l := range []struct {
+		proto string
+		port  int
+	}{{"tcp", 8080}, {"udp", 6969}} {
+		if err := testenv.WaitListening(ctx, ns, l.proto, l.port, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := treeOf(t, dir)
+	out, ok := checkInNetns(t, ns, dir, "check", "--config", cfg)
+	if !ok {
+		t.Fatalf("check beside the running server failed:\n%s", out)
+	}
+	for _, want := range []string{
+		"note: listen.http: cannot bind TCP 127.0.0.1:8080: bind: address already in use (held by pxewim, pid ",
+		"note: listen.tftp: cannot bind UDP 127.0.0.1:6969: bind: address already in use (held by pxewim, pid ",
+		"the running server; a second one would stop here",
+		"no problems found",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	wantSameTree(t, dir, before)
+}
+
+// TestCheckBindProbe: the probe fails on a port held by a listener (and names this process as
+// its holder), succeeds on a free one, and fails on an address this machine does not have.
 func TestCheckBindProbe(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
