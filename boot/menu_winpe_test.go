@@ -60,3 +60,69 @@ func TestMenuHidesWinPEFromFirmwareItCannotBoot(t *testing.T) {
 		t.Errorf("menu for an unknown firmware:\n%s", unknown)
 	}
 }
+
+// TestHostileWinPEScripts: a WIM whose file name and image name try to add commands boots
+// through wimboot (menu and entry script) and through the native chain (a rule, TFTP): every
+// script holds only pxewim's commands and URLs.
+func TestHostileWinPEScripts(t *testing.T) {
+	dir, store := winpeStore(t)
+	const file = "pe && chain http:  10.6.6.6 x ; ${x} #.wim"
+	testenv.BuildWinPE(t, filepath.Join(dir, file), []testenv.WinPEImage{
+		{Name: "PE && chain http://10.6.6.6/x.ipxe ; echo ${${a}} #c"},
+		{Name: "second || chain http://10.6.6.6/y.ipxe"},
+	}, "--compress=XPRESS")
+	snap, err := catalog.Scan(t.Context(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := boot.AutoEntryName(file, 1)
+	// The auto entry (image 1) boots through wimboot; "nat", image 2 with path: native, chains
+	// the native loader over TFTP for the client a rule sends there.
+	cfg, err := boot.ParseConfig("c.yaml", []byte("listen: {http: \":80\", tftp: \":69\"}\nwinpe: {auto: true, wimboot: tools/wimboot}\n"+
+		"entries:\n  - name: nat\n    title: \"Native && chain http://10.6.6.6/n.ipxe\"\n    winpe: {image: \""+file+"\", path: native, index: 2}\n"+
+		"rules:\n  - {match: {mac: \"52:54:00:00:00:01\"}, entry: nat}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := boot.NewPolicy(cfg.WithCatalog(snap))
+	p.AttachStore(store)
+	bases := []string{"http://10.0.0.1/files/", "tftp://10.0.0.1/"}
+	n := 0
+	for _, c := range []boot.Client{
+		client("52:54:00:00:00:01", boot.FirmwareBIOS, true), // the rule: chain the native loader
+		client("52:54:00:00:00:01", boot.FirmwareEFI64, true),
+		client("52:54:00:00:00:02", boot.FirmwareBIOS, true),
+		client("52:54:00:00:00:02", boot.FirmwareEFI64, true),
+		{},
+	} {
+		tree, err := p.Tree(c, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }
+		for _, script := range []string{boot.ScriptBoot, boot.ScriptMenu, name + ".ipxe", "nat.ipxe"} {
+			if script == "nat.ipxe" && c.MAC.String() != "52:54:00:00:00:01" {
+				continue // native entries render only for the clients a rule sends there
+			}
+			s, err := p.ScriptForTree(c, script, tree, url, func(error) {}) // "nat" cannot boot from the menu: a disabled line
+			if err != nil {
+				t.Fatalf("%s for %v: %v", script, c.MAC, err)
+			}
+			n++
+			if probs, _ := boot.CheckIPXEScript(s, bases); len(probs) > 0 {
+				t.Errorf("%s for %v: %v\n%s", script, c.MAC, probs, s)
+			}
+			if strings.Contains(s, "http://10.6.6.6/x.ipxe ;") || strings.Contains(s, "${a}") {
+				t.Errorf("%s: the image name is not inert:\n%s", script, s)
+			}
+		}
+	}
+	// The rule's client chains the loader over TFTP; the others get wimboot lines.
+	c := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
+	tree, _ := p.Tree(c, store)
+	s, _ := p.ScriptForTree(c, boot.ScriptBoot, tree, func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }, nil)
+	if !strings.Contains(s, "\nchain tftp://10.0.0.1/boot/pxeboot.n12 || goto failed\n") || !strings.Contains(s, "echo pxewim: booting Native and chain http://10.6.6.6/n.ipxe\n") {
+		t.Errorf("rule script:\n%s", s)
+	}
+	t.Logf("%d scripts checked", n)
+}
