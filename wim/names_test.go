@@ -153,3 +153,34 @@ func TestSkippedNamesAsWimlib(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileNamesApplyAsWimlib: applying the hostile-name WIMs gives the tree wimlib-imagex
+// gives (it skips the same entries, "/a/b" at extraction rather than at parse time), and
+// nothing lands outside the target.
+func TestHostileNamesApplyAsWimlib(t *testing.T) {
+	wimtest.NeedWimlib(t)
+	for name := range hostileNames {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "hostile-names", name+".wim")
+			out := t.TempDir()
+			want, got := filepath.Join(out, "wimlib"), filepath.Join(out, "pxewim")
+			wimtest.Wimlib(t, "apply", path, "1", want)
+			a, err := OpenFile(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			img, err := a.Image(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := img.Apply(t.Context(), got, nil); err != nil {
+				t.Fatal(err)
+			}
+			wimtest.CompareTrees(t, want, got)
+			if ents, _ := os.ReadDir(out); len(ents) != 2 {
+				t.Errorf("apply wrote outside its target: %v", ents)
+			}
+		})
+	}
+}
