@@ -69,9 +69,9 @@ func TestMenuHidesWhatCannotBootOnTheFirmware(t *testing.T) {
 	// What iPXE runs on UEFI: no item for a memdisk entry (the model follows the goto).
 	for _, platform := range []string{"efi", "pcbios"} {
 		items := menuItems(u, platform)
-		want := "dos oldcd live pxewim-shell pxewim-exit"
+		want := "dos oldcd live _shell _exit"
 		if platform == "efi" {
-			want = "live pxewim-shell pxewim-exit"
+			want = "live _shell _exit"
 		}
 		if strings.Join(items, " ") != want {
 			t.Errorf("platform %s: items %v, want %s", platform, items, want)
@@ -140,14 +140,14 @@ func TestMenuShellOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := strings.Count(strings.ToLower(s), "item sh ipxe shell") + strings.Count(s, "item pxewim-shell")
-			if got := strings.Contains(s, "item pxewim-shell iPXE shell\n"); got != tc.builtin {
+			n := strings.Count(strings.ToLower(s), "item sh ipxe shell") + strings.Count(s, "item _shell")
+			if got := strings.Contains(s, "item _shell iPXE shell\n"); got != tc.builtin {
 				t.Errorf("built-in shell listed: %v, want %v:\n%s", got, tc.builtin, s)
 			}
 			if tc.name == "titled iPXE shell" && n != 1 {
 				t.Errorf("\"iPXE shell\" appears %d times:\n%s", n, s)
 			}
-			if strings.Contains(s, "entry_pxewim-shell") != tc.builtin {
+			if strings.Contains(s, "entry__shell") != tc.builtin {
 				t.Errorf("built-in shell label present: %v, want %v", !tc.builtin, tc.builtin)
 			}
 		})
@@ -166,7 +166,7 @@ func TestMenuShellOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(s, "iPXE shell"); n != 2 || strings.Contains(s, "pxewim-shell") { // the item and its "booting" line
+	if n := strings.Count(s, "iPXE shell"); n != 2 || strings.Contains(s, "item _shell") { // the item and its "booting" line
 		t.Errorf("proxy.yaml menu: %d mentions of iPXE shell:\n%s", n, s)
 	}
 }

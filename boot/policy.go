@@ -460,11 +460,13 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 	for _, u := range p.cfg.Unbootable {
 		s.Cmd("item --gap", ipxeText(u.Name+" cannot boot: "+u.Reason))
 	}
+	// The built-in items' labels start with '_', which no entry name can (config names start
+	// with a letter or digit; automatic ones with pe-, iso- or img-): no label is defined twice.
 	s.Cmd("item --gap")
 	if !shell {
-		s.Cmd("item pxewim-shell iPXE shell")
+		s.Cmd("item _shell iPXE shell")
 	}
-	s.Cmd("item pxewim-exit Boot from the next device")
+	s.Cmd("item _exit Boot from the next device")
 	var choose []ipxePart
 	if m.Timeout >= 0 {
 		choose = append(choose, ipxeLit("--timeout"), ipxeWord(strconv.FormatInt(int64(m.Timeout/time.Millisecond), 10)))
@@ -494,11 +496,11 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 	}
 	s.Blank()
 	if !shell {
-		s.Label("", "entry_pxewim-shell")
+		s.Label("", "entry__shell")
 		s.Cmd("shell")
 		s.Cmd("goto menu")
 	}
-	s.Label("", "entry_pxewim-exit")
+	s.Label("", "entry__exit")
 	s.Label("", "cancel")
 	s.Cmd("exit")
 	s.Label("", "failed")
