@@ -4,6 +4,7 @@
 #   ./test.sh                 install what is missing, run the whole suite
 #   ./test.sh -run TestWIM    extra arguments go to `go test`
 #   PXEWIM_NO_INSTALL=1 ./test.sh   skip the apt-get step (tests that lack a tool skip and say so)
+#   PXEWIM_NO_STATICCHECK=1 ./test.sh   skip staticcheck (it runs first and fails the run on any finding)
 #
 # Peers the tests run against (none written here): wimlib-imagex (wimtools), QEMU with SeaBIOS
 # iPXE ROMs and OVMF, dnsmasq, atftp / tftp-hpa clients and servers, curl, nginx, hivex,
@@ -48,6 +49,19 @@ install_packages() {
 [ -c /dev/net/tun ] || modprobe tun 2>/dev/null || true
 
 export PATH=$PATH:/usr/local/go/bin
+
+# staticcheck, pinned, built from the Go module proxy into the tool cache; its findings fail the run.
+STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
+SC_BIN="$(go env GOPATH)/bin/staticcheck"
+if [ "${PXEWIM_NO_STATICCHECK:-}" != 1 ]; then
+  if ! "$SC_BIN" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+    echo "test.sh: installing staticcheck $STATICCHECK_VERSION" >&2
+    GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  fi
+  echo "test.sh: staticcheck ./... (default and libwim tags)" >&2
+  "$SC_BIN" ./...
+  "$SC_BIN" -tags libwim ./...
+fi
 # -tags libwim: build the cgo binding to wimlib's own compressors, the peer for codec tests.
 # -count=1: never reuse cached results: the e2e tests build and run the pxewim binary, which go
 # test's cache cannot see.

@@ -59,15 +59,6 @@ func (w *WinPEBoot) Check(store fs.FS) []Finding {
 	return out
 }
 
-func errWord(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case strings.Contains(err.Error(), fs.ErrNotExist.Error()):
-		return "not found"
-	}
-	return err.Error()
-}
 
 // ImageIndex is the image of the WIM the entry boots (the configured index, or the WIM's
 // WindowsPE image).

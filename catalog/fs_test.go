@@ -73,8 +73,7 @@ func TestScanBounds(t *testing.T) {
 		t.Logf("%v after %v", err, time.Since(start))
 	}
 	// The depth bound alone stops a chain of folders.
-	var w walker
-	w = walker{ctx: context.Background(), fsys: chainFS{}, exts: DefaultScanners(), maxFiles: 100, maxDirs: 1000}
+	w := walker{ctx: context.Background(), fsys: chainFS{}, exts: DefaultScanners(), maxFiles: 100, maxDirs: 1000}
 	if err := w.dir(".", 0); err != nil || w.dirs != maxDepth+1 {
 		t.Errorf("chain: %v after %d folders, want %d", err, w.dirs, maxDepth+1)
 	}

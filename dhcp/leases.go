@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Lease store errors.
@@ -58,7 +59,7 @@ func OpenLeaseStore(path string, start, end netip.Addr) (*LeaseStore, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open lease database %s: locked by another process", path)
 		}
 		return nil, fmt.Errorf("open lease database %s: %w", path, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -191,5 +190,3 @@ func (testPolicy) Decide(_ context.Context, c boot.Client, srv netip.Addr) (Deci
 	}
 	return Decision{NoBoot: true}, nil
 }
-
-func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }

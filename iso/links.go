@@ -172,13 +172,13 @@ func rrLinkTarget(b []byte) (string, error) {
 	abs, open := false, false
 	for len(b) > 0 {
 		if len(b) < 2 || 2+int(b[1]) > len(b) {
-			return "", errors.New("Rock Ridge SL component record overruns its entry")
+			return "", errors.New("iso: Rock Ridge SL component record overruns its entry")
 		}
 		flags, content := b[0], b[2:2+int(b[1])]
 		b = b[2+int(b[1]):]
 		switch {
 		case flags&(slVolRoot|slHost) != 0:
-			return "", fmt.Errorf("Rock Ridge SL names the volume's mount point or host: %w", fslink.ErrEscape)
+			return "", fmt.Errorf("iso: Rock Ridge SL names the volume's mount point or host: %w", fslink.ErrEscape)
 		case flags&slRoot != 0:
 			parts, abs = nil, true
 			cur.Reset()
@@ -205,7 +205,7 @@ func rrLinkTarget(b []byte) (string, error) {
 		t = "/" + t
 	}
 	if strings.ContainsRune(t, 0) {
-		return "", errors.New("Rock Ridge SL target contains a NUL")
+		return "", errors.New("iso: Rock Ridge SL target contains a NUL")
 	}
 	return t, nil
 }

@@ -45,9 +45,6 @@ type udfVol struct {
 	budget  budget
 }
 
-// errNoAnchor means the image has no UDF anchor: not a UDF image.
-var errNoAnchor = errors.New("no anchor volume descriptor pointer")
-
 // openUDF reads a UDF tree if the image has an anchor; found is false when it has none.
 func (fsys *FS) openUDF() (found bool, err error) {
 	bs, avdp := fsys.findAnchor()

@@ -77,9 +77,6 @@ const (
 	ResFlagSolid      = 0x10
 )
 
-// reshdrSize is the on-disk size of a resource header.
-const reshdrSize = 24
-
 // solidResourceMagic is the uncompressed size of a blob table entry that describes a solid
 // resource rather than a blob.
 const solidResourceMagic = 0x100000000

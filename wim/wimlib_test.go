@@ -124,9 +124,7 @@ func checkApply(t *testing.T, img *Image, wimPath, ref string) {
 func checkDir(t *testing.T, img *Image, wimPath, ref string) {
 	out := wimtest.Wimlib(t, append([]string{"dir", wimPath, "1"}, refArgs(ref)...)...)
 	var want, got []string
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		want = append(want, l)
-	}
+	want = append(want, strings.Split(strings.TrimSpace(out), "\n")...)
 	img.Walk(func(p string, e *Entry) error {
 		if p == "." {
 			got = append(got, "/")

@@ -184,7 +184,7 @@ func TestServeDamagedSynthesisedWIM(t *testing.T) {
 		}
 		probe := big[100_000 : 100_000+64]
 		i := bytes.Index(raw, probe)
-		if i < 0 || bytes.Index(raw[i+1:], probe) >= 0 {
+		if i < 0 || bytes.Contains(raw[i+1:], probe) {
 			t.Fatalf("%s: big.bin's bytes are not stored raw exactly once", comp)
 		}
 		for k := i + 10; k < i+14; k++ {

@@ -108,7 +108,7 @@ func TestHostileTFTP(t *testing.T) {
 	}
 	for what, pkt := range malformed {
 		r := probe(t, p, srv, pkt, what)
-		if r != nil && len(r) >= 2 && binary.BigEndian.Uint16(r) == opOACK {
+		if len(r) >= 2 && binary.BigEndian.Uint16(r) == opOACK {
 			opts := parseOptions(r[2:])
 			if v, ok := opts["blksize"]; ok && !within(v, 8, 65464) {
 				t.Errorf("%s: OACK blksize %s outside 8..65464", what, v)
@@ -135,7 +135,7 @@ func probe(t *testing.T, p *pair, srv string, pkt []byte, what string) []byte {
 	if err != nil {
 		t.Errorf("%s: %v", what, err)
 	}
-	if r != nil && len(r) >= 4 && bytes.Contains(r, []byte(secretMarker)) {
+	if len(r) >= 4 && bytes.Contains(r, []byte(secretMarker)) {
 		t.Errorf("%s: LEAKED the secret", what)
 	}
 	return r

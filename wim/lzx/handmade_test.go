@@ -16,10 +16,9 @@ import (
 
 // bitWriter writes the LZX bitstream: bits from the top of 16-bit little-endian words.
 type bitWriter struct {
-	out   []byte
-	acc   uint32
-	nacc  uint
-	words int
+	out  []byte
+	acc  uint32
+	nacc uint
 }
 
 func (w *bitWriter) bits(v uint32, n uint) {

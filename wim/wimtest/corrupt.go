@@ -59,7 +59,7 @@ func MakeDamagedWIM(t testing.TB, compress string, seed uint64) DamagedWIM {
 	at := 32<<10 + 1000 // inside the second chunk
 	probe := d.Data[at : at+64]
 	i := bytes.Index(raw, probe)
-	if i < 0 || bytes.Index(raw[i+1:], probe) >= 0 {
+	if i < 0 || bytes.Contains(raw[i+1:], probe) {
 		t.Fatalf("%s WIM: big.bin's bytes at %d are not stored raw exactly once", compress, at)
 	}
 	for k := i + 16; k < i+20; k++ {
