@@ -16,9 +16,10 @@ package boot
 //     dropped); the words "&&", "||" and ";" end a command and chain the next one.
 //   - Each word is then expanded: "${name}" (and "${name:type}", "${scope/name}") is replaced
 //     by the setting's value, innermost first, and expanded values are scanned again, so
-//     "${${a}}" and values holding "${...}" expand too. Old iPXE builds and the model used by
-//     the tests expand the whole line before splitting it, which is the stricter assumption:
-//     nothing pxewim interpolates may hold a '$' at all.
+//     "${${a}}" and values holding "${...}" expand too. iPXE before March 2011 (commit
+//     b5f5f735c) expanded the whole line before splitting it, so an expanded value could
+//     hold words and operators; the tests check both orders, and nothing pxewim interpolates
+//     may hold a '$' at all.
 //   - Each command parses options with getopt until the first word not starting with '-'
 //     ("--" ends them): free text in the first argument position must not start with '-'.
 //

@@ -11,8 +11,9 @@ import (
 // continuations, NUL, labels), core/exec.c (split_command at isspace, command_terminator:
 // a word starting with '#', "||", "&&", ";") and core/settings.c (expand_settings: the last
 // "${" before the first "}", expanded again until none is left). Real iPXE splits a line into
-// words first and expands each word; the model can also expand the whole line first and split
-// after (ipxeModel.wholeLine), which is the stricter reading the tests use as well.
+// words first and expands each word (since commit b5f5f735c, 2011); the model can also expand
+// the whole line first and split after (ipxeModel.wholeLine), as older iPXE did: the stricter
+// reading, which the checks apply as well.
 
 // ipxeCmd is one command of a parsed script.
 type ipxeCmd struct {
