@@ -115,7 +115,8 @@ func (r *raFS) Open(name string) (fs.File, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	return &raOpen{SectionReader: io.NewSectionReader(f, 0, f.Size()), f: f, name: name}, nil
+	// Through a Reader, as the daemon serves it: a full read is checked against the source.
+	return &raOpen{SectionReader: io.NewSectionReader(f.NewReader(), 0, f.Size()), f: f, name: name}, nil
 }
 
 type raOpen struct {

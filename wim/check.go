@@ -1,6 +1,7 @@
 package wim
 
 import (
+	"context"
 	"crypto/sha1"
 	"fmt"
 	"hash"
@@ -125,15 +126,45 @@ func (c *Check) feed(d []byte) bool {
 	return failed
 }
 
+// ownerVerified reports whether the reader of the blob's part vouches for its bytes: it is a
+// Verdict (a store that verifies its WIMs in the background) and says they are good.
+func ownerVerified(b *blob) bool {
+	v, ok := b.res.part.r.(Verdict)
+	return ok && v.Verified()
+}
+
+// Verified reports whether every part the archive was opened from is known good by its owner
+// (see Verdict); true when no part's reader carries a verdict.
+func (a *Archive) Verified() bool {
+	for _, v := range a.verdicts() {
+		if !v.Verified() {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitVerified waits until Verified is true (nil), a part is known bad or changed (its error),
+// or ctx ends.
+func (a *Archive) WaitVerified(ctx context.Context) error {
+	for _, v := range a.verdicts() {
+		if err := v.WaitVerified(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // VerifyBlob decodes the blob (or metadata resource) with the given SHA-1 and checks it, unless
-// a full read already verified it (then it returns at once). Synthesised WIMs call it for
+// a full read already verified it or the WIM's reader vouches for its bytes (see
+// ownerVerified): then it returns at once. Synthesised WIMs call it for
 // resources they copy without decoding. Concurrent calls for one blob decode it once.
 func (a *Archive) VerifyBlob(hash [sha1.Size]byte) error {
 	b := a.findBlob(hash)
 	if b == nil {
 		return fmt.Errorf("wim: blob %x is not in the WIM", hash)
 	}
-	if b.verified.Load() != nil {
+	if b.verified.Load() != nil || ownerVerified(b) {
 		return nil
 	}
 	b.verifyMu.Lock()

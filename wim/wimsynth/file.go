@@ -74,6 +74,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/pxewim/pxewim/wim"
 )
@@ -101,6 +102,8 @@ type File struct {
 	etag string
 	name string
 	src  *wim.Archive // for Reader's checks; nil in tests that build Files by hand
+
+	verifyOnce sync.Once // File.startVerify
 }
 
 var _ io.ReaderAt = (*File)(nil)
