@@ -27,6 +27,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // MaxRecords bounds the verdicts kept in the file.
@@ -79,7 +80,7 @@ func (d *DB) with(write bool, fn func(b *bolt.Bucket) error) error {
 	defer d.mu.Unlock()
 	db, err := bolt.Open(d.path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("verdicts: %s is locked by another process", d.path)
 		}
 		return fmt.Errorf("verdicts: opening %s: %w", d.path, err)
