@@ -246,6 +246,9 @@ func (p *Policy) HTTPBase(server netip.Addr) string {
 		host = server.String()
 	}
 	if port == "80" || port == "" {
+		if strings.Contains(host, ":") {
+			return "http://[" + host + "]" // an IPv6 literal
+		}
 		return "http://" + host
 	}
 	return "http://" + net.JoinHostPort(host, port)

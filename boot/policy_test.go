@@ -118,6 +118,8 @@ func TestHTTPBase(t *testing.T) {
 		{":8080", "172.16.0.1", "http://172.16.0.1:8080"},
 		{":8080", "172.16.0.1:80", "http://172.16.0.1"},
 		{":8080", "172.16.0.1:9000", "http://172.16.0.1:9000"},
+		{"[fd77:1::1]:80", "", "http://[fd77:1::1]"},
+		{"[fd77:1::1]:8080", "", "http://[fd77:1::1]:8080"},
 	}
 	for _, tt := range tests {
 		src := fmt.Sprintf("listen: {http: %q, advertise: %q}\n", tt.listen, tt.advertise)
