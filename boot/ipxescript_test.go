@@ -2,9 +2,14 @@ package boot
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -403,4 +408,49 @@ func skelDiff(got, want []string) string {
 		}
 	}
 	return "same"
+}
+
+// TestScriptTextOnlyThroughTheWriter keeps the rule of ipxescript.go in the code: no
+// conversion ipxeLit(x) of anything but a constant string, and no script line assembled with
+// fmt outside the writer (a "#!ipxe", "goto failed" or "|| goto" inside a fmt format).
+func TestScriptTextOnlyThroughTheWriter(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			switch fn := call.Fun.(type) {
+			case *ast.Ident:
+				if fn.Name == "ipxeLit" && len(call.Args) == 1 {
+					if _, lit := call.Args[0].(*ast.BasicLit); !lit {
+						t.Errorf("%s: ipxeLit of a value that is not a constant", fset.Position(call.Pos()))
+					}
+				}
+			case *ast.SelectorExpr:
+				if x, ok := fn.X.(*ast.Ident); ok && x.Name == "fmt" && len(call.Args) > 0 {
+					for _, a := range call.Args {
+						if bl, ok := a.(*ast.BasicLit); ok && bl.Kind == token.STRING {
+							if s, _ := strconv.Unquote(bl.Value); strings.Contains(s, "#!ipxe") || strings.Contains(s, "|| goto") || strings.Contains(s, "goto failed") {
+								t.Errorf("%s: a script line built with fmt.%s: write it with ipxeScript", fset.Position(call.Pos()), fn.Sel.Name)
+							}
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
 }
