@@ -18,8 +18,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Feed each read's bytes with their offset; bytes that continue the checked prefix [0, n) are
 // hashed. When the prefix reaches the blob's end, the SHA-1 is compared; once a check has
 // matched, the blob keeps the CRC-32C of each 64 KiB block, and later Checks of it compare
-// those instead. Reads that skip ahead are not checked. A Check is not safe for concurrent
-// use.
+// those instead. Reads that skip ahead are not checked. When the WIM's reader carries a good
+// Verdict at the start (its store verified the whole WIM and fails reads once the file
+// changes), the Check passes everything. A Check is not safe for concurrent use.
 type Check struct {
 	b      *blob
 	fail   func(got [sha1.Size]byte, block [2]int64) error // makes the *ChecksumError
@@ -34,6 +35,12 @@ type Check struct {
 
 func newCheck(b *blob, fail func(got [sha1.Size]byte, block [2]int64) error) *Check {
 	c := &Check{b: b, fail: fail}
+	if ownerVerified(b) {
+		// The store verified the whole WIM and fails reads once the file changes (see
+		// Verdict): hashing again would only cost time.
+		c.done = true
+		return c
+	}
 	if t := b.verified.Load(); t != nil {
 		c.blocks = *t
 	} else {

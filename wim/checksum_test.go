@@ -2,6 +2,7 @@ package wim_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"errors"
 	"fmt"
@@ -246,5 +247,52 @@ func TestVerifyBlob(t *testing.T) {
 				t.Fatal("VerifyBlob of an unknown hash succeeded")
 			}
 		})
+	}
+}
+
+// storeVerdict is a WIM reader whose store gives a verdict (wim.Verdict).
+type storeVerdict struct {
+	io.ReaderAt
+	good bool
+}
+
+func (s storeVerdict) Verified() bool { return s.good }
+func (s storeVerdict) WaitVerified(ctx context.Context) error {
+	if s.good {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCheckWithStoreVerdict: a WIM whose store has not verified it yet is checked as any
+// other (the damaged file fails its full read); one the store vouches for is not hashed
+// again (the store's guard fails reads once the file changes), and its good files read whole.
+func TestCheckWithStoreVerdict(t *testing.T) {
+	d := wimtest.MakeDamagedWIM(t, "XPRESS", 12)
+	open := func(path string, good bool) *wim.Image {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		st, _ := f.Stat()
+		a, err := wim.Open(storeVerdict{f, good}, st.Size(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := a.Image(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	img := open(d.Path, false)
+	if _, err := io.ReadAll(io.NewSectionReader(openFile(t, img, d.Name), 0, int64(len(d.Data)))); !errors.Is(err, wim.ErrChecksum) {
+		t.Fatalf("unverified store, damaged file: %v, want the checksum error", err)
+	}
+	img = open(d.Good, true)
+	if got, err := io.ReadAll(io.NewSectionReader(openFile(t, img, d.Name), 0, int64(len(d.Data)))); err != nil || !bytes.Equal(got, d.Data) {
+		t.Fatalf("verified store, good file: %d bytes, %v", len(got), err)
 	}
 }
