@@ -454,3 +454,34 @@ func TestScriptTextOnlyThroughTheWriter(t *testing.T) {
 		})
 	}
 }
+
+// FuzzInertURL: any URL is either refused or written as one inert word that names the same
+// scheme, host, path and query.
+func FuzzInertURL(f *testing.F) {
+	for _, s := range []string{"http://10.0.0.1/files/a b/c.iso", "http://[fe80::1]:80/x?y=${z}&w", "tftp://10.0.0.1/boot/pxeboot.n12",
+		"u/winpe/pe/image/x", "http://10.0.0.1/files/my%20iso's%20&%20stuff.iso", "http://h/%2e%2e/x", "http://h/a#b", "http://h/$%7Bx%7D"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		out, err := inertURL(raw)
+		if err != nil {
+			return
+		}
+		if out == "" || strings.ContainsAny(out, " \t\r\n\v\f\x00$#") || out[0] == '-' || out[0] == ':' || len(ipxeFields(out)) != 1 {
+			t.Fatalf("%q -> %q: not one inert word", raw, out)
+		}
+		for i := 0; i < len(out); i++ {
+			if out[i] < 0x21 || out[i] > 0x7e {
+				t.Fatalf("%q -> %q: byte %#x", raw, out, out[i])
+			}
+		}
+		a, err1 := url.Parse(raw)
+		b, err2 := url.Parse(out)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%q -> %q: %v %v", raw, out, err1, err2)
+		}
+		if !strings.EqualFold(a.Scheme, b.Scheme) || a.Path != b.Path || a.Query().Encode() != b.Query().Encode() {
+			t.Fatalf("%q -> %q: names something else (%q %q vs %q %q)", raw, out, a.Scheme, a.Path, b.Scheme, b.Path)
+		}
+	})
+}
