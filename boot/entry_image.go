@@ -251,11 +251,7 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 			out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: err.Error()})
 			continue
 		}
-		slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(f.Path), "-"), "-")
-		if len(slug) > 50 {
-			slug = slug[:50]
-		}
-		name := f.Kind + "-" + slug
+		name := imageEntryName(f.Kind, f.Path)
 		if _, dup := out.Entry(name); dup {
 			continue
 		}
@@ -273,6 +269,32 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 		out.Menu.Default = out.Entries[0].Name
 	}
 	return &out
+}
+
+// imageEntryName is the automatic entry name of an ISO or disk image: "iso-" or "img-" and
+// the path in lower case, other characters turned into "-" (50 characters at most).
+func imageEntryName(kind, p string) string {
+	slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(p), "-"), "-")
+	if len(slug) > 50 {
+		slug = slug[:50]
+	}
+	return kind + "-" + slug
+}
+
+// autoEntryFor reports whether name is (or, for a WIM, could be) the automatic entry of the
+// store file at p.
+func autoEntryFor(p, name string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".iso":
+		return name == imageEntryName(KindISO, p)
+	case ".img", ".ima":
+		return name == imageEntryName(KindDiskImage, p)
+	case ".wim":
+		prefix := strings.TrimSuffix(AutoEntryName(p, 1), "1") // "pe-SLUG-"
+		idx, ok := strings.CutPrefix(name, prefix)
+		return ok && idx != "" && strings.Trim(idx, "0123456789") == ""
+	}
+	return false
 }
 
 // unreadable is why the catalog could not read f ("" when it could): its first problem that

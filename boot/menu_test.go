@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -249,5 +250,36 @@ func TestCmdlineRefusesScriptSyntax(t *testing.T) {
 	}
 	if _, err := ParseConfig("c.yaml", []byte("entries:\n  - name: l\n    linux: {kernel: vmlinuz, cmdline: \"console=ttyS0,115200 a&b x#y -- init=/bin/sh\"}\n")); err != nil {
 		t.Errorf("ordinary cmdline refused: %v", err)
+	}
+}
+
+// TestRuleToUnreadableImage: a rule naming the automatic entry of an image the catalog cannot
+// read says so (in the warnings and the DHCP reason), not "the store holds no such file".
+func TestRuleToUnreadableImage(t *testing.T) {
+	cfg, err := ParseConfig("r.yaml", []byte("listen: {http: \":80\"}\nwinpe: {auto: true, wimboot: wimboot}\nipxe: {bios: undionly.kpxe}\nentries:\n  - name: ok\n    iso: ok.iso\n"+
+		"rules:\n  - {match: {mac: \"52:54:00:00:02:01\"}, entry: iso-isos-cut-iso}\n  - {match: {mac: \"52:54:00:00:02:02\"}, entry: pe-bad-3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &catalog.Snapshot{Files: []catalog.File{
+		{Path: "isos/cut.iso", Kind: KindISO, Problems: []catalog.Problem{{File: "isos/cut.iso", What: "unreadable ISO: iso: short read", Fix: "copy it again"}}},
+		{Path: "bad.wim", Kind: "wim", Problems: []catalog.Problem{{File: "bad.wim", What: "unreadable WIM: wim: bad magic", Fix: "copy it again"}}},
+	}}
+	p, _ := NewPolicy(cfg.WithCatalog(snap).WithImages(snap))
+	w := strings.Join(p.RuleWarnings(), "\n")
+	for _, want := range []string{
+		`no entry "iso-isos-cut-iso" at the moment (the store holds isos/cut.iso, but it cannot boot: unreadable ISO: iso: short read)`,
+		`no entry "pe-bad-3" at the moment (the store holds bad.wim, but it cannot boot: unreadable WIM: wim: bad magic)`,
+	} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
+	d := p.Decide(Client{MAC: mac("52:54:00:00:02:01"), Firmware: FirmwareBIOS}, netip.MustParseAddr("10.0.0.1"))
+	if !strings.Contains(d.Reason, "isos/cut.iso, but it cannot boot: unreadable ISO") {
+		t.Errorf("DHCP reason: %s", d.Reason)
+	}
+	if autoEntryFor("bad.wim", "pe-bad-x-3") || !autoEntryFor("bad.wim", "pe-bad-12") || autoEntryFor("bad.wim", "pe-bad-") {
+		t.Error("autoEntryFor matches another WIM's entries")
 	}
 }

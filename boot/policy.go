@@ -72,10 +72,21 @@ func (p *Policy) RuleWarnings() []string {
 	for i, r := range p.cfg.Rules {
 		if _, ok := p.cfg.Entry(r.Entry); !ok {
 			out = append(out, fmt.Sprintf("%s:%d: rules[%d].entry: no entry %q at the moment (%s); clients it matches get the menu",
-				p.cfg.Source, r.Line, i, r.Entry, autoEntryHint(r.Entry)))
+				p.cfg.Source, r.Line, i, r.Entry, p.hint(r.Entry)))
 		}
 	}
 	return out
+}
+
+// hint explains, for messages, why the entry a rule names does not exist: an image of the
+// store the catalog cannot read, or what automatic entries are.
+func (p *Policy) hint(name string) string {
+	for _, u := range p.cfg.Unbootable {
+		if autoEntryFor(u.Name, name) {
+			return "the store holds " + u.Name + ", but it cannot boot: " + u.Reason
+		}
+	}
+	return autoEntryHint(name)
 }
 
 // Decide chooses the DHCP boot file. server is the address the client reached us at (the
@@ -107,7 +118,7 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	}
 	d := p.ipxeBinary(c)
 	if r != nil && e == nil && !d.NoBoot {
-		d.Reason += fmt.Sprintf("; rule on line %d names entry %q, which does not exist now (%s): the menu", r.Line, r.Entry, autoEntryHint(r.Entry))
+		d.Reason += fmt.Sprintf("; rule on line %d names entry %q, which does not exist now (%s): the menu", r.Line, r.Entry, p.hint(r.Entry))
 	}
 	return d
 }
@@ -297,7 +308,7 @@ func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) 
 			return p.entryScript(env, e)
 		}
 		if r != nil && warn != nil {
-			warn(fmt.Errorf("rule on line %d names entry %q, which does not exist now (%s): the client gets the menu", r.Line, r.Entry, autoEntryHint(r.Entry)))
+			warn(fmt.Errorf("rule on line %d names entry %q, which does not exist now (%s): the client gets the menu", r.Line, r.Entry, p.hint(r.Entry)))
 		}
 		return p.menuScript(env, warn)
 	case ScriptMenu:
