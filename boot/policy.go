@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
 )
@@ -197,6 +198,37 @@ func (p *Policy) AttachStore(store fs.FS) {
 	for i := range p.cfg.Entries {
 		if a, ok := p.cfg.Entries[i].Boot.(interface{ AttachStore(fs.FS) }); ok {
 			a.AttachStore(store)
+		}
+	}
+}
+
+// AttachSnapshot gives the winpe entries their image's identity (size, mtime) from the catalog
+// snapshot the policy was built from, so serving them costs no store look-up per request.
+func (p *Policy) AttachSnapshot(snap *catalog.Snapshot) {
+	if snap == nil {
+		return
+	}
+	byPath := map[string]catalog.File{}
+	for _, f := range snap.Files {
+		if f.In == "" {
+			byPath[strings.ToLower(f.Path)] = f
+		}
+	}
+	for i := range p.cfg.Entries {
+		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
+			if f, ok := byPath[strings.ToLower(w.Image)]; ok {
+				w.AttachSnapshot(f.Size, f.ModTime)
+			}
+		}
+	}
+}
+
+// Retire is called once the policy is replaced (a reload, a catalog change): its winpe
+// entries' opened images close when the transfers reading them finish.
+func (p *Policy) Retire() {
+	for i := range p.cfg.Entries {
+		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
+			w.Retire()
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pxewim/pxewim/catalog"
@@ -18,6 +19,9 @@ type raFile struct {
 	r    *io.SectionReader
 	mod  time.Time
 	etag string // strong validator known without reading the bytes ("" = none)
+
+	release   func() // called once by Close (peSource.counted); nil for generated files
+	closeOnce sync.Once
 }
 
 func newMemFile(name string, b []byte, mod time.Time) *raFile {
@@ -28,7 +32,12 @@ func (f *raFile) Stat() (fs.FileInfo, error)                { return raInfo{f}, 
 func (f *raFile) Read(p []byte) (int, error)                { return f.r.Read(p) }
 func (f *raFile) ReadAt(p []byte, off int64) (int, error)   { return f.r.ReadAt(p, off) }
 func (f *raFile) Seek(off int64, whence int) (int64, error) { return f.r.Seek(off, whence) }
-func (f *raFile) Close() error                              { return nil }
+func (f *raFile) Close() error {
+	if f.release != nil {
+		f.closeOnce.Do(f.release)
+	}
+	return nil
+}
 
 // ETag is the file's strong validator when one is known (a synthesised WIM's ETag is a digest
 // of its inputs), so HTTP caches revalidate on content, not on build time.
@@ -53,7 +62,7 @@ type nativeTree struct {
 
 func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 	t := &nativeTree{files: map[string]func() (fs.File, error){}, base: base}
-	img := func(p string) func() (fs.File, error) { return func() (fs.File, error) { return s.sImage.Open(p) } }
+	img := func(p string) func() (fs.File, error) { return func() (fs.File, error) { return s.counted(s.sImage.Open(p)) } }
 	bf := s.boot[fw]
 	if fw == catalog.BIOS {
 		// pxeboot.n12 and wdsnbp.com fetch bootmgr.exe from the folder they were loaded from.
@@ -93,7 +102,7 @@ func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 		t.files["boot/fonts/"+strings.ToLower(path.Base(p))] = img(p)
 		t.files["efi/microsoft/boot/fonts/"+strings.ToLower(path.Base(p))] = img(p)
 	}
-	t.files["sources/boot.wim"] = func() (fs.File, error) { return s.servedFile("boot.wim"), nil }
+	t.files["sources/boot.wim"] = func() (fs.File, error) { return s.counted(s.servedFile("boot.wim"), nil) }
 	return t
 }
 

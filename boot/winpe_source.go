@@ -46,6 +46,116 @@ type peSource struct {
 	bcdOnce [2]sync.Once
 	bcds    [2][]byte
 	bcdErrs [2]error
+
+	// The file is closed once the source is retired (a newer version replaced it, or the
+	// policy was retired) and the last file opened from it is closed: transfers in progress
+	// finish on the bytes they started with, and nothing stays open after them (a retired SFTP
+	// connection closes with its last file).
+	lifeMu  sync.Mutex
+	refs    int  // files opened from the source and not closed yet
+	retired bool // no entry hands it out any more
+	closed  bool
+}
+
+// fileIdentity is a store file's size and modification time as the catalog saw them.
+type fileIdentity struct {
+	size  int64
+	mtime time.Time
+}
+
+// errRetired is what a file of a retired, closed source gets: a reload or catalog change
+// replaced it between the request's look-up and its open (a client retry gets the new one).
+var errRetired = errors.New("the image was replaced by a reload or a store change: try again")
+
+// acquire counts a file opened from the source; false when the source is already closed.
+func (s *peSource) acquire() bool {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.refs++
+	return true
+}
+
+// release is a file's Close.
+func (s *peSource) release() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	s.refs--
+	s.maybeClose()
+}
+
+// retire: no entry hands the source out any more; it closes with its last file.
+func (s *peSource) retire() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	s.retired = true
+	s.maybeClose()
+}
+
+func (s *peSource) maybeClose() {
+	if s.retired && s.refs == 0 && !s.closed {
+		s.closed = true
+		s.file.Close()
+	}
+}
+
+// counted wraps a file opened from the source so that its Close releases the source. A WIM
+// file keeps every method of *wim.File (ReaderAt, Seeker, Hash and the rest) by embedding.
+func (s *peSource) counted(f fs.File, err error) (fs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	switch v := f.(type) {
+	case *wim.File:
+		if !s.acquire() {
+			v.Close()
+			return nil, errRetired
+		}
+		return &countedWIMFile{File: v, s: s}, nil
+	case *raFile:
+		if !s.acquire() {
+			return nil, errRetired
+		}
+		v.release = s.release
+		return v, nil
+	}
+	return f, nil // directories and generated files (BCD) read nothing from the store file
+}
+
+type countedWIMFile struct {
+	*wim.File
+	s    *peSource
+	once sync.Once
+}
+
+func (f *countedWIMFile) Close() error {
+	err := f.File.Close()
+	f.once.Do(f.s.release)
+	return err
+}
+
+// Retire is called when the policy holding the entry is replaced: its opened image closes
+// once the transfers reading it finish, and the entry opens nothing more.
+func (w *WinPEBoot) Retire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.retired = true
+	if w.src != nil {
+		w.src.retire()
+		w.src = nil
+	}
+}
+
+// AttachSnapshot tells the entry its image's size and mtime as the catalog last saw them:
+// while they hold, a request costs no look-up in the store (on an sftp:// store each stat is a
+// network round trip). A catalog change builds a new policy, so the entry never outlives
+// them. Entries whose image the snapshot lacks, or that inject store files, still stat.
+func (w *WinPEBoot) AttachSnapshot(size int64, mtime time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.known = &fileIdentity{size: size, mtime: mtime}
 }
 
 // AttachCaches gives the entry the daemon's decoded-chunk cache (every WIM the entry opens, the
@@ -69,18 +179,31 @@ func (w *WinPEBoot) AttachStore(store fs.FS) {
 func (w *WinPEBoot) source(store fs.FS) (*peSource, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if store == nil {
+	// The image is always opened from the attached store, never from the tree a caller
+	// passes: a client's tree maps sources/boot.wim (and other image paths) to this entry's
+	// own served output, and opening that would synthesise the source from its own output.
+	if w.store != nil {
 		store = w.store
 	}
 	if store == nil {
 		return nil, fmt.Errorf("winpe %s: no store attached", w.name)
 	}
-	fi, err := fs.Stat(store, w.Image)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", w.Image, err)
+	if w.retired {
+		return nil, fmt.Errorf("winpe %s: %w", w.name, errRetired)
+	}
+	var size int64
+	var mtime time.Time
+	if w.known != nil && !w.injectsStoreFiles() {
+		size, mtime = w.known.size, w.known.mtime
+	} else {
+		fi, err := fs.Stat(store, w.Image)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", w.Image, err)
+		}
+		size, mtime = fi.Size(), fi.ModTime()
 	}
 	stamp := w.injectStamp(store)
-	if s := w.src; s != nil && s.size == fi.Size() && s.mtime.Equal(fi.ModTime()) && s.stamp == stamp {
+	if s := w.src; s != nil && s.size == size && s.mtime.Equal(mtime) && s.stamp == stamp {
 		return s, nil
 	}
 	s, err := w.open(store)
@@ -88,8 +211,15 @@ func (w *WinPEBoot) source(store fs.FS) (*peSource, error) {
 		return nil, fmt.Errorf("image %s: %w", w.Image, err)
 	}
 	s.stamp = stamp
-	// The previous version's file stays open for transfers still reading it; the runtime's
-	// finalizer closes it once nothing refers to it.
+	if w.known != nil && (s.size != w.known.size || !s.mtime.Equal(w.known.mtime)) {
+		// The file changed since the catalog saw it: stat from now on, until the catalog's
+		// next snapshot (a new policy) catches up.
+		w.known = nil
+	}
+	// The previous version closes once the transfers still reading it finish.
+	if w.src != nil {
+		w.src.retire()
+	}
 	w.src = s
 	return s, nil
 }
@@ -138,6 +268,17 @@ func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
 // injectStamp identifies the versions of the injected store files, so that editing one
 // rebuilds the served WIM. A folder counts by its own mtime (files added or removed), not by
 // its contents: after editing a file inside a driver folder, touch the folder.
+// injectsStoreFiles reports whether the entry injects files from the store (their sizes and
+// mtimes are part of what is built, so each request looks them up).
+func (w *WinPEBoot) injectsStoreFiles() bool {
+	for _, in := range w.Inject {
+		if !in.Inline {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *WinPEBoot) injectStamp(store fs.FS) string {
 	var b strings.Builder
 	for _, in := range w.Inject {
@@ -362,7 +503,7 @@ func (e entryFS) Open(name string) (fs.File, error) {
 	lower := strings.ToLower(name)
 	switch {
 	case lower == "boot.wim":
-		return e.s.servedFile("boot.wim"), nil
+		return e.s.counted(e.s.servedFile("boot.wim"), nil)
 	case lower == "bios/bcd" || lower == "uefi/bcd":
 		fw := catalog.BIOS
 		if lower[0] == 'u' {
@@ -374,7 +515,7 @@ func (e entryFS) Open(name string) (fs.File, error) {
 		}
 		return newMemFile("BCD", b, e.s.built), nil
 	case strings.HasPrefix(lower, "image/"):
-		return e.s.sImage.Open(name[len("image/"):])
+		return e.s.counted(e.s.sImage.Open(name[len("image/"):]))
 	}
 	return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 }

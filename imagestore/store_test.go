@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -125,5 +126,56 @@ func TestLocalStore(t *testing.T) {
 	}
 	if b, err := fs.ReadFile(fsys, "x.txt"); err != nil || string(b) != "x" {
 		t.Errorf("catalog view reads %q, %v", b, err)
+	}
+}
+
+// TestRetiredConnectionClosesAfterWinPEClient: a winpe entry serving a WIM from an sftp://
+// store. The config moves to another URL while a client still reads the entry's boot.wim: the
+// old connection stays up for that client and closes when its file is closed, once the old
+// policy is retired too. (Before, the entry's opened WIM was never closed, so a retired
+// connection whose WIM any winpe entry had opened never closed.)
+func TestRetiredConnectionClosesAfterWinPEClient(t *testing.T) {
+	s := testenv.StartSSHD(t)
+	root := t.TempDir()
+	testenv.BuildWinPE(t, filepath.Join(root, "pe.wim"), []testenv.WinPEImage{{Name: "PE"}}, "--compress=LZX")
+	ctx := context.Background()
+	st, err := Open(ctx, remoteConfig(s, root), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := boot.ParseConfig("c.yaml", []byte("entries:\n  - name: pe\n    winpe: {image: pe.wim, inject: [{path: x.txt, content: x}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := boot.NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol.AttachStore(st)
+	files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := files.Open("boot.wim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reload: another URL, a new policy; the old ones are retired.
+	moved, err := Open(ctx, remoteConfig(s, t.TempDir()), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	st.Retire(moved)
+	pol.Retire()
+	if st.conn.closed.Load() {
+		t.Fatal("the old connection closed while a client still read the entry's boot.wim")
+	}
+	if _, err := io.Copy(io.Discard, f.(io.Reader)); err != nil {
+		t.Fatalf("the client's read after the reload: %v", err)
+	}
+	f.Close()
+	if !st.conn.closed.Load() {
+		t.Fatalf("the retired connection is still open after the last WinPE client finished (%d files counted open)", st.conn.open.Load())
 	}
 }

@@ -256,6 +256,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		stop()
 	}
+	d.cur.Load().policy.Retire()
 	d.cur.Load().store.Close()
 	if d.verifier != nil {
 		d.verifier.Close()

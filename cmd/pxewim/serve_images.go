@@ -76,6 +76,6 @@ func (d *daemon) rescan(why string) {
 		d.log.Error("store rescanned but the menu could not be rebuilt", "why", why, "error", err)
 		return
 	}
-	d.cur.Store(st)
+	d.install(st)
 	d.log.Info("store rescanned: menu rebuilt", "why", why, "entries", len(st.cfg.Entries))
 }

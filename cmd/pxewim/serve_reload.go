@@ -64,7 +64,7 @@ func (d *daemon) reload(why string) {
 	if d.srv.ctx != nil {
 		d.applyListeners(st.base, st.cfg)
 	}
-	d.cur.Store(st)
+	d.install(st)
 	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
 	// When the store URL changed, the old connection closes once the old store's files
 	// (transfers still reading them) are closed.

@@ -42,12 +42,22 @@ func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catal
 		}
 	}
 	pol.AttachStore(st)
+	pol.AttachSnapshot(snap)
 	pol.AttachCaches(d.cache, d.transcodeCache)
 	if d.transcodeCache != nil { // a daemon, not pxewim check
 		pol.PrepareTranscodes(d.transcodePrepared)
 	}
 	verifyWIMs(st.Store, snap) // serve_verify.go
 	return &state{cfg: eff, base: base, policy: pol, store: st, snap: snap}, nil
+}
+
+// install makes st the state new requests use, and retires the one it replaces: its policy's
+// WinPE images close once the transfers reading them finish. (Its store is retired by reload,
+// the only caller that changes the store.)
+func (d *daemon) install(st *state) {
+	if old := d.cur.Swap(st); old != nil && old.policy != st.policy {
+		old.policy.Retire()
+	}
 }
 
 // transcodePrepared logs the background build of an XPRESS transcode (Policy.PrepareTranscodes).
@@ -84,7 +94,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 			cur := d.cur.Load()
 			st, err := d.buildState(cur.base, cur.store, snap, true)
 			if err == nil {
-				d.cur.Store(st)
+				d.install(st)
 				d.log.Info("catalog changed: menu rebuilt", "entries", len(st.cfg.Entries), "windowspe_images", len(snap.WindowsPE()))
 			}
 			d.reloadMu.Unlock()
