@@ -85,8 +85,8 @@ type WinPEBoot struct {
 	src     *peSource            // the opened WIM and what was built from it, for one version of the file
 	known   *fileIdentity        // the image's size and mtime in the catalog snapshot (AttachSnapshot)
 	retired bool                 // the policy was replaced (Policy.Retire): nothing new is opened
-	cache  *wimsynth.ChunkCache // XPRESS transcodes' chunk cache, shared by the daemon (nil: private)
-	chunks *wim.Cache           // decoded WIM chunks, shared by the daemon (nil: a private cache per WIM)
+	cache   *wimsynth.ChunkCache // XPRESS transcodes' chunk cache, shared by the daemon (nil: private)
+	chunks  *wim.Cache           // decoded WIM chunks, shared by the daemon (nil: a private cache per WIM)
 }
 
 // Transcode targets (winpe.transcode).

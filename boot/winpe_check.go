@@ -59,7 +59,6 @@ func (w *WinPEBoot) Check(store fs.FS) []Finding {
 	return out
 }
 
-
 // ImageIndex is the image of the WIM the entry boots (the configured index, or the WIM's
 // WindowsPE image).
 func (w *WinPEBoot) ImageIndex(store fs.FS) (int, error) {

@@ -62,7 +62,9 @@ type nativeTree struct {
 
 func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 	t := &nativeTree{files: map[string]func() (fs.File, error){}, base: base}
-	img := func(p string) func() (fs.File, error) { return func() (fs.File, error) { return s.counted(s.sImage.Open(p)) } }
+	img := func(p string) func() (fs.File, error) {
+		return func() (fs.File, error) { return s.counted(s.sImage.Open(p)) }
+	}
 	bf := s.boot[fw]
 	if fw == catalog.BIOS {
 		// pxeboot.n12 and wdsnbp.com fetch bootmgr.exe from the folder they were loaded from.
