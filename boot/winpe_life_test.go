@@ -149,7 +149,7 @@ func TestWinPESourceOpenedFromStoreOnly(t *testing.T) {
 // any winpe entry had opened never closed its connection.)
 func TestWinPERetireClosesSource(t *testing.T) {
 	_, store := lifeStore(t)
-	p := policyForFS(t, lifeConfig, store)
+	p := policyFor(t, lifeConfig, store)
 	files, err := p.Config().Entries[0].Boot.(*boot.WinPEBoot).Files(store)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestWinPENoStatPerRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := policyForFS(t, lifeConfig, store)
+	p := policyFor(t, lifeConfig, store)
 	p.AttachSnapshot(snap)
 	c := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
 	url := func(r boot.Ref) (string, error) { return "http://10.0.0.1:8080/files/" + r.String(), nil }
@@ -229,18 +229,4 @@ func TestWinPENoStatPerRequest(t *testing.T) {
 	if opens0 != 1 {
 		t.Errorf("first request opened the image %d times, want 1", opens0)
 	}
-}
-
-func policyForFS(t *testing.T, cfg string, store fs.FS) *boot.Policy {
-	t.Helper()
-	c, err := boot.ParseConfig("c.yaml", []byte(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := boot.NewPolicy(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AttachStore(store)
-	return p
 }

@@ -3,6 +3,7 @@ package boot_test
 import (
 	"bytes"
 	"encoding/hex"
+	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -18,7 +19,7 @@ import (
 var server = netip.MustParseAddr("10.0.0.1")
 
 // policyFor parses cfg and attaches a policy to store.
-func policyFor(t *testing.T, cfg string, store *localstore.Store) *boot.Policy {
+func policyFor(t *testing.T, cfg string, store fs.FS) *boot.Policy {
 	t.Helper()
 	c, err := boot.ParseConfig("c.yaml", []byte(cfg))
 	if err != nil {
