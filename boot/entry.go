@@ -13,11 +13,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// EntryBoot is the kind-specific part of a boot entry. Each kind (linux, ipxe today; winpe, iso,
-// memdisk in later issues) is one type implementing it, one parse function in entryKinds, and
-// nothing else: the menu, rules, DHCP decision and HTTP serving treat every kind alike.
-//
-// A kind that boots without iPXE (native WinPE over TFTP) will also implement NativeBooter.
+// EntryBoot is the kind-specific part of a boot entry. Each kind (linux, ipxe, winpe, and the
+// image kinds iso, memdisk and sanboot) is one type implementing it, one parse function in
+// entryKinds, and nothing else: the menu, rules, DHCP decision and HTTP serving treat every kind
+// alike. A kind that boots without iPXE (native WinPE over TFTP) also implements NativeBooter.
 type EntryBoot interface {
 	// Kind is the config key of the kind ("linux", "ipxe").
 	Kind() string
@@ -28,8 +27,8 @@ type EntryBoot interface {
 	IPXE(env *ScriptEnv) (string, error)
 }
 
-// NativeBooter is the seam for entries that boot a stock PXE client without iPXE (issue 4's
-// native WinPE path: pxeboot.n12 / bootmgfw.efi over TFTP). When a rule sends a client to such
+// NativeBooter is the seam for entries that boot a stock PXE client without iPXE (the native
+// WinPE path: pxeboot.n12 / bootmgfw.efi over TFTP). When a rule sends a client to such
 // an entry, the DHCP decision uses its boot file instead of the iPXE binary.
 type NativeBooter interface {
 	NativeBootFile(c Client) (tftpPath string, ok bool)
@@ -67,7 +66,7 @@ type entryKind struct {
 	parse func(d *decoder, v *yaml.Node, key string) EntryBoot
 }
 
-// entryKinds lists the entry kinds the config understands. Issue 4 adds winpe here.
+// entryKinds lists the entry kinds the config understands.
 func entryKinds() []entryKind {
 	return []entryKind{
 		{"linux", parseLinux},
