@@ -34,8 +34,9 @@
 //
 // WriteHive turns a Key tree into such a file. Output is deterministic: the
 // same tree and HiveOptions give the same bytes (timestamps come from the
-// options), so a generated file can carry a stable ETag. ReadHive parses a
-// hive back (it is used by the tests and can read BCDs found in images).
+// options), so a generated file can carry a stable ETag. The package writes
+// only: the tests read every hive back with their own reader (reader_test.go,
+// fuzzed) and with libhivex.
 //
 // # Ramdisk BCD stores
 //
@@ -68,10 +69,6 @@
 //     ramdisktftpblocksize (35000007), ramdisktftpwindowsize (35000008)
 //     and ramdisktftpvarwindow (3600000B) tune the TFTP download of the
 //     WIM (RFC 2348 block size, RFC 7440 window).
-//
-// RetargetRamdisk takes the other route: it edits a store read from an
-// image (ReadHive) so its RAM disk loads a per-client WIM with the given
-// TFTP settings, keeping everything else the medium's store sets.
 //
 // Element values follow the element's format nibble: strings and object
 // references as REG_SZ, object lists as REG_MULTI_SZ, integers as 8-byte

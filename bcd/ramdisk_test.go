@@ -448,22 +448,3 @@ func TestRamdiskBCDBytesStable(t *testing.T) {
 		}
 	}
 }
-
-func ExampleRetargetRamdisk() {
-	// A store as found in an image, here made by NewRamdiskBCD.
-	var image bytes.Buffer
-	_ = WriteRamdiskBCD(&image, RamdiskBoot{WIMPath: `\sources\boot.wim`, SDIPath: `\boot\boot.sdi`})
-
-	store, err := ReadHive(image.Bytes())
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	n, err := RetargetRamdisk(store, RamdiskTarget{WIMPath: `\Boot\x64\Images\lab1.wim`, TFTPBlockSize: 8192, TFTPWindowSize: 4})
-	fmt.Println(n, err)
-	var out bytes.Buffer
-	fmt.Println(WriteHive(&out, store, HiveOptions{}))
-	// Output:
-	// 2 <nil>
-	// <nil>
-}

@@ -9,7 +9,8 @@ import (
 // ErrBadHive is wrapped by every error ReadHive returns for malformed input.
 var ErrBadHive = errors.New("malformed registry hive")
 
-// ReadHive parses a hive file held in memory and returns its key tree,
+// ReadHive is the tests' reader of hives (no production code reads BCDs: pxewim serves an
+// image's own BCD as it is, or writes one). ReadHive parses a hive file held in memory and returns its key tree,
 // subkeys in the order the hive lists them. It reads what WriteHive
 // writes and ordinary Windows hives (lf, lh, li and ri indexes, inline,
 // single-cell and big-data values); it ignores security cells, volatile
