@@ -53,6 +53,7 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 		Cache:   d.cache.Stats,
 		Active:  func() int { return o.hub.Active(activeWindow) },
 		Known:   o.hub.Len,
+		Verify:  d.verifyStats, // serve_verify.go
 		Version: versionString(),
 	})
 	password := ""

@@ -6,6 +6,7 @@ import (
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/ops/metrics"
 	"github.com/pxewim/pxewim/verdicts"
 )
 
@@ -55,4 +56,18 @@ func verifyWIMs(store *localstore.Store, snap *catalog.Snapshot) {
 		}
 	}
 	store.VerifyInBackground(names)
+}
+
+// verifyStats are the verifier's counters for /metrics (zero for a remote store).
+func (d *daemon) verifyStats() metrics.VerifyStats {
+	if d.verifier == nil {
+		return metrics.VerifyStats{}
+	}
+	st := d.verifier.Stats()
+	ms := metrics.VerifyStats{Good: st.Verified, Bad: st.Failed, Remembered: st.Remembered, Pending: int64(st.Queued)}
+	if st.Running != "" {
+		ms.Pending++
+		ms.Done, ms.Total = st.RunDone, st.RunTotal
+	}
+	return ms
 }

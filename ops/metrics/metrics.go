@@ -26,7 +26,17 @@ type Sources struct {
 	Cache   func() wim.CacheStats // the shared chunk cache
 	Active  func() int            // clients active now
 	Known   func() int            // clients remembered
+	Verify  func() VerifyStats    // the background verification of the store's WIMs
 	Version string
+}
+
+// VerifyStats are the counters of the background WIM verification (localstore.Verifier).
+type VerifyStats struct {
+	Good, Bad  int64 // verifications that found a WIM good, damaged
+	Remembered int64 // verdicts taken from the state file instead of verifying
+	Pending    int64 // WIM versions queued or being verified
+	Done       int64 // bytes verified of the running one
+	Total      int64 // of its total
 }
 
 // Metrics holds the collectors. Its observer methods are cheap (a few atomic adds).
@@ -166,11 +176,15 @@ var (
 	descDecode    = prometheus.NewDesc("pxewim_chunk_decode_seconds", "Time to produce a WIM chunk on a cache miss: reading its stored bytes and decompressing them.", nil, nil)
 	descActive    = prometheus.NewDesc("pxewim_active_clients", "Clients with a transfer in flight or seen in the last 5 minutes.", nil, nil)
 	descKnown     = prometheus.NewDesc("pxewim_known_clients", "Clients the dashboard remembers.", nil, nil)
+	descVerify    = prometheus.NewDesc("pxewim_wim_verifications_total", "Background verifications of the store's WIMs, by verdict (good, bad).", []string{"verdict"}, nil)
+	descRemember  = prometheus.NewDesc("pxewim_wim_verdicts_remembered_total", "WIM verdicts taken from the state file instead of verifying again.", nil, nil)
+	descPending   = prometheus.NewDesc("pxewim_wim_verify_pending", "WIM file versions waiting for or in verification: ranges from them wait for the verdict.", nil, nil)
+	descProgress  = prometheus.NewDesc("pxewim_wim_verify_progress_ratio", "Progress of the verification running now (0 when none).", nil, nil)
 	descBuild     = prometheus.NewDesc("pxewim_build_info", "Always 1; the version label says which pxewim runs.", []string{"version"}, nil)
 )
 
 func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descDecode, descActive, descKnown, descBuild} {
+	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descDecode, descActive, descKnown, descVerify, descRemember, descPending, descProgress, descBuild} {
 		ch <- d
 	}
 }
@@ -194,6 +208,18 @@ func (s sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.src.Known != nil {
 		ch <- prometheus.MustNewConstMetric(descKnown, prometheus.GaugeValue, float64(s.src.Known()))
+	}
+	if s.src.Verify != nil {
+		v := s.src.Verify()
+		ch <- prometheus.MustNewConstMetric(descVerify, prometheus.CounterValue, float64(v.Good), "good")
+		ch <- prometheus.MustNewConstMetric(descVerify, prometheus.CounterValue, float64(v.Bad), "bad")
+		ch <- prometheus.MustNewConstMetric(descRemember, prometheus.CounterValue, float64(v.Remembered))
+		ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(v.Pending))
+		ratio := 0.0
+		if v.Total > 0 {
+			ratio = float64(v.Done) / float64(v.Total)
+		}
+		ch <- prometheus.MustNewConstMetric(descProgress, prometheus.GaugeValue, ratio)
 	}
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, s.src.Version)
 }

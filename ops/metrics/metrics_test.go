@@ -24,7 +24,10 @@ func TestCounts(t *testing.T) {
 			DecodeCount: 3, DecodeSum: 1500 * time.Microsecond,
 			DecodeBuckets: []wim.DecodeBucket{{UpperBound: time.Millisecond, Count: 2}, {UpperBound: 10 * time.Millisecond, Count: 3}}}
 	},
-		Active: func() int { return 2 }, Known: func() int { return 5 }, Version: "v-test"})
+		Active: func() int { return 2 }, Known: func() int { return 5 }, Version: "v-test",
+		Verify: func() VerifyStats {
+			return VerifyStats{Good: 4, Bad: 1, Remembered: 9, Pending: 2, Done: 25, Total: 100}
+		}})
 	efi := boot.Client{Arch: 7, Firmware: boot.FirmwareEFI64}
 	ipxe := boot.Client{Arch: 0, Firmware: boot.FirmwareBIOS, IPXE: true}
 	m.Exchange(efi, dhcpv4.MessageTypeDiscover, dhcp.Decision{BootFile: "snponly.efi"}, nil)
@@ -58,6 +61,11 @@ func TestCounts(t *testing.T) {
 		`pxewim_chunk_cache_evictions_total`:                 1,
 		`pxewim_chunk_cache_bytes`:                           4096,
 		`pxewim_chunk_cache_entries`:                         2,
+		`pxewim_wim_verifications_total{verdict="good"}`:     4,
+		`pxewim_wim_verifications_total{verdict="bad"}`:      1,
+		`pxewim_wim_verdicts_remembered_total`:               9,
+		`pxewim_wim_verify_pending`:                          2,
+		`pxewim_wim_verify_progress_ratio`:                   0.25,
 		`pxewim_chunk_decode_seconds_count`:                  3,
 		`pxewim_chunk_decode_seconds_sum`:                    0.0015,
 		`pxewim_chunk_decode_seconds_bucket{le="0.001"}`:     2,
