@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 	"syscall"
+
+	"github.com/pxewim/pxewim/internal/foldfs"
 )
 
 // openFold opens name in fsys, matching each path element without regard to case when the
@@ -41,35 +42,11 @@ func openFoldRaw(fsys fs.FS, name string) (fs.File, error) {
 	return fsys.Open(real)
 }
 
-// resolveFold returns the real name of name in fsys, one element at a time: the exact element
-// if it exists, else the first entry equal to it under Unicode case folding.
+// resolveFold returns the real name of name in fsys (package foldfs: exact first, then case
+// folded, trying each spelling).
 func resolveFold(fsys fs.FS, name string) (string, error) {
 	if _, err := fs.Stat(fsys, name); err == nil {
 		return name, nil
 	}
-	if name == "." {
-		return name, nil
-	}
-	dir := "."
-	for _, elem := range strings.Split(name, "/") {
-		entries, err := fs.ReadDir(fsys, dir)
-		if err != nil {
-			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-		match := ""
-		for _, e := range entries {
-			if e.Name() == elem {
-				match = elem
-				break
-			}
-			if match == "" && strings.EqualFold(e.Name(), elem) {
-				match = e.Name()
-			}
-		}
-		if match == "" {
-			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-		dir = path.Join(dir, match)
-	}
-	return dir, nil
+	return foldfs.Resolve(foldfs.Names(fsys), name)
 }

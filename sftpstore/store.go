@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/pxewim/pxewim/internal/foldfs"
 )
 
 // Config configures a Store.
@@ -223,31 +225,17 @@ func (s *Store) lookup(op, name string) (string, fs.FileInfo, error) {
 	return real, st, nil
 }
 
-// fold finds the entry matching name without regard to case, one element at a time (an exact
-// match is preferred), and returns its real spelling.
+// fold finds the entry matching name without regard to case (package foldfs: an exact match
+// first, then each case-folded spelling) and returns its real spelling.
 func (s *Store) fold(se *session, name string) (string, error) {
-	var out []string
-	for _, elem := range strings.Split(name, "/") {
-		list, err := se.sftp.ReadDir(path.Join(s.root, path.Join(out...)))
-		if err != nil {
-			return "", err
+	return foldfs.Resolve(func(dir string) ([]string, error) {
+		list, err := se.sftp.ReadDir(path.Join(s.root, dir))
+		names := make([]string, len(list))
+		for i, fi := range list {
+			names[i] = fi.Name()
 		}
-		match := ""
-		for _, fi := range list {
-			if fi.Name() == elem {
-				match = elem
-				break
-			}
-			if match == "" && strings.EqualFold(fi.Name(), elem) {
-				match = fi.Name()
-			}
-		}
-		if match == "" {
-			return "", fs.ErrNotExist
-		}
-		out = append(out, match)
-	}
-	return path.Join(out...), nil
+		return names, err
+	}, name)
 }
 
 // Stat returns the attributes of name (symbolic links followed).

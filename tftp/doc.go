@@ -10,7 +10,7 @@
 // PXE clients, bootmgr above all, ask for "\Boot\BCD", "/boot\x",
 // "boot//pxelinux.0". NormalizePath maps them onto fs.ValidPath names and
 // refuses "..", NUL, drive letters and absurd lengths. Case folding is the
-// tree's job: WIM images fold case themselves; CaseInsensitive wraps a
+// tree's job: WIM images fold case themselves; the store (localstore) folds a
 // local folder. NormalizePath keeps requests inside the tree, but a tree
 // can still leave itself: os.DirFS follows symbolic links anywhere, so
 // serve a local folder as os.OpenRoot(dir) + Root.FS(), which refuses

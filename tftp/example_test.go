@@ -2,6 +2,7 @@ package tftp_test
 
 import (
 	"context"
+	"github.com/pxewim/pxewim/internal/foldfs"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -19,7 +20,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	root := tftp.CaseInsensitive(dir.FS())
+	root := foldfs.New(dir.FS())
 	srv, err := tftp.New(tftp.Config{
 		Resolve: func(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
 			return root, nil // per-client trees (by MAC, arch...) are chosen here

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/pxewim/pxewim/internal/foldfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,7 @@ func checkOptions(t *testing.T, e endedTransfer, want map[string]string) {
 }
 
 // interopTree is the served folder: a Windows-style tree, read through
-// CaseInsensitive like an admin's local folder would be.
+// case-folded (foldfs) like an admin's local folder would be.
 func interopTree(t *testing.T) (dir string, files map[string][]byte, ts *testServer) {
 	files = map[string][]byte{
 		"Boot/BCD":            testData(262144, 10),
@@ -92,7 +93,7 @@ func interopTree(t *testing.T) (dir string, files map[string][]byte, ts *testSer
 		"empty":               nil,
 	}
 	dir = dirWith(t, files)
-	ts = startServer(t, CaseInsensitive(os.DirFS(dir)), Config{MaxBlockSize: 65464})
+	ts = startServer(t, foldfs.New(os.DirFS(dir)), Config{MaxBlockSize: 65464})
 	return dir, files, ts
 }
 
@@ -264,7 +265,7 @@ func TestSymlinkEscape(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	ts := startServer(t, CaseInsensitive(root.FS()), Config{})
+	ts := startServer(t, foldfs.New(root.FS()), Config{})
 	if _, err := newClient(t, ts.addr).get("ok", getOptions{}); err != nil {
 		t.Fatalf("file inside the root: %v", err)
 	}

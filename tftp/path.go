@@ -24,8 +24,7 @@ var ErrInvalidPath = errors.New("invalid TFTP path")
 // ("C:\..."), invalid UTF-8, empty paths and names over MaxPathLen.
 //
 // Case is kept: matching "\Boot\BCD" to "boot/bcd" is the file system's
-// job (WIM images are case-insensitive; wrap a local folder with
-// CaseInsensitive).
+// job (WIM images are case-insensitive; localstore folds a local folder).
 func NormalizePath(p string) (string, error) {
 	switch {
 	case len(p) > MaxPathLen:

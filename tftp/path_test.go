@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
-	"testing/fstest"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -100,38 +99,4 @@ func FuzzNormalizePath(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
 		}
 	})
-}
-
-func TestCaseInsensitive(t *testing.T) {
-	fsys := CaseInsensitive(fstest.MapFS{
-		"Boot/BCD":         {Data: []byte("bcd")},
-		"boot/boot.sdi":    {Data: []byte("sdi")},
-		"EFI/Boot/a.efi":   {Data: []byte("upper")},
-		"EFI/Boot/A.efi":   {Data: []byte("exact")},
-		"sources/boot.wim": {Data: []byte("wim")},
-	})
-	tests := []struct{ name, want string }{
-		{"Boot/BCD", "bcd"},
-		{"boot/bcd", "bcd"},
-		{"BOOT/Boot.SDI", "sdi"},
-		{"efi/boot/A.efi", "exact"},
-		{"EFI/Boot/a.efi", "upper"},
-		{"SOURCES/BOOT.WIM", "wim"},
-		{"boot/missing", ""},
-		{"nothing/here", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := fs.ReadFile(fsys, tc.name)
-			if tc.want == "" {
-				if !errors.Is(err, fs.ErrNotExist) {
-					t.Fatalf("got %q, %v; want not-exist", b, err)
-				}
-				return
-			}
-			if err != nil || string(b) != tc.want {
-				t.Fatalf("got %q, %v; want %q", b, err, tc.want)
-			}
-		})
-	}
 }

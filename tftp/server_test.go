@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/pxewim/pxewim/internal/foldfs"
 	"io/fs"
 	"net/netip"
 	"strconv"
@@ -263,7 +264,7 @@ func TestOVMFSizeProbe(t *testing.T) {
 // TestPaths fetches one file under the spellings PXE clients use.
 func TestPaths(t *testing.T) {
 	data := testData(3000, 6)
-	tree := CaseInsensitive(mapFS(map[string][]byte{"boot/bcd": data, "boot/x64/wdsnbp.com": data}))
+	tree := foldfs.New(mapFS(map[string][]byte{"boot/bcd": data, "boot/x64/wdsnbp.com": data}))
 	ts := startServer(t, tree, Config{})
 	for _, p := range []string{`\Boot\BCD`, `/boot\bcd`, `boot//BCD`, `./boot/bcd`, `boot\x64\wdsnbp.com`, `\\BOOT\\X64\\WDSNBP.COM`} {
 		t.Run(p, func(t *testing.T) {
