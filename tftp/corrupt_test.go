@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io/fs"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // corruptErr is what a WIM file returns instead of the last bytes of a stream whose SHA-1
@@ -144,4 +146,96 @@ func TestDamagedFileGetsError(t *testing.T) {
 			t.Fatalf("good.bin: %v", err)
 		}
 	})
+}
+
+// verdictTree serves "store.wim" as a file with a store verdict the test sets (like the local
+// store's WIM files served whole: FullReadChecked false).
+type verdictTree struct {
+	fstest.MapFS
+	verdict *testVerdict
+}
+
+type testVerdict struct {
+	mu   sync.Mutex
+	good bool
+	bad  error // WaitVerified's answer when not good; nil: never answers (waits for ctx)
+}
+
+func (v *testVerdict) set(good bool, bad error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.good, v.bad = good, bad
+}
+
+func (v *testVerdict) get() (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.good, v.bad
+}
+
+func (v verdictTree) Open(name string) (fs.File, error) {
+	f, err := v.MapFS.Open(name)
+	if err != nil || name != "store.wim" {
+		return f, err
+	}
+	return &verdictFile{File: f, r: bytes.NewReader(v.MapFS[name].Data), v: v.verdict}, nil
+}
+
+type verdictFile struct {
+	fs.File
+	r *bytes.Reader
+	v *testVerdict
+}
+
+func (f *verdictFile) ReadAt(p []byte, off int64) (int, error) { return f.r.ReadAt(p, off) }
+func (f *verdictFile) Verified() bool                          { good, _ := f.v.get(); return good }
+func (f *verdictFile) FullReadChecked() bool                   { return false }
+func (f *verdictFile) WaitVerified(ctx context.Context) error {
+	switch good, bad := f.v.get(); {
+	case good:
+		return nil
+	case bad != nil:
+		return bad
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestVerdictHoldsLastBlock: a file whose full reads are not checked by the file itself (a WIM
+// served whole) sends its last block only once its store verdict is good: verified, it
+// completes; known damaged, the client gets ERROR "checksum error" (logged at ERROR); not
+// verified within VerifyWait, ERROR "being verified"; never the whole file unverified.
+func TestVerdictHoldsLastBlock(t *testing.T) {
+	data := testData(200_000, 42)
+	v := &testVerdict{}
+	logs := &syncBuffer{}
+	ts := startServer(t, verdictTree{fstest.MapFS{"store.wim": {Data: data, Mode: 0o444}}, v},
+		Config{VerifyWait: 200 * time.Millisecond, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	get := func() (*getResult, error) {
+		return newClient(t, ts.addr).get("store.wim", getOptions{opts: []string{"blksize", "1468", "windowsize", "8"}})
+	}
+	// Not verified in time: the client gets an ERROR instead of the last block.
+	res, err := get()
+	wantCode(t, err, 0)
+	if res != nil && len(res.data) >= len(data) {
+		t.Fatalf("unverified: the client received %d of %d bytes", len(res.data), len(data))
+	}
+	if e := ts.rec.lastEnded(t, 1); e.err == nil || !strings.Contains(e.err.Error(), "being verified") {
+		t.Fatalf("unverified: server error %v", e.err)
+	}
+	// Known damaged: checksum error, logged at ERROR.
+	v.set(false, corruptErr{})
+	_, err = get()
+	wantCode(t, err, 0)
+	if e := ts.rec.lastEnded(t, 2); !isCorrupt(e.err) {
+		t.Fatalf("damaged verdict: server error %v", e.err)
+	}
+	if recs := logs.records("tftp: transfer aborted"); len(recs) != 1 || recs[0]["level"] != "ERROR" {
+		t.Fatalf("damaged verdict: log records %v", recs)
+	}
+	// Verified: the whole file.
+	v.set(true, nil)
+	if res, err := get(); err != nil || !bytes.Equal(res.data, data) {
+		t.Fatalf("verified: %v", err)
+	}
 }

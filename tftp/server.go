@@ -22,6 +22,7 @@ const (
 	DefaultRetries      = 5
 	DefaultMaxWindow    = 64
 	DefaultMaxTransfers = 512
+	DefaultVerifyWait   = 30 * time.Second
 )
 
 // Config configures a Server. Only Resolve is required.
@@ -54,6 +55,11 @@ type Config struct {
 	// MaxTransfers caps concurrent read transfers; requests beyond it get
 	// an error. 0 means DefaultMaxTransfers.
 	MaxTransfers int
+	// VerifyWait bounds how long the last block of a file whose full reads are not checked
+	// (see verdicter: a WIM file served whole) waits for the store's verdict on its bytes;
+	// 0 means DefaultVerifyWait. A transfer whose file is not verified by then ends with an
+	// ERROR ("being verified, retry") instead of its last block.
+	VerifyWait time.Duration
 	// PollSockets makes transfers use Go's netpoller sockets instead of one
 	// blocking socket (and OS thread) each. Blocking sockets are faster per
 	// packet on Linux; this switch exists for comparisons and for hosts
@@ -126,6 +132,9 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.MaxTransfers <= 0 {
 		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.VerifyWait <= 0 {
+		c.VerifyWait = DefaultVerifyWait
 	}
 	switch {
 	case c.MaxWindow == 0:

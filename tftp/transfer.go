@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +144,9 @@ func (s *Server) serveFile(t *Transfer, rf io.ReaderFrom) error {
 		s.cfg.Observer.TransferStarted(t)
 	}
 	r := &progressReader{r: fileReader(f, t.Size), t: t, s: s}
+	if v, ok := f.(verdicter); ok && !v.FullReadChecked() {
+		r.verdict = v
+	}
 	_, err = rf.ReadFrom(bufio.NewReaderSize(r, readAheadSize(t.Size)))
 	if r.corrupt != nil {
 		// The client got an ERROR instead of the last blocks; the log and the observer get the
@@ -154,6 +158,20 @@ func (s *Server) serveFile(t *Transfer, rf io.ReaderFrom) error {
 
 // errDamaged is what a client is told when the file's bytes do not match their checksum.
 var errDamaged = &codedError{codeNotDefined, errors.New("checksum error: the server's copy of this file is damaged")}
+
+// errVerifying is what a client is told when the last block waited for the file's verdict in
+// vain (Config.VerifyWait).
+var errVerifying = &codedError{codeNotDefined, errors.New("this file is being verified: retry in a few seconds")}
+
+// verdicter is what a store file may say about its bytes (the methods of httpboot.Verdicter;
+// the local store's WIM files have them, verified in the background). A file whose full reads
+// are not checked by the file itself (FullReadChecked false: a WIM file served whole) sends its
+// last block only once Verified, so a transfer never completes with bytes nobody checked.
+type verdicter interface {
+	Verified() bool
+	WaitVerified(ctx context.Context) error
+	FullReadChecked() bool
+}
 
 // isCorrupt reports whether err says the file's stored bytes are damaged: an error in its chain
 // has a Corrupt() bool method returning true (wim.ChecksumError: a WIM stream read in full
@@ -206,6 +224,7 @@ type progressReader struct {
 	t       *Transfer
 	s       *Server
 	corrupt error
+	verdict verdicter // nil: the file checks its own full reads, or has no verdict
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -217,6 +236,11 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.corrupt = err
 		return 0, errDamaged // pin sends it as the ERROR packet: the last bytes never leave
 	}
+	if p.verdict != nil && n > 0 && p.t.Sent+int64(n) >= p.t.Size {
+		if verr := p.awaitVerdict(); verr != nil {
+			return 0, verr
+		}
+	}
 	if n > 0 {
 		p.t.mu.Lock()
 		p.t.Sent += int64(n)
@@ -227,6 +251,28 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// awaitVerdict holds the file's last bytes until the store's verdict on them is in.
+func (p *progressReader) awaitVerdict() error {
+	if p.verdict.Verified() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(p.s.stop, p.s.cfg.VerifyWait)
+	defer cancel()
+	err := p.verdict.WaitVerified(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case isCorrupt(err):
+		p.corrupt = err
+		return errDamaged
+	case p.s.stop.Err() != nil:
+		return errShuttingDown
+	case ctx.Err() != nil:
+		return errVerifying
+	}
+	return &codedError{codeNotDefined, fmt.Errorf("the server could not verify this file: %w", err)}
 }
 
 func (s *Server) logEnd(t *Transfer, err error) {
