@@ -110,6 +110,7 @@ func TestFailureHints(t *testing.T) {
 		{"range", 416, "a", errors.New("bad range"), "byte range"},
 		{"client left", 200, "boot.wim", errors.New("write: broken pipe"), "ended the transfer early"},
 		{"damaged WIM", 200, "sources/boot.wim", fmt.Errorf("reading body: %w", damaged{}), "does not match its SHA-1"},
+		{"being verified", 503, "sources/boot.wim", errors.New("this file is being verified: retry in a few seconds"), "still verifying"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

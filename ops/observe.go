@@ -254,6 +254,8 @@ func transferHint(proto string, status int, name string, err error) string {
 	switch {
 	case httpboot.IsCorrupt(err):
 		return "The file's data in the store does not match its SHA-1 (the WIM is damaged): the transfer was stopped before its end. Run 'pxewim wim verify' on the WIM and replace it."
+	case strings.Contains(err.Error(), "being verified"):
+		return "pxewim was still verifying this WIM (it appeared or changed recently) and would not send unchecked bytes: the client should retry; boot it again in a minute."
 	case errors.Is(err, fs.ErrNotExist) || status == 404 || strings.Contains(err.Error(), "not found"):
 		if strings.HasSuffix(low, "bcd") {
 			return "The image has no BCD for this firmware: run 'pxewim check' and add the BCD to the image or the store."
