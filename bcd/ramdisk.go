@@ -6,25 +6,19 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pxewim/pxewim/firmware"
 )
 
-// Firmware selects the boot path a store is written for.
-type Firmware int
+// Firmware selects the boot path a store is written for (package firmware has the one
+// definition).
+type Firmware = firmware.Path
 
+// The boot paths: BIOS stores boot winload.exe, UEFI stores winload.efi.
 const (
-	BIOS Firmware = iota // PC/AT BIOS: winload.exe
-	UEFI                 // UEFI: winload.efi
+	BIOS = firmware.BIOS
+	UEFI = firmware.UEFI
 )
-
-func (f Firmware) String() string {
-	switch f {
-	case BIOS:
-		return "BIOS"
-	case UEFI:
-		return "UEFI"
-	}
-	return fmt.Sprintf("Firmware(%d)", int(f))
-}
 
 // RamdiskBoot describes a BCD store that boots Windows PE from a WIM
 // loaded into a RAM disk over the boot device (TFTP in a PXE boot).

@@ -5,64 +5,25 @@ package boot
 import (
 	"net"
 	"net/netip"
+
+	"github.com/pxewim/pxewim/firmware"
 )
 
-// Firmware is the kind of firmware a client runs, derived from DHCP option 93.
-type Firmware int
+// Firmware is the kind of firmware a client runs (package firmware has the one definition).
+type Firmware = firmware.Kind
 
+// The firmware kinds, by their names in this package.
 const (
-	FirmwareUnknown  Firmware = iota
-	FirmwareBIOS              // arch 0: legacy PXE (x86 BIOS)
-	FirmwareEFI32             // arch 6: IA32 UEFI
-	FirmwareEFI64             // arch 7 or 9: x64 UEFI
-	FirmwareEFIARM32          // arch 10
-	FirmwareEFIARM64          // arch 11
+	FirmwareUnknown  = firmware.Unknown
+	FirmwareBIOS     = firmware.PCBIOS
+	FirmwareEFI32    = firmware.EFI32
+	FirmwareEFI64    = firmware.EFI64
+	FirmwareEFIARM32 = firmware.EFIARM32
+	FirmwareEFIARM64 = firmware.EFIARM64
 )
 
-func (f Firmware) String() string {
-	switch f {
-	case FirmwareBIOS:
-		return "bios"
-	case FirmwareEFI32:
-		return "efi32"
-	case FirmwareEFI64:
-		return "efi64"
-	case FirmwareEFIARM32:
-		return "efi-arm32"
-	case FirmwareEFIARM64:
-		return "efi-arm64"
-	}
-	return "unknown"
-}
-
-// IsEFI reports whether the firmware is any UEFI flavour.
-func (f Firmware) IsEFI() bool { return f >= FirmwareEFI32 }
-
-// FirmwareFromArch maps a DHCP option 93 client system architecture to a Firmware and reports
-// whether the value means UEFI HTTP Boot (15, 16, 19 and the other HTTP variants).
-func FirmwareFromArch(arch uint16) (fw Firmware, httpBoot bool) {
-	switch arch {
-	case 0:
-		return FirmwareBIOS, false
-	case 6:
-		return FirmwareEFI32, false
-	case 7, 9:
-		return FirmwareEFI64, false
-	case 10:
-		return FirmwareEFIARM32, false
-	case 11:
-		return FirmwareEFIARM64, false
-	case 15:
-		return FirmwareEFI32, true
-	case 16:
-		return FirmwareEFI64, true
-	case 18:
-		return FirmwareEFIARM32, true
-	case 19:
-		return FirmwareEFIARM64, true
-	}
-	return FirmwareUnknown, false
-}
+// FirmwareFromArch maps a DHCP option 93 value to a Firmware (firmware.FromArch).
+func FirmwareFromArch(arch uint16) (fw Firmware, httpBoot bool) { return firmware.FromArch(arch) }
 
 // Client is what the boot services know about one booting machine. DHCP fills it in; TFTP and
 // HTTP look it up by IP address to pick the client's virtual tree and to label logs.

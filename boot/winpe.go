@@ -121,15 +121,7 @@ func (w *WinPEBoot) Refs() []Ref {
 // dir is the entry's folder in the tree.
 func (w *WinPEBoot) dir() string { return WinPEDir + "/" + w.name }
 
-func firmwareOf(c Client) (catalog.Firmware, bool) {
-	switch c.Firmware {
-	case FirmwareBIOS:
-		return catalog.BIOS, true
-	case FirmwareEFI64:
-		return catalog.UEFI, true
-	}
-	return catalog.BIOS, false
-}
+func firmwareOf(c Client) (catalog.Firmware, bool) { return c.Firmware.Path() }
 
 // NativeBootFile is the DHCP boot file of a stock PXE client sent here by a rule: the image's
 // pxeboot.n12 (BIOS) or bootmgfw.efi / bootmgfw_EX.efi (x64 UEFI, see uefi_bootmgr), under

@@ -5,22 +5,19 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+
+	"github.com/pxewim/pxewim/firmware"
 )
 
-// Firmware is the boot path a set of boot files serves.
-type Firmware int
+// Firmware is the boot path a set of boot files serves (package firmware has the one
+// definition).
+type Firmware = firmware.Path
 
+// The boot paths.
 const (
-	BIOS Firmware = iota // PC/AT BIOS: pxeboot.n12 -> bootmgr.exe, or wimboot with bootmgr.exe
-	UEFI                 // x64 UEFI: bootmgfw.efi
+	BIOS = firmware.BIOS // PC/AT BIOS: pxeboot.n12 -> bootmgr.exe, or wimboot with bootmgr.exe
+	UEFI = firmware.UEFI // x64 UEFI: bootmgfw.efi
 )
-
-func (f Firmware) String() string {
-	if f == UEFI {
-		return "UEFI"
-	}
-	return "BIOS"
-}
 
 // Role names one boot file a WinPE boot needs (or can use).
 type Role string
