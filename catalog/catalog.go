@@ -51,6 +51,10 @@ type File struct {
 	Transcode string
 	Images    []Image
 	Problems  []Problem
+	// Parts are the files of a split WIM set (split.go), by part number: Path is then the
+	// path of part 1 (or of the lowest part present), Size their total and ModTime the
+	// latest. Nil for any other file.
+	Parts []PartFile
 	// retry marks a scan cut short by a read error (a dropped connection to a remote store,
 	// an I/O error), not by what the file holds: the next poll scans it again even if its
 	// size and mtime did not change.
@@ -231,6 +235,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		}
 	}
 	sc := opts.scanners()
+	found, sets, bad := splitFound(fsys, found, sc) // split.go: .swm files grouped into sets
 	// Files are read a few at a time: on a remote store each read is a round trip, and
 	// overlapping them hides most of the latency.
 	results := make([][]File, len(found))
@@ -259,6 +264,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	results = append(results, scanSets(ctx, fsys, sets, bad, old)...) // split.go
 	snap := &Snapshot{}
 	for _, r := range results {
 		snap.Files = append(snap.Files, r...)
@@ -270,13 +276,25 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 // scanWorkers is how many files one scan reads at once.
 const scanWorkers = 4
 
-// storeFiles are the files of the store itself (not those inside ISOs), as list returns them.
+// storeFiles are the files of the store itself (not those inside ISOs), as list returns them:
+// a split set stands for the files of its parts.
 func (s *Snapshot) storeFiles() []File {
 	var out []File
+	split := false
 	for _, f := range s.Files {
-		if f.In == "" {
+		switch {
+		case f.In != "":
+		case f.Parts != nil:
+			split = true
+			for _, p := range f.Parts {
+				out = append(out, File{Path: p.Path, Size: p.Size, ModTime: p.ModTime})
+			}
+		default:
 			out = append(out, f)
 		}
+	}
+	if split {
+		slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	}
 	return out
 }
@@ -356,6 +374,11 @@ func scanWIMAt(ra io.ReaderAt, f *File, media fs.FS) {
 			Fix: "check the file (pxewim wim verify " + f.Path + "); copy it again if it was cut short"})
 		return
 	}
+	scanArchive(rc, f, media)
+}
+
+// scanArchive fills f from an opened WIM (or split set).
+func scanArchive(rc *wim.Archive, f *File, media fs.FS) {
 	h := rc.Header()
 	f.Compression, f.ChunkSize, f.BootIndex = h.Compression.String(), h.ChunkSize, int(h.BootIndex)
 	for bi := range rc.Blobs() {
@@ -365,7 +388,10 @@ func scanWIMAt(ra io.ReaderAt, f *File, media fs.FS) {
 			break
 		}
 	}
-	if need, why := wimsynth.NeedsTranscode(rc); need {
+	if h.TotalParts > 1 {
+		f.Transcode = splitNote(f, h) // split.go
+	}
+	if need, why := wimsynth.NeedsReencode(rc); need {
 		f.Transcode = why
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: why, Info: true,
 			Fix: "pxewim serves an uncompressed copy synthesised on the fly (more bytes on the wire, CPU to decode); " +

@@ -81,7 +81,8 @@ func (w *walker) dir(name string, depth int) error {
 
 // file records p when it is a regular file (a symbolic link to one counts) with a scanner.
 func (w *walker) file(p string, e fs.DirEntry) error {
-	if _, ok := w.exts[strings.ToLower(path.Ext(p))]; !ok {
+	ext := strings.ToLower(path.Ext(p))
+	if _, ok := w.exts[ext]; !ok && !(ext == SplitExt && w.exts[".wim"] != nil) { // split parts: split.go
 		return nil
 	}
 	var fi fs.FileInfo
