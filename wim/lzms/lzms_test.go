@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/pxewim/pxewim/internal/wimlibc"
+	"github.com/pxewim/pxewim/wim/internal/codectest"
 )
 
 func needWimlib(tb testing.TB) {
@@ -65,17 +66,7 @@ func checkRoundTrip(t *testing.T, d *Decoder, chunkSize int, data []byte, key st
 	}
 }
 
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	return -1
-}
+var firstDiff = codectest.FirstDiff
 
 // TestAgainstWimlib decodes wimlib-compressed chunks of every data kind and several
 // chunk sizes, full and partial (a resource's last chunk is shorter).

@@ -7,47 +7,19 @@ import (
 	"testing"
 
 	"github.com/pxewim/pxewim/internal/wimlibc"
+	"github.com/pxewim/pxewim/wim/internal/codectest"
 )
 
-func needWimlib(t testing.TB) {
-	t.Helper()
-	if !wimlibc.Available() {
-		t.Skip("wimlib binding not built: run go test -tags libwim with libwim-dev installed (./test.sh does)")
-	}
-}
+func needWimlib(t testing.TB) { t.Helper(); codectest.NeedWimlib(t) }
 
-// roundTrip compresses data with wimlib and checks that our decoder restores it. It reports
-// whether wimlib compressed it at all (it stores incompressible chunks raw).
+// roundTrip compresses data with wimlib and checks that our decoder restores it
+// (codectest.RoundTrip).
 func roundTrip(t *testing.T, d *Decoder, chunkSize int, data []byte) bool {
 	t.Helper()
-	comp, ok, err := wimlibc.Compress(wimlibc.LZX, chunkSize, data)
-	if err != nil {
-		t.Fatalf("wimlib compress: %v", err)
-	}
-	if !ok {
-		return false
-	}
-	out := make([]byte, len(data))
-	if err := d.Decompress(out, comp); err != nil {
-		t.Fatalf("chunk size %d, %d bytes: %v", chunkSize, len(data), err)
-	}
-	if i := firstDiff(out, data); i >= 0 {
-		t.Fatalf("chunk size %d, %d bytes: output differs from the input at byte %d", chunkSize, len(data), i)
-	}
-	return true
+	return codectest.RoundTrip(t, wimlibc.LZX, chunkSize, data, d.Decompress)
 }
 
-func firstDiff(a, b []byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return len(a)
-	}
-	return -1
-}
+var firstDiff = codectest.FirstDiff
 
 func TestRoundTripChunkSizes(t *testing.T) {
 	needWimlib(t)
