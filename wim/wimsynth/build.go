@@ -110,10 +110,7 @@ func BuildContext(ctx context.Context, src *wim.Archive, opts Options) (*File, e
 
 // checkSource refuses what cannot be exported.
 func checkSource(src *wim.Archive) error {
-	if n := src.MissingParts(); n > 0 {
-		return fmt.Errorf("wimsynth: %d parts of the split WIM are missing", n)
-	}
-	return nil
+	return missingPartsError(src) // split.go
 }
 
 func readBlob(src *wim.Archive, bi wim.BlobInfo) ([]byte, error) {
@@ -275,7 +272,7 @@ func (b *builder) decode(bi wim.BlobInfo) bool {
 	case TranscodeXPRESS:
 		return pipable || bi.Solid || bi.Compression != wim.CompressionXPRESS || bi.ChunkSize != BootChunkSize
 	}
-	return pipable && bi.Compression != wim.CompressionNone
+	return pipable && bi.Compression != wim.CompressionNone || b.foreignCodec(bi) // split.go
 }
 
 // store places a blob that the output holds decoded: XPRESS-compressed for that target when
