@@ -30,7 +30,7 @@ if [ "${REUSE:-0}" != 1 ] || [ ! -f "$WORK/store/big.wim" ]; then
  if [ "${REUSE:-0}" != 1 ] || [ ! -d "$WORK/src" ]; then
   rm -rf "$WORK/src" && mkdir -p "$WORK/src"
   cp -a "$(go env GOROOT)" "$WORK/src/go"
-  have=$(du -sm "$WORK/src" | cut -f1)
+  have=$(du -sLm "$WORK/src" | cut -f1)
   cap=$(( (SIZE_MB - have) * 1024 * 1024 ))
   if [ "$cap" -gt 0 ]; then
     # (awk stops reading early: the SIGPIPE upstream is expected, hence "|| true")
@@ -39,7 +39,7 @@ if [ "${REUSE:-0}" != 1 ] || [ ! -f "$WORK/store/big.wim" ]; then
       while IFS= read -r f; do cp --parents -- "$f" "$WORK/src/" 2>/dev/null || true; done; } || true
   fi
  fi
-  echo "tree: $(du -sm "$WORK/src" | cut -f1) MB in $(find "$WORK/src" -type f | wc -l) files"
+  echo "tree: $(du -sLm "$WORK/src" | cut -f1) MB in $(find -L "$WORK/src" -type f | wc -l) files"
   start=$(date +%s.%N)
   wimlib-imagex capture "$WORK/src" "$WORK/store/big.wim" bench "--compress=$COMPRESS" >/dev/null
   echo "capture ($COMPRESS): $(echo "$(date +%s.%N) - $start" | bc) s, WIM $(( $(stat -c %s "$WORK/store/big.wim") / 1048576 )) MiB"

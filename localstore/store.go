@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/wim"
 )
 
@@ -155,7 +156,7 @@ func (s *Store) Root() string { return s.root }
 func (s *Store) FS() fs.FS { return s.rootFS }
 
 // wimElem matches a path element that enters a WIM image: "name.wim:3".
-var wimElem = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd)):([0-9]{1,9})$`)
+var wimElem = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd|swm)):([0-9]{1,9})$`) // .swm: split.go
 
 // Open opens name for reading.
 func (s *Store) Open(name string) (fs.File, error) {
@@ -248,6 +249,9 @@ func (s *Store) openInWIM(name, wimPath string, idx int, inner string) (fs.File,
 func (s *Store) acquire(wimPath string) (*openWIM, error) {
 	if isoPath, inner, ok := splitISO(wimPath); ok {
 		return s.acquireInISO(isoPath, inner)
+	}
+	if catalog.IsSplitPart(wimPath) {
+		return s.acquireSplit(wimPath) // split.go
 	}
 	real, err := resolveFold(s.rootFS, wimPath)
 	if err != nil {
