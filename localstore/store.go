@@ -200,7 +200,7 @@ func (s *Store) Open(name string) (fs.File, error) {
 	if err != nil || s.verifier == nil || !isWIMName(name) {
 		return f, err
 	}
-	g, err := s.guard(name, f)
+	g, err := s.guard(name, f, true)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -340,7 +340,7 @@ func (s *Store) openWIMFile(real string, size int64) (*wim.Archive, io.Closer, e
 		return nil, nil, err
 	}
 	if s.verifier != nil {
-		if f, err = s.guard(real, f); err != nil {
+		if f, err = s.guard(real, f, false); err != nil {
 			return nil, nil, err
 		}
 	}

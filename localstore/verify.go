@@ -41,7 +41,10 @@ import (
 // and wim.File implement it) and package httpboot: files inside the WIM read in full are
 // served at once (the wim package checks their SHA-1 before their last bytes leave), without
 // immutable cache headers; range requests and the WIM file itself wait for the verdict.
-// A WIM that failed is refused (VerifyError) until the file changes.
+// A WIM that failed keeps that verdict until the file changes: the WIM file itself is refused
+// (VerifyError), ranges and waits inside it get the VerifyError, and files inside it read in
+// full are still served, each checked against its SHA-1 (an undamaged bootmgr still boots; the
+// damaged file never completes).
 
 // fileID identifies one version of a file (verdicts.Identity without the GUID).
 type fileID struct {
@@ -432,13 +435,12 @@ func (g *guardedWIM) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// usable fails when a change was seen or the WIM was found damaged.
+// usable fails when a change was seen. A WIM found damaged is still read: its streams are
+// checked against their SHA-1s whenever read whole (an undamaged file of it still boots);
+// what needs the verdict (ranges, the WIM file served whole) asks WaitVerified.
 func (g *guardedWIM) usable() error {
 	if g.changed.Load() {
 		return &ChangedError{Path: g.path}
-	}
-	if known, good := g.vd.finished(); known && !good {
-		return g.vd.err
 	}
 	return nil
 }
@@ -503,8 +505,8 @@ func (g *guardedWIM) WaitVerified(ctx context.Context) error {
 func (g *guardedWIM) FullReadChecked() bool { return false }
 
 // newOpenWIM makes the openWIM of a WIM the store opened; when its file is guarded, a change
-// in place or a bad verdict closes it for new requests and drops its decoded chunks from the
-// cache (readers still holding it fail their next read of the file).
+// in place closes it for new requests and drops its decoded chunks from the cache (readers
+// still holding it fail their next read of the file).
 func (s *Store) newOpenWIM(key string, id fileID, arch *wim.Archive, closer io.Closer, st fs.FileInfo) *openWIM {
 	ow := &openWIM{arch: arch, closer: closer, size: st.Size(), mtime: st.ModTime(), id: id}
 	g, ok := closer.(*guardedWIM)
@@ -512,19 +514,12 @@ func (s *Store) newOpenWIM(key string, id fileID, arch *wim.Archive, closer io.C
 		return ow
 	}
 	ow.guard = g
-	drop := func() { s.dropWIM(key, ow) }
-	g.setOnChange(drop)
-	s.verifier.onDone(g.vd, func(good bool) {
-		if !good {
-			drop()
-		}
-	})
+	g.setOnChange(func() { s.dropWIM(key, ow) })
 	return ow
 }
 
 // current reports whether ow may serve the file version id: same version (size and mtime,
-// and on Linux device, inode and ctime), not written in place since it was opened, not found
-// damaged.
+// and on Linux device, inode and ctime), not written in place since it was opened.
 func (ow *openWIM) current(id fileID) bool {
 	return ow.id == id && (ow.guard == nil || ow.guard.usable() == nil)
 }
@@ -541,8 +536,10 @@ func (s *Store) dropWIM(key string, ow *openWIM) {
 }
 
 // guard wraps a WIM file of the store in a guardedWIM (f is returned as is when it is not a
-// local regular file). A version known to be damaged is refused.
-func (s *Store) guard(name string, f fs.File) (fs.File, error) {
+// local regular file). With refuseBad, a version known to be damaged is refused: the WIM file
+// itself is never served once known damaged (nothing checks a whole-file read), while a
+// damaged WIM is still opened for its images (their streams are checked when read whole).
+func (s *Store) guard(name string, f fs.File, refuseBad bool) (fs.File, error) {
 	osf, ok := f.(*os.File)
 	if !ok || s.verifier == nil {
 		return f, nil
@@ -554,7 +551,7 @@ func (s *Store) guard(name string, f fs.File) (fs.File, error) {
 	id := statIdentity(fi)
 	rootFS := s.rootFS
 	vd := s.verifier.track(name, id, osf, func() (fs.File, error) { return rootFS.Open(name) })
-	if known, good := vd.finished(); known && !good {
+	if known, good := vd.finished(); known && !good && refuseBad {
 		f.Close()
 		return nil, vd.err
 	}
@@ -583,7 +580,7 @@ func (s *Store) VerifyInBackground(names []string) {
 			if err != nil {
 				continue
 			}
-			if g, err := s.guard(n, f); err == nil {
+			if g, err := s.guard(n, f, false); err == nil {
 				g.Close()
 			}
 		}

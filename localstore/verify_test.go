@@ -238,9 +238,13 @@ func TestWrittenInPlaceIsNoticed(t *testing.T) {
 	if err := f.(verdicter).WaitVerified(ctx); !errors.As(err, &ve) || !ve.Corrupt() {
 		t.Fatalf("verdict on the changed WIM: %v, want VerifyError", err)
 	}
+	if _, err := io.ReadAll(f); !errors.Is(err, wim.ErrChecksum) {
+		t.Errorf("full read of the damaged big.bin: %v, want a checksum error", err)
+	}
 	f.Close()
-	if _, err := s.Open("pe.wim:1/other.bin"); !errors.As(err, &ve) {
-		t.Errorf("opening a file of the damaged WIM: %v, want VerifyError", err)
+	// An undamaged file of it still reads whole (checked against its SHA-1).
+	if got, err := readAll(t, s, "pe.wim:1/other.bin"); err != nil || !bytes.Equal(got, l.d.OData) {
+		t.Errorf("undamaged file of the damaged WIM: %v", err)
 	}
 	if _, err := s.Open("pe.wim"); !errors.As(err, &ve) {
 		t.Errorf("opening the damaged WIM: %v, want VerifyError", err)
@@ -273,8 +277,18 @@ func TestDamagedWIMStaysRefusedUntilChanged(t *testing.T) {
 	if log := l.log.String(); !strings.Contains(log, "level=ERROR msg=\"WIM failed verification") {
 		t.Errorf("no ERROR record:\n%s", log)
 	}
-	if _, err := s.Open("pe.wim:1/other.bin"); !errors.As(err, &ve) || !errors.Is(err, ve.Err) {
-		t.Errorf("a file of the damaged WIM opens: %v", err)
+	// Inside it: no file counts as verified, a range (WaitVerified) learns why, a full read
+	// of the damaged file fails its SHA-1 check.
+	f, err := s.Open("pe.wim:1/other.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fv := f.(verdicter); fv.Verified() || !errors.As(fv.WaitVerified(context.Background()), &ve) {
+		t.Errorf("a file of the damaged WIM: Verified %v", fv.Verified())
+	}
+	f.Close()
+	if _, err := readAll(t, s, "pe.wim:1/big.bin"); !errors.Is(err, wim.ErrChecksum) {
+		t.Errorf("full read of the damaged file: %v", err)
 	}
 
 	// A restart: still refused, from the state file, without verifying again.
