@@ -202,7 +202,7 @@ func (w *WinPEBoot) source(store fs.FS) (*peSource, error) {
 		}
 		size, mtime = fi.Size(), fi.ModTime()
 	}
-	stamp := w.injectStamp(store)
+	stamp := w.injectStamp(store) + splitStamp(store, w.Image)
 	if s := w.src; s != nil && s.size == size && s.mtime.Equal(mtime) && s.stamp == stamp {
 		return s, nil
 	}
@@ -239,10 +239,20 @@ func (w *WinPEBoot) open(store fs.FS) (*peSource, error) {
 		f.Close()
 		return nil, fmt.Errorf("the store cannot read it at random offsets")
 	}
-	a, err := wim.Open(ra, fi.Size(), &wim.Options{Cache: w.chunks})
+	var a *wim.Archive
+	var parts io.Closer
+	if catalog.IsSplitPart(w.Image) {
+		// Every part of the set (catalog/split.go); build joins them into one WIM.
+		a, parts, err = catalog.OpenSplit(store, w.Image, w.chunks)
+	} else {
+		a, err = wim.Open(ra, fi.Size(), &wim.Options{Cache: w.chunks})
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if parts != nil {
+		f = splitFile{f, parts} // the other parts stay open with the file, and close with it
 	}
 	s := &peSource{w: w, size: fi.Size(), mtime: fi.ModTime(), built: time.Now(), file: f, served: ra, sSize: fi.Size()}
 	if err := s.chooseIndex(a); err != nil {
@@ -329,13 +339,14 @@ func (s *peSource) chooseIndex(a *wim.Archive) error {
 // otherwise a WIM holding only that image is synthesised (exported, with the injected files,
 // transcoded to uncompressed when the source uses a codec boot loaders refuse).
 func (s *peSource) build(store fs.FS, a *wim.Archive) error {
-	transcode, why := wimsynth.NeedsTranscode(a)
+	transcode, why := wimsynth.NeedsReencode(a) // a split set is joined without re-encoding
 	ov, err := s.w.overlay(store)
 	if err != nil {
 		return err
 	}
 	multi := len(a.Images()) > 1
-	if !transcode && ov.Len() == 0 && (!multi || s.index == int(a.Header().BootIndex)) {
+	split := a.Header().TotalParts > 1
+	if !transcode && !split && ov.Len() == 0 && (!multi || s.index == int(a.Header().BootIndex)) {
 		img, err := a.Image(s.index)
 		if err != nil {
 			return err
@@ -349,6 +360,9 @@ func (s *peSource) build(store fs.FS, a *wim.Archive) error {
 		return nil
 	}
 	var notes []string
+	if split {
+		notes = append(notes, fmt.Sprintf("%d split parts joined", a.Header().TotalParts))
+	}
 	if multi {
 		notes = append(notes, fmt.Sprintf("image %d exported", s.index))
 	}
@@ -356,7 +370,7 @@ func (s *peSource) build(store fs.FS, a *wim.Archive) error {
 		notes = append(notes, fmt.Sprintf("%d files injected", ov.Len()))
 	}
 	opts := wimsynth.Options{Index: s.index, Overlay: ov, Name: "boot.wim", Cache: s.w.cache,
-		SourceTag: fmt.Sprintf("%d-%d", s.size, s.mtime.UnixNano())}
+		SourceTag: fmt.Sprintf("%d-%d", s.size, s.mtime.UnixNano()) + splitStamp(store, s.w.Image)}
 	if transcode {
 		target := wimsynth.TranscodeUncompressed
 		if s.w.Transcode == TranscodeXPRESS {
@@ -537,3 +551,24 @@ func (s *peSource) servedFile(name string) fs.File {
 	}
 	return f
 }
+
+// splitStamp identifies the versions of a split image's parts (every .swm file of its
+// folder: a part added or replaced opens the set again); "" for other images.
+func splitStamp(store fs.FS, name string) string {
+	if !catalog.IsSplitPart(name) {
+		return ""
+	}
+	sibs, err := catalog.SplitSiblings(store, name)
+	if err != nil {
+		return "unlisted;"
+	}
+	return catalog.SplitStamp(sibs)
+}
+
+// splitFile is part 1 of a split image, closing every part with it.
+type splitFile struct {
+	fs.File
+	parts io.Closer
+}
+
+func (f splitFile) Close() error { return errors.Join(f.File.Close(), f.parts.Close()) }
