@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -239,3 +240,51 @@ func TestSplitHostileHeaders(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// FuzzSplitHeaders: any header bytes in any part of a set (part counts of 0 and 65535, part
+// numbers over the count, GUIDs, compression flags, chunk sizes) give problems or a set that
+// opens, never a panic; an opened set is complete and consistent.
+func FuzzSplitHeaders(f *testing.F) {
+	store := f.TempDir()
+	_, parts := testenv.BuildSplitWinPE(f, store, "pe", 1)
+	orig := make([][]byte, len(parts))
+	for i, p := range parts {
+		orig[i], _ = os.ReadFile(p)
+	}
+	le := binary.LittleEndian
+	seed := func(part int, off int, v []byte) { f.Add(uint8(part), uint8(off), v) }
+	seed(1, 0x2A, []byte{0, 0})       // part count 0
+	seed(0, 0x2A, []byte{0xff, 0xff}) // 65535
+	seed(1, 0x28, []byte{9, 0})       // part number over the count
+	seed(2, 0x14, le.AppendUint32(nil, 65536))
+	seed(2, 0x10, le.AppendUint32(nil, 0x00020002)) // XPRESS
+	seed(1, 0x18, []byte("another set GUID"))
+	seed(3, 0x28, []byte{2, 0}) // a second part 2
+	f.Fuzz(func(t *testing.T, part uint8, off uint8, v []byte) {
+		dir := t.TempDir()
+		for i, b := range orig {
+			b = bytes.Clone(b)
+			if int(part)%len(orig) == i && int(off) < wim.HeaderSize {
+				copy(b[off:wim.HeaderSize], v)
+			}
+			os.WriteFile(filepath.Join(dir, filepath.Base(parts[i])), b, 0o644)
+		}
+		snap, err := Scan(context.Background(), dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range snap.Files {
+			if n := strings.Count(problemsOf(&f), " is missing"); n > maxNamedMissing {
+				t.Errorf("%s: %d missing parts listed one by one", f.Path, n)
+			}
+		}
+		a, closer, err := OpenSplit(os.DirFS(dir), "pe.swm", nil)
+		if err != nil {
+			return
+		}
+		defer closer.Close()
+		if a.MissingParts() != 0 {
+			t.Errorf("an opened set misses parts %v", a.MissingPartNumbers(0))
+		}
+	})
+}
