@@ -105,6 +105,11 @@ type FullDHCP struct {
 	DNS                  []netip.Addr
 	Lease                time.Duration
 	Leases               string // path of the lease database
+	Domain               string // option 15; "" = none
+	// Options are extra options every client of the pool gets; Reservations give fixed
+	// addresses and host names by MAC (config_dhcpopts.go).
+	Options      []DHCPOption
+	Reservations []Reservation
 }
 
 // Prefix returns the pool's network (range start masked by the netmask).
@@ -142,6 +147,9 @@ type Rule struct {
 	Match Match
 	Entry string
 	Line  int
+	// DHCPOptions are extra options (full DHCP mode) for the clients the rule matches
+	// (config_dhcpopts.go).
+	DHCPOptions []DHCPOption
 }
 
 // WaitForever as Menu.Timeout (config "timeout: none") shows the menu until someone chooses.

@@ -357,7 +357,8 @@ func (d *decoder) dhcp(n *yaml.Node, key string, dst *DHCPConfig) {
 
 func (d *decoder) full(n *yaml.Node, key string) *FullDHCP {
 	f := &FullDHCP{Lease: DefaultLease, Leases: DefaultLeasesPath}
-	var rangeNode *yaml.Node
+	var rangeNode, resNode *yaml.Node
+	var resKey string
 	seen := d.mapping(n, key, fields{
 		"range": func(v *yaml.Node, k string) {
 			rangeNode = v
@@ -404,8 +405,14 @@ func (d *decoder) full(n *yaml.Node, key string) *FullDHCP {
 				d.errorf(v, k, "lease %s is too short (at least 1m)", f.Lease)
 			}
 		},
-		"leases": func(v *yaml.Node, k string) { d.nonEmpty(v, k, &f.Leases) },
+		"leases":       func(v *yaml.Node, k string) { d.nonEmpty(v, k, &f.Leases) },
+		"domain":       func(v *yaml.Node, k string) { d.domain(v, k, &f.Domain) },       // config_dhcpopts.go
+		"options":      func(v *yaml.Node, k string) { f.Options = d.dhcpOptions(v, k) }, // config_dhcpopts.go
+		"reservations": func(v *yaml.Node, k string) { resNode, resKey = v, k },          // after range and netmask
 	})
+	if resNode != nil {
+		defer d.reservations(resNode, resKey, f)
+	}
 	for _, req := range []string{"range", "netmask"} {
 		if _, ok := seen[req]; !ok {
 			d.errorf(n, joinKey(key, req), "required in full DHCP mode")
@@ -546,8 +553,9 @@ func (d *decoder) rules(n *yaml.Node, key string, cfg *Config) {
 		k := fmt.Sprintf("%s[%d]", key, i)
 		r := Rule{Line: item.Line}
 		seen := d.mapping(item, k, fields{
-			"match": func(v *yaml.Node, k string) { d.match(v, k, &r.Match) },
-			"entry": func(v *yaml.Node, k string) { d.str(v, k, &r.Entry) },
+			"match":        func(v *yaml.Node, k string) { d.match(v, k, &r.Match) },
+			"entry":        func(v *yaml.Node, k string) { d.str(v, k, &r.Entry) },
+			"dhcp_options": func(v *yaml.Node, k string) { r.DHCPOptions = d.dhcpOptions(v, k) }, // config_dhcpopts.go
 		})
 		if _, ok := seen["entry"]; !ok {
 			d.errorf(item, k+".entry", "required")

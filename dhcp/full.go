@@ -24,6 +24,13 @@ type FullConfig struct {
 	LeaseDB            string        // bbolt file
 	OfferHold          time.Duration // how long an offered address stays reserved (default 1 min)
 	DeclineHold        time.Duration // how long a declined address stays parked (default 10 min)
+	// Reservations give a MAC a fixed address (in the pool or elsewhere in its network) and
+	// a host name (option 12); see reserve.go for how they meet existing leases.
+	Reservations []boot.Reservation
+	// Options go to every client; RuleOptions to the clients a rule matches, before Options
+	// (extraopts.go). Codes pxewim sets itself are refused by the config decoder.
+	Options     []boot.DHCPOption
+	RuleOptions []RuleOptions
 }
 
 func (fc *FullConfig) setDefaults() {
@@ -58,7 +65,12 @@ func (fc *FullConfig) validate() error {
 	if fc.LeaseDB == "" {
 		return errors.New("dhcp full mode: lease database path is empty")
 	}
-	return nil
+	bits, _ := maskBits(fc.Netmask)
+	subnet, _ := fc.PoolStart.Prefix(bits)
+	if err := validateReservations(fc.Reservations, subnet); err != nil {
+		return err
+	}
+	return validateOptions(fc.Options, fc.RuleOptions)
 }
 
 // maskBits turns a dotted netmask into a prefix length, refusing non-contiguous masks.
@@ -98,6 +110,7 @@ func newFullState(fc FullConfig, prev *fullState) (*fullState, error) {
 		if err != nil {
 			return nil, err
 		}
+		ls.setReservations(fc.Reservations)
 		prev.ownsDB = false
 		return &fullState{cfg: fc, leases: ls, subnet: subnet, ownsDB: true}, nil
 	}
@@ -105,6 +118,7 @@ func newFullState(fc FullConfig, prev *fullState) (*fullState, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls.setReservations(fc.Reservations)
 	return &fullState{cfg: fc, leases: ls, subnet: subnet, ownsDB: true}, nil
 }
 
@@ -180,7 +194,7 @@ func (f *fullState) request(ctx context.Context, h *handler, rq request, client 
 	if !ip.IsValid() || ip.IsUnspecified() {
 		return f.nak(rq, "request names no address")
 	}
-	if !f.leases.InPool(ip) {
+	if !f.leases.Serves(ip) {
 		return f.nak(rq, fmt.Sprintf("%v is not on this network", ip))
 	}
 	if err := f.leases.Bind(key, mac, ip, f.cfg.LeaseTime); err != nil {
@@ -200,6 +214,8 @@ func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *b
 	if ip.IsValid() {
 		l.LeaseTime = f.cfg.LeaseTime
 	}
+	l.HostName = f.hostName(rq.pkt.ClientHWAddr.String())
+	l.Extra = f.extraOptions(rq.pkt, client)
 	d := Decision{NoBoot: true}
 	if client != nil {
 		client.IP = ip
@@ -213,6 +229,13 @@ func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *b
 		}
 	}
 	r, err := build(rq.pkt, client, rq.server, d, l)
+	if errors.Is(err, ErrReplyTooLarge) && len(l.Extra) > 0 {
+		// Too many extra options for this client: keep those it asked for (option 55).
+		l.Extra = requestedOnly(rq.pkt, l.Extra)
+		h.log.Warn("reply too large with every extra option; sending only those the client requested",
+			"mac", rq.pkt.ClientHWAddr.String(), "kept", len(l.Extra))
+		r, err = build(rq.pkt, client, rq.server, d, l)
+	}
 	if err != nil && !d.NoBoot {
 		// A bad boot file must not cost the client its address.
 		h.log.Warn("boot file unusable; giving an address without it", "mac", rq.pkt.ClientHWAddr.String(), "err", err)

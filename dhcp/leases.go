@@ -50,6 +50,10 @@ type LeaseStore struct {
 	db         *bolt.DB
 	start, end netip.Addr
 	now        func() time.Time
+	// reserved maps a reserved address to its MAC, byMAC the other way (reserve.go). Set
+	// before the store is used, never changed after.
+	reserved map[netip.Addr]string
+	byMAC    map[string]netip.Addr
 }
 
 // OpenLeaseStore opens (creating if needed) the lease file at path for the pool start..end.
@@ -98,7 +102,7 @@ func (s *LeaseStore) withPool(start, end netip.Addr) (*LeaseStore, error) {
 	if err := checkPool(start, end); err != nil {
 		return nil, err
 	}
-	return &LeaseStore{db: s.db, start: start, end: end, now: s.now}, nil
+	return &LeaseStore{db: s.db, start: start, end: end, now: s.now, reserved: s.reserved, byMAC: s.byMAC}, nil
 }
 
 // InPool reports whether ip belongs to the pool.
@@ -113,6 +117,18 @@ func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(leaseBucket))
 		now := s.now()
+		if rip, ok := s.byMAC[mac]; ok {
+			// A reserved MAC gets its address, whoever held it (reserve.go).
+			got = rip
+			rec, err := get(b, rip)
+			if err != nil {
+				return err
+			}
+			if rec != nil && rec.MAC == mac && rec.State == LeaseBound && rec.active(now) {
+				return nil
+			}
+			return put(b, rip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+		}
 		ip, rec, err := s.pick(b, client, requested, now)
 		if err != nil {
 			return err
@@ -131,10 +147,10 @@ func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time
 
 // pick chooses the address Reserve hands out and returns its current record (nil if none).
 func (s *LeaseStore) pick(b *bolt.Bucket, client string, requested netip.Addr, now time.Time) (netip.Addr, *LeaseRecord, error) {
-	if ip, rec, ok := s.findClient(b, client); ok {
+	if ip, rec, ok := s.findClient(b, client); ok && !s.isReserved(ip) {
 		return ip, rec, nil
 	}
-	if s.InPool(requested) {
+	if s.InPool(requested) && !s.isReserved(requested) {
 		rec, err := get(b, requested)
 		if err != nil {
 			return netip.Addr{}, nil, err
@@ -152,10 +168,11 @@ func (s *LeaseStore) pick(b *bolt.Bucket, client string, requested netip.Addr, n
 		if err != nil {
 			return netip.Addr{}, nil, err
 		}
-		if rec == nil {
+		if s.isReserved(ip) {
+			// never handed to anyone but its MAC
+		} else if rec == nil {
 			return ip, nil, nil
-		}
-		if !expired.IsValid() && !rec.active(now) {
+		} else if !expired.IsValid() && !rec.active(now) {
 			expired, expiredRec = ip, rec
 		}
 		if ip == s.end {
@@ -175,7 +192,7 @@ func (s *LeaseStore) findClient(b *bolt.Bucket, client string) (netip.Addr, *Lea
 	var rec *LeaseRecord
 	_ = b.ForEach(func(k, v []byte) error {
 		r, err := decode(k, v)
-		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.InPool(r.IP) {
+		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.Serves(r.IP) {
 			return nil
 		}
 		found, rec = r.IP, r
@@ -190,9 +207,13 @@ var errStop = errors.New("stop")
 // when another client holds ip and ErrNotInPool when ip is not ours. Any other address the
 // client held is freed: one lease per client.
 func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Duration) error {
-	if !s.InPool(ip) {
+	if !s.Serves(ip) {
 		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrNotInPool)
 	}
+	if err := s.checkReservation(mac, ip); err != nil {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
+	}
+	_, ownReserved := s.byMAC[mac]
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(leaseBucket))
 		now := s.now()
@@ -200,7 +221,7 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 		if err != nil {
 			return err
 		}
-		if rec.active(now) && rec.Client != client {
+		if rec.active(now) && rec.Client != client && !ownReserved {
 			return ErrAddrTaken
 		}
 		if old, _, ok := s.findClient(b, client); ok && old != ip {
@@ -219,7 +240,7 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 // Decline parks ip for hold after client reported it in use. Only the client that was offered
 // the address (or nobody) can park it, so a hostile client cannot take others' leases away.
 func (s *LeaseStore) Decline(client string, ip netip.Addr, hold time.Duration) error {
-	if !s.InPool(ip) {
+	if !s.Serves(ip) {
 		return fmt.Errorf("decline %v from %s: %w", ip, client, ErrNotInPool)
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {

@@ -74,6 +74,10 @@ type Lease struct {
 	DNS       []netip.Addr // empty: no option 6
 	Domain    string       // empty: no option 15
 	LeaseTime time.Duration
+	HostName  string // empty: no option 12 (a reservation's name)
+	// Extra are further options (dhcp.full.options, rules[].dhcp_options), set after the ones
+	// above (so 6 and 15 given here replace DNS and Domain) and before the boot information.
+	Extra []boot.DHCPOption
 }
 
 // ErrReplyTooLarge is returned when a reply would exceed MaxReplySize.
@@ -226,6 +230,12 @@ func setLeaseOptions(r *dhcpv4.DHCPv4, l Lease) {
 	}
 	if l.Domain != "" {
 		r.Options.Update(dhcpv4.OptDomainName(l.Domain))
+	}
+	if l.HostName != "" {
+		r.Options.Update(dhcpv4.OptHostName(l.HostName))
+	}
+	for _, o := range l.Extra {
+		r.Options.Update(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.Code), append([]byte(nil), o.Value...)))
 	}
 	if l.LeaseTime > 0 {
 		r.Options.Update(dhcpv4.OptIPAddressLeaseTime(l.LeaseTime))

@@ -368,8 +368,7 @@ func checkLeaseFile(cfg *boot.Config) []problem {
 		return nil
 	}
 	f := cfg.DHCP.Full
-	if err := dhcp.CheckFullConfig(dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
-		Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}); err != nil { // as serve_listen.go's dhcpConfig
+	if err := dhcp.CheckFullConfig(dhcpFullConfig(f, cfg.Rules)); err != nil { // as serve_listen.go's dhcpConfig
 		return []problem{{what: "dhcp.full: " + err.Error(), fix: "correct dhcp.full (range, netmask, leases)"}}
 	}
 	p := f.Leases

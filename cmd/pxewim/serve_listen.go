@@ -208,7 +208,22 @@ func (d *daemon) applyListeners(cfg *boot.Config, cfgs ...*boot.Config) {
 // dhcpSettings is the part of a DHCP config that a reload compares: what the config file sets
 // (the policy and observer are the daemon's own and never change).
 func dhcpSettings(dc dhcp.Config) string {
-	return fmt.Sprintf("%v|%q|%+v|%v|%v|%+v", dc.Mode, dc.Interfaces, dc.Full, dc.NextServer, dc.RaspberryPi, dc.RateLimit)
+	// Rules' matches hold *bool: print what they point at, not where.
+	rules := make([]string, 0, len(dc.Full.RuleOptions))
+	for _, r := range dc.Full.RuleOptions {
+		m := r.Match
+		rules = append(rules, fmt.Sprintf("%d %q %s %q %s %s %+v", r.Line, m.MAC, m.Arch, m.UUID, boolPtr(m.IPXE), boolPtr(m.HTTPBoot), r.Options))
+	}
+	full := dc.Full
+	full.RuleOptions = nil
+	return fmt.Sprintf("%v|%q|%+v|%q|%v|%v|%+v", dc.Mode, dc.Interfaces, full, rules, dc.NextServer, dc.RaspberryPi, dc.RateLimit)
+}
+
+func boolPtr(b *bool) string {
+	if b == nil {
+		return "-"
+	}
+	return fmt.Sprint(*b)
 }
 
 // move starts a server on addr ("" = none) and returns the slot that serves afterwards: the
@@ -277,10 +292,23 @@ func (d *daemon) dhcpConfig(cfg *boot.Config) dhcp.Config {
 	dc.RateLimit = dhcp.RateLimit{Off: rl.Off, PerMAC: dhcp.Rate{PerSecond: rl.MACPerSecond, Burst: rl.MACBurst},
 		PerSource: dhcp.Rate{PerSecond: rl.SourcePerSecond, Burst: rl.SourceBurst}, Tracked: rl.Tracked}
 	if f := cfg.DHCP.Full; f != nil {
-		dc.Full = dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
-			Router: f.Router, DNS: f.DNS, LeaseTime: f.Lease, LeaseDB: f.Leases}
+		dc.Full = dhcpFullConfig(f, cfg.Rules)
 	}
 	return dc
+}
+
+// dhcpFullConfig turns dhcp.full (and the rules' dhcp_options) into the DHCP server's full-mode
+// config; "pxewim check" validates the same.
+func dhcpFullConfig(f *boot.FullDHCP, rules []boot.Rule) dhcp.FullConfig {
+	fc := dhcp.FullConfig{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, Netmask: f.Netmask,
+		Router: f.Router, DNS: f.DNS, Domain: f.Domain, LeaseTime: f.Lease, LeaseDB: f.Leases,
+		Reservations: f.Reservations, Options: f.Options}
+	for _, r := range rules {
+		if len(r.DHCPOptions) > 0 {
+			fc.RuleOptions = append(fc.RuleOptions, dhcp.RuleOptions{Match: r.Match, Options: r.DHCPOptions, Line: r.Line})
+		}
+	}
+	return fc
 }
 
 // dhcpRegistrar remembers Raspberry Pi clients, which the DHCP server answers without asking
