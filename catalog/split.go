@@ -240,6 +240,9 @@ func firstN(paths []string, n int) []string {
 // foreignNames adds, for each missing part whose wimlib name (x3.swm beside x.swm) is taken
 // by a part of another set, that it belongs to another set.
 func (s *SplitSet) foreignNames(sets []*SplitSet) {
+	if s.Parts[0].Number != 1 {
+		return // the names are those of the set whose part 1 is here
+	}
 	for _, n := range s.Missing {
 		want := s.PartName(n)
 		if want == "" {
