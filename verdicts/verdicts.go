@@ -33,6 +33,8 @@ import (
 // MaxRecords bounds the verdicts kept in the file.
 const MaxRecords = 4096
 
+var maxRecords = MaxRecords // tests lower it
+
 const bucket = "wim-verdicts"
 
 // Identity names one version of one file.
@@ -159,11 +161,11 @@ func trim(b *bolt.Bucket) error {
 		all = append(all, rec{append([]byte(nil), k...), v.Checked})
 		return nil
 	})
-	if err != nil || len(all) <= MaxRecords {
+	if err != nil || len(all) <= maxRecords {
 		return err
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].when.Before(all[j].when) })
-	for _, r := range all[:len(all)-MaxRecords] {
+	for _, r := range all[:len(all)-maxRecords] {
 		if err := b.Delete(r.k); err != nil {
 			return err
 		}
