@@ -59,8 +59,9 @@ type daemon struct {
 	configStat os.FileInfo // of the config file when last loaded
 
 	catalog *catalog.Watcher // the store's images; follows the store on reload (serve_catalog.go)
-	// verifier verifies the local store's WIMs in the background (serve_verify.go).
-	verifier *localstore.Verifier
+	// verifier verifies the local store's WIMs in the background (serve_verify.go); set on
+	// the first load of a local store, read by /metrics scrapes.
+	verifier atomic.Pointer[localstore.Verifier]
 
 	// Listeners opened before serving, so bind errors surface at start; a reload replaces them
 	// (serve_listen.go). Guarded by reloadMu once run has started.
@@ -258,8 +259,8 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.cur.Load().policy.Retire()
 	d.cur.Load().store.Close()
-	if d.verifier != nil {
-		d.verifier.Close()
+	if v := d.verifier.Load(); v != nil {
+		v.Close()
 	}
 	if first != nil {
 		return first

@@ -30,8 +30,8 @@ func stateDir(cfg *boot.Config) string {
 // the state folder of cfg (a reload keeps the verifier and its file). Without a writable
 // state folder verdicts are kept in memory: every start verifies the store again.
 func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
-	if d.verifier != nil {
-		return d.verifier
+	if v := d.verifier.Load(); v != nil {
+		return v // loads run one at a time (reloadMu)
 	}
 	path := filepath.Join(stateDir(cfg), verdictsFile)
 	db, err := verdicts.Open(path)
@@ -39,8 +39,9 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 		d.log.Warn("WIM verdicts are kept in memory only: every start verifies the store's WIMs again", "file", path, "error", err)
 		db = nil
 	}
-	d.verifier = localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log})
-	return d.verifier
+	v := localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log})
+	d.verifier.Store(v)
+	return v
 }
 
 // verifyWIMs queues the store's WIM files the catalog lists for background verification
@@ -60,10 +61,11 @@ func verifyWIMs(store *localstore.Store, snap *catalog.Snapshot) {
 
 // verifyStats are the verifier's counters for /metrics (zero for a remote store).
 func (d *daemon) verifyStats() metrics.VerifyStats {
-	if d.verifier == nil {
+	v := d.verifier.Load()
+	if v == nil {
 		return metrics.VerifyStats{}
 	}
-	st := d.verifier.Stats()
+	st := v.Stats()
 	ms := metrics.VerifyStats{Good: st.Verified, Bad: st.Failed, Remembered: st.Remembered, Pending: int64(st.Queued)}
 	if st.Running != "" {
 		ms.Pending++

@@ -78,11 +78,21 @@ func TestServeWIMVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(store, "pe.wim"), good)
-	port := serveFreePort(t, "tcp")
+	port, adminPort := serveFreePort(t, "tcp"), serveFreePort(t, "tcp")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort)
 	config := filepath.Join(dir, "pxewim.yaml")
-	writeFile(t, config, []byte(fmt.Sprintf("store: %s\nstate_dir: %s\nipxe: {dir: %s}\nlisten: {http: \"127.0.0.1:%d\", tftp: \"\"}\n",
-		store, state, filepath.Join(dir, "no-ipxe"), port)))
+	writeFile(t, config, []byte(fmt.Sprintf("store: %s\nstate_dir: %s\nipxe: {dir: %s}\nlisten: {http: \"127.0.0.1:%d\", tftp: \"\"}\nadmin: {listen: \"127.0.0.1:%d\"}\n",
+		store, state, filepath.Join(dir, "no-ipxe"), port, adminPort)))
+	counts := func(good, bad, remembered float64) {
+		t.Helper()
+		m := scrape(t, metricsURL)
+		if m[`pxewim_wim_verifications_total{verdict="good"}`] != good || m[`pxewim_wim_verifications_total{verdict="bad"}`] != bad ||
+			m[`pxewim_wim_verdicts_remembered_total`] != remembered {
+			t.Errorf("metrics: good %v bad %v remembered %v, want %v %v %v", m[`pxewim_wim_verifications_total{verdict="good"}`],
+				m[`pxewim_wim_verifications_total{verdict="bad"}`], m[`pxewim_wim_verdicts_remembered_total`], good, bad, remembered)
+		}
+	}
 	start := func() (*serveLog, func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		log, done := startServeFromConfig(t, ctx, config, base)
@@ -110,6 +120,7 @@ func TestServeWIMVerdicts(t *testing.T) {
 	if r := curlGet(t, curl, blob, "-r", "1000-1999"); r.code != 206 || !bytes.Equal(r.body, d.Data[1000:2000]) {
 		t.Fatalf("range of a verified WIM: status %d", r.code)
 	}
+	counts(1, 0, 0)
 	stop()
 
 	// Restart: the unchanged WIM is known good at once, nothing is verified again.
@@ -120,6 +131,7 @@ func TestServeWIMVerdicts(t *testing.T) {
 	if strings.Contains(log.String(), "WIM verified") {
 		t.Fatalf("the unchanged WIM was verified again after a restart:\n%s", log)
 	}
+	counts(0, 0, 1)
 
 	// dd conv=notrunc over the stored bytes of big.bin, while the daemon serves.
 	out, err := exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(store, "pe.wim"), "bs=1",
@@ -158,6 +170,7 @@ func TestServeWIMVerdicts(t *testing.T) {
 	if !strings.Contains(log.String(), `level=ERROR msg="WIM failed verification: it is not served until the file changes" wim=pe.wim`) {
 		t.Errorf("no ERROR record for the failed verification:\n%s", log)
 	}
+	counts(0, 1, 1)
 	stop()
 
 	// Restart: still bad, from the state file, without verifying again.
