@@ -308,7 +308,7 @@ type Ref struct {
 	Path  string // slash-separated path, fs.ValidPath form
 }
 
-var wimRef = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd)):([0-9]+)/(.*)$`)
+var wimRef = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd|swm)):([0-9]+)/(.*)$`) // .swm: a split set (localstore/split.go)
 
 // ParseRef parses a store reference. Backslashes count as slashes and one leading slash is
 // dropped; ".." and empty elements are refused, so a reference never leaves the store.

@@ -29,7 +29,9 @@ func TestServeSplitSet(t *testing.T) {
 	src, _ := testenv.BuildSplitWinPE(t, store, "pe", 1)
 	os.WriteFile(filepath.Join(store, "wimboot"), []byte("wimboot stand-in"), 0o644)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(cfg, []byte("store: "+store+"\nwinpe: {auto: true, wimboot: wimboot}\nmenu: {timeout: 5s}\n"), 0o644)
+	// A linux entry whose kernel and initrd lie inside the set (any file of it will do here).
+	os.WriteFile(cfg, []byte("store: "+store+"\nwinpe: {auto: true, wimboot: wimboot}\nmenu: {timeout: 5s}\n"+
+		"entries:\n  - name: fromsplit\n    linux: {kernel: pe.swm:1/Windows/System32/drivers/pad4.sys, initrd: pe.swm:1/Windows/Boot/EFI/boot.stl}\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, tftpAddr, log, done := startServe(t, ctx, "--config", cfg)
@@ -83,6 +85,17 @@ func TestServeSplitSet(t *testing.T) {
 		if b := curl("-r", "1000-2999", base+"/files/pe.swm:1/"+p); !bytes.Equal(b, exp[1000:3000]) {
 			t.Errorf("/files/pe.swm:1/%s range 1000-2999: %d bytes", p, len(b))
 		}
+	}
+	// The linux entry's kernel and initrd: content-addressed URLs (as for a .wim), right bytes.
+	lm := regexp.MustCompile(`(?m)^kernel (\S+/pad4\.sys)\b[^\n]*\ninitrd (?:-n \S+ )?(\S+/boot\.stl)`).FindStringSubmatch(menu)
+	if lm == nil || !strings.Contains(lm[1], "/blob/") {
+		t.Fatalf("menu has no content-addressed kernel and initrd from the set:\n%s", menu)
+	}
+	if b, exp := curl(lm[1]), testenv.WimExtract(t, src, 1, "Windows/System32/drivers/pad4.sys"); !bytes.Equal(b, exp) {
+		t.Errorf("kernel %s: %d bytes, want %d", lm[1], len(b), len(exp))
+	}
+	if b, exp := curl(lm[2]), testenv.WimExtract(t, src, 1, "Windows/Boot/EFI/boot.stl"); !bytes.Equal(b, exp) {
+		t.Errorf("initrd %s: %d bytes, want %d", lm[2], len(b), len(exp))
 	}
 	checkWinPETFTP(t, tftpAddr, entry, src, 1, log)
 	if strings.Contains(log.String(), "level=ERROR") {
