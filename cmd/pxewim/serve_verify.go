@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 
 	"github.com/pxewim/pxewim/boot"
@@ -33,7 +34,18 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 	if v := d.verifier.Load(); v != nil {
 		return v // loads run one at a time (reloadMu)
 	}
-	path := filepath.Join(stateDir(cfg), verdictsFile)
+	dir := stateDir(cfg)
+	path := filepath.Join(dir, verdictsFile)
+	if cfg.StateDir == "" {
+		// The default folder is used only where it exists (the package's systemd unit makes
+		// it): a daemon run by hand, or by a test, creates nothing outside what it was given.
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			d.log.Info("WIM verdicts are kept in memory: the default state folder does not exist (set state_dir to keep them across restarts)", "dir", dir)
+			v := localstore.NewVerifier(localstore.VerifierOptions{Logger: d.log})
+			d.verifier.Store(v)
+			return v
+		}
+	}
 	db, err := verdicts.Open(path)
 	if err != nil {
 		d.log.Warn("WIM verdicts are kept in memory only: every start verifies the store's WIMs again", "file", path, "error", err)
