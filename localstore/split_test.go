@@ -133,3 +133,34 @@ func readAtMiddle(fsys fs.FS, name string, want []byte) error {
 	}
 	return nil
 }
+
+// Many requests for a set not yet open open it once, and all read the right bytes.
+func TestSplitSetConcurrentOpen(t *testing.T) {
+	root := t.TempDir()
+	_, parts := testenv.BuildSplitWinPE(t, root, "pe", 1)
+	s, err := New(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := "Windows/System32/drivers/pad2.sys"
+	want := wimlibExtractRef(t, parts[0], filepath.Join(root, "pe*.swm"), p)
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			got, err := readAll(t, s, "pe.swm:1/"+p)
+			if err == nil && !bytes.Equal(got, want) {
+				err = errors.New("wrong bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := s.OpenWIMs(); n != 1 {
+		t.Errorf("%d sets open after concurrent requests, want 1", n)
+	}
+}
