@@ -241,7 +241,8 @@ func runUdhcpc(t *testing.T, ns, iface string, extra []string) map[string]string
 }
 
 var udhcpcVars = map[string]bool{"ip": true, "subnet": true, "router": true, "dns": true, "serverid": true,
-	"siaddr": true, "boot_file": true, "sname": true, "lease": true, "interface": true, "broadcast": true, "mask": true}
+	"siaddr": true, "boot_file": true, "sname": true, "lease": true, "interface": true, "broadcast": true, "mask": true,
+	"hostname": true, "domain": true, "ntpsrv": true, "opt150": true, "opt224": true, "opt225": true}
 
 // helperServer runs a full-mode server as a separate process in ns (TestMain's helper mode),
 // so the test can kill -9 it. It returns once the server said READY.
