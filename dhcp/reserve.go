@@ -1,9 +1,16 @@
 package dhcp
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/pxewim/pxewim/boot"
 )
@@ -100,4 +107,56 @@ func maskOf(p netip.Prefix) uint32 {
 		return 0
 	}
 	return ^uint32(0) << (32 - p.Bits())
+}
+
+// Conflict is a live lease of another MAC on a reserved address.
+type Conflict struct {
+	Reservation boot.Reservation
+	Lease       LeaseRecord
+}
+
+// ErrLeaseFileBusy means the lease file is held by a running server: ReservationConflicts
+// cannot read it then (the running server enforces the reservations anyway).
+var ErrLeaseFileBusy = errors.New("lease file in use by a running server")
+
+// ReservationConflicts reads the lease file at path (read-only; a missing file has none) and
+// lists the live leases that reservations take away: a lease of another MAC on a reserved
+// address. That client gets a NAK at its next renewal ("pxewim check" shows them).
+func ReservationConflicts(path string, rs []boot.Reservation) ([]Conflict, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, ErrLeaseFileBusy
+		}
+		return nil, fmt.Errorf("read lease database %s: %w", path, err)
+	}
+	defer db.Close()
+	var out []Conflict
+	now := time.Now()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(leaseBucket))
+		if b == nil {
+			return nil
+		}
+		for _, r := range rs {
+			rec, err := get(b, r.IP)
+			if err != nil {
+				return err
+			}
+			if rec.active(now) && rec.State != LeaseDeclined && rec.MAC != r.MAC {
+				out = append(out, Conflict{Reservation: r, Lease: *rec})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read lease database %s: %w", path, err)
+	}
+	return out, nil
 }

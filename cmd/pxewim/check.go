@@ -230,6 +230,7 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	ps = append(ps, checkListeners(f, cfg)...)
 	ps = append(ps, checkUpload(cfg)...)
 	ps = append(ps, checkLeaseFile(cfg)...)
+	ps = append(ps, checkReservations(cfg)...) // check_dhcpopts.go
 	status := "valid"
 	if !configOK {
 		status = "has errors (listed below)"
