@@ -271,18 +271,6 @@ func (v *Verifier) prune() {
 	}
 }
 
-// onDone calls fn(good) once vd has a verdict (at once if it has one).
-func (v *Verifier) onDone(vd *verdict, fn func(good bool)) {
-	v.mu.Lock()
-	if known, good := vd.finished(); known {
-		v.mu.Unlock()
-		fn(good)
-		return
-	}
-	vd.hooks = append(vd.hooks, fn)
-	v.mu.Unlock()
-}
-
 func (v *Verifier) run() {
 	for {
 		v.mu.Lock()

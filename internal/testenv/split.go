@@ -40,7 +40,9 @@ func BuildSplitWinPE(t testing.TB, dir, name string, seed uint64, flags ...strin
 	}
 	parts := []string{first}
 	more, _ := filepath.Glob(filepath.Join(dir, name+"[0-9]*.swm"))
-	sort.Slice(more, func(i, j int) bool { return len(more[i]) < len(more[j]) || len(more[i]) == len(more[j]) && more[i] < more[j] })
+	sort.Slice(more, func(i, j int) bool {
+		return len(more[i]) < len(more[j]) || len(more[i]) == len(more[j]) && more[i] < more[j]
+	})
 	parts = append(parts, more...)
 	if len(parts) < 3 {
 		t.Fatalf("wimlib-imagex split gave %d parts, want 3 or more", len(parts))

@@ -165,4 +165,3 @@ func TestSplitMismatchedChunkSizes(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
