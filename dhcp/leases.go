@@ -203,6 +203,19 @@ func (s *LeaseStore) findClient(b *bolt.Bucket, client string) (netip.Addr, *Lea
 
 var errStop = errors.New("stop")
 
+// clientAddrs lists every address recorded for client that findClient would consider (a
+// reserved client may hold an offer on its reservation and an old pool lease at once).
+func (s *LeaseStore) clientAddrs(b *bolt.Bucket, client string) []netip.Addr {
+	var out []netip.Addr
+	_ = b.ForEach(func(k, v []byte) error {
+		if r, err := decode(k, v); err == nil && r.Client == client && r.State != LeaseDeclined && s.Serves(r.IP) {
+			out = append(out, r.IP)
+		}
+		return nil
+	})
+	return out
+}
+
 // Bind leases ip to client for leaseTime (a REQUEST or a renewal). It fails with ErrAddrTaken
 // when another client holds ip and ErrNotInPool when ip is not ours. Any other address the
 // client held is freed: one lease per client.
@@ -224,7 +237,10 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 		if rec.active(now) && rec.Client != client && !ownReserved {
 			return ErrAddrTaken
 		}
-		if old, _, ok := s.findClient(b, client); ok && old != ip {
+		for _, old := range s.clientAddrs(b, client) {
+			if old == ip {
+				continue
+			}
 			if err := b.Delete(key(old)); err != nil {
 				return err
 			}

@@ -240,3 +240,20 @@ func TestFullConfigReservationsAndOptionsValidation(t *testing.T) {
 		t.Errorf("valid config refused: %v", err)
 	}
 }
+
+// TestReservationFreesOldPoolLease: a client with a pool lease that is then given a
+// reservation below the pool keeps one lease only once it binds its reservation.
+func TestReservationFreesOldPoolLease(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "l.db")
+	h := fullHandlerWith(t, labConfig(db, nil), nil)
+	old := ip4(h.dora(t, plainDiscover()).YourIPAddr)
+	h2 := fullHandlerWith(t, labConfig(db, func(fc *FullConfig) {
+		fc.Reservations = []boot.Reservation{{MAC: macPlain, IP: netip.MustParseAddr("10.77.0.20")}}
+	}), h)
+	if got := ip4(h2.dora(t, plainDiscover()).YourIPAddr); got.String() != "10.77.0.20" {
+		t.Fatalf("got %v", got)
+	}
+	if rec, _ := h2.full.leases.Get(old); rec != nil {
+		t.Errorf("old pool lease %v still recorded: %+v", old, rec)
+	}
+}

@@ -17,10 +17,19 @@ import (
 // it.
 func checkReservations(cfg *boot.Config) []problem {
 	f := cfg.DHCP.Full
-	if cfg.DHCP.Mode != boot.DHCPFull || f == nil || len(f.Reservations) == 0 {
-		return nil
-	}
 	var ps []problem
+	if cfg.DHCP.Mode != boot.DHCPFull {
+		for i, r := range cfg.Rules {
+			if len(r.DHCPOptions) > 0 {
+				ps = append(ps, problem{info: true, what: fmt.Sprintf("%s:%d: rules[%d].dhcp_options: ignored with DHCP %s (only full mode hands out options)", cfg.Source, r.Line, i, cfg.DHCP.Mode),
+					fix: "set them in the site's DHCP server, or use dhcp.mode: full"})
+			}
+		}
+		return ps
+	}
+	if f == nil || len(f.Reservations) == 0 {
+		return ps
+	}
 	own := map[netip.Addr]string{}
 	for _, name := range cfg.DHCP.Interfaces {
 		ifc, err := net.InterfaceByName(name)

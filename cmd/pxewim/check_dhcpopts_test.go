@@ -82,3 +82,12 @@ func TestCheckReservationConflicts(t *testing.T) {
 		t.Errorf("no conflict: %v", ps)
 	}
 }
+
+func TestCheckRuleOptionsOutsideFullMode(t *testing.T) {
+	cfg := reservationsConfig(t, "/tmp/x.db", "10.77.0.10")
+	cfg.DHCP.Mode = boot.DHCPProxy
+	ps := checkReservations(cfg)
+	if len(ps) != 1 || !ps[0].info || !strings.Contains(ps[0].what, "p.yaml:13: rules[0].dhcp_options: ignored with DHCP proxy") {
+		t.Errorf("%v", ps)
+	}
+}
