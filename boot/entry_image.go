@@ -274,11 +274,7 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 // imageEntryName is the automatic entry name of an ISO or disk image: "iso-" or "img-" and
 // the path in lower case, other characters turned into "-" (50 characters at most).
 func imageEntryName(kind, p string) string {
-	slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(p), "-"), "-")
-	if len(slug) > 50 {
-		slug = slug[:50]
-	}
-	return kind + "-" + slug
+	return kind + "-" + slug(p)
 }
 
 // autoEntryFor reports whether name is (or, for a WIM, could be) the automatic entry of the

@@ -209,16 +209,22 @@ func (c *Config) applyWinPEDefaults() {
 
 var slugChars = regexp.MustCompile(`[^a-z0-9]+`)
 
+// slug is s in lower case with every run of other characters than a-z and 0-9 turned into "-",
+// trimmed of "-", at most 50 characters: the one rule behind automatic entry names.
+func slug(s string) string {
+	out := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(out) > 50 {
+		out = out[:50]
+	}
+	return out
+}
+
 // AutoEntryName is the name of the automatic entry (winpe.auto) for image index of the WIM at
 // path in the store: "pe-", the path in lower case without ".wim" and with every run of other
 // characters turned into "-" (50 characters at most), "-" and the index. boot.wim image 2 is
 // "pe-boot-2", "PE/Lab Tools.wim" image 1 "pe-pe-lab-tools-1". Rules may name it.
 func AutoEntryName(path string, index int) string {
-	slug := strings.Trim(slugChars.ReplaceAllString(strings.ToLower(strings.TrimSuffix(path, ".wim")), "-"), "-")
-	if len(slug) > 50 {
-		slug = slug[:50]
-	}
-	return fmt.Sprintf("pe-%s-%d", slug, index)
+	return fmt.Sprintf("pe-%s-%d", slug(strings.TrimSuffix(path, ".wim")), index)
 }
 
 var (
