@@ -24,8 +24,8 @@ func TestNetnsReservationsAndOptionsUdhcpc(t *testing.T) {
 		Netmask: netip.MustParseAddr("255.255.255.0"), Router: netip.MustParseAddr("10.205.0.1"),
 		Domain: "lab.test", LeaseTime: time.Hour, LeaseDB: filepath.Join(t.TempDir(), "leases.db"),
 		Reservations: []boot.Reservation{{MAC: macR, IP: netip.MustParseAddr("10.205.0.50"), Name: "bench-50"}},
-		Options: []boot.DHCPOption{opt(42, 10, 205, 0, 1), opt(150, 10, 205, 0, 5, 10, 205, 0, 6), opt(224, 1, 2, 10)},
-		RuleOptions: []RuleOptions{{Match: boot.Match{MAC: macR}, Options: []boot.DHCPOption{opt(225, 0xbe, 0xef)}}},
+		Options:      []boot.DHCPOption{opt(42, 10, 205, 0, 1), opt(150, 10, 205, 0, 5, 10, 205, 0, 6), opt(224, 1, 2, 10)},
+		RuleOptions:  []RuleOptions{{Match: boot.Match{MAC: macR}, Options: []boot.DHCPOption{opt(225, 0xbe, 0xef)}}},
 	}
 	cfg := Config{Mode: ModeFull, Interfaces: []string{"s0"}, Policy: testPolicy{}, Full: fc}
 	srv := startServer(t, S, cfg)
