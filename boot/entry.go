@@ -5,11 +5,10 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
-	"regexp"
-	"strconv"
 	"strings"
 	"text/template"
 
+	"github.com/pxewim/pxewim/storepath"
 	"gopkg.in/yaml.v3"
 )
 
@@ -308,24 +307,23 @@ type Ref struct {
 	Path  string // slash-separated path, fs.ValidPath form
 }
 
-var wimRef = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd|swm)):([0-9]+)/(.*)$`) // .swm: a split set (localstore/split.go)
-
 // ParseRef parses a store reference. Backslashes count as slashes and one leading slash is
 // dropped; ".." and empty elements are refused, so a reference never leaves the store.
 func ParseRef(s string) (Ref, error) {
 	orig := s
-	s = strings.ReplaceAll(s, `\`, "/")
+	s = strings.TrimPrefix(strings.ReplaceAll(s, `\`, "/"), "/")
 	var r Ref
-	if m := wimRef.FindStringSubmatch(s); m != nil {
-		idx, err := strconv.Atoi(m[2])
-		if err != nil || idx < 1 || idx > 65535 {
-			return Ref{}, fmt.Errorf("%q: image index must be 1 or more", orig)
-		}
-		wimPath, err := cleanRefPath(m[1])
+	if wim, idx, inner, ok := storepath.Split(s); ok { // the store's own grammar
+		wimPath, err := cleanRefPath(wim)
 		if err != nil {
 			return Ref{}, fmt.Errorf("%q: WIM path: %w", orig, err)
 		}
-		r.WIM, r.Index, s = wimPath, idx, m[3]
+		if inner == "." {
+			inner = "" // a reference names a file inside the image
+		}
+		r.WIM, r.Index, s = wimPath, idx, inner
+	} else if storepath.BadImageElem(s) {
+		return Ref{}, fmt.Errorf("%q: image index must be 1 or more (at most %d)", orig, storepath.MaxIndex)
 	}
 	p, err := cleanRefPath(s)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pxewim/pxewim/iso"
+	"github.com/pxewim/pxewim/storepath"
 	"github.com/pxewim/pxewim/wim"
 )
 
@@ -22,7 +23,7 @@ import (
 func splitISO(name string) (isoPath, inner string, ok bool) {
 	elems := strings.Split(name, "/")
 	for i, e := range elems[:len(elems)-1] {
-		if wimElem.MatchString(e) {
+		if storepath.IsImageElem(e) {
 			return "", "", false // inside a WIM first: WIMs hold no ISOs we enter
 		}
 		if strings.HasSuffix(strings.ToLower(e), ".iso") {
@@ -34,7 +35,7 @@ func splitISO(name string) (isoPath, inner string, ok bool) {
 
 func hasWIMElem(p string) bool {
 	for _, e := range strings.Split(p, "/") {
-		if wimElem.MatchString(e) {
+		if storepath.IsImageElem(e) {
 			return true
 		}
 	}

@@ -19,14 +19,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/storepath"
 	"github.com/pxewim/pxewim/wim"
 )
 
@@ -155,9 +153,6 @@ func (s *Store) Root() string { return s.root }
 // walks.
 func (s *Store) FS() fs.FS { return s.rootFS }
 
-// wimElem matches a path element that enters a WIM image: "name.wim:3".
-var wimElem = regexp.MustCompile(`(?i)^(.+\.(?:wim|esd|swm)):([0-9]{1,9})$`) // .swm: split.go
-
 // Open opens name for reading.
 func (s *Store) Open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
@@ -179,21 +174,10 @@ func (s *Store) Open(name string) (fs.File, error) {
 			}
 		}
 	}
-	elems := strings.Split(name, "/")
 	if isoPath, inner, ok := splitISO(name); ok && !hasWIMElem(inner) {
 		return s.openInISO(name, isoPath, inner)
 	}
-	for i, e := range elems {
-		m := wimElem.FindStringSubmatch(e)
-		if m == nil {
-			continue
-		}
-		wimPath := path.Join(append(elems[:i:i], m[1])...)
-		idx, _ := strconv.Atoi(m[2])
-		inner := "."
-		if i+1 < len(elems) {
-			inner = path.Join(elems[i+1:]...)
-		}
+	if wimPath, idx, inner, ok := storepath.Split(name); ok { // .swm too: split.go
 		return s.openInWIM(name, wimPath, idx, inner)
 	}
 	f, err := openFold(s.rootFS, name)
