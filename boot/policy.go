@@ -46,12 +46,6 @@ func NewPolicy(cfg *Config) (*Policy, error) {
 // Config returns the config the policy was built from.
 func (p *Policy) Config() *Config { return p.cfg }
 
-// Rule returns the entry that the first matching rule sends c to, if any. A rule naming an
-// automatic entry that the catalog does not hold at the moment sends c nowhere (the menu).
-func (p *Policy) Rule(c Client) (*Entry, bool) {
-	_, e := p.rule(c)
-	return e, e != nil
-}
 
 // rule returns the first rule matching c and its entry (nil when the entry does not exist).
 func (p *Policy) rule(c Client) (*Rule, *Entry) {
@@ -320,17 +314,13 @@ const (
 	ScriptMenu = "menu.ipxe" // always the menu
 )
 
-// ScriptFor renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
-// iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. base is the "http://host:port" prefix for
-// URLs; url turns a store reference into a URL. A name that is none of these gives an error
-// wrapping fs.ErrNotExist. Menu entries that cannot render (a file missing from the store) are
-// shown with the reason instead of taking the menu down; warn hears about each of them.
-func (p *Policy) ScriptFor(c Client, name string, url func(Ref) (string, error), warn func(error)) (string, error) {
-	return p.ScriptForTree(c, name, nil, url, warn)
-}
 
-// ScriptForTree is ScriptFor for a client whose file tree (from Tree) is tree: winpe entries
-// look into their image while rendering.
+// ScriptForTree renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
+// iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. tree is the client's file tree (from
+// Tree): winpe entries look into their image while rendering. url turns a store reference into
+// a URL. A name that is none of these gives an error wrapping fs.ErrNotExist. Menu entries that
+// cannot render (a file missing from the store) are shown with the reason instead of taking the
+// menu down; warn hears about each of them.
 func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) (string, error), warn func(error)) (string, error) {
 	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP, TFTPServer: p.cfg.Listen.TFTPServer()}
 	switch name {
