@@ -230,11 +230,15 @@ func (f *fullState) reply(ctx context.Context, h *handler, rq request, client *b
 	}
 	r, err := build(rq.pkt, client, rq.server, d, l)
 	if errors.Is(err, ErrReplyTooLarge) && len(l.Extra) > 0 {
-		// Too many extra options for this client: keep those it asked for (option 55).
+		// Too many extra options for this client: keep those it asked for (option 55), and
+		// if that is still too much, none: the address matters more.
 		l.Extra = requestedOnly(rq.pkt, l.Extra)
-		h.log.Warn("reply too large with every extra option; sending only those the client requested",
+		if r, err = build(rq.pkt, client, rq.server, d, l); errors.Is(err, ErrReplyTooLarge) {
+			l.Extra = nil
+			r, err = build(rq.pkt, client, rq.server, d, l)
+		}
+		h.log.Warn("reply too large with every extra option; sent only those the client requested that fit",
 			"mac", rq.pkt.ClientHWAddr.String(), "kept", len(l.Extra))
-		r, err = build(rq.pkt, client, rq.server, d, l)
 	}
 	if err != nil && !d.NoBoot {
 		// A bad boot file must not cost the client its address.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/pxewim/pxewim/boot"
 )
 
 // fuzzSeeds are the captured-client packets (see packets_test.go).
@@ -41,6 +42,13 @@ func FuzzHandle(f *testing.F) {
 	full, err := newFullState(FullConfig{
 		PoolStart: netip.MustParseAddr("10.77.0.100"), PoolEnd: netip.MustParseAddr("10.77.0.110"),
 		Netmask: netip.MustParseAddr("255.255.255.0"), LeaseDB: filepath.Join(f.TempDir(), "fuzz.db"),
+		// Reservations and extra options (reserve_test.go): more than fits in one reply.
+		Reservations: []boot.Reservation{{MAC: macOVMF.String(), IP: netip.MustParseAddr("10.77.0.105"), Name: "ovmf"},
+			{MAC: macPlain, IP: netip.MustParseAddr("10.77.0.50"), Name: "plain"}},
+		Options: []boot.DHCPOption{opt(42, 10, 77, 0, 1), opt(224, bytes.Repeat([]byte{1}, 255)...),
+			opt(225, bytes.Repeat([]byte{2}, 255)...), opt(226, bytes.Repeat([]byte{3}, 255)...)},
+		RuleOptions: []RuleOptions{{Match: boot.Match{MAC: "*"}, Options: []boot.DHCPOption{opt(1, 255, 255, 0, 0),
+			opt(227, bytes.Repeat([]byte{4}, 255)...), opt(228, bytes.Repeat([]byte{5}, 255)...)}}},
 	}, nil)
 	if err != nil {
 		f.Fatal(err)

@@ -196,6 +196,14 @@ func TestExtraOptionsTooLarge(t *testing.T) {
 	if n := len(ack.ToBytes()); n > MaxReplySize {
 		t.Errorf("reply is %d bytes", n)
 	}
+	// A client asking for all of them still gets its address, without the extras.
+	greedy := plainDiscover().with(rawOpt{55, []byte{1, 3, 6, 42, 224, 225, 226, 227, 228, 229}})
+	greedy.mac = net.HardwareAddr{2, 0, 0, 0, 0, 0x0b}
+	greedy = greedy.with(without(61))
+	ack = h.dora(t, greedy)
+	if !h.full.leases.InPool(ip4(ack.YourIPAddr)) || ack.Options.Has(dhcpv4.GenericOptionCode(42)) || ack.Options.Has(dhcpv4.GenericOptionCode(224)) {
+		t.Errorf("greedy client: %s", ack.Summary())
+	}
 }
 
 func TestFullConfigReservationsAndOptionsValidation(t *testing.T) {
