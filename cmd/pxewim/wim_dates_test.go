@@ -57,8 +57,10 @@ func TestWimInfoMatchesWimlibAtEdgeDates(t *testing.T) {
 	for _, d := range edgeDates {
 		t.Run(strings.NewReplacer(" ", "_", ":", "").Replace(d), func(t *testing.T) {
 			w := filepath.Join(t.TempDir(), "dated.wim")
-			// A frozen clock ("faketime 'DATE'" without @) at the edge date, in UTC.
-			cmd := exec.Command("faketime", d, "wimlib-imagex", "capture", src, w, "Dated", "--compress=lzx")
+			// A frozen clock at the edge date, in UTC: "-f DATE" is libfaketime's absolute form,
+			// which stands still (the plain "faketime DATE" starts the clock there and lets it
+			// run, so a loaded machine crossed into the next year).
+			cmd := exec.Command("faketime", "-f", d, "wimlib-imagex", "capture", src, w, "Dated", "--compress=lzx")
 			cmd.Env = append(os.Environ(), "TZ=UTC")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("faketime %s wimlib-imagex capture: %v\n%s", d, err, out)
