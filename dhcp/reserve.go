@@ -31,6 +31,9 @@ import (
 //   - The reserved address may lie outside the pool, inside its network. When a reload drops
 //     a reservation outside the pool, its lease stays in the file but is no longer served: the
 //     client's renewal gets a NAK.
+//   - A DECLINE of its reserved address by the reserved MAC parks the address as usual, but
+//     the next DISCOVER of that MAC is offered it again (there is no other address to give):
+//     a machine that keeps declining points at an address conflict for the admin to fix.
 //   - Ownership of a reserved address goes by MAC, not by client identifier (option 61): PXE
 //     firmware and the installed OS of one machine often send different identifiers.
 
