@@ -40,6 +40,9 @@ type Options struct {
 	Identify func(ip netip.Addr) (boot.Client, bool)
 	OUI      *OUI // vendor names; nil shows none
 	Now      func() time.Time
+	// DHCPMode reports pxewim's DHCP mode now ("off", "proxy", "full"; it may change on a
+	// reload), so that a hint about a client DHCP never saw can say why. Optional.
+	DHCPMode func() string
 }
 
 // Hub collects boot events into per-client state. Safe for concurrent use; its observer
@@ -56,11 +59,12 @@ type Hub struct {
 
 // client is the mutable record behind a ClientView.
 type client struct {
-	view  ClientView
-	live  map[string]*Transfer
-	trace []TraceEntry // ring: next write at traceNext once full
-	next  int
-	seq   uint64
+	view     ClientView
+	live     map[string]*Transfer
+	trace    []TraceEntry // ring: next write at traceNext once full
+	next     int
+	seq      uint64
+	dhcpSeen bool // pxewim's DHCP saw this client since it was remembered
 }
 
 // ClientView is one client as the dashboard shows it. Returned views are copies.
@@ -74,6 +78,7 @@ type ClientView struct {
 	IPXE      bool       `json:"ipxe"`
 	HTTPBoot  bool       `json:"httpBoot"`
 	UUID      string     `json:"uuid"`
+	DHCP      bool       `json:"dhcp"`     // pxewim's DHCP saw it (else TFTP/HTTP only)
 	BootFile  string     `json:"bootFile"` // what DHCP told it to load
 	Entry     string     `json:"entry"`    // the last script or image it fetched
 	Stage     Stage      `json:"stage"`

@@ -210,3 +210,116 @@ func TestConcurrentObservers(t *testing.T) {
 		t.Errorf("%d clients, cap 8", h.Len())
 	}
 }
+
+// TestTFTPMissHintDependsOnDHCP: a TFTP miss is explained by what pxewim knows about the client.
+// A client its DHCP answered gets the "image has no BCD" hint; one DHCP never saw is told so
+// (with its MAC when the neighbour table gave one, or as an unknown address), and with DHCP off
+// the hint says that pxewim's DHCP is off. The image is not blamed in those cases.
+func TestTFTPMissHintDependsOnDHCP(t *testing.T) {
+	miss := fmt.Errorf("open Boot/BCD: %w", fs.ErrNotExist)
+	ipB := netip.MustParseAddr("10.0.0.77") // no MAC known behind it
+	tests := []struct {
+		name     string
+		mode     string
+		dhcp     bool // the client's DHCP exchange reached the hub first
+		ip       netip.Addr
+		key      string
+		want     []string
+		mustNot  string
+		wantDHCP bool
+	}{
+		{"dhcp saw it", "proxy", true, ipA, macA.String(), []string{"no BCD for this firmware"}, "never saw", true},
+		{"mac known, no dhcp", "proxy", false, ipA, macA.String(), []string{"never saw the client " + macA.String(), "another server", "BCD"}, "image has no BCD", false},
+		{"unknown address", "full", false, ipB, "ip:" + ipB.String(), []string{"never saw a client at 10.0.0.77", "address changed", "DHCP went to another server"}, "image has no BCD", false},
+		{"dhcp off", "off", false, ipA, macA.String(), []string{"DHCP is off", "--dhcp proxy"}, "image has no BCD", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &clock{t: time.Unix(1000, 0)}
+			h := newTestHub(c, 0)
+			h.opts.DHCPMode = func() string { return tc.mode }
+			if tc.dhcp {
+				h.Exchange(boot.Client{MAC: macA, Arch: 0}, dhcpv4.MessageTypeDiscover, dhcp.Decision{BootFile: "boot/pxeboot.n12"}, nil)
+			}
+			tr := &tftp.Transfer{Remote: netip.AddrPortFrom(tc.ip, 2001), RawPath: `\Boot\BCD`, Path: "Boot/BCD", Started: c.t}
+			h.TransferEnded(tr, miss) // refused before it started, as a miss is
+			v, _, ok := h.Client(tc.key)
+			if !ok {
+				t.Fatalf("no client %q; have %+v", tc.key, h.Clients())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(v.Hint, w) {
+					t.Errorf("hint %q lacks %q", v.Hint, w)
+				}
+			}
+			if strings.Contains(v.Hint, tc.mustNot) {
+				t.Errorf("hint %q says %q", v.Hint, tc.mustNot)
+			}
+			if v.Stage != StageFailed || v.DHCP != tc.wantDHCP {
+				t.Errorf("stage %q, dhcp %v; want failed, %v", v.Stage, v.DHCP, tc.wantDHCP)
+			}
+		})
+	}
+	// An HTTP miss keeps the image's hint: iPXE's requests name the client.
+	c := &clock{t: time.Unix(1000, 0)}
+	h := newTestHub(c, 0)
+	h.HTTPObserver().Ended(httpboot.Event{ID: 1, Start: c.t, Method: "GET", Path: "/files/Boot/BCD", Name: "Boot/BCD", Status: 404,
+		Err: miss, Client: httpboot.ClientInfo{Client: boot.Client{MAC: macA, IP: ipA}}})
+	if v, _, _ := h.Client(macA.String()); !strings.Contains(v.Hint, "no BCD") {
+		t.Errorf("HTTP miss hint %q", v.Hint)
+	}
+}
+
+// TestInterruptedTransfersShownFailed: a transfer that stops part way (the TFTP client stops
+// acknowledging, the HTTP client hangs up, a checksum abort) ends done with its error and the
+// bytes it really sent, and the client is failed; a complete one ends without an error.
+func TestInterruptedTransfersShownFailed(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	h := newTestHub(c, 0)
+	tr := &tftp.Transfer{Remote: netip.AddrPortFrom(ipA, 2002), Path: "boot/pxeboot.n12", RawPath: "boot/pxeboot.n12", Size: 80000, Started: c.t}
+	h.TransferStarted(tr)
+	tr.Sent = 40960
+	h.Progress(tr, tr.Sent)
+	h.TransferEnded(tr, errors.New("tftp: timeout waiting for ACK of block 81"))
+	v, _, _ := h.Client(macA.String())
+	if v.Stage != StageFailed || v.Last == nil || !v.Last.Done || v.Last.Err == "" || v.Last.Bytes != 40960 || len(v.Transfers) != 0 {
+		t.Fatalf("TFTP client gone: stage %q, last %+v, live %d", v.Stage, v.Last, len(v.Transfers))
+	}
+	if !strings.Contains(v.Hint, "stopped acknowledging") {
+		t.Errorf("TFTP timeout hint %q", v.Hint)
+	}
+
+	ev := httpboot.Event{ID: 5, Start: c.t, Method: "GET", Path: "/files/sources/boot.wim", Name: "sources/boot.wim", Size: 1 << 30,
+		Client: httpboot.ClientInfo{Client: boot.Client{MAC: macA, IP: ipA}}}
+	o := h.HTTPObserver()
+	o.Started(ev)
+	ev.Bytes = 1 << 29
+	o.Progress(ev)
+	ev.Status, ev.Err = 200, errors.New("write tcp 10.0.0.1:80->10.0.0.5:4000: write: connection reset by peer")
+	o.Ended(ev)
+	v, _, _ = h.Client(macA.String())
+	if v.Stage != StageFailed || v.Last == nil || v.Last.Err == "" || v.Last.Bytes != 1<<29 {
+		t.Fatalf("HTTP client gone: stage %q (want failed, not handed-off), last %+v", v.Stage, v.Last)
+	}
+	if !strings.Contains(v.Hint, "ended the transfer early") {
+		t.Errorf("HTTP hang-up hint %q", v.Hint)
+	}
+
+	ev2 := httpboot.Event{ID: 6, Start: c.t, Method: "GET", Path: "/files/sources/boot.wim", Name: "sources/boot.wim", Size: 1 << 20,
+		Status: 200, Bytes: 1 << 19, Err: fmt.Errorf("body: %w", damaged{}), Client: ev.Client}
+	o.Started(ev2)
+	o.Ended(ev2)
+	v, _, _ = h.Client(macA.String())
+	if v.Stage != StageFailed || v.Last == nil || v.Last.Err == "" || !strings.Contains(v.Hint, "pxewim wim verify") {
+		t.Fatalf("HTTP checksum abort: stage %q, last %+v, hint %q", v.Stage, v.Last, v.Hint)
+	}
+
+	ev3 := httpboot.Event{ID: 7, Start: c.t, Method: "GET", Path: "/files/sources/boot.wim", Name: "sources/boot.wim", Size: 100,
+		Status: 200, Bytes: 100, Client: ev.Client}
+	o.Started(ev3)
+	o.Ended(ev3)
+	v, _, _ = h.Client(macA.String())
+	if v.Stage != StageHandedOff || v.Last == nil || v.Last.Err != "" || !v.Last.Done {
+		t.Fatalf("complete transfer: stage %q, last %+v", v.Stage, v.Last)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	pintftp "github.com/pin/tftp/v3"
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/dhcp"
@@ -35,6 +36,7 @@ func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, e
 		return
 	}
 	v := &c.view
+	c.dhcpSeen, v.DHCP = true, true
 	v.Arch, v.Firmware, v.IPXE, v.HTTPBoot = int(bc.Arch), bc.Firmware.String(), bc.IPXE, bc.HTTPBoot
 	if bc.UUID != "" {
 		v.UUID = bc.UUID
@@ -211,8 +213,12 @@ func (h *Hub) end(id, proto string, mac net.HardwareAddr, ip netip.Addr, what, n
 	v.LastSeen, v.Last = h.opts.Now(), t
 	v.BytesSent += bytes
 	if err != nil {
-		t.Err, e.Err = err.Error(), err.Error()
+		t.Err = printable(err.Error()) // a client's own ERROR text reaches it: no control characters
+		e.Err = t.Err
 		v.LastError, v.Hint = e.Err, transferHint(proto, t.Status, name, err)
+		if proto == "tftp" && isMiss(t.Status, err) && !c.dhcpSeen {
+			v.Hint = h.unknownClientHint(c, ip, name)
+		}
 		if len(c.live) == 0 {
 			v.Stage = StageFailed
 		}
@@ -251,12 +257,13 @@ func isScriptOrImage(name string) bool {
 // transferHint says in plain words what a failed request usually means and what to do.
 func transferHint(proto string, status int, name string, err error) string {
 	low := strings.ToLower(name)
+	var peer *pintftp.PeerError
 	switch {
 	case httpboot.IsCorrupt(err):
 		return "The file's data in the store does not match its SHA-1 (the WIM is damaged): the transfer was stopped before its end. Run 'pxewim wim verify' on the WIM and replace it."
 	case strings.Contains(err.Error(), "being verified"):
 		return "pxewim was still verifying this WIM (it appeared or changed recently) and would not send unchecked bytes: the client should retry; boot it again in a minute."
-	case errors.Is(err, fs.ErrNotExist) || status == 404 || strings.Contains(err.Error(), "not found"):
+	case isMiss(status, err):
 		if strings.HasSuffix(low, "bcd") {
 			return "The image has no BCD for this firmware: run 'pxewim check' and add the BCD to the image or the store."
 		}
@@ -270,13 +277,61 @@ func transferHint(proto string, status int, name string, err error) string {
 			return "The client stopped acknowledging TFTP blocks: check for packet loss or a firewall, or lower blksize/windowsize."
 		}
 		return "The client stopped reading: it may have rebooted, or the network is dropping packets."
-	case strings.Contains(err.Error(), "canceled") || strings.Contains(err.Error(), "broken pipe") ||
+	case errors.As(err, &peer):
+		return fmt.Sprintf("The client aborted the TFTP transfer itself at block %d (code %d, %q): it may have run out of memory, disliked the file, or been rebooted; the file is not known to be at fault.",
+			peer.Block, peer.Code, printable(peer.Message))
+	case strings.Contains(err.Error(), "cut short") || strings.Contains(err.Error(), "canceled") || strings.Contains(err.Error(), "broken pipe") ||
 		strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "peer"):
 		return "The client ended the transfer early: it may have rebooted, run out of memory, or only wanted the start of the file."
 	case status >= 500:
 		return "pxewim could not read the file from the store: see the log for the cause (damaged WIM, unreadable disk)."
 	}
 	return "See the trace and the pxewim log for this client."
+}
+
+// printable drops control characters (a TFTP client's ERROR message ends in its NUL).
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// isMiss: the request named a file the client's tree does not have.
+func isMiss(status int, err error) bool {
+	return err != nil && (errors.Is(err, fs.ErrNotExist) || status == 404 || strings.Contains(err.Error(), "not found"))
+}
+
+// unknownClientHint explains a TFTP miss from a client pxewim's DHCP never saw. Which files a
+// client gets (its entry's \Boot\BCD, its boot manager) is chosen from what its DHCP request
+// said; without one pxewim serves such a client the plain store, where the file usually is not:
+// the image is not at fault. Called locked.
+func (h *Hub) unknownClientHint(c *client, ip netip.Addr, name string) string {
+	file := path.Base(strings.ReplaceAll(name, "\\", "/"))
+	who := "at " + ip.String()
+	if c.view.MAC != "" {
+		who = c.view.MAC + " (at " + ip.String() + ")"
+	}
+	mode := ""
+	if h.opts.DHCPMode != nil {
+		mode = h.opts.DHCPMode()
+	}
+	plain := "pxewim cannot tell which entry it boots and served it the store as it is, which has no " + file + ". "
+	switch {
+	case mode == "off":
+		return "pxewim's DHCP is off, so it knows nothing of the client " + who + ": " + plain +
+			"Let pxewim answer its PXE requests (--dhcp proxy on its interface), or boot it through iPXE, whose requests name its MAC."
+	case c.view.MAC == "":
+		return "pxewim's DHCP never saw a client " + who + " and cannot tell its MAC: its DHCP went to another server, " +
+			"or its address changed since pxewim answered it (or it is behind a router); " + plain +
+			"Check which DHCP server answers it and that pxewim's DHCP listens on its network."
+	default:
+		return "pxewim's DHCP never saw the client " + who + " (in the last " + h.opts.TTL.String() + "): its DHCP answer came " +
+			"from another server that sends it here, or pxewim restarted since; " + plain +
+			"Let pxewim answer its PXE requests (proxy DHCP on the interface it is on), or reboot it so that pxewim sees its DHCP."
+	}
 }
 
 func dhcpHint(err error) string {

@@ -48,7 +48,12 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 		d.log.Debug("no vendor names for MAC addresses (install Debian's ieee-data package)", "error", err)
 	}
 	o := &opsState{admin: cfg.Admin}
-	o.hub = ops.NewHub(ops.Options{Identify: d.clients.LookupIP, OUI: oui})
+	o.hub = ops.NewHub(ops.Options{Identify: d.clients.LookupIP, OUI: oui, DHCPMode: func() string {
+		if st := d.cur.Load(); st != nil && st.cfg != nil {
+			return string(st.cfg.DHCP.Mode)
+		}
+		return ""
+	}})
 	o.metrics = metrics.New(metrics.Sources{
 		Cache:   d.cache.Stats,
 		Active:  func() int { return o.hub.Active(activeWindow) },
@@ -183,26 +188,31 @@ func fileRows(f catalog.File) []web.CatalogRow {
 	if f.Solid {
 		codec += " (solid)"
 	}
-	var fileProblems []string
-	byIndex := map[int][]string{}
+	// Problems stop clients; notes (Problem.Info) are worth knowing but clients boot: they are
+	// listed apart, and the page styles them apart.
+	var fileProblems, fileNotes []string
+	byIndex, notesByIndex := map[int][]string{}, map[int][]string{}
 	for _, p := range f.Problems {
 		s := p.What + ": " + p.Fix
-		if p.Info {
-			s = "note: " + s
-		}
-		if p.Index > 0 {
+		switch {
+		case p.Info && p.Index > 0:
+			notesByIndex[p.Index] = append(notesByIndex[p.Index], s)
+		case p.Info:
+			fileNotes = append(fileNotes, s)
+		case p.Index > 0:
 			byIndex[p.Index] = append(byIndex[p.Index], s)
-		} else {
+		default:
 			fileProblems = append(fileProblems, s)
 		}
 	}
 	if len(f.Images) == 0 {
-		return []web.CatalogRow{{File: f.Path, Codec: codec, Size: f.Size, Problems: fileProblems}}
+		return []web.CatalogRow{{File: f.Path, Codec: codec, Size: f.Size, Problems: fileProblems, Notes: fileNotes}}
 	}
 	var rows []web.CatalogRow
 	for _, im := range f.Images {
 		r := web.CatalogRow{File: f.Path, Index: im.Index, Name: im.Name, Arch: im.ArchName, Codec: codec,
-			Size: f.Size, WindowsPE: im.WindowsPE(), Problems: append(slices.Clone(fileProblems), byIndex[im.Index]...)}
+			Size: f.Size, WindowsPE: im.WindowsPE(), Problems: append(slices.Clone(fileProblems), byIndex[im.Index]...),
+			Notes: append(slices.Clone(fileNotes), notesByIndex[im.Index]...)}
 		for _, fw := range []catalog.Firmware{catalog.BIOS, catalog.UEFI} {
 			bf, ok := im.Boot[fw]
 			if !ok {

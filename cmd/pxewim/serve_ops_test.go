@@ -31,6 +31,13 @@ const opsMAC = "00:1b:21:aa:bb:cc" // an Intel prefix: the OUI list names it
 // startOpsServe starts serve; adminExtra is added to the admin: mapping (", user: u, ...").
 func startOpsServe(t *testing.T, adminExtra string) *opsFixture {
 	t.Helper()
+	return startOpsServeWith(t, adminExtra, nil)
+}
+
+// startOpsServeWith is startOpsServe with prepare run on the store folder (and a scratch
+// folder) before serve starts.
+func startOpsServeWith(t *testing.T, adminExtra string, prepare func(t *testing.T, store, scratch string)) *opsFixture {
+	t.Helper()
 	dir := t.TempDir()
 	fx := &opsFixture{store: filepath.Join(dir, "store"), log: &serveLog{}}
 	if err := os.MkdirAll(fx.store, 0o755); err != nil {
@@ -54,6 +61,11 @@ func startOpsServe(t *testing.T, adminExtra string) *opsFixture {
 		}
 	} else {
 		t.Log("wimlib-imagex not found (install wimtools): chunk cache metrics are not exercised")
+	}
+	if prepare != nil {
+		scratch := filepath.Join(dir, "scratch")
+		os.MkdirAll(scratch, 0o755)
+		prepare(t, fx.store, scratch)
 	}
 	httpPort, tftpPort, adminPort := serveFreePort(t, "tcp"), serveFreePort(t, "udp"), serveFreePort(t, "tcp")
 	fx.base = fmt.Sprintf("http://127.0.0.1:%d", httpPort)

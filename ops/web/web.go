@@ -37,7 +37,8 @@ type CatalogRow struct {
 	Size      int64    `json:"size"`
 	WindowsPE bool     `json:"windowsPE"`
 	BootFiles []string `json:"bootFiles"` // "efi64: bootmgr, BCD, boot.sdi"
-	Problems  []string `json:"problems"`
+	Problems  []string `json:"problems"`  // what stops clients booting from it
+	Notes     []string `json:"notes"`     // informational: pxewim works around it, clients boot
 }
 
 // Options configure the dashboard.

@@ -30,12 +30,14 @@
   function transferCell(c) {
     const t = (c.transfers && c.transfers.length) ? c.transfers[c.transfers.length - 1] : c.last;
     if (!t) return el("td", {text: "—"});
-    const td = el("td", {class: "xfer"});
+    // A finished transfer with an error failed, however many bytes it sent: it is never "done".
+    const state = !t.done ? "running" : (t.err ? "failed" : "done");
+    const td = el("td", {class: "xfer xfer-" + state, "data-state": state});
     const bar = el("progress", {class: "progress", "data-mac": c.key});
     if (t.size > 0) { bar.max = t.size; bar.value = Math.min(t.bytes, t.size); }
     const pct = t.size > 0 ? Math.floor(100 * t.bytes / t.size) + "%" : bytes(t.bytes);
-    td.append(bar, " ", el("span", {class: "pct", text: pct}),
-      el("span", {class: "path", text: t.proto + " " + t.path + (t.range ? " [" + t.range + "]" : "") + (t.done ? (t.err ? " (failed)" : " (done)") : "")}));
+    td.append(bar, " ", el("span", {class: "pct", text: state === "failed" ? "failed at " + pct : pct}),
+      el("span", {class: "path", text: t.proto + " " + t.path + (t.range ? " [" + t.range + "]" : "") + (state === "running" ? "" : " (" + state + ")")}));
     return td;
   }
   function throughput(c) {
@@ -85,7 +87,8 @@
         el("td", {text: r.codec || "—"}),
         el("td", {class: "num", text: bytes(r.size)}),
         el("td", {}, ...(r.bootFiles || []).map((b) => el("div", {text: b}))),
-        el("td", {}, ...(r.problems || []).map((p) => el("div", {class: "err", text: p})))));
+        el("td", {}, ...(r.problems || []).map((p) => el("div", {class: "err problem", text: p})),
+          ...(r.notes || []).map((n) => el("div", {class: "note"}, el("span", {class: "note-tag", text: "note: "}), n)))));
     }
   }
 
