@@ -193,6 +193,10 @@ func runScenario(t *testing.T, sc scenario) {
 	if !strings.Contains(res.MarkerLine, "pxewim.e2e="+sc.name) {
 		t.Errorf("the kernel command line is not the config entry's: %q", res.MarkerLine)
 	}
+	// What the kernel unpacked is what went into tools.wim (/init prints the SHA-1s).
+	if err := assets.CheckInitramfsReport(res.MarkerLine); err != nil {
+		t.Error(err)
+	}
 	checkDecision(t, sc, recs)
 	checkHTTP(t, sc, assets, recs)
 	checkTFTP(t, sc, recs, pkts)

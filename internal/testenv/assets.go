@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha1"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -146,7 +147,8 @@ func buildBootDir(dir string, kernel, initrd []byte) error {
 
 // BuildInitramfs returns a gzip'd newc cpio: static busybox, /dev/console and /dev/null nodes
 // (without /dev/console the kernel gives /init no stdout), and an /init that mounts
-// proc/sys/devtmpfs, prints "MARKER uptime=... cmdline=[...]" to /dev/ttyS0 and powers off.
+// proc/sys/devtmpfs, prints "MARKER uptime=... sha1-busybox=HEX sha1-init=HEX cmdline=[...]"
+// (the SHA-1s of /bin/busybox and /init as the kernel unpacked them) to /dev/ttyS0 and powers off.
 func BuildInitramfs(marker string) ([]byte, error) {
 	bb, err := os.ReadFile(busyboxPath)
 	if err != nil {
@@ -160,7 +162,12 @@ func BuildInitramfs(marker string) ([]byte, error) {
 		"/bin/busybox mount -t proc proc /proc\n" +
 		"/bin/busybox mount -t sysfs sysfs /sys\n" +
 		"/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null\n" +
-		"echo \"" + marker + " uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) cmdline=[$(/bin/busybox cat /proc/cmdline)]\" > /dev/ttyS0\n" +
+		// What arrived, not only that /init ran: the kernel checks the gzip CRC only after
+		// unpacking, so a damaged tail can still leave a runnable /init. The test compares these
+		// SHA-1s with the bytes put into the WIM (Assets.CheckInitramfsReport).
+		"bb=$(/bin/busybox sha1sum /bin/busybox | /bin/busybox cut -d' ' -f1)\n" +
+		"in=$(/bin/busybox sha1sum /init | /bin/busybox cut -d' ' -f1)\n" +
+		"echo \"" + marker + " uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) sha1-busybox=$bb sha1-init=$in cmdline=[$(/bin/busybox cat /proc/cmdline)]\" > /dev/ttyS0\n" +
 		"/bin/busybox sync\n" +
 		"/bin/busybox poweroff -f\n"
 	entries := []CpioEntry{
@@ -345,4 +352,77 @@ func lockDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("asset cache lock: %w", err)
 	}
 	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// CheckInitramfsReport compares the SHA-1s the initramfs's /init printed in its marker line
+// (sha1-busybox=, sha1-init=) with those of the files inside a.Initrd, the initramfs put into
+// tools.wim. An error names what differs or is missing.
+func (a *Assets) CheckInitramfsReport(markerLine string) error {
+	initrd, err := os.ReadFile(a.Initrd)
+	if err != nil {
+		return fmt.Errorf("initramfs report: %w", err)
+	}
+	want, err := InitramfsSHA1s(initrd)
+	if err != nil {
+		return fmt.Errorf("initramfs report: %s: %w", a.Initrd, err)
+	}
+	var errs []error
+	for key, name := range map[string]string{"sha1-busybox=": "bin/busybox", "sha1-init=": "init"} {
+		_, rest, ok := strings.Cut(markerLine, key)
+		got, _, _ := strings.Cut(rest, " ")
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("initramfs report: the marker line has no %s: %q", key, markerLine))
+		case want[name] == "":
+			errs = append(errs, fmt.Errorf("initramfs report: %s holds no %s", a.Initrd, name))
+		case got != want[name]:
+			errs = append(errs, fmt.Errorf("initramfs report: the VM's /%s has SHA-1 %s, the initramfs put into the WIM holds %s", name, got, want[name]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InitramfsSHA1s reads a gzip'd newc cpio and returns the SHA-1 (hex) of each regular file by
+// name. Bounded by the archive's own size; a malformed archive is an error.
+func InitramfsSHA1s(gz []byte) (map[string]string, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	out := map[string]string{}
+	pad4 := func(n int) int { return (n + 3) &^ 3 }
+	for off := 0; ; {
+		if off+110 > len(raw) || string(raw[off:off+6]) != "070701" {
+			return nil, fmt.Errorf("cpio: no newc header at offset %d", off)
+		}
+		field := func(i int) (int, error) {
+			var v uint32
+			_, err := fmt.Sscanf(string(raw[off+6+8*i:off+14+8*i]), "%08x", &v)
+			return int(v), err
+		}
+		mode, err1 := field(1)
+		size, err2 := field(6)
+		nameSize, err3 := field(11)
+		if err := errors.Join(err1, err2, err3); err != nil || nameSize < 1 {
+			return nil, fmt.Errorf("cpio: bad header at offset %d: %v", off, err)
+		}
+		nameEnd := off + 110 + nameSize
+		dataStart := off + pad4(110+nameSize)
+		if nameEnd > len(raw) || dataStart+size > len(raw) {
+			return nil, fmt.Errorf("cpio: entry at offset %d runs past the end", off)
+		}
+		name := string(raw[off+110 : nameEnd-1])
+		if name == "TRAILER!!!" {
+			return out, nil
+		}
+		if mode&0o170000 == 0o100000 {
+			sum := sha1.Sum(raw[dataStart : dataStart+size])
+			out[name] = hex.EncodeToString(sum[:])
+		}
+		off = dataStart + pad4(size)
+	}
 }

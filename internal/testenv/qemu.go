@@ -64,9 +64,12 @@ type VMSpec struct {
 }
 
 // FatalConsoleLines are console messages after which no network boot will reach the marker:
-// iPXE and SeaBIOS giving up, OVMF failing its boot option, a kernel panic.
+// iPXE and SeaBIOS giving up, OVMF failing its boot option, a kernel panic, and a damaged
+// initramfs (the kernel checks its gzip CRC only after unpacking, then says so and carries on:
+// an /init unpacked before the damage would still run).
 func FatalConsoleLines() []string {
-	return []string{"No more network devices", "No bootable device", "BdsDxe: failed to load", "Kernel panic"}
+	return []string{"No more network devices", "No bootable device", "BdsDxe: failed to load", "Kernel panic",
+		"Initramfs unpacking failed"}
 }
 
 // SerialPath is the file QEMU writes the first serial port to.
