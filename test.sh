@@ -23,6 +23,7 @@ PKGS=(
   gnu-efi                                     # headers, crt0 and libefi: the wimboot.efi stand-in is built from C at test time
   openssh-server openssh-client udftools 7zip ieee-data
   chromium
+  shim-signed grub-efi-amd64-signed sbsigntool osslsigncode  # Secure Boot chain: real signed binaries (authenticode), sbsign/osslsigncode as signing peers
   ca-certificates git gcc
 )
 

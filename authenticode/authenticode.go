@@ -45,11 +45,11 @@ var ErrNotPE = errors.New("not a PE/COFF image")
 type CA int
 
 const (
-	CAOther                   CA = iota // some other CA: see Signature.CAName
-	CAWindowsProductionPCA2011          // "Microsoft Windows Production PCA 2011": Windows boot managers, retiring
-	CAWindowsUEFI2023                   // "Windows UEFI CA 2023": Windows boot managers, its successor
-	CAMicrosoftUEFI2011                 // "Microsoft Corporation UEFI CA 2011": third-party loaders (shim), retiring
-	CAMicrosoftUEFI2023                 // "Microsoft UEFI CA 2023": third-party loaders, its successor
+	CAOther                    CA = iota // some other CA: see Signature.CAName
+	CAWindowsProductionPCA2011           // "Microsoft Windows Production PCA 2011": Windows boot managers, retiring
+	CAWindowsUEFI2023                    // "Windows UEFI CA 2023": Windows boot managers, its successor
+	CAMicrosoftUEFI2011                  // "Microsoft Corporation UEFI CA 2011": third-party loaders (shim), retiring
+	CAMicrosoftUEFI2023                  // "Microsoft UEFI CA 2023": third-party loaders, its successor
 )
 
 var caNames = map[string]CA{
