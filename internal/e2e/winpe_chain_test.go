@@ -14,10 +14,14 @@ import (
 // start), and a rule sends its MAC to a winpe entry with path: native, which iPXE cannot boot
 // through wimboot. pxewim's script must set next-server, filename and option 252 (real iPXE
 // parses the hex settings, or the script stops) and chain pxeboot.n12 from the client's own
-// tree over TFTP; the test WIM holds the wimboot stand-in (INT 18h) under that name, so the
-// run ends when iPXE has downloaded it. pxewim must have sent the image's bytes.
+// tree over TFTP. The test WIM holds testenv.PXEStandIn under that name: iPXE runs it as a PXE
+// NBP, and it reports the CRC-32 of its own image as loaded, the boot file and option 252 of
+// the DHCP packet iPXE hands it, and the CRC-32 of the BCD it then fetches through the PXE TFTP
+// API (as pxeboot and bootmgr do). The test compares those with the image's pxeboot.n12 and
+// BIOS BCD (wimlib-imagex extract).
 func TestWinPEIPXEChainsNativeSeaBIOS(t *testing.T) {
 	const mac = "52:54:00:77:73:0a"
+	nbp := testenv.PXEStandIn(t)
 	var wimPath string
 	lab, d, capture, site, dir := winpeLabStart(t, "10.77.73", "winpe-chain", func(lab *testenv.Lab, store string) string {
 		return winpeBaseConfig(lab, store) + fmt.Sprintf(`entries:
@@ -35,18 +39,48 @@ rules:
 	}, func(store string) {
 		wimPath = filepath.Join(store, "pe.wim")
 		testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "WinPE chain e2e",
-			Files: map[string][]byte{"Windows/Boot/PXE/pxeboot.n12": wimbootStandIn}}}, "--compress=LZX")
+			Files: map[string][]byte{"Windows/Boot/PXE/pxeboot.n12": nbp}}}, "--compress=LZX")
 	})
 	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winpe-chain", MAC: mac, Dir: dir,
-		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot")}
-	res, recs, _ := bootVM(t, lab, d, capture, site, vm, "/boot/pxeboot.n12... ok", "winpe-chain")
+		FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed", "cannot boot", testenv.PXEStandInFail)}
+	res, recs, _ := bootVM(t, lab, d, capture, site, vm, testenv.PXEStandInDone, "winpe-chain")
 	if !strings.Contains(res.Serial, "pxewim: chaining pxeboot.n12 (native WinPE over TFTP)") {
 		t.Errorf("console lacks the script's chaining line")
 	}
-	wantTFTPSent(t, recs, "boot/pxeboot.n12", int64(len(wimbootStandIn)))
-	if got := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/pxeboot.n12"); string(got) != string(wimbootStandIn) {
+	rep, err := testenv.ParsePXEStandInReport(res.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What pxewim should serve: the image's own loader and BIOS BCD.
+	wantNBP := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/PXE/pxeboot.n12")
+	wantBCD := testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/PCAT/BCD")
+	if string(wantNBP) != string(nbp) {
 		t.Errorf("test WIM's pxeboot.n12 is not the stand-in")
 	}
+	if rep.Self == nil || rep.Self.Size != int64(len(wantNBP)) || rep.Self.CRC32 != testenv.CRC32(wantNBP) {
+		t.Errorf("the NBP iPXE ran: %+v, want %d bytes, CRC-32 %08x", rep.Self, len(wantNBP), testenv.CRC32(wantNBP))
+	}
+	// The DHCP ACK iPXE hands the NBP carries the script's filename and option 252.
+	if rep.ACK == nil || rep.ACK.BootFile != `boot\pxeboot.n12` || !rep.ACK.HasOpt252 || rep.ACK.Option252 != `\Boot\BCD` {
+		t.Errorf("DHCP ACK the NBP got: %+v; want boot file boot\\pxeboot.n12 and option 252 \\Boot\\BCD", rep.ACK)
+	}
+	// The server it was loaded from (the cached reply's siaddr) is pxewim.
+	if rep.Reply == nil || rep.Reply.SIAddr != lab.SrvIP {
+		t.Errorf("cached reply the NBP got: %+v; want siaddr %s (pxewim)", rep.Reply, lab.SrvIP)
+	}
+	// Known gap, logged and not failed here (boot/ owns the script): the DHCP ACK's siaddr is
+	// the site DHCP server's next-server, not the script's "set next-server": iPXE builds that
+	// packet from the global settings first, then the net device's DHCP block, which wins.
+	if rep.ACK != nil && rep.ACK.SIAddr != lab.SrvIP {
+		t.Logf("NOTE: the DHCP ACK iPXE hands the NBP has siaddr %s, not pxewim's %s: a loader that takes its TFTP server from the DHCP ACK would ask the wrong host", rep.ACK.SIAddr, lab.SrvIP)
+	}
+	if rep.TFTP == nil || rep.TFTP.Name != `\Boot\BCD` || rep.TFTP.Size != int64(len(wantBCD)) || rep.TFTP.CRC32 != testenv.CRC32(wantBCD) {
+		t.Errorf("the BCD the NBP fetched over the PXE TFTP API: %+v, want \\Boot\\BCD, %d bytes, CRC-32 %08x",
+			rep.TFTP, len(wantBCD), testenv.CRC32(wantBCD))
+	}
+	t.Logf("stand-in: self %+v, DHCP ACK %+v, cached reply %+v, tftp %+v", rep.Self, rep.ACK, rep.Reply, rep.TFTP)
+	wantTFTPSent(t, recs, "boot/pxeboot.n12", int64(len(nbp)))
+	wantTFTPSent(t, recs, `\Boot\BCD`, int64(len(wantBCD)))
 	wantNoErrorLogs(t, recs)
 }
 
