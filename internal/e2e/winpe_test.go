@@ -25,11 +25,8 @@ import (
 //     over TFTP (the test WIM holds Debian's snponly.efi under that name, so the firmware
 //     really executes what pxewim served from inside the WIM); that iPXE, steered by a rule,
 //     then asks for \Boot\BCD over TFTP as bootmgr would, and must get this client's BCD.
-
-// wimbootStandIn stands for a Microsoft PXE loader (pxeboot.n12) in the chain test: a tiny PXE
-// image that, if ever run, does INT 18h ("boot failed") at once. The wimboot tests use
-// testenv.WimbootStandIn instead, which reads what iPXE hands it.
-var wimbootStandIn = append([]byte{0xcd, 0x18}, []byte(" pxewim e2e stand-in for a PXE loader")...)
+//   - TestWinPEIPXEChainsNativeSeaBIOS: iPXE chains testenv.PXEStandIn as pxeboot.n12; it
+//     reports its own CRC-32 as loaded and fetches \Boot\BCD through the PXE TFTP API.
 
 // winpeLabStart sets up the lab, the site dnsmasq, tcpdump and pxewim for a WinPE scenario.
 func winpeLabStart(t *testing.T, subnet, name string, cfg func(lab *testenv.Lab, store string) string, fill func(store string)) (*testenv.Lab, *daemon, *testenv.Capture, *testenv.Dnsmasq, string) {
