@@ -314,6 +314,11 @@ func TestHostile(t *testing.T) {
 		{"bad magic", mut(func(b []byte) []byte { le.PutUint16(b[opt:], 0x999); return b }), "magic"},
 		{"headers past end", mut(func(b []byte) []byte { le.PutUint32(b[opt+60:], 0x7fffffff); return b }), "SizeOfHeaders"},
 		{"section past end", mut(func(b []byte) []byte { le.PutUint32(b[opt+240+16:], 0x10000); return b }), "runs past the end"},
+		{"overlapping sections", mut(func(b []byte) []byte {
+			le.PutUint16(b[0x46:], 2)
+			copy(b[opt+240+40:], b[opt+240:opt+240+40])
+			return b
+		}), "sections overlap"},
 		{"too many sections", mut(func(b []byte) []byte { le.PutUint16(b[0x46:], 0xffff); return b }), "section headers"},
 		{"cert table too big", mut(func(b []byte) []byte {
 			le.PutUint32(b[sec:], 0x200)
