@@ -254,7 +254,7 @@ func checkIPXE(script string, bases []string) (problems []string, skeleton []str
 					add("line %d: %s option %q", c.Line, name, c.Argv[1])
 				}
 			case "set":
-				if len(c.Argv) != 3 || !map[string]bool{"next-server": true, "filename:hex": true, "252:hex": true}[c.Argv[1]] {
+				if len(c.Argv) != 3 || !map[string]bool{"netX/next-server": true, "netX/filename:hex": true, "netX/252:hex": true}[c.Argv[1]] {
 					add("line %d: set %q", c.Line, c.Argv[1:])
 				}
 			case "choose":

@@ -22,7 +22,10 @@ import (
 // the site's DHCP server may have set to another host), filename (pxeboot finds bootmgr.exe
 // in the folder of its own backslash path) and option 252 (the BCD path). Values with
 // backslashes are written as hex, so that no iPXE version's command-line parsing can change
-// them.
+// them. They go into the network device's own settings block (netX/...): iPXE builds the DHCP
+// ACK it hands the loader from the global settings overridden by that block, which holds what
+// the site's DHCP server sent, so a global "set next-server" lost to the site's (seen with
+// the PXE-loader stand-in in TestWinPEIPXEChainsNativeSeaBIOS).
 func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
 	if env.FS == nil {
 		return "", fmt.Errorf("no file tree to look up the image in")
@@ -66,10 +69,10 @@ func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmwar
 	}
 	var s ipxeScript
 	s.Cmd("echo pxewim: chaining", ipxeWord(loader), ipxeLit("(native WinPE over TFTP)"))
-	s.Cmd("set next-server", ipxeWord(ip))
+	s.Cmd("set netX/next-server", ipxeWord(ip))
 	s.Comment("filename " + `boot\` + loader + ", option 252 " + NativeBCDPath)
-	s.Cmd("set filename:hex", ipxeWord(hexColons(`boot\`+loader)))
-	s.Cmd("set 252:hex", ipxeWord(hexColons(NativeBCDPath)))
+	s.Cmd("set netX/filename:hex", ipxeWord(hexColons(`boot\`+loader)))
+	s.Cmd("set netX/252:hex", ipxeWord(hexColons(NativeBCDPath)))
 	s.Cmd("chain", ipxeURL("tftp://"+host+"/"+treePath), ipxeLit("|| goto failed"))
 	return s.String()
 }

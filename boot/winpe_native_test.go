@@ -226,7 +226,7 @@ rules:
 					t.Fatal(err)
 				}
 				for _, want := range []string{
-					"echo pxewim: chaining " + fc.loader + " (native WinPE over TFTP)\nset next-server " + tc.next + "\n",
+					"echo pxewim: chaining " + fc.loader + " (native WinPE over TFTP)\nset netX/next-server " + tc.next + "\n",
 					"chain tftp://" + tc.host + "/boot/" + fc.loader + " || goto failed\n",
 				} {
 					if !strings.Contains(script, want) {
@@ -235,7 +235,7 @@ rules:
 				}
 				// The hex settings decode to what a native PXE boot would have given.
 				got := map[string]string{}
-				for _, m := range regexp.MustCompile(`set (filename|252):hex ([0-9a-f:]+)`).FindAllStringSubmatch(script, -1) {
+				for _, m := range regexp.MustCompile(`set netX/(filename|252):hex ([0-9a-f:]+)`).FindAllStringSubmatch(script, -1) {
 					b, err := hex.DecodeString(strings.ReplaceAll(m[2], ":", ""))
 					if err != nil {
 						t.Fatal(err)
