@@ -46,7 +46,6 @@ func NewPolicy(cfg *Config) (*Policy, error) {
 // Config returns the config the policy was built from.
 func (p *Policy) Config() *Config { return p.cfg }
 
-
 // rule returns the first rule matching c and its entry (nil when the entry does not exist).
 func (p *Policy) rule(c Client) (*Rule, *Entry) {
 	for i := range p.cfg.Rules {
@@ -313,7 +312,6 @@ const (
 	ScriptBoot = "boot.ipxe" // the rule's entry, else the menu
 	ScriptMenu = "menu.ipxe" // always the menu
 )
-
 
 // ScriptForTree renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
 // iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. tree is the client's file tree (from
