@@ -24,6 +24,7 @@ PKGS=(
   openssh-server openssh-client udftools 7zip ieee-data
   chromium
   shim-signed grub-efi-amd64-signed sbsigntool osslsigncode  # Secure Boot chain: real signed binaries (authenticode), sbsign/osslsigncode as signing peers
+  faketime                                    # frozen clocks: WIMs captured at edge dates (no test depends on today)
   ca-certificates git gcc
 )
 
