@@ -13,7 +13,7 @@ import (
 )
 
 // The UEFI stand-in for wimboot.efi: a small x86_64 EFI application (standin/efi/
-// wimboot_standin.c) that finds the files iPXE hands it exactly as wimboot.efi does (iPXE
+// efi_standin.c) that finds the files iPXE hands it exactly as wimboot.efi does (iPXE
 // installs a virtual EFI_SIMPLE_FILE_SYSTEM_PROTOCOL on the loaded image's DeviceHandle; wimboot
 // src/efifile.c efi_extract() opens it, reads the root directory and opens each file by name),
 // reads every file completely with SetPosition + Read, and prints each file's SHA-1, size and
@@ -29,10 +29,10 @@ import (
 // It is built at test time with gcc, ld and objcopy against Debian's gnu-efi (headers, crt0,
 // linker script and libefi for Print); no binary is kept.
 //
-//go:embed standin/efi/wimboot_standin.c
+//go:embed standin/efi/efi_standin.c
 var wimbootEFISource []byte
 
-// Console lines of the UEFI stand-in (see standin/efi/wimboot_standin.c).
+// Console lines of the UEFI stand-in (see standin/efi/efi_standin.c).
 const (
 	EFIStandInCmdline = "PXEWIM-EFI-CMDLINE "
 	EFIStandInFileTag = "PXEWIM-EFI-FILE "
@@ -61,7 +61,7 @@ func RequireGnuEFI(t testing.TB) {
 // BuildWimbootEFIStandIn compiles the stand-in in dir and returns the path of the EFI
 // application (dir/wimboot.efi).
 func BuildWimbootEFIStandIn(dir string) (string, error) {
-	if err := os.WriteFile(filepath.Join(dir, "wimboot_standin.c"), wimbootEFISource, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "efi_standin.c"), wimbootEFISource, 0o644); err != nil {
 		return "", fmt.Errorf("wimboot.efi stand-in: %w", err)
 	}
 	// The usual gnu-efi recipe: position-independent code with the MS calling convention for
@@ -72,13 +72,13 @@ func BuildWimbootEFIStandIn(dir string) (string, error) {
 			"-I/usr/include/efi", "-I/usr/include/efi/x86_64", "-DGNU_EFI_USE_MS_ABI",
 			"-fpic", "-fshort-wchar", "-ffreestanding", "-fno-stack-protector", "-fno-stack-check",
 			"-fno-strict-aliasing", "-mno-red-zone", "-maccumulate-outgoing-args",
-			"wimboot_standin.c", "-o", "wimboot_standin.o"},
+			"efi_standin.c", "-o", "efi_standin.o"},
 		{"ld", "-nostdlib", "-znocombreloc", "-shared", "-Bsymbolic", "-T", "/usr/lib/elf_x86_64_efi.lds",
-			"/usr/lib/crt0-efi-x86_64.o", "wimboot_standin.o", "-o", "wimboot_standin.so",
+			"/usr/lib/crt0-efi-x86_64.o", "efi_standin.o", "-o", "efi_standin.so",
 			"-L/usr/lib", "-lefi", "-lgnuefi"},
 		{"objcopy", "-j", ".text", "-j", ".sdata", "-j", ".data", "-j", ".dynamic", "-j", ".dynsym",
 			"-j", ".rel", "-j", ".rela", "-j", ".rel.*", "-j", ".rela.*", "-j", ".reloc",
-			"--target", "efi-app-x86_64", "--subsystem=10", "wimboot_standin.so", "wimboot.efi"},
+			"--target", "efi-app-x86_64", "--subsystem=10", "efi_standin.so", "wimboot.efi"},
 	}
 	for _, s := range steps {
 		cmd := exec.Command(s[0], s[1:]...)
