@@ -59,9 +59,9 @@ func BenchmarkRead(b *testing.B) {
 		writeFile(b, batch, "get "+filepath.Join(root, "boot.wim")+" /dev/null\n")
 		b.SetBytes(size)
 		for b.Loop() {
-			out, err := exec.Command("sftp", "-q", "-F", "/dev/null", "-b", batch, "-i", d.clientKey, "-P", strconv.Itoa(d.port),
-				"-o", "UserKnownHostsFile="+d.knownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-				d.user+"@127.0.0.1").CombinedOutput()
+			out, err := exec.Command("sftp", "-q", "-F", "/dev/null", "-b", batch, "-i", d.ClientKey, "-P", strconv.Itoa(d.Port),
+				"-o", "UserKnownHostsFile="+d.KnownHosts, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+				d.User+"@127.0.0.1").CombinedOutput()
 			if err != nil {
 				b.Fatalf("sftp get: %v\n%s", err, out)
 			}

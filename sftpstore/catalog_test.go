@@ -65,7 +65,7 @@ func TestCatalogOverSFTP(t *testing.T) {
 	s := d.open(t, dir, func(c *Config) { c.CacheBytes = 64 << 20 })
 	ctx := context.Background()
 	start := time.Now()
-	snap, err := catalog.ScanFS(ctx, s, d.url(dir), nil)
+	snap, err := catalog.ScanFS(ctx, s, d.URL(dir), nil)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestWatcherOverSFTP(t *testing.T) {
 	s := d.open(t, dir, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := catalog.NewFSWatcher(ctx, s, d.url(dir), nil, 100*time.Millisecond, nil)
+	w, err := catalog.NewFSWatcher(ctx, s, d.URL(dir), nil, 100*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func BenchmarkRemoteCatalogPoll(b *testing.B) {
 	s := d.open(b, dir, nil)
 	ctx := context.Background()
 	start := time.Now()
-	w, err := catalog.NewFSWatcher(ctx, s, d.url(dir), nil, time.Hour, nil)
+	w, err := catalog.NewFSWatcher(ctx, s, d.URL(dir), nil, time.Hour, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

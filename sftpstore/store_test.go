@@ -176,15 +176,15 @@ func TestHostKeyRefused(t *testing.T) {
 	keygen(t, other)
 	otherPub, _ := os.ReadFile(other + ".pub")
 	tests := []struct{ name, knownHosts, want string }{
-		{"mismatch", "[127.0.0.1]:" + itoa(d.port) + " " + string(otherPub), "does not match"},
-		{"unknown", "[127.0.0.1]:1 " + d.hostPub + "\n", "is not in"},
+		{"mismatch", "[127.0.0.1]:" + itoa(d.Port) + " " + string(otherPub), "does not match"},
+		{"unknown", "[127.0.0.1]:1 " + d.HostPub + "\n", "is not in"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			kh := filepath.Join(t.TempDir(), "known_hosts")
 			writeFile(t, kh, tc.knownHosts)
 			start := time.Now()
-			_, err := Open(context.Background(), Config{URL: d.url("/"), KeyFiles: []string{d.clientKey},
+			_, err := Open(context.Background(), Config{URL: d.URL("/"), KeyFiles: []string{d.ClientKey},
 				KnownHostsFiles: []string{kh}})
 			if err == nil {
 				t.Fatal("connected despite a wrong host key")
@@ -199,7 +199,7 @@ func TestHostKeyRefused(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Open(context.Background(), Config{URL: d.url("/"), KeyFiles: []string{d.clientKey}}); err == nil {
+	if _, err := Open(context.Background(), Config{URL: d.URL("/"), KeyFiles: []string{d.ClientKey}}); err == nil {
 		t.Error("Open without known_hosts succeeded")
 	}
 }
@@ -340,8 +340,8 @@ func TestWrongClientKey(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "other")
 	keygen(t, other)
 	start := time.Now()
-	_, err := Open(context.Background(), Config{URL: d.url("/"), KeyFiles: []string{other},
-		KnownHostsFiles: []string{d.knownHosts}})
+	_, err := Open(context.Background(), Config{URL: d.URL("/"), KeyFiles: []string{other},
+		KnownHostsFiles: []string{d.KnownHosts}})
 	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
 		t.Fatalf("Open with an unauthorized key: %v", err)
 	}

@@ -20,7 +20,11 @@ type SSHD struct {
 	Port       int
 	ClientKey  string // private key file the server accepts
 	KnownHosts string // known_hosts naming the server's host key at [127.0.0.1]:Port
+	HostPub    string // the server's public host key, as in known_hosts
 	User       string // the user the test runs as (the SFTP login)
+
+	conf string
+	cmd  *exec.Cmd
 }
 
 // StartSSHD starts sshd, or skips the test when OpenSSH is missing or /run/sshd cannot be made.
@@ -59,11 +63,12 @@ func StartSSHD(t testing.TB) *SSHD {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.KnownHosts, fmt.Appendf(nil, "[127.0.0.1]:%d %s", s.Port, hostPub), 0o644); err != nil {
+	s.HostPub = strings.TrimSpace(string(hostPub))
+	if err := os.WriteFile(s.KnownHosts, fmt.Appendf(nil, "[127.0.0.1]:%d %s\n", s.Port, s.HostPub), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, `ListenAddress 127.0.0.1:%d
+	s.conf = filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(s.conf, fmt.Appendf(nil, `ListenAddress 127.0.0.1:%d
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -80,12 +85,21 @@ Subsystem sftp internal-sftp
 `, s.Port, hostKey, filepath.Join(dir, "sshd.pid"), s.ClientKey+".pub"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", conf)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	t.Cleanup(s.Stop)
+	s.Start(t)
+	return s
+}
+
+// Start runs sshd (again, after Stop: same port, keys and config) and waits until it accepts
+// connections.
+func (s *SSHD) Start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", s.conf)
+	s.cmd.Stderr = os.Stderr
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("sshd: %v", err)
 	}
-	t.Cleanup(func() { KillTree(cmd) })
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port), time.Second)
 		if err == nil {
@@ -93,11 +107,19 @@ Subsystem sftp internal-sftp
 			break
 		}
 		if time.Now().After(deadline) {
+			s.Stop()
 			t.Fatalf("sshd did not listen on 127.0.0.1:%d: %v", s.Port, err)
 		}
 		time.Sleep(20 * time.Millisecond) // sshd has no readiness signal but its port
 	}
-	return s
+}
+
+// Stop kills sshd and its per-connection children: existing SFTP sessions drop at once.
+func (s *SSHD) Stop() {
+	if s.cmd != nil {
+		KillTree(s.cmd)
+		s.cmd = nil
+	}
 }
 
 // URL is the sftp:// store URL of folder root on this server.
