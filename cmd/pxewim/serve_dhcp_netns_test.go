@@ -25,6 +25,31 @@ import (
 // arguments it holds: the netns test starts this test binary inside a namespace as the daemon.
 const serveHelperEnv = "PXEWIM_SERVE_HELPER_ARGS"
 
+// startServeInNetns runs "pxewim serve --config config" (this test binary as
+// TestServeHelperProcess) in namespace ns, logging to dir/serve.log. readLog returns the log so
+// far; waitLog waits for a line holding what, failing when the daemon exits or after 15 s.
+func startServeInNetns(t *testing.T, ns *testenv.Netns, dir, config string) (proc *testenv.Proc, readLog func() string, waitLog func(string)) {
+	t.Helper()
+	t.Setenv(serveHelperEnv, strings.Join([]string{"--config", config, "--log-level", "debug"}, "\n"))
+	logPath := filepath.Join(dir, "serve.log")
+	proc, err := ns.Start("pxewim", logPath, os.Args[0], "-test.run=^TestServeHelperProcess$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readLog = func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	waitLog = func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(readLog(), what) {
+			if done, err := proc.Exited(); done || time.Now().After(deadline) {
+				t.Fatalf("waiting for %q in the log (exited %v: %v):\n%s", what, done, err, readLog())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return proc, readLog, waitLog
+}
+
 // TestServeHelperProcess is the daemon process of TestServeNetnsDHCPReload, not a test.
 func TestServeHelperProcess(t *testing.T) {
 	args := os.Getenv(serveHelperEnv)
@@ -143,23 +168,7 @@ func TestServeNetnsDHCPReload(t *testing.T) {
 	}
 	writeConfig("dhcp:\n  mode: proxy\n  interfaces: [s1]\n  raspberry_pi: {tftp_prefix: rpi}\n")
 
-	t.Setenv(serveHelperEnv, strings.Join([]string{"--config", config, "--log-level", "debug"}, "\n"))
-	logPath := filepath.Join(dir, "serve.log")
-	proc, err := S.Start("pxewim", logPath, os.Args[0], "-test.run=^TestServeHelperProcess$")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	waitLog := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(readLog(), what) {
-			if done, err := proc.Exited(); done || time.Now().After(deadline) {
-				t.Fatalf("waiting for %q in the log (exited %v: %v):\n%s", what, done, err, readLog())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	proc, readLog, waitLog := startServeInNetns(t, S, dir, config)
 	waitLog("dhcp serving")
 	probe := newDHCPProbe(t, C, "c1")
 	srv := net.IPv4(10, 206, 1, 1)

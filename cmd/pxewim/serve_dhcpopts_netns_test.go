@@ -103,23 +103,7 @@ rules:
 		}
 	}
 	writeConfig("10.207.1.50", "bench-50", "10.207.1.1")
-	t.Setenv(serveHelperEnv, strings.Join([]string{"--config", config, "--log-level", "debug"}, "\n"))
-	logPath := filepath.Join(dir, "serve.log")
-	proc, err := S.Start("pxewim", logPath, os.Args[0], "-test.run=^TestServeHelperProcess$")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	waitLog := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(readLog(), what) {
-			if done, err := proc.Exited(); done || time.Now().After(deadline) {
-				t.Fatalf("waiting for %q in the log (exited %v: %v):\n%s", what, done, err, readLog())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	proc, readLog, waitLog := startServeInNetns(t, S, dir, config)
 	waitLog("dhcp serving")
 	opts := []string{"42", "150", "224", "hostname", "domain"}
 
