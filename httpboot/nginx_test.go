@@ -5,17 +5,14 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
 )
 
 // nginxConf is the cache a site would put in front of pxewim: proxy_cache honouring upstream
@@ -54,79 +51,13 @@ http {
 // 127.0.0.1 port, proxying to upstream, and returns its base URL.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("nginx not found: install the Debian package nginx (./test.sh does)")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	prefix := t.TempDir()
-	for _, d := range []string{"tmp", "cache"} {
-		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+	return testenv.StartNginx(t, func(prefix, listen string) string {
+		var buf bytes.Buffer
+		if err := nginxConf.Execute(&buf, map[string]string{"Prefix": prefix, "Upstream": upstream, "Listen": listen}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	listen := freeLoopbackAddr(t)
-	conf := filepath.Join(prefix, "nginx.conf")
-	var buf bytes.Buffer
-	if err := nginxConf.Execute(&buf, map[string]string{"Prefix": prefix, "Upstream": upstream, "Listen": listen}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf, "-p", prefix, "-e", filepath.Join(prefix, "error.log"),
-		"-g", "daemon off; pid "+filepath.Join(prefix, "nginx.pid")+";")
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // our PID only
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			for _, f := range []string{"error.log", "access.log"} {
-				b, _ := os.ReadFile(filepath.Join(prefix, f))
-				t.Logf("nginx %s:\n%s", f, b)
-			}
-		}
+		return buf.String()
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", listen, time.Second)
-		if err == nil {
-			c.Close()
-			return "http://" + listen
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			t.Fatalf("nginx exited at startup: %s\n%s", stderr.String(), b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s within 10s", listen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // upstreamLog records what reached pxewim behind the cache.

@@ -7,18 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pxewim/pxewim/httpboot"
+	"github.com/pxewim/pxewim/internal/testenv"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimtest"
 )
@@ -27,23 +23,8 @@ import (
 // with proxy_cache in front of upstream, as httpboot's doc shows it, and returns its URL.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("nginx not found: install the Debian package nginx (./test.sh does)")
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	prefix := t.TempDir()
-	os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755)
-	os.MkdirAll(filepath.Join(prefix, "cache"), 0o755)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`master_process off; worker_processes 1;
+	return testenv.StartNginx(t, func(prefix, listen string) string {
+		return fmt.Sprintf(`master_process off; worker_processes 1;
 error_log %[1]s/error.log info;
 events { worker_connections 64; }
 http {
@@ -61,41 +42,7 @@ http {
     }
 }
 `, prefix, listen, upstream)
-	cf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", cf, "-p", prefix, "-e", filepath.Join(prefix, "error.log"),
-		"-g", "daemon off; pid "+filepath.Join(prefix, "nginx.pid")+";")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // our PID only
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
-			c.Close()
-			return "http://" + listen
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			t.Fatalf("nginx exited at startup:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s", listen)
-		}
-	}
 }
 
 // getVia downloads url and returns the status, X-Cache-Status, body and body error.
