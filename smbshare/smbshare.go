@@ -1,0 +1,449 @@
+// Package smbshare runs Samba's smbd as a child process serving read-only shares (pxewim's
+// Windows Setup media), with a configuration it writes into its own state folder.
+//
+// Nothing of the system's Samba setup is read or changed: smbd, smbpasswd and testparm get
+// --configfile=STATE/smb.conf, and that file names every folder Samba writes to (private dir
+// with the tdbsam passdb and secrets, lock, state, cache, pid and ncalrpc dirs, log file) inside
+// the state folder, turns off registry shares, user shares, printing and NetBIOS, and includes
+// nothing. It allows SMB 2.1 and later only (server min protocol = SMB2_10; SMB1 clients are
+// refused at negotiation), requires signing (server signing = mandatory, as Windows 11 does),
+// NTLMv2 only, no guest (map to guest = never, restrict anonymous = 2), read only.
+//
+// Accounts: Samba's passdb needs a Unix user behind every SMB account, and a standalone server
+// applies "username map" before checking the password, so the password checked is the one of
+// the Unix user a login maps to. pxewim therefore generates one password per Unix user: the
+// client-visible account name (Account.Name) is mapped to a dedicated system user
+// (Account.User, e.g. "pxewim-smb"; created by the caller or the package's postinst) whose
+// passdb entry holds the generated password, set with smbpasswd on our config at each start.
+// Credentials are handed to smbpasswd on stdin, never on a command line, in a URL or in a log.
+//
+// smbd runs in the foreground in a process group of its own (its per-connection children
+// with it), is restarted with a backoff (1 s doubling to 30 s, reset after a minute up) when it
+// dies, and is stopped with the context: SIGTERM to the group, SIGKILL after 5 s. An smbd left
+// by a run that crashed is found by the pid file in our state folder (its command line names
+// our config) and stopped before the new one starts. Status reports what the dashboard and
+// /metrics show.
+package smbshare
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Dir is the state folder (absolute; created 0700). It holds smb.conf and everything
+	// Samba writes.
+	Dir string
+	// Port is the TCP port smbd listens on (Windows' net use only talks to 445).
+	Port int
+	// Addrs are the addresses smbd binds (interfaces + bind interfaces only); empty binds all.
+	Addrs    []netip.Addr
+	Shares   []Share
+	Accounts []Account
+	// Smbd and Smbpasswd are the programs; empty finds them on PATH (and /usr/sbin).
+	Smbd, Smbpasswd string
+	Logger          *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait before a restart (1 s and 30 s if zero).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Status is the share's state for the dashboard and /metrics.
+type Status struct {
+	Running   bool      // smbd is up and accepting connections on Port
+	PID       int       // smbd's process id while running
+	Port      int       // the port smbd listens on
+	Shares    []string  // share names
+	Starts    int       // times smbd was started
+	Restarts  int       // starts after the first (smbd died or failed)
+	LastError string    // why smbd last stopped or failed, "" if never
+	Since     time.Time // when the current smbd became ready (zero while down)
+}
+
+// Server supervises one smbd.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	smbd string
+
+	mu   sync.Mutex
+	st   Status
+	pgid int // process group of the running smbd, 0 when none
+
+	done chan struct{}
+}
+
+// Find returns the smbd program's path, or an error saying how to install it.
+func Find() (string, error) {
+	return findProg("smbd")
+}
+
+func findProg(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		p := d + "/" + name
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found (Samba): apt-get install samba", name)
+}
+
+// Start validates cfg, writes the config, sets the accounts' passwords and starts smbd under
+// supervision until ctx ends. It returns once smbd accepts connections, or with the reason the
+// first start failed (the supervisor keeps retrying in the background either way unless the
+// configuration itself is refused).
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	smbd := cfg.Smbd
+	if smbd == "" {
+		p, err := Find()
+		if err != nil {
+			return nil, err
+		}
+		smbd = p
+	}
+	pw := cfg.Smbpasswd
+	if pw == "" {
+		p, err := findProg("smbpasswd")
+		if err != nil {
+			return nil, err
+		}
+		pw = p
+	}
+	params := confParams{dir: cfg.Dir, port: cfg.Port, addrs: cfg.Addrs, shares: cfg.Shares, accounts: cfg.Accounts}
+	conf, umap, err := params.render()
+	if err != nil {
+		return nil, fmt.Errorf("smbshare: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("smbshare: state folder: %w", err)
+	}
+	for _, d := range stateDirs(cfg.Dir) {
+		// Samba wants its lock, state and cache folders 0755; the state folder itself and
+		// the private folder (passdb, secrets) stay 0700.
+		mode := os.FileMode(0o755)
+		if d == privatePath(cfg.Dir) {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(d, mode); err != nil {
+			return nil, fmt.Errorf("smbshare: state folder: %w", err)
+		}
+	}
+	stopStale(cfg.Dir, log)
+	if err := writeFile(confPath(cfg.Dir), conf); err != nil {
+		return nil, err
+	}
+	if err := writeFile(mapPath(cfg.Dir), umap); err != nil {
+		return nil, err
+	}
+	// The passdb is ours alone: start from an empty one so accounts of an earlier run are gone.
+	for _, f := range []string{"passdb.tdb"} {
+		if err := os.Remove(privatePath(cfg.Dir) + "/" + f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("smbshare: reset passdb: %w", err)
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if err := setPassword(ctx, pw, cfg.Dir, a); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{cfg: cfg, log: log, smbd: smbd, done: make(chan struct{})}
+	s.st.Port = cfg.Port
+	for _, sh := range cfg.Shares {
+		s.st.Shares = append(s.st.Shares, sh.Name)
+	}
+	ready := make(chan error, 1)
+	go s.supervise(ctx, ready)
+	select {
+	case err := <-ready:
+		if err != nil {
+			return s, fmt.Errorf("smbshare: smbd did not start: %w (retrying in the background)", err)
+		}
+	case <-ctx.Done():
+		<-s.done
+		return nil, ctx.Err()
+	}
+	return s, nil
+}
+
+func writeFile(name, data string) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
+		return fmt.Errorf("smbshare: %w", err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return fmt.Errorf("smbshare: %w", err)
+	}
+	return nil
+}
+
+// setPassword adds a's Unix user to our passdb with a's password (smbpasswd -a on our config,
+// the password twice on stdin: it never appears on a command line).
+func setPassword(ctx context.Context, smbpasswd, dir string, a Account) error {
+	cmd := exec.CommandContext(ctx, smbpasswd, "-c", confPath(dir), "-s", "-a", a.User)
+	cmd.Stdin = strings.NewReader(a.Password + "\n" + a.Password + "\n")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if strings.Contains(msg, "Failed to add entry") || strings.Contains(msg, "Failed to find") {
+			msg += " (the unix user must exist: useradd --system --no-create-home --shell /usr/sbin/nologin " + a.User + ")"
+		}
+		return fmt.Errorf("smbshare: smbpasswd for account %s (unix user %s): %w: %s", a.Name, a.User, err, msg)
+	}
+	return nil
+}
+
+// stopStale stops an smbd a previous run of ours left behind: the pid file in our state folder
+// names it, and its command line must name our config file (a reused pid is left alone).
+func stopStale(dir string, log *slog.Logger) {
+	b, err := os.ReadFile(pidPath(dir))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte("--configfile="+confPath(dir))) {
+		return
+	}
+	log.Warn("smbshare: stopping an smbd left by an earlier run", "pid", pid)
+	pgid, err := syscall.Getpgid(pid)
+	if err != nil || pgid != pid { // our smbd leads its own group; otherwise signal it alone
+		pgid = 0
+	}
+	stopProc(pid, pgid, 5*time.Second)
+}
+
+// stopProc sends SIGTERM to the group (or the process), then SIGKILL after grace.
+func stopProc(pid, pgid int, grace time.Duration) {
+	target := pid
+	if pgid > 0 {
+		target = -pgid
+	}
+	syscall.Kill(target, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Kill(target, syscall.SIGKILL)
+	// Wait (bounded) until the whole group is gone, so a restart or the caller never races the
+	// old processes.
+	for end := time.Now().Add(5 * time.Second); pgid > 0 && time.Now().Before(end); {
+		if err := syscall.Kill(target, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Status returns a snapshot of the share's state.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.Shares = append([]string(nil), s.st.Shares...)
+	return st
+}
+
+// Done is closed once smbd is stopped after the context ended.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// ConfigFile is the smb.conf smbd runs with.
+func (s *Server) ConfigFile() string { return confPath(s.cfg.Dir) }
+
+func (s *Server) setErr(err error) {
+	s.mu.Lock()
+	s.st.LastError = err.Error()
+	s.mu.Unlock()
+}
+
+// supervise runs smbd until ctx ends, restarting it with a backoff. ready gets the outcome of
+// the first start.
+func (s *Server) supervise(ctx context.Context, ready chan<- error) {
+	defer close(s.done)
+	backoff := s.cfg.MinBackoff
+	first := true
+	report := func(err error) {
+		if first {
+			ready <- err
+			first = false
+		}
+	}
+	for {
+		started := time.Now()
+		err := s.runOnce(ctx, report)
+		if ctx.Err() != nil {
+			report(ctx.Err())
+			return
+		}
+		s.setErr(err)
+		s.log.Error("smbshare: smbd stopped; restarting", "err", err, "in", backoff)
+		report(err)
+		if time.Since(started) > time.Minute {
+			backoff = s.cfg.MinBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		s.mu.Lock()
+		s.st.Restarts++
+		s.mu.Unlock()
+	}
+}
+
+// runOnce starts smbd, reports readiness, and returns when it exits (or ctx ends and it is
+// stopped).
+func (s *Server) runOnce(ctx context.Context, report func(error)) error {
+	cmd := exec.Command(s.smbd, "--foreground", "--no-process-group", "--configfile="+confPath(s.cfg.Dir))
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	var out tailBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Its own process group (the per-connection children join it), killed with the daemon.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.smbd, err)
+	}
+	pid := cmd.Process.Pid
+	s.mu.Lock()
+	s.pgid = pid
+	s.st.Starts++
+	s.st.PID = pid
+	s.mu.Unlock()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	readyCtx, cancelReady := context.WithCancel(ctx)
+	defer cancelReady()
+	readyCh := make(chan error, 1)
+	go func() { readyCh <- s.waitListening(readyCtx, 30*time.Second) }()
+
+	cleanup := func() {
+		// smbd's per-connection children stay in its group: stop them too.
+		syscall.Kill(-pid, syscall.SIGTERM)
+		s.mu.Lock()
+		s.st.Running, s.st.PID, s.st.Since, s.pgid = false, 0, time.Time{}, 0
+		s.mu.Unlock()
+	}
+	for {
+		select {
+		case err := <-readyCh:
+			readyCh = nil
+			if err != nil {
+				stopProc(pid, pid, 5*time.Second)
+				<-exited
+				cleanup()
+				return fmt.Errorf("smbd (pid %d) not listening on port %d: %w; %s", pid, s.cfg.Port, err, out.tail())
+			}
+			s.mu.Lock()
+			s.st.Running, s.st.Since = true, time.Now()
+			s.mu.Unlock()
+			s.log.Info("smbshare: smbd running", "pid", pid, "port", s.cfg.Port, "config", confPath(s.cfg.Dir))
+			report(nil)
+		case err := <-exited:
+			stopProc(pid, pid, 2*time.Second) // leftover children of the group
+			cleanup()
+			if err == nil {
+				err = errors.New("exited")
+			}
+			return fmt.Errorf("smbd (pid %d) %w; %s", pid, err, out.tail())
+		case <-ctx.Done():
+			stopProc(pid, pid, 5*time.Second)
+			<-exited
+			cleanup()
+			s.log.Info("smbshare: smbd stopped", "pid", pid)
+			return ctx.Err()
+		}
+	}
+}
+
+// waitListening waits until smbd accepts TCP connections on the port (on the first configured
+// address, or loopback).
+func (s *Server) waitListening(ctx context.Context, limit time.Duration) error {
+	addr := netip.MustParseAddr("127.0.0.1")
+	if len(s.cfg.Addrs) > 0 {
+		addr = s.cfg.Addrs[0]
+	}
+	target := netip.AddrPortFrom(addr, uint16(s.cfg.Port)).String()
+	deadline := time.Now().Add(limit)
+	wait := 20 * time.Millisecond
+	for {
+		d := net.Dialer{Timeout: time.Second}
+		c, err := d.DialContext(ctx, "tcp", target)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 500*time.Millisecond)
+	}
+}
+
+// tailBuffer keeps the last 2 KiB smbd wrote to stdout/stderr, for error messages.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2048 {
+		t.b = append(t.b[:0], t.b[len(t.b)-2048:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) tail() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return "no output (see its log file)"
+	}
+	return "output: " + strings.ReplaceAll(s, "\n", " | ")
+}
