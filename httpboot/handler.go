@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -191,7 +192,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 		hdr.Set("ETag", statETag(rt.name, fi))
 	}
 	hdr.Set("Content-Type", ContentType(rt.name))
-	serveContent(w, r, rt.name, fi.ModTime(), body, fi.Size())
+	var content io.ReadSeeker = body
+	if kf, ok := kernelFile(f); ok {
+		content = kf // no wrapper: the kernel copies it (sendfile), see kernelFile
+	}
+	serveContent(w, r, rt.name, fi.ModTime(), content, fi.Size())
 	if body.err != nil {
 		return body.err
 	}
@@ -267,6 +272,19 @@ func contentReader(f fs.File, size int64) (*errReader, error) {
 		return &errReader{rs: f}, nil
 	}
 	return nil, errors.New("file supports neither ReadAt nor Seek, cannot serve ranges")
+}
+
+// kernelFile returns f itself when it is a plain file of the operating system: an
+// io.ReadSeeker with a file descriptor of its own (syscall.Conn), as an *os.File or a store's
+// cached copy of a file is. ServeContent then copies from it through the connection's ReadFrom,
+// which hands the copy to the kernel (sendfile: no bytes through user space). Such a file is
+// read from its own offset, so the tree must give each Open its own descriptor (os files do).
+func kernelFile(f fs.File) (io.ReadSeeker, bool) {
+	kf, ok := f.(interface {
+		io.ReadSeeker
+		syscall.Conn
+	})
+	return kf, ok
 }
 
 // IsCorrupt reports whether err says that a file's stored bytes are damaged: somewhere in its

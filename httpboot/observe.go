@@ -1,6 +1,7 @@
 package httpboot
 
 import (
+	"io"
 	"net/http"
 	"time"
 )
@@ -52,7 +53,58 @@ func (rw *recorder) Write(p []byte) (int, error) {
 		rw.ev.Status = http.StatusOK
 	}
 	n, err := rw.ResponseWriter.Write(p)
-	rw.ev.Bytes += int64(n)
+	rw.sent(int64(n))
+	return n, err
+}
+
+// readFromPiece is how much one ReadFrom call of the connection copies before the recorder
+// counts it and reports progress.
+const readFromPiece = 4 << 20
+
+// ReadFrom lets a body copy (ServeContent's io.CopyN) reach the connection's ReadFrom, which
+// has the kernel copy a plain file (sendfile) instead of going through Write. It copies in
+// pieces of readFromPiece bytes, each still one sendfile, so that bytes and progress are
+// reported along the way.
+func (rw *recorder) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := rw.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{rw}, src)
+	}
+	if rw.ev.Status == 0 {
+		rw.ev.Status = http.StatusOK
+	}
+	outer, limited := src.(*io.LimitedReader)
+	inner := src
+	if limited {
+		inner = outer.R
+	}
+	var total int64
+	for {
+		n := int64(readFromPiece)
+		if limited {
+			if outer.N <= 0 {
+				return total, nil
+			}
+			n = min(n, outer.N)
+		}
+		k, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: n})
+		total += k
+		if limited {
+			outer.N -= k
+		}
+		rw.sent(k)
+		if err != nil || k < n {
+			return total, err
+		}
+	}
+}
+
+// writerOnly hides a writer's ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
+
+// sent counts body bytes and reports progress at most once per interval.
+func (rw *recorder) sent(n int64) {
+	rw.ev.Bytes += n
 	if rw.obs != nil {
 		if now := time.Now(); now.Sub(rw.lastTick) >= rw.every {
 			rw.lastTick = now
@@ -60,7 +112,6 @@ func (rw *recorder) Write(p []byte) (int, error) {
 			rw.obs.Progress(*rw.ev)
 		}
 	}
-	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection (Flush, deadlines).

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pxewim/pxewim/blobcache"
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/storepath"
 	"github.com/pxewim/pxewim/wim"
@@ -55,6 +56,9 @@ type Options struct {
 	// is refused, and files tell servers whether their WIM is verified yet. Local folders only
 	// (New); nil serves WIMs as they are.
 	Verifier *Verifier
+	// Blobs, when set, serves files inside WIMs from decoded copies on disk once they are
+	// hot or were read in full (blobcache.go); nil reads them from the WIMs always.
+	Blobs *blobcache.Cache
 }
 
 // Store is a read-only fs.FS over a folder; see the package doc. Safe for concurrent use.
@@ -67,6 +71,7 @@ type Store struct {
 	maxOpen  int
 	check    func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
 	verifier *Verifier                                                   // Options.Verifier (New only)
+	blobs    *blobcache.Cache                                            // Options.Blobs
 
 	mu   sync.Mutex
 	wims map[string]*openWIM // by store-relative real path
@@ -108,7 +113,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
 	s := &Store{root: root, rootFS: confined.FS(), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, verifier: opts.Verifier, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
+		check: opts.CheckISOWIM, verifier: opts.Verifier, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -129,7 +134,7 @@ func New(root string, opts Options) (*Store, error) {
 // root only labels it (Root).
 func NewFS(fsys fs.FS, root string, opts Options) *Store {
 	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
+		check: opts.CheckISOWIM, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -178,7 +183,7 @@ func (s *Store) Open(name string) (fs.File, error) {
 		return s.openInISO(name, isoPath, inner)
 	}
 	if wimPath, idx, inner, ok := storepath.Split(name); ok { // .swm too: split.go
-		return s.openInWIM(name, wimPath, idx, inner)
+		return s.openBlob(name, wimPath, idx, inner) // blobcache.go
 	}
 	f, err := openFold(s.rootFS, name)
 	if err != nil || s.verifier == nil || !isWIMName(name) {
