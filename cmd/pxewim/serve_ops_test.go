@@ -17,6 +17,7 @@ import (
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
+	"github.com/pxewim/pxewim/internal/testenv"
 )
 
 // opsFixture is a running "pxewim serve" with a store, on loopback ports, dashboard included.
@@ -170,17 +171,6 @@ func tftpGet(addr, name string) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// artifactsDir is $PXEWIM_TEST_ARTIFACTS (kept after the run) or a test temp dir.
-func artifactsDir(t *testing.T) string {
-	if d := os.Getenv("PXEWIM_TEST_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestDashboardBrowser drives the dashboard in headless Chromium while a client downloads a
 // file slowly: the client appears, its progress bar advances, its trace lists its requests.
 func TestDashboardBrowser(t *testing.T) {
@@ -188,32 +178,30 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Skip("browser test: skipped with -short")
 	}
 	fx := startOpsServe(t, "")
-	br := startChromium(t, fx.admin+"/#/clients")
-	br.waitEval(t, 15*time.Second, `document.querySelector("#live").textContent === "live"`, "the event stream to connect")
+	br := testenv.StartBrowser(t, fx.admin+"/#/clients", testenv.BrowserOptions{})
+	br.WaitEval(t, 15*time.Second, `document.querySelector("#live").textContent === "live"`, "the event stream to connect")
 
 	dl := slowGet(fx.base+"/files/big.bin?mac="+strings.ReplaceAll(opsMAC, ":", "-"), 2<<20)
 	row := `document.querySelector('tr.client[data-key="` + opsMAC + `"]')`
-	br.waitEval(t, 15*time.Second, row+` !== null && `+row+`.querySelector("progress").value > 0`, "the client's row with progress")
-	var first, second float64
-	br.eval(t, row+`.querySelector("progress").value`, &first)
-	time.Sleep(2500 * time.Millisecond)
-	br.eval(t, row+`.querySelector("progress").value`, &second)
-	if !(second > first) {
-		t.Errorf("progress bar did not advance: %v then %v", first, second)
-	}
+	br.WaitEval(t, 15*time.Second, row+` !== null && `+row+`.querySelector("progress").value > 0`, "the client's row with progress")
+	var first float64
+	br.Eval(t, row+`.querySelector("progress").value`, &first)
+	// The slow download goes on: the bar must move past where it was (the page re-renders on
+	// each pushed event).
+	br.WaitEval(t, 20*time.Second, row+`.querySelector("progress").value > `+strconv.FormatFloat(first, 'f', -1, 64), "the progress bar to advance")
 	var max float64
-	br.eval(t, row+`.querySelector("progress").max`, &max)
+	br.Eval(t, row+`.querySelector("progress").max`, &max)
 	if max != float64(len(fx.big)) {
 		t.Errorf("progress bar max = %v, want the file size %d", max, len(fx.big))
 	}
 	var cells []string
-	br.eval(t, `[...`+row+`.cells].map(c => c.innerText)`, &cells)
+	br.Eval(t, `[...`+row+`.cells].map(c => c.innerText)`, &cells)
 	t.Logf("client row mid-download: %q", cells)
 	if !strings.Contains(strings.Join(cells, "|"), "http") {
 		t.Errorf("row does not show the HTTP stage: %q", cells)
 	}
-	dir := artifactsDir(t)
-	br.screenshot(t, dir, "dashboard-clients.png")
+	dir := testenv.ArtifactsDir(t)
+	br.Screenshot(t, dir, "dashboard-clients.png")
 
 	got := <-dl
 	if !bytes.Equal(got, fx.big) {
@@ -222,38 +210,30 @@ func TestDashboardBrowser(t *testing.T) {
 	if st, _ := get(t, fx.base+"/files/Boot/BCD?mac="+opsMAC); st != http.StatusNotFound {
 		t.Fatalf("missing BCD: status %d, want 404", st)
 	}
-	br.waitEval(t, 10*time.Second, row+`.querySelector(".hint").innerText.includes("no BCD")`, "the hint for the 404 in the client's row")
+	br.WaitEval(t, 10*time.Second, row+`.querySelector(".hint").innerText.includes("no BCD")`, "the hint for the 404 in the client's row")
 	var errText string
-	br.eval(t, row+`.querySelector(".err").innerText`, &errText)
+	br.Eval(t, row+`.querySelector(".err").innerText`, &errText)
 	if !strings.Contains(errText, "Boot/BCD") {
 		t.Errorf("last error for a missing BCD = %q", errText)
 	}
-	br.evalString(t, `location.hash = "#/client/`+opsMAC+`"`)
-	br.waitEval(t, 10*time.Second, `document.querySelectorAll("#trace tr.trace-row").length >= 2`, "the trace rows")
+	br.String(t, `location.hash = "#/client/`+opsMAC+`"`)
+	br.WaitEval(t, 10*time.Second, `document.querySelectorAll("#trace tr.trace-row").length >= 2`, "the trace rows")
 	var trace []string
-	br.eval(t, `[...document.querySelectorAll("#trace tr.trace-row")].map(r => r.innerText)`, &trace)
+	br.Eval(t, `[...document.querySelectorAll("#trace tr.trace-row")].map(r => r.innerText)`, &trace)
 	joined := strings.Join(trace, "\n")
 	for _, want := range []string{"GET /files/big.bin", "GET /files/Boot/BCD", "404", "200"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("trace lacks %q:\n%s", want, joined)
 		}
 	}
-	br.screenshot(t, dir, "dashboard-trace.png")
+	br.Screenshot(t, dir, "dashboard-trace.png")
 
-	br.evalString(t, `location.hash = "#/catalog"`)
-	br.waitEval(t, 10*time.Second, `document.querySelector("#catalog tbody").innerText.includes("big.bin")`, "the catalog")
+	br.String(t, `location.hash = "#/catalog"`)
+	br.WaitEval(t, 10*time.Second, `document.querySelector("#catalog tbody").innerText.includes("big.bin")`, "the catalog")
 	if fx.wimFile != nil {
-		br.waitEval(t, 10*time.Second, `document.querySelector("#catalog tbody").innerText.includes("tools.wim")`, "the WIM in the catalog")
+		br.WaitEval(t, 10*time.Second, `document.querySelector("#catalog tbody").innerText.includes("tools.wim")`, "the WIM in the catalog")
 	}
-	br.screenshot(t, dir, "dashboard-catalog.png")
-}
-
-// evalString runs expr and returns its value as text ("" when it is not a string).
-func (b *cdpBrowser) evalString(t *testing.T, expr string) (string, error) {
-	var v any
-	b.eval(t, expr, &v)
-	s, _ := v.(string)
-	return s, nil
+	br.Screenshot(t, dir, "dashboard-catalog.png")
 }
 
 // TestMetricsMatchTraffic scrapes /metrics after known traffic and checks exact counts.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
 )
 
 // TestDashboardTellsTheTruth drives the dashboard in headless Chromium and checks what it
@@ -37,8 +39,8 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 			t.Fatalf("wimlib-imagex capture --solid: %v\n%s", err, out)
 		}
 	})
-	br := startChromium(t, fx.admin+"/#/clients")
-	br.waitEval(t, 15*time.Second, `document.querySelector("#live").textContent === "live"`, "the event stream to connect")
+	br := testenv.StartBrowser(t, fx.admin+"/#/clients", testenv.BrowserOptions{})
+	br.WaitEval(t, 15*time.Second, `document.querySelector("#live").textContent === "live"`, "the event stream to connect")
 	rowOf := func(key string) string { return `document.querySelector('tr.client[data-key="` + key + `"]')` }
 
 	// 1. An HTTP client that hangs up half way through a download.
@@ -52,7 +54,7 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 	}
 	resp.Body.Close() // the client goes away: the server's writes fail
 	row := rowOf(goneMAC)
-	br.waitEval(t, 20*time.Second, row+` !== null && `+row+`.querySelector("td.xfer") !== null && `+row+`.querySelector("td.xfer").dataset.state === "failed"`,
+	br.WaitEval(t, 20*time.Second, row+` !== null && `+row+`.querySelector("td.xfer") !== null && `+row+`.querySelector("td.xfer").dataset.state === "failed"`,
 		"the HTTP download shown failed")
 	checkFailedRow(t, br, row, "http big.bin", "ended the transfer early")
 
@@ -62,7 +64,7 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	row = rowOf("ip:127.0.0.2")
-	br.waitEval(t, 10*time.Second, row+` !== null && `+row+`.querySelector("td.xfer").dataset.state === "failed"`, "the TFTP transfer shown failed")
+	br.WaitEval(t, 10*time.Second, row+` !== null && `+row+`.querySelector("td.xfer").dataset.state === "failed"`, "the TFTP transfer shown failed")
 	checkFailedRow(t, br, row, "tftp big.bin", "aborted the TFTP transfer itself")
 
 	// 3. A TFTP miss from a client pxewim's DHCP never saw (DHCP is off in this config).
@@ -70,29 +72,29 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	row = rowOf("ip:127.0.0.3")
-	br.waitEval(t, 10*time.Second, row+` !== null && `+row+`.querySelector(".hint") !== null`, "the miss's hint")
+	br.WaitEval(t, 10*time.Second, row+` !== null && `+row+`.querySelector(".hint") !== null`, "the miss's hint")
 	var hint string
-	br.eval(t, row+`.querySelector(".hint").innerText`, &hint)
+	br.Eval(t, row+`.querySelector(".hint").innerText`, &hint)
 	t.Logf("hint for the unknown client's miss: %q", hint)
 	if !strings.Contains(hint, "DHCP is off") || !strings.Contains(hint, "127.0.0.3") || strings.Contains(hint, "image has no BCD") {
 		t.Errorf("hint for a TFTP miss from a client DHCP never saw: %q", hint)
 	}
-	br.screenshot(t, artifactsDir(t), "dashboard-truth-clients.png")
+	br.Screenshot(t, testenv.ArtifactsDir(t), "dashboard-truth-clients.png")
 
 	// 4. A catalog note is styled as a note.
 	if wimErr != nil {
 		t.Log("wimlib-imagex not found (install wimtools): the catalog note is not checked")
 		return
 	}
-	br.evalString(t, `location.hash = "#/catalog"`)
+	br.String(t, `location.hash = "#/catalog"`)
 	solidRow := `[...document.querySelectorAll("#catalog tbody tr")].find(r => r.cells[0].innerText === "solid.wim")`
-	br.waitEval(t, 15*time.Second, solidRow+` !== undefined && `+solidRow+`.querySelector(".note") !== null`, "the solid WIM's note")
+	br.WaitEval(t, 15*time.Second, solidRow+` !== undefined && `+solidRow+`.querySelector(".note") !== null`, "the solid WIM's note")
 	var note, noteColor, errColor string
 	var errs float64
-	br.eval(t, solidRow+`.querySelector(".note").innerText`, &note)
-	br.eval(t, solidRow+`.querySelectorAll(".err, .problem").length`, &errs)
-	br.eval(t, `getComputedStyle(`+solidRow+`.querySelector(".note")).color`, &noteColor)
-	br.eval(t, `(() => { const d = document.createElement("div"); d.className = "err"; document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; })()`, &errColor)
+	br.Eval(t, solidRow+`.querySelector(".note").innerText`, &note)
+	br.Eval(t, solidRow+`.querySelectorAll(".err, .problem").length`, &errs)
+	br.Eval(t, `getComputedStyle(`+solidRow+`.querySelector(".note")).color`, &noteColor)
+	br.Eval(t, `(() => { const d = document.createElement("div"); d.className = "err"; document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; })()`, &errColor)
 	t.Logf("note %q, colour %s (problems: %s)", note, noteColor, errColor)
 	if !strings.Contains(strings.ToLower(note), "lzms") || !strings.HasPrefix(note, "note: ") {
 		t.Errorf("solid WIM note = %q", note)
@@ -100,25 +102,25 @@ func TestDashboardTellsTheTruth(t *testing.T) {
 	if errs != 0 || noteColor == errColor {
 		t.Errorf("the note is styled as a problem: %v problem elements, colour %s (problems %s)", errs, noteColor, errColor)
 	}
-	br.screenshot(t, artifactsDir(t), "dashboard-truth-catalog.png")
+	br.Screenshot(t, testenv.ArtifactsDir(t), "dashboard-truth-catalog.png")
 }
 
 // checkFailedRow asserts a client row shows its last transfer failed: "(failed)", never
 // "(done)", the failed stage, and an error.
-func checkFailedRow(t *testing.T, br *cdpBrowser, row, what, hint string) {
+func checkFailedRow(t *testing.T, br *testenv.Browser, row, what, hint string) {
 	t.Helper()
 	var cells []string
-	br.eval(t, `[...`+row+`.cells].map(c => c.innerText)`, &cells)
+	br.Eval(t, `[...`+row+`.cells].map(c => c.innerText)`, &cells)
 	joined := strings.Join(cells, "|")
 	t.Logf("%s: row %q", what, cells)
 	var stage, cls string
-	br.eval(t, row+`.querySelector(".stage").innerText`, &stage)
-	br.eval(t, row+`.querySelector("td.xfer").className`, &cls)
+	br.Eval(t, row+`.querySelector(".stage").innerText`, &stage)
+	br.Eval(t, row+`.querySelector("td.xfer").className`, &cls)
 	if !strings.Contains(joined, "(failed)") || strings.Contains(joined, "(done)") || stage != "failed" || !strings.Contains(cls, "xfer-failed") {
 		t.Errorf("%s: stage %q, class %q, row %q: want failed, never (done)", what, stage, cls, cells)
 	}
 	var errText string
-	br.eval(t, row+`.querySelector(".err") ? `+row+`.querySelector(".err").innerText : ""`, &errText)
+	br.Eval(t, row+`.querySelector(".err") ? `+row+`.querySelector(".err").innerText : ""`, &errText)
 	if errText == "" || strings.ContainsRune(errText, 0) {
 		t.Errorf("%s: error shown %q", what, errText)
 	}
