@@ -55,6 +55,7 @@ type Hub struct {
 	live    map[string]string  // transfer id -> client key
 	subs    map[chan struct{}]struct{}
 	version uint64 // bumped on every change
+	series  series // the last hour of traffic (series.go)
 }
 
 // client is the mutable record behind a ClientView.
@@ -64,7 +65,8 @@ type client struct {
 	trace    []TraceEntry // ring: next write at traceNext once full
 	next     int
 	seq      uint64
-	dhcpSeen bool // pxewim's DHCP saw this client since it was remembered
+	dhcpSeen bool  // pxewim's DHCP saw this client since it was remembered
+	step     int64 // the last series step it was counted active in
 }
 
 // ClientView is one client as the dashboard shows it. Returned views are copies.

@@ -35,6 +35,7 @@ func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, e
 	if c == nil {
 		return
 	}
+	h.touch(c, now)
 	v := &c.view
 	c.dhcpSeen, v.DHCP = true, true
 	v.Arch, v.Firmware, v.IPXE, v.HTTPBoot = int(bc.Arch), bc.Firmware.String(), bc.IPXE, bc.HTTPBoot
@@ -72,7 +73,7 @@ func (h *Hub) TransferStarted(t *tftp.Transfer) {
 
 // Progress records how much of a TFTP file was sent (tftp.Observer).
 func (h *Hub) Progress(t *tftp.Transfer, sent int64) {
-	h.progress(tftpID(t), sent, 0, time.Since(t.Started))
+	h.progress(tftpID(t), sent, 0, h.opts.Now().Sub(t.Started))
 }
 
 // TransferEnded records the end of a TFTP request, also a refused one (tftp.Observer).
@@ -85,7 +86,7 @@ func (h *Hub) TransferEnded(t *tftp.Transfer, err error) {
 	if err != nil {
 		status = "error"
 	}
-	h.end(tftpID(t), "tftp", nil, t.Remote.Addr(), "RRQ "+p, p, "", t.Size, t.Sent, status, time.Since(t.Started), err, t.Started)
+	h.end(tftpID(t), "tftp", nil, t.Remote.Addr(), "RRQ "+p, p, "", t.Size, t.Sent, status, h.opts.Now().Sub(t.Started), err, t.Started)
 }
 
 // tftpID names a TFTP transfer: one per client port and start.
@@ -142,10 +143,12 @@ func (h *Hub) start(id, proto string, mac net.HardwareAddr, ip netip.Addr, name,
 	mac = h.identify(mac, ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := h.lookup(mac, ip, h.opts.Now())
+	now := h.opts.Now()
+	c := h.lookup(mac, ip, now)
 	if c == nil {
 		return
 	}
+	h.touch(c, now).requests++
 	if len(c.live) < maxLiveTransfers {
 		c.live[id] = &Transfer{ID: id, Proto: proto, Path: truncate(name, maxPathLen), Range: rng, Size: size, Started: started}
 		h.live[id] = c.view.Key
@@ -161,11 +164,17 @@ func (h *Hub) progress(id string, bytes, size int64, d time.Duration) {
 	if t == nil {
 		return
 	}
+	now := h.opts.Now()
+	if bytes > t.Bytes {
+		h.touch(c, now).bytes += bytes - t.Bytes
+	} else {
+		h.touch(c, now)
+	}
 	t.Bytes, t.Duration, t.Rate = bytes, d, rate(bytes, d)
 	if size > 0 {
 		t.Size = size
 	}
-	c.view.LastSeen = h.opts.Now()
+	c.view.LastSeen = now
 	h.changed()
 }
 
@@ -193,13 +202,25 @@ func (h *Hub) end(id, proto string, mac net.HardwareAddr, ip netip.Addr, what, n
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var c *client
+	var counted int64 // bytes the series already has from Progress
 	if known {
-		c, _ = h.liveTransfer(id)
+		var lt *Transfer
+		if c, lt = h.liveTransfer(id); lt != nil {
+			counted = lt.Bytes
+		}
 	}
+	now := h.opts.Now()
 	if c == nil {
-		if c = h.lookup(mac, ip, h.opts.Now()); c == nil {
+		if c = h.lookup(mac, ip, now); c == nil {
 			return
 		}
+	}
+	sb := h.touch(c, now)
+	if !known {
+		sb.requests++ // refused before it started
+	}
+	if bytes > counted {
+		sb.bytes += bytes - counted
 	}
 	delete(h.live, id)
 	delete(c.live, id)

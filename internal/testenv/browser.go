@@ -181,12 +181,13 @@ func (b *Browser) WaitEval(t testing.TB, max time.Duration, expr, what string) {
 	t.Fatalf("waiting for %s: %v; page text:\n%s", what, err, text)
 }
 
-// Screenshot saves a PNG of the page's viewport as dir/name and returns its path.
+// Screenshot saves a PNG of what the window shows (the viewport, as a user sees it) as
+// dir/name and returns its path.
 func (b *Browser) Screenshot(t testing.TB, dir, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -1,11 +1,15 @@
-// Package web serves pxewim's operator dashboard: a clients table with live progress bars, the
-// store's catalog, and a per-client boot trace, as one embedded page (HTML, CSS and vanilla
+// Package web serves pxewim's operator dashboard: charts of the server's throughput and active
+// clients over the last hour, a clients table with live progress bars (sortable, filtered by
+// stage and by MAC/IP/vendor text), the store's catalog, and per client a boot timeline (each
+// DHCP exchange and TFTP/HTTP file as a bar with its bytes and duration, and the gaps where the
+// client waited) above its boot trace, as one embedded page (HTML, CSS and vanilla
 // JavaScript; no CDN, works offline) plus a small JSON API and a server-sent-events stream
 // (text/event-stream) that pushes the clients table whenever the ops.Hub changes.
 //
 //	GET /                      the page (#/clients, #/catalog, #/client/MAC)
 //	GET /api/clients           clients as JSON
 //	GET /api/client?key=MAC    one client and its trace
+//	GET /api/series            the last hour of traffic (bytes, requests, active clients per 10 s)
 //	GET /api/catalog           catalog rows
 //	GET /api/events            text/event-stream: "clients" events with the table
 //	GET /metrics               Prometheus metrics, when Options.Metrics is set
@@ -76,8 +80,10 @@ func Handler(o Options) http.Handler {
 			http.Error(w, "no such client (it may have expired)", http.StatusNotFound)
 			return
 		}
-		writeJSON(w, map[string]any{"client": c, "trace": trace})
+		// "now" is the server's clock: the page draws transfers still in flight up to it.
+		writeJSON(w, map[string]any{"client": c, "trace": trace, "now": o.Hub.Now()})
 	})
+	mux.HandleFunc("GET /api/series", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, o.Hub.Series()) })
 	mux.HandleFunc("GET /api/catalog", func(w http.ResponseWriter, r *http.Request) {
 		rows := []CatalogRow{}
 		if o.Catalog != nil {

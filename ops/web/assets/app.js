@@ -4,6 +4,8 @@
   const $ = (s) => document.querySelector(s);
   let clients = [];
   let current = null; // key of the client whose trace is shown
+  let sortKey = "lastSeen", sortDir = -1; // the clients table's order (click a header)
+  const SVG = "http://www.w3.org/2000/svg";
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -26,9 +28,42 @@
     return Math.round(s / 3600) + " h ago";
   }
   const ms = (ns) => (ns / 1e6).toFixed(ns < 1e7 ? 1 : 0) + " ms";
+  const secs = (s) => s < 1 ? Math.round(s * 1000) + " ms" : s.toFixed(s < 10 ? 1 : 0) + " s";
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  const lastTransfer = (c) => (c.transfers && c.transfers.length) ? c.transfers[c.transfers.length - 1] : c.last;
+
+  // The value a column sorts by.
+  function sortValue(c, key) {
+    const t = lastTransfer(c);
+    switch (key) {
+      case "mac": return c.mac || c.key;
+      case "ip": return (c.ip || "").split(".").map((p) => p.padStart(3, "0")).join(".");
+      case "entry": return [c.bootFile, c.entry].filter(Boolean).join(" ");
+      case "progress": return t && t.size > 0 ? t.bytes / t.size : -1;
+      case "rate": return t ? t.rate : -1;
+      case "lastSeen": return new Date(c.lastSeen).getTime();
+      default: return c[key] == null ? "" : String(c[key]);
+    }
+  }
+  function visibleClients() {
+    const q = $("#filter").value.trim().toLowerCase();
+    const stage = $("#stage-filter").value;
+    const out = clients.filter((c) => (!stage || c.stage === stage) &&
+      (!q || [c.mac, c.key, c.ip, c.vendor, c.entry, c.bootFile].some((f) => f && f.toLowerCase().includes(q))));
+    out.sort((a, b) => {
+      const x = sortValue(a, sortKey), y = sortValue(b, sortKey);
+      return (x < y ? -1 : x > y ? 1 : 0) * sortDir || (a.key < b.key ? -1 : 1);
+    });
+    return out;
+  }
 
   function transferCell(c) {
-    const t = (c.transfers && c.transfers.length) ? c.transfers[c.transfers.length - 1] : c.last;
+    const t = lastTransfer(c);
     if (!t) return el("td", {text: "—"});
     // A finished transfer with an error failed, however many bytes it sent: it is never "done".
     const state = !t.done ? "running" : (t.err ? "failed" : "done");
@@ -41,7 +76,7 @@
     return td;
   }
   function throughput(c) {
-    const t = (c.transfers && c.transfers.length) ? c.transfers[c.transfers.length - 1] : c.last;
+    const t = lastTransfer(c);
     return t && t.rate > 0 ? bytes(t.rate) + "/s" : "—";
   }
 
@@ -50,7 +85,9 @@
     tb.replaceChildren();
     $("#client-count").textContent = clients.length ? "(" + clients.length + ")" : "";
     $("#no-clients").hidden = clients.length > 0;
-    for (const c of clients) {
+    const shown = visibleClients();
+    $("#shown-count").textContent = shown.length === clients.length ? "" : "showing " + shown.length + " of " + clients.length;
+    for (const c of shown) {
       const tr = el("tr", {class: "client", "data-key": c.key},
         el("td", {class: "mono"}, el("a", {href: "#/client/" + encodeURIComponent(c.key), text: c.mac || c.key})),
         el("td", {class: "mono", text: c.ip || "—"}),
@@ -92,6 +129,92 @@
     }
   }
 
+
+  // A filled line chart of values (oldest first) into an <svg>, with the peak as a label.
+  function drawChart(box, values, step, fmt) {
+    const W = box.clientWidth || 600, H = box.clientHeight || 110, pad = 16;
+    box.setAttribute("viewBox", "0 0 " + W + " " + H);
+    const max = Math.max(1, ...values);
+    const x = (i) => (i / (values.length - 1)) * W;
+    const y = (v) => H - pad - (v / max) * (H - 2 * pad);
+    let d = "M0," + (H - pad);
+    values.forEach((v, i) => { d += " L" + x(i).toFixed(1) + "," + y(v).toFixed(1); });
+    d += " L" + W + "," + (H - pad) + " Z";
+    box.replaceChildren(
+      svg("line", {class: "grid", x1: 0, x2: W, y1: y(max), y2: y(max)}),
+      svg("line", {class: "grid", x1: 0, x2: W, y1: H - pad, y2: H - pad}),
+      svg("path", {class: "area", d: d, "data-points": values.length, "data-max": max}),
+      svg("text", {x: 4, y: y(max) - 3}, "peak " + fmt(max)),
+      svg("text", {x: 4, y: H - 3}, Math.round(values.length * step / 60) + " min ago"),
+      svg("text", {x: W - 4, y: H - 3, "text-anchor": "end"}, "now"));
+  }
+
+  async function renderCharts() {
+    let s;
+    try { s = await getJSON("api/series"); } catch (e) { return; }
+    const rate = s.bytes.map((b) => b / s.step);
+    drawChart($("#chart-bytes"), rate, s.step, (v) => bytes(v) + "/s");
+    drawChart($("#chart-clients"), s.clients, s.step, (v) => String(v));
+    $("#chart-bytes-now").textContent = bytes(rate[rate.length - 1]) + "/s now";
+    $("#chart-clients-now").textContent = s.clients[s.clients.length - 1] + " now";
+  }
+
+  // The client's boot timeline: one lane per request, a bar from its start to its end (transfers
+  // still in flight end at the server's "now"), DHCP exchanges as diamonds, and hatched gaps where
+  // nothing was in flight for a noticeable time (the client was waiting: a menu, a timeout, a
+  // slow firmware step).
+  function drawTimeline(trace, live, nowISO) {
+    const box = $("#timeline");
+    const now = new Date(nowISO).getTime();
+    const items = trace.map((e) => {
+      const start = new Date(e.time).getTime();
+      return {start, end: start + (e.proto === "dhcp" ? 0 : e.duration / 1e6), proto: e.proto, what: e.what,
+        bytes: e.bytes, failed: !!e.err || (e.proto === "http" && +e.status >= 400), live: false};
+    });
+    for (const t of live || []) {
+      const start = new Date(t.started).getTime();
+      items.push({start, end: Math.max(start, now), proto: t.proto, what: (t.proto === "tftp" ? "RRQ " : "GET ") + t.path,
+        bytes: t.bytes, failed: false, live: true});
+    }
+    items.sort((a, b) => a.start - b.start);
+    if (!items.length) { box.replaceChildren(); box.setAttribute("height", 0); return; }
+    const t0 = items[0].start, t1 = Math.max(...items.map((i) => i.end), t0 + 1);
+    const W = Math.max(600, box.clientWidth || 1000), left = 8, right = 330, lane = 18, top = 24;
+    const H = top + items.length * lane + 8;
+    const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
+    box.setAttribute("viewBox", "0 0 " + W + " " + H);
+    box.setAttribute("height", H);
+    const kids = [svg("defs", {}), svg("line", {class: "tl-axis", x1: left, x2: W - right, y1: top - 6, y2: top - 6})];
+    const hatch = svg("pattern", {id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"});
+    hatch.append(svg("rect", {width: 6, height: 6, fill: "#f6f8fa"}), svg("line", {x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#d0d7de", "stroke-width": 2}));
+    kids[0].append(hatch);
+    // Gaps: idle stretches between busy intervals longer than 1 s or 5% of the span.
+    let busyEnd = items[0].end;
+    for (const it of items.slice(1)) {
+      const gap = it.start - busyEnd;
+      if (gap > Math.max(1000, 0.05 * (t1 - t0))) {
+        kids.push(svg("rect", {class: "tl-gap", x: x(busyEnd), y: top - 4, width: Math.max(1, x(it.start) - x(busyEnd)), height: H - top,
+          "data-ms": Math.round(gap)}));
+        kids.push(svg("text", {class: "tl-gap-label", x: (x(busyEnd) + x(it.start)) / 2, y: top - 10, "text-anchor": "middle"}, "waited " + secs(gap / 1000)));
+      }
+      busyEnd = Math.max(busyEnd, it.end);
+    }
+    kids.push(svg("text", {x: left, y: 12}, "0 s"), svg("text", {x: W - right, y: 12, "text-anchor": "end"}, secs((t1 - t0) / 1000)));
+    items.forEach((it, i) => {
+      const y = top + i * lane;
+      const label = it.what + (it.proto === "dhcp" ? "" : " · " + bytes(it.bytes) + " · " + secs((it.end - it.start) / 1000) + (it.live ? " (in flight)" : ""));
+      if (it.proto === "dhcp") {
+        const cx = x(it.start), cy = y + 7;
+        kids.push(svg("path", {class: "tl-dhcp", d: "M" + cx + "," + (cy - 6) + " l6,6 l-6,6 l-6,-6 Z", "data-proto": "dhcp"}));
+      } else {
+        kids.push(svg("rect", {class: "tl-bar" + (it.failed ? " tl-failed" : "") + (it.live ? " tl-live" : ""), "data-proto": it.proto,
+          "data-ms": Math.round(it.end - it.start), x: x(it.start), y: y, width: Math.max(2, x(it.end) - x(it.start)), height: 14}));
+      }
+      kids.push(svg("text", {class: "tl-label", x: W - right + 8, y: y + 11}, label.length > 60 ? label.slice(0, 59) + "…" : label));
+    });
+    box.replaceChildren(...kids);
+  }
+
   async function renderTrace() {
     if (!current) return;
     let d;
@@ -101,6 +224,7 @@
     $("#trace-summary").replaceChildren(el("p", {text: "IP " + (c.ip || "?") + " · " + (c.vendor || "unknown vendor") + " · " +
       (c.firmware || "?") + " · stage " + c.stage + " · " + bytes(c.bytesSent) + " served" + (c.lastError ? " · last error: " + c.lastError : "")}),
       c.hint ? el("p", {class: "hint", text: c.hint}) : "");
+    drawTimeline(d.trace, c.transfers, d.now);
     const tb = $("#trace tbody");
     tb.replaceChildren();
     for (const e of d.trace) {
@@ -140,6 +264,21 @@
     es.onopen = () => { $("#live").textContent = "live"; $("#live").className = "live on"; };
     es.onerror = () => { $("#live").textContent = "reconnecting…"; $("#live").className = "live off"; };
   }
+
+  for (const th of document.querySelectorAll("#clients th[data-sort]")) {
+    th.addEventListener("click", () => {
+      const key = th.dataset.sort;
+      sortDir = key === sortKey ? -sortDir : (key === "lastSeen" || key === "rate" || key === "progress" ? -1 : 1);
+      sortKey = key;
+      for (const o of document.querySelectorAll("#clients th[data-sort]")) o.removeAttribute("aria-sort");
+      th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+      renderClients();
+    });
+  }
+  $("#filter").addEventListener("input", renderClients);
+  $("#stage-filter").addEventListener("change", renderClients);
+  renderCharts();
+  setInterval(renderCharts, 10000);
 
   window.addEventListener("hashchange", route);
   getJSON("api/info").then((i) => {
