@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/pxewim/pxewim/storepath"
 )
 
-// MaxPathLen is the longest URL path (decoded) the handler accepts. Boot file paths are short;
-// anything longer is a probe or an attack, refused before it reaches a store.
-const MaxPathLen = 4096
+// MaxPathLen is the longest URL path (decoded) the handler accepts: storepath's one limit.
+// Boot file paths are short; anything longer is a probe or an attack, refused before it
+// reaches a store.
+const MaxPathLen = storepath.MaxLen
 
 // routeKind says what a request path names.
 type routeKind int
@@ -83,31 +85,19 @@ func statusOf(err error) int {
 }
 
 // cleanPath turns a decoded URL path (or any part of one) into the segments of a path that
-// stays inside the tree. Backslashes count as separators because Windows tools write them;
-// "." and empty segments drop. A ".." segment is refused rather than resolved: a client that
-// sends one is probing, and refusing keeps "never outside the root" true by construction.
+// stays inside the tree, with storepath's one cleaning rule (storepath.Clean, shared with TFTP
+// and the config): backslashes count as separators because Windows tools write them, "." and
+// empty segments drop, and a ".." segment, control characters, invalid UTF-8 and paths over
+// MaxPathLen are refused (400).
 func cleanPath(p string) ([]string, error) {
-	if len(p) > MaxPathLen {
-		return nil, badRequest("path is %d bytes long, more than %d", len(p), MaxPathLen)
+	clean, err := storepath.Clean(p)
+	if err != nil {
+		return nil, &httpError{status: http.StatusBadRequest, msg: strings.TrimPrefix(err.Error(), storepath.ErrInvalid.Error()+" "), cause: err}
 	}
-	if strings.IndexByte(p, 0) >= 0 {
-		return nil, badRequest("path contains a NUL byte")
+	if clean == "." {
+		return nil, nil
 	}
-	if !utf8.ValidString(p) {
-		return nil, badRequest("path is not valid UTF-8")
-	}
-	p = strings.ReplaceAll(p, `\`, "/")
-	var segs []string
-	for _, s := range strings.Split(p, "/") {
-		switch s {
-		case "", ".":
-			continue
-		case "..":
-			return nil, badRequest("path contains a %q segment", "..")
-		}
-		segs = append(segs, s)
-	}
-	return segs, nil
+	return strings.Split(clean, "/"), nil
 }
 
 // CleanName returns the fs.ValidPath name for a client-supplied path (e.g. `\Boot\BCD` gives
@@ -120,11 +110,7 @@ func CleanName(p string) (string, error) {
 	if len(segs) == 0 {
 		return ".", nil
 	}
-	name := strings.Join(segs, "/")
-	if !fs.ValidPath(name) { // cannot happen after cleanPath; checked because it guards the store
-		return "", badRequest("path %q is not a valid file name", name)
-	}
-	return name, nil
+	return strings.Join(segs, "/"), nil
 }
 
 // parseRoute maps a decoded URL path to what it names.

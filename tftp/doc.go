@@ -8,8 +8,9 @@
 // # Paths
 //
 // PXE clients, bootmgr above all, ask for "\Boot\BCD", "/boot\x",
-// "boot//pxelinux.0". NormalizePath maps them onto fs.ValidPath names and
-// refuses "..", NUL, drive letters and absurd lengths. Case folding is the
+// "boot//pxelinux.0". NormalizePath maps them onto fs.ValidPath names with
+// storepath's one cleaning rule (shared with HTTP and the config) and refuses
+// "..", control characters, drive letters and absurd lengths. Case folding is the
 // tree's job: WIM images fold case themselves; the store (localstore) folds a
 // local folder. NormalizePath keeps requests inside the tree, but a tree
 // can still leave itself: os.DirFS follows symbolic links anywhere, so
