@@ -333,16 +333,17 @@ func ParseRef(s string) (Ref, error) {
 	return r, nil
 }
 
+// cleanRefPath cleans a store path of the config with storepath's one rule, and refuses what
+// that rule would only tidy ("a//b", "a/./b", "a/"): a reference is written clean.
 func cleanRefPath(s string) (string, error) {
-	s = strings.ReplaceAll(s, `\`, "/")
-	s = strings.TrimPrefix(s, "/")
-	if s == "" {
-		return "", fmt.Errorf("empty path")
+	p, err := storepath.CleanFile(s)
+	if err == nil && p != strings.TrimPrefix(strings.ReplaceAll(s, `\`, "/"), "/") {
+		err = fmt.Errorf("%q has empty or \".\" elements", s)
 	}
-	if !fs.ValidPath(s) || s == "." {
-		return "", fmt.Errorf("path %q is not a clean relative path inside the store (no .., //, or trailing /)", s)
+	if err != nil {
+		return "", fmt.Errorf("not a clean relative path inside the store: %w", err)
 	}
-	return s, nil
+	return p, nil
 }
 
 // String gives the reference back in config syntax.
