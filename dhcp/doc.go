@@ -80,6 +80,54 @@
 // reserves the pool; what is dropped is counted (Server.RateLimited) and summarised in a
 // warning at most every 10 seconds.
 //
+// # DHCPv6 (Server6)
+//
+// Server6 answers DHCPv6 on [::]:547 (joining ff02::1:2 on each served interface) and [::]:4011,
+// with the same Policy, modes and lease file as DHCPv4. What EDK2 accepts, from NetworkPkg's
+// UefiPxeBcDxe/PxeBcDhcp6.c, HttpBootDxe/HttpBootDhcp6.c and Dhcp6Dxe/Dhcp6Io.c:
+//
+//   - PXE firmware sends a Solicit with IA_NA, option 16 (enterprise 343,
+//     "PXEClient:Arch:00007:UNDI:003000"), option 61, option 62 (UNDI) and ORO 59/60; its client
+//     identifier is a DUID-UUID when SMBIOS has a UUID. HTTP Boot sends "HTTPClient:Arch:00016...".
+//   - Dhcp6Dxe hands every Advertise with the client's DUID, a server identifier and no failing
+//     status code to the PXE/HTTP driver, which caches it and keeps collecting until the first
+//     retransmission time (it answers EFI_NOT_READY). An Advertise without IA_NA passes; one with
+//     IA_NA is an address offer even when its IA holds only a status code: EDK2 tests the status
+//     code's first byte for 0, which is the high byte of every defined code, and Dhcp6SeekStsOption
+//     drops an IA with a failing status. So proxy offers carry no IA_NA at all.
+//   - PXE: an offer whose option 16 has enterprise 343 and "PXEClient" at byte 6 without IA_NA is
+//     "ProxyBinl". EDK2 takes the site's address offer, then sends its Request again, with our
+//     server identifier and without IA options, from [its new address]:4011 to the host named in
+//     our option 59 on port 4011, and takes option 59 from the Reply (PxeBcRetryDhcp6Binl,
+//     PxeBcRequestBootService; the Reply must come from that host and port). Option 59 must be
+//     tftp://[IPv6 literal]/path (PxeBcExtractBootFileUrl: "tftp://" then '[' ... ']' then '/';
+//     ";mode=octet" is stripped, other modes refused; %XX is decoded). Option 60's first
+//     parameter, when present, is read as the boot file size in decimal digits (at most 5), so
+//     none is sent unless the Policy gives one.
+//   - HTTP Boot: option 16 with "HTTPClient" at byte 6 (length >= 16) and option 59 with an http
+//     URL whose host is an IPv6 literal makes "ProxyIpUri"; it is combined with the site's
+//     address offer (DhcpOnly or DhcpDns + ProxyIpUri). There is no 4011 step. The firmware
+//     waits for a route to the URL's host (HttpBootCheckRouteTable): the site's RA must announce
+//     the on-link prefix the server's address is in.
+//   - Both need the site's router advertisements (M flag for stateful addresses; the prefix
+//     on-link) and a stateful DHCPv6 server for addresses: EDK2 does not boot over SLAAC alone.
+//
+// iPXE (Debian's 2019 build and today's dhcpv6.c) has no proxy DHCPv6: it sends no vendor class
+// or architecture, only user class "iPXE", and in stateful mode (M flag) it takes only an
+// Advertise that carries an address (DHCPV6_RX_RECORD_IAADDR), so a proxy cannot hand it the
+// script URL. In proxy mode the site's DHCPv6 server must give clients with user class "iPXE"
+// option 59 = http://[pxewim]:port/boot.ipxe (dnsmasq: dhcp-userclass=set:ipxe,iPXE and
+// dhcp-option=tag:ipxe,option6:bootfile-url,...); on a stateless link (O flag only) the proxy
+// answers iPXE's Information-request, racing the site's answer. In full mode pxewim is the
+// DHCPv6 server and iPXE gets the URL with its address.
+//
+// Full mode hands out IA_NA addresses from a pool (leases in the lease file's leases6 bucket,
+// beside the DHCPv4 leases; both stores share the one bbolt handle) with T1/T2 at 1/2 and 4/5
+// of the lease time, answers Request/Renew/Rebind/Release/Decline/Confirm/Information-request
+// and a rapid-commit Solicit. Relayed messages (Relay-forward) are not answered. Boot URLs name
+// the receiving interface's first global IPv6 address (or Config6.Advertise): a link-local
+// address has no zone a URL could carry.
+//
 // What to boot is not decided here: a Policy chooses the boot file per client (stock PXE gets an
 // iPXE binary over TFTP, iPXE gets an HTTP script URL, HTTP Boot gets an EFI binary URL), and an
 // Observer sees every exchange.

@@ -1,0 +1,340 @@
+package dhcp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// The DHCPv4 and DHCPv6 servers keep their leases in the same bbolt file (dhcp.full.leases), in
+// two buckets. bbolt locks a file for one open handle, so both stores share one *bolt.DB,
+// counted here and closed with the last store.
+var sharedDBs = struct {
+	sync.Mutex
+	byPath map[string]*sharedDB
+}{byPath: map[string]*sharedDB{}}
+
+type sharedDB struct {
+	db   *bolt.DB
+	path string
+	refs int
+}
+
+// openSharedDB opens path, or takes another reference to it when a lease store of this process
+// has it open already.
+func openSharedDB(path string) (*bolt.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = filepath.Clean(path)
+	}
+	sharedDBs.Lock()
+	defer sharedDBs.Unlock()
+	if s, ok := sharedDBs.byPath[abs]; ok {
+		s.refs++
+		return s.db, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	sharedDBs.byPath[abs] = &sharedDB{db: db, path: abs, refs: 1}
+	return db, nil
+}
+
+// closeSharedDB drops one reference to db and closes it with the last.
+func closeSharedDB(db *bolt.DB) error {
+	sharedDBs.Lock()
+	defer sharedDBs.Unlock()
+	for k, s := range sharedDBs.byPath {
+		if s.db != db {
+			continue
+		}
+		if s.refs--; s.refs > 0 {
+			return nil
+		}
+		delete(sharedDBs.byPath, k)
+		return db.Close()
+	}
+	return db.Close() // not shared (never happens): close it anyway
+}
+
+// lease6Bucket holds DHCPv6 leases: 16-byte address -> JSON LeaseRecord (Client is the DUID
+// and IAID of the IA_NA).
+const lease6Bucket = "leases6"
+
+// LeaseStore6 keeps full-mode DHCPv6 leases (IA_NA addresses) in the lease file's leases6
+// bucket. Like LeaseStore, every change is its own committed transaction.
+type LeaseStore6 struct {
+	db         *bolt.DB
+	start, end netip.Addr
+	now        func() time.Time
+}
+
+// OpenLeaseStore6 opens (creating if needed) the lease file at path for the pool start..end.
+func OpenLeaseStore6(path string, start, end netip.Addr) (*LeaseStore6, error) {
+	if err := checkPool6(start, end); err != nil {
+		return nil, err
+	}
+	db, err := openSharedDB(path)
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("open lease database %s: locked by another process", path)
+		}
+		return nil, fmt.Errorf("open lease database %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(lease6Bucket))
+		return err
+	})
+	if err != nil {
+		closeSharedDB(db)
+		return nil, fmt.Errorf("init lease database %s: %w", path, err)
+	}
+	return &LeaseStore6{db: db, start: start, end: end, now: time.Now}, nil
+}
+
+// checkPool6 refuses pools that are not IPv6 unicast or hold more than maxPoolSize addresses.
+func checkPool6(start, end netip.Addr) error {
+	if !start.Is6() || !end.Is6() || start.Is4In6() || end.Is4In6() || start.Zone() != "" || end.Zone() != "" {
+		return fmt.Errorf("dhcpv6 pool %v-%v: both ends must be IPv6 addresses", start, end)
+	}
+	if start.IsMulticast() || start.IsLinkLocalUnicast() || start.IsUnspecified() || start.IsLoopback() {
+		return fmt.Errorf("dhcpv6 pool %v-%v: not a unicast range clients can use", start, end)
+	}
+	if end.Less(start) {
+		return fmt.Errorf("dhcpv6 pool %v-%v: end is before start", start, end)
+	}
+	s, e := start.As16(), end.As16()
+	for i := 0; i < 12; i++ {
+		if s[i] != e[i] {
+			return fmt.Errorf("dhcpv6 pool %v-%v: more than %d addresses", start, end, maxPoolSize)
+		}
+	}
+	if n := u32low(end) - u32low(start); n >= maxPoolSize {
+		return fmt.Errorf("dhcpv6 pool %v-%v: %d addresses, at most %d allowed", start, end, n+1, maxPoolSize)
+	}
+	return nil
+}
+
+func u32low(a netip.Addr) uint32 {
+	b := a.As16()
+	return uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
+}
+
+// Close releases the lease file (closed with the last store using it).
+func (s *LeaseStore6) Close() error { return closeSharedDB(s.db) }
+
+// withPool returns a store over the same open database with another pool (a reload); like
+// LeaseStore.withPool, the new store takes over the old one's reference.
+func (s *LeaseStore6) withPool(start, end netip.Addr) (*LeaseStore6, error) {
+	if err := checkPool6(start, end); err != nil {
+		return nil, err
+	}
+	return &LeaseStore6{db: s.db, start: start, end: end, now: s.now}, nil
+}
+
+// InPool reports whether ip belongs to the pool.
+func (s *LeaseStore6) InPool(ip netip.Addr) bool {
+	return ip.Is6() && !ip.Less(s.start) && !s.end.Less(ip)
+}
+
+// Reserve picks an address for client (DUID+IAID) and holds it for hold: the address the
+// client holds already, else the first never-used address, else the first expired one.
+func (s *LeaseStore6) Reserve(client, mac string, hold time.Duration) (netip.Addr, error) {
+	var got netip.Addr
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(lease6Bucket))
+		now := s.now()
+		if ip, rec, ok := s.findClient(b, client); ok {
+			got = ip
+			if rec.State == LeaseBound && rec.active(now) {
+				return nil // an offer does not shorten a lease
+			}
+			return put6(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+		}
+		var expired netip.Addr
+		for ip := s.start; ; ip = ip.Next() {
+			rec, err := get6(b, ip)
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				got = ip
+				break
+			}
+			if !expired.IsValid() && !rec.active(now) {
+				expired = ip
+			}
+			if ip == s.end {
+				break
+			}
+		}
+		if !got.IsValid() {
+			got = expired
+		}
+		if !got.IsValid() {
+			return ErrPoolExhausted
+		}
+		return put6(b, got, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+	})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("reserve address for %s: %w", client, err)
+	}
+	return got, nil
+}
+
+// Bind leases ip to client for leaseTime (Request, Renew, Rebind). ErrAddrTaken: another
+// client holds it; ErrNotInPool: not ours. Other addresses of the client are freed.
+func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Duration) error {
+	if !s.InPool(ip) {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrNotInPool)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(lease6Bucket))
+		now := s.now()
+		rec, err := get6(b, ip)
+		if err != nil {
+			return err
+		}
+		if rec.active(now) && rec.Client != client {
+			return ErrAddrTaken
+		}
+		for _, old := range s.clientAddrs(b, client) {
+			if old != ip {
+				if err := b.Delete(old.AsSlice()); err != nil {
+					return err
+				}
+			}
+		}
+		return put6(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
+	})
+	if err != nil {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
+	}
+	return nil
+}
+
+// Release frees ip if client holds it.
+func (s *LeaseStore6) Release(client string, ip netip.Addr) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(lease6Bucket))
+		rec, err := get6(b, ip)
+		if err != nil || rec == nil || rec.Client != client {
+			return err
+		}
+		return b.Delete(ip.AsSlice())
+	})
+}
+
+// Decline parks ip for hold when the client that holds it (or nobody) saw it in use.
+func (s *LeaseStore6) Decline(client string, ip netip.Addr, hold time.Duration) error {
+	if !s.InPool(ip) {
+		return fmt.Errorf("decline %v from %s: %w", ip, client, ErrNotInPool)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(lease6Bucket))
+		rec, err := get6(b, ip)
+		if err != nil {
+			return err
+		}
+		if rec.active(s.now()) && rec.Client != client {
+			return ErrAddrTaken
+		}
+		return put6(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: s.now().Add(hold)})
+	})
+}
+
+// Lookup returns the address and record client holds (any state but declined), if any.
+func (s *LeaseStore6) Lookup(client string) (netip.Addr, *LeaseRecord, error) {
+	var ip netip.Addr
+	var rec *LeaseRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ip, rec, _ = s.findClient(tx.Bucket([]byte(lease6Bucket)), client)
+		return nil
+	})
+	return ip, rec, err
+}
+
+// All returns every record (dashboards, tests).
+func (s *LeaseStore6) All() ([]LeaseRecord, error) {
+	var out []LeaseRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(lease6Bucket)).ForEach(func(k, v []byte) error {
+			r, err := decode6(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list DHCPv6 leases: %w", err)
+	}
+	return out, nil
+}
+
+func (s *LeaseStore6) findClient(b *bolt.Bucket, client string) (netip.Addr, *LeaseRecord, bool) {
+	var found netip.Addr
+	var rec *LeaseRecord
+	_ = b.ForEach(func(k, v []byte) error {
+		r, err := decode6(k, v)
+		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.InPool(r.IP) {
+			return nil
+		}
+		found, rec = r.IP, r
+		return errStop
+	})
+	return found, rec, found.IsValid()
+}
+
+func (s *LeaseStore6) clientAddrs(b *bolt.Bucket, client string) []netip.Addr {
+	var out []netip.Addr
+	_ = b.ForEach(func(k, v []byte) error {
+		if r, err := decode6(k, v); err == nil && r.Client == client && r.State != LeaseDeclined {
+			out = append(out, r.IP)
+		}
+		return nil
+	})
+	return out
+}
+
+func get6(b *bolt.Bucket, ip netip.Addr) (*LeaseRecord, error) {
+	if !ip.Is6() {
+		return nil, nil
+	}
+	k := ip.AsSlice()
+	v := b.Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	return decode6(k, v)
+}
+
+func put6(b *bolt.Bucket, ip netip.Addr, r *LeaseRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put(ip.AsSlice(), v)
+}
+
+func decode6(k, v []byte) (*LeaseRecord, error) {
+	ip, ok := netip.AddrFromSlice(k)
+	if !ok || !ip.Is6() {
+		return nil, fmt.Errorf("lease database: bad DHCPv6 key %x", k)
+	}
+	var r LeaseRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("lease database: record for %v: %w", ip, err)
+	}
+	r.IP = ip
+	return &r, nil
+}

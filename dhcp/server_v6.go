@@ -1,0 +1,551 @@
+package dhcp
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/net/ipv6"
+)
+
+// DHCPv6 ports: servers listen on 547; EDK2's PXE asks a proxy offer's server for the boot
+// file on 4011 (PxeBcRequestBootService: UDP from 4011 to 4011).
+const (
+	port6Server = 547
+	port6PXE    = 4011
+)
+
+// Config6 configures a Server6 (DHCPv6). It mirrors Config: the same Policy decides what a
+// client boots, and the same lease file keeps full-mode leases.
+type Config6 struct {
+	Mode Mode
+	// Interfaces names the interfaces to serve; the sockets are bound to [::] and join
+	// ff02::1:2 on each, packets from other interfaces are dropped. Required unless ModeOff.
+	Interfaces []string
+	Policy     Policy
+	Observer   Observer6    // optional
+	Logger     *slog.Logger // optional
+	Full       FullConfig6  // ModeFull only
+	// Advertise, when valid, is the server address put into boot URLs (tftp://[addr]/...,
+	// http://[addr]:port/...) instead of the receiving interface's first global address.
+	Advertise netip.Addr
+	// MaxInFlight bounds the packets handled at once (default 256); more are dropped (clients
+	// retransmit). Fixed by NewServer6.
+	MaxInFlight int
+	// Port and PXEPort override 547 and 4011 (tests and benchmarks on loopback only).
+	Port, PXEPort int
+}
+
+// Observer6 sees every DHCPv6 exchange with a netboot client (dashboard, metrics).
+type Observer6 interface {
+	Exchange6(c Client6, msgType dhcpv6.MessageType, d Decision, err error)
+}
+
+// Server6 is the DHCPv6 server (proxy or full). Create it with NewServer6, run it with Serve,
+// change it with Reconfigure, stop it with Close.
+type Server6 struct {
+	log    *slog.Logger
+	sem    chan struct{}
+	gen    atomic.Pointer[generation6]
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	fatal  chan error
+	done   chan struct{}
+	addrs  addrCache6
+
+	mu      sync.Mutex
+	socks   *sockets6
+	serving bool
+	closed  bool
+	err     error
+}
+
+type generation6 struct {
+	cfg     Config6
+	h       *handler6 // nil in ModeOff
+	ifaces  map[int]string
+	use     sync.RWMutex
+	retired bool
+}
+
+type sockets6 struct {
+	conns   []*ipv6.PacketConn
+	ports   []int
+	joined  map[int]bool // interfaces whose ff02::1:2 membership the 547 socket holds
+	closing atomic.Bool
+}
+
+// NewServer6 opens the sockets (without SO_REUSEADDR/SO_REUSEPORT: another DHCPv6 server in
+// this network namespace makes it fail with ErrPortInUse) and, in full mode, the lease file.
+func NewServer6(cfg Config6) (*Server6, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	s := &Server6{log: log.With("component", "dhcp6"), sem: make(chan struct{}, cfg.MaxInFlight),
+		fatal: make(chan error, 2), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.apply(cfg); err != nil {
+		s.shutdownLocked()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reconfigure switches to cfg in place (mode, interfaces, pool, policy); on error the running
+// configuration stays. Sockets open when the mode leaves off and close when it becomes off.
+func (s *Server6) Reconfigure(cfg Config6) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.apply(cfg)
+}
+
+func checkConfig6(cfg Config6) error {
+	switch {
+	case cfg.Mode == ModeOff:
+	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
+		return fmt.Errorf("dhcp6: unknown mode %d", cfg.Mode)
+	case cfg.Mode == ModeProxy && cfg.Policy == nil:
+		return errors.New("dhcp6: proxy mode needs a boot Policy (it only ever sends boot information)")
+	case len(cfg.Interfaces) == 0:
+		return errors.New("dhcp6: no interfaces configured (name at least one; DHCPv6 never runs on every interface by default)")
+	case cfg.Advertise.IsValid() && (!cfg.Advertise.Is6() || cfg.Advertise.Is4In6() || cfg.Advertise.IsLinkLocalUnicast() || cfg.Advertise.IsMulticast()):
+		return fmt.Errorf("dhcp6: advertise %v: want a global or unique-local IPv6 address", cfg.Advertise)
+	case cfg.Mode == ModeFull:
+		return CheckFullConfig6(cfg.Full)
+	}
+	return nil
+}
+
+func (s *Server6) apply(cfg Config6) error {
+	if cfg.Logger == nil {
+		cfg.Logger = s.log
+	}
+	if err := checkConfig6(cfg); err != nil {
+		return err
+	}
+	old := s.gen.Load()
+	g := &generation6{cfg: cfg}
+	var opened *sockets6
+	if cfg.Mode != ModeOff {
+		ifaces := make(map[int]string, len(cfg.Interfaces))
+		for _, name := range cfg.Interfaces {
+			ni, err := net.InterfaceByName(name)
+			if err != nil {
+				return fmt.Errorf("dhcp6: interface %q: %w", name, err)
+			}
+			ifaces[ni.Index] = name
+		}
+		g.ifaces = ifaces
+		if s.socks == nil {
+			var err error
+			if opened, err = openSockets6(cfg); err != nil {
+				return err
+			}
+		}
+		g.h = &handler6{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: s.log.With("mode", cfg.Mode.String()),
+			serverID: serverDUID(cfg.Interfaces)}
+		if cfg.Mode == ModeFull {
+			var prev *fullState6
+			if old != nil && old.h != nil {
+				prev = old.h.full
+			}
+			var err error
+			if g.h.full, err = newFullState6(cfg.Full, prev); err != nil {
+				if opened != nil {
+					opened.close()
+				}
+				return err
+			}
+		}
+	}
+	if opened != nil {
+		s.socks = opened
+		if s.serving {
+			s.startLoops(opened)
+		}
+	}
+	if s.socks != nil && cfg.Mode != ModeOff {
+		s.socks.join(g.ifaces, s.log)
+	}
+	s.gen.Store(g)
+	if cfg.Mode == ModeOff && s.socks != nil {
+		s.socks.close()
+		s.socks = nil
+	}
+	if old != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.retire(old) }()
+		if old.cfg.Mode != cfg.Mode || !slices.Equal(old.cfg.Interfaces, cfg.Interfaces) {
+			s.log.Info("dhcp6 reconfigured", "was", old.cfg.Mode.String(), "mode", cfg.Mode.String(), "interfaces", cfg.Interfaces)
+		}
+	}
+	return nil
+}
+
+func (s *Server6) retire(g *generation6) error {
+	g.use.Lock()
+	g.retired = true
+	g.use.Unlock()
+	if g.h != nil && g.h.full != nil {
+		return g.h.full.close()
+	}
+	return nil
+}
+
+func (s *Server6) acquire() *generation6 {
+	for {
+		g := s.gen.Load()
+		g.use.RLock()
+		if !g.retired {
+			return g
+		}
+		g.use.RUnlock()
+	}
+}
+
+// listen6 opens udp6 [::]:port with IPV6_RECVPKTINFO, without SO_REUSEADDR/SO_REUSEPORT.
+func listen6(port int) (*ipv6.PacketConn, error) {
+	c, err := net.ListenPacket("udp6", fmt.Sprintf("[::]:%d", port))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("dhcp6: refusing to start: UDP port %d (IPv6) is already in use in this network namespace%s; "+
+				"another DHCPv6 server (dnsmasq, Kea, WDS...) is running here: stop it, or turn dhcp.v6 off: %w",
+				port, portOwner(port), ErrPortInUse)
+		}
+		return nil, fmt.Errorf("dhcp6: listen on udp6 port %d: %w", port, err)
+	}
+	_ = c.(*net.UDPConn).SetReadBuffer(4 << 20)
+	pc := ipv6.NewPacketConn(c)
+	if err := pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("dhcp6: enable IPV6_RECVPKTINFO on port %d: %w", port, err)
+	}
+	return pc, nil
+}
+
+func openSockets6(cfg Config6) (*sockets6, error) {
+	ss := &sockets6{joined: map[int]bool{}}
+	ports := []int{cfg.Port, cfg.PXEPort}
+	if ports[0] == 0 {
+		ports[0] = port6Server
+	}
+	if ports[1] == 0 {
+		ports[1] = port6PXE
+	}
+	for _, port := range ports {
+		pc, err := listen6(port)
+		if err != nil {
+			ss.close()
+			return nil, err
+		}
+		ss.conns, ss.ports = append(ss.conns, pc), append(ss.ports, port)
+	}
+	return ss, nil
+}
+
+// join makes the server socket (547) a member of All_DHCP_Relay_Agents_and_Servers
+// (ff02::1:2) on every served interface. A failure is logged (the interface may come up later,
+// or not do multicast, as loopback); unicast still reaches the server.
+func (ss *sockets6) join(ifaces map[int]string, log *slog.Logger) {
+	group := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers}
+	for idx, name := range ifaces {
+		if ss.joined[idx] {
+			continue
+		}
+		ni, err := net.InterfaceByIndex(idx)
+		if err == nil {
+			err = ss.conns[0].JoinGroup(ni, group)
+		}
+		if err != nil {
+			log.Warn("cannot join ff02::1:2: DHCPv6 clients on this interface reach the server only by unicast", "interface", name, "error", err)
+			continue
+		}
+		ss.joined[idx] = true
+	}
+}
+
+func (ss *sockets6) close() {
+	ss.closing.Store(true)
+	for _, pc := range ss.conns {
+		pc.Close()
+	}
+}
+
+// Serve answers packets until ctx is cancelled or Close is called.
+func (s *Server6) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("dhcp6: Serve called twice")
+	}
+	s.serving = true
+	if s.socks != nil {
+		s.startLoops(s.socks)
+		g := s.gen.Load()
+		s.log.Info("dhcp6 serving", "mode", g.cfg.Mode.String(), "interfaces", g.cfg.Interfaces)
+	}
+	s.mu.Unlock()
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	case err := <-s.fatal:
+		s.Close()
+		return err
+	}
+	s.Close()
+	return nil
+}
+
+func (s *Server6) startLoops(ss *sockets6) {
+	for i, pc := range ss.conns {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.readLoop(pc, ss.ports[i], i == 1); err != nil && !ss.closing.Load() {
+				select {
+				case s.fatal <- err:
+				default:
+				}
+			}
+		}()
+	}
+}
+
+// Close stops the server, waits for packets in flight and closes the lease file.
+func (s *Server6) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return s.err
+	}
+	s.shutdownLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
+	if g := s.gen.Load(); g != nil {
+		s.err = s.retire(g)
+	}
+	close(s.done)
+	return s.err
+}
+
+func (s *Server6) shutdownLocked() {
+	s.closed = true
+	s.cancel()
+	if s.socks != nil {
+		s.socks.close()
+		s.socks = nil
+	}
+}
+
+// Mode returns the mode in effect.
+func (s *Server6) Mode() Mode {
+	if g := s.gen.Load(); g != nil {
+		return g.cfg.Mode
+	}
+	return ModeOff
+}
+
+// Leases returns the full-mode lease store (nil otherwise).
+func (s *Server6) Leases() *LeaseStore6 {
+	g := s.gen.Load()
+	if g == nil || g.h == nil || g.h.full == nil {
+		return nil
+	}
+	return g.h.full.leases
+}
+
+// Addrs returns the bound local addresses (tests: ports chosen by the kernel).
+func (s *Server6) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.socks == nil {
+		return nil
+	}
+	var out []net.Addr
+	for _, pc := range s.socks.conns {
+		out = append(out, pc.LocalAddr())
+	}
+	return out
+}
+
+func (s *Server6) readLoop(pc *ipv6.PacketConn, port int, pxePort bool) error {
+	for {
+		buf := make([]byte, 1500)
+		n, cm, src, err := pc.ReadFrom(buf)
+		if err != nil {
+			return fmt.Errorf("dhcp6: read on port %d: %w", port, err)
+		}
+		if cm == nil {
+			continue
+		}
+		g := s.gen.Load()
+		if g == nil || g.h == nil {
+			continue
+		}
+		name, ok := g.ifaces[cm.IfIndex]
+		if !ok {
+			continue // not an interface we serve
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.log.Debug("dropping packet: too many in flight", "interface", name)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-s.sem; s.wg.Done() }()
+			g := s.acquire()
+			defer g.use.RUnlock()
+			if g.h == nil {
+				return
+			}
+			s.serveOne(g, pc, pxePort, cm.IfIndex, name, cm.Dst, src, buf[:n])
+		}()
+	}
+}
+
+func (s *Server6) serveOne(g *generation6, pc *ipv6.PacketConn, pxePort bool, ifIndex int, ifName string, dst net.IP, src net.Addr, b []byte) {
+	log := g.h.log
+	msg, err := dhcpv6.MessageFromBytes(b)
+	if err != nil {
+		log.Debug("dropping malformed or relayed DHCPv6 packet", "interface", ifName, "src", src, "err", err)
+		return
+	}
+	ua, ok := src.(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	srcAP := ua.AddrPort()
+	srcAP = netip.AddrPortFrom(srcAP.Addr().WithZone(""), srcAP.Port())
+	server := g.cfg.Advertise
+	if !server.IsValid() {
+		if server, err = s.addrs.global(ifIndex); err != nil {
+			log.Warn("no reply: the interface has no global IPv6 address for boot URLs (give it one, or set dhcp.v6.advertise)",
+				"interface", ifName, "err", err)
+			return
+		}
+	}
+	rq := request6{msg: msg, pxePort: pxePort, src: srcAP, server: server, iface: ifName}
+	resp, err := g.h.handle(s.ctx, rq)
+	if err != nil {
+		if errors.Is(err, errIgnored) {
+			log.Debug("no reply", "interface", ifName, "type", msg.MessageType.String(), "src", srcAP, "why", err)
+		} else {
+			log.Warn("no reply", "interface", ifName, "type", msg.MessageType.String(), "src", srcAP, "err", err)
+		}
+		return
+	}
+	if resp == nil {
+		return
+	}
+	out := resp.msg.ToBytes()
+	cm := &ipv6.ControlMessage{IfIndex: ifIndex}
+	if d, ok := netip.AddrFromSlice(dst); ok && !d.IsMulticast() {
+		cm.Src = dst // a unicast request (4011) is answered from the address it was sent to
+	}
+	to := &net.UDPAddr{IP: resp.dst.Addr().AsSlice(), Port: int(resp.dst.Port())}
+	if resp.dst.Addr().IsLinkLocalUnicast() {
+		to.Zone = ifName
+	}
+	if _, err := pc.WriteTo(out, cm, to); err != nil {
+		log.Warn("send reply", "interface", ifName, "to", to, "err", err)
+		return
+	}
+	log.Debug("replied", "interface", ifName, "type", resp.msg.MessageType.String(), "to", to, "url", resp.msg.Options.BootFileURL())
+}
+
+// addrCache6 remembers each interface's first global IPv6 address for a second, so that a
+// burst of packets does not dump the kernel's address table for each one.
+type addrCache6 struct {
+	mu sync.Mutex
+	m  map[int]cachedAddr6
+}
+
+type cachedAddr6 struct {
+	addr netip.Addr
+	at   time.Time
+}
+
+func (c *addrCache6) global(ifIndex int) (netip.Addr, error) {
+	now := time.Now()
+	c.mu.Lock()
+	if e, ok := c.m[ifIndex]; ok && now.Sub(e.at) < time.Second {
+		c.mu.Unlock()
+		return e.addr, nil
+	}
+	c.mu.Unlock()
+	ni, err := net.InterfaceByIndex(ifIndex)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := ni.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var found netip.Addr
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := p.Addr()
+		if ip.Is6() && !ip.Is4In6() && !ip.IsLinkLocalUnicast() && !ip.IsMulticast() && !ip.IsUnspecified() {
+			if !found.IsValid() || (found.IsLoopback() && !ip.IsLoopback()) {
+				found = ip
+			}
+		}
+	}
+	if !found.IsValid() {
+		return netip.Addr{}, fmt.Errorf("interface %s has no global IPv6 address", ni.Name)
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[int]cachedAddr6{}
+	}
+	c.m[ifIndex] = cachedAddr6{addr: found, at: now}
+	c.mu.Unlock()
+	return found, nil
+}
+
+// serverDUID is the server identifier: DUID-LL with the first served interface's MAC, or, for
+// interfaces without one (loopback), a locally administered address derived from the host name.
+func serverDUID(ifaces []string) dhcpv6.DUID {
+	for _, name := range ifaces {
+		if ni, err := net.InterfaceByName(name); err == nil && len(ni.HardwareAddr) == 6 {
+			return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: slices.Clone(ni.HardwareAddr)}
+		}
+	}
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte("pxewim dhcp6 " + host))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^1 | 2
+	return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: mac}
+}
