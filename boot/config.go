@@ -35,6 +35,8 @@ type Config struct {
 	// StateDir is the daemon's state folder (the `state_dir:` key), where the WIM verdicts
 	// file lives; "" means the lease file's folder (dhcp.full.leases), else /var/lib/pxewim.
 	StateDir string
+
+	BlobCache BlobCacheConfig // the blob_cache: section (config_blobcache.go)
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the
@@ -86,6 +88,7 @@ type DHCPConfig struct {
 	Full        *FullDHCP // nil unless the dhcp.full section is present
 	RaspberryPi RaspberryPiConfig
 	RateLimit   DHCPRateLimit // dhcp.rate_limit (config_ratelimit.go)
+	V6          DHCP6Config   // dhcp.v6 (config_dhcp6.go)
 }
 
 // RaspberryPiConfig is the dhcp.raspberry_pi section: Raspberry Pi bootloaders get the Pi boot

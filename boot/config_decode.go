@@ -279,6 +279,8 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"images":  func(v *yaml.Node, k string) { d.images(v, k, &cfg.Images) },
 		"upload":  func(v *yaml.Node, k string) { d.upload(v, k, &cfg.Upload) },
 		"sftp":    func(v *yaml.Node, k string) { d.sftp(v, k, &cfg.SFTP) },
+
+		"blob_cache": func(v *yaml.Node, k string) { d.blobCache(v, k, &cfg.BlobCache) }, // config_blobcache.go
 	})
 }
 
@@ -335,6 +337,7 @@ func (d *decoder) dhcp(n *yaml.Node, key string, dst *DHCPConfig) {
 		},
 		"full":       func(v *yaml.Node, k string) { dst.Full = d.full(v, k) },
 		"rate_limit": func(v *yaml.Node, k string) { d.rateLimit(v, k, &dst.RateLimit) },
+		"v6":         func(v *yaml.Node, k string) { d.dhcp6(v, k, &dst.V6) }, // config_dhcp6.go
 		"raspberry_pi": func(v *yaml.Node, k string) {
 			d.mapping(v, k, fields{
 				"enabled": func(v *yaml.Node, k string) { d.boolean(v, k, &dst.RaspberryPi.Enabled) },

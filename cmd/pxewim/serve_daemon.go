@@ -73,6 +73,8 @@ type daemon struct {
 	// dhcpApplied is dhcpSettings of the config dhcpSrv runs.
 	dhcpApplied string
 	srv         servers // set by run
+
+	blobs blobState // the decoded-blob cache (serve_blobcache.go)
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
@@ -126,6 +128,7 @@ func (d *daemon) load() (*state, error) {
 	if !cfg.RemoteStore() {
 		sc.Local.Verifier = d.wimVerifier(cfg) // serve_verify.go
 	}
+	sc.Local.Blobs = d.blobCache(cfg) // serve_blobcache.go
 	st, err := imagestore.Open(context.Background(), sc, prev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: store: %w", cfg.Source, err)

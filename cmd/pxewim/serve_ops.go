@@ -61,6 +61,7 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 		Verify:  d.verifyStats, // serve_verify.go
 		Version: versionString(),
 	})
+	o.metrics.Registry().MustRegister(metrics.BlobCacheCollector(d.blobStats)) // serve_blobcache.go
 	password := ""
 	if cfg.Admin.Auth() {
 		b, err := os.ReadFile(cfg.Admin.PasswordFile)
