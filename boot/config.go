@@ -37,6 +37,7 @@ type Config struct {
 	StateDir string
 
 	BlobCache BlobCacheConfig // the blob_cache: section (config_blobcache.go)
+	Setup     SetupConfig     // the setup: section: network Windows Setup (config_setup.go)
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the

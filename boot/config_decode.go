@@ -281,6 +281,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"sftp":    func(v *yaml.Node, k string) { d.sftp(v, k, &cfg.SFTP) },
 
 		"blob_cache": func(v *yaml.Node, k string) { d.blobCache(v, k, &cfg.BlobCache) }, // config_blobcache.go
+		"setup":      func(v *yaml.Node, k string) { d.setup(v, k, &cfg.Setup) },         // config_setup.go
 	})
 }
 
