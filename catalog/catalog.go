@@ -59,6 +59,9 @@ type File struct {
 	// an I/O error), not by what the file holds: the next poll scans it again even if its
 	// size and mtime did not change.
 	retry bool
+	// cache is Options.Cache while a scanner fills f (ScanWIM and ScanISO decode the WIM's
+	// metadata through it); scanListed clears it before the file goes into a Snapshot.
+	cache *wim.Cache
 }
 
 // Image is one image of a WIM.
@@ -183,6 +186,16 @@ type Options struct {
 	// MaxDirs bounds how many folders one scan lists (0: 10000): on a remote store each is a
 	// round trip, and symbolic links there may loop.
 	MaxDirs int
+	// Cache is the chunk cache the WIMs opened by a scan decode their metadata through (the
+	// daemon's one shared cache); nil gives each opened WIM a private one.
+	Cache *wim.Cache
+}
+
+func (o *Options) cache() *wim.Cache {
+	if o == nil {
+		return nil
+	}
+	return o.Cache
 }
 
 // DefaultScanners reads WIMs and ISOs (the WIMs inside them).
@@ -256,7 +269,9 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		wg.Go(func() {
 			defer func() { <-sem }()
 			f := fe
+			f.cache = opts.cache()
 			inner := sc[strings.ToLower(path.Ext(f.Path))](fsys, &f)
+			f.cache = nil
 			results[i] = append([]File{f}, inner...)
 		})
 	}
@@ -264,7 +279,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	results = append(results, scanSets(ctx, fsys, sets, bad, old)...) // split.go
+	results = append(results, scanSets(ctx, fsys, sets, bad, old, opts.cache())...) // split.go
 	snap := &Snapshot{}
 	for _, r := range results {
 		snap.Files = append(snap.Files, r...)
@@ -349,7 +364,8 @@ func (n *readNoter) done(f *File) {
 }
 
 // ScanWIM fills f from the WIM file f.Path of fsys: header facts, images, boot files,
-// problems. It reads the header, blob table, XML and the metadata of WindowsPE images only.
+// problems. It reads the header, blob table, XML and the metadata of WindowsPE images only,
+// decoding through the scan's Options.Cache.
 func ScanWIM(fsys fs.FS, f *File) []File {
 	f.Kind = "wim"
 	file, ra, err := openReaderAt(fsys, f)
@@ -359,16 +375,17 @@ func ScanWIM(fsys fs.FS, f *File) []File {
 		return nil
 	}
 	defer file.Close()
-	scanWIMAt(ra, f, nil)
+	scanWIMAt(ra, f, nil, f.cache)
 	ra.done(f)
 	return nil
 }
 
-// scanWIMAt fills f from the WIM in ra (f.Size bytes). media, when not nil, is the ISO
-// holding the WIM: its boot folders stand in for boot files the images lack (media.go).
-func scanWIMAt(ra io.ReaderAt, f *File, media fs.FS) {
+// scanWIMAt fills f from the WIM in ra (f.Size bytes), decoding through cache (nil: a
+// private one, dropped with the archive). media, when not nil, is the ISO holding the WIM:
+// its boot folders stand in for boot files the images lack (media.go).
+func scanWIMAt(ra io.ReaderAt, f *File, media fs.FS, cache *wim.Cache) {
 	f.Kind = "wim"
-	rc, err := wim.Open(ra, f.Size, nil) // a private cache, dropped with the archive
+	rc, err := wim.Open(ra, f.Size, &wim.Options{Cache: cache})
 	if err != nil {
 		f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable WIM: " + err.Error(),
 			Fix: "check the file (pxewim wim verify " + f.Path + "); copy it again if it was cut short"})

@@ -46,7 +46,7 @@ func ScanISO(fsys fs.FS, f *File) []File {
 			continue // listed a moment ago from the same tree: cannot happen but for a bug
 		}
 		m := File{Path: f.Path + "/" + inner, Size: wf.Size(), ModTime: f.ModTime, In: f.Path}
-		scanWIMAt(wf, &m, img)
+		scanWIMAt(wf, &m, img, f.cache)
 		wf.Close()
 		out = append(out, m)
 	}

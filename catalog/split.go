@@ -420,7 +420,7 @@ func splitFound(fsys fs.FS, found []File, sc map[string]Scanner) (rest []File, s
 }
 
 // scanSets scans each set (reusing prev's entry for a set whose files are unchanged).
-func scanSets(ctx context.Context, fsys fs.FS, sets []*SplitSet, bad []File, old map[string][]File) [][]File {
+func scanSets(ctx context.Context, fsys fs.FS, sets []*SplitSet, bad []File, old map[string][]File, cache *wim.Cache) [][]File {
 	var out [][]File
 	for _, b := range bad {
 		out = append(out, []File{b})
@@ -440,15 +440,15 @@ func scanSets(ctx context.Context, fsys fs.FS, sets []*SplitSet, bad []File, old
 				f.ModTime = p.ModTime
 			}
 		}
-		scanSet(fsys, s, &f)
+		scanSet(fsys, s, &f, cache)
 		out = append(out, []File{f})
 	}
 	return out
 }
 
 // scanSet fills f from a split set: its problems when it is incomplete or inconsistent (no
-// images then: it cannot boot), else its images as for a WIM.
-func scanSet(fsys fs.FS, s *SplitSet, f *File) {
+// images then: it cannot boot), else its images as for a WIM, decoded through cache.
+func scanSet(fsys fs.FS, s *SplitSet, f *File, cache *wim.Cache) {
 	if len(s.Problems) > 0 {
 		for _, p := range s.Problems {
 			f.Problems = append(f.Problems, Problem{File: f.Path, What: "unreadable split WIM: " + p, Fix: s.fix()})
@@ -456,7 +456,7 @@ func scanSet(fsys fs.FS, s *SplitSet, f *File) {
 		return
 	}
 	var noters []*readNoter
-	a, closer, err := openSplit(fsys, s, nil, func(r io.ReaderAt) io.ReaderAt {
+	a, closer, err := openSplit(fsys, s, cache, func(r io.ReaderAt) io.ReaderAt {
 		n := &readNoter{r: r}
 		noters = append(noters, n)
 		return n

@@ -16,6 +16,8 @@ import (
 // by hash, so the bytes served later are the bytes verified. A WIM that failed stays refused
 // until its ISO changes. Safe for concurrent use; the zero value is ready.
 type isoWIMVerifier struct {
+	cache *wim.Cache // the daemon's chunk cache (Config.Local.Cache); nil: a private one per WIM
+
 	mu   sync.Mutex
 	seen map[string]*isoVerdict // lower-case store path of the WIM -> its last version's verdict
 }
@@ -38,12 +40,12 @@ func (v *isoWIMVerifier) check(name, version string, r io.ReaderAt, size int64) 
 		v.seen[key] = vd
 	}
 	v.mu.Unlock()
-	vd.once.Do(func() { vd.err = verifyWIMAt(r, size) })
+	vd.once.Do(func() { vd.err = verifyWIMAt(r, size, v.cache) })
 	return vd.err
 }
 
-func verifyWIMAt(r io.ReaderAt, size int64) error {
-	a, err := wim.Open(r, size, nil)
+func verifyWIMAt(r io.ReaderAt, size int64, cache *wim.Cache) error {
+	a, err := wim.Open(r, size, &wim.Options{Cache: cache})
 	if err == nil {
 		err = a.Verify(context.Background(), nil)
 	}

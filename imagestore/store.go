@@ -23,14 +23,18 @@ import (
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/sftpstore"
+	"github.com/pxewim/pxewim/wim"
 )
 
 // Config says which store to open and how.
 type Config struct {
 	Location string // a folder, or sftp://user@host[:port]/path
 	SFTP     SFTP   // credentials for an sftp:// Location
-	Local    localstore.Options
-	Log      *slog.Logger // nil: discard
+	// Local configures the store's view; Local.Cache is the chunk cache every WIM the store
+	// opens decodes through, the remote store's verification included (the daemon passes its
+	// one shared cache; nil: the store makes one of its own).
+	Local localstore.Options
+	Log   *slog.Logger // nil: discard
 }
 
 // SFTP holds what an sftp:// store needs: the host key is always checked.
@@ -39,6 +43,10 @@ type SFTP struct {
 	KnownHosts []string // OpenSSH known_hosts files holding the server's host key
 	CacheBytes int64    // bound of the cache of remote bytes; 0 = sftpstore's default
 }
+
+// localCacheBytes is the chunk cache a remote store makes when Config.Local.Cache is nil (as
+// localstore does for a folder).
+const localCacheBytes = 64 << 20
 
 // IsRemote reports whether location is an sftp:// URL.
 func IsRemote(location string) bool { return strings.HasPrefix(strings.ToLower(location), "sftp://") }
@@ -66,6 +74,10 @@ func Open(ctx context.Context, cfg Config, prev *Store) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	opts := cfg.Local
+	if opts.Cache == nil {
+		opts.Cache = wim.NewCache(localCacheBytes)
+	}
 	c := prev.sharedConn(cfg.Location)
 	if c == nil {
 		if len(cfg.SFTP.KnownHosts) == 0 || len(cfg.SFTP.Keys) == 0 {
@@ -79,10 +91,10 @@ func Open(ctx context.Context, cfg Config, prev *Store) (*Store, error) {
 		if prev != nil && prev.conn != nil {
 			log.Warn("store URL changed: new files come from the new store", "old", prev.location, "new", cfg.Location)
 		}
-		c = &conn{url: cfg.Location, sftp: st, verifier: &sftpstore.Verifier{}, isoWIMs: &isoWIMVerifier{}}
+		c = &conn{url: cfg.Location, sftp: st, verifier: &sftpstore.Verifier{Cache: opts.Cache},
+			isoWIMs: &isoWIMVerifier{cache: opts.Cache}}
 		log.Info("remote store connected", "url", cfg.Location)
 	}
-	opts := cfg.Local
 	opts.CheckISOWIM = c.isoWIMs.check
 	return &Store{Store: localstore.NewFS(&verifiedFS{c: c}, cfg.Location, opts), location: cfg.Location, conn: c}, nil
 }

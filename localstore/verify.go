@@ -95,14 +95,19 @@ type VerifierOptions struct {
 	DB *verdicts.DB
 	// Logger receives one record per verdict; nil means slog.Default().
 	Logger *slog.Logger
+	// Cache is the chunk cache verification decodes WIM metadata through (the daemon's one
+	// shared cache; blobs are checked without it); nil gives each verification a private
+	// 32 MiB cache.
+	Cache *wim.Cache
 }
 
 // Verifier verifies WIM files in the background, one at a time, and remembers the verdicts
 // (see the comment at the top of verify.go). One Verifier serves every Store a daemon makes
 // (reloads), so a WIM is verified once whatever the number of stores. Safe for concurrent use.
 type Verifier struct {
-	db  *verdicts.DB
-	log *slog.Logger
+	db    *verdicts.DB
+	log   *slog.Logger
+	cache *wim.Cache // VerifierOptions.Cache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -138,7 +143,7 @@ func NewVerifier(opts VerifierOptions) *Verifier {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Verifier{db: opts.DB, log: log, ctx: ctx, cancel: cancel, byID: map[fileID]*verdict{}, wake: make(chan struct{}, 1)}
+	return &Verifier{db: opts.DB, log: log, cache: opts.Cache, ctx: ctx, cancel: cancel, byID: map[fileID]*verdict{}, wake: make(chan struct{}, 1)}
 }
 
 // Close stops the verification in progress (it reaches no verdict) and any later one.
@@ -370,7 +375,11 @@ func (v *Verifier) check(vd *verdict) (bool, error) {
 	if id, err := fstatIdentity(osf); err != nil || id != vd.id {
 		return false, &ChangedError{Path: vd.path}
 	}
-	a, err := wim.Open(osf, vd.id.size, &wim.Options{Cache: wim.NewCache(32 << 20), Name: vd.path})
+	cache := v.cache
+	if cache == nil {
+		cache = wim.NewCache(32 << 20)
+	}
+	a, err := wim.Open(osf, vd.id.size, &wim.Options{Cache: cache, Name: vd.path})
 	if err == nil {
 		err = a.Verify(v.ctx, func(done, total int64) { vd.doneBytes.Store(done); vd.total.Store(total) })
 	}

@@ -24,6 +24,11 @@ import (
 // (Verifier does that). Besides, the wim package checks a blob's SHA-1 whenever it reads the
 // blob whole and in order. Pins are kept for up to a million blocks (1 TiB at 1 MiB blocks).
 func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
+	return verifyWIM(ctx, fsys, name, nil)
+}
+
+// verifyWIM is VerifyWIM decoding through cache (nil: a private one).
+func verifyWIM(ctx context.Context, fsys fs.FS, name string, cache *wim.Cache) error {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return fmt.Errorf("verifying WIM: %w", err)
@@ -37,7 +42,7 @@ func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
 	if err != nil {
 		return fmt.Errorf("verifying WIM %s: %w", name, err)
 	}
-	a, err := wim.Open(ra, st.Size(), nil)
+	a, err := wim.Open(ra, st.Size(), &wim.Options{Cache: cache})
 	if err != nil {
 		return fmt.Errorf("verifying WIM %s: %w", name, err)
 	}
@@ -52,6 +57,10 @@ func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
 // WIM is new or changed. A WIM that failed is not retried until it changes. Safe for
 // concurrent use; the zero value is ready.
 type Verifier struct {
+	// Cache is the chunk cache verification decodes metadata through (the daemon's shared
+	// one); nil gives each verified WIM a private cache. Set it before the first Check.
+	Cache *wim.Cache
+
 	mu   sync.Mutex
 	seen map[string]verdict
 }
@@ -74,7 +83,7 @@ func (v *Verifier) Check(ctx context.Context, fsys fs.FS, name string) error {
 	if ok && old.size == st.Size() && old.mtime.Equal(st.ModTime()) {
 		return old.err
 	}
-	err = VerifyWIM(ctx, fsys, name)
+	err = verifyWIM(ctx, fsys, name, v.Cache)
 	if ctx.Err() != nil {
 		return err // cancelled: no verdict
 	}

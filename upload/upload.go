@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/pxewim/pxewim/wim"
 )
 
 // Config configures a Server.
@@ -68,6 +70,9 @@ type Config struct {
 	// Validate replaces the built-in validation (see Validate); it gets the absolute path of
 	// the complete uploaded file.
 	Validate func(ctx context.Context, path string) error
+	// Cache is the chunk cache the built-in validation decodes WIM metadata through (the
+	// daemon's one shared cache); nil gives each validated WIM a private one.
+	Cache *wim.Cache
 	// OnPublish is called with the store-relative slash path of each published file.
 	OnPublish func(name string)
 	// Logger receives connection and upload events; nil means slog.Default().

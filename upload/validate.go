@@ -33,13 +33,18 @@ func (s *Server) validate(ctx context.Context, p string) error {
 	if s.cfg.Validate != nil {
 		return s.cfg.Validate(ctx, p)
 	}
-	return Validate(ctx, p)
+	return validateWith(ctx, p, s.cfg.Cache)
 }
 
 // Validate is the built-in check of an uploaded file: a .wim or .esd must open and pass
 // (*wim.Archive).Verify (metadata, every blob's SHA-1, integrity table); an .iso must open as
 // ISO 9660, Joliet or UDF; any other file must not be empty.
 func Validate(ctx context.Context, p string) error {
+	return validateWith(ctx, p, nil)
+}
+
+// validateWith is Validate decoding through cache (nil: a private one).
+func validateWith(ctx context.Context, p string, cache *wim.Cache) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
@@ -54,7 +59,7 @@ func Validate(ctx context.Context, p string) error {
 	}
 	switch strings.ToLower(filepath.Ext(p)) {
 	case ".wim", ".esd":
-		a, err := wim.Open(f, st.Size(), nil)
+		a, err := wim.Open(f, st.Size(), &wim.Options{Cache: cache})
 		if err != nil {
 			return fmt.Errorf("not a valid WIM: %w", err)
 		}
