@@ -210,7 +210,12 @@
         kids.push(svg("rect", {class: "tl-bar" + (it.failed ? " tl-failed" : "") + (it.live ? " tl-live" : ""), "data-proto": it.proto,
           "data-ms": Math.round(it.end - it.start), x: x(it.start), y: y, width: Math.max(2, x(it.end) - x(it.start)), height: 14}));
       }
-      kids.push(svg("text", {class: "tl-label", x: W - right + 8, y: y + 11}, label.length > 60 ? label.slice(0, 59) + "…" : label));
+      // Long paths keep their end (the file's name), the full text is the tooltip.
+      const what = it.what.length > 34 ? it.what.split(" ")[0] + " …" + it.what.slice(-28) : it.what;
+      const short = what + label.slice(it.what.length);
+      const txt = svg("text", {class: "tl-label", x: W - right + 8, y: y + 11}, short);
+      txt.append(svg("title", {}, label));
+      kids.push(txt);
     });
     box.replaceChildren(...kids);
   }
