@@ -193,6 +193,9 @@ func (p *Policy) AttachStore(store fs.FS) {
 			a.AttachStore(store)
 		}
 	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() && server.Is6() && !server.Is4In6() {
+		host = "" // an IPv4 listen.advertise is no use to a client that reached us over IPv6
+	}
 }
 
 // AttachSnapshot gives the winpe entries their image's identity (size, mtime) from the catalog
@@ -279,7 +282,7 @@ func ipxeQuery(c Client) string {
 func (p *Policy) HTTPBase(server netip.Addr) string {
 	host, port := p.httpHostPort()
 	if host == "" {
-		host = server.String()
+		host = server.WithZone("").String()
 	}
 	if port == "80" || port == "" {
 		if strings.Contains(host, ":") {

@@ -75,6 +75,7 @@ type daemon struct {
 	srv         servers // set by run
 
 	blobs blobState // the decoded-blob cache (serve_blobcache.go)
+	dhcp6       dhcp6State // DHCPv6 (serve_dhcp6.go)
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
@@ -163,7 +164,7 @@ func (d *daemon) listen(cfg *boot.Config) error {
 		}
 		return fmt.Errorf("DHCP (%s mode): %w%s", cfg.DHCP.Mode, err, hint)
 	}
-	return nil
+	return d.listenDHCP6(cfg) // serve_dhcp6.go
 }
 
 // listenTFTP binds the TFTP port. With the built-in config a refused port 69 (not root) is not

@@ -189,6 +189,7 @@ func (d *daemon) applyListeners(cfg *boot.Config, cfgs ...*boot.Config) {
 			d.log.Info("TFTP listener moved; transfers in progress finish on the old one", "from", from, "to", to)
 		}
 	}
+	d.reloadDHCP6(cfg) // serve_dhcp6.go
 	dc := d.dhcpConfig(cfg)
 	if dhcpSettings(dc) == d.dhcpApplied {
 		return // unchanged: the running DHCP server already follows interface addresses
