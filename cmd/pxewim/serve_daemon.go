@@ -207,6 +207,7 @@ func (d *daemon) closeListeners() {
 func dhcpMode(m boot.DHCPMode) dhcp.Mode {
 	switch m {
 	case boot.DHCPProxy:
+	d.closeDHCP6()
 		return dhcp.ModeProxy
 	case boot.DHCPFull:
 		return dhcp.ModeFull
@@ -250,6 +251,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 
 	var first error
+	wg.Go(func() { errc <- d.serveDHCP6(sctx) })
 	go func() { wg.Wait(); close(errc) }()
 	for err := range errc {
 		if err != nil && first == nil && sctx.Err() == nil {
