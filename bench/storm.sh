@@ -9,7 +9,13 @@
 #
 #   sudo bench/storm.sh                       # both storms, 100 clients, 64 MiB file
 #   STORM_CLIENTS=50 STORM_MB=16 bench/storm.sh
-#   STORM_MODES=Proxy bench/storm.sh          # one storm (Full or Proxy)
+#   STORM_MODES=Proxy bench/storm.sh          # one storm (Full, Proxy or Warm)
+#
+# A third storm, Warm, runs full DHCP with the decoded-blob cache on (blob_cache:): a first
+# round from the WIM while the cache fills, then alternating rounds of nginx (pre-extracted),
+# pxewim serving the file inside the WIM from its cache (sendfile), and pxewim serving the same
+# bytes as a loose file of the store (the plain-folder peer). Full and Proxy run with the cache
+# off (the cold case: every byte decoded from the WIM).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench/storm.sh: needs root (network namespaces)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -19,6 +25,6 @@ trap 'rm -rf "$tmp"' EXIT
 go build ${GOFLAGS_BENCH:-} -o "$tmp/pxewim" ./cmd/pxewim
 go test -c -o "$tmp/stress.test" ./internal/stress
 echo "storm: $STORM_CLIENTS clients, $STORM_MB MiB file, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-PXEWIM="$tmp/pxewim" "$tmp/stress.test" -test.run "^TestStorm(${STORM_MODES:-Full|Proxy})\$" -test.v -test.timeout 30m 2>&1 |
+PXEWIM="$tmp/pxewim" "$tmp/stress.test" -test.run "^TestStorm(${STORM_MODES:-Full|Proxy|Warm})\$" -test.v -test.timeout 30m 2>&1 |
 	tee "$tmp/out" | grep -E 'STORM|DHCP|FAIL|PASS|ok' || true
 grep -q '^--- PASS' "$tmp/out" && ! grep -q -e '^--- FAIL' -e '^FAIL' "$tmp/out" || { tail -40 "$tmp/out"; exit 1; }

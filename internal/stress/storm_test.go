@@ -74,7 +74,8 @@ func storm(t *testing.T, mode, subnet string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, ctx, p, dir, serveConfig(p, store, dir, mode), true, true)
+	// The blob cache off: this storm reads the WIM throughout (TestStormWarm has it on).
+	d := startDaemon(t, ctx, p, dir, serveConfig(p, store, dir, mode)+"blob_cache: off\n", true, true)
 
 	infos, addrs := stormDHCP(t, ctx, p, site, mode, n)
 

@@ -1,0 +1,113 @@
+package stress
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// TestStormWarm is the storm of TestStormFull with pxewim's decoded-blob cache on
+// (blob_cache:): the first round reads the LZX WIM while the cache fills in the background;
+// once the blob is cached (its file appears in the cache folder, renamed into place after its
+// SHA-1 matched), alternating rounds time nginx serving the pre-extracted file, pxewim serving
+// the file inside the WIM from its cache (sendfile), and pxewim serving the same bytes as a
+// loose file of the store (the plain-folder peer). Every byte is compared with the source;
+// pxewim's peak RSS is printed and bounded.
+func TestStormWarm(t *testing.T) {
+	testenv.RequireFiles(t, "ipxe", undionly)
+	n, mb := stormSize()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	p := newPair(t, "10.91.3")
+	store := filepath.Join(dir, "store")
+	os.MkdirAll(store, 0o755)
+	big := payload(mb<<20, 7)
+	buildWIM(t, filepath.Join(store, "big.wim"), map[string][]byte{"big.bin": big}, "LZX")
+	if err := os.WriteFile(filepath.Join(store, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(dir, "blobcache")
+	cfg := serveConfig(p, store, dir, "full") + fmt.Sprintf("blob_cache: {dir: %s, budget: 1GiB}\n", cacheDir)
+	d := startDaemon(t, ctx, p, dir, cfg, true, true)
+	_, addrs := stormDHCP(t, ctx, p, nil, "full", n)
+
+	wimURL := fmt.Sprintf("http://%s/files/big.wim:1/big.bin", p.SrvIP)
+	looseURL := fmt.Sprintf("http://%s/files/big.bin", p.SrvIP)
+	ranges := func(url string) clientsResult {
+		r := runClients(t, ctx, p, addrs, func(i int, c *http.Client) (int64, error) { return fetchRanges(ctx, c, url, big) })
+		if r.fails > 0 {
+			t.Fatalf("%s: %d clients failed", url, r.fails)
+		}
+		return r
+	}
+	rate := func(r clientsResult) float64 { return float64(r.bytes) / r.elapsed.Seconds() / (1 << 20) }
+
+	cold := ranges(wimURL)
+	sum := sha1.Sum(big)
+	cached := filepath.Join(cacheDir, hex.EncodeToString(sum[:])+"-"+strconv.Itoa(len(big)))
+	if err := waitFile(ctx, cached); err != nil {
+		t.Fatalf("the blob was not cached after a storm of reads: %v\n%s", err, mustRead(d.logPath))
+	}
+	hwm, _ := procStatus(d.proc.PID(), "VmHWM")
+	t.Logf("STORM-COLD-FILL clients=%d file=%dMiB pxewim(LZX WIM, cache filling) %.0f MiB/s, VmHWM %d MiB", n, mb, rate(cold), hwm>>20)
+
+	var ng, warm, loose clientsResult
+	haveNginx := os.Getenv("STORM_NGINX") != "0"
+	if _, err := exec.LookPath("nginx"); err != nil && haveNginx {
+		t.Logf("nginx peer skipped: install nginx")
+		haveNginx = false
+	}
+	ngURL := ""
+	if haveNginx {
+		ngURL = startNginx(t, p, dir, big)
+	}
+	for range 2 {
+		if haveNginx {
+			ng = best(ng, ranges(ngURL))
+		}
+		warm = best(warm, ranges(wimURL))
+		loose = best(loose, ranges(looseURL))
+	}
+	d.alive(t)
+	hwm, err := procStatus(d.proc.PID(), "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hwm > rssLimit {
+		t.Errorf("pxewim VmHWM %d MiB > %d MiB", hwm>>20, rssLimit>>20)
+	}
+	line := fmt.Sprintf("STORM-WARM clients=%d file=%dMiB ranges=1MiB pxewim(WIM, blob cache) %.0f MiB/s, pxewim(loose file) %.0f MiB/s, warm/loose %.2fx",
+		n, mb, rate(warm), rate(loose), rate(warm)/rate(loose))
+	if haveNginx {
+		line += fmt.Sprintf(", nginx(extracted) %.0f MiB/s, warm/nginx %.2fx, loose/nginx %.2fx", rate(ng), rate(warm)/rate(ng), rate(loose)/rate(ng))
+	}
+	t.Logf("%s, pxewim VmHWM %d MiB", line, hwm>>20)
+}
+
+// waitFile waits until path exists (the cache renames a verified fill into place).
+func waitFile(ctx context.Context, path string) error {
+	for {
+		_, err := os.Stat(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
