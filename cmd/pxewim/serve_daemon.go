@@ -309,6 +309,7 @@ func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local n
 	if err != nil {
 		return nil, err
 	}
+	tree = d.secureBootTree(st, c, local, tree) // serve_secureboot.go
 	return raspberryPiTree(st.cfg, c, tree)
 }
 
@@ -316,7 +317,12 @@ func (d *daemon) httpHandler() http.Handler {
 	return httpboot.NewHandler(httpboot.Config{
 		Resolve: func(r *http.Request, ci httpboot.ClientInfo) (fs.FS, error) {
 			st := d.cur.Load()
-			return st.policy.Tree(d.withDHCPFacts(ci), st.store)
+			c := d.withDHCPFacts(ci)
+			tree, err := st.policy.Tree(c, st.store)
+			if err != nil {
+				return nil, err
+			}
+			return d.secureBootTree(st, c, localAddrOf(r.Context()), tree), nil // serve_secureboot.go
 		},
 		Script:   d.script,
 		Clients:  d.clients,
