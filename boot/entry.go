@@ -3,7 +3,6 @@ package boot
 import (
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"strings"
 	"text/template"
@@ -28,16 +27,17 @@ type EntryBoot interface {
 
 // NativeBooter is the seam for entries that boot a stock PXE client without iPXE (the native
 // WinPE path: pxeboot.n12 / bootmgfw.efi over TFTP). When a rule sends a client to such
-// an entry, the DHCP decision uses its boot file instead of the iPXE binary.
+// an entry, the DHCP decision uses its boot file instead of the iPXE binary. img is the
+// daemon's WinPE library (nil when there is none), for the facts of the served image.
 type NativeBooter interface {
-	NativeBootFile(c Client) (tftpPath string, ok bool)
+	NativeBootFile(c Client, img WinPEImages) (tftpPath string, ok bool)
 }
 
 // TreeBooter is the seam for entries that give their clients a file tree of their own (native
-// WinPE: "\Boot\BCD" must resolve inside the image chosen for that MAC). TFTP and HTTP serve
-// a client the tree of the entry a rule sends it to, and the store otherwise.
+// WinPE: "\Boot\BCD" must resolve inside the image chosen for that MAC). Policy.TreeEntry
+// names the entry whose tree a client gets; package winpe serves that tree.
 type TreeBooter interface {
-	Tree(c Client, store fs.FS) (fs.FS, error)
+	OwnTree() bool
 }
 
 // ScriptEnv is what an entry needs to render its iPXE commands.
@@ -45,9 +45,9 @@ type ScriptEnv struct {
 	Client Client
 	// URL turns a store reference into an absolute (or script-relative) URL.
 	URL func(Ref) (string, error)
-	// FS is the client's file tree (the store with every entry's own files), for entries that
-	// look into images while rendering (winpe). Nil when the caller has none.
-	FS fs.FS
+	// WinPE is the daemon's WinPE library, for the facts of the images winpe entries serve
+	// (boot files, wimboot's index). Nil when the caller has none: winpe entries cannot render.
+	WinPE WinPEImages
 	// OwnTree is set by Policy while it renders an entry whose tree (TreeBooter) is the
 	// client's TFTP tree, because a rule sends the client there: a native WinPE entry can then
 	// have iPXE chain its loader over TFTP.

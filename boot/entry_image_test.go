@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"github.com/pxewim/pxewim/internal/ipxetok"
 	"strings"
 	"testing"
 
@@ -108,7 +109,7 @@ func TestWithImages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("policy over the image entries: %v", err)
 	}
-	menu, err := p.ScriptForTree(Client{}, ScriptMenu, nil, hostileURL, func(err error) { t.Error(err) })
+	menu, err := p.ScriptFor(Client{}, ScriptMenu, hostileURL, func(err error) { t.Error(err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestWithImages(t *testing.T) {
 			t.Errorf("menu lacks %q:\n%s", want, menu)
 		}
 	}
-	if probs, _ := checkIPXE(menu, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+	if probs, _ := ipxetok.Check(menu, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 		t.Errorf("menu: %v", probs)
 	}
 }

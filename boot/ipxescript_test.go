@@ -2,6 +2,7 @@ package boot
 
 import (
 	"fmt"
+	"github.com/pxewim/pxewim/internal/ipxetok"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -12,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"unicode/utf8"
 
 	"github.com/pxewim/pxewim/catalog"
@@ -119,14 +119,14 @@ func hostileClients(h string) []Client {
 func renderAll(t testing.TB, p *Policy, clients []Client, url func(Ref) (string, error)) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	tree := fstest.MapFS{} // the WIMs are not there: their entries fail, with the path in the reason
+	// The WIMs are not in the store: their entries fail, with the path in the reason.
 	for ci, c := range clients {
 		names := []string{ScriptBoot, ScriptMenu}
 		for _, e := range p.Config().Entries {
 			names = append(names, e.Name+".ipxe")
 		}
 		for _, n := range names {
-			s, err := p.ScriptForTree(c, n, tree, url, func(error) {})
+			s, err := p.ScriptFor(c, n, url, func(error) {})
 			if err != nil {
 				continue // an entry that cannot render has no script of its own; the menu says why
 			}
@@ -144,7 +144,7 @@ func TestHostileNamesAddNoCommand(t *testing.T) {
 	benign := map[string][]string{}
 	pb, _ := NewPolicy(hostileConfig(t, "benign name"))
 	for k, s := range renderAll(t, pb, hostileClients("benign"), hostileURL) {
-		probs, skel := checkIPXE(s, bases)
+		probs, skel := ipxetok.Check(s, bases)
 		if len(probs) > 0 {
 			t.Fatalf("benign %s: %v\n%s", k, probs, s)
 		}
@@ -164,7 +164,7 @@ func TestHostileNamesAddNoCommand(t *testing.T) {
 				t.Errorf("%q: no script rendered", h)
 			}
 			for k, s := range scripts {
-				probs, skel := checkIPXE(s, bases)
+				probs, skel := ipxetok.Check(s, bases)
 				if len(probs) > 0 {
 					t.Errorf("%.60q (%s URLs) %s: %s\n%.3000s", h, uf.name, k, strings.Join(probs, "\n"), s)
 					continue
@@ -194,7 +194,7 @@ func TestHostileTemplateFacts(t *testing.T) {
 	if !regexp.MustCompile(`\necho uuid 1_\S+ mac 52:54:00:00:00:01 ip  fw bios\n`).MatchString(s) {
 		t.Errorf("template facts not made inert:\n%s", s)
 	}
-	if probs, _ := checkIPXE(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+	if probs, _ := ipxetok.Check(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 		t.Errorf("%v\n%s", probs, s)
 	}
 }
@@ -290,7 +290,7 @@ func TestScriptWriterLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := ipxeModel{}.parse(got)
+	p := ipxetok.Model{}.Parse(got)
 	if len(p.Cmds) != 2 || p.Cmds[1].Argv[0] != "goto" {
 		t.Errorf("backslash joined lines: %q -> %+v", got, p.Cmds)
 	}
@@ -303,8 +303,8 @@ func TestScriptWriterLines(t *testing.T) {
 
 // TestTokenizerModel checks the test's model of iPXE on what iPXE's own sources say.
 func TestTokenizerModel(t *testing.T) {
-	m := ipxeModel{values: map[string]string{"a": "b", "b": "x && chain", "v": "${a}"}}
-	p := m.parse("#!ipxe\n  :lbl echo hi && goto x || echo #c ; no\necho ${${a}} \\\n continued\necho ${v}\r\nx\x00 chain\n")
+	m := ipxetok.Model{Values: map[string]string{"a": "b", "b": "x && chain", "v": "${a}"}}
+	p := m.Parse("#!ipxe\n  :lbl echo hi && goto x || echo #c ; no\necho ${${a}} \\\n continued\necho ${v}\r\nx\x00 chain\n")
 	got := strings.Join(p.Skeleton, "|")
 	want := "|: echo && goto || echo| echo| echo| x|"
 	if got != want {
@@ -314,7 +314,7 @@ func TestTokenizerModel(t *testing.T) {
 		t.Errorf("parse: %+v %+v", p.Labels, p.Cmds)
 	}
 	// Whole-line expansion (the stricter model) splits expanded values into words.
-	w := ipxeModel{wholeLine: true, values: m.values}.parse("echo ${b}\n")
+	w := ipxetok.Model{WholeLine: true, Values: m.Values}.Parse("echo ${b}\n")
 	if len(w.Cmds) != 2 || w.Cmds[1].Argv[0] != "chain" {
 		t.Errorf("whole-line expansion: %+v", w.Cmds)
 	}
@@ -345,7 +345,7 @@ func FuzzScriptText(f *testing.F) {
 			t.Fatalf("%q: %v", h, err)
 		}
 		for _, whole := range []bool{false, true} {
-			p := ipxeModel{wholeLine: whole}.parse(got)
+			p := ipxetok.Model{WholeLine: whole}.Parse(got)
 			want := "|:| item| item| echo || goto| menu|| kernel || goto|"
 			if strings.Join(p.Skeleton, "|") != want || len(p.Settings) > 0 {
 				t.Fatalf("%q (whole line %v): skeleton %v settings %v\n%s", h, whole, p.Skeleton, p.Settings, got)
@@ -363,7 +363,7 @@ func FuzzScriptText(f *testing.F) {
 				}
 			}
 		}
-		if probs, _ := checkIPXE(got, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+		if probs, _ := ipxetok.Check(got, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 			// Labels: "item LABEL" needs ":entry_LABEL"; only the structural problems count.
 			for _, p := range probs {
 				if !strings.Contains(p, "has no label entry_") {
@@ -386,7 +386,7 @@ func FuzzHostileConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		for k, s := range renderAll(t, p, hostileClients(h), hostileURL) {
-			if probs, _ := checkIPXE(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+			if probs, _ := ipxetok.Check(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 				t.Fatalf("%q %s: %v\n%s", h, k, probs, s)
 			}
 		}
@@ -467,7 +467,7 @@ func FuzzInertURL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if out == "" || strings.ContainsAny(out, " \t\r\n\v\f\x00$#") || out[0] == '-' || out[0] == ':' || len(ipxeFields(out)) != 1 {
+		if out == "" || strings.ContainsAny(out, " \t\r\n\v\f\x00$#") || out[0] == '-' || out[0] == ':' || len(ipxetok.Fields(out)) != 1 {
 			t.Fatalf("%q -> %q: not one inert word", raw, out)
 		}
 		for i := 0; i < len(out); i++ {

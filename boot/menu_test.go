@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"github.com/pxewim/pxewim/internal/ipxetok"
 	"net/netip"
 	"os"
 	"strings"
@@ -37,7 +38,7 @@ func TestMenuHidesWhatCannotBootOnTheFirmware(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if probs, _ := checkIPXE(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+		if probs, _ := ipxetok.Check(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 			t.Errorf("%v\n%s", probs, s)
 		}
 		return s
@@ -91,7 +92,7 @@ func TestMenuHidesWhatCannotBootOnTheFirmware(t *testing.T) {
 // menuItems runs the menu part of script (up to "choose") the way iPXE would on platform,
 // following iseq, "&&", "||" and goto, and returns the selectable items' labels.
 func menuItems(script, platform string) []string {
-	p := ipxeModel{values: map[string]string{"platform": platform}}.parse(script)
+	p := ipxetok.Model{Values: map[string]string{"platform": platform}}.Parse(script)
 	var items []string
 	rc, prevOp, prevLine := 0, "", 0
 	for i := 0; i < len(p.Cmds); i++ {
@@ -218,7 +219,7 @@ func TestMenuUnreadableImages(t *testing.T) {
 	if len(warned) != 1 {
 		t.Errorf("warnings %v, want the missing file", warned)
 	}
-	if probs, _ := checkIPXE(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
+	if probs, _ := ipxetok.Check(s, []string{"http://10.77.0.1/files/"}); len(probs) > 0 {
 		t.Errorf("%v\n%s", probs, s)
 	}
 }

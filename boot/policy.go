@@ -8,10 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pxewim/pxewim/catalog"
-	"github.com/pxewim/pxewim/wim"
-	"github.com/pxewim/pxewim/wim/wimsynth"
 )
 
 // IPXEDir is the folder under which the iPXE binaries appear in the TFTP and HTTP trees.
@@ -35,12 +31,21 @@ type NativeBCDPather interface {
 // Policy decides, for one config, what each client boots: the DHCP boot file, and the iPXE
 // script served to it. It is immutable; a reload builds a new Policy.
 type Policy struct {
-	cfg *Config
+	cfg   *Config
+	winpe WinPEImages // the daemon's WinPE library for this policy's entries (nil: none)
 }
 
 // NewPolicy builds the policy of a validated config.
 func NewPolicy(cfg *Config) (*Policy, error) {
 	return &Policy{cfg: cfg}, nil
+}
+
+// WithWinPE returns the policy with img, the daemon's WinPE library bound to this policy's
+// winpe entries (winpe.Library.Bind), as the source of the facts of their served images.
+func (p *Policy) WithWinPE(img WinPEImages) *Policy {
+	q := *p
+	q.winpe = img
+	return &q
 }
 
 // Config returns the config the policy was built from.
@@ -93,9 +98,6 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	case c.IPXE:
 		return Decision{BootFile: base + "/boot.ipxe?" + ipxeQuery(c), Reason: "iPXE: script URL"}
 	case c.HTTPBoot:
-		if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go
-			return d
-		}
 		if c.Firmware != FirmwareEFI64 || p.cfg.IPXE.HTTPBoot == "" {
 			return Decision{NoBoot: true, Reason: fmt.Sprintf("UEFI HTTP Boot on %s: no iPXE binary configured for it", c.Firmware)}
 		}
@@ -104,7 +106,7 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	r, e := p.rule(c)
 	if e != nil {
 		if nb, ok := e.Boot.(NativeBooter); ok {
-			if f, ok := nb.NativeBootFile(c); ok {
+			if f, ok := nb.NativeBootFile(c, p.winpe); ok {
 				d := Decision{BootFile: f, Reason: "rule to " + e.Name + ": native boot"}
 				if bp, ok := e.Boot.(NativeBCDPather); ok {
 					d.BCDPath = bp.NativeBCDPath(c)
@@ -112,9 +114,6 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 				return d
 			}
 		}
-	}
-	if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go
-		return d
 	}
 	d := p.ipxeBinary(c)
 	if r != nil && e == nil && !d.NoBoot {
@@ -140,23 +139,14 @@ func (p *Policy) ipxeBinary(c Client) Decision {
 	return Decision{BootFile: IPXEDir + "/" + file, Reason: "stock PXE: iPXE over TFTP"}
 }
 
-// Tree returns the file tree TFTP and HTTP serve to c: the store with every winpe entry's own
-// files under WinPEDir/NAME/, and, when a rule sends c to an entry with a tree of its own
-// (TreeBooter: native WinPE), that tree on top.
+// TreeEntry is the entry whose own file tree TFTP and HTTP serve to c (TreeBooter: native
+// WinPE), or nil when c gets the plain tree (the store with every winpe entry's own files
+// under WinPEDir/NAME/). Package winpe builds the trees.
 //
 // A rule counts for the tree when it matches c as it is or as its PXE firmware saw it (not
 // running iPXE): when iPXE chainloads bootmgr, bootmgr's TFTP requests come from a client that
 // DHCP last saw as iPXE, and it must still find \Boot\BCD of its image.
-func (p *Policy) Tree(c Client, store fs.FS) (fs.FS, error) {
-	base := p.withEntryFiles(store)
-	if e := p.treeEntry(c); e != nil {
-		return e.Boot.(TreeBooter).Tree(c, base)
-	}
-	return base, nil
-}
-
-// treeEntry is the entry whose tree Tree gives c, or nil for the plain store.
-func (p *Policy) treeEntry(c Client) *Entry {
+func (p *Policy) TreeEntry(c Client) *Entry {
 	fw := c
 	fw.IPXE = false
 	for _, r := range p.cfg.Rules {
@@ -167,7 +157,7 @@ func (p *Policy) treeEntry(c Client) *Entry {
 		if !ok {
 			continue
 		}
-		if _, ok := e.Boot.(TreeBooter); ok {
+		if t, ok := e.Boot.(TreeBooter); ok && t.OwnTree() {
 			return e
 		}
 		if r.Match.Matches(c) {
@@ -177,99 +167,15 @@ func (p *Policy) treeEntry(c Client) *Entry {
 	return nil
 }
 
-// withEntryFiles adds the winpe entries' folders to store.
-func (p *Policy) withEntryFiles(store fs.FS) fs.FS {
-	ents := map[string]*WinPEBoot{}
+// WinPEEntries lists the policy's winpe entries (from the config and the catalog), in menu order.
+func (p *Policy) WinPEEntries() []*WinPEBoot {
+	var out []*WinPEBoot
 	for i := range p.cfg.Entries {
 		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
-			ents[strings.ToLower(p.cfg.Entries[i].Name)] = w
+			out = append(out, w)
 		}
 	}
-	if len(ents) == 0 {
-		return store
-	}
-	return entriesFS{store: store, entries: ents}
-}
-
-// AttachStore tells entries that open store files themselves (winpe: at DHCP time, to choose
-// the native boot file) where the store is. Call it once after NewPolicy.
-func (p *Policy) AttachStore(store fs.FS) {
-	for i := range p.cfg.Entries {
-		if a, ok := p.cfg.Entries[i].Boot.(interface{ AttachStore(fs.FS) }); ok {
-			a.AttachStore(store)
-		}
-	}
-	if a, err := netip.ParseAddr(host); err == nil && a.Is4() && server.Is6() && !server.Is4In6() {
-		host = "" // an IPv4 listen.advertise is no use to a client that reached us over IPv6
-	}
-}
-
-// AttachSnapshot gives the winpe entries their image's identity (size, mtime) from the catalog
-// snapshot the policy was built from, so serving them costs no store look-up per request.
-func (p *Policy) AttachSnapshot(snap *catalog.Snapshot) {
-	if snap == nil {
-		return
-	}
-	byPath := map[string]catalog.File{}
-	for _, f := range snap.Files {
-		if f.In == "" {
-			byPath[strings.ToLower(f.Path)] = f
-		}
-	}
-	for i := range p.cfg.Entries {
-		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
-			if f, ok := byPath[strings.ToLower(w.Image)]; ok {
-				w.AttachSnapshot(f.Size, f.ModTime)
-			}
-		}
-	}
-}
-
-// Retire is called once the policy is replaced (a reload, a catalog change): its winpe
-// entries' opened images close when the transfers reading them finish.
-func (p *Policy) Retire() {
-	for i := range p.cfg.Entries {
-		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
-			w.Retire()
-		}
-	}
-}
-
-// AttachCaches shares the daemon's caches among the winpe entries: chunks, the decoded-chunk
-// cache every WIM the daemon opens uses (so memory is bounded by one figure, whatever the number
-// of entries); transcode, the XPRESS transcodes' chunk cache, kept across reloads so an image is
-// compressed once, not once per policy. A nil cache leaves the entry a private one.
-func (p *Policy) AttachCaches(chunks *wim.Cache, transcode *wimsynth.ChunkCache) {
-	for i := range p.cfg.Entries {
-		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok {
-			w.AttachCaches(chunks, transcode)
-		}
-	}
-}
-
-// PrepareTranscodes opens, one after the other on a background goroutine, every winpe entry
-// set to transcode: xpress, so that the compression pass an XPRESS transcode needs runs now
-// and not while the first client waits (~30 s per GB). done, if not nil, hears of each entry.
-// Attach the store (and the shared cache) first.
-func (p *Policy) PrepareTranscodes(done func(entry string, err error, took time.Duration)) {
-	var ws []*WinPEBoot
-	for i := range p.cfg.Entries {
-		if w, ok := p.cfg.Entries[i].Boot.(*WinPEBoot); ok && w.Transcode == TranscodeXPRESS {
-			ws = append(ws, w)
-		}
-	}
-	if len(ws) == 0 {
-		return
-	}
-	go func() {
-		for _, w := range ws {
-			start := time.Now()
-			_, err := w.source(nil)
-			if done != nil {
-				done(w.name, err, time.Since(start))
-			}
-		}
-	}()
+	return out
 }
 
 // ipxeQuery identifies the client in script URLs. The MAC is written out (known from DHCP);
@@ -287,6 +193,9 @@ func ipxeQuery(c Client) string {
 // and iPXE keeps proxy DHCP values apart from ${next-server}.
 func (p *Policy) HTTPBase(server netip.Addr) string {
 	host, port := p.httpHostPort()
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() && server.Is6() && !server.Is4In6() {
+		host = "" // an IPv4 listen.advertise is no use to a client that reached us over IPv6
+	}
 	if host == "" {
 		host = server.WithZone("").String()
 	}
@@ -316,20 +225,20 @@ func (p *Policy) httpHostPort() (host, port string) {
 	return adv, port
 }
 
-// Script names understood by ScriptFor.
+// Script names understood by Script.
 const (
 	ScriptBoot = "boot.ipxe" // the rule's entry, else the menu
 	ScriptMenu = "menu.ipxe" // always the menu
 )
 
-// ScriptForTree renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
-// iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. tree is the client's file tree (from
-// Tree): winpe entries look into their image while rendering. url turns a store reference into
-// a URL. A name that is none of these gives an error wrapping fs.ErrNotExist. Menu entries that
+// Script renders the iPXE script called name for client c: "boot.ipxe" (what DHCP hands
+// iPXE), "menu.ipxe", or "ENTRY.ipxe" for one entry. winpe entries render from the facts of
+// their served images (WithWinPE). url turns a store reference into a URL (resolved in the
+// client's tree). A name that is none of these gives an error wrapping fs.ErrNotExist. Menu entries that
 // cannot render (a file missing from the store) are shown with the reason instead of taking the
 // menu down; warn hears about each of them.
-func (p *Policy) ScriptForTree(c Client, name string, tree fs.FS, url func(Ref) (string, error), warn func(error)) (string, error) {
-	env := &ScriptEnv{Client: c, URL: url, FS: tree, TFTP: p.cfg.Listen.TFTP, TFTPServer: p.cfg.Listen.TFTPServer()}
+func (p *Policy) Script(c Client, name string, url func(Ref) (string, error), warn func(error)) (string, error) {
+	env := &ScriptEnv{Client: c, URL: url, WinPE: p.winpe, TFTP: p.cfg.Listen.TFTP, TFTPServer: p.cfg.Listen.TFTPServer()}
 	switch name {
 	case ScriptBoot:
 		r, e := p.rule(c)
@@ -374,7 +283,7 @@ func (p *Policy) entryScript(env *ScriptEnv, e *Entry) (string, error) {
 
 // render renders e's commands for env's client, telling e whether the client's tree is e's.
 func (p *Policy) render(env *ScriptEnv, e *Entry) (string, error) {
-	env.OwnTree = env.FS != nil && p.treeEntry(env.Client) == e
+	env.OwnTree = p.TreeEntry(env.Client) == e
 	return e.Boot.IPXE(env)
 }
 

@@ -268,31 +268,24 @@ func TestIPXETemplateEntry(t *testing.T) {
 	}
 }
 
-// treeEntry is an entry kind with its own tree, as native WinPE entries will be.
+// treeEntry is an entry kind with its own tree, as native WinPE entries are.
 type treeEntry struct{ IPXEScript }
 
-type namedFS struct {
-	fs.FS
-	name string
-}
+func (treeEntry) OwnTree() bool { return true }
 
-func (treeEntry) Tree(c Client, store fs.FS) (fs.FS, error) {
-	return namedFS{store, "tree for " + c.MAC.String()}, nil
-}
-
+// TestPolicyTree: a client a rule sends to an entry with a tree of its own gets that entry's
+// tree (TreeEntry); other clients get the plain tree.
 func TestPolicyTree(t *testing.T) {
 	p := mustPolicy(t, policyConfig)
-	store := namedFS{name: "store"}
-	if got, _ := p.Tree(Client{MAC: mac("52:54:00:aa:00:01")}, store); got.(namedFS).name != "store" {
-		t.Errorf("plain entry: %v", got)
+	if got := p.TreeEntry(Client{MAC: mac("52:54:00:aa:00:01")}); got != nil {
+		t.Errorf("plain entry: %v", got.Name)
 	}
 	e, _ := p.Config().Entry("shell")
 	e.Boot = &treeEntry{}
-	got, err := p.Tree(Client{MAC: mac("52:54:00:aa:00:01")}, store)
-	if err != nil || got.(namedFS).name != "tree for 52:54:00:aa:00:01" {
-		t.Errorf("tree entry: %v %v", got, err)
+	if got := p.TreeEntry(Client{MAC: mac("52:54:00:aa:00:01")}); got == nil || got.Name != "shell" {
+		t.Errorf("tree entry: %v", got)
 	}
-	if got, _ := p.Tree(Client{MAC: mac("52:54:00:12:34:56")}, store); got.(namedFS).name != "store" {
-		t.Errorf("client without rule: %v", got)
+	if got := p.TreeEntry(Client{MAC: mac("52:54:00:12:34:56")}); got != nil {
+		t.Errorf("client without rule: %v", got.Name)
 	}
 }

@@ -2,13 +2,12 @@ package boot
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"strings"
-
-	"github.com/pxewim/pxewim/catalog"
 )
 
 // chainNative renders the iPXE commands that start the entry's native loader (pxeboot.n12 on
@@ -27,9 +26,6 @@ import (
 // the site's DHCP server sent, so a global "set next-server" lost to the site's (seen with
 // the PXE-loader stand-in in TestWinPEIPXEChainsNativeSeaBIOS).
 func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
-	if env.FS == nil {
-		return "", fmt.Errorf("no file tree to look up the image in")
-	}
 	if env.TFTP == "" {
 		return "", fmt.Errorf("winpe %s boots natively over TFTP, but no TFTP server is configured (listen.tftp)", w.name)
 	}
@@ -38,11 +34,11 @@ func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("winpe %s boots natively only on BIOS and x64 UEFI, and DHCP saw this client as %s", w.name, env.Client.Firmware)
 	}
-	src, err := w.source(env.FS)
+	src, err := w.served(env.WinPE)
 	if err != nil {
 		return "", err
 	}
-	lines, err := w.chainLines(env, src, fw)
+	lines, err := w.chainLines(env, src.For(fw))
 	if err != nil {
 		return "", fmt.Errorf("%s cannot boot natively on %s: %w", w.name, fw, err)
 	}
@@ -50,10 +46,10 @@ func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
 }
 
 // chainLines are the commands of one firmware.
-func (w *WinPEBoot) chainLines(env *ScriptEnv, src *peSource, fw catalog.Firmware) (string, error) {
-	loader, err := w.nativeLoader(src, fw)
-	if err != nil {
-		return "", err
+func (w *WinPEBoot) chainLines(env *ScriptEnv, f *WinPEFirmware) (string, error) {
+	loader := f.Loader
+	if loader == "" {
+		return "", errors.New(f.NoLoader)
 	}
 	treePath := "boot/" + loader
 	// The TFTP server is the one DHCP advertises (listen.tftp_advertise), else the host of the

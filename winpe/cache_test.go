@@ -1,4 +1,4 @@
-package boot_test
+package winpe_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 // TestWinPEEntriesShareOneChunkCache: ten winpe entries over an LZMS solid source (served
@@ -37,8 +38,7 @@ func TestWinPEEntriesShareOneChunkCache(t *testing.T) {
 	}
 	const bound = 1 << 20 // smaller than what the entries decode together (10 x ~0.4 MiB)
 	chunks := wim.NewCache(bound)
-	p.AttachStore(store)
-	p.AttachCaches(chunks, wimsynth.NewChunkCache(4<<20))
+	set := winpe.NewLibrary(winpe.Options{Chunks: chunks, Transcode: wimsynth.NewChunkCache(4 << 20)}).Bind(p, store, "store", nil)
 
 	var before runtime.MemStats
 	runtime.GC()
@@ -63,7 +63,7 @@ func TestWinPEEntriesShareOneChunkCache(t *testing.T) {
 	want := map[string][]byte{}
 	for i := range 20 {
 		e := cfg.Entries[i%10]
-		files, err := e.Boot.(*boot.WinPEBoot).Files(store)
+		files, err := set.Files(e.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,9 @@
-package boot
+package winpe
 
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path"
@@ -10,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/firmware"
 )
 
 // raFile is a read-only fs.File over an io.ReaderAt (a synthesised WIM, a generated BCD).
@@ -20,7 +23,7 @@ type raFile struct {
 	mod  time.Time
 	etag string // strong validator known without reading the bytes ("" = none)
 
-	release   func() // called once by Close (peSource.counted); nil for generated files
+	release   func() // called once by Close (source.counted); nil for generated files
 	closeOnce sync.Once
 }
 
@@ -52,6 +55,38 @@ func (i raInfo) ModTime() time.Time { return i.f.mod }
 func (i raInfo) IsDir() bool        { return false }
 func (i raInfo) Sys() any           { return nil }
 
+// Tree returns the file tree TFTP and HTTP serve to c: the store with every winpe entry's own
+// files under boot.WinPEDir/NAME/, and, when a rule sends c to an entry with a tree of its own
+// (boot.Policy.TreeEntry: native WinPE), that tree on top.
+func (s *Set) Tree(c boot.Client) (fs.FS, error) {
+	base := s.withEntryFiles(s.store)
+	te := s.pol.TreeEntry(c)
+	if te == nil {
+		return base, nil
+	}
+	fw, ok := c.Firmware.Path()
+	if !ok {
+		return base, nil
+	}
+	e, err := s.entry(te.Name)
+	if err != nil {
+		return nil, err
+	}
+	src, o, err := e.source()
+	if err != nil {
+		return nil, fmt.Errorf("winpe %s: %w", te.Name, err)
+	}
+	return newNativeTree(e, src, o, fw, base), nil
+}
+
+// withEntryFiles adds the winpe entries' folders to store.
+func (s *Set) withEntryFiles(store fs.FS) fs.FS {
+	if len(s.entries) == 0 {
+		return store
+	}
+	return entriesFS{store: store, set: s}
+}
+
 // nativeTree is a native WinPE client's tree: the paths bootmgr and pxeboot ask for (any
 // case; TFTP has already turned backslashes into slashes) resolve to the entry's image, the
 // rest to base.
@@ -60,13 +95,13 @@ type nativeTree struct {
 	base  fs.FS
 }
 
-func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
+func newNativeTree(e *entry, s *source, o *opened, fw firmware.Path, base fs.FS) fs.FS {
 	t := &nativeTree{files: map[string]func() (fs.File, error){}, base: base}
 	img := func(p string) func() (fs.File, error) {
-		return func() (fs.File, error) { return s.counted(s.sImage.Open(p)) }
+		return func() (fs.File, error) { return s.counted(o.sImage.Open(p)) }
 	}
-	bf := s.boot[fw]
-	if fw == catalog.BIOS {
+	bf := o.boot[fw]
+	if fw == firmware.BIOS {
 		// pxeboot.n12 and wdsnbp.com fetch bootmgr.exe from the folder they were loaded from.
 		for _, n := range []string{"pxeboot.n12", "pxeboot.com", "wdsnbp.com", "bootmgr.exe"} {
 			t.files["boot/"+n] = img("Windows/Boot/PXE/" + n)
@@ -87,13 +122,7 @@ func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 			t.files["efi/microsoft/boot/boot.stl"] = img(p)
 		}
 	}
-	bcdOpen := func() (fs.File, error) {
-		b, err := s.bcd(fw)
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: "Boot/BCD", Err: errors.Join(fs.ErrNotExist, err)}
-		}
-		return newMemFile("BCD", b, s.built), nil
-	}
+	bcdOpen := func() (fs.File, error) { return e.bcdFile(o, fw, "Boot/BCD") }
 	// Windows 8 and later read \Boot\BCD; Windows 7's bootmgfw.efi reads \EFI\Microsoft\Boot\BCD.
 	t.files["boot/bcd"] = bcdOpen
 	t.files["efi/microsoft/boot/bcd"] = bcdOpen
@@ -104,7 +133,7 @@ func newNativeTree(s *peSource, fw catalog.Firmware, base fs.FS) fs.FS {
 		t.files["boot/fonts/"+strings.ToLower(path.Base(p))] = img(p)
 		t.files["efi/microsoft/boot/fonts/"+strings.ToLower(path.Base(p))] = img(p)
 	}
-	t.files["sources/boot.wim"] = func() (fs.File, error) { return s.counted(s.servedFile("boot.wim"), nil) }
+	t.files["sources/boot.wim"] = func() (fs.File, error) { return s.counted(o.servedFile("boot.wim"), nil) }
 	return t
 }
 
@@ -115,17 +144,17 @@ func (t *nativeTree) Open(name string) (fs.File, error) {
 	return t.base.Open(name)
 }
 
-// entriesFS adds every file-serving entry's folder (WinPEDir/NAME/...) to a store.
+// entriesFS adds every winpe entry's folder (WinPEDir/NAME/...) to a store.
 type entriesFS struct {
-	store   fs.FS
-	entries map[string]*WinPEBoot // by lower-case name
+	store fs.FS
+	set   *Set
 }
 
 func (e entriesFS) Open(name string) (fs.File, error) {
-	if rest, ok := cutPrefixFold(name, WinPEDir+"/"); ok && fs.ValidPath(name) {
+	if rest, ok := cutPrefixFold(name, boot.WinPEDir+"/"); ok && fs.ValidPath(name) {
 		n, inner, _ := strings.Cut(rest, "/")
-		if w, ok := e.entries[strings.ToLower(n)]; ok && inner != "" {
-			files, err := w.Files(e.store)
+		if _, ok := e.set.entries[strings.ToLower(n)]; ok && inner != "" {
+			files, err := e.set.Files(n)
 			if err != nil {
 				return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist, err)}
 			}

@@ -1,4 +1,4 @@
-package boot_test
+package winpe_test
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ func TestWinPEOverTFTPWithATFTP(t *testing.T) {
 	p := winpePolicy(t, store)
 	c := client("52:54:00:00:00:02", boot.FirmwareBIOS, false) // "setup": image 2, as it is
 	srv, err := tftp.New(tftp.Config{
-		Resolve: func(context.Context, netip.AddrPort, netip.Addr) (fs.FS, error) { return p.Tree(c, store) },
+		Resolve: func(context.Context, netip.AddrPort, netip.Addr) (fs.FS, error) { return p.Tree(c) },
 		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
 	if err != nil {
@@ -87,7 +87,7 @@ func TestWinPEOverHTTPWithCurl(t *testing.T) {
 	dir, store := winpeStore(t)
 	p := winpePolicy(t, store)
 	c := client("52:54:00:00:00:09", boot.FirmwareEFI64, true)
-	tree, err := p.Tree(c, store)
+	tree, err := p.Tree(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestWinPEOverHTTPWithCurl(t *testing.T) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	url := func(r boot.Ref) (string, error) { return httpboot.URL(tree, ts.URL, r.String()) }
-	script, err := p.ScriptForTree(c, "solid.ipxe", tree, url, nil)
+	script, err := p.Script(c, "solid.ipxe", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package boot_test
+package winpe_test
 
 import (
 	"io"
@@ -112,20 +112,16 @@ func TestWinPESourceOpenedFromStoreOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := boot.NewPolicy(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AttachStore(store)
+	p := mustBind(t, cfg, store, nil)
 	for _, fw := range []boot.Firmware{boot.FirmwareBIOS, boot.FirmwareEFI64, boot.FirmwareBIOS} {
 		for _, ipxe := range []bool{true, false} {
 			c := client("52:54:00:00:00:01", fw, ipxe)
-			tree, err := p.Tree(c, store)
+			tree, err := p.Tree(c)
 			if err != nil {
 				t.Fatal(err)
 			}
 			url := func(r boot.Ref) (string, error) { return "http://10.0.0.1:8080/files/" + r.String(), nil }
-			if _, err := p.ScriptForTree(c, boot.ScriptBoot, tree, url, nil); err != nil {
+			if _, err := p.Script(c, boot.ScriptBoot, url, nil); err != nil {
 				t.Fatal(err)
 			}
 			for _, name := range []string{"sources/boot.wim", "winpe/pe/boot.wim", "winpe/pe/image/Windows/Boot/PXE/bootmgr.exe"} {
@@ -150,7 +146,7 @@ func TestWinPESourceOpenedFromStoreOnly(t *testing.T) {
 func TestWinPERetireClosesSource(t *testing.T) {
 	_, store := lifeStore(t)
 	p := policyFor(t, lifeConfig, store)
-	files, err := p.Config().Entries[0].Boot.(*boot.WinPEBoot).Files(store)
+	files, err := p.set.Files("pe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +181,7 @@ func TestWinPERetireClosesSource(t *testing.T) {
 	if _, err := files.Open("boot.wim"); err == nil {
 		t.Errorf("a retired, closed source opened a file")
 	}
-	if _, err := p.Config().Entries[0].Boot.(*boot.WinPEBoot).Files(store); err == nil {
+	if _, err := p.set.Files("pe"); err == nil {
 		t.Errorf("a retired entry opened its image again")
 	}
 }
@@ -199,16 +195,19 @@ func TestWinPENoStatPerRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := policyFor(t, lifeConfig, store)
-	p.AttachSnapshot(snap)
+	cfg, err := boot.ParseConfig("c.yaml", []byte(lifeConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustBind(t, cfg, store, snap)
 	c := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
 	url := func(r boot.Ref) (string, error) { return "http://10.0.0.1:8080/files/" + r.String(), nil }
 	render := func() {
-		tree, err := p.Tree(c, store)
+		tree, err := p.Tree(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.ScriptForTree(c, boot.ScriptBoot, tree, url, nil); err != nil {
+		if _, err := p.Script(c, boot.ScriptBoot, url, nil); err != nil {
 			t.Fatal(err)
 		}
 		f, err := tree.Open("winpe/pe/boot.wim")

@@ -1,6 +1,7 @@
-package boot_test
+package winpe_test
 
 import (
+	"github.com/pxewim/pxewim/internal/ipxetok"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,19 +28,18 @@ func TestMenuHidesWinPEFromFirmwareItCannotBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := boot.NewPolicy(cfg.WithCatalog(snap))
-	p.AttachStore(store)
+	p := mustBind(t, cfg.WithCatalog(snap), store, snap)
 	menu := func(c boot.Client) string {
-		tree, err := p.Tree(c, store)
+		_, err := p.Tree(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		url := func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }
-		s, err := p.ScriptForTree(c, boot.ScriptMenu, tree, url, func(err error) { t.Error(err) })
+		s, err := p.Script(c, boot.ScriptMenu, url, func(err error) { t.Error(err) })
 		if err != nil {
 			t.Fatal(err)
 		}
-		if probs, _ := boot.CheckIPXEScript(s, []string{"http://10.0.0.1/files/"}); len(probs) > 0 {
+		if probs, _ := ipxetok.Check(s, []string{"http://10.0.0.1/files/"}); len(probs) > 0 {
 			t.Errorf("%v\n%s", probs, s)
 		}
 		return s
@@ -84,8 +84,7 @@ func TestHostileWinPEScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := boot.NewPolicy(cfg.WithCatalog(snap))
-	p.AttachStore(store)
+	p := mustBind(t, cfg.WithCatalog(snap), store, snap)
 	bases := []string{"http://10.0.0.1/files/", "tftp://10.0.0.1/"}
 	n := 0
 	for _, c := range []boot.Client{
@@ -95,8 +94,7 @@ func TestHostileWinPEScripts(t *testing.T) {
 		client("52:54:00:00:00:02", boot.FirmwareEFI64, true),
 		{},
 	} {
-		tree, err := p.Tree(c, store)
-		if err != nil {
+		if _, err := p.Tree(c); err != nil {
 			t.Fatal(err)
 		}
 		url := func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }
@@ -104,12 +102,12 @@ func TestHostileWinPEScripts(t *testing.T) {
 			if script == "nat.ipxe" && c.MAC.String() != "52:54:00:00:00:01" {
 				continue // native entries render only for the clients a rule sends there
 			}
-			s, err := p.ScriptForTree(c, script, tree, url, func(error) {}) // "nat" cannot boot from the menu: a disabled line
+			s, err := p.Script(c, script, url, func(error) {}) // "nat" cannot boot from the menu: a disabled line
 			if err != nil {
 				t.Fatalf("%s for %v: %v", script, c.MAC, err)
 			}
 			n++
-			if probs, _ := boot.CheckIPXEScript(s, bases); len(probs) > 0 {
+			if probs, _ := ipxetok.Check(s, bases); len(probs) > 0 {
 				t.Errorf("%s for %v: %v\n%s", script, c.MAC, probs, s)
 			}
 			if strings.Contains(s, "http://10.6.6.6/x.ipxe ;") || strings.Contains(s, "${a}") {
@@ -119,8 +117,7 @@ func TestHostileWinPEScripts(t *testing.T) {
 	}
 	// The rule's client chains the loader over TFTP; the others get wimboot lines.
 	c := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
-	tree, _ := p.Tree(c, store)
-	s, _ := p.ScriptForTree(c, boot.ScriptBoot, tree, func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }, nil)
+	s, _ := p.Script(c, boot.ScriptBoot, func(r boot.Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }, nil)
 	if !strings.Contains(s, "\nchain tftp://10.0.0.1/boot/pxeboot.n12 || goto failed\n") || !strings.Contains(s, "echo pxewim: booting Native and chain http://10.6.6.6/n.ipxe\n") {
 		t.Errorf("rule script:\n%s", s)
 	}

@@ -1,8 +1,9 @@
-package boot_test
+package winpe_test
 
 import (
 	"bytes"
 	"encoding/hex"
+	"github.com/pxewim/pxewim/winpe"
 	"io/fs"
 	"net/netip"
 	"path/filepath"
@@ -18,25 +19,20 @@ import (
 
 var server = netip.MustParseAddr("10.0.0.1")
 
-// policyFor parses cfg and attaches a policy to store.
-func policyFor(t *testing.T, cfg string, store fs.FS) *boot.Policy {
+// policyFor parses cfg and binds its policy to store.
+func policyFor(t *testing.T, cfg string, store fs.FS) *bound {
 	t.Helper()
 	c, err := boot.ParseConfig("c.yaml", []byte(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := boot.NewPolicy(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AttachStore(store)
-	return p
+	return mustBind(t, c, store, nil)
 }
 
 // treeURL is a URL func as the daemon builds it: the file must open in the client's tree.
-func treeURL(t *testing.T, p *boot.Policy, c boot.Client, store *localstore.Store) (tree interface{}, url func(boot.Ref) (string, error)) {
+func treeURL(t *testing.T, p *bound, c boot.Client, store *localstore.Store) (tree interface{}, url func(boot.Ref) (string, error)) {
 	t.Helper()
-	tr, err := p.Tree(c, store)
+	tr, err := p.Tree(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +112,7 @@ func TestWinPEUEFIBootmgr(t *testing.T) {
 				t.Errorf("native boot file %q, want %q", got, tc.native)
 			}
 			if strings.HasPrefix(tc.native, "boot") {
-				tree, err := p.Tree(stock, store)
+				tree, err := p.Tree(stock)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -126,11 +122,10 @@ func TestWinPEUEFIBootmgr(t *testing.T) {
 				}
 			}
 			ipxe := client("52:54:00:00:00:01", boot.FirmwareEFI64, true)
-			tree, err := p.Tree(ipxe, store)
-			if err != nil {
+			if _, err := p.Tree(ipxe); err != nil {
 				t.Fatal(err)
 			}
-			script, err := p.ScriptForTree(ipxe, "pe.ipxe", tree, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, nil)
+			script, err := p.Script(ipxe, "pe.ipxe", func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,13 +164,14 @@ entries:
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := mustBind(t, cfg, store, nil)
 	for _, tc := range []struct{ entry, want string }{
 		{"a", "UEFI clients cannot boot it: the image has no bootmgrex (Windows/Boot/EFI_EX/bootmgfw_EX.efi)"},
 		{"b", "UEFI clients get Windows/Boot/EFI_EX/bootmgfw_EX.efi (uefi_bootmgr: auto)"},
 	} {
 		e, _ := cfg.Entry(tc.entry)
 		var all []string
-		for _, f := range e.Boot.(*boot.WinPEBoot).Check(store) {
+		for _, f := range p.set.Check(e.Name) {
 			all = append(all, f.What)
 		}
 		if !strings.Contains(strings.Join(all, "\n"), tc.want) {
@@ -220,8 +216,7 @@ rules:
 			} {
 				c := client("52:54:00:00:00:01", fc.fw, true)
 				_, url := treeURL(t, p, c, store)
-				tree, _ := p.Tree(c, store)
-				script, err := p.ScriptForTree(c, boot.ScriptBoot, tree, url, nil)
+				script, err := p.Script(c, boot.ScriptBoot, url, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -254,7 +249,7 @@ rules:
 			}
 			// Without a rule, the menu shows why the entry cannot boot from iPXE.
 			c := client("52:54:00:00:00:09", boot.FirmwareBIOS, true)
-			menu, err := p.ScriptForTree(c, boot.ScriptMenu, store, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(error) {})
+			menu, err := p.Script(c, boot.ScriptMenu, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(error) {})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,8 +262,7 @@ rules:
 	p := policyFor(t, "listen: {http: \":8080\", tftp: \"\"}\nentries:\n  - name: pe\n    winpe: {image: setup.wim, path: native}\nrules:\n  - {match: {mac: \"52:54:00:00:00:01\"}, entry: pe}\n", store)
 	c := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
 	_, url := treeURL(t, p, c, store)
-	tree, _ := p.Tree(c, store)
-	if _, err := p.ScriptForTree(c, boot.ScriptBoot, tree, url, nil); err == nil || !strings.Contains(err.Error(), "no TFTP server is configured (listen.tftp)") {
+	if _, err := p.Script(c, boot.ScriptBoot, url, nil); err == nil || !strings.Contains(err.Error(), "no TFTP server is configured (listen.tftp)") {
 		t.Errorf("without TFTP: %v", err)
 	}
 }
@@ -296,17 +290,16 @@ rules:
 	if got := boot.AutoEntryName("setup.wim", 1); got != "pe-setup-1" {
 		t.Fatalf("AutoEntryName = %q", got)
 	}
-	p, err := boot.NewPolicy(cfg.WithCatalog(snap))
+	pol, err := boot.NewPolicy(cfg.WithCatalog(snap))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AttachStore(store)
+	p := bindTo(t, pol, store, snap, winpe.Options{})
 	if d := p.Decide(client("52:54:00:00:00:01", boot.FirmwareBIOS, false), server); d.BootFile != `boot\pxeboot.n12` || d.BCDPath != `\Boot\BCD` {
 		t.Errorf("rule to the automatic entry: %+v", d)
 	}
 	ipxe := client("52:54:00:00:00:01", boot.FirmwareBIOS, true)
-	tree, _ := p.Tree(ipxe, store)
-	script, err := p.ScriptForTree(ipxe, boot.ScriptBoot, tree, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, nil)
+	script, err := p.Script(ipxe, boot.ScriptBoot, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, nil)
 	if err != nil || !strings.Contains(script, "# pxewim: entry pe-setup-1 for") || !strings.Contains(script, "kernel u/tools/wimboot") {
 		t.Errorf("iPXE script for the rule: %v\n%s", err, script)
 	}
@@ -317,7 +310,7 @@ rules:
 	// The iPXE script of such a client is the menu, and the caller hears why.
 	var warned []string
 	gone := client("52:54:00:00:00:02", boot.FirmwareBIOS, true)
-	menu, err := p.ScriptForTree(gone, boot.ScriptBoot, store, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(err error) { warned = append(warned, err.Error()) })
+	menu, err := p.Script(gone, boot.ScriptBoot, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(err error) { warned = append(warned, err.Error()) })
 	if err != nil || !strings.Contains(menu, "# pxewim: menu for") {
 		t.Errorf("script for a rule to a missing automatic entry: %v\n%s", err, menu)
 	}

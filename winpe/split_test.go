@@ -1,7 +1,8 @@
-package boot_test
+package winpe_test
 
 import (
 	"bytes"
+	"github.com/pxewim/pxewim/winpe"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,8 +42,8 @@ func TestWinPESplitSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	explicit := cfg.Entries[0].Boot.(*boot.WinPEBoot)
-	checkServed(t, explicit, store, want)
+	p := mustBind(t, cfg, store, nil)
+	checkServed(t, p.set, "split", want)
 
 	// The automatic entry of the catalog (a config naming no entry for the set).
 	auto, err := boot.ParseConfig("a.yaml", []byte("winpe: {auto: true, wimboot: tools/wimboot}\n"))
@@ -53,21 +54,21 @@ func TestWinPESplitSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var autoPE *boot.WinPEBoot
+	autoPE := ""
 	for _, e := range auto.WithCatalog(snap).Entries {
 		if w, ok := e.Boot.(*boot.WinPEBoot); ok && w.Image == "pe.swm" {
-			autoPE = w
+			autoPE = e.Name
 		} else if ok && strings.Contains(w.Image, "bk") {
 			t.Errorf("the incomplete set got an entry: %s", e.Name)
 		}
 	}
-	if autoPE == nil {
+	if autoPE == "" {
 		t.Fatal("no automatic entry for pe.swm")
 	}
-	checkServed(t, autoPE, store, want)
+	checkServed(t, mustBind(t, auto.WithCatalog(snap), store, snap).set, autoPE, want)
 
 	// Part 2 of broken/bk.swm is missing: the entry says so, by number.
-	_, err = cfg.Entries[1].Boot.(*boot.WinPEBoot).Files(store)
+	_, err = p.set.Files("broken")
 	wantErr := "part 2 of " + strconv.Itoa(len(bparts)) + " of broken/bk.swm (GUID "
 	if err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), "is missing") {
 		t.Fatalf("incomplete set: %v, want %q", err, wantErr)
@@ -81,9 +82,9 @@ func TestWinPESplitSet(t *testing.T) {
 	}
 }
 
-func checkServed(t *testing.T, w *boot.WinPEBoot, store fs.FS, want string) {
+func checkServed(t *testing.T, set *winpe.Set, entry string, want string) {
 	t.Helper()
-	files, err := w.Files(store)
+	files, err := set.Files(entry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func checkServed(t *testing.T, w *boot.WinPEBoot, store fs.FS, want string) {
 		}
 	}
 	findings := ""
-	for _, fd := range w.Check(store) {
+	for _, fd := range set.Check(entry) {
 		findings += fd.What + "\n"
 	}
 	if !strings.Contains(findings, "split parts joined") {

@@ -1,6 +1,7 @@
-package boot_test
+package winpe_test
 
 import (
+	"github.com/pxewim/pxewim/winpe"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,9 +38,8 @@ func TestWinPETranscodeTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.AttachStore(store)
-		p.AttachCaches(nil, cache)
-		files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(store)
+		set := winpe.NewLibrary(winpe.Options{Transcode: cache}).Bind(p, store, "store", nil)
+		files, err := set.Files("solid")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestWinPETranscodeTargets(t *testing.T) {
 		sizes[tc.target+tc.entry] = len(served)
 		compressed = append(compressed, cache.Stats().Compressed)
 		findings := ""
-		for _, fd := range cfg.Entries[0].Boot.(*boot.WinPEBoot).Check(store) {
+		for _, fd := range set.Check("solid") {
 			findings += fd.What + "\n"
 		}
 		if !strings.Contains(findings, "transcoded to "+tc.target) {
@@ -93,15 +93,14 @@ func TestPrepareTranscodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AttachStore(store)
 	cache := wimsynth.NewChunkCache(16 << 20)
-	p.AttachCaches(nil, cache)
+	set := winpe.NewLibrary(winpe.Options{Transcode: cache}).Bind(p, store, "store", nil)
 	type result struct {
 		entry string
 		err   error
 	}
 	done := make(chan result, 4)
-	p.PrepareTranscodes(func(entry string, err error, _ time.Duration) { done <- result{entry, err} })
+	set.PrepareTranscodes(func(entry string, err error, _ time.Duration) { done <- result{entry, err} })
 	select {
 	case r := <-done:
 		if r.entry != "solid" || r.err != nil {
@@ -119,7 +118,7 @@ func TestPrepareTranscodes(t *testing.T) {
 	if before == 0 {
 		t.Fatal("the background pass compressed nothing")
 	}
-	files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(store)
+	files, err := set.Files("solid")
 	if err != nil {
 		t.Fatal(err)
 	}

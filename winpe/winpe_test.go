@@ -1,4 +1,4 @@
-package boot_test
+package winpe_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/pxewim/pxewim/internal/testenv"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/wim/wimtest"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 const startnet = "wpeinit\r\necho pxewim injected\r\n"
@@ -67,18 +68,13 @@ func winpeStore(t *testing.T) (string, *localstore.Store) {
 	return dir, st
 }
 
-func winpePolicy(t *testing.T, store fs.FS) *boot.Policy {
+func winpePolicy(t *testing.T, store fs.FS) *bound {
 	t.Helper()
 	cfg, err := boot.ParseConfig("winpe.yaml", []byte(winpeConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := boot.NewPolicy(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AttachStore(store)
-	return p
+	return mustBind(t, cfg, store, nil)
 }
 
 func client(mac string, fw boot.Firmware, ipxe bool) boot.Client {
@@ -109,7 +105,7 @@ func TestWinPEScriptsGolden(t *testing.T) {
 	} {
 		t.Run(tc.entry, func(t *testing.T) {
 			c := client("52:54:00:00:00:09", boot.FirmwareBIOS, true)
-			tree, err := p.Tree(c, store)
+			tree, err := p.Tree(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +118,7 @@ func TestWinPEScriptsGolden(t *testing.T) {
 				f.Close()
 				return "http://10.0.0.1/files/" + r.String(), nil
 			}
-			got, err := p.ScriptForTree(c, tc.entry+".ipxe", tree, url, nil)
+			got, err := p.Script(c, tc.entry+".ipxe", url, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +164,7 @@ func TestWinPENativeTree(t *testing.T) {
 	setup := filepath.Join(dir, "setup.wim")
 
 	// Client 2 boots "setup" (index 2 = the header's boot index): the file goes out as it is.
-	uefi, err := p.Tree(client("52:54:00:00:00:02", boot.FirmwareEFI64, false), store)
+	uefi, err := p.Tree(client("52:54:00:00:00:02", boot.FirmwareEFI64, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +185,7 @@ func TestWinPENativeTree(t *testing.T) {
 	}
 
 	// Client 1 boots "pe1": image 1 exported with injected files, generated BCD with TFTP tuning.
-	bios, err := p.Tree(client("52:54:00:00:00:01", boot.FirmwareBIOS, false), store)
+	bios, err := p.Tree(client("52:54:00:00:00:01", boot.FirmwareBIOS, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +280,8 @@ func TestWinPEWithCatalogAndCheck(t *testing.T) {
 	if e.Title != "Microsoft Windows PE (amd64) (setup.wim:1, x86_64)" {
 		t.Errorf("title %q", e.Title)
 	}
-	p, _ := boot.NewPolicy(eff)
-	p.AttachStore(store)
-	menu, err := p.ScriptForTree(client("52:54:00:00:00:09", boot.FirmwareBIOS, true), boot.ScriptMenu, store, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(err error) { t.Error(err) })
+	p := mustBind(t, eff, store, snap)
+	menu, err := p.Script(client("52:54:00:00:00:09", boot.FirmwareBIOS, true), boot.ScriptMenu, func(r boot.Ref) (string, error) { return "u/" + r.String(), nil }, func(err error) { t.Error(err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +302,7 @@ func TestWinPEWithCatalogAndCheck(t *testing.T) {
 	}
 	findings := map[string]string{}
 	for _, e := range eff.Entries {
-		for _, f := range e.Boot.(*boot.WinPEBoot).Check(store) {
+		for _, f := range p.set.Check(e.Name) {
 			findings[e.Name] += f.What + " => " + f.Fix + "\n"
 		}
 	}
@@ -350,7 +345,9 @@ func TestWinPEConfigErrors(t *testing.T) {
 
 var _ = io.EOF
 
-// TestWinPEInjectedFileEdit: editing an injected store file rebuilds the served WIM.
+// TestWinPEInjectedFileEdit: editing an injected store file rebuilds the served WIM once the
+// next state binds the entry (a reload or catalog change: the file is looked up once per state,
+// not per request); the state already bound keeps serving the WIM it built.
 func TestWinPEInjectedFileEdit(t *testing.T) {
 	dir, store := winpeStore(t)
 	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("one\r\n"), 0o644)
@@ -358,10 +355,11 @@ func TestWinPEInjectedFileEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := boot.NewPolicy(cfg)
-	p.AttachStore(store)
+	pol, _ := boot.NewPolicy(cfg)
+	lib := winpe.NewLibrary(winpe.Options{})
+	p := &bound{set: lib.Bind(pol, store, "store", nil)}
 	served := func() []byte {
-		tree, err := p.Tree(client("52:54:00:00:00:09", boot.FirmwareBIOS, true), store)
+		tree, err := p.Tree(client("52:54:00:00:00:09", boot.FirmwareBIOS, true))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,6 +373,12 @@ func TestWinPEInjectedFileEdit(t *testing.T) {
 	later := time.Now().Add(time.Minute)
 	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("two\r\n"), 0o644) // same size
 	os.Chtimes(filepath.Join(dir, "startnet.cmd"), later, later)
+	if got := served(); string(got) != "one\r\n" {
+		t.Fatalf("the bound state looked the injected file up again: it injects %q", got)
+	}
+	old := p.set
+	p.set = lib.Bind(pol, store, "store", nil) // the next state
+	old.Retire()
 	if got := served(); string(got) != "two\r\n" {
 		t.Fatalf("after the edit the served WIM still injects %q", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimsynth"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 // Daemon tuning.
@@ -39,7 +40,8 @@ const (
 type state struct {
 	cfg    *boot.Config // with the entries made from the catalog (winpe.auto)
 	base   *boot.Config // as loaded, before the catalog's entries
-	policy *boot.Policy
+	policy *boot.Policy      // bound to winpe
+	winpe  *winpe.Set        // the WinPE library bound to policy's entries: their trees and files
 	store  *imagestore.Store // local folder or sftp:// URL
 	snap   *catalog.Snapshot // nil when the store could not be scanned
 }
@@ -49,9 +51,10 @@ type daemon struct {
 	flags *serveFlags
 	log   *slog.Logger
 	cache *wim.Cache
-	// transcodeCache is shared by every policy's winpe entries (XPRESS transcodes).
-	transcodeCache *wimsynth.ChunkCache
-	clients        *boot.Registry
+	// winpe holds the opened WinPE sources across reloads and catalog changes; every state
+	// binds its winpe entries to it (buildState).
+	winpe   *winpe.Library
+	clients *boot.Registry
 	cur            atomic.Pointer[state]
 	ops            *opsState // dashboard, trace and metrics (serve_ops.go)
 
@@ -72,22 +75,22 @@ type daemon struct {
 	dhcpSrv  *dhcp.Server  // always there, in mode off when DHCP is off, so a reload can turn it on
 	// dhcpApplied is dhcpSettings of the config dhcpSrv runs.
 	dhcpApplied string
+	dhcp6       dhcp6State // DHCPv6 (serve_dhcp6.go)
 	srv         servers // set by run
 
 	blobs blobState // the decoded-blob cache (serve_blobcache.go)
-	dhcp6       dhcp6State // DHCPv6 (serve_dhcp6.go)
+
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
-	d := &daemon{flags: f, log: log, cache: wim.NewCache(boot.DefaultChunkCache),
-		transcodeCache: wimsynth.NewChunkCache(transcodeCacheBytes), clients: boot.NewRegistry(0, 0)}
+	d := &daemon{flags: f, log: log, cache: wim.NewCache(boot.DefaultChunkCache), clients: boot.NewRegistry(0, 0)}
+	d.winpe = winpe.NewLibrary(winpe.Options{Chunks: d.cache, Transcode: wimsynth.NewChunkCache(transcodeCacheBytes)})
 	d.clients.SetLogger(log.With("component", "clients"))
 	st, err := d.load()
 	if err != nil {
 		return nil, err
 	}
-	d.cur.Store(st)
-	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
+	d.install(st)
 	if d.ops, err = d.newOps(st.cfg); err != nil {
 		return nil, err
 	}
@@ -202,12 +205,12 @@ func (d *daemon) closeListeners() {
 	if d.dhcpSrv != nil {
 		d.dhcpSrv.Close()
 	}
+	d.closeDHCP6()
 }
 
 func dhcpMode(m boot.DHCPMode) dhcp.Mode {
 	switch m {
 	case boot.DHCPProxy:
-	d.closeDHCP6()
 		return dhcp.ModeProxy
 	case boot.DHCPFull:
 		return dhcp.ModeFull
@@ -244,6 +247,7 @@ func (d *daemon) run(ctx context.Context) error {
 	wg.Go(func() { errc <- d.serveAdmin(sctx) })
 	wg.Go(func() { errc <- d.serveUpload(sctx) }) // serve_images.go
 	wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
+	wg.Go(func() { errc <- d.serveDHCP6(sctx) })
 	wg.Go(func() { d.watchConfig(sctx) })
 	if d.catalog != nil {
 		wg.Go(func() { d.catalog.Run(sctx) })
@@ -251,7 +255,6 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 
 	var first error
-	wg.Go(func() { errc <- d.serveDHCP6(sctx) })
 	go func() { wg.Wait(); close(errc) }()
 	for err := range errc {
 		if err != nil && first == nil && sctx.Err() == nil {
@@ -263,7 +266,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		stop()
 	}
-	d.cur.Load().policy.Retire()
+	d.cur.Load().winpe.Retire()
 	d.cur.Load().store.Close()
 	if v := d.verifier.Load(); v != nil {
 		v.Close()
@@ -305,11 +308,10 @@ func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (
 func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local netip.Addr) (fs.FS, error) {
 	st := d.cur.Load()
 	c, _ := d.clients.LookupIP(remote.Addr())
-	tree, err := st.policy.Tree(c, st.store)
+	tree, err := st.winpe.Tree(c)
 	if err != nil {
 		return nil, err
 	}
-	tree = d.secureBootTree(st, c, local, tree) // serve_secureboot.go
 	return raspberryPiTree(st.cfg, c, tree)
 }
 
@@ -317,12 +319,7 @@ func (d *daemon) httpHandler() http.Handler {
 	return httpboot.NewHandler(httpboot.Config{
 		Resolve: func(r *http.Request, ci httpboot.ClientInfo) (fs.FS, error) {
 			st := d.cur.Load()
-			c := d.withDHCPFacts(ci)
-			tree, err := st.policy.Tree(c, st.store)
-			if err != nil {
-				return nil, err
-			}
-			return d.secureBootTree(st, c, localAddrOf(r.Context()), tree), nil // serve_secureboot.go
+			return st.winpe.Tree(d.withDHCPFacts(ci))
 		},
 		Script:   d.script,
 		Clients:  d.clients,
@@ -346,7 +343,7 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 		}
 	}
 	base := st.policy.HTTPBase(local)
-	tree, err := st.policy.Tree(c, st.store)
+	tree, err := st.winpe.Tree(c)
 	if err != nil {
 		return "", err
 	}
@@ -354,7 +351,7 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 	warn := func(err error) {
 		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)
 	}
-	return st.policy.ScriptForTree(c, name, tree, url, warn)
+	return st.policy.Script(c, name, url, warn)
 }
 
 // withDHCPFacts completes what the HTTP request says about a client (its MAC, from ?mac=)

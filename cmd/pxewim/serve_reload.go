@@ -65,7 +65,6 @@ func (d *daemon) reload(why string) {
 		d.applyListeners(st.base, st.cfg)
 	}
 	d.install(st)
-	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
 	// When the store URL changed, the old connection closes once the old store's files
 	// (transfers still reading them) are closed.
 	old.store.Retire(st.store)

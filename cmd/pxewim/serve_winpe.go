@@ -10,6 +10,7 @@ import (
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/imagestore"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 // withCatalog builds the state of cfg over store: the catalog's WindowsPE images become menu
@@ -28,8 +29,9 @@ func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, er
 
 // buildState is the one place a serving state is made, from the config as loaded (base), the
 // store and a catalog snapshot: the catalog's entries are added (winpe.auto, images), the
-// policy is made, and its entries get the store and the daemon's caches. warnRules logs rules
-// naming entries that do not exist (start and reload log them with the other problems).
+// policy is made, and its winpe entries are bound to the daemon's WinPE library (sources the
+// previous state opened are shared when the snapshot says they did not change). warnRules logs
+// rules naming entries that do not exist (start and reload log them with the other problems).
 func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catalog.Snapshot, warnRules bool) (*state, error) {
 	eff := base.WithCatalog(snap).WithImages(snap)
 	pol, err := boot.NewPolicy(eff)
@@ -41,26 +43,30 @@ func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catal
 			d.log.Warn("rule names a missing entry", "rule", w)
 		}
 	}
-	pol.AttachStore(st)
-	pol.AttachSnapshot(snap)
-	pol.AttachCaches(d.cache, d.transcodeCache)
-	if d.transcodeCache != nil { // a daemon, not pxewim check
-		pol.PrepareTranscodes(d.transcodePrepared)
+	lib := d.winpe
+	if lib == nil { // pxewim check: a library of its own, no background work
+		lib = winpe.NewLibrary(winpe.Options{})
+	}
+	set := lib.Bind(pol, st, base.Store, snap)
+	if d.winpe != nil {
+		set.PrepareTranscodes(d.transcodePrepared)
 	}
 	verifyWIMs(st.Store, snap) // serve_verify.go
-	return &state{cfg: eff, base: base, policy: pol, store: st, snap: snap}, nil
+	return &state{cfg: eff, base: base, policy: set.Policy(), winpe: set, store: st, snap: snap}, nil
 }
 
-// install makes st the state new requests use, and retires the one it replaces: its policy's
-// WinPE images close once the transfers reading them finish. (Its store is retired by reload,
-// the only caller that changes the store.)
+// install makes st the state new requests use, sizes the shared chunk cache by its config, and
+// retires the state it replaces: its WinPE sources that st does not share close once the
+// transfers reading them finish. (Its store is retired by reload, the only caller that changes
+// the store.)
 func (d *daemon) install(st *state) {
-	if old := d.cur.Swap(st); old != nil && old.policy != st.policy {
-		old.policy.Retire()
+	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
+	if old := d.cur.Swap(st); old != nil && old.winpe != st.winpe {
+		old.winpe.Retire()
 	}
 }
 
-// transcodePrepared logs the background build of an XPRESS transcode (Policy.PrepareTranscodes).
+// transcodePrepared logs the background build of an XPRESS transcode (winpe.Set.PrepareTranscodes).
 func (d *daemon) transcodePrepared(entry string, err error, took time.Duration) {
 	if err != nil {
 		d.log.Error("winpe: preparing the XPRESS transcode failed", "entry", entry, "error", err)
@@ -111,10 +117,15 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 // a client would open it.
 func checkWinPE(st *state) []problem {
 	var ps []problem
+	if st.winpe == nil { // pxewim check of a config buildState refused: bind its entries anyway
+		pol, _ := boot.NewPolicy(st.cfg)
+		st.winpe = winpe.NewLibrary(winpe.Options{}).Bind(pol, st.store, st.base.Store, st.snap)
+		defer st.winpe.Retire()
+	}
 	booted := map[string]bool{} // "file:index" an entry boots: the entry reports its problems
 	for _, e := range st.cfg.Entries {
 		if w, ok := e.Boot.(*boot.WinPEBoot); ok {
-			if idx, err := w.ImageIndex(st.store); err == nil {
+			if idx, err := st.winpe.ImageIndex(e.Name); err == nil {
 				booted[strings.ToLower(fmt.Sprintf("%s:%d", w.Image, idx))] = true
 			}
 		}
@@ -153,7 +164,7 @@ func checkWinPE(st *state) []problem {
 		if w.Auto {
 			where = fmt.Sprintf("entry %q (from the catalog)", e.Name)
 		}
-		for _, f := range w.Check(st.store) {
+		for _, f := range st.winpe.Check(e.Name) {
 			ps = append(ps, problem{what: where + ": " + f.What, fix: f.Fix, info: f.Info})
 		}
 	}

@@ -1,4 +1,6 @@
-package boot
+// Package ipxetok is a model of how iPXE reads a script, for tests: the scripts pxewim writes
+// (boot, winpe) are checked against it for commands, settings, labels and URLs no input may add.
+package ipxetok
 
 import (
 	"fmt"
@@ -12,38 +14,39 @@ import (
 // a word starting with '#', "||", "&&", ";") and core/settings.c (expand_settings: the last
 // "${" before the first "}", expanded again until none is left). Real iPXE splits a line into
 // words first and expands each word (since commit b5f5f735c, 2011); the model can also expand
-// the whole line first and split after (ipxeModel.wholeLine), as older iPXE did: the stricter
+// the whole line first and split after (Model.WholeLine), as older iPXE did: the stricter
 // reading, which the checks apply as well.
 
-// ipxeCmd is one command of a parsed script.
-type ipxeCmd struct {
+// Cmd is one command of a parsed script.
+type Cmd struct {
 	Line int      // 1-based line of the script where the command's line starts
 	Argv []string // the words after expansion
 	Raw  []string // the words before expansion
 	Op   string   // what follows it: "&&", "||", ";" or "" (end of line)
 }
 
-// ipxeParsed is a parsed script.
-type ipxeParsed struct {
+// Parsed is a parsed script.
+type Parsed struct {
 	Labels   map[string]int // label -> line
 	DupLabel []string       // labels defined more than once
-	Cmds     []ipxeCmd
+	Cmds     []Cmd
 	Settings map[string]int // names of the settings the script expands, with a count
 	Skeleton []string       // per line: "LABEL?" and each command's name and operator
 }
 
-// ipxeModel parses scripts; values gives settings' values (nil: every setting is empty).
-type ipxeModel struct {
-	wholeLine bool
-	values    map[string]string
+// Model parses scripts: WholeLine expands a whole line before splitting it (old iPXE); Values
+// are the settings' values (nil: every setting is empty).
+type Model struct {
+	WholeLine bool
+	Values    map[string]string
 }
 
 func ipxeIsSpace(c byte) bool {
 	return c == ' ' || c == '\f' || c == '\n' || c == '\r' || c == '\t' || c == '\v'
 }
 
-// ipxeFields is split_command.
-func ipxeFields(s string) []string {
+// Fields is split_command.
+func Fields(s string) []string {
 	var out []string
 	i := 0
 	for {
@@ -63,7 +66,7 @@ func ipxeFields(s string) []string {
 }
 
 // expand is expand_settings, bounded (a value naming itself would loop in iPXE too).
-func (m ipxeModel) expand(s string, seen map[string]int) string {
+func (m Model) expand(s string, seen map[string]int) string {
 	for n := 0; n < 64; n++ {
 		start, end := -1, -1
 		for i := 0; i < len(s); i++ {
@@ -80,29 +83,29 @@ func (m ipxeModel) expand(s string, seen map[string]int) string {
 		}
 		name := s[start+2 : end]
 		seen[name]++
-		s = s[:start] + m.values[name] + s[end+1:]
+		s = s[:start] + m.Values[name] + s[end+1:]
 	}
 	return s
 }
 
 // commands splits one command line into commands (system()).
-func (m ipxeModel) commands(line string, lineNo int, seen map[string]int) []ipxeCmd {
-	raw := ipxeFields(line)
+func (m Model) commands(line string, lineNo int, seen map[string]int) []Cmd {
+	raw := Fields(line)
 	words := raw
-	if m.wholeLine {
-		words = ipxeFields(m.expand(line, seen))
+	if m.WholeLine {
+		words = Fields(m.expand(line, seen))
 	}
-	var out []ipxeCmd
-	cur := ipxeCmd{Line: lineNo}
+	var out []Cmd
+	cur := Cmd{Line: lineNo}
 	flush := func(op string) {
 		cur.Op = op
-		if !m.wholeLine {
+		if !m.WholeLine {
 			for _, w := range cur.Raw {
 				cur.Argv = append(cur.Argv, m.expand(w, seen))
 			}
 		}
 		out = append(out, cur)
-		cur = ipxeCmd{Line: lineNo}
+		cur = Cmd{Line: lineNo}
 	}
 	for _, w := range words {
 		if w[0] == '#' {
@@ -112,7 +115,7 @@ func (m ipxeModel) commands(line string, lineNo int, seen map[string]int) []ipxe
 			flush(w)
 			continue
 		}
-		if m.wholeLine {
+		if m.WholeLine {
 			cur.Argv = append(cur.Argv, w)
 		}
 		cur.Raw = append(cur.Raw, w)
@@ -123,8 +126,8 @@ func (m ipxeModel) commands(line string, lineNo int, seen map[string]int) []ipxe
 }
 
 // parse reads a whole script as image/script.c does.
-func (m ipxeModel) parse(script string) ipxeParsed {
-	p := ipxeParsed{Labels: map[string]int{}, Settings: map[string]int{}}
+func (m Model) Parse(script string) Parsed {
+	p := Parsed{Labels: map[string]int{}, Settings: map[string]int{}}
 	lines := strings.Split(script, "\n")
 	for i := 0; i < len(lines); i++ {
 		lineNo := i + 1
@@ -186,12 +189,12 @@ var ipxeSettingsAllowed = map[string]bool{"platform": true, "errno": true, "targ
 // ipxeURLCommands take URLs: the first argument after the options (and after -n NAME).
 var ipxeURLCommands = map[string]bool{"kernel": true, "initrd": true, "sanboot": true, "chain": true}
 
-// checkIPXE checks a generated script against what pxewim means to write, under both
+// Check checks a generated script against what pxewim means to write, under both
 // readings (word expansion and whole-line expansion): only allowed commands, only pxewim's
 // own settings expanded, every goto and item naming a label that exists, no label twice,
 // every URL argument starting with one of bases, and "set" only for the settings chainNative
 // writes. It returns the problems found and the script's skeleton.
-func checkIPXE(script string, bases []string) (problems []string, skeleton []string) {
+func Check(script string, bases []string) (problems []string, skeleton []string) {
 	add := func(f string, a ...any) { problems = append(problems, fmt.Sprintf(f, a...)) }
 	if !strings.HasPrefix(script, "#!ipxe\n") {
 		add("does not start with #!ipxe")
@@ -203,8 +206,8 @@ func checkIPXE(script string, bases []string) (problems []string, skeleton []str
 		}
 	}
 	for _, whole := range []bool{false, true} {
-		m := ipxeModel{wholeLine: whole, values: map[string]string{"platform": "pcbios", "errno": "0x2d12623b", "target": "TARGET"}}
-		p := m.parse(script)
+		m := Model{WholeLine: whole, Values: map[string]string{"platform": "pcbios", "errno": "0x2d12623b", "target": "TARGET"}}
+		p := m.Parse(script)
 		if skeleton == nil {
 			skeleton = p.Skeleton
 		}
@@ -302,11 +305,6 @@ func hasAnyPrefix(s string, ps []string) bool {
 		}
 	}
 	return false
-}
-
-// CheckIPXEScript is checkIPXE for the external tests (package boot_test).
-func CheckIPXEScript(script string, bases []string) (problems, skeleton []string) {
-	return checkIPXE(script, bases)
 }
 
 // dotSegment reports whether an escaped URL path has a "." or ".." segment.
