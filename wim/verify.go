@@ -26,7 +26,7 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 		return errors.Join(err, <-integrity)
 	}
 	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		bufs: newBufPool(verifyPoolMax)}
+		bufs: newBufPool(verifyPoolMax), mem: newByteBudget(verifyMemMax)}
 	jobs := a.verifyJobs(&v.total)
 
 	work := make(chan resourceJob)
@@ -162,12 +162,78 @@ type verifier struct {
 	mu       sync.Mutex
 	done     int64
 	total    int64
-	bufs     *bufPool // decoded pieces and stored bytes; verify owns them outright
+	bufs     *bufPool    // decoded pieces and stored bytes; verify owns them outright
+	mem      *byteBudget // bytes of pieces decoded or being decoded, not yet hashed
 }
 
-// verifyPoolMax bounds the idle buffers verify keeps for reuse: enough for the pieces in
-// flight with 64 MiB solid chunks (decoded and stored bytes, on every core).
-const verifyPoolMax = 512 << 20
+// verifyMemMax bounds the memory of the pieces in flight (decoded bytes plus their stored
+// bytes, from the start of a decode until the piece is hashed). Pieces of 32 KiB to 2 MiB
+// still keep every core busy; a 64 MiB solid chunk (with its ~20-30 MiB of stored bytes)
+// is decoded alone, which holds `wim verify` of a solid WIM near wimlib's peak memory (one
+// chunk and its input) instead of one chunk per core plus the queue.
+const verifyMemMax = 96 << 20
+
+// verifyPoolMax bounds the idle buffers verify keeps for reuse; with verifyMemMax in force
+// they never exceed it by much (the pool holds what was in flight).
+const verifyPoolMax = 256 << 20
+
+// byteBudget is a counting semaphore in bytes. A request larger than the whole budget
+// waits until nothing else is held, then runs alone.
+type byteBudget struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	max  int64
+	used int64
+}
+
+func newByteBudget(max int64) *byteBudget {
+	b := &byteBudget{max: max}
+	b.cond.L = &b.mu
+	return b
+}
+
+// acquire waits for n bytes (clamped to the budget) or ctx's end; it returns the amount to
+// release, 0 when ctx ended first.
+func (b *byteBudget) acquire(ctx context.Context, n int64) int64 {
+	n = max(1, min(n, b.max))
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.used+n > b.max {
+		if ctx.Err() != nil {
+			return 0
+		}
+		b.cond.Wait()
+	}
+	b.used += n
+	return n
+}
+
+func (b *byteBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// pieceCost is what a piece holds while in flight: its decoded bytes and, when it is read
+// from the file on its own, its stored bytes.
+func pieceCost(r *resource, i, span int64, stored []byte) int64 {
+	n := min(span, r.size-i*span)
+	if r.chunked && stored == nil {
+		start, end := r.chunkSpan(i)
+		n += end - start
+	}
+	return n
+}
 
 func (v *verifier) report(n int64) {
 	if v.progress == nil {
@@ -183,6 +249,7 @@ func (v *verifier) report(n int64) {
 type piece struct {
 	data []byte
 	err  error
+	held int64 // bytes of the memory budget it holds
 }
 
 // preloadMax bounds the stored bytes of a resource that verify reads with one ReadAt.
@@ -230,14 +297,18 @@ func (v *verifier) inline(r *resource, n, span int64, stored []byte, h *blobHash
 		if err := v.ctx.Err(); err != nil {
 			return err
 		}
-		data, err := v.produce(r, i, span, stored)
-		if err != nil {
-			return err
+		held := v.mem.acquire(v.ctx, pieceCost(r, i, span, stored))
+		if held == 0 {
+			return v.ctx.Err()
 		}
-		err = h.write(pos, data)
-		pos += int64(len(data))
-		v.report(int64(len(data)))
-		v.bufs.put(data)
+		data, err := v.produce(r, i, span, stored)
+		if err == nil {
+			err = h.write(pos, data)
+			pos += int64(len(data))
+			v.report(int64(len(data)))
+			v.bufs.put(data)
+		}
+		v.mem.release(held)
 		if err != nil {
 			return err
 		}
@@ -261,16 +332,23 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 			case <-ctx.Done():
 				return
 			}
+			// Memory is taken in piece order, here, so that a later piece never holds the
+			// budget an earlier one (which the hasher waits for) needs.
+			held := v.mem.acquire(ctx, pieceCost(r, i, span, stored))
+			if held == 0 {
+				ch <- piece{err: ctx.Err()}
+				return
+			}
 			go func(i int64) {
 				select {
 				case v.sem <- struct{}{}:
 				case <-ctx.Done():
-					ch <- piece{err: ctx.Err()}
+					ch <- piece{err: ctx.Err(), held: held}
 					return
 				}
 				data, err := v.produce(r, i, span, stored)
 				<-v.sem
-				ch <- piece{data, err}
+				ch <- piece{data, err, held}
 			}(i)
 		}
 	}()
@@ -288,6 +366,7 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 			v.report(int64(len(p.data)))
 		}
 		v.bufs.put(p.data)
+		v.mem.release(p.held)
 	}
 	if err == nil {
 		err = h.finish()
