@@ -8,14 +8,17 @@ import (
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/imagestore"
+	"github.com/pxewim/pxewim/wim"
 )
 
 // catalogScanBudget bounds the scan a start or reload waits for: a large remote store over a
 // slow link is left to the watcher's polls instead (the menu gains its images then).
 const catalogScanBudget = 20 * time.Second
 
-func catalogOptions() *catalog.Options {
-	return &catalog.Options{Scanners: boot.CatalogScanners()}
+// catalogOptions: every entry kind's scanner, decoding WIM metadata through cache (the
+// daemon's one chunk cache; nil for pxewim check's one-shot scan).
+func catalogOptions(cache *wim.Cache) *catalog.Options {
+	return &catalog.Options{Scanners: boot.CatalogScanners(), Cache: cache}
 }
 
 // catalogFor returns the catalog of cfg's store: the watcher's snapshot when it already watches
@@ -25,7 +28,7 @@ func catalogOptions() *catalog.Options {
 // watcher there (the old store is no longer polled).
 func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
 	if d.catalog == nil {
-		d.catalog = catalog.New(catalogOptions(), d.log)
+		d.catalog = catalog.New(catalogOptions(d.cache), d.log)
 	}
 	var tg struct {
 		fsys     fs.FS
@@ -39,7 +42,7 @@ func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), catalogScanBudget)
 	defer cancel()
-	snap, err := catalog.ScanFS(ctx, tg.fsys, tg.label, catalogOptions())
+	snap, err := catalog.ScanFS(ctx, tg.fsys, tg.label, catalogOptions(d.cache))
 	if err != nil {
 		d.log.Warn("catalog: cannot scan the store now; its images join the menu once a poll has read it",
 			"store", tg.label, "error", err, "next_poll", tg.interval)
@@ -59,5 +62,5 @@ func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
 // scanCatalog scans cfg's store once (pxewim check).
 func scanCatalog(st *imagestore.Store) (*catalog.Snapshot, error) {
 	fsys, label, _ := st.CatalogView()
-	return catalog.ScanFS(context.Background(), fsys, label, catalogOptions())
+	return catalog.ScanFS(context.Background(), fsys, label, catalogOptions(nil))
 }

@@ -44,7 +44,7 @@ func (d *daemon) serveUpload(ctx context.Context) error {
 		return fmt.Errorf("upload server: the store is remote (%s); uploads go to a local store folder: run the upload server on the central image server", st.base.Store)
 	}
 	srv, err := upload.New(upload.Config{Addr: u.Listen, HostKeyPath: u.HostKey, AuthorizedKeysPath: u.AuthorizedKeys,
-		StoreDir: st.base.Store, Logger: d.log, MaxBytes: u.MaxBytes, MinFreeBytes: u.UploadMinFree(),
+		StoreDir: st.base.Store, Logger: d.log, MaxBytes: u.MaxBytes, MinFreeBytes: u.UploadMinFree(), Cache: d.cache,
 		OnPublish: func(name string) { d.rescan("upload published " + name) }})
 	if err != nil {
 		return fmt.Errorf("upload server: %w", err)

@@ -9,8 +9,9 @@ import (
 	"github.com/pxewim/pxewim/wim"
 )
 
-// storeConfig is what package store needs of cfg: the folder or sftp:// URL, the SFTP
-// credentials, and the local view's folders and the daemon's chunk cache (nil: a private one).
+// storeConfig is what package imagestore needs of cfg: the folder or sftp:// URL, the SFTP
+// credentials, the local view's folders and the daemon's one chunk cache, which every WIM the
+// store opens decodes through (a remote store's verification included).
 func storeConfig(cfg *boot.Config, syslinuxDir, ipxeDir string, cache *wim.Cache, log *slog.Logger) imagestore.Config {
 	return imagestore.Config{
 		Location: cfg.Store,

@@ -41,7 +41,7 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 		// it): a daemon run by hand, or by a test, creates nothing outside what it was given.
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			d.log.Info("WIM verdicts are kept in memory: the default state folder does not exist (set state_dir to keep them across restarts)", "dir", dir)
-			v := localstore.NewVerifier(localstore.VerifierOptions{Logger: d.log})
+			v := localstore.NewVerifier(localstore.VerifierOptions{Logger: d.log, Cache: d.cache})
 			d.verifier.Store(v)
 			return v
 		}
@@ -51,7 +51,7 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 		d.log.Warn("WIM verdicts are kept in memory only: every start verifies the store's WIMs again", "file", path, "error", err)
 		db = nil
 	}
-	v := localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log})
+	v := localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log, Cache: d.cache})
 	d.verifier.Store(v)
 	return v
 }
