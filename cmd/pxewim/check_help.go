@@ -9,7 +9,7 @@ import (
 const checkManual = `PXEWIM-CHECK(8)
 
 NAME
-    pxewim check - lint a config and the store before serving it; starts and binds nothing
+    pxewim check - lint a config and the store before serving it; starts nothing
 
 SYNOPSIS
     pxewim check [--config FILE] [--store DIR] [serve flags...]
@@ -24,10 +24,25 @@ DESCRIPTION
     Nothing is listened on and no DHCP packet is sent. "pxewim serve --check" is the same.
 
 OPTIONS
-    --config FILE        YAML config (default: the built-in one, ./store, DHCP off)
-    --store DIR          folder of WIM/ISO/IMG images and loose files (config: store)
-    Every other "pxewim serve" flag is accepted and applied as serve would apply it
-    (see pxewim serve --help).
+    The flags of "pxewim serve", applied as serve applies them (they override the config;
+    see pxewim serve --help for each one's meaning):
+
+    --config FILE        YAML config (default: none, the built-in config: ./store, DHCP off)
+    --store DIR          folder of WIM/ISO/IMG images and loose files (config: store;
+                         built-in: ./store)
+    --interface IFACE    DHCP interface(s), repeatable (config: dhcp.interfaces; built-in: none)
+    --dhcp MODE          off, proxy or full (config: dhcp.mode; built-in: off)
+    --http ADDR          HTTP listen address, bound for an instant to see it is free
+                         (config: listen.http; built-in: ":8080")
+    --tftp ADDR          TFTP listen address, likewise; "" = no TFTP (config: listen.tftp;
+                         built-in: ":69")
+    --advertise IP[:PORT]
+                         address in HTTP boot URLs (config: listen.advertise; default: "")
+    --tftp-advertise IP  TFTP server named in DHCP (config: listen.tftp_advertise; default: "")
+    --log-format FORMAT  text or json (default: "text")
+    --log-level LEVEL    debug, info, warn or error (default: "info")
+    --check              accepted and changes nothing: check always checks (default: off)
+    --help               print this manual
 
 EXAMPLES
     pxewim check --config /etc/pxewim/lab.yaml

@@ -2,11 +2,12 @@
 // of WIM files: proxy or full DHCP, TFTP and HTTP boot in one daemon, plus WIM tools.
 //
 //	pxewim serve [flags]            run the boot server
-//	pxewim wim VERB ...             read WIM files (info, dir, extract, apply, cat, verify)
 //	pxewim check [--config FILE]    lint the config and the store (boot files, codecs, sizes)
-//	pxewim --version
+//	pxewim wim VERB ...             read WIM files (info, dir, extract, apply, cat, verify)
+//	pxewim help [COMMAND [VERB]]    a command's manual
+//	pxewim version                  print the version (also --version)
 //
-// Run "pxewim COMMAND --help" for a command's manual.
+// Run "pxewim COMMAND --help" or "pxewim help COMMAND" for a command's manual (main_help.go).
 package main
 
 import (
@@ -27,11 +28,17 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
+// commandOrder is the order "pxewim --help" lists the commands in; it names every key of
+// commands() (checked by TestHelpWalksEveryVerb).
+var commandOrder = []string{"serve", "check", "wim", "help", "version"}
+
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {"run the boot server (proxy/full DHCP, TFTP, HTTP)", runServe},
-		"wim":   {"read WIM files: info, dir, extract, apply, cat, verify", runWim},
-		"check": {"lint the config and the store: missing boot files, codecs, sizes, names", runCheckCommand},
+		"serve":   {"run the boot server (proxy/full DHCP, TFTP, HTTP)", runServe},
+		"check":   {"lint the config and the store: missing boot files, codecs, sizes, names", runCheckCommand},
+		"wim":     {"read WIM files: info, dir, extract, apply, cat, verify", runWim},
+		"help":    {"show a command's manual: pxewim help COMMAND [VERB]", runHelp},
+		"version": {"print the version", runVersion},
 	}
 }
 
@@ -69,12 +76,13 @@ func versionString() string {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "pxewim: network-boot lab machines from a store of WIM files\n\nUsage:\n  pxewim COMMAND [ARGS]\n\nCommands:\n")
 	cmds := commands()
-	for _, name := range []string{"serve", "wim", "check"} {
+	for _, name := range commandOrder {
 		if c, ok := cmds[name]; ok {
 			fmt.Fprintf(w, "  %-8s %s\n", name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "\nRun 'pxewim COMMAND --help' for details. 'pxewim --version' prints the version.\n")
+	fmt.Fprintf(w, "\nRun 'pxewim COMMAND --help' or 'pxewim help COMMAND' for a command's manual.\n"+
+		"Exit status: 0 on success, 1 on failure, 2 for a bad command line.\n")
 }
 
 func main() {
@@ -87,16 +95,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		usage(stdout)
 		return 0
-	case "-version", "--version", "version":
+	case "-version", "--version":
 		fmt.Fprintf(stdout, "pxewim %s\n", versionString())
 		return 0
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "pxewim: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "pxewim: unknown command %q (the commands are listed below)\n\n", args[0])
 		usage(stderr)
 		return 2
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// releaseLDFlags and releaseFlags are the release build's flags; the Makefile and the
-// Dockerfile must use the same ones (checked below).
+// releaseLDFlags and releaseFlags are the release build's flags; the Makefile and the .deb
+// build (packaging/deb.go) must use the same ones (checked below).
 const releaseLDFlags = "-s -w -buildid= -X main.version="
 
 var releaseFlags = []string{"-trimpath", "-buildvcs=false"}
@@ -72,8 +72,9 @@ func TestReproducibleBuild(t *testing.T) {
 	}
 }
 
-// TestPackagingFiles keeps the Makefile, the Dockerfile and the systemd unit in line with the
-// release flags and the hardening the README promises.
+// TestPackagingFiles keeps the Makefile, the .deb build and the systemd unit in line with the
+// release flags and the hardening the README promises. (The package itself is built, inspected,
+// installed and purged by packaging's TestDebPackage and TestDebInstall.)
 func TestPackagingFiles(t *testing.T) {
 	read := func(p string) string {
 		b, err := os.ReadFile(filepath.Join("..", "..", p))
@@ -83,10 +84,10 @@ func TestPackagingFiles(t *testing.T) {
 		return string(b)
 	}
 	checks := map[string][]string{
-		"Makefile":   {"-trimpath -buildvcs=false", "-s -w -buildid= -X main.version=", "CGO_ENABLED := 0"},
-		"Dockerfile": {"-trimpath -buildvcs=false", `-s -w -buildid= -X main.version=${VERSION}`, "CGO_ENABLED=0", "FROM scratch"},
+		"Makefile":         {"-trimpath -buildvcs=false", "-s -w -buildid= -X main.version=", "CGO_ENABLED := 0"},
+		"packaging/deb.go": {`"-trimpath", "-buildvcs=false"`, `"-s -w -buildid= -X main.version="+version`, `"CGO_ENABLED=0"`},
 		"configs/pxewim.service": {"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only", "PrivateTmp=yes",
-			"CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW", "SystemCallFilter=@system-service",
+			"CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW", "SystemCallFilter=@system-service", "PrivateMounts=yes",
 			"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK AF_PACKET", "MemoryDenyWriteExecute=yes"},
 	}
 	for file, wants := range checks {

@@ -24,31 +24,41 @@ DESCRIPTION
     with DHCP off: nothing on the network changes until you turn DHCP on.
 
 OPTIONS
+    Flags override the config file; without a flag, the config's key (named after each flag)
+    applies, and without --config the built-in config's value (shown as "built-in").
+
     --config FILE        YAML config (see configs/proxy.yaml, configs/full.yaml). Errors name
                          the line and key: "lab.yaml:14: entries[1].linux.kernel: required".
-    --store DIR          folder of WIM/ISO/IMG images and loose files (config: store)
+                         Default: none, the built-in config (./store, HTTP :8080, TFTP :69,
+                         DHCP off).
+    --store DIR          folder of WIM/ISO/IMG images and loose files (config: store;
+                         built-in: ./store)
     --interface IFACE    interface to answer DHCP on; repeat or comma-separate for several
-                         (config: dhcp.interfaces)
+                         (config: dhcp.interfaces; built-in: none)
     --dhcp MODE          off: no DHCP; proxy: answer only PXE/HTTP-boot clients beside the
                          site's DHCP server, never hand out addresses; full: also hand out
-                         addresses (isolated lab networks only) (config: dhcp.mode)
-    --http ADDR          HTTP listen address, ":8080" or "10.0.0.1:80" (config: listen.http)
-    --tftp ADDR          TFTP listen address, ":69"; "" turns TFTP off (config: listen.tftp)
+                         addresses (isolated lab networks only) (config: dhcp.mode; built-in:
+                         off)
+    --http ADDR          HTTP listen address, ":8080" or "10.0.0.1:80" (config: listen.http;
+                         built-in: ":8080")
+    --tftp ADDR          TFTP listen address, ":69"; "" turns TFTP off (config: listen.tftp;
+                         built-in: ":69")
     --advertise IP[:PORT]
                          address put into HTTP boot URLs when clients must use another one
                          than the interface they reached (NAT, a cache in front)
-                         (config: listen.advertise)
+                         (config: listen.advertise; default: "", the interface's address)
     --tftp-advertise IP  the TFTP server DHCP names (siaddr/next-server, option 66, where
                          UEFI PXE sends its port-4011 request) when clients must use another
-                         address than the interface they reached (config: listen.tftp_advertise)
-    --log-format FORMAT  text (default) or json, on standard error
-    --log-level LEVEL    debug (every DHCP decision), info (default), warn or error
+                         address than the interface they reached (config: listen.tftp_advertise;
+                         default: "", the interface's address)
+    --log-format FORMAT  text or json, on standard error (default: "text")
+    --log-level LEVEL    debug (every DHCP decision), info, warn or error (default: "info")
 
     --check              validate the config and look for missing files (store paths,
                          files inside WIM images, iPXE binaries, DHCP interfaces); print
                          what is wrong and how to fix it; start nothing. Exit 1 on problems.
-
-    Flags override the config file.
+                         The same as "pxewim check" (default: off)
+    --help               print this manual
 
 DASHBOARD AND METRICS
     A web dashboard listens on 127.0.0.1:9090 (config: admin.listen; "off" turns it off):

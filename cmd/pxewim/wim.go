@@ -76,10 +76,10 @@ func runWim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	c := &wimCmd{name: args[0], stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("pxewim wim "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: pxewim wim %s %s\n\n%s.\n\nOptions:\n", c.name, v.usage, v.summary)
-		printOptions(fs)
+	if wantsHelp(args[1:]) { // the verb's manual goes to stdout (main_help.go)
+		fs.SetOutput(stdout)
 	}
+	fs.Usage = func() { wimVerbHelp(fs.Output(), c.name, v, fs) }
 	fs.StringVar(&c.ref, "ref", "", "`GLOB` naming the other parts of a split WIM, e.g. 'install*.swm'")
 	switch c.name {
 	case "extract":
@@ -107,23 +107,6 @@ func runWim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return cliError{err}
 	}
 	return nil
-}
-
-// printOptions lists a verb's options spelled as its usage line and wimlib-imagex spell them
-// ("--ref GLOB", also accepted as "--ref=GLOB"), not as flag.PrintDefaults does ("-ref").
-func printOptions(fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		arg, usage := flag.UnquoteUsage(f)
-		name := "--" + f.Name
-		if arg != "" {
-			name += " " + arg
-		}
-		line := fmt.Sprintf("  %-18s %s", name, usage)
-		if def := f.DefValue; arg != "" && def != "" {
-			line += fmt.Sprintf(" (default %q)", def)
-		}
-		fmt.Fprintln(fs.Output(), line)
-	})
 }
 
 // cliError drops the "wim: " prefix of the library's errors: the command already prints

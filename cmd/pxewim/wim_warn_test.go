@@ -105,14 +105,15 @@ func TestWimRefusesZeroChunkSize(t *testing.T) {
 func TestWimHelpSpellsOptionsAsUsage(t *testing.T) {
 	opt := regexp.MustCompile(`--[a-z-]+`)
 	for verb := range wimVerbs() {
-		_, stderr, _ := runWimArgs(t, verb, "--help")
-		usage, options, ok := strings.Cut(stderr, "Options:\n")
+		manual, _, _ := runWimArgs(t, verb, "--help") // the manual is on stdout
+		usage, options, ok := strings.Cut(manual, "Options:\n")
+		options, _, _ = strings.Cut(options, "\n\n")
 		if !ok {
-			t.Fatalf("%s --help: no options:\n%s", verb, stderr)
+			t.Fatalf("%s --help: no options:\n%s", verb, manual)
 		}
 		for _, o := range opt.FindAllString(usage, -1) {
 			if !strings.Contains(options, "  "+o+" ") && !strings.Contains(options, "  "+o+"\n") {
-				t.Errorf("%s --help: usage names %s, options do not:\n%s", verb, o, stderr)
+				t.Errorf("%s --help: usage names %s, options do not:\n%s", verb, o, manual)
 			}
 		}
 		for _, l := range strings.Split(strings.TrimRight(options, "\n"), "\n") {
