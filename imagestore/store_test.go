@@ -11,6 +11,7 @@ import (
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 func remoteConfig(s *testenv.SSHD, root string) Config {
@@ -151,8 +152,8 @@ func TestRetiredConnectionClosesAfterWinPEClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol.AttachStore(st)
-	files, err := cfg.Entries[0].Boot.(*boot.WinPEBoot).Files(st)
+	set := winpe.NewLibrary(winpe.Options{}).Bind(pol, st, "sftp", nil)
+	files, err := set.Files("pe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestRetiredConnectionClosesAfterWinPEClient(t *testing.T) {
 	}
 	defer moved.Close()
 	st.Retire(moved)
-	pol.Retire()
+	set.Retire()
 	if st.conn.closed.Load() {
 		t.Fatal("the old connection closed while a client still read the entry's boot.wim")
 	}
