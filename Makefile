@@ -4,7 +4,7 @@
 #   make VERSION=1.2.0        stamp a release version (pxewim --version prints it)
 #   make GOARCH=arm64         cross-compile (no cgo, so any GOOS/GOARCH Go supports)
 #   make reproducible         build twice (the second time with an empty build cache) and compare
-#   make docker               docker build -t pxewim:$(VERSION) .   (see Dockerfile)
+#   make deb                  Debian packages for amd64 and arm64 in dist/ (packaging/mkdeb, nfpm)
 #
 # Why each flag: CGO_ENABLED=0 gives a static binary with no libc dependency; -trimpath drops
 # the build machine's paths; -buildvcs=false keeps git state out (VERSION says what it is);
@@ -18,7 +18,7 @@ LDFLAGS := -s -w -buildid= -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags "$(LDFLAGS)"
 export CGO_ENABLED := 0
 
-.PHONY: build reproducible docker test
+.PHONY: build reproducible deb test
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(OUT) ./cmd/pxewim
 
@@ -28,8 +28,8 @@ reproducible:
 	GOCACHE=$$tmp/cache $(GO) build $(GOFLAGS_BUILD) -o $$tmp/b ./cmd/pxewim && \
 	sha256sum $$tmp/a $$tmp/b && cmp $$tmp/a $$tmp/b && echo "reproducible: identical"
 
-docker:
-	docker build --build-arg VERSION=$(VERSION) -t pxewim:$(VERSION) .
+deb:
+	$(GO) run ./packaging/mkdeb -arch amd64,arm64 -o dist/
 
 test:
 	./test.sh

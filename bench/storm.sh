@@ -16,6 +16,7 @@
 # pxewim serving the file inside the WIM from its cache (sendfile), and pxewim serving the same
 # bytes as a loose file of the store (the plain-folder peer). Full and Proxy run with the cache
 # off (the cold case: every byte decoded from the WIM).
+# STORM_ROUNDS sets the warm storm's alternating rounds (default 3, best of each).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench/storm.sh: needs root (network namespaces)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -27,4 +28,5 @@ go test -c -o "$tmp/stress.test" ./internal/stress
 echo "storm: $STORM_CLIENTS clients, $STORM_MB MiB file, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 PXEWIM="$tmp/pxewim" "$tmp/stress.test" -test.run "^TestStorm(${STORM_MODES:-Full|Proxy|Warm})\$" -test.v -test.timeout 30m 2>&1 |
 	tee "$tmp/out" | grep -E 'STORM|DHCP|FAIL|PASS|ok' || true
+echo "storm: done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -q '^--- PASS' "$tmp/out" && ! grep -q -e '^--- FAIL' -e '^FAIL' "$tmp/out" || { tail -40 "$tmp/out"; exit 1; }

@@ -65,12 +65,18 @@ type Options struct {
 	HotReads int
 	// Workers is the number of fills and re-hashes that run at once; 0 means 1.
 	Workers int
+	// MaxEntries bounds the number of cached files (and so the cache's memory, ~200 bytes
+	// each); 0 means DefaultMaxEntries. Beyond it the least recently used go first.
+	MaxEntries int
 	// Logger receives fills, evictions and damaged files; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // DefaultHotReads is Options.HotReads's default: the second open of a blob fills it.
 const DefaultHotReads = 2
+
+// DefaultMaxEntries is Options.MaxEntries's default.
+const DefaultMaxEntries = 1 << 16
 
 // MarkerName is the file that marks a folder as a blob cache's.
 const MarkerName = ".pxewim-blobcache"
@@ -102,6 +108,7 @@ type Cache struct {
 	dir    string
 	budget int64
 	hot    int
+	maxEnt int
 	log    *slog.Logger
 	jobs   chan job
 	ctx    context.Context
@@ -173,6 +180,9 @@ func Open(opts Options) (*Cache, error) {
 	c.idle = sync.NewCond(&c.mu)
 	if c.hot <= 0 {
 		c.hot = DefaultHotReads
+	}
+	if c.maxEnt = opts.MaxEntries; c.maxEnt <= 0 {
+		c.maxEnt = DefaultMaxEntries
 	}
 	if c.log == nil {
 		c.log = slog.Default()
@@ -446,7 +456,7 @@ func (c *Cache) reserve(key Key, size int64) bool {
 	if c.entries[key] != nil || size > c.budget {
 		return false
 	}
-	for c.used+size > c.budget {
+	for c.used+size > c.budget || len(c.entries) >= c.maxEnt {
 		back := c.lru.Back()
 		if back == nil {
 			return false // the rest is reserved by other fills
@@ -679,7 +689,7 @@ func (c *Cache) scan() error {
 		c.entries[f.e.key] = f.e
 		c.used += f.e.size
 	}
-	for c.used > c.budget {
+	for c.used > c.budget || len(c.entries) > c.maxEnt {
 		c.removeLocked(c.lru.Back().Value.(*entry))
 		c.stats.Evictions++
 	}

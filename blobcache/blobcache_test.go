@@ -231,6 +231,25 @@ func TestLRUEvictionOrder(t *testing.T) {
 	}
 }
 
+// The number of cached files is bounded too (MaxEntries), least recently used first.
+func TestMaxEntries(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(Options{Dir: dir, Budget: 1 << 20, MaxEntries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var bs []*blob
+	for i := range 5 {
+		b := newBlob(100+i, uint64(60+i))
+		bs = append(bs, b)
+		fill(t, c, b)
+	}
+	if _, names := onDisk(t, dir); len(names) != 3 || c.Has(bs[0].key) || c.Has(bs[1].key) || !c.Has(bs[4].key) {
+		t.Fatalf("files %v: want the 3 most recent of 5", names)
+	}
+}
+
 // Use order survives a restart through the files' mtimes.
 func TestLRUOrderAfterRestart(t *testing.T) {
 	dir := t.TempDir()

@@ -38,6 +38,8 @@ type Config struct {
 
 	BlobCache BlobCacheConfig // the blob_cache: section (config_blobcache.go)
 	Setup     SetupConfig     // the setup: section: network Windows Setup (config_setup.go)
+
+	SecureBoot SecureBootConfig // the secure_boot: section (config_secureboot.go)
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the
@@ -154,6 +156,9 @@ type Rule struct {
 	// DHCPOptions are extra options (full DHCP mode) for the clients the rule matches
 	// (config_dhcpopts.go).
 	DHCPOptions []DHCPOption
+	// SecureBoot overrides secure_boot's mode for the clients the rule matches ("" = the
+	// site's; config_secureboot.go).
+	SecureBoot SecureBootMode
 }
 
 // WaitForever as Menu.Timeout (config "timeout: none") shows the menu until someone chooses.

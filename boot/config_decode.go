@@ -282,6 +282,8 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 
 		"blob_cache": func(v *yaml.Node, k string) { d.blobCache(v, k, &cfg.BlobCache) }, // config_blobcache.go
 		"setup":      func(v *yaml.Node, k string) { d.setup(v, k, &cfg.Setup) },         // config_setup.go
+
+		"secure_boot": func(v *yaml.Node, k string) { d.secureBoot(v, k, &cfg.SecureBoot) }, // config_secureboot.go
 	})
 }
 
@@ -560,6 +562,8 @@ func (d *decoder) rules(n *yaml.Node, key string, cfg *Config) {
 			"match":        func(v *yaml.Node, k string) { d.match(v, k, &r.Match) },
 			"entry":        func(v *yaml.Node, k string) { d.str(v, k, &r.Entry) },
 			"dhcp_options": func(v *yaml.Node, k string) { r.DHCPOptions = d.dhcpOptions(v, k) }, // config_dhcpopts.go
+
+			"secure_boot": func(v *yaml.Node, k string) { d.secureBootMode(v, k, &r.SecureBoot) }, // config_secureboot.go
 		})
 		if _, ok := seen["entry"]; !ok {
 			d.errorf(item, k+".entry", "required")

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"slices"
@@ -112,6 +113,10 @@ func (p Problem) String() string {
 // Snapshot is the catalog at one moment. It is immutable.
 type Snapshot struct {
 	Files []File // sorted by path
+	// Read is how many store files the scan that made it read; the others were reused from
+	// the previous snapshot (or the saved catalog, Options.Persist) as their size and mtime
+	// had not changed.
+	Read int
 }
 
 // WindowsPE lists every Windows PE image of the store (file, image) in path and index order.
@@ -189,6 +194,13 @@ type Options struct {
 	// Cache is the chunk cache the WIMs opened by a scan decode their metadata through (the
 	// daemon's one shared cache); nil gives each opened WIM a private one.
 	Cache *wim.Cache
+	// Persist is a file where each scan's snapshot is saved and from which a first scan
+	// (nothing scanned yet in this process) takes the entries of unchanged files (persist.go);
+	// "" saves nothing.
+	Persist string
+	// Log receives what went wrong with the saved catalog (it is then ignored or not
+	// updated, and the store scanned); nil discards it.
+	Log *slog.Logger
 }
 
 func (o *Options) cache() *wim.Cache {
@@ -232,7 +244,36 @@ func scanWith(ctx context.Context, fsys fs.FS, label string, opts *Options, prev
 	if err != nil {
 		return nil, err
 	}
-	return scanListed(ctx, fsys, opts, found, prev)
+	if prev == nil {
+		prev = opts.loadPersisted(label)
+	}
+	snap, err := scanListed(ctx, fsys, opts, found, prev)
+	if err == nil {
+		opts.persist(label, snap)
+	}
+	return snap, err
+}
+
+// loadPersisted is the saved catalog of label, or nil.
+func (o *Options) loadPersisted(label string) *Snapshot {
+	if o == nil || o.Persist == "" {
+		return nil
+	}
+	snap, err := loadPersisted(o.Persist, label)
+	if err != nil && o.Log != nil {
+		o.Log.Warn("catalog: the saved catalog is not used; the store is scanned", "error", err)
+	}
+	return snap
+}
+
+// persist saves snap for label when Options.Persist is set.
+func (o *Options) persist(label string, snap *Snapshot) {
+	if o == nil || o.Persist == "" {
+		return
+	}
+	if err := savePersisted(o.Persist, label, snap); err != nil && o.Log != nil {
+		o.Log.Warn("catalog: cannot save the catalog; the next start scans the store again", "error", err)
+	}
 }
 
 // scanListed reads the listed store files (sorted, as list returns them).
@@ -252,6 +293,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 	// Files are read a few at a time: on a remote store each read is a round trip, and
 	// overlapping them hides most of the latency.
 	results := make([][]File, len(found))
+	read := 0
 	sem := make(chan struct{}, scanWorkers)
 	var wg sync.WaitGroup
 	for i, fe := range found {
@@ -266,6 +308,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		if ctx.Err() != nil {
 			break
 		}
+		read++
 		wg.Go(func() {
 			defer func() { <-sem }()
 			f := fe
@@ -280,7 +323,7 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		return nil, err
 	}
 	results = append(results, scanSets(ctx, fsys, sets, bad, old, opts.cache())...) // split.go
-	snap := &Snapshot{}
+	snap := &Snapshot{Read: read}
 	for _, r := range results {
 		snap.Files = append(snap.Files, r...)
 	}

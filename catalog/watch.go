@@ -203,6 +203,7 @@ func (w *Watcher) poll(ctx context.Context) {
 	if sameStamps(old.storeFiles(), files) && !old.needsRetry() {
 		return
 	}
+	w.log.Info("catalog: store files changed: scanning", "store", tg.label, "files", len(files))
 	snap, err := scanListed(ctx, tg.fsys, w.opts, files, old)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -210,6 +211,7 @@ func (w *Watcher) poll(ctx context.Context) {
 		}
 		return
 	}
+	w.opts.persist(tg.label, snap)
 	if reflect.DeepEqual(snap.Files, old.Files) {
 		return // a retried file failed the same way again: nothing to tell
 	}
@@ -219,7 +221,7 @@ func (w *Watcher) poll(ctx context.Context) {
 // publish makes snap current, logs it and hands it to every subscriber. Called with scanMu.
 func (w *Watcher) publish(snap *Snapshot, msg, label string) {
 	w.cur.Store(snap)
-	w.log.Info(msg, "store", label, "files", len(snap.Files), "windowspe_images", len(snap.WindowsPE()))
+	w.log.Info(msg, "store", label, "files", len(snap.Files), "read", snap.Read, "windowspe_images", len(snap.WindowsPE()))
 	for _, p := range snap.Problems() {
 		w.log.Warn("catalog: "+p.What, "file", p.File, "index", p.Index, "fix", p.Fix)
 	}

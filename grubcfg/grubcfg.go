@@ -245,6 +245,15 @@ func timeoutSeconds(d time.Duration) string {
 	return fmt.Sprint(int64(s))
 }
 
+// CheckEntry reports what keeps e from being rendered (Render's checks for one entry), so that a
+// caller can show that entry as disabled instead of failing the whole menu.
+func CheckEntry(e Entry) error {
+	if err := checkID(e.ID); err != nil {
+		return err
+	}
+	return checkEntry(e)
+}
+
 func checkEntry(e Entry) error {
 	switch e.Kind {
 	case KindLinux:
