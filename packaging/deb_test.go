@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -515,11 +516,22 @@ func TestDebInstall(t *testing.T) {
 // checkInstalledConfig runs "pxewim check" on the installed config: it parses, names the
 // packaged store, and what it reports is only what an admin adds after installing (the
 // example's images and wimboot are not in the empty store; the example's interface may not
-// exist here). The listeners are moved to loopback port 0 so that other servers on this
-// machine cannot change the result.
+// exist here). The listeners are moved to free loopback ports so that other servers on this
+// machine (port 80 or 69 taken) cannot change the result.
 func checkInstalledConfig(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(BinPath, "check", "-config", ConfPath, "--http", "127.0.0.1:0", "--tftp", "127.0.0.1:0")
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, tftpAddr := tl.Addr().String(), ul.LocalAddr().String()
+	tl.Close()
+	ul.Close()
+	cmd := exec.Command(BinPath, "check", "-config", ConfPath, "--http", httpAddr, "--tftp", tftpAddr)
 	out, err := cmd.CombinedOutput()
 	t.Logf("pxewim check -config %s:\n%s", ConfPath, out)
 	var ee *exec.ExitError
