@@ -19,7 +19,7 @@
 //
 // Fills run in the background, one per blob at a time, on a bounded number of workers with a
 // bounded queue and a 1 MiB buffer each: a blob is filled when it is first read in full
-// (ReadInFull) or on its HotReads-th open (Open). Requests never wait for a fill: they read
+// (ReadInFull) or on its HotReads-th read (Used). Requests never wait for a fill: they read
 // the WIM until the blob is in. Safe for concurrent use.
 package blobcache
 
@@ -60,8 +60,8 @@ type Options struct {
 	// Budget bounds the bytes of the cached files (temporary files of running fills
 	// included). It must be positive; a blob larger than Budget is never cached.
 	Budget int64
-	// HotReads is the number of opens (Open calls that missed) after which a blob is filled;
-	// 0 means DefaultHotReads.
+	// HotReads is the number of reads (Used: files of the blob opened and read while it was not
+	// cached) after which a blob is filled; 0 means DefaultHotReads.
 	HotReads int
 	// Workers is the number of fills and re-hashes that run at once; 0 means 1.
 	Workers int
@@ -72,7 +72,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DefaultHotReads is Options.HotReads's default: the second open of a blob fills it.
+// DefaultHotReads is Options.HotReads's default: the second read of a blob fills it.
 const DefaultHotReads = 2
 
 // DefaultMaxEntries is Options.MaxEntries's default.
@@ -85,7 +85,7 @@ const (
 	tmpPrefix  = ".tmp-"
 	bumpEvery  = time.Minute // least time between two mtime updates of one blob
 	queueLen   = 256         // pending fills and re-hashes; more are dropped (asked again later)
-	maxCounted = 1 << 16     // blobs whose opens are counted; the counts restart beyond
+	maxCounted = 1 << 16     // blobs whose reads are counted; the counts restart beyond
 	bufSize    = 1 << 20
 )
 
@@ -120,7 +120,7 @@ type Cache struct {
 	lru     *list.List // of *entry, most recently used first
 	used    int64      // sizes of the entries plus reservations of running fills
 	busy    map[Key]bool
-	reads   map[Key]int // opens of blobs not cached
+	reads   map[Key]int // reads of blobs not cached (Used)
 	stats   Stats
 	idle    *sync.Cond // signalled when busy empties
 }
@@ -266,8 +266,7 @@ func parseName(name string) (Key, int64, bool) {
 }
 
 // Open returns the cached file of blob key (size bytes) opened for reading, or nil when the
-// cache cannot serve it now. A miss counts an open of the blob; the HotReads-th one queues a
-// fill from src. A cached file not yet known good in this process (found at start, or changed
+// cache cannot serve it now (a caller that then reads the blob elsewhere calls Used). A cached file not yet known good in this process (found at start, or changed
 // since) is re-hashed in the background, and refilled from src when wrong. Open never waits
 // for a fill or a re-hash.
 func (c *Cache) Open(key Key, size int64, src Source) *os.File {
@@ -287,8 +286,6 @@ func (c *Cache) Open(key Key, size int64, src Source) *os.File {
 			// Cannot happen for a SHA-1 key unless the caller's size is wrong: serve the WIM.
 		case e != nil:
 			c.queueLocked(job{kind: jobRecheck, key: key, size: size, src: src})
-		default:
-			c.countLocked(key, size, src)
 		}
 		c.mu.Unlock()
 		return nil
@@ -363,9 +360,16 @@ func (c *Cache) WaitIdle(ctx context.Context) error {
 	return nil
 }
 
-// countLocked counts a missed open of an uncached blob and queues its fill when it is hot.
-func (c *Cache) countLocked(key Key, size int64, src Source) {
-	if c.busy[key] {
+// Used counts one read of blob key while it is not cached (a file of it opened, missed by
+// Open, and read: merely opening a file, to learn its hash for a URL, does not count); the
+// HotReads-th queues a fill from src.
+func (c *Cache) Used(key Key, size int64, src Source) {
+	if size <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy[key] || c.entries[key] != nil || size > c.budget {
 		return
 	}
 	if len(c.reads) >= maxCounted {

@@ -69,7 +69,7 @@ func idle(t *testing.T, c *Cache) {
 	}
 }
 
-// fill makes b hot (HotReads opens) and waits for the fill.
+// fill makes b hot (HotReads reads after missed opens) and waits for the fill.
 func fill(t *testing.T, c *Cache, b *blob) {
 	t.Helper()
 	for range DefaultHotReads {
@@ -77,6 +77,7 @@ func fill(t *testing.T, c *Cache, b *blob) {
 			f.Close()
 			return
 		}
+		c.Used(b.key, b.size(), b.src)
 	}
 	idle(t, c)
 	if !c.Has(b.key) {
@@ -127,12 +128,15 @@ func onDisk(t *testing.T, dir string) (int64, []string) {
 func TestHotBlobFilledAndServed(t *testing.T) {
 	c := open(t, t.TempDir(), 1<<20)
 	b := newBlob(100_000, 1)
-	if f := c.Open(b.key, b.size(), b.src); f != nil {
-		t.Fatal("first open of an unknown blob hit")
+	for range DefaultHotReads + 1 {
+		if f := c.Open(b.key, b.size(), b.src); f != nil {
+			t.Fatal("an open of an unknown blob hit")
+		}
 	}
+	c.Used(b.key, b.size(), b.src)
 	idle(t, c)
 	if b.calls.Load() != 0 || c.Has(b.key) {
-		t.Fatalf("one open filled the blob (HotReads %d)", DefaultHotReads)
+		t.Fatalf("opens without reads, or one read, filled the blob (HotReads %d)", DefaultHotReads)
 	}
 	fill(t, c, b)
 	mustHit(t, c, b)
@@ -426,6 +430,7 @@ func TestConcurrentReadersOneFill(t *testing.T) {
 				got, err = io.ReadAll(f)
 				f.Close()
 			} else {
+				c.Used(b.key, b.size(), b.src)
 				fromSource.Add(1)
 				got = bytes.Clone(b.data) // what the WIM gives a request that missed
 			}

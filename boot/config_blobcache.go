@@ -13,8 +13,8 @@ import (
 //
 // dir defaults to the folder "blobcache" in the state folder (state_dir); it must be the
 // cache's own folder. budget bounds the bytes on disk (default DefaultBlobCacheBudget).
-// hot_reads is the number of opens of a file after which it is cached (a file read in full
-// once is cached at once); default 2.
+// hot_reads is the number of reads of a file (opened and read, whole or a range) after which
+// it is cached (a file read in full once is cached at once); default 2.
 type BlobCacheConfig struct {
 	Off      bool
 	Dir      string // "" means STATE_DIR/blobcache

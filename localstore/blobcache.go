@@ -14,8 +14,8 @@ import (
 // openBlob opens a file inside a WIM image through the decoded-blob cache (Options.Blobs):
 // when the cache holds the file's blob, the file is served from the cached copy (a plain
 // file: sendfile for HTTP, preads for TFTP), with the WIM entry's name, times and SHA-1;
-// otherwise it is read from the WIM, and the cache is told of the open (it fills hot blobs and
-// blobs read in full in the background). The WIM itself is still opened first: a WIM the store
+// otherwise it is read from the WIM, and the cache is told when it is read (it fills hot
+// blobs and blobs read in full in the background). The WIM itself is still opened first: a WIM the store
 // refuses (damaged, being replaced) is refused here too.
 func (s *Store) openBlob(name, wimPath string, idx int, inner string) (fs.File, error) {
 	f, err := s.openInWIM(name, wimPath, idx, inner)
@@ -39,7 +39,7 @@ func (s *Store) openBlob(name, wimPath string, idx int, inner string) (fs.File, 
 		wf.Close()
 		return &cachedBlob{f: osf, info: info, hash: key, size: size}, nil
 	}
-	return &noticedFile{wimFile: wf, full: func() { s.blobs.ReadInFull(key, size, src) }}, nil
+	return &noticedFile{wimFile: wf, used: func() { s.blobs.Used(key, size, src) }, full: func() { s.blobs.ReadInFull(key, size, src) }}, nil
 }
 
 // cachedBlob is a file inside a WIM served from the blob cache's copy. It is an io.ReaderAt
@@ -62,15 +62,16 @@ func (c *cachedBlob) Hash() [sha1.Size]byte                     { return c.hash 
 func (c *cachedBlob) Size() int64                               { return c.size }
 func (c *cachedBlob) WriteTo(w io.Writer) (int64, error)        { return c.f.WriteTo(w) }
 
-// noticedFile is a file inside a WIM read from the WIM, which tells the blob cache when its
-// bytes have been read from the first to the last (in order, re-reads allowed), as a TFTP
-// transfer or a full HTTP GET does.
+// noticedFile is a file inside a WIM read from the WIM, which tells the blob cache when it is
+// first read (used) and when its bytes have been read from the first to the last (full: in
+// order, re-reads allowed), as a TFTP transfer or a full HTTP GET does.
 type noticedFile struct {
 	*wimFile
-	full func()
+	used, full func()
 
 	mu   sync.Mutex
 	done int64 // bytes read in order from 0
+	read bool
 	told bool
 }
 
@@ -92,6 +93,8 @@ func (n *noticedFile) saw(off int64, k int) {
 		return
 	}
 	n.mu.Lock()
+	first := !n.read
+	n.read = true
 	if off <= n.done {
 		n.done = max(n.done, off+int64(k))
 	}
@@ -100,5 +103,7 @@ func (n *noticedFile) saw(off int64, k int) {
 	n.mu.Unlock()
 	if tell {
 		n.full()
+	} else if first {
+		n.used()
 	}
 }
