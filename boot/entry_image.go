@@ -2,12 +2,10 @@ package boot
 
 import (
 	"fmt"
-	"io/fs"
 	"path"
 	"regexp"
 	"strings"
 
-	"github.com/pxewim/pxewim/catalog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -202,14 +200,6 @@ const (
 	KindISO       = "iso"
 )
 
-// CatalogScanners is the catalog's WIM and ISO scanners (an ISO's WIMs are listed like bare
-// ones) plus the disk images, which are listed by name and size only (so a dropped .img
-// changes the snapshot and the menu).
-func CatalogScanners() map[string]catalog.Scanner {
-	disk := func(_ fs.FS, f *catalog.File) []catalog.File { f.Kind = KindDiskImage; return nil }
-	return map[string]catalog.Scanner{".wim": catalog.ScanWIM, ".img": disk, ".ima": disk, ".iso": catalog.ScanISO}
-}
-
 // Unbootable is an image of the store that gets no entry, and why: menus list it as a
 // disabled line.
 type Unbootable struct {
@@ -217,17 +207,17 @@ type Unbootable struct {
 	Reason string
 }
 
-// WithImages adds a menu entry for each .img/.ima/.iso file of the snapshot that no entry of
+// WithImages adds a menu entry for each .img/.ima/.iso file of the store that no entry of
 // the config boots yet: disk images through memdisk, ISOs through sanboot. Names are "img-" or
 // "iso-" and the file's path in lower case with other characters turned into "-". Any file
 // name works (spaces, quotes, '&', '$': URLs are percent-encoded, titles made inert); files
 // the catalog could not read, or whose name the store cannot address (a backslash), get no
 // entry but a disabled menu line with the reason.
-func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
+func (c *Config) WithImages(facts *StoreImages) *Config {
 	out := *c
 	out.Entries = append([]Entry(nil), c.Entries...)
 	out.Unbootable = append([]Unbootable(nil), c.Unbootable...)
-	if c.Images.NoAuto || snap == nil {
+	if c.Images.NoAuto || facts == nil {
 		return &out
 	}
 	booted := map[string]bool{}
@@ -239,12 +229,12 @@ func (c *Config) WithImages(snap *catalog.Snapshot) *Config {
 			booted[strings.ToLower(b.Image.String())] = true
 		}
 	}
-	for _, f := range snap.Files {
+	for _, f := range facts.Files {
 		if f.Kind != KindDiskImage && f.Kind != KindISO || booted[strings.ToLower(f.Path)] {
 			continue
 		}
-		if why := unreadable(&f); why != "" {
-			out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: why})
+		if f.Unreadable != "" {
+			out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: f.Unreadable})
 			continue
 		}
 		if err := refFor(f.Path); err != nil {
@@ -291,17 +281,6 @@ func autoEntryFor(p, name string) bool {
 		return ok && idx != "" && strings.Trim(idx, "0123456789") == ""
 	}
 	return false
-}
-
-// unreadable is why the catalog could not read f ("" when it could): its first problem that
-// is not a note and says the file or image is unreadable.
-func unreadable(f *catalog.File) string {
-	for _, p := range f.Problems {
-		if !p.Info && p.Index == 0 && strings.HasPrefix(p.What, "unreadable") {
-			return p.What
-		}
-	}
-	return ""
 }
 
 // refFor says why a catalog path cannot be a store reference (nil when it can): references

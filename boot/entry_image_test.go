@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pxewim/pxewim/catalog"
 )
 
 func imageURL(r Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }
@@ -79,7 +78,7 @@ func TestWithImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &catalog.Snapshot{Files: []catalog.File{
+	snap := &StoreImages{Files: []ImageFile{
 		{Path: "dos/dos622.img", Kind: KindDiskImage},
 		{Path: "isos/rescue.iso", Kind: KindISO}, // the config boots it already (other case)
 		{Path: "isos/Gparted Live.iso", Kind: KindISO},
@@ -87,7 +86,7 @@ func TestWithImages(t *testing.T) {
 		{Path: "floppy/old.IMA", Kind: KindDiskImage},
 		{Path: "isos/my iso's & stuff.iso", Kind: KindISO},
 		{Path: `isos/back\slash.iso`, Kind: KindISO},
-		{Path: "isos/cut.iso", Kind: KindISO, Problems: []catalog.Problem{{File: "isos/cut.iso", What: "unreadable ISO: iso: no volume descriptor", Fix: "copy it again"}}},
+		{Path: "isos/cut.iso", Kind: KindISO, Unreadable: "unreadable ISO: iso: no volume descriptor"},
 	}}
 	got := cfg.WithImages(snap)
 	var names []string

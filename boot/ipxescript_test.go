@@ -15,7 +15,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/pxewim/pxewim/catalog"
 )
 
 // hostileNames are names an attacker (or an unlucky admin) can give a file, a WIM image, a
@@ -93,13 +92,13 @@ func hostileConfig(t testing.TB, h string) *Config {
 			}
 		}
 	}
-	pe := catalog.Image{Index: 1, Name: h, Description: h, InstallationType: "WindowsPE", ArchName: "x64"}
-	snap := &catalog.Snapshot{Files: []catalog.File{
-		{Path: "pe/" + f + ".wim", Kind: "wim", Images: []catalog.Image{pe}},
+	pe := FileImage{Index: 1, Name: h, WindowsPE: true, ArchName: "x64"}
+	snap := &StoreImages{Files: []ImageFile{
+		{Path: "pe/" + f + ".wim", Kind: "wim", DefaultPEIndex: 1, Images: []FileImage{pe}},
 		{Path: "isos/" + f + ".iso", Kind: KindISO},
 		{Path: "dos/" + f + ".img", Kind: KindDiskImage},
-		{Path: "bad/" + f + ".iso", Kind: KindISO, Problems: []catalog.Problem{{File: "bad/" + f + ".iso", What: "unreadable ISO: " + h, Fix: h}}},
-		{Path: "bad/" + f + ".wim", Kind: "wim", Problems: []catalog.Problem{{File: "bad/" + f + ".wim", What: "unreadable WIM: " + h, Fix: h}}},
+		{Path: "bad/" + f + ".iso", Kind: KindISO, Unreadable: "unreadable ISO: " + h},
+		{Path: "bad/" + f + ".wim", Kind: "wim", Unreadable: "unreadable WIM: " + h},
 	}}
 	return cfg.WithCatalog(snap).WithImages(snap)
 }

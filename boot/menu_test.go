@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pxewim/pxewim/catalog"
 )
 
 const firmwareConfig = `
@@ -181,10 +180,10 @@ func TestMenuUnreadableImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &catalog.Snapshot{Files: []catalog.File{
-		{Path: "cut.wim", Kind: "wim", Problems: []catalog.Problem{{File: "cut.wim", What: "unreadable WIM: wim: truncated header", Fix: "copy it again"}}},
-		{Path: "fine.wim", Kind: "wim", Images: []catalog.Image{{Index: 1, Name: "Tools", InstallationType: "Server"}}},
-		{Path: "isos/bad.iso", Kind: KindISO, Problems: []catalog.Problem{{File: "isos/bad.iso", What: "unreadable ISO: iso: bad descriptor", Fix: "copy it again"}}},
+	snap := &StoreImages{Files: []ImageFile{
+		{Path: "cut.wim", Kind: "wim", Unreadable: "unreadable WIM: wim: truncated header"},
+		{Path: "fine.wim", Kind: "wim", Images: []FileImage{{Index: 1, Name: "Tools"}}},
+		{Path: "isos/bad.iso", Kind: KindISO, Unreadable: "unreadable ISO: iso: bad descriptor"},
 	}}
 	eff := cfg.WithCatalog(snap).WithImages(snap)
 	if len(cfg.Unbootable) != 0 {
@@ -262,9 +261,9 @@ func TestRuleToUnreadableImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &catalog.Snapshot{Files: []catalog.File{
-		{Path: "isos/cut.iso", Kind: KindISO, Problems: []catalog.Problem{{File: "isos/cut.iso", What: "unreadable ISO: iso: short read", Fix: "copy it again"}}},
-		{Path: "bad.wim", Kind: "wim", Problems: []catalog.Problem{{File: "bad.wim", What: "unreadable WIM: wim: bad magic", Fix: "copy it again"}}},
+	snap := &StoreImages{Files: []ImageFile{
+		{Path: "isos/cut.iso", Kind: KindISO, Unreadable: "unreadable ISO: iso: short read"},
+		{Path: "bad.wim", Kind: "wim", Unreadable: "unreadable WIM: wim: bad magic"},
 	}}
 	p, _ := NewPolicy(cfg.WithCatalog(snap).WithImages(snap))
 	w := strings.Join(p.RuleWarnings(), "\n")

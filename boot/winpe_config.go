@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pxewim/pxewim/catalog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -255,49 +254,55 @@ func autoEntryHint(name string) string {
 	return "not an entry of the config"
 }
 
-// WithCatalog returns a copy of c with an entry for every WindowsPE image of snap that no
+// WithCatalog returns a copy of c with an entry for every WindowsPE image of the store that no
 // winpe entry names (when winpe.auto is on). Generated entries are named "pe-FILE-INDEX" and
 // titled with the image's name, file and architecture; they use wimboot from the winpe:
 // section and boot natively when a rule sends a stock PXE client to them.
-func (c *Config) WithCatalog(snap *catalog.Snapshot) *Config {
+func (c *Config) WithCatalog(facts *StoreImages) *Config {
 	out := *c
 	out.Entries = append([]Entry(nil), c.Entries...)
 	out.Unbootable = append([]Unbootable(nil), c.Unbootable...)
-	if !c.WinPE.Auto || snap == nil {
+	if !c.WinPE.Auto || facts == nil {
 		return &out
 	}
 	named := map[string]bool{} // "path:index" of images an entry already boots
 	for _, e := range c.Entries {
 		if w, ok := e.Boot.(*WinPEBoot); ok {
 			idx := w.Index
-			if f, ok := snap.File(w.Image); ok && idx == 0 {
-				idx, _ = f.DefaultPEIndex()
+			if f, ok := facts.file(w.Image); ok && idx == 0 {
+				idx = f.DefaultPEIndex
 			}
 			named[strings.ToLower(w.Image)+":"+strconv.Itoa(idx)] = true
 		}
 	}
-	for i := range snap.Files {
+	for i := range facts.Files {
 		// A WIM the catalog cannot read has no images: the menu says so instead of nothing.
-		if f := &snap.Files[i]; f.Kind == "wim" && len(f.Images) == 0 && !named[strings.ToLower(f.Path)+":0"] {
-			if why := unreadable(f); why != "" {
-				out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: why})
+		if f := &facts.Files[i]; f.Kind == "wim" && len(f.Images) == 0 && !named[strings.ToLower(f.Path)+":0"] {
+			if f.Unreadable != "" {
+				out.Unbootable = append(out.Unbootable, Unbootable{Name: f.Path, Reason: f.Unreadable})
 			}
 		}
 	}
-	for _, r := range snap.WindowsPE() {
-		lp := strings.ToLower(r.File.Path)
-		if named[lp+":"+strconv.Itoa(r.Image.Index)] {
-			continue
+	for i := range facts.Files {
+		f := &facts.Files[i]
+		for _, im := range f.Images {
+			if !im.WindowsPE {
+				continue
+			}
+			lp := strings.ToLower(f.Path)
+			if named[lp+":"+strconv.Itoa(im.Index)] {
+				continue
+			}
+			name := AutoEntryName(f.Path, im.Index)
+			if _, dup := out.Entry(name); dup {
+				continue
+			}
+			w := &WinPEBoot{Image: f.Path, Index: im.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
+				Inject:      mediaInjections(f, im), // winpe_media.go
+				UEFIBootmgr: c.WinPE.UEFIBootmgr, Transcode: c.WinPE.Transcode, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
+			title := fmt.Sprintf("%s (%s:%d, %s)", singleLine(im.Name), singleLine(f.Path), im.Index, im.ArchName)
+			out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
 		}
-		name := AutoEntryName(r.File.Path, r.Image.Index)
-		if _, dup := out.Entry(name); dup {
-			continue
-		}
-		w := &WinPEBoot{Image: r.File.Path, Index: r.Image.Index, Path: WinPEAuto, BCD: BCDAuto, Wimboot: c.WinPE.Wimboot,
-			Inject:      mediaInjections(r), // winpe_media.go
-			UEFIBootmgr: c.WinPE.UEFIBootmgr, Transcode: c.WinPE.Transcode, BlockSize: c.WinPE.BlockSize, WindowSize: c.WinPE.WindowSize, Auto: true, name: name}
-		title := fmt.Sprintf("%s (%s:%d, %s)", singleLine(r.Image.Name), singleLine(r.File.Path), r.Image.Index, r.Image.ArchName)
-		out.Entries = append(out.Entries, Entry{Name: name, Title: title, Boot: w})
 	}
 	if out.Menu.Default == "" && len(out.Entries) > 0 {
 		out.Menu.Default = out.Entries[0].Name

@@ -1,23 +1,19 @@
 package boot
 
-import (
-	"slices"
-
-	"github.com/pxewim/pxewim/catalog"
-)
+import "slices"
 
 // mediaInjections are the injections that complete an image from the ISO around it: the boot
 // files the catalog found in the ISO's boot folders where the image lacks them
-// (catalog.Image.Media: boot.sdi, BCD, bootx64.efi, fonts), each injected at the image path it
+// (FileImage.Media: boot.sdi, BCD, bootx64.efi, fonts), each injected at the image path it
 // stands for. The served WIM then holds them too (synthesised on the fly), so what wimboot
 // or bootmgr reads from the WIM agrees with the files served beside it.
-func mediaInjections(r catalog.Ref) []Injection {
-	if r.File.In == "" || len(r.Image.Media) == 0 {
+func mediaInjections(f *ImageFile, im FileImage) []Injection {
+	if f.In == "" || len(im.Media) == 0 {
 		return nil
 	}
 	var out []Injection
-	for imgPath, isoPath := range r.Image.Media {
-		out = append(out, Injection{Path: imgPath, File: Ref{Path: r.File.In + "/" + isoPath}})
+	for imgPath, isoPath := range im.Media {
+		out = append(out, Injection{Path: imgPath, File: Ref{Path: f.In + "/" + isoPath}})
 	}
 	slices.SortFunc(out, func(a, b Injection) int {
 		if a.Path < b.Path {

@@ -2,6 +2,7 @@ package winpe_test
 
 import (
 	"github.com/pxewim/pxewim/internal/ipxetok"
+	"github.com/pxewim/pxewim/winpe"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func TestMenuHidesWinPEFromFirmwareItCannotBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mustBind(t, cfg.WithCatalog(snap), store, snap)
+	p := mustBind(t, cfg.WithCatalog(winpe.Facts(snap)), store, snap)
 	menu := func(c boot.Client) string {
 		_, err := p.Tree(c)
 		if err != nil {
@@ -84,7 +85,7 @@ func TestHostileWinPEScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mustBind(t, cfg.WithCatalog(snap), store, snap)
+	p := mustBind(t, cfg.WithCatalog(winpe.Facts(snap)), store, snap)
 	bases := []string{"http://10.0.0.1/files/", "tftp://10.0.0.1/"}
 	n := 0
 	for _, c := range []boot.Client{

@@ -290,7 +290,7 @@ rules:
 	if got := boot.AutoEntryName("setup.wim", 1); got != "pe-setup-1" {
 		t.Fatalf("AutoEntryName = %q", got)
 	}
-	pol, err := boot.NewPolicy(cfg.WithCatalog(snap))
+	pol, err := boot.NewPolicy(cfg.WithCatalog(winpe.Facts(snap)))
 	if err != nil {
 		t.Fatal(err)
 	}

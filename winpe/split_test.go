@@ -55,7 +55,7 @@ func TestWinPESplitSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	autoPE := ""
-	for _, e := range auto.WithCatalog(snap).Entries {
+	for _, e := range auto.WithCatalog(winpe.Facts(snap)).Entries {
 		if w, ok := e.Boot.(*boot.WinPEBoot); ok && w.Image == "pe.swm" {
 			autoPE = e.Name
 		} else if ok && strings.Contains(w.Image, "bk") {
@@ -65,7 +65,7 @@ func TestWinPESplitSet(t *testing.T) {
 	if autoPE == "" {
 		t.Fatal("no automatic entry for pe.swm")
 	}
-	checkServed(t, mustBind(t, auto.WithCatalog(snap), store, snap).set, autoPE, want)
+	checkServed(t, mustBind(t, auto.WithCatalog(winpe.Facts(snap)), store, snap).set, autoPE, want)
 
 	// Part 2 of broken/bk.swm is missing: the entry says so, by number.
 	_, err = p.set.Files("broken")

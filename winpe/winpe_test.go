@@ -266,7 +266,7 @@ func TestWinPEWithCatalogAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eff := cfg.WithCatalog(snap)
+	eff := cfg.WithCatalog(winpe.Facts(snap))
 	var names []string
 	for _, e := range eff.Entries {
 		names = append(names, e.Name)

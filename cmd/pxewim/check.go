@@ -21,6 +21,7 @@ import (
 	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/upload"
+	"github.com/pxewim/pxewim/winpe"
 )
 
 // problem is one thing that will keep some client from booting, with what to do about it.
@@ -219,7 +220,8 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 		if configOK {
 			ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})
 		}
-		cs = &state{cfg: cfg.WithCatalog(snap).WithImages(snap), base: cfg, store: store, snap: snap}
+		facts := winpe.Facts(snap)
+		cs = &state{cfg: cfg.WithCatalog(facts).WithImages(facts), base: cfg, store: store, snap: snap}
 	}
 	if !configOK {
 		cs.policy = nil // its rule warnings would be about the entries left out for their errors

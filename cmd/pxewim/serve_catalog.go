@@ -18,7 +18,15 @@ const catalogScanBudget = 20 * time.Second
 // catalogOptions: every entry kind's scanner, decoding WIM metadata through cache (the
 // daemon's one chunk cache; nil for pxewim check's one-shot scan).
 func catalogOptions(cache *wim.Cache) *catalog.Options {
-	return &catalog.Options{Scanners: boot.CatalogScanners(), Cache: cache}
+	return &catalog.Options{Scanners: catalogScanners(), Cache: cache}
+}
+
+// catalogScanners is the catalog's WIM and ISO scanners (an ISO's WIMs are listed like bare
+// ones) plus the disk images, which are listed by name and size only (so a dropped .img
+// changes the snapshot and the menu).
+func catalogScanners() map[string]catalog.Scanner {
+	disk := func(_ fs.FS, f *catalog.File) []catalog.File { f.Kind = boot.KindDiskImage; return nil }
+	return map[string]catalog.Scanner{".wim": catalog.ScanWIM, ".img": disk, ".ima": disk, ".iso": catalog.ScanISO}
 }
 
 // catalogFor returns the catalog of cfg's store: the watcher's snapshot when it already watches

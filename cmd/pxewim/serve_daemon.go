@@ -38,8 +38,8 @@ const (
 // state is one loaded configuration: swapped as a whole on reload, never modified. Requests
 // load it once at their start, so a transfer in progress keeps the files it opened.
 type state struct {
-	cfg    *boot.Config // with the entries made from the catalog (winpe.auto)
-	base   *boot.Config // as loaded, before the catalog's entries
+	cfg    *boot.Config      // with the entries made from the catalog (winpe.auto)
+	base   *boot.Config      // as loaded, before the catalog's entries
 	policy *boot.Policy      // bound to winpe
 	winpe  *winpe.Set        // the WinPE library bound to policy's entries: their trees and files
 	store  *imagestore.Store // local folder or sftp:// URL
@@ -55,8 +55,8 @@ type daemon struct {
 	// binds its winpe entries to it (buildState).
 	winpe   *winpe.Library
 	clients *boot.Registry
-	cur            atomic.Pointer[state]
-	ops            *opsState // dashboard, trace and metrics (serve_ops.go)
+	cur     atomic.Pointer[state]
+	ops     *opsState // dashboard, trace and metrics (serve_ops.go)
 
 	reloadMu   sync.Mutex
 	configStat os.FileInfo // of the config file when last loaded
@@ -76,7 +76,7 @@ type daemon struct {
 	// dhcpApplied is dhcpSettings of the config dhcpSrv runs.
 	dhcpApplied string
 	dhcp6       dhcp6State // DHCPv6 (serve_dhcp6.go)
-	srv         servers // set by run
+	srv         servers    // set by run
 
 	blobs blobState // the decoded-blob cache (serve_blobcache.go)
 

@@ -33,7 +33,8 @@ func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, er
 // previous state opened are shared when the snapshot says they did not change). warnRules logs
 // rules naming entries that do not exist (start and reload log them with the other problems).
 func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catalog.Snapshot, warnRules bool) (*state, error) {
-	eff := base.WithCatalog(snap).WithImages(snap)
+	facts := winpe.Facts(snap) // the catalog as the plain facts policy decides from
+	eff := base.WithCatalog(facts).WithImages(facts)
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
 		return nil, err
