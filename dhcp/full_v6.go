@@ -272,11 +272,8 @@ func (f *fullState6) bind(ctx context.Context, h *handler6, rq request6, client 
 }
 
 func (f *fullState6) releaseOffered(key string) error {
-	ip, rec, err := f.leases.Lookup(key)
-	if err != nil || rec == nil || rec.State != LeaseOffered {
-		return err
-	}
-	return f.leases.Release(key, ip)
+	f.leases.DropOffer(key)
+	return nil
 }
 
 func (f *fullState6) status(h *handler6, rq request6, code iana.StatusCode, msg string) (*response6, error) {

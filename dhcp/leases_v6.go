@@ -70,11 +70,28 @@ func closeSharedDB(db *bolt.DB) error {
 const lease6Bucket = "leases6"
 
 // LeaseStore6 keeps full-mode DHCPv6 leases (IA_NA addresses) in the lease file's leases6
-// bucket. Like LeaseStore, every change is its own committed transaction.
+// bucket. A binding is its own committed (fsynced) transaction, as in LeaseStore; an offer
+// (the address an Advertise names, held for OfferHold) lives in memory only, so a flood of
+// Solicits from new DUIDs costs no disk write, and a restart forgets only offers. Bindings are
+// indexed by client in memory (loaded at open), so no request scans the file.
 type LeaseStore6 struct {
 	db         *bolt.DB
 	start, end netip.Addr
 	now        func() time.Time
+	mem        *mem6 // shared by the stores withPool makes
+}
+
+type mem6 struct {
+	mu      sync.Mutex
+	bound   map[string]netip.Addr // client -> address bound in the file
+	offers  map[netip.Addr]offer6 // address -> offer held in memory
+	offerBy map[string]netip.Addr // client -> offered address
+	next    netip.Addr            // where the next free-address scan starts
+}
+
+type offer6 struct {
+	client, mac string
+	until       time.Time
 }
 
 // OpenLeaseStore6 opens (creating if needed) the lease file at path for the pool start..end.
@@ -89,15 +106,24 @@ func OpenLeaseStore6(path string, start, end netip.Addr) (*LeaseStore6, error) {
 		}
 		return nil, fmt.Errorf("open lease database %s: %w", path, err)
 	}
+	m := &mem6{bound: map[string]netip.Addr{}, offers: map[netip.Addr]offer6{}, offerBy: map[string]netip.Addr{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(lease6Bucket))
-		return err
+		b, err := tx.CreateBucketIfNotExists([]byte(lease6Bucket))
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if r, err := decode6(k, v); err == nil && r.State == LeaseBound && r.Client != "" {
+				m.bound[r.Client] = r.IP
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		closeSharedDB(db)
 		return nil, fmt.Errorf("init lease database %s: %w", path, err)
 	}
-	return &LeaseStore6{db: db, start: start, end: end, now: time.Now}, nil
+	return &LeaseStore6{db: db, start: start, end: end, now: time.Now, mem: m}, nil
 }
 
 // checkPool6 refuses pools that are not IPv6 unicast or hold more than maxPoolSize addresses.
@@ -131,13 +157,13 @@ func u32low(a netip.Addr) uint32 {
 // Close releases the lease file (closed with the last store using it).
 func (s *LeaseStore6) Close() error { return closeSharedDB(s.db) }
 
-// withPool returns a store over the same open database with another pool (a reload); like
-// LeaseStore.withPool, the new store takes over the old one's reference.
+// withPool returns a store over the same open database and memory with another pool (a
+// reload); like LeaseStore.withPool, the new store takes over the old one's reference.
 func (s *LeaseStore6) withPool(start, end netip.Addr) (*LeaseStore6, error) {
 	if err := checkPool6(start, end); err != nil {
 		return nil, err
 	}
-	return &LeaseStore6{db: s.db, start: start, end: end, now: s.now}, nil
+	return &LeaseStore6{db: s.db, start: start, end: end, now: s.now, mem: s.mem}, nil
 }
 
 // InPool reports whether ip belongs to the pool.
@@ -145,60 +171,88 @@ func (s *LeaseStore6) InPool(ip netip.Addr) bool {
 	return ip.Is6() && !ip.Less(s.start) && !s.end.Less(ip)
 }
 
-// Reserve picks an address for client (DUID+IAID) and holds it for hold: the address the
-// client holds already, else the first never-used address, else the first expired one.
+// Reserve picks an address for client (DUID+IAID) and holds it for hold: the address bound to
+// the client, else the one offered to it, else the next address that is neither offered nor
+// leased (never-used or expired), scanning round the pool from where the last scan stopped.
 func (s *LeaseStore6) Reserve(client, mac string, hold time.Duration) (netip.Addr, error) {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := s.now()
+	if ip, ok := m.bound[client]; ok && s.InPool(ip) {
+		var mine bool
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			rec, err := get6(tx.Bucket([]byte(lease6Bucket)), ip)
+			mine = err == nil && rec != nil && rec.Client == client && rec.State == LeaseBound
+			return nil
+		})
+		if mine {
+			return ip, nil // an offer does not shorten a lease
+		}
+		delete(m.bound, client)
+	}
+	if ip, ok := m.offerBy[client]; ok && s.InPool(ip) && m.offers[ip].client == client {
+		m.offers[ip] = offer6{client: client, mac: mac, until: now.Add(hold)}
+		return ip, nil
+	}
 	var got netip.Addr
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
-		now := s.now()
-		if ip, rec, ok := s.findClient(b, client); ok {
-			got = ip
-			if rec.State == LeaseBound && rec.active(now) {
-				return nil // an offer does not shorten a lease
-			}
-			return put6(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+		ip := m.next
+		if !s.InPool(ip) {
+			ip = s.start
 		}
-		var expired netip.Addr
-		for ip := s.start; ; ip = ip.Next() {
-			rec, err := get6(b, ip)
-			if err != nil {
-				return err
+		n := int(u32low(s.end)-u32low(s.start)) + 1
+		for range n {
+			cand := ip
+			if ip = ip.Next(); !s.InPool(ip) {
+				ip = s.start
 			}
-			if rec == nil {
-				got = ip
-				break
+			if o, ok := m.offers[cand]; ok && now.Before(o.until) {
+				continue
 			}
-			if !expired.IsValid() && !rec.active(now) {
-				expired = ip
+			if v := b.Get(cand.AsSlice()); v != nil {
+				rec, err := decode6(cand.AsSlice(), v)
+				if err != nil || rec.active(now) {
+					continue
+				}
 			}
-			if ip == s.end {
-				break
-			}
+			got, m.next = cand, ip
+			return nil
 		}
-		if !got.IsValid() {
-			got = expired
-		}
-		if !got.IsValid() {
-			return ErrPoolExhausted
-		}
-		return put6(b, got, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+		return ErrPoolExhausted
 	})
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("reserve address for %s: %w", client, err)
 	}
+	if old, ok := m.offers[got]; ok {
+		delete(m.offerBy, old.client)
+	}
+	if prev, ok := m.offerBy[client]; ok {
+		delete(m.offers, prev)
+	}
+	m.offers[got] = offer6{client: client, mac: mac, until: now.Add(hold)}
+	m.offerBy[client] = got
 	return got, nil
 }
 
 // Bind leases ip to client for leaseTime (Request, Renew, Rebind). ErrAddrTaken: another
-// client holds it; ErrNotInPool: not ours. Other addresses of the client are freed.
+// client holds it (a lease, or an offer still held); ErrNotInPool: not ours. The client's
+// other address, if any, is freed.
 func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Duration) error {
 	if !s.InPool(ip) {
 		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrNotInPool)
 	}
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := s.now()
+	if o, ok := m.offers[ip]; ok && o.client != client && now.Before(o.until) {
+		return fmt.Errorf("bind %v for %s: %w", ip, client, ErrAddrTaken)
+	}
+	old, hadOld := m.bound[client]
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
-		now := s.now()
 		rec, err := get6(b, ip)
 		if err != nil {
 			return err
@@ -206,11 +260,12 @@ func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Dur
 		if rec.active(now) && rec.Client != client {
 			return ErrAddrTaken
 		}
-		for _, old := range s.clientAddrs(b, client) {
-			if old != ip {
-				if err := b.Delete(old.AsSlice()); err != nil {
-					return err
-				}
+		if rec != nil && rec.Client != client && m.bound[rec.Client] == ip {
+			delete(m.bound, rec.Client) // its lease ran out: the address moves on
+		}
+		if hadOld && old != ip {
+			if err := b.Delete(old.AsSlice()); err != nil {
+				return err
 			}
 		}
 		return put6(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
@@ -218,19 +273,45 @@ func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Dur
 	if err != nil {
 		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
 	}
+	m.bound[client] = ip
+	if o, ok := m.offerBy[client]; ok {
+		delete(m.offers, o)
+		delete(m.offerBy, client)
+	}
 	return nil
 }
 
-// Release frees ip if client holds it.
+// Release frees ip if client holds it (bound or offered).
 func (s *LeaseStore6) Release(client string, ip netip.Addr) error {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if o, ok := m.offers[ip]; ok && o.client == client {
+		delete(m.offers, ip)
+		delete(m.offerBy, client)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
 		rec, err := get6(b, ip)
 		if err != nil || rec == nil || rec.Client != client {
 			return err
 		}
+		if m.bound[client] == ip {
+			delete(m.bound, client)
+		}
 		return b.Delete(ip.AsSlice())
 	})
+}
+
+// DropOffer forgets the offer held for client (it took another server's).
+func (s *LeaseStore6) DropOffer(client string) {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ip, ok := m.offerBy[client]; ok {
+		delete(m.offers, ip)
+		delete(m.offerBy, client)
+	}
 }
 
 // Decline parks ip for hold when the client that holds it (or nobody) saw it in use.
@@ -238,31 +319,38 @@ func (s *LeaseStore6) Decline(client string, ip netip.Addr, hold time.Duration) 
 	if !s.InPool(ip) {
 		return fmt.Errorf("decline %v from %s: %w", ip, client, ErrNotInPool)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := s.now()
+	if o, ok := m.offers[ip]; ok && o.client != client && now.Before(o.until) {
+		return ErrAddrTaken
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
 		rec, err := get6(b, ip)
 		if err != nil {
 			return err
 		}
-		if rec.active(s.now()) && rec.Client != client {
+		if rec.active(now) && rec.Client != client {
 			return ErrAddrTaken
 		}
-		return put6(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: s.now().Add(hold)})
+		return put6(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: now.Add(hold)})
 	})
+	if err != nil {
+		return err
+	}
+	if m.bound[client] == ip {
+		delete(m.bound, client)
+	}
+	if m.offerBy[client] == ip {
+		delete(m.offerBy, client)
+	}
+	delete(m.offers, ip)
+	return nil
 }
 
-// Lookup returns the address and record client holds (any state but declined), if any.
-func (s *LeaseStore6) Lookup(client string) (netip.Addr, *LeaseRecord, error) {
-	var ip netip.Addr
-	var rec *LeaseRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		ip, rec, _ = s.findClient(tx.Bucket([]byte(lease6Bucket)), client)
-		return nil
-	})
-	return ip, rec, err
-}
-
-// All returns every record (dashboards, tests).
+// All returns every record in the file and every offer held in memory (dashboards, tests).
 func (s *LeaseStore6) All() ([]LeaseRecord, error) {
 	var out []LeaseRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -278,32 +366,12 @@ func (s *LeaseStore6) All() ([]LeaseRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list DHCPv6 leases: %w", err)
 	}
+	s.mem.mu.Lock()
+	for ip, o := range s.mem.offers {
+		out = append(out, LeaseRecord{IP: ip, Client: o.client, MAC: o.mac, State: LeaseOffered, Expires: o.until})
+	}
+	s.mem.mu.Unlock()
 	return out, nil
-}
-
-func (s *LeaseStore6) findClient(b *bolt.Bucket, client string) (netip.Addr, *LeaseRecord, bool) {
-	var found netip.Addr
-	var rec *LeaseRecord
-	_ = b.ForEach(func(k, v []byte) error {
-		r, err := decode6(k, v)
-		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.InPool(r.IP) {
-			return nil
-		}
-		found, rec = r.IP, r
-		return errStop
-	})
-	return found, rec, found.IsValid()
-}
-
-func (s *LeaseStore6) clientAddrs(b *bolt.Bucket, client string) []netip.Addr {
-	var out []netip.Addr
-	_ = b.ForEach(func(k, v []byte) error {
-		if r, err := decode6(k, v); err == nil && r.Client == client && r.State != LeaseDeclined {
-			out = append(out, r.IP)
-		}
-		return nil
-	})
-	return out
 }
 
 func get6(b *bolt.Bucket, ip netip.Addr) (*LeaseRecord, error) {

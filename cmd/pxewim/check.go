@@ -233,6 +233,7 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	ps = append(ps, checkUpload(cfg)...)
 	ps = append(ps, checkLeaseFile(cfg)...)
 	ps = append(ps, checkReservations(cfg)...) // check_dhcpopts.go
+	ps = append(ps, checkDHCP6(cfg)...)        // check_dhcp6.go
 	status := "valid"
 	if !configOK {
 		status = "has errors (listed below)"
