@@ -9,7 +9,8 @@ package boot
 //	  grub/grub.cfg (also grub/grub.cfg-01-MAC for GRUB builds that search per client), which
 //	  pxewim writes per client from the same entries, rules, menu, default and timeout as the
 //	  iPXE menu -> the kernel, checked by GRUB through shim's lock protocol, and its initrds,
-//	  fetched over HTTP from the same URLs iPXE gets (files inside WIMs included).
+//	  fetched over TFTP at their store paths (tools.wim:1/boot/vmlinuz: files inside WIMs as
+//	  TFTP serves them to everyone; Debian's netboot GRUB has no http module built in).
 //	mode ipxe: the site's signed iPXE (SecureBootDir/ipxe.efi), then iPXE menus as usual.
 //
 // winpe entries a rule sends a machine to boot natively (bootmgfw.efi from the image,
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -145,15 +147,15 @@ func (p *Policy) SecureBootProblems() []SecureBootProblem {
 
 // GRUBConfig writes the grub.cfg GRUB reads for c: the rule's entry at once (as boot.ipxe
 // does), else the menu with its default and timeout; entries GRUB cannot boot signed are left
-// out, entries whose files are missing are shown disabled with the reason. url turns a store
-// reference into the same URL iPXE gets.
-func (p *Policy) GRUBConfig(c Client, url func(Ref) (string, error), warn func(error)) ([]byte, error) {
+// out, entries whose files are missing are shown disabled with the reason. path turns a store
+// reference into the GRUB file path that fetches it (GRUBTFTPPath).
+func (p *Policy) GRUBConfig(c Client, path func(Ref) (string, error), warn func(error)) ([]byte, error) {
 	m := grubcfg.Menu{Comment: "pxewim menu for " + clientLabel(c), Timeout: p.cfg.Menu.Timeout}
 	add := func(e *Entry) bool {
 		if grubOffer(e) != "" {
 			return false
 		}
-		ge, err := linuxGRUBEntry(e, url)
+		ge, err := linuxGRUBEntry(e, path)
 		if err != nil {
 			if warn != nil {
 				warn(fmt.Errorf("entry %q (GRUB): %w", e.Name, err))
@@ -180,16 +182,16 @@ func (p *Policy) GRUBConfig(c Client, url func(Ref) (string, error), warn func(e
 	return grubcfg.Render(m)
 }
 
-// linuxGRUBEntry is a linux entry as GRUB boots it: kernel and initrds from their URLs, the
+// linuxGRUBEntry is a linux entry as GRUB boots it: kernel and initrds at their GRUB paths, the
 // command line's words as arguments (GRUB loads the initrds itself: no initrd= words).
-func linuxGRUBEntry(e *Entry, url func(Ref) (string, error)) (grubcfg.Entry, error) {
+func linuxGRUBEntry(e *Entry, grubPath func(Ref) (string, error)) (grubcfg.Entry, error) {
 	l := e.Boot.(*LinuxBoot)
 	path := func(r Ref) (string, error) {
-		u, err := url(r)
+		p, err := grubPath(r)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", r, err)
 		}
-		return grubcfg.URLPath(u)
+		return p, nil
 	}
 	ge := grubcfg.Entry{ID: e.Name, Title: e.Title, Kind: grubcfg.KindLinux, Args: strings.Fields(l.Cmdline)}
 	var err error
@@ -206,16 +208,37 @@ func linuxGRUBEntry(e *Entry, url func(Ref) (string, error)) (grubcfg.Entry, err
 	return ge, grubcfg.CheckEntry(ge)
 }
 
+// GRUBTFTPPath is the GRUB path function for a client whose TFTP server is server: a store
+// reference r becomes "(tftp,SERVER)/r" (tools.wim:1/boot/vmlinuz stays a store path: TFTP
+// serves files inside WIMs by it). A reference missing from tree is an error (the entry is
+// shown disabled, as in the iPXE menu).
+func GRUBTFTPPath(tree fs.FS, server netip.Addr) func(Ref) (string, error) {
+	return func(r Ref) (string, error) {
+		if !server.Is4() {
+			return "", fmt.Errorf("no IPv4 TFTP server address for GRUB (listen.tftp_advertise)")
+		}
+		name := strings.TrimPrefix(r.String(), "/")
+		if _, err := fs.Stat(tree, name); err != nil {
+			return "", err
+		}
+		return "(tftp," + server.String() + ")/" + name, nil
+	}
+}
+
 // SecureBootTree is tree with the signed chain added for c: SecureBootDir/shimx64.efi,
 // grubx64.efi and ipxe.efi (the configured host files, opened at each request so that a
 // package upgrade is picked up), and GRUB's config, grub/grub.cfg and grub/grub.cfg-01-MAC,
-// written for c when opened. Everything else is tree's. A policy with Secure Boot off for
-// everyone returns tree.
-func (p *Policy) SecureBootTree(c Client, tree fs.FS, url func(Ref) (string, error), warn func(error)) fs.FS {
+// written for c when opened, its files fetched over TFTP from tftpServer (listen.tftp_advertise,
+// else the address c reached us at). Everything else is tree's. A policy with Secure Boot off
+// for everyone returns tree.
+func (p *Policy) SecureBootTree(c Client, tree fs.FS, tftpServer netip.Addr, warn func(error)) fs.FS {
 	if !p.SecureBootInUse() {
 		return tree
 	}
-	return &secureBootFS{p: p, c: c, tree: tree, url: url, warn: warn}
+	if a := p.cfg.Listen.TFTPServer(); a.IsValid() {
+		tftpServer = a
+	}
+	return &secureBootFS{p: p, c: c, tree: tree, url: GRUBTFTPPath(tree, tftpServer), warn: warn}
 }
 
 type secureBootFS struct {

@@ -149,7 +149,7 @@ func testURL(r Ref) (string, error) {
 	if strings.Contains(r.Path, "missing") {
 		return "", fs.ErrNotExist
 	}
-	return "http://10.0.0.1/blob/0123abcd/" + r.Base(), nil
+	return "(tftp,10.0.0.1)/" + r.String(), nil
 }
 
 func TestSecureBootGRUBMenu(t *testing.T) {
@@ -165,8 +165,8 @@ func TestSecureBootGRUBMenu(t *testing.T) {
 		"set timeout=7\n",
 		"set default='rescue'\n",
 		`menuentry 'Rescue '\''Linux'\''; reboot' --id 'rescue' {`,
-		"\tlinux '(http,10.0.0.1)/blob/0123abcd/vmlinuz' 'console=ttyS0' 'pxewim.marker=x'\n",
-		"\tinitrd '(http,10.0.0.1)/blob/0123abcd/initrd'\n",
+		"\tlinux '(tftp,10.0.0.1)/tools.wim:1/boot/vmlinuz' 'console=ttyS0' 'pxewim.marker=x'\n",
+		"\tinitrd '(tftp,10.0.0.1)/tools.wim:1/boot/initrd'\n",
 		"menuentry 'Bad args (cannot boot)' --id 'badargs' {",
 		"menuentry 'Boot from the next device' --id '_exit' {",
 	} {
@@ -212,7 +212,7 @@ func TestSecureBootTree(t *testing.T) {
 	p, _, _ := secureBootPolicy(t)
 	store := fstest.MapFS{"tools.wim": {Data: []byte("wim")}, "grub/other.txt": {Data: []byte("x")}}
 	c := sbClient("52:54:00:12:34:56", 7)
-	tree := p.SecureBootTree(c, store, testURL, nil)
+	tree := p.SecureBootTree(c, store, netip.MustParseAddr("10.0.0.1"), nil)
 	read := func(name string) (string, error) {
 		f, err := tree.Open(name)
 		if err != nil {
@@ -247,7 +247,7 @@ func TestSecureBootTree(t *testing.T) {
 		}
 	}
 	off := mustPolicy(t, "listen: {http: ':80'}\n")
-	if got := off.SecureBootTree(c, store, testURL, nil); got == nil || func() bool { _, err := got.Open("secureboot/shimx64.efi"); return err == nil }() {
+	if got := off.SecureBootTree(c, store, netip.MustParseAddr("10.0.0.1"), nil); got == nil || func() bool { _, err := got.Open("secureboot/shimx64.efi"); return err == nil }() {
 		t.Error("Secure Boot off: the chain is served")
 	}
 }

@@ -8,22 +8,19 @@ import (
 	"net/netip"
 
 	"github.com/pxewim/pxewim/boot"
-	"github.com/pxewim/pxewim/httpboot"
 )
 
 // secureBootTree adds the signed chain (shim, GRUB, the site's signed iPXE) and c's grub.cfg to
-// c's tree (boot.Policy.SecureBootTree). local is the address the request came in on: the
-// grub.cfg's URLs point there, as the iPXE script's do, unless listen.advertise says otherwise.
+// c's tree (boot.Policy.SecureBootTree). local is the address the request came in on: GRUB
+// fetches the entries' files over TFTP from there, unless listen.tftp_advertise says otherwise.
 func (d *daemon) secureBootTree(st *state, c boot.Client, local netip.Addr, tree fs.FS) fs.FS {
 	if !st.policy.SecureBootInUse() {
 		return tree
 	}
-	base := st.policy.HTTPBase(local)
-	url := func(r boot.Ref) (string, error) { return httpboot.URL(tree, base, r.String()) }
 	warn := func(err error) {
 		d.log.Warn("grub menu entry cannot boot", "mac", c.MAC.String(), "error", err)
 	}
-	return st.policy.SecureBootTree(c, tree, url, warn)
+	return st.policy.SecureBootTree(c, tree, local, warn)
 }
 
 // localAddrOf is the server address an HTTP request came in on (zero when unknown).

@@ -61,6 +61,8 @@ type VMSpec struct {
 	// FailOn are serial console strings that end the run at once as a failure, instead of
 	// waiting for the timeout (e.g. FatalConsoleLines).
 	FailOn []string
+	// SecureBoot, for OVMF, runs Debian's Secure Boot OVMF with keys enrolled (secureboot.go).
+	SecureBoot *SecureBootFirmware
 }
 
 // FatalConsoleLines are console messages after which no network boot will reach the marker:
@@ -107,16 +109,18 @@ func (s *VMSpec) Args() ([]string, error) {
 	}
 	switch s.Firmware {
 	case OVMF:
+		code, varsTmpl, machine, fwArgs := s.ovmfFiles() // secureboot.go
 		vars := filepath.Join(s.Dir, s.stem()+"-OVMF_VARS.fd")
-		if err := copyFile(OVMFVars, vars); err != nil {
+		if err := copyFile(varsTmpl, vars); err != nil {
 			return nil, fmt.Errorf("vm %s: OVMF vars: %w", s.stem(), err)
 		}
 		bi := s.BootIndex
 		if bi == 0 {
 			bi = 1
 		}
-		args = append(args, "-machine", "q35",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+		args = append(args, fwArgs...)
+		args = append(args, "-machine", machine,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
 			"-device", fmt.Sprintf("%s,bootindex=%d", nic, bi))
 	default:
