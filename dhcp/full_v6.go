@@ -109,6 +109,14 @@ func (f *fullState6) handle(ctx context.Context, h *handler6, rq request6) (*res
 	}
 	ia := m.Options.OneIANA()
 	switch m.MessageType {
+	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind,
+		dhcpv6.MessageTypeInformationRequest:
+		// Before the lease store: a flood must not reserve the pool either.
+		if err := h.limit.allow6(hex.EncodeToString(duid), rq.src); err != nil {
+			return nil, err
+		}
+	}
+	switch m.MessageType {
 	case dhcpv6.MessageTypeSolicit:
 		if m.GetOneOption(dhcpv6.OptionRapidCommit) != nil {
 			return f.bind(ctx, h, rq, client, duid, mac, ia, true)

@@ -40,6 +40,7 @@ type handler6 struct {
 	log      *slog.Logger
 	full     *fullState6 // nil unless ModeFull
 	serverID dhcpv6.DUID
+	limit    *limiter // the Server6's (nil in tests that drive a handler: no limit)
 }
 
 // handle answers one message; (nil, reason) when there is nothing to send.
@@ -86,6 +87,9 @@ func (h *handler6) proxy(ctx context.Context, rq request6) (*response6, error) {
 	default:
 		return nil, fmt.Errorf("%w: %s in proxy mode", errIgnored, m.MessageType)
 	}
+	if err := h.limit.allow6(c.DUID, rq.src); err != nil {
+		return nil, err
+	}
 	d, err := h.decide(ctx, c, rq.server)
 	if err != nil || d.NoBoot {
 		h.observe(c, m.MessageType, d, err)
@@ -121,6 +125,9 @@ func (h *handler6) bootServer(ctx context.Context, rq request6) (*response6, err
 		return nil, fmt.Errorf("%w: %s", errIgnored, why)
 	}
 	c.Interface = rq.iface
+	if err := h.limit.allow6(c.DUID, rq.src); err != nil {
+		return nil, err
+	}
 	d, err := h.decide(ctx, c, rq.server)
 	if err == nil && !d.NoBoot && d.BootFile == "" {
 		err = fmt.Errorf("port 4011 request from %s: policy gave no boot file", c.DUID)

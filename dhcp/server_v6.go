@@ -46,6 +46,9 @@ type Config6 struct {
 	MaxInFlight int
 	// Port and PXEPort override 547 and 4011 (tests and benchmarks on loopback only).
 	Port, PXEPort int
+	// RateLimit bounds answers per DUID and per source (all link-local senders count as one
+	// source, the link); zero value: DefaultRateLimit. Reconfigure changes it, buckets stay.
+	RateLimit RateLimit
 }
 
 // Observer6 sees every DHCPv6 exchange with a netboot client (dashboard, metrics).
@@ -65,6 +68,7 @@ type Server6 struct {
 	fatal  chan error
 	done   chan struct{}
 	addrs  addrCache6
+	limit  *limiter
 
 	mu      sync.Mutex
 	socks   *sockets6
@@ -100,6 +104,7 @@ func NewServer6(cfg Config6) (*Server6, error) {
 	}
 	s := &Server6{log: log.With("component", "dhcp6"), sem: make(chan struct{}, cfg.MaxInFlight),
 		fatal: make(chan error, 2), done: make(chan struct{})}
+	s.limit = newLimiter(cfg.RateLimit, s.log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,6 +114,9 @@ func NewServer6(cfg Config6) (*Server6, error) {
 	}
 	return s, nil
 }
+
+// RateLimited counts the packets left unanswered by Config6.RateLimit.
+func (s *Server6) RateLimited() LimitStats { return s.limit.stats() }
 
 // Reconfigure switches to cfg in place (mode, interfaces, pool, policy); on error the running
 // configuration stays. Sockets open when the mode leaves off and close when it becomes off.
@@ -165,7 +173,7 @@ func (s *Server6) apply(cfg Config6) error {
 			}
 		}
 		g.h = &handler6{mode: cfg.Mode, policy: cfg.Policy, observer: cfg.Observer, log: s.log.With("mode", cfg.Mode.String()),
-			serverID: serverDUID(cfg.Interfaces)}
+			serverID: serverDUID(cfg.Interfaces), limit: s.limit}
 		if cfg.Mode == ModeFull {
 			var prev *fullState6
 			if old != nil && old.h != nil {
@@ -189,6 +197,7 @@ func (s *Server6) apply(cfg Config6) error {
 	if s.socks != nil && cfg.Mode != ModeOff {
 		s.socks.join(g.ifaces, s.log)
 	}
+	s.limit.set(cfg.RateLimit)
 	s.gen.Store(g)
 	if cfg.Mode == ModeOff && s.socks != nil {
 		s.socks.close()

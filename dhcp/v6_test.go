@@ -465,3 +465,38 @@ func TestServer6Loopback(t *testing.T) {
 		t.Errorf("after reload: url %q", adv.Options.BootFileURL())
 	}
 }
+
+// TestRateLimit6: one DUID gets its burst and no more; random DUIDs from random link-local
+// sources share the link's source bucket; the lease pool is not reserved by what is dropped.
+func TestRateLimit6(t *testing.T) {
+	h := handler6For(t, ModeFull)
+	h.limit = newLimiter(RateLimit{PerMAC: Rate{PerSecond: 0.001, Burst: 3}, PerSource: Rate{PerSecond: 0.001, Burst: 10}}, quietLog())
+	answered := 0
+	for range 20 {
+		if r, _ := roundTrip(t, h, edk2Solicit6(false), clientLL6, false); r != nil {
+			answered++
+		}
+	}
+	if answered != 3 {
+		t.Errorf("one DUID: %d answers, want its burst of 3", answered)
+	}
+	answered = 0
+	for i := range 50 {
+		m := edk2Solicit6(false)
+		m.UpdateOption(dhcpv6.OptClientID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}}))
+		src := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0xfe, 0x80, 15: byte(i + 1)}), 546)
+		if r, _ := roundTrip(t, h, m, src, false); r != nil {
+			answered++
+		}
+	}
+	if answered != 7 {
+		t.Errorf("50 DUIDs from 50 link-local sources: %d answers, want the link's remaining 7", answered)
+	}
+	all, _ := h.full.leases.All()
+	if len(all) > 3 {
+		t.Errorf("%d pool addresses held after the flood, want at most the pool's 3", len(all))
+	}
+	if st := h.limit.stats(); st.Dropped != 60 {
+		t.Errorf("dropped %d, want 60", st.Dropped)
+	}
+}

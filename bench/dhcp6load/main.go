@@ -57,6 +57,7 @@ func serve(args []string) error {
 	mode := fs.String("mode", "proxy", "proxy or full")
 	db := fs.String("db", "", "lease file (full mode)")
 	start := fs.String("pool", "fd00:210::1000-fd00:210::ffff", "full-mode pool FIRST-LAST")
+	limited := fs.Bool("ratelimit", false, "keep dhcp.RateLimit's defaults (off: measure the server, not the limit)")
 	fs.Parse(args)
 	m, err := dhcp.ParseMode(*mode)
 	if err != nil {
@@ -69,7 +70,7 @@ func serve(args []string) error {
 		return dhcp.Decision{BootFile: "ipxe/snponly.efi"}, nil
 	})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: policy, Logger: log}
+	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: policy, Logger: log, RateLimit: dhcp.RateLimit{Off: !*limited}}
 	if m == dhcp.ModeFull {
 		a, b, ok := strings.Cut(*start, "-")
 		if !ok {

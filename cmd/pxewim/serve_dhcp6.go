@@ -86,6 +86,9 @@ func (d *daemon) dhcp6Config(cfg *boot.Config) dhcp.Config6 {
 	v6 := cfg.DHCP.V6
 	dc := dhcp.Config6{Mode: dhcpMode(v6.Mode), Interfaces: cfg.DHCP6Interfaces(), Advertise: v6.Advertise,
 		Policy: dhcp.PolicyFunc(d.decide), Logger: d.log, Observer: dhcp6Tee{d}}
+	rl := cfg.DHCP.RateLimit // dhcp.rate_limit covers DHCPv6 too (per DUID instead of per MAC)
+	dc.RateLimit = dhcp.RateLimit{Off: rl.Off, PerMAC: dhcp.Rate{PerSecond: rl.MACPerSecond, Burst: rl.MACBurst},
+		PerSource: dhcp.Rate{PerSecond: rl.SourcePerSecond, Burst: rl.SourceBurst}, Tracked: rl.Tracked}
 	if f := v6.Full; f != nil {
 		dc.Full = dhcp.FullConfig6{PoolStart: f.RangeStart, PoolEnd: f.RangeEnd, DNS: f.DNS, LeaseTime: f.Lease,
 			LeaseDB: cfg.DHCP6LeasesPath()}
@@ -95,7 +98,7 @@ func (d *daemon) dhcp6Config(cfg *boot.Config) dhcp.Config6 {
 
 // dhcp6Settings is what a reload compares (the policy and observer never change).
 func dhcp6Settings(dc dhcp.Config6) string {
-	return fmt.Sprintf("%v|%q|%v|%+v", dc.Mode, dc.Interfaces, dc.Advertise, dc.Full)
+	return fmt.Sprintf("%v|%q|%v|%+v|%+v", dc.Mode, dc.Interfaces, dc.Advertise, dc.Full, dc.RateLimit)
 }
 
 // dhcp6Tee passes DHCPv6 exchanges to the dashboard and the metrics.
