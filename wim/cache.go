@@ -20,6 +20,7 @@ type Cache struct {
 	inflight  map[chunkKey]*chunkCall
 	forgotten map[uint64]bool // parts whose chunks Forget dropped: decodes in flight are not kept
 	bytes     int64
+	peak      int64 // the most bytes held at once
 	hits      int64
 	misses    int64
 	evictions int64
@@ -49,6 +50,7 @@ type CacheStats struct {
 	Misses    int64 // lookups that decoded a chunk
 	Evictions int64
 	Bytes     int64 // decoded bytes held now
+	PeakBytes int64 // the most decoded bytes held at once since NewCache (never above the bound)
 	Entries   int   // chunks held now
 
 	// Decode time of cache misses: reading the chunk's stored bytes plus decompressing them.
@@ -79,6 +81,14 @@ type chunkCall struct {
 // of the largest (64 MiB) solid chunks.
 const DefaultCacheSize = 256 << 20
 
+// privateCaches counts the caches Open made because it was given none (PrivateCaches).
+var privateCaches atomic.Int64
+
+// PrivateCaches returns how many archives this process opened without a Cache, each making a
+// private one of DefaultCacheSize bytes. A program that shares one cache among all the WIMs it
+// opens (pxewim's daemon) keeps this at zero.
+func PrivateCaches() int64 { return privateCaches.Load() }
+
 // NewCache returns a cache holding at most maxBytes of decoded chunk data.
 func NewCache(maxBytes int64) *Cache {
 	c := &Cache{entries: map[chunkKey]*list.Element{}, inflight: map[chunkKey]*chunkCall{}}
@@ -107,7 +117,7 @@ func (c *Cache) newID() uint64 { return c.nextID.Add(1) }
 func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := CacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Bytes: c.bytes, Entries: c.lru.Len(),
+	st := CacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Bytes: c.bytes, PeakBytes: c.peak, Entries: c.lru.Len(),
 		DecodeSum: c.decodeSum, DecodeBuckets: make([]DecodeBucket, len(decodeBounds))}
 	for i, b := range decodeBounds {
 		st.DecodeCount += c.decodes[i]
@@ -154,6 +164,26 @@ func (c *Cache) get(key chunkKey, decode func() ([]byte, error)) ([]byte, error)
 	return call.data, call.err
 }
 
+// peek returns the chunk for key when it is cached (a hit), without decoding.
+func (c *Cache) peek(key chunkKey) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(el)
+	c.hits++
+	return el.Value.(*cacheEntry).data, true
+}
+
+// isForgotten reports whether Forget dropped the chunks of part id (its file changed).
+func (c *Cache) isForgotten(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgotten[id]
+}
+
 // observeDecode counts one decode in the histogram; c.mu must be held.
 func (c *Cache) observeDecode(d time.Duration) {
 	i := 0
@@ -178,6 +208,7 @@ func (c *Cache) add(key chunkKey, data []byte) {
 	}
 	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, data: data})
 	c.bytes += size
+	c.peak = max(c.peak, c.bytes)
 }
 
 // evictOldest drops the least recently used chunk; c.mu is held.

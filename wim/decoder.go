@@ -87,3 +87,42 @@ func safeDecompress(d decoder, dst, src []byte) (err error) {
 	}()
 	return d.Decompress(dst, src)
 }
+
+// prefixDecoder is a decoder that can decode only the first bytes of a chunk (LZMS).
+type prefixDecoder interface {
+	DecompressPrefix(dst, src []byte, size int) (int, error)
+}
+
+// decompressPrefix decodes the first len(dst) bytes of a chunk of size bytes with a pooled
+// decoder and returns how many are final; a format without prefix decoding decodes the
+// whole chunk.
+func (p *decoderPools) decompressPrefix(c Compression, chunkSize int, dst, src []byte, size int) (n int, err error) {
+	pl := p.pool(c, chunkSize)
+	d, _ := pl.Get().(decoder)
+	if d == nil {
+		nd := p.newDecoder
+		if nd == nil {
+			nd = newCodecDecoder
+		}
+		if d, err = nd(c, chunkSize); err != nil {
+			return 0, err
+		}
+	}
+	defer func() {
+		if rec := recover(); rec != nil {
+			n, err = 0, fmt.Errorf("decoder panic: %v", rec)
+			return // dropped, not reused
+		}
+		if err == nil {
+			pl.Put(d)
+		}
+	}()
+	if pd, ok := d.(prefixDecoder); ok {
+		return pd.DecompressPrefix(dst, src, size)
+	}
+	full := make([]byte, size)
+	if err := d.Decompress(full, src); err != nil {
+		return 0, err
+	}
+	return copy(dst, full), nil
+}

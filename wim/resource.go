@@ -31,7 +31,29 @@ type resource struct {
 	once    sync.Once
 	loadErr error
 	offs    []int64 // file offset of each chunk's stored data; len = chunks+1
+
+	// The decoded first bytes of one large chunk whose full decode is under way (see
+	// chunkUpTo), guarded by pmu, which also serialises prefix decodes.
+	pmu    sync.Mutex
+	prefix chunkPrefix
 }
+
+// chunkPrefix is the longest decoded prefix of chunk i so far (final bytes only).
+type chunkPrefix struct {
+	i    int64
+	data []byte
+}
+
+// Prefix decoding: a cold LZMS chunk of at least prefixMinChunk bytes (solid resources:
+// 64 MiB by default, about a second of one core) is first decoded only as far as a read
+// needs, while its full decode runs in the background, as long as the read ends in the
+// chunk's first quarter. Prefixes grow at least twofold (from prefixMinLen), so a reader
+// streaming from the chunk's start costs at most half a chunk of extra decoding. This is
+// what makes the first byte of a transcoded solid image quick.
+const (
+	prefixMinChunk = 4 << 20
+	prefixMinLen   = 256 << 10
+)
 
 func (r *resource) String() string {
 	return fmt.Sprintf("resource at offset %#x (part %d)", r.hdr.Offset, r.part.hdr.Part)
@@ -287,11 +309,11 @@ func (r *resource) readAt(p []byte, off int64, pin *chunkPin) (int, error) {
 		for done < len(p) {
 			pos := off + int64(done)
 			i := pos / r.chunkSize
-			data, err := r.chunkPinned(i, pin)
+			at := pos - i*r.chunkSize
+			data, err := r.chunkPinned(i, min(at+int64(len(p)-done), r.chunkLen(i)), pin)
 			if err != nil {
 				return done, err
 			}
-			at := pos - i*r.chunkSize
 			if at >= int64(len(data)) {
 				return done, fmt.Errorf("%v: chunk %d decoded to %d bytes, short of offset %d", r, i, len(data), at)
 			}
@@ -366,17 +388,18 @@ type chunkPin struct {
 	end  int64
 }
 
-func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
-	if pin != nil && pin.r == r && pin.i == i && pin.data != nil {
+// chunkPinned returns chunk i, or at least its first need bytes (see chunkUpTo).
+func (r *resource) chunkPinned(i, need int64, pin *chunkPin) ([]byte, error) {
+	if pin != nil && pin.r == r && pin.i == i && int64(len(pin.data)) >= need && pin.data != nil {
 		return pin.data, nil
 	}
-	data, err := r.chunk(i)
+	data, err := r.chunkUpTo(i, need)
 	if err != nil {
 		return nil, err
 	}
 	if pin != nil {
 		next := i + 1
-		if next*r.chunkSize < pin.end && r.a.cache.max.Load() >= 3*r.chunkSize {
+		if int64(len(data)) == r.chunkLen(i) && next*r.chunkSize < pin.end && r.a.cache.max.Load() >= 3*r.chunkSize {
 			go r.chunk(next) // errors resurface when the reader gets there
 		}
 		*pin = chunkPin{r: r, i: i, data: data, end: pin.end}
@@ -387,3 +410,56 @@ func (r *resource) chunkPinned(i int64, pin *chunkPin) ([]byte, error) {
 // rawDataOffset is the file offset of an unchunked resource's data (in pipable WIMs too, the
 // resource header points just past the blob header).
 func (r *resource) rawDataOffset() int64 { return r.hdr.Offset }
+
+// chunkUpTo returns chunk i, or a prefix of it holding at least its first need bytes: a
+// cold large LZMS chunk (see prefixMinChunk) is decoded in the background while the read
+// is served from a prefix decode. The slice is shared and must not be modified.
+func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
+	size := r.chunkLen(i)
+	if r.codec != CompressionLZMS || size < prefixMinChunk || need > size/4 || r.a.cache.isForgotten(r.part.id) {
+		return r.chunk(i)
+	}
+	if err := r.loadTable(); err != nil {
+		return nil, err
+	}
+	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
+	if data, ok := r.a.cache.peek(key); ok {
+		return data, nil
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if data, ok := r.a.cache.peek(key); ok {
+		r.prefix = chunkPrefix{}
+		return data, nil
+	}
+	if r.prefix.data != nil && r.prefix.i == i && int64(len(r.prefix.data)) >= need {
+		return r.prefix.data, nil
+	}
+	if r.prefix.data == nil || r.prefix.i != i {
+		go r.chunk(i) // the full decode; later reads find it in the cache (errors resurface there)
+	}
+	n := min(size, max(need+16, prefixMinLen, 2*int64(len(r.prefix.data))))
+	if r.prefix.i != i {
+		n = min(size, max(need+16, prefixMinLen))
+	}
+	start, end := r.chunkSpan(i)
+	scratch := r.a.scratch.get(int(end - start))
+	defer r.a.scratch.put(scratch)
+	src := scratch[:end-start]
+	if _, err := r.part.r.ReadAt(src, start); err != nil {
+		return nil, fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
+	}
+	dst := make([]byte, n)
+	if int64(len(src)) == size {
+		return r.chunk(i) // stored raw: nothing to gain
+	}
+	exact, err := r.a.decoders.decompressPrefix(r.codec, int(r.chunkSize), dst, src, int(size))
+	if err != nil {
+		return nil, fmt.Errorf("%v: %v chunk %d at %#x: %w", r, r.codec, i, start, err)
+	}
+	if int64(exact) < need {
+		return r.chunk(i) // cannot happen (n >= need+16); the full chunk is always right
+	}
+	r.prefix = chunkPrefix{i: i, data: dst[:exact]}
+	return r.prefix.data, nil
+}

@@ -2,27 +2,15 @@ package lzms
 
 import "encoding/binary"
 
-// prob is an adaptive probability entry: the last 64 bits coded with it, how many of
-// them were zeros (the chance of a zero, in 64ths), and that chance clamped to 1..63 as
-// the coder uses it. The clamped value is computed when the entry is updated, off the
-// critical path of the next decode with it.
+// prob is an adaptive probability entry: the last 64 bits coded with it and how many of
+// them were zeros (the chance of a zero, in 64ths, before clamping to 1..63).
 type prob struct {
 	recent uint64
 	zeros  uint32
-	p      uint32
 }
 
 // Initial history 0x0000000055555555: 48 zeros of 64.
-var initialProb = prob{recent: 0x0000000055555555, zeros: 48, p: 48}
-
-// clampedProb maps a zero count to the probability the coder uses (never 0 or 64/64).
-// Indexed by count&127 so that the lookup needs no bounds check. Read-only.
-var clampedProb = func() (t [128]uint32) {
-	for z := range 65 {
-		t[z] = uint32(min(max(z, 1), 63))
-	}
-	return t
-}()
+var initialProb = prob{recent: 0x0000000055555555, zeros: 48}
 
 // rangeDecoder is the forward bitstream: range, code and the byte index of the next word.
 // It is passed and returned by value so that the compiler keeps it in registers.
@@ -48,7 +36,10 @@ func (r rangeDecoder) normalize(src []byte) rangeDecoder {
 
 // bit decodes one bit with entry p (range normalised) and updates p.
 func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
-	bound := (r.rng >> 6) * p.p
+	// The coder never uses 0 or 64 (of 64): clamp to 1..63 with arithmetic, not a table
+	// load, since the next decision often uses the same entry.
+	z := p.zeros
+	bound := (r.rng >> 6) * (z - z>>6 + (z-1)>>31)
 	var bit uint32
 	if r.code >= bound {
 		r.rng -= bound
@@ -58,10 +49,8 @@ func (r rangeDecoder) bit(p *prob) (rangeDecoder, uint32) {
 		r.rng = bound
 	}
 	h := p.recent
-	z := p.zeros + uint32(h>>63) - bit
 	p.recent = h<<1 | uint64(bit)
-	p.zeros = z
-	p.p = clampedProb[z&127]
+	p.zeros = z + uint32(h>>63) - bit
 	return r, bit
 }
 
@@ -157,6 +146,7 @@ type state struct {
 	x86      x86Undo
 
 	dst, in []byte
+	size    int // the whole chunk's size: len(dst), or more when decoding a prefix
 	pad     [8]byte
 	err     error
 }
@@ -216,8 +206,14 @@ func (s *state) reset(outSize int) {
 // data is in[start:]; start is 0 except for chunks under 8 bytes, which Decompress
 // zero-pads in front to 8 bytes for the bit reader.
 func (s *state) decode(dst, in []byte, start int) error {
-	s.reset(len(dst))
-	s.dst, s.in = dst, in
+	return s.decodePrefix(dst, in, start, len(dst))
+}
+
+// decodePrefix decodes the first len(dst) bytes of a chunk of size bytes: the items are
+// checked against the whole chunk (a match may run past dst's end; it is cut there).
+func (s *state) decodePrefix(dst, in []byte, start, size int) error {
+	s.reset(size)
+	s.dst, s.in, s.size = dst, in, size
 	defer func() { s.dst, s.in = nil, nil }()
 
 	rd := rangeDecoder{
@@ -264,6 +260,7 @@ func (s *state) decode(dst, in []byte, start int) error {
 func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint32) (int, rangeDecoder, bitReader, uint32) {
 	dst, in := s.dst, s.in
 	in = in[:len(in):len(in)] // cap == len: one register less in the loop
+	until := s.literal.until  // in a register, not decremented in memory per literal
 	for pos < len(dst) {
 		var bit uint32
 		rd, bit = rd.normalize(in).bit(&s.mainProbs[mainState&15])
@@ -279,10 +276,11 @@ func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint3
 		dst[pos] = byte(sym)
 		pos++
 		s.litFreqs[sym]++
-		if s.literal.until--; s.literal.until == 0 {
+		if until--; until == 0 {
 			break
 		}
 	}
+	s.literal.until = until
 	return pos, rd, br, mainState
 }
 
@@ -354,8 +352,11 @@ func (s *state) deltaMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder
 	}
 	offset := int(uint32(pair)) << power
 	if int(length) > len(dst)-pos {
-		s.err = corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
-		return rd, br, pos, false
+		if int(length) > s.size-pos {
+			s.err = corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
+			return rd, br, pos, false
+		}
+		length = uint32(len(dst) - pos) // a prefix ends inside this match
 	}
 	copyDelta(dst, pos, offset, span, int(length))
 	pos += int(length)
@@ -419,8 +420,11 @@ func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, b
 	}
 	length := lengthSlots.base[lslot] + lextra
 	if int(length) > len(dst)-pos {
-		s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, len(dst))
-		return rd, br, pos, false
+		if int(length) > s.size-pos {
+			s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
+			return rd, br, pos, false
+		}
+		length = uint32(len(dst) - pos) // a prefix ends inside this match
 	}
 	if int(offset) > pos {
 		s.err = corrupt("match offset %d exceeds position %d", offset, pos)

@@ -42,6 +42,23 @@ func FuzzDecompress(f *testing.F) {
 		if err != nil && !strings.HasPrefix(err.Error(), "lzms: ") {
 			t.Fatalf("error without package prefix: %v", err)
 		}
+		// A prefix decode must not panic either, and must agree with an accepted chunk.
+		for _, k := range []int{n / 2, n - 1, n*3/4 + 20} {
+			if k < 0 || k > n {
+				continue
+			}
+			pre := make([]byte, k)
+			exact, perr := d.DecompressPrefix(pre, src, n)
+			if perr != nil && !strings.HasPrefix(perr.Error(), "lzms: ") {
+				t.Fatalf("prefix error without package prefix: %v", perr)
+			}
+			if err == nil && perr == nil && !bytes.Equal(pre[:exact], got[:exact]) {
+				t.Fatalf("prefix of %d (%d exact) differs from the full decode at byte %d", k, exact, firstDiff(pre[:exact], got[:exact]))
+			}
+			if err == nil && perr != nil && !strings.Contains(perr.Error(), "overrun") {
+				t.Fatalf("prefix of %d of an accepted chunk failed: %v", k, perr)
+			}
+		}
 		// wimlib's behaviour for 1- and 2-byte chunks (0 or 1 offset slots) is undefined.
 		if ref == nil || n < 3 {
 			return

@@ -108,6 +108,42 @@ func (d *Decoder) Decompress(dst, src []byte) error {
 	return nil
 }
 
+// x86Reach is how far past a position the x86 filter looks: the bytes of a decoded prefix
+// are final except its last x86Reach, which depend on bytes after the prefix.
+const x86Reach = 16
+
+// DecompressPrefix decodes only the first bytes of a chunk of size uncompressed bytes: the
+// items that produce dst's len(dst) <= size bytes, checked as in a full decode, and the x86
+// filter over them. It returns how many bytes at the front of dst are final: len(dst) when
+// it is the whole chunk, else len(dst)-16 (the filter at a position looks up to 16 bytes
+// further). Its cost is proportional to len(dst), so a reader of a chunk's first bytes need
+// not wait for a whole 64 MiB solid chunk. A prefix decode does not see the whole
+// compressed chunk, so truncation past the prefix goes unnoticed (a full decode reports it).
+func (d *Decoder) DecompressPrefix(dst, src []byte, size int) (int, error) {
+	switch {
+	case size < 1 || size > d.chunkSize:
+		return 0, fmt.Errorf("lzms: chunk of %d bytes out of range 1..%d", size, d.chunkSize)
+	case len(dst) > size:
+		return 0, fmt.Errorf("lzms: prefix of %d bytes is longer than the chunk (%d)", len(dst), size)
+	case len(dst) == size:
+		return size, d.Decompress(dst, src)
+	case len(dst) == 0:
+		return 0, nil
+	case len(src) < 8 || len(src)%2 != 0:
+		// Tiny or odd chunks are never worth a prefix: decode them whole.
+		full := make([]byte, size)
+		if err := d.Decompress(full, src); err != nil {
+			return 0, err
+		}
+		return copy(dst, full), nil
+	}
+	if err := d.s.decodePrefix(dst, src, 0, size); err != nil {
+		return 0, err
+	}
+	d.s.x86.undo(dst)
+	return max(0, len(dst)-x86Reach), nil
+}
+
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }

@@ -323,3 +323,70 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("Decompress allocates %.1f times per call", allocs)
 	}
 }
+
+// TestDecompressPrefix decodes the first bytes of real chunks: the bytes it calls final
+// must be the chunk's, for every prefix length, and a hostile prefix gives an error.
+func TestDecompressPrefix(t *testing.T) {
+	d, err := NewDecoder(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type chunk struct {
+		name string
+		src  []byte
+		raw  []byte
+	}
+	var chunks []chunk
+	for _, name := range []string{"wimlib-binary-3000", "wimlib-text-3000", "wimlib-zeros-3000"} {
+		src, n := seedChunk(t, name)
+		raw := make([]byte, n)
+		if err := d.Decompress(raw, src); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		chunks = append(chunks, chunk{name, src, raw})
+	}
+	if wimlibc.Available() {
+		for _, kind := range []string{"binary", "int32ramp", "mixed"} {
+			raw := sample(t, kind, 1<<20, 21)
+			if c, ok := compressed(t, 1<<20, raw, "prefix/"+kind); ok {
+				chunks = append(chunks, chunk{kind + "-1MiB", c, raw})
+			}
+		}
+	}
+	for _, c := range chunks {
+		n := len(c.raw)
+		for _, k := range []int{0, 1, 16, 17, 100, n / 3, n / 2, n - 17, n - 16, n - 1, n} {
+			if k < 0 || k > n {
+				continue
+			}
+			dst := make([]byte, k)
+			exact, err := d.DecompressPrefix(dst, c.src, n)
+			if err != nil {
+				t.Fatalf("%s: prefix %d of %d: %v", c.name, k, n, err)
+			}
+			if want := max(0, k-16); k == n && exact != n || k < n && exact != want {
+				t.Fatalf("%s: prefix %d of %d: %d bytes final, want %d", c.name, k, n, exact, want)
+			}
+			if i := firstDiff(dst[:exact], c.raw[:exact]); i >= 0 {
+				t.Fatalf("%s: prefix %d of %d differs at byte %d", c.name, k, n, i)
+			}
+		}
+	}
+	good, n := seedChunk(t, "wimlib-text-3000")
+	for _, c := range []struct {
+		name      string
+		dst, size int
+		src       []byte
+		want      string
+	}{
+		{"longer than chunk", n + 1, n, good, "longer than the chunk"},
+		{"chunk beyond decoder", 10, 2 << 20, good, "out of range"},
+		{"truncated", n / 2, n, good[:64], ""},
+		{"garbage", 500, 1000, bytes.Repeat([]byte{0xff}, 64), ""},
+	} {
+		_, err := d.DecompressPrefix(make([]byte, c.dst), c.src, c.size)
+		if err == nil || !strings.HasPrefix(err.Error(), "lzms: ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want an lzms error naming %q", c.name, err, c.want)
+		}
+	}
+}
