@@ -32,6 +32,11 @@ type sbScenario struct {
 	// secureBoot is the config's secure_boot value ("" = the key is left out).
 	secureBoot string
 	httpBoot   bool
+	// siteNextServer: the site's DHCP server names pxewim as next-server (siaddr) in its
+	// ACK (dnsmasq: dhcp-boot=,pxewim,ADDR, no file name). Debian's signed GRUB 2.06 configures
+	// its network from the firmware's DHCP ACK alone, not the proxy offer, and looks for
+	// grub.cfg at that ACK's siaddr (dnsmasq puts its own address there by default).
+	siteNextServer bool
 }
 
 func (sc sbScenario) mac() string {
@@ -106,6 +111,9 @@ func runSecureBoot(t *testing.T, sc sbScenario, marker string, failOn []string) 
 		site.Range = fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199))
 		site.Router = lab.DHCPIP.String()
 	}
+	if sc.siteNextServer {
+		site.Extra = append(site.Extra, "dhcp-boot=,pxewim,"+lab.SrvIP.String())
+	}
 	if _, err := site.Start(ctx, lab.DHCP); err != nil {
 		t.Fatal(err)
 	}
@@ -159,9 +167,12 @@ func wantNoIPXE(t *testing.T, r *sbRun, mac string) {
 }
 
 // TestSecureBootShimGRUBProxyOVMF: proxy mode, Secure Boot with Microsoft's keys: shim -> GRUB
-// -> the signed Debian kernel and the initramfs from inside tools.wim -> the marker.
+// -> the signed Debian kernel and the initramfs from inside tools.wim -> the marker. The site's
+// DHCP server names pxewim as next-server (see siteNextServer): without it GRUB asks the site
+// server for its grub.cfg and stops at its prompt.
 func TestSecureBootShimGRUBProxyOVMF(t *testing.T) {
-	runShimGRUB(t, sbScenario{name: "sb-proxy-shim", mode: "proxy", subnet: "10.77.61", vars: testenv.OVMFVarsMS, secureBoot: "  mode: shim\n"})
+	runShimGRUB(t, sbScenario{name: "sb-proxy-shim", mode: "proxy", subnet: "10.77.61", vars: testenv.OVMFVarsMS,
+		secureBoot: "  mode: shim\n", siteNextServer: true})
 }
 
 // TestSecureBootShimGRUBFullOVMF: the same with pxewim as the only DHCPv4 server.
