@@ -4,7 +4,6 @@ import (
 	"github.com/pxewim/pxewim/internal/ipxetok"
 	"strings"
 	"testing"
-
 )
 
 func imageURL(r Ref) (string, error) { return "http://10.0.0.1/files/" + r.String(), nil }

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
 )
 
 // hostileNames are names an attacker (or an unlucky admin) can give a file, a WIM image, a

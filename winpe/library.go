@@ -92,13 +92,21 @@ type Set struct {
 
 // Bind binds pol's winpe entries to the library: store is where their images are opened from,
 // storeID names it (two stores with one name hold the same files), snap is the catalog's
-// snapshot of it (nil: unknown; each image is then looked up once, on first use). Nothing is
-// opened yet: an entry opens its source (or finds it open) on first use. The returned Set's
-// Policy is pol with the Set as its WinPE library.
+// snapshot of it (nil: unknown; each image is then looked up once, here). Each entry's key is
+// computed now (injected store files are looked up once, here) and its source held, so a
+// source the previous state opened stays open; nothing new is opened yet: an entry opens its
+// source on first use. The returned Set's Policy is pol with the Set as its WinPE library.
 func (l *Library) Bind(pol *boot.Policy, store fs.FS, storeID string, snap *catalog.Snapshot) *Set {
 	s := &Set{lib: l, store: store, storeID: storeID, snap: snap, entries: map[string]*entry{}}
 	for _, w := range pol.WinPEEntries() {
-		s.entries[strings.ToLower(w.Name())] = &entry{set: s, spec: w}
+		e := &entry{set: s, spec: w}
+		// The key now, so that a source the previous state holds is held by this one before
+		// that state retires (a reload opens nothing again). An image the snapshot lacks and
+		// the store cannot stat now is bound on first use instead.
+		if k, err := e.key(); err == nil {
+			e.src = l.hold(k, w)
+		}
+		s.entries[strings.ToLower(w.Name())] = e
 	}
 	s.pol = pol.WithWinPE(s)
 	return s
@@ -210,7 +218,7 @@ func (e *entry) source() (*source, *opened, error) {
 }
 
 // key is what the entry's source is built from, as this Set's snapshot says (or, for what the
-// snapshot does not hold, as the store says now: looked up once per Set).
+// snapshot does not hold, as the store says now: looked up when the Set is bound).
 func (e *entry) key() (key, error) {
 	w, s := e.spec, e.set
 	k := key{store: s.storeID, image: strings.ToLower(w.Image), index: w.Index, transcode: w.Transcode}
