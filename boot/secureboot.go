@@ -89,6 +89,11 @@ func (p *Policy) secureBootDecision(c Client, base string) (Decision, bool) {
 		return Decision{}, false
 	}
 	if c.HTTPBoot {
+		if file == SecureBootDir+"/"+SecureBootShimName {
+			// GRUB started over HTTP has its prefix on (http,SERVER), and Debian's signed
+			// grubnetx64 has no http module built in; under Secure Boot it may not load one.
+			return Decision{NoBoot: true, Reason: "UEFI HTTP Boot under Secure Boot: Debian's signed netboot GRUB cannot read files over HTTP (no built-in http module); use PXE, or secure_boot: ipxe with a signed iPXE"}, true
+		}
 		return Decision{BootFile: base + "/files/" + file, Reason: why + " over HTTP"}, true
 	}
 	return Decision{BootFile: file, Reason: why}, true

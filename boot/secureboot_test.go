@@ -128,8 +128,8 @@ func TestSecureBootDecide(t *testing.T) {
 	}
 	hb := sbClient("52:54:00:12:34:56", 16)
 	hb.HTTPBoot = true
-	if d := p.Decide(hb, srv); d.BootFile != "http://10.0.0.1/files/secureboot/shimx64.efi" {
-		t.Errorf("HTTP Boot: %+v", d)
+	if d := p.Decide(hb, srv); !d.NoBoot || !strings.Contains(d.Reason, "http module") {
+		t.Errorf("HTTP Boot under shim: %+v, want no boot file and why", d)
 	}
 	ipxe := sbClient("52:54:00:12:34:56", 7)
 	ipxe.IPXE = true
@@ -139,6 +139,9 @@ func TestSecureBootDecide(t *testing.T) {
 	signed := mustPolicy(t, "secure_boot: {mode: ipxe, ipxe: /srv/signed/ipxe.efi}\n")
 	if d := signed.Decide(sbClient("52:54:00:12:34:56", 7), srv); d.BootFile != "secureboot/ipxe.efi" {
 		t.Errorf("site-signed iPXE: %+v", d)
+	}
+	if d := signed.Decide(hb, srv); d.BootFile != "http://10.0.0.1:8080/files/secureboot/ipxe.efi" {
+		t.Errorf("site-signed iPXE over HTTP Boot: %+v", d)
 	}
 	if d := mustPolicy(t, "listen: {http: ':80'}\n").Decide(sbClient("52:54:00:12:34:56", 7), srv); d.BootFile != "ipxe/snponly.efi" {
 		t.Errorf("secure_boot unset: %+v", d)

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +39,10 @@ type sbScenario struct {
 	// its network from the firmware's DHCP ACK alone, not the proxy offer, and looks for
 	// grub.cfg at that ACK's siaddr (dnsmasq puts its own address there by default).
 	siteNextServer bool
+	// extraStore are more store files (name -> host file, copied); kernelWIM is the WIM the
+	// rescue entry boots from ("" = tools.wim).
+	extraStore map[string]string
+	kernelWIM  string
 }
 
 func (sc sbScenario) mac() string {
@@ -67,10 +73,10 @@ entries:
   - name: rescue
     title: "Rescue Linux from tools.wim"
     linux:
-      kernel: tools.wim:1/boot/vmlinuz
-      initrd: [tools.wim:1/boot/initrd]
+      kernel: %[2]s:1/boot/vmlinuz
+      initrd: [%[2]s:1/boot/initrd]
       cmdline: "console=ttyS0 pxewim.e2e=%[1]s"
-`, sc.name)
+`, sc.name, map[bool]string{true: "tools.wim", false: sc.kernelWIM}[sc.kernelWIM == ""])
 	return b.String()
 }
 
@@ -106,6 +112,15 @@ func runSecureBoot(t *testing.T, sc sbScenario, marker string, failOn []string) 
 	dir := runDir(t)
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
 	store := storeWith(t, dir, a)
+	for name, host := range sc.extraStore {
+		b, err := os.ReadFile(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(store, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	site := &testenv.Dnsmasq{Dir: dir, Name: "site-dnsmasq", Interface: lab.DHCPIf, RA: true}
 	if sc.mode == "proxy" {
 		site.Range = fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199))
@@ -243,5 +258,75 @@ func TestSecureBootRefusesUnsignedIPXEOVMF(t *testing.T) {
 	}
 	if strings.Contains(r.res.Serial, "iPXE") {
 		t.Errorf("iPXE ran under Secure Boot")
+	}
+}
+
+// TestSecureBootSiteSignedIPXEOVMF: a site's own signed iPXE as the UEFI loader (secure_boot:
+// ipxe). The firmware's db holds Debian's snakeoil key (OVMF_VARS_4M.snakeoil.fd); the test
+// signs Debian's snponly.efi and the cloud kernel with it (sbsign), as a site signs with its own
+// db key, and puts the kernel into a WIM. iPXE runs, fetches pxewim's script and boots the linux
+// entry from inside the WIM as it does without Secure Boot.
+func TestSecureBootSiteSignedIPXEOVMF(t *testing.T) {
+	sc := sbScenario{name: "sb-site-ipxe", mode: "full", subnet: "10.77.64", vars: testenv.OVMFVarsSnakeoil}
+	requireSecureBootLab(t, sc.vars)
+	requireTool(t, "sbsign", "sbsigntool")
+	requireTool(t, "wimlib-imagex", "wimtools")
+	testenv.RequireFiles(t, "ovmf", testenv.SnakeoilKey, testenv.SnakeoilCert)
+	a := mustAssets(t)
+	requireTool(t, "openssl", "openssl")
+	signDir := t.TempDir()
+	// Debian's snakeoil key is encrypted with the passphrase "snakeoil" (ovmf's README.Debian);
+	// sbsign cannot take one.
+	key := filepath.Join(signDir, "snakeoil.key")
+	if b, err := exec.Command("openssl", "pkey", "-in", testenv.SnakeoilKey, "-passin", "pass:snakeoil", "-out", key).CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkey: %v: %s", err, b)
+	}
+	sign := func(in, out string) {
+		t.Helper()
+		if b, err := exec.Command("sbsign", "--key", key, "--cert", testenv.SnakeoilCert, "--output", out, in).CombinedOutput(); err != nil {
+			t.Fatalf("sbsign %s: %v: %s", in, err, b)
+		}
+	}
+	signedIPXE := filepath.Join(signDir, "ipxe-site-signed.efi")
+	sign(filepath.Join(testenv.IPXEDir, "snponly.efi"), signedIPXE)
+	tree := filepath.Join(signDir, "tree", "boot")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sign(a.Kernel, filepath.Join(tree, "vmlinuz"))
+	initrd, err := os.ReadFile(a.Initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "initrd"), initrd, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	siteWIM := filepath.Join(signDir, "site.wim")
+	if b, err := exec.Command("wimlib-imagex", "capture", filepath.Dir(tree), siteWIM, "site", "--compress=LZX").CombinedOutput(); err != nil {
+		t.Fatalf("wimlib-imagex capture: %v: %s", err, b)
+	}
+	sc.secureBoot = "  mode: ipxe\n  ipxe: " + signedIPXE + "\n"
+	sc.extraStore = map[string]string{"site.wim": siteWIM}
+	sc.kernelWIM = "site.wim"
+	r := runSecureBoot(t, sc, testenv.Marker, append(testenv.FatalConsoleLines(), "Access Denied", "Security Violation"))
+	if r.err != nil {
+		r.fatal(t)
+	}
+	for _, want := range []string{"iPXE", "Secure boot enabled", "pxewim: booting Rescue Linux from tools.wim"} {
+		if !strings.Contains(r.res.Serial, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if n, want := tftpSent(r.recs, "secureboot/ipxe.efi"), fileSize(t, signedIPXE); n != want {
+		t.Errorf("TFTP secureboot/ipxe.efi: sent %d bytes, want %d", n, want)
+	}
+	if err := r.a.CheckInitramfsReport(r.res.MarkerLine); err != nil {
+		t.Error(err)
+	}
+	for _, rec := range filterLog(r.recs, "dhcp decision", func(rec logRecord) bool { return strings.EqualFold(rec.str("mac"), sc.mac()) }) {
+		t.Logf("decision: ipxe=%v file=%s reason=%s", rec["ipxe"], rec.str("file"), rec.str("reason"))
+		if strings.Contains(rec.str("file"), "snponly") {
+			t.Errorf("the unsigned iPXE was offered: %s", rec)
+		}
 	}
 }
