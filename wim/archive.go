@@ -85,6 +85,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Archive, error) {
 	a.decoders.newDecoder = opts.newDecoder
 	if a.cache == nil {
 		a.cache = NewCache(DefaultCacheSize)
+		privateCaches.Add(1)
 	}
 	first, err := a.openPart(r, size)
 	if err != nil {
