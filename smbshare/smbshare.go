@@ -44,8 +44,9 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	// Dir is the state folder (absolute; created 0700). It holds smb.conf and everything
-	// Samba writes.
+	// Dir is the state folder (absolute; made 0755, its private folder 0700). It holds
+	// smb.conf and everything Samba writes. The folders above it must let the accounts' unix
+	// users through.
 	Dir string
 	// Port is the TCP port smbd listens on (Windows' net use only talks to 445).
 	Port int
@@ -139,7 +140,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smbshare: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	// smbd's per-connection processes run with the account's unix user as effective uid for
+	// much of their work, and reach the lock folder (share modes, g_lock, messaging) then: the
+	// state folder must let that user through (0755; with 0700 concurrent opens of one file
+	// fail with NT_STATUS_INVALID_PARAMETER at close, found by the two-client test). Secrets
+	// stay in the 0700 private folder.
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("smbshare: state folder: %w", err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("smbshare: state folder: %w", err)
 	}
 	for _, d := range stateDirs(cfg.Dir) {

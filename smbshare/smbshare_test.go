@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -134,6 +135,27 @@ func TestShareReadsAndRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(o, c.want) {
 			t.Errorf("%s %q: err %v, want %s:\n%s", c.proto, strings.Split(c.creds, "%")[0], err, c.want, o)
 		}
+	}
+	// Three clients at once, twice: each reads the file byte-exact and closes it cleanly (a
+	// state folder smbd's per-user processes cannot enter broke closes of concurrent opens).
+	for round := range 2 {
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p := filepath.Join(t.TempDir(), "c.wim")
+				o, err := f.smbclient(t, "SMB3", "pxewim%Corr3ct-Horse-Battery", "get sources\\install.wim "+p)
+				if err != nil {
+					t.Errorf("round %d client %d: %v\n%s", round, i, err, o)
+					return
+				}
+				if got, _ := os.ReadFile(p); !bytes.Equal(got, f.data) {
+					t.Errorf("round %d client %d: content differs", round, i)
+				}
+			}()
+		}
+		wg.Wait()
 	}
 	src := filepath.Join(t.TempDir(), "x.txt")
 	os.WriteFile(src, []byte("x"), 0o644)
