@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -32,6 +34,13 @@ type v6scenario struct {
 	mode     string // proxy | full
 	subnet   string // the lab's IPv4 /24 (unused by the clients), which also names fd77:N::/64
 	httpBoot bool
+	// dualStack: the site hands out IPv4 too and pxewim runs DHCPv4 proxy beside DHCPv6 proxy;
+	// OVMF keeps its default order (PXEv4 first).
+	dualStack bool
+	// winpe: the menu's default is a winpe entry (boot.wim built by wimlib, the wimboot.efi
+	// stand-in as tools/wimboot); the run ends when the stand-in has read every file iPXE
+	// handed it, boot.wim included, all fetched over IPv6.
+	winpe bool
 }
 
 func TestIPv6ProxyOVMFPXE(t *testing.T) {
@@ -40,6 +49,21 @@ func TestIPv6ProxyOVMFPXE(t *testing.T) {
 
 func TestIPv6ProxyOVMFHTTPBoot(t *testing.T) {
 	runV6Scenario(t, v6scenario{name: "ipv6-proxy-ovmf-httpboot", mode: "proxy", subnet: "10.77.82", httpBoot: true})
+}
+
+// TestDualStackOVMFPXE: IPv4 and IPv6 on the link, both DHCP servers of pxewim in proxy
+// mode. OVMF boots PXEv4 first (its default order); iPXE then configures IPv4 and IPv6 (the
+// site gives it an IPv6 address and the script URL over DHCPv6 too) and boots the menu.
+func TestDualStackOVMFPXE(t *testing.T) {
+	runV6Scenario(t, v6scenario{name: "dualstack-ovmf-pxe", mode: "proxy", subnet: "10.77.84", dualStack: true})
+}
+
+// TestIPv6WinPEOVMFPXE: OVMF PXEv6 (proxy) -> iPXE -> a winpe entry: pxewim's wimboot script
+// over IPv6, and the wimboot.efi stand-in reads bootmgfw.efi, BCD, boot.sdi and boot.wim as
+// pxewim served them (compared with wimlib-imagex's extraction and a curl of the served
+// boot.wim over IPv6).
+func TestIPv6WinPEOVMFPXE(t *testing.T) {
+	runV6Scenario(t, v6scenario{name: "ipv6-winpe-ovmf-pxe", mode: "proxy", subnet: "10.77.85", winpe: true})
 }
 
 // TestIPv6FullOVMFPXE: pxewim is the only DHCPv6 server (dhcp.v6 full); dnsmasq sends router
@@ -59,11 +83,11 @@ listen:
   http: ":80"
   tftp: ":69"
 dhcp:
-  mode: off
+  mode: %s
   interfaces: [%s]
   v6:
     mode: %s
-`, store, lab.Bridge, sc.mode)
+`, store, map[bool]string{true: "proxy", false: "off"}[sc.dualStack], lab.Bridge, sc.mode)
 	if sc.mode == "full" {
 		p := lab.SrvIP6.As16()
 		lo, hi := p, p
@@ -78,7 +102,7 @@ dhcp:
 menu:
   title: "pxewim e2e %s"
   timeout: 1s
-  default: rescue
+  default: %s
 entries:
   - name: rescue
     title: "Rescue Linux from tools.wim"
@@ -86,7 +110,16 @@ entries:
       kernel: tools.wim:1/boot/vmlinuz
       initrd: [tools.wim:1/boot/initrd]
       cmdline: "console=ttyS0 pxewim.e2e=%s"
-`, testenv.IPXEDir, sc.name, sc.name)
+`, testenv.IPXEDir, sc.name, map[bool]string{true: "pe", false: "rescue"}[sc.winpe], sc.name)
+	if sc.winpe {
+		b.WriteString(`  - name: pe
+    title: WinPE over IPv6
+    winpe:
+      image: boot.wim
+winpe:
+  wimboot: tools/wimboot
+`)
+	}
 	return b.String()
 }
 
@@ -101,6 +134,17 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 	dir := runDir(t)
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
 	store := storeWith(t, dir, assets)
+	var standin []byte
+	if sc.winpe {
+		standin = testenv.WimbootEFIStandIn(t) // skips without gcc or gnu-efi
+		testenv.BuildWinPE(t, filepath.Join(store, "boot.wim"), []testenv.WinPEImage{{Name: "Microsoft Windows PE (amd64)"}}, "--compress=LZX")
+		if err := os.MkdirAll(filepath.Join(store, "tools"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(store, "tools", "wimboot"), standin, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	prefix := netip.PrefixFrom(lab.SrvIP6, 64).Masked()
 
 	// The site: RA with the M flag and the prefix on-link. In proxy mode it also hands out
@@ -128,17 +172,24 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 			"dhcp-host=id:00:00:00:00,["+netip.AddrFrom16(one).String()+"]", // never a real client's
 			"dhcp-ignore=tag:!known")
 	}
+	if sc.dualStack {
+		site.Range = fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199))
+		site.Router = lab.DHCPIP.String()
+	}
 	if _, err := site.Start(ctx, lab.DHCP); err != nil {
 		t.Fatal(err)
 	}
 	siteLL := linkLocal(t, lab.DHCP, lab.DHCPIf)
 	capture := startCapture(t, ctx, lab, dir)
-	d := startPxewim6(t, ctx, lab, dir, sc.config(lab, store, dir))
+	d := startPxewim6(t, ctx, lab, dir, sc.config(lab, store, dir), sc.dualStack)
 
 	vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(),
 		FwCfg: []testenv.FwCfg{{Name: "opt/org.tianocore/IPv4PXESupport", Value: "n"}}}
-	if sc.httpBoot {
+	switch {
+	case sc.httpBoot:
 		vm.FwCfg = testenv.HTTPBootOnly()
+	case sc.dualStack:
+		vm.FwCfg = nil
 	}
 	vm.Name, vm.MAC, vm.Dir = sc.name, sc.mac(), dir
 	vm.FailOn = append(testenv.FatalConsoleLines(), "iPXE>")
@@ -148,7 +199,27 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 		// expected.
 		vm.FailOn = slices.DeleteFunc(vm.FailOn, func(s string) bool { return s == "BdsDxe: failed to load" })
 	}
-	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, 2*vmTimeout)
+	marker := testenv.Marker
+	if sc.winpe {
+		marker = testenv.EFIStandInDone
+		vm.FailOn = append(vm.FailOn, "pxewim: boot failed")
+	}
+	res, vmErr := testenv.RunVM(ctx, lab.Srv, vm, marker, 2*vmTimeout)
+	served := filepath.Join(dir, "served-boot.wim")
+	if sc.winpe && vmErr == nil {
+		// Fetch boot.wim again, over IPv6, at the path the client used, while pxewim runs.
+		for _, rec := range filterLog(readLog(t, d.logPath), "http request", func(r logRecord) bool {
+			st, _ := r.num("status")
+			return st == 200 && strings.HasSuffix(r.str("path"), "/boot.wim")
+		}) {
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			if out, err := lab.Srv.Exec(cctx, "curl", "-g", "-sSf", "-o", served, fmt.Sprintf("http://[%s]%s", lab.SrvIP6, rec.str("path"))); err != nil {
+				t.Errorf("curl boot.wim over IPv6: %v %s", err, out)
+			}
+			cancel()
+			break
+		}
+	}
 	var pkts []packet6
 	if capture != nil {
 		stopCapture(t, capture)
@@ -159,23 +230,97 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 	if vmErr != nil {
 		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s\nsite dnsmasq log (last 30 lines):\n%s", vmErr, dumpLog(recs, 50), testenv.Tail(site.Log(), 30))
 	}
-	if !strings.Contains(res.Serial, "pxewim: booting Rescue Linux") || !strings.Contains(res.MarkerLine, "pxewim.e2e="+sc.name) {
-		t.Errorf("not the config's rescue entry: %q", res.MarkerLine)
-	}
-	if err := assets.CheckInitramfsReport(res.MarkerLine); err != nil {
-		t.Error(err)
+	if sc.winpe {
+		checkStandIn6(t, res, filepath.Join(store, "boot.wim"), served)
+	} else {
+		if !strings.Contains(res.Serial, "pxewim: booting Rescue Linux") || !strings.Contains(res.MarkerLine, "pxewim.e2e="+sc.name) {
+			t.Errorf("not the config's rescue entry: %q", res.MarkerLine)
+		}
+		if err := assets.CheckInitramfsReport(res.MarkerLine); err != nil {
+			t.Error(err)
+		}
 	}
 	if !sc.httpBoot {
 		wantTFTPSent(t, recs, "ipxe/snponly.efi", fileSize(t, filepath.Join(testenv.IPXEDir, "snponly.efi")))
 	}
 	wantNoErrorLogs(t, recs)
-	if capture != nil {
+	switch {
+	case capture == nil:
+	case sc.dualStack:
+		checkDualStack(t, pkts, recs, siteLL, prefix)
+	default:
 		checkV6Exchanges(t, sc, pkts, siteLL, prefix, lab.SrvIP6)
 	}
 }
 
+// checkStandIn6: the wimboot.efi stand-in read bootmgfw.efi, BCD and boot.sdi with the bytes of
+// the source image and boot.wim with the bytes pxewim serves.
+func checkStandIn6(t *testing.T, res *testenv.VMResult, src, served string) {
+	t.Helper()
+	if !strings.Contains(res.Serial, "pxewim: booting WinPE over IPv6") {
+		t.Errorf("console lacks the entry's \"booting WinPE over IPv6\" line")
+	}
+	rep, err := testenv.ParseEFIStandIn(res.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Done || len(rep.Errors) > 0 {
+		t.Fatalf("stand-in did not read every file (errors %q):\n%s", rep.Errors, testenv.Tail(res.Serial, 30))
+	}
+	wim, err := os.ReadFile(served)
+	if err != nil {
+		t.Fatalf("boot.wim as served: %v", err)
+	}
+	want := map[string][]byte{
+		"bootmgfw.efi": testenv.WimExtract(t, src, 1, "Windows/Boot/EFI/bootmgfw.efi"),
+		"BCD":          testenv.WimExtract(t, src, 1, "Windows/Boot/DVD/EFI/BCD"),
+		"boot.sdi":     testenv.WimExtract(t, src, 1, "Windows/Boot/DVD/EFI/boot.sdi"),
+		"boot.wim":     wim,
+	}
+	for name, b := range want {
+		sum := sha1.Sum(b)
+		got, ok := rep.ByName(name)
+		switch {
+		case !ok:
+			t.Errorf("%s: not among the files iPXE handed the stand-in", name)
+		case got.Size != int64(len(b)) || got.SHA1 != hex.EncodeToString(sum[:]):
+			t.Errorf("%s: the stand-in read %d bytes, SHA-1 %s; want %d bytes, %x", name, got.Size, got.SHA1, len(b), sum)
+		default:
+			t.Logf("stand-in read %-12s %9d bytes, as served", name, got.Size)
+		}
+	}
+}
+
+// checkDualStack: the firmware took pxewim's DHCPv4 proxy answer (the log's decision for the
+// PXE client), and iPXE also configured IPv6: it got an address in the lab prefix from the site
+// over DHCPv6, which pxewim's DHCPv6 proxy (running beside its DHCPv4) did not disturb.
+func checkDualStack(t *testing.T, pkts []packet6, recs []logRecord, siteLL netip.Addr, prefix netip.Prefix) {
+	t.Helper()
+	v4 := filterLog(recs, "dhcp decision", func(r logRecord) bool { return r.str("firmware") == "efi64" && r.str("file") != "" })
+	if len(v4) == 0 {
+		t.Error("no DHCP decision for the UEFI client in pxewim's log")
+	}
+	var got netip.Addr
+	for _, m := range dhcp6Messages(pkts) {
+		if m.Src.Addr() != siteLL || m.msg.MessageType != dhcpv6.MessageTypeReply {
+			continue
+		}
+		if ia := m.msg.Options.OneIANA(); ia != nil && ia.Options.OneAddress() != nil {
+			got, _ = netip.AddrFromSlice(ia.Options.OneAddress().IPv6Addr)
+		}
+	}
+	if !prefix.Contains(got.Unmap()) {
+		t.Errorf("no DHCPv6 address in %v from the site on the wire (got %v): iPXE did not configure IPv6", prefix, got)
+	}
+	for _, m := range dhcp6Messages(pkts) {
+		if m.Src.Port() == 547 && m.Src.Addr() != siteLL && m.msg.Options.OneIANA() != nil {
+			t.Errorf("pxewim's DHCPv6 proxy sent an IA_NA: %v", m.msg)
+		}
+	}
+}
+
 // startPxewim6 runs `pxewim serve` with dhcp.v6 in lab.Srv and waits for 547, 69 and 80.
-func startPxewim6(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, cfg string) *daemon {
+func startPxewim6(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, cfg string, v4 bool) *daemon {
 	t.Helper()
 	conf := filepath.Join(dir, "pxewim.yaml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
@@ -190,7 +335,7 @@ func startPxewim6(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, cfg 
 	for _, l := range []struct {
 		proto string
 		port  int
-	}{{"udp", 547}, {"udp", 4011}, {"udp", 69}, {"tcp", 80}} {
+	}{{"udp", 547}, {"udp", 4011}, {"udp", 69}, {"tcp", 80}, {"udp", map[bool]int{true: 67, false: 547}[v4]}} {
 		if err := testenv.WaitListening(ctx, lab.Srv, l.proto, l.port, 15*time.Second); err != nil {
 			out, _ := os.ReadFile(d.logPath)
 			_ = p.Stop(2 * time.Second)
