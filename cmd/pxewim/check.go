@@ -53,6 +53,7 @@ func checkStateOf(st *state, withStore bool) []problem {
 			}
 		}
 		ps = append(ps, checkWinPE(st)...)
+		ps = append(ps, checkSecureBoot(st)...) // check_secureboot.go
 	}
 	ps = append(ps, checkIPXE(st)...)
 	if st.policy != nil {
