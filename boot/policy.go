@@ -13,15 +13,6 @@ import (
 // IPXEDir is the folder under which the iPXE binaries appear in the TFTP and HTTP trees.
 const IPXEDir = "ipxe"
 
-// Decision is what the DHCP server tells one client to boot.
-type Decision struct {
-	BootFile string // TFTP path, or absolute http URL (iPXE scripts, UEFI HTTP Boot)
-	// BCDPath, when set, is DHCP option 252: the BCD path bootmgr reads over TFTP (native WinPE).
-	BCDPath string
-	NoBoot  bool   // do not netboot this client
-	Reason  string // why, for logs
-}
-
 // NativeBCDPather is implemented by NativeBooter entries whose loader reads a BCD: the path
 // DHCP option 252 names for a client booted by NativeBootFile.
 type NativeBCDPather interface {

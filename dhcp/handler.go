@@ -13,24 +13,15 @@ import (
 	"github.com/pxewim/pxewim/boot"
 )
 
-// Mode selects what the server does.
-type Mode int
+// Mode selects what the server does: boot.DHCPMode, the config's one definition ("off",
+// "proxy", "full"; the zero value counts as off).
+type Mode = boot.DHCPMode
 
 const (
-	ModeOff   Mode = iota // no DHCP at all
-	ModeProxy             // proxy DHCP (67 + 4011) beside the site's DHCP server
-	ModeFull              // full DHCP with an address pool (isolated labs)
+	ModeOff   = boot.DHCPOff   // no DHCP at all
+	ModeProxy = boot.DHCPProxy // proxy DHCP (67 + 4011) beside the site's DHCP server
+	ModeFull  = boot.DHCPFull  // full DHCP with an address pool (isolated labs)
 )
-
-func (m Mode) String() string {
-	switch m {
-	case ModeProxy:
-		return "proxy"
-	case ModeFull:
-		return "full"
-	}
-	return "off"
-}
 
 // ParseMode parses "off", "proxy" or "full".
 func ParseMode(s string) (Mode, error) {

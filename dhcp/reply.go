@@ -21,28 +21,9 @@ const MaxReplySize = 1472
 // with a terminating NUL). dhcpv4 truncates longer names silently.
 const fileFieldMax = 127
 
-// Decision is the Policy's answer for one client.
-type Decision struct {
-	// BootFile is a TFTP path (relative to the TFTP root) or an absolute http(s) URL. HTTP Boot
-	// clients need a URL with an IP-literal host.
-	BootFile string
-	// NoBoot means: do not netboot this client. Proxy mode ignores it; full mode still gives
-	// it an address, without boot information.
-	NoBoot bool
-	// BCDPath, when set, goes in option 252: Windows Boot Manager loaded natively over PXE
-	// (wdsnbp.com, pxeboot.n12, bootmgfw.efi) reads its BCD from this TFTP path (e.g.
-	// `\Boot\BCD`) instead of the default.
-	BCDPath string
-	// NextServer, when valid, is the TFTP server the client must use (listen.tftp_advertise:
-	// a NAT address, or one of several): it goes in siaddr, option 66 and, on port 4011, sname.
-	// Zero means the address the client reached this server at. Option 54 always stays that
-	// address: clients address their REQUESTs to it.
-	NextServer netip.Addr
-	// RaspberryPi answers a Raspberry Pi bootloader: the Pi boot menu in option 43 and the TFTP
-	// server in siaddr and option 66, no boot file (the Pi fetches fixed names). The handler
-	// sets it for Pi clients itself; a Policy never needs to.
-	RaspberryPi bool
-}
+// Decision is the Policy's answer for one client (boot.Decision: one definition, made by the
+// policy, put on the wire here).
+type Decision = boot.Decision
 
 // Policy chooses what a client boots. The integrator implements it: stock PXE firmware gets an
 // iPXE binary over TFTP, iPXE gets an HTTP script URL, UEFI HTTP Boot gets the URL of an EFI

@@ -107,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeOff
+	}
 	s := &Server{log: log.With("component", "dhcp"), sem: make(chan struct{}, cfg.MaxInFlight),
 		fatal: make(chan error, 2), done: make(chan struct{})}
 	s.limit = newLimiter(cfg.RateLimit, s.log)
@@ -128,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 // the error and the previous configuration keeps running. Packets being answered finish with
 // the configuration they started with.
 func (s *Server) Reconfigure(cfg Config) error {
+	if cfg.Mode == "" {
+		cfg.Mode = ModeOff
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -180,7 +186,7 @@ func checkConfig(cfg Config) error {
 	switch {
 	case cfg.Mode == ModeOff:
 	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
-		return fmt.Errorf("dhcp: unknown mode %d", cfg.Mode)
+		return fmt.Errorf("dhcp: unknown mode %q", cfg.Mode)
 	case cfg.Mode == ModeProxy && cfg.Policy == nil:
 		return errors.New("dhcp: proxy mode needs a boot Policy (it only ever sends boot information)")
 	case cfg.Mode == ModeFull:

@@ -17,7 +17,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no interfaces", Config{Mode: ModeProxy, Policy: testPolicy{}}, "no interfaces"},
 		{"unknown interface", Config{Mode: ModeProxy, Policy: testPolicy{}, Interfaces: []string{"pxw-nonexistent0"}}, "pxw-nonexistent0"},
 		{"proxy without policy", Config{Mode: ModeProxy, Interfaces: []string{"lo"}}, "Policy"},
-		{"unknown mode", Config{Mode: Mode(9), Interfaces: []string{"lo"}}, "unknown mode"},
+		{"unknown mode", Config{Mode: Mode("turbo"), Interfaces: []string{"lo"}}, "unknown mode"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Logger = quietLog()
@@ -74,7 +74,7 @@ func TestReconfigureRefusals(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"unknown mode", Config{Mode: Mode(7), Interfaces: []string{"lo"}}, "unknown mode"},
+		{"unknown mode", Config{Mode: Mode("warp"), Interfaces: []string{"lo"}}, "unknown mode"},
 		{"proxy without policy", Config{Mode: ModeProxy, Interfaces: []string{"lo"}}, "Policy"},
 		{"no interfaces", Config{Mode: ModeProxy, Policy: testPolicy{}}, "no interfaces"},
 		{"missing interface", Config{Mode: ModeProxy, Policy: testPolicy{}, Interfaces: []string{"pxw-nonexistent0"}}, "pxw-nonexistent0"},

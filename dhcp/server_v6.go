@@ -133,7 +133,7 @@ func checkConfig6(cfg Config6) error {
 	switch {
 	case cfg.Mode == ModeOff:
 	case cfg.Mode != ModeProxy && cfg.Mode != ModeFull:
-		return fmt.Errorf("dhcp6: unknown mode %d", cfg.Mode)
+		return fmt.Errorf("dhcp6: unknown mode %q", cfg.Mode)
 	case cfg.Mode == ModeProxy && cfg.Policy == nil:
 		return errors.New("dhcp6: proxy mode needs a boot Policy (it only ever sends boot information)")
 	case len(cfg.Interfaces) == 0:

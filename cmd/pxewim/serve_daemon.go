@@ -208,14 +208,13 @@ func (d *daemon) closeListeners() {
 	d.closeDHCP6()
 }
 
+// dhcpMode is the mode the DHCP servers run in for a config's mode (one type, boot.DHCPMode;
+// a section left out of the config counts as off).
 func dhcpMode(m boot.DHCPMode) dhcp.Mode {
-	switch m {
-	case boot.DHCPProxy:
-		return dhcp.ModeProxy
-	case boot.DHCPFull:
-		return dhcp.ModeFull
+	if m == "" {
+		return dhcp.ModeOff
 	}
-	return dhcp.ModeOff
+	return m
 }
 
 // run serves until ctx ends, then drains: HTTP and TFTP stop accepting and let transfers in
@@ -300,7 +299,7 @@ func (d *daemon) decide(ctx context.Context, c boot.Client, server netip.Addr) (
 	dec := d.cur.Load().policy.Decide(c, server)
 	d.log.Info("dhcp decision", "mac", c.MAC.String(), "arch", c.Arch, "firmware", c.Firmware.String(),
 		"ipxe", c.IPXE, "httpboot", c.HTTPBoot, "file", dec.BootFile, "bcd", dec.BCDPath, "noboot", dec.NoBoot, "reason", dec.Reason)
-	return dhcp.Decision{BootFile: dec.BootFile, NoBoot: dec.NoBoot, BCDPath: dec.BCDPath}, nil
+	return dec, nil
 }
 
 // tftpResolve gives a TFTP client its tree; who it is comes from DHCP (by IP, or the kernel's
