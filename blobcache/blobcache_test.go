@@ -32,6 +32,17 @@ func newBlob(size int, seed uint64) *blob {
 	return &blob{data: d, key: sha1.Sum(d)}
 }
 
+// readAtCloser is a source that is also an io.ReaderAt (as a file inside a WIM is): filled
+// by pieces in parallel.
+type readAtCloser struct{ *bytes.Reader }
+
+func (readAtCloser) Close() error { return nil }
+
+func (b *blob) srcAt() (io.ReadCloser, error) {
+	b.calls.Add(1)
+	return readAtCloser{bytes.NewReader(b.data)}, nil
+}
+
 func (b *blob) src() (io.ReadCloser, error) {
 	b.calls.Add(1)
 	var r io.Reader = bytes.NewReader(b.data)
@@ -155,6 +166,29 @@ func TestReadInFullFillsAtOnce(t *testing.T) {
 	c.ReadInFull(b.key, b.size(), b.src)
 	idle(t, c)
 	mustHit(t, c, b)
+}
+
+// A source that is an io.ReaderAt is copied by pieces in parallel and checked the same way.
+func TestParallelFill(t *testing.T) {
+	dir := t.TempDir()
+	c := open(t, dir, 64<<20)
+	b := newBlob(5<<20+4321, 8)
+	c.ReadInFull(b.key, b.size(), b.srcAt)
+	bad := newBlob(5<<20+4321, 9)
+	c.ReadInFull(bad.key, bad.size(), b.srcAt) // b's bytes under bad's key
+	short := newBlob(3<<20, 10)
+	c.ReadInFull(short.key, short.size()+1, short.srcAt) // one byte missing
+	idle(t, c)
+	mustHit(t, c, b)
+	if c.Has(bad.key) || c.Has(short.key) {
+		t.Fatal("a parallel fill with wrong or missing bytes was cached")
+	}
+	if st := c.Stats(); st.Fills != 1 || st.FillErrors != 2 || st.Bytes != b.size() {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, names := onDisk(t, dir); len(names) != 1 {
+		t.Fatalf("files left: %v", names)
+	}
 }
 
 // A source whose bytes do not match the key (a damaged WIM, a wrong size) leaves nothing.
