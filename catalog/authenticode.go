@@ -93,3 +93,18 @@ func ImageLoaderSignatures(store fs.FS, wimPath string, index int) []LoaderSigna
 	}
 	return out
 }
+
+// Signed2023 reports whether the loader carries a good signature chaining to Windows UEFI CA
+// 2023: the boot manager uefi_bootmgr: auto should prefer.
+func (l LoaderSignature) Signed2023() bool {
+	if l.Report == nil {
+		return false
+	}
+	for i := range l.Report.Signatures {
+		s := &l.Report.Signatures[i]
+		if s.Good() && s.ChainsTo(authenticode.CAWindowsUEFI2023) {
+			return true
+		}
+	}
+	return false
+}

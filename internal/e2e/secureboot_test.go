@@ -267,7 +267,16 @@ func TestSecureBootRefusesUnsignedIPXEOVMF(t *testing.T) {
 // db key, and puts the kernel into a WIM. iPXE runs, fetches pxewim's script and boots the linux
 // entry from inside the WIM as it does without Secure Boot.
 func TestSecureBootSiteSignedIPXEOVMF(t *testing.T) {
-	sc := sbScenario{name: "sb-site-ipxe", mode: "full", subnet: "10.77.64", vars: testenv.OVMFVarsSnakeoil}
+	runSiteSignedIPXE(t, sbScenario{name: "sb-site-ipxe", mode: "full", subnet: "10.77.64", vars: testenv.OVMFVarsSnakeoil})
+}
+
+// TestSecureBootSiteSignedIPXEHTTPBootOVMF: the same through UEFI HTTP Boot (PXE boot options
+// off): the HTTPClient offer names the signed iPXE's URL, which the firmware checks and starts.
+func TestSecureBootSiteSignedIPXEHTTPBootOVMF(t *testing.T) {
+	runSiteSignedIPXE(t, sbScenario{name: "sb-site-ipxe-http", mode: "full", subnet: "10.77.65", vars: testenv.OVMFVarsSnakeoil, httpBoot: true})
+}
+
+func runSiteSignedIPXE(t *testing.T, sc sbScenario) {
 	requireSecureBootLab(t, sc.vars)
 	requireTool(t, "sbsign", "sbsigntool")
 	requireTool(t, "wimlib-imagex", "wimtools")
@@ -317,7 +326,20 @@ func TestSecureBootSiteSignedIPXEOVMF(t *testing.T) {
 			t.Errorf("console lacks %q", want)
 		}
 	}
-	if n, want := tftpSent(r.recs, "secureboot/ipxe.efi"), fileSize(t, signedIPXE); n != want {
+	if want := fileSize(t, signedIPXE); sc.httpBoot {
+		var got int64 = -1
+		for _, rec := range filterLog(r.recs, "http request", func(rec logRecord) bool { return strings.HasSuffix(rec.str("path"), "secureboot/ipxe.efi") }) {
+			if st, _ := rec.num("status"); st == 200 {
+				got, _ = rec.num("bytes")
+			}
+		}
+		if got != want {
+			t.Errorf("HTTP secureboot/ipxe.efi: sent %d bytes, want %d", got, want)
+		}
+		for _, tr := range testenv.TFTPTransfers(r.pkts) {
+			t.Errorf("UEFI HTTP Boot used TFTP: RRQ %q", tr.File)
+		}
+	} else if n := tftpSent(r.recs, "secureboot/ipxe.efi"); n != want {
 		t.Errorf("TFTP secureboot/ipxe.efi: sent %d bytes, want %d", n, want)
 	}
 	if err := r.a.CheckInitramfsReport(r.res.MarkerLine); err != nil {
