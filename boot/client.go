@@ -1,5 +1,15 @@
-// Package boot decides what a network-booting client boots: it holds the client's identity as
-// learned from DHCP, the store catalog, and the policy that maps a client to boot files.
+// Package boot decides what a network-booting client boots. It holds the config (YAML for
+// every subsystem, validated with line numbers), the client's identity as DHCP learned it and
+// the registry of clients, the entry kinds (linux, ipxe, winpe, memdisk, iso) and the Policy:
+// the DHCP decision (Decision), which entry's file tree a client gets (TreeEntry) and the iPXE
+// scripts, written by an iPXE-safe script writer.
+//
+// boot is pure policy: it decides from specs and facts and does no I/O. The store's catalog
+// reaches it as plain values (StoreImages, filled by winpe.Facts); a winpe entry is a plain
+// spec (WinPEBoot) whose served image it knows only through the facts the daemon's WinPE
+// library gives (WinPEServed, through WinPEImages). Package winpe opens, builds and serves the
+// images. So boot imports no WIM, BCD, catalog or store package (go list -deps ./boot), and its
+// tests write their facts by hand.
 package boot
 
 import (
