@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -201,6 +202,8 @@ type Options struct {
 	// Log receives what went wrong with the saved catalog (it is then ignored or not
 	// updated, and the store scanned); nil discards it.
 	Log *slog.Logger
+
+	paced bool // a background scan (the watcher's): see background
 }
 
 func (o *Options) cache() *wim.Cache {
@@ -294,7 +297,11 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 	// overlapping them hides most of the latency.
 	results := make([][]File, len(found))
 	read := 0
-	sem := make(chan struct{}, scanWorkers)
+	workers := scanWorkers
+	if opts.background() {
+		workers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for i, fe := range found {
 		if o := old[fe.Path]; len(o) > 0 && o[0].In == "" && !o[0].retry && o[0].Size == fe.Size && o[0].ModTime.Equal(fe.ModTime) {
@@ -311,11 +318,15 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 		read++
 		wg.Go(func() {
 			defer func() { <-sem }()
+			start := time.Now()
 			f := fe
 			f.cache = opts.cache()
 			inner := sc[strings.ToLower(path.Ext(f.Path))](fsys, &f)
 			f.cache = nil
 			results[i] = append([]File{f}, inner...)
+			if opts.background() {
+				pause(ctx, time.Since(start)) // keeps the worker's slot: half its time idle
+			}
 		})
 	}
 	wg.Wait()
@@ -333,6 +344,26 @@ func scanListed(ctx context.Context, fsys fs.FS, opts *Options, found []File, pr
 
 // scanWorkers is how many files one scan reads at once.
 const scanWorkers = 4
+
+// A background scan (the watcher's polls and rescans, while the daemon serves) leaves the CPU
+// to requests: it reads with half as many workers as there are cores (at least one), and each
+// worker, after reading a file, rests as long as the read took (at most maxPause), so a scan
+// takes at most a quarter of the machine: DHCP, TFTP and HTTP requests during a rescan of a
+// 2,000-WIM store keep their latency (bench/bigstore.sh). The first scan, before the daemon
+// serves, runs at full speed.
+const maxPause = 2 * time.Second
+
+func (o *Options) background() bool { return o != nil && o.paced }
+
+// pause sleeps for d (at most maxPause) or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(min(d, maxPause))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
 
 // storeFiles are the files of the store itself (not those inside ISOs), as list returns them:
 // a split set stands for the files of its parts.

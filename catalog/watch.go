@@ -24,6 +24,7 @@ const RemotePollInterval = 30 * time.Second
 // walk per interval. Only files whose size or mtime changed are read again.
 type Watcher struct {
 	opts *Options
+	bg   *Options // opts for polls and rescans: a background scan (catalog.go, background)
 	log  *slog.Logger
 
 	scanMu sync.Mutex // one scan at a time; held while the target changes
@@ -74,7 +75,13 @@ func New(opts *Options, log *slog.Logger) *Watcher {
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Watcher{opts: opts, log: log, subs: map[int]chan *Snapshot{}, kick: make(chan struct{}, 1)}
+	bg := &Options{}
+	if opts != nil {
+		c := *opts
+		bg = &c
+	}
+	bg.paced = true
+	w := &Watcher{opts: opts, bg: bg, log: log, subs: map[int]chan *Snapshot{}, kick: make(chan struct{}, 1)}
 	w.cur.Store(&Snapshot{})
 	return w
 }
@@ -176,7 +183,7 @@ func (w *Watcher) Rescan(ctx context.Context) (*Snapshot, error) {
 	if tg == nil {
 		return w.cur.Load(), nil
 	}
-	snap, err := scanWith(ctx, tg.fsys, tg.label, w.opts, w.cur.Load())
+	snap, err := scanWith(ctx, tg.fsys, tg.label, w.bg, w.cur.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +211,7 @@ func (w *Watcher) poll(ctx context.Context) {
 		return
 	}
 	w.log.Info("catalog: store files changed: scanning", "store", tg.label, "files", len(files))
-	snap, err := scanListed(ctx, tg.fsys, w.opts, files, old)
+	snap, err := scanListed(ctx, tg.fsys, w.bg, files, old)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("catalog: store scan failed", "store", tg.label, "error", err)

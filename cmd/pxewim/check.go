@@ -235,6 +235,8 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	ps = append(ps, checkLeaseFile(cfg)...)
 	ps = append(ps, checkReservations(cfg)...) // check_dhcpopts.go
 	ps = append(ps, checkDHCP6(cfg)...)        // check_dhcp6.go
+	// Network Windows Setup: serve_smb.go.
+	ps = append(ps, checkSetup(cfg, store, snap)...)
 	status := "valid"
 	if !configOK {
 		status = "has errors (listed below)"

@@ -80,6 +80,8 @@ type daemon struct {
 
 	blobs blobState // the decoded-blob cache (serve_blobcache.go)
 
+	// setup is the Windows Setup share (serve_smb.go).
+	setup setupState
 }
 
 func newDaemon(f *serveFlags, log *slog.Logger) (*daemon, error) {
@@ -245,6 +247,8 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	wg.Go(func() { errc <- d.serveAdmin(sctx) })
 	wg.Go(func() { errc <- d.serveUpload(sctx) }) // serve_images.go
+	// The Windows Setup share: serve_smb.go.
+	wg.Go(func() { errc <- d.serveSetup(sctx, st.cfg) })
 	wg.Go(func() { errc <- d.dhcpSrv.Serve(sctx) })
 	wg.Go(func() { errc <- d.serveDHCP6(sctx) })
 	wg.Go(func() { d.watchConfig(sctx) })

@@ -62,6 +62,7 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 		Version: versionString(),
 	})
 	o.metrics.Registry().MustRegister(metrics.BlobCacheCollector(d.blobStats)) // serve_blobcache.go
+	o.metrics.Registry().MustRegister(setupCollector{d.setupStatus})           // serve_smb_ops.go
 	password := ""
 	if cfg.Admin.Auth() {
 		b, err := os.ReadFile(cfg.Admin.PasswordFile)
@@ -72,7 +73,8 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 			return nil, fmt.Errorf("%s: admin.password_file %s is empty", cfg.Source, cfg.Admin.PasswordFile)
 		}
 	}
-	o.handler = web.Handler(web.Options{Hub: o.hub, Catalog: d.catalogRows, Metrics: o.metrics.Handler(),
+	catalogRows := func() []web.CatalogRow { return d.setupRows(d.catalogRows()) } // serve_smb_ops.go
+	o.handler = web.Handler(web.Options{Hub: o.hub, Catalog: catalogRows, Metrics: o.metrics.Handler(),
 		User: cfg.Admin.User, Password: password, Listen: cfg.Admin.ListenAddr(), Version: versionString()})
 	return o, nil
 }

@@ -35,6 +35,9 @@ func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, er
 func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catalog.Snapshot, warnRules bool) (*state, error) {
 	facts := winpe.Facts(snap) // the catalog as the plain facts policy decides from
 	eff := base.WithCatalog(facts).WithImages(facts)
+	if d.winpe != nil { // serving, not pxewim check
+		eff = d.withSetup(eff, st, snap) // serve_smb.go
+	}
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
 		return nil, err
