@@ -43,7 +43,8 @@ dhcp: {mode: off}
 admin: {listen: off}
 CFG
 now_ns() { date +%s%N; }
-start_serve() { # $1: log file; sets pid, prints ms until the first HTTP answer
+secs() { python3 -c "import sys; v = sys.argv[1]; print(f'{int(v) / 1e9:.2f} s' if v.isdigit() else v)" "$1"; } # slog's JSON durations are ns
+start_serve() { # $1: log file; sets pid and ready_ms (ms until the first HTTP answer)
 	local t0; t0=$(now_ns)
 	"$tmp/pxewim" serve --config "$tmp/pxewim.yaml" --log-format json > "$1" 2>&1 &
 	pid=$!
@@ -51,7 +52,7 @@ start_serve() { # $1: log file; sets pid, prints ms until the first HTTP answer
 		kill -0 "$pid" 2>/dev/null || { cat "$1"; exit 1; }
 		sleep 0.02
 	done
-	echo $(( ($(now_ns) - t0) / 1000000 ))
+	ready_ms=$(( ($(now_ns) - t0) / 1000000 ))
 }
 stop_serve() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$pid/status"; }
@@ -86,11 +87,11 @@ PY
 }
 echo "bigstore: $WIMS WIMs + $ISOS ISOs ($(du -sh "$store" | cut -f1)), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cold_ready=$(start_serve "$tmp/cold.log")
+start_serve "$tmp/cold.log"; cold_ready=$ready_ms
 cold_took=$(logval "$tmp/cold.log" "catalog: store scanned" took)
 cold_files=$(logval "$tmp/cold.log" "catalog: store scanned" files)
 cold_rss=$(hwm)
-echo "cold start: serving after ${cold_ready} ms; catalog scan took $cold_took ($cold_files catalog files); peak RSS ${cold_rss} MiB"
+echo "cold start: serving after ${cold_ready} ms; catalog scan took $(secs "$cold_took") ($cold_files catalog files); peak RSS ${cold_rss} MiB"
 
 # Latency: idle, then while every file is rescanned (the watcher polls every 30 s).
 "$tmp/reqlat" -http "http://127.0.0.1:$hport/files/small.txt" -tftp "127.0.0.1:$tport" -tftp-file small.txt \
@@ -101,14 +102,18 @@ find "$store" -name '*.wim' -o -name '*.iso' | xargs touch
 until [ -n "$(logtime "$tmp/cold.log" "catalog: store changed")" ]; do sleep 0.5; kill -0 "$probe" 2>/dev/null || break; done
 scan_from=$(logtime "$tmp/cold.log" "catalog: store files changed: scanning")
 scan_to=$(logtime "$tmp/cold.log" "catalog: store changed")
+sleep 10 # the changed WIMs are verified in the background after the scan
+after_to=$(now_ns)
 kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null || true
 scan_ms=$(( (scan_to - scan_from) / 1000000 ))
 echo "rescan of every file while serving: ${scan_ms} ms; peak RSS now $(hwm) MiB"
 echo "  idle:";   "$tmp/reqlat" -stats -out "$tmp/lat.txt" -from "$idle_from" -to "$idle_to" | sed 's/^/    /'
 echo "  scanning:"; "$tmp/reqlat" -stats -out "$tmp/lat.txt" -from "$scan_from" -to "$scan_to" | sed 's/^/    /'
+echo "  the 10 s after the scan (background verification of the changed WIMs):"
+"$tmp/reqlat" -stats -out "$tmp/lat.txt" -from "$scan_to" -to "$after_to" | sed 's/^/    /'
 python3 - "$tmp/lat.txt" "$idle_from" "$idle_to" "$scan_from" "$scan_to" <<'PY'
 import sys
-rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+rows = [r for r in (l.split() for l in open(sys.argv[1])) if len(r) == 4]
 a, b, c, d = map(int, sys.argv[2:6])
 for proto in ("http", "tftp"):
     def p99(lo, hi):
@@ -119,9 +124,9 @@ for proto in ("http", "tftp"):
 PY
 stop_serve
 
-warm_ready=$(start_serve "$tmp/warm.log")
+start_serve "$tmp/warm.log"; warm_ready=$ready_ms
 warm_took=$(logval "$tmp/warm.log" "catalog: store scanned" took)
 warm_rss=$(hwm)
-echo "restart with the saved catalog: serving after ${warm_ready} ms; catalog scan took $warm_took; peak RSS ${warm_rss} MiB"
+echo "restart with the saved catalog: serving after ${warm_ready} ms; catalog scan took $(secs "$warm_took"); peak RSS ${warm_rss} MiB"
 echo "restart vs cold start: $(python3 -c "print(f'{$warm_ready / $cold_ready:.2f}x')") of the time to serve"
 stop_serve
