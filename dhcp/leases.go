@@ -61,7 +61,7 @@ func OpenLeaseStore(path string, start, end netip.Addr) (*LeaseStore, error) {
 	if err := checkPool(start, end); err != nil {
 		return nil, err
 	}
-	db, err := openSharedDB(path) // shared with the DHCPv6 leases (leases_v6.go)
+	db, err := openSharedDB(path, "v4") // shared with the DHCPv6 leases (leases_v6.go)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open lease database %s: locked by another process", path)
@@ -73,7 +73,7 @@ func OpenLeaseStore(path string, start, end netip.Addr) (*LeaseStore, error) {
 		return err
 	})
 	if err != nil {
-		closeSharedDB(db)
+		closeSharedDB(db, "v4")
 		return nil, fmt.Errorf("init lease database %s: %w", path, err)
 	}
 	return &LeaseStore{db: db, start: start, end: end, now: time.Now}, nil
@@ -93,7 +93,7 @@ func checkPool(start, end netip.Addr) error {
 }
 
 // Close closes the database file.
-func (s *LeaseStore) Close() error { return closeSharedDB(s.db) }
+func (s *LeaseStore) Close() error { return closeSharedDB(s.db, "v4") }
 
 // withPool returns a store over the same open database with another pool: a reload that
 // changes the range keeps every lease (the file stays open, so no second open blocks on its

@@ -22,14 +22,14 @@ var sharedDBs = struct {
 }{byPath: map[string]*sharedDB{}}
 
 type sharedDB struct {
-	db   *bolt.DB
-	path string
-	refs int
+	db    *bolt.DB
+	kinds map[string]bool // which stores ("v4", "v6") hold it: one of each at most
 }
 
-// openSharedDB opens path, or takes another reference to it when a lease store of this process
-// has it open already.
-func openSharedDB(path string) (*bolt.DB, error) {
+// openSharedDB opens path for a store of kind ("v4" or "v6"), or shares the handle a store of
+// the other kind in this process has open. A second store of the same kind is refused as if
+// another process held the file (bbolt's lock): a lease file has one owner per protocol.
+func openSharedDB(path, kind string) (*bolt.DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = filepath.Clean(path)
@@ -37,32 +37,36 @@ func openSharedDB(path string) (*bolt.DB, error) {
 	sharedDBs.Lock()
 	defer sharedDBs.Unlock()
 	if s, ok := sharedDBs.byPath[abs]; ok {
-		s.refs++
+		if s.kinds[kind] {
+			return nil, berrors.ErrTimeout
+		}
+		s.kinds[kind] = true
 		return s.db, nil
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	sharedDBs.byPath[abs] = &sharedDB{db: db, path: abs, refs: 1}
+	sharedDBs.byPath[abs] = &sharedDB{db: db, kinds: map[string]bool{kind: true}}
 	return db, nil
 }
 
-// closeSharedDB drops one reference to db and closes it with the last.
-func closeSharedDB(db *bolt.DB) error {
+// closeSharedDB drops kind's hold on db and closes it with the last.
+func closeSharedDB(db *bolt.DB, kind string) error {
 	sharedDBs.Lock()
 	defer sharedDBs.Unlock()
 	for k, s := range sharedDBs.byPath {
 		if s.db != db {
 			continue
 		}
-		if s.refs--; s.refs > 0 {
+		delete(s.kinds, kind)
+		if len(s.kinds) > 0 {
 			return nil
 		}
 		delete(sharedDBs.byPath, k)
 		return db.Close()
 	}
-	return db.Close() // not shared (never happens): close it anyway
+	return db.Close() // not in the table (never happens): close it anyway
 }
 
 // lease6Bucket holds DHCPv6 leases: 16-byte address -> JSON LeaseRecord (Client is the DUID
@@ -99,7 +103,7 @@ func OpenLeaseStore6(path string, start, end netip.Addr) (*LeaseStore6, error) {
 	if err := checkPool6(start, end); err != nil {
 		return nil, err
 	}
-	db, err := openSharedDB(path)
+	db, err := openSharedDB(path, "v6")
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open lease database %s: locked by another process", path)
@@ -120,7 +124,7 @@ func OpenLeaseStore6(path string, start, end netip.Addr) (*LeaseStore6, error) {
 		})
 	})
 	if err != nil {
-		closeSharedDB(db)
+		closeSharedDB(db, "v6")
 		return nil, fmt.Errorf("init lease database %s: %w", path, err)
 	}
 	return &LeaseStore6{db: db, start: start, end: end, now: time.Now, mem: m}, nil
@@ -155,7 +159,7 @@ func u32low(a netip.Addr) uint32 {
 }
 
 // Close releases the lease file (closed with the last store using it).
-func (s *LeaseStore6) Close() error { return closeSharedDB(s.db) }
+func (s *LeaseStore6) Close() error { return closeSharedDB(s.db, "v6") }
 
 // withPool returns a store over the same open database and memory with another pool (a
 // reload); like LeaseStore.withPool, the new store takes over the old one's reference.

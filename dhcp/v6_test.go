@@ -500,3 +500,20 @@ func TestRateLimit6(t *testing.T) {
 		t.Errorf("dropped %d, want 60", st.Dropped)
 	}
 }
+
+// TestLeaseFileOneOwnerPerProtocol: the v4 and v6 stores share a file, but a second store of
+// the same protocol is refused as if another process held it.
+func TestLeaseFileOneOwnerPerProtocol(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "leases.db")
+	a, err := OpenLeaseStore6(db, netip.MustParseAddr("fd00:77::100"), netip.MustParseAddr("fd00:77::110"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if b, err := OpenLeaseStore6(db, netip.MustParseAddr("fd00:77::100"), netip.MustParseAddr("fd00:77::110")); err == nil {
+		b.Close()
+		t.Fatal("a second DHCPv6 store on a lease file in use opened")
+	} else if !strings.Contains(err.Error(), "locked") {
+		t.Errorf("error %v does not say the file is locked", err)
+	}
+}
