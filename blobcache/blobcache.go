@@ -205,6 +205,10 @@ func Open(opts Options) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.cancel()
 	c.wg.Wait()
+	c.mu.Lock()
+	clear(c.busy) // queued jobs will not run: nothing to wait for
+	c.idle.Broadcast()
+	c.mu.Unlock()
 	return nil
 }
 
@@ -384,8 +388,8 @@ func (c *Cache) Used(key Key, size int64, src Source) {
 
 // queueLocked queues j unless its blob already has a job queued or running.
 func (c *Cache) queueLocked(j job) {
-	if c.busy[j.key] || (j.kind == jobFill && j.src == nil) {
-		return
+	if c.busy[j.key] || (j.kind == jobFill && j.src == nil) || c.ctx.Err() != nil {
+		return // already queued, nothing to fill from, or closed
 	}
 	select {
 	case c.jobs <- j:
