@@ -26,6 +26,7 @@ PKGS=(
   chromium
   shim-signed grub-efi-amd64-signed sbsigntool osslsigncode  # Secure Boot chain: real signed binaries (authenticode), sbsign/osslsigncode as signing peers
   faketime                                    # frozen clocks: WIMs captured at edge dates (no test depends on today)
+  samba smbclient                             # network Windows Setup: smbd runs the Setup share (smbshare), smbclient reads it
   ca-certificates git gcc
 )
 
