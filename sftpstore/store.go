@@ -21,8 +21,8 @@
 // authentication failures are not retried.
 //
 // Integrity: every block is pinned by the SHA-256 of its first fetch, so a file version never
-// serves different bytes twice; with VerifyWIM or Verifier run when a WIM is first seen or
-// changed, every WIM byte served is one whose blob SHA-1 was verified (see VerifyWIM).
+// serves different bytes twice; with Verifier run when a WIM is first seen or changed, every
+// WIM byte served is one whose blob SHA-1 was verified (see Verifier).
 package sftpstore
 
 import (

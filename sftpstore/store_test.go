@@ -108,7 +108,7 @@ func readAllFS(t *testing.T, fsys fs.FS, name string) []byte {
 }
 
 // TestWIMOverSFTP opens a wimlib-made LZX WIM through the store, verifies it and reads a file
-// from an image byte-exact; a WIM with a corrupted blob fails VerifyWIM.
+// from an image byte-exact; a WIM with a corrupted blob fails Verifier.Check.
 func TestWIMOverSFTP(t *testing.T) {
 	wimtest.NeedWimlib(t)
 	d := startSSHD(t)

@@ -11,23 +11,19 @@ import (
 	"github.com/pxewim/pxewim/wim"
 )
 
-// VerifyWIM opens name in fsys as a WIM and checks it like wimlib-imagex verify: every image's
-// metadata, the SHA-1 of every blob, and the integrity table if present
-// ((*wim.Archive).Verify). The file must implement io.ReaderAt (Store files do).
+// verifyWIM opens name in fsys as a WIM, decoding through cache (nil: a private one), and
+// checks it like wimlib-imagex verify: every image's metadata, the SHA-1 of every blob, and
+// the integrity table if present ((*wim.Archive).Verify). The file must implement io.ReaderAt
+// (Store files do).
 //
 // What this guarantees for a Store: the first fetch of every block of a file version (path,
 // size, modification time) is pinned by its SHA-256, and any later fetch of that block (after
-// cache eviction or a reconnect) must match or the read fails with ErrChanged. So once
-// VerifyWIM passed, every byte it read, which covers every blob, the blob table and the
-// metadata, is served exactly as verified, even if the server rewrites the file in place;
-// a file replaced with a new size or modification time is a new version, to be verified again
+// cache eviction or a reconnect) must match or the read fails with ErrChanged. So once a WIM
+// verified, every byte verification read, which covers every blob, the blob table and the
+// metadata, is served exactly as verified, even if the server rewrites the file in place; a
+// file replaced with a new size or modification time is a new version, to be verified again
 // (Verifier does that). Besides, the wim package checks a blob's SHA-1 whenever it reads the
 // blob whole and in order. Pins are kept for up to a million blocks (1 TiB at 1 MiB blocks).
-func VerifyWIM(ctx context.Context, fsys fs.FS, name string) error {
-	return verifyWIM(ctx, fsys, name, nil)
-}
-
-// verifyWIM is VerifyWIM decoding through cache (nil: a private one).
 func verifyWIM(ctx context.Context, fsys fs.FS, name string, cache *wim.Cache) error {
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -52,7 +48,8 @@ func verifyWIM(ctx context.Context, fsys fs.FS, name string, cache *wim.Cache) e
 	return nil
 }
 
-// Verifier remembers which WIMs passed VerifyWIM, by name, size and modification time, so a
+// Verifier verifies WIMs (verifyWIM: metadata, every blob's SHA-1, the integrity table) and
+// remembers which passed, by name, size and modification time, so a
 // catalog can call Check every time it sees a WIM and pay for verification only when the
 // WIM is new or changed. A WIM that failed is not retried until it changes. Safe for
 // concurrent use; the zero value is ready.

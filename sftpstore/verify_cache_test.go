@@ -11,7 +11,7 @@ import (
 )
 
 // TestVerifierUsesCache: Verifier.Check decodes the WIM's metadata through Verifier.Cache (the
-// daemon's one shared cache; before, every VerifyWIM made a private 256 MiB one). Any fs.FS
+// daemon's one shared cache; before, every verification made a private 256 MiB one). Any fs.FS
 // with io.ReaderAt files does for the check, so a folder stands in for the remote store.
 func TestVerifierUsesCache(t *testing.T) {
 	dir := t.TempDir()
