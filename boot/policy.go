@@ -89,6 +89,9 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	case c.IPXE:
 		return Decision{BootFile: base + "/boot.ipxe?" + ipxeQuery(c), Reason: "iPXE: script URL"}
 	case c.HTTPBoot:
+		if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go
+			return d
+		}
 		if c.Firmware != FirmwareEFI64 || p.cfg.IPXE.HTTPBoot == "" {
 			return Decision{NoBoot: true, Reason: fmt.Sprintf("UEFI HTTP Boot on %s: no iPXE binary configured for it", c.Firmware)}
 		}
@@ -105,6 +108,9 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 				return d
 			}
 		}
+	}
+	if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go
+		return d
 	}
 	d := p.ipxeBinary(c)
 	if r != nil && e == nil && !d.NoBoot {

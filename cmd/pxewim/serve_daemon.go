@@ -315,6 +315,7 @@ func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local n
 	if err != nil {
 		return nil, err
 	}
+	tree = d.secureBootTree(st, c, local, tree) // serve_secureboot.go
 	return raspberryPiTree(st.cfg, c, tree)
 }
 
@@ -322,7 +323,12 @@ func (d *daemon) httpHandler() http.Handler {
 	return httpboot.NewHandler(httpboot.Config{
 		Resolve: func(r *http.Request, ci httpboot.ClientInfo) (fs.FS, error) {
 			st := d.cur.Load()
-			return st.winpe.Tree(d.withDHCPFacts(ci))
+			c := d.withDHCPFacts(ci)
+			tree, err := st.winpe.Tree(c)
+			if err != nil {
+				return nil, err
+			}
+			return d.secureBootTree(st, c, localAddrOf(r.Context()), tree), nil // serve_secureboot.go
 		},
 		Script:   d.script,
 		Clients:  d.clients,
