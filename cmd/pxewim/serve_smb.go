@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -368,6 +369,16 @@ func (d *daemon) serveSetup(ctx context.Context, cfg *boot.Config) error {
 		s.err.Store(&msg)
 		d.log.Error("setup: the Windows Setup share is not running", "error", err)
 		return nil
+	}
+	// smbd reads the view as the share's unix user: every folder above it must let that user in.
+	for p := filepath.Clean(absPath(dir)); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			d.log.Warn("setup: a folder above the share's view is closed to other users: smbd (as setup.unix_user) cannot read the share; chmod o+x it or move state_dir",
+				"folder", p, "mode", fi.Mode().Perm().String())
+		}
+		if p == "/" || p == "." {
+			break
+		}
 	}
 	m, err := storefuse.New(ctx, filepath.Join(dir, "setup-view"), &s.view, storefuse.Options{Name: "pxewim-setup", Logger: d.log})
 	if err != nil {
