@@ -22,8 +22,9 @@
 // no stat of the image or of injected files per TFTP read, HTTP request or script render (on
 // an sftp:// store each would be a network round trip). A new snapshot or config binds a new
 // Set: unchanged keys find their source open (a reload opens nothing again), changed ones open
-// the new version on first use. An injected store file is looked up once per Set; an edit of
-// it alone is served from the next state (a reload, or a catalog change).
+// the new version on first use. An injected store file is looked up when a Set is bound and
+// by Set.Stale, which the daemon asks once per catalog poll: an edit of it is served from the
+// next state, within one poll period.
 //
 // A source counts its users, the Sets binding it and the files opened from it, and closes its
 // store file once no live Set binds it and the last file is closed: transfers in progress finish

@@ -112,6 +112,40 @@ func (l *Library) Bind(pol *boot.Policy, store fs.FS, storeID string, snap *cata
 	return s
 }
 
+// Stale reports whether an input of a bound entry changed since the Set was bound in a way the
+// catalog snapshot does not see: an injected store file or folder (its size and mtime), or an
+// image the snapshot lacks. It costs one look-up per such input (the daemon calls it once per
+// catalog poll, never per request); a stale Set is replaced by binding a new one.
+func (s *Set) Stale() bool {
+	for _, e := range s.entries {
+		e.mu.Lock()
+		src := e.src
+		e.mu.Unlock()
+		if src == nil || !e.looksUp() {
+			continue
+		}
+		if k, err := e.key(); err != nil || k != src.key {
+			return true
+		}
+	}
+	return false
+}
+
+// looksUp reports whether the entry's key depends on a store look-up the snapshot does not
+// answer: an injected store file, or an image the snapshot lacks.
+func (e *entry) looksUp() bool {
+	for _, in := range e.spec.Inject {
+		if in.Stored() {
+			return true
+		}
+	}
+	if e.set.snap == nil {
+		return true
+	}
+	_, ok := e.set.snap.File(e.spec.Image)
+	return !ok
+}
+
 // Policy is the bound policy: its scripts and DHCP decisions read the facts of this Set's
 // images.
 func (s *Set) Policy() *boot.Policy { return s.pol }

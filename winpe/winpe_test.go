@@ -346,8 +346,9 @@ func TestWinPEConfigErrors(t *testing.T) {
 var _ = io.EOF
 
 // TestWinPEInjectedFileEdit: editing an injected store file rebuilds the served WIM once the
-// next state binds the entry (a reload or catalog change: the file is looked up once per state,
-// not per request); the state already bound keeps serving the WIM it built.
+// next state binds the entry (the file is looked up when a state is bound and by Set.Stale,
+// which the daemon asks once per catalog poll, not per request); the state already bound keeps
+// serving the WIM it built.
 func TestWinPEInjectedFileEdit(t *testing.T) {
 	dir, store := winpeStore(t)
 	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("one\r\n"), 0o644)
@@ -370,14 +371,20 @@ func TestWinPEInjectedFileEdit(t *testing.T) {
 	if got := served(); string(got) != "one\r\n" {
 		t.Fatalf("injected %q", got)
 	}
+	if p.set.Stale() {
+		t.Fatal("Stale before any edit")
+	}
 	later := time.Now().Add(time.Minute)
 	os.WriteFile(filepath.Join(dir, "startnet.cmd"), []byte("two\r\n"), 0o644) // same size
 	os.Chtimes(filepath.Join(dir, "startnet.cmd"), later, later)
 	if got := served(); string(got) != "one\r\n" {
 		t.Fatalf("the bound state looked the injected file up again: it injects %q", got)
 	}
+	if !p.set.Stale() {
+		t.Fatal("Stale does not see the edited injected file (the daemon would not rebuild)")
+	}
 	old := p.set
-	p.set = lib.Bind(pol, store, "store", nil) // the next state
+	p.set = lib.Bind(pol, store, "store", nil) // the next state (the daemon binds one when Stale)
 	old.Retire()
 	if got := served(); string(got) != "two\r\n" {
 		t.Fatalf("after the edit the served WIM still injects %q", got)

@@ -88,13 +88,38 @@ func absPath(p string) string {
 
 // watchCatalog rebuilds the policy when the store's images change, so a WIM dropped into the
 // store shows up in the menu (and a removed one leaves it) without a restart.
+//
+// On the catalog's poll period it also asks the WinPE library whether an injected store file
+// changed (Set.Stale: one look-up per injected file per period, none per request) and rebuilds
+// the state when one did, so an edited startnet.cmd is served without a reload.
 func (d *daemon) watchCatalog(ctx context.Context) {
 	ch, stop := d.catalog.Subscribe()
 	defer stop()
+	_, _, every := d.cur.Load().store.CatalogView()
+	if every <= 0 {
+		every = time.Minute
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			if !d.cur.Load().winpe.Stale() {
+				continue
+			}
+			d.reloadMu.Lock()
+			cur := d.cur.Load()
+			st, err := d.buildState(cur.base, cur.store, cur.snap, false)
+			if err == nil {
+				d.install(st)
+				d.log.Info("winpe: an injected store file changed: served WIMs rebuilt")
+			}
+			d.reloadMu.Unlock()
+			if err != nil {
+				d.log.Error("winpe: an injected store file changed but the state could not be rebuilt", "error", err)
+			}
 		case snap := <-ch:
 			d.reloadMu.Lock()
 			if snap != d.catalog.Snapshot() {
