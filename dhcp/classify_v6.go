@@ -26,9 +26,11 @@ type Client6 struct {
 
 // Classify6 decides whether msg comes from a network-booting DHCPv6 client. PXE and HTTP Boot
 // firmware (EDK2) send option 16 with enterprise 343 and "PXEClient"/"HTTPClient" and option 61
-// (client architecture); iPXE sends neither but user class (option 15) "iPXE". ok is false for
-// anything else (reason says why). src is the sender's address: the MAC comes from a DUID-LL/LLT,
-// else option 79, else a modified EUI-64 link-local source address.
+// (client architecture); iPXE sends user class (option 15) "iPXE" (Debian's build also sends
+// option 16 "PXEClient", 61 and 62 and a DUID-UUID; older iPXE sources send only the user class
+// and a DUID-LL, which is accepted too). ok is false for anything else (reason says why). src is
+// the sender's address: the MAC comes from a DUID-LL/LLT, else option 79, else a modified
+// EUI-64 link-local source address.
 func Classify6(msg *dhcpv6.Message, src netip.Addr) (c Client6, ok bool, reason string) {
 	duid := msg.Options.GetOne(dhcpv6.OptionClientID)
 	if duid == nil {
@@ -60,7 +62,7 @@ func Classify6(msg *dhcpv6.Message, src netip.Addr) (c Client6, ok bool, reason 
 	}
 	switch {
 	case c.IPXE:
-		// iPXE (2019 and later) sends no vendor class and no architecture over DHCPv6.
+		// iPXE's own sources send no vendor class and no architecture over DHCPv6.
 	case !found:
 		return c, false, "no PXEClient/HTTPClient vendor class (option 16, enterprise 343)"
 	case msg.Options.GetOne(dhcpv6.OptionClientArchType) == nil:

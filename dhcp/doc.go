@@ -112,10 +112,10 @@
 //   - Both need the site's router advertisements (M flag for stateful addresses; the prefix
 //     on-link) and a stateful DHCPv6 server for addresses: EDK2 does not boot over SLAAC alone.
 //
-// iPXE (Debian's 2019 build and today's dhcpv6.c) has no proxy DHCPv6: it sends no vendor class
-// or architecture, only user class "iPXE", and in stateful mode (M flag) it takes only an
-// Advertise that carries an address (DHCPV6_RX_RECORD_IAADDR), so a proxy cannot hand it the
-// script URL. In proxy mode the site's DHCPv6 server must give clients with user class "iPXE"
+// iPXE has no proxy DHCPv6: in stateful mode (M flag) it takes only an Advertise that carries
+// an address (dhcpv6.c: DHCPV6_RX_RECORD_IAADDR), so a proxy cannot hand it the script URL and
+// its Solicits are not answered. It is told apart by user class "iPXE" (Debian's build, as
+// captured in the e2e tests, also sends option 16 "PXEClient", 61, 62 and a DUID-UUID). In proxy mode the site's DHCPv6 server must give clients with user class "iPXE"
 // option 59 = http://[pxewim]:port/boot.ipxe (dnsmasq: dhcp-userclass=set:ipxe,iPXE and
 // dhcp-option=tag:ipxe,option6:bootfile-url,...); on a stateless link (O flag only) the proxy
 // answers iPXE's Information-request, racing the site's answer. In full mode pxewim is the

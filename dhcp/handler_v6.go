@@ -69,8 +69,9 @@ func (h *handler6) proxy(ctx context.Context, rq request6) (*response6, error) {
 	var mt dhcpv6.MessageType
 	switch m.MessageType {
 	case dhcpv6.MessageTypeSolicit:
-		if c.IPXE && !c.HTTPBoot && !isFirmware6(m) {
-			// iPXE takes only an Advertise with an address (dhcpv6_rx: DHCPV6_RX_RECORD_IAADDR).
+		if c.IPXE {
+			// iPXE takes only an Advertise with an address (dhcpv6_rx: DHCPV6_RX_RECORD_IAADDR),
+			// so a proxy answer is noise; its Information-request (stateless links) is answered.
 			return nil, fmt.Errorf("%w: iPXE Solicit (iPXE ignores an Advertise without an address; the site's DHCPv6 server must give iPXE option 59)", errIgnored)
 		}
 		mt = dhcpv6.MessageTypeAdvertise
@@ -142,13 +143,6 @@ func (h *handler6) bootServer(ctx context.Context, rq request6) (*response6, err
 		return nil, err
 	}
 	return &response6{msg: r, dst: rq.src}, nil
-}
-
-// isFirmware6 reports whether the message carries the firmware's vendor class (EDK2 PXE or
-// HTTP Boot), as opposed to iPXE's bare user class.
-func isFirmware6(m *dhcpv6.Message) bool {
-	_, found := vendorClass6(m)
-	return found
 }
 
 func (h *handler6) namesUs(m *dhcpv6.Message) bool {

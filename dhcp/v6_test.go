@@ -183,7 +183,9 @@ func TestProxy6IgnoresOthers(t *testing.T) {
 	wrongVendor := edk2Solicit6(false)
 	wrongVendor.Options.Del(dhcpv6.OptionVendorClass)
 	wrongVendor.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("MSFT 5.0")}})
-	for name, m := range map[string]*dhcpv6.Message{"plain host": plain, "request for the site": other,
+	debianIPXE := edk2Solicit6(false) // as captured from Debian's snponly.efi: 16, 61, 62 and user class
+	debianIPXE.AddOption(&dhcpv6.OptUserClass{UserClasses: [][]byte{[]byte("iPXE")}})
+	for name, m := range map[string]*dhcpv6.Message{"plain host": plain, "request for the site": other, "Debian iPXE solicit": debianIPXE,
 		"no arch": noArch, "other vendor class": wrongVendor, "iPXE solicit": ipxeSolicit6(dhcpv6.MessageTypeSolicit)} {
 		r, err := roundTrip(t, h, m, clientLL6, false)
 		if r != nil {
