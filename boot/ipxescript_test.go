@@ -168,10 +168,12 @@ func TestHostileNamesAddNoCommand(t *testing.T) {
 					continue
 				}
 				// Same shape as with a benign name, where the name leaves the set of entries
-				// alone: a file name the store cannot serve (a backslash, not UTF-8, "..") is a
-				// disabled line instead, a name longer than a file system allows makes a URL
-				// too long, and careless URLs may fail to render.
-				servable := !strings.Contains(h, `\`) && utf8.ValidString(h) && len(h) < 256 && fileName(h) != ".."
+				// alone: a file name the store cannot serve (a backslash, not UTF-8, "..", an
+				// ASCII control character: storepath.Clean) is a disabled line instead, a name
+				// longer than a file system allows makes a URL too long, and careless URLs may
+				// fail to render.
+				servable := !strings.Contains(h, `\`) && utf8.ValidString(h) && len(h) < 256 && fileName(h) != ".." &&
+					!strings.ContainsFunc(fileName(h), func(r rune) bool { return r < 0x20 || r == 0x7f })
 				if want, ok := benign[k]; ok && uf.name == "escaped" && servable && strings.Join(want, "\n") != strings.Join(skel, "\n") {
 					t.Errorf("%.60q %s: skeleton differs from a benign name's: %s", h, k, skelDiff(skel, want))
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -26,8 +25,9 @@ var ErrInvalid = errors.New("invalid path")
 //     names the same file relative to the served root ("/boot//bcd/" is "boot/bcd");
 //   - a ".." element is refused, not resolved: a path that climbs is a probe, and refusing
 //     keeps "never outside the root" true by construction;
-//   - a NUL byte or any other control character, invalid UTF-8, and paths longer than MaxLen
-//     are refused.
+//   - a NUL byte or any other ASCII control character (line breaks, tabs, escape, DEL: what
+//     logs, scripts and terminals act on), invalid UTF-8, and paths longer than MaxLen are
+//     refused. Other Unicode (U+0085, U+2028 included) is a name like any other.
 //
 // Case is kept: matching "\Boot\BCD" to "boot/bcd" is the file system's job. Clean(Clean(p))
 // is Clean(p). Errors wrap ErrInvalid, quote at most the first 64 bytes of p, and say why.
@@ -38,12 +38,12 @@ func Clean(p string) (string, error) {
 	case !utf8.ValidString(p):
 		return "", invalid(p, "not valid UTF-8")
 	}
-	for _, r := range p {
-		if r == 0 {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == 0:
 			return "", invalid(p, "contains a NUL byte")
-		}
-		if unicode.IsControl(r) {
-			return "", invalid(p, fmt.Sprintf("contains the control character %U", r))
+		case c < 0x20 || c == 0x7f:
+			return "", invalid(p, fmt.Sprintf("contains the control character %U", rune(c)))
 		}
 	}
 	kept := make([]string, 0, strings.Count(p, "/")+strings.Count(p, `\`)+1)
