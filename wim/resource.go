@@ -34,8 +34,9 @@ type resource struct {
 
 	// The decoded first bytes of one large chunk whose full decode is under way (see
 	// chunkUpTo), guarded by pmu, which also serialises prefix decodes.
-	pmu    sync.Mutex
-	prefix chunkPrefix
+	pmu      sync.Mutex
+	prefix   chunkPrefix
+	prefixes atomic.Int64 // prefix decodes done (tests)
 }
 
 // chunkPrefix is the longest decoded prefix of chunk i so far (final bytes only).
@@ -436,7 +437,16 @@ func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
 		return r.prefix.data, nil
 	}
 	if r.prefix.data == nil || r.prefix.i != i {
-		go r.chunk(i) // the full decode; later reads find it in the cache (errors resurface there)
+		// The full decode; later reads find it in the cache (errors resurface there). The
+		// prefix lives only until it ends, so it never outlasts the decode it stands in for.
+		go func() {
+			r.chunk(i)
+			r.pmu.Lock()
+			if r.prefix.i == i {
+				r.prefix = chunkPrefix{}
+			}
+			r.pmu.Unlock()
+		}()
 	}
 	n := min(size, max(need+16, prefixMinLen, 2*int64(len(r.prefix.data))))
 	if r.prefix.i != i {
@@ -461,5 +471,6 @@ func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
 		return r.chunk(i) // cannot happen (n >= need+16); the full chunk is always right
 	}
 	r.prefix = chunkPrefix{i: i, data: dst[:exact]}
+	r.prefixes.Add(1)
 	return r.prefix.data, nil
 }
