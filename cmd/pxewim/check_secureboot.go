@@ -79,6 +79,10 @@ func checkSecureBoot(st *state) []problem {
 		ps = append(ps, problem{what: fmt.Sprintf("entry %q (%s): %s", sp.Entry, where, sp.Reason), info: true,
 			fix: "Secure Boot clients boot the other entries; machines that must boot this one need Secure Boot off, or a rule with secure_boot: off or ipxe"})
 	}
+	if sb.Mode == boot.SecureBootShim || anyRuleShim(cfg) {
+		ps = append(ps, problem{what: "secure_boot shim: UEFI HTTP Boot clients get no boot file: Debian's signed netboot GRUB has no built-in http module and may not load one under Secure Boot", info: true,
+			fix: "boot those machines over PXE, or give them a signed iPXE (secure_boot: {mode: ipxe, ipxe: PATH}, per rule if need be)"})
+	}
 	if cfg.DHCP.Mode == boot.DHCPProxy && (sb.Mode == boot.SecureBootShim || anyRuleShim(cfg)) {
 		ps = append(ps, problem{what: "secure_boot shim in proxy mode: Debian's signed GRUB takes its TFTP server from the site DHCP server's ACK (siaddr), not from pxewim's proxy offer", info: true,
 			fix: "set next-server (siaddr) to this host on the site's DHCP server (dnsmasq: dhcp-boot=,pxewim,ADDRESS; ISC: next-server), or use full mode"})
