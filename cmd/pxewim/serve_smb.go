@@ -370,6 +370,10 @@ func (d *daemon) serveSetup(ctx context.Context, cfg *boot.Config) error {
 		d.log.Error("setup: the Windows Setup share is not running", "error", err)
 		return nil
 	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		// The default state folder is used only if it exists (README); the share needs one.
+		return fail(fmt.Errorf("the share needs a state folder for smbd's config and the store view: create %s or set state_dir", dir))
+	}
 	// smbd reads the view as the share's unix user: every folder above it must let that user in.
 	for p := filepath.Clean(absPath(dir)); ; p = filepath.Dir(p) {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/internal/testenv"
+)
+
+// TestWinSetupShareWimbootSeaBIOS: a Windows ISO (sources/boot.wim of two WindowsPE images and
+// a sources/install.wim) with setup.share on: SeaBIOS + iPXE boots its Setup entry through the
+// wimboot stand-in, which receives bootmgr, BCD and boot.sdi of image 2 and the boot.wim pxewim
+// serves; that boot.wim verifies and holds our winpeshl.ini and a startnet.cmd mapping
+// \\SERVER\pxewim-setup\win with the generated account, and those credentials read the ISO's
+// install.wim byte-exact over SMB3 from the server's namespace.
+func TestWinSetupShareWimbootSeaBIOS(t *testing.T) {
+	const mac = "52:54:00:77:76:0b"
+	testenv.RequireTools(t, "genisoimage", "smbclient", "smbd")
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("needs /dev/fuse (the Setup share's store view)")
+	}
+	entry := boot.AutoEntryName("win.iso/sources/boot.wim", 2)
+	wimPath := filepath.Join(t.TempDir(), "boot.wim")
+	var installWIM string
+	var state string
+	lab, d, capture, site, dir := winpeLabStart(t, "10.77.76", "winsetup", func(lab *testenv.Lab, store string) string {
+		return winpeBaseConfig(lab, store) + fmt.Sprintf(`state_dir: %s
+winpe:
+  auto: true
+  wimboot: tools/wimboot
+setup: {share: on}
+entries:
+  - name: shell
+    ipxe: |
+      shell
+rules:
+  - match: { mac: %q }
+    entry: %s
+`, state, mac, entry)
+	}, func(store string) {
+		root := t.TempDir()
+		os.MkdirAll(filepath.Join(root, "sources"), 0o755)
+		testenv.BuildWinPE(t, filepath.Join(root, "sources", "boot.wim"), []testenv.WinPEImage{
+			{Name: "Microsoft Windows PE (amd64)"}, {Name: "Microsoft Windows Setup (amd64)"}}, "--compress=LZX", "--boot")
+		b, err := os.ReadFile(filepath.Join(root, "sources", "boot.wim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(wimPath, b, 0o644)
+		content := t.TempDir()
+		os.WriteFile(filepath.Join(content, "payload.bin"), []byte(strings.Repeat("install payload ", 200000)), 0o644)
+		installWIM = filepath.Join(t.TempDir(), "install.wim")
+		if out, err := exec.Command("wimlib-imagex", "capture", content, installWIM, "Windows 11 Pro", "--compress=LZX").CombinedOutput(); err != nil {
+			t.Fatalf("wimlib-imagex: %v\n%s", err, out)
+		}
+		b, _ = os.ReadFile(installWIM)
+		os.WriteFile(filepath.Join(root, "sources", "install.wim"), b, 0o644)
+		os.WriteFile(filepath.Join(root, "setup.exe"), []byte("MZ setup.exe stand-in"), 0o644)
+		if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "win.iso"), root).CombinedOutput(); err != nil {
+			t.Fatalf("genisoimage: %v\n%s", err, out)
+		}
+		storeStandIn(t, store)
+		// The state folder, open to the share's unix user (nobody) like the folders above it.
+		state = filepath.Join(filepath.Dir(store), "state")
+		os.MkdirAll(state, 0o755)
+		for p := filepath.Dir(store); p != "/"; p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+				os.Chmod(p, fi.Mode().Perm()|0o005)
+			}
+		}
+	})
+	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winsetup", MAC: mac, Dir: dir,
+		FailOn: wimbootBIOSFailOn()}
+	rep := runStandInVM(t, lab, d, site, vm)
+
+	// The served boot.wim holds the generated files; their credentials read the share.
+	served, _ := servedBootWIM(t, lab, d, mac)
+	sw := filepath.Join(t.TempDir(), "served.wim")
+	os.WriteFile(sw, served, 0o644)
+	var script, ini []byte
+	for idx := 1; idx <= 2 && script == nil; idx++ {
+		b, err := exec.Command("wimlib-imagex", "extract", sw, strconv.Itoa(idx), "/Windows/System32/startnet.cmd", "--to-stdout").Output()
+		if err == nil && strings.Contains(string(b), "net use") {
+			script = b
+			ini, _ = exec.Command("wimlib-imagex", "extract", sw, strconv.Itoa(idx), "/Windows/System32/winpeshl.ini", "--to-stdout").Output()
+		}
+	}
+	if script == nil {
+		t.Fatalf("the boot.wim the client got holds no startnet.cmd of ours")
+	}
+	if !strings.Contains(string(ini), `startnet.cmd`) {
+		t.Errorf("winpeshl.ini: %q", ini)
+	}
+	// What the client got is what pxewim serves: image 2's files, the two generated ones
+	// injected (their content is checked here, the rest against wimlib-imagex extract).
+	checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 2, inject: map[string][]byte{
+		"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini}})
+	m := regexp.MustCompile(`(?m)^net use S: "\\\\` + regexp.QuoteMeta(lab.SrvIP.String()) + `\\pxewim-setup" /user:([A-Za-z0-9._-]+) ([A-Za-z0-9]+) /persistent:no >nul`).FindSubmatch(script)
+	if m == nil || !strings.Contains(string(script), `"S:\win\setup.exe"`) {
+		t.Fatalf("startnet.cmd:\n%s", script)
+	}
+	auth := filepath.Join(t.TempDir(), "auth")
+	os.WriteFile(auth, []byte("username = "+string(m[1])+"\npassword = "+string(m[2])+"\n"), 0o600)
+	got := filepath.Join(t.TempDir(), "install.wim")
+	if out, err := lab.Srv.Exec(context.Background(), "smbclient", "//"+lab.SrvIP.String()+"/pxewim-setup", "-m", "SMB3", "-A", auth,
+		"-c", `get win\sources\install.wim `+got); err != nil {
+		t.Fatalf("smbclient: %v\n%s", err, out)
+	}
+	want, _ := os.ReadFile(installWIM)
+	if b, _ := os.ReadFile(got); sha1Hex(b) != sha1Hex(want) {
+		t.Errorf("install.wim over SMB: %d bytes sha1 %s, want %d bytes sha1 %s", len(b), sha1Hex(b), len(want), sha1Hex(want))
+	}
+	recs := stopLab(t, capture, d)
+	wantNoErrorLogs(t, recs)
+}
