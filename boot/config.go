@@ -40,6 +40,9 @@ type Config struct {
 	Setup     SetupConfig     // the setup: section: network Windows Setup (config_setup.go)
 
 	SecureBoot SecureBootConfig // the secure_boot: section (config_secureboot.go)
+
+	ARM64     ARM64Config       // the arm64: section: UEFI ARM64 clients (config_arm64clients.go)
+	ImageArch map[string]string // "wim:index" (lower-case) -> the catalog's arch name (WithCatalog; arm64.go)
 }
 
 // DefaultChunkCache is the decoded-chunk cache's bound when the config sets none: four of the

@@ -284,6 +284,7 @@ func (d *decoder) top(n *yaml.Node, cfg *Config) {
 		"setup":      func(v *yaml.Node, k string) { d.setup(v, k, &cfg.Setup) },         // config_setup.go
 
 		"secure_boot": func(v *yaml.Node, k string) { d.secureBoot(v, k, &cfg.SecureBoot) }, // config_secureboot.go
+		"arm64":       func(v *yaml.Node, k string) { d.arm64(v, k, &cfg.ARM64) },           // config_arm64clients.go
 	})
 }
 

@@ -88,6 +88,9 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	switch {
 	case c.IPXE:
 		return Decision{BootFile: base + "/boot.ipxe?" + ipxeQuery(c), Reason: "iPXE: script URL"}
+	case c.Firmware == FirmwareEFIARM64: // arm64.go
+		d, _ := p.arm64Decision(c)
+		return d
 	case c.HTTPBoot:
 		if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go
 			return d
@@ -361,6 +364,9 @@ func (p *Policy) menuScript(env *ScriptEnv, warn func(error)) (string, error) {
 			}
 		} else if fc, ok := e.Boot.(FirmwareChecker); ok {
 			ml.hidden = fc.CannotBootOn(env)
+		}
+		if ml.hidden == "" {
+			ml.hidden = p.archHidden(env.Client, e) // arm64.go
 		}
 		if ml.hidden == "" {
 			body, err := p.render(env, e)

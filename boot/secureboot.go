@@ -157,7 +157,7 @@ func (p *Policy) SecureBootProblems() []SecureBootProblem {
 func (p *Policy) GRUBConfig(c Client, path func(Ref) (string, error), warn func(error)) ([]byte, error) {
 	m := grubcfg.Menu{Comment: "pxewim menu for " + clientLabel(c), Timeout: p.cfg.Menu.Timeout}
 	add := func(e *Entry) bool {
-		if grubOffer(e) != "" {
+		if grubOffer(e) != "" || p.archHidden(c, e) != "" { // arm64.go
 			return false
 		}
 		ge, err := linuxGRUBEntry(e, path)
@@ -237,6 +237,9 @@ func GRUBTFTPPath(tree fs.FS, server netip.Addr) func(Ref) (string, error) {
 // else the address c reached us at). Everything else is tree's. A policy with Secure Boot off
 // for everyone returns tree.
 func (p *Policy) SecureBootTree(c Client, tree fs.FS, tftpServer netip.Addr, warn func(error)) fs.FS {
+	if t := p.arm64Tree(c, tree, tftpServer, warn); t != nil { // arm64.go
+		return t
+	}
 	if !p.SecureBootInUse() {
 		return tree
 	}

@@ -262,6 +262,7 @@ func (c *Config) WithCatalog(facts *StoreImages) *Config {
 	out := *c
 	out.Entries = append([]Entry(nil), c.Entries...)
 	out.Unbootable = append([]Unbootable(nil), c.Unbootable...)
+	out.ImageArch = imageArchs(facts) // arm64.go
 	if !c.WinPE.Auto || facts == nil {
 		return &out
 	}

@@ -14,7 +14,7 @@ import (
 // c's tree (boot.Policy.SecureBootTree). local is the address the request came in on: GRUB
 // fetches the entries' files over TFTP from there, unless listen.tftp_advertise says otherwise.
 func (d *daemon) secureBootTree(st *state, c boot.Client, local netip.Addr, tree fs.FS) fs.FS {
-	if !st.policy.SecureBootInUse() {
+	if !st.policy.SecureBootInUse() && !st.policy.ARM64InUse() { // ARM64InUse: boot/arm64.go
 		return tree
 	}
 	warn := func(err error) {

@@ -1,0 +1,223 @@
+package boot
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+const arm64Config = `
+listen: {http: "10.0.0.1:80"}
+ipxe: {dir: /usr/lib/ipxe, bios: undionly.kpxe, efi64: snponly.efi, httpboot: snponly.efi}
+menu: {title: "Lab", timeout: 5s, default: rescue}
+arm64:
+  loader: grub
+  grub: GRUB
+winpe: {auto: true, wimboot: /usr/lib/ipxe/wimboot}
+entries:
+  - name: rescue
+    title: "Rescue (any arch)"
+    linux:
+      kernel: tools.wim:1/boot/vmlinuz
+      initrd: [tools.wim:1/boot/initrd]
+      cmdline: console=ttyAMA0
+  - name: rescue-arm
+    title: "Rescue ARM64"
+    linux:
+      kernel: arm.wim:1/boot/vmlinuz
+      cmdline: console=ttyAMA0
+  - name: rescue-x64
+    title: "Rescue x64"
+    linux:
+      kernel: x64.wim:1/boot/vmlinuz
+      cmdline: console=ttyS0
+`
+
+// arm64Facts: the catalog says x64.wim:1 is x86_64, arm.wim:1 ARM64, pe-arm.wim:1 an ARM64
+// WindowsPE, pe-x64.wim:1 an x64 WindowsPE; tools.wim:1 has no Windows arch.
+func arm64Facts() *StoreImages {
+	return &StoreImages{Files: []ImageFile{
+		{Path: "arm.wim", Kind: "wim", Images: []FileImage{{Index: 1, ArchName: "ARM64"}}},
+		{Path: "pe-arm.wim", Kind: "wim", DefaultPEIndex: 1, Images: []FileImage{{Index: 1, Name: "PE arm", ArchName: "ARM64", WindowsPE: true}}},
+		{Path: "pe-x64.wim", Kind: "wim", DefaultPEIndex: 1, Images: []FileImage{{Index: 1, Name: "PE x64", ArchName: "x86_64", WindowsPE: true}}},
+		{Path: "tools.wim", Kind: "wim", Images: []FileImage{{Index: 1, ArchName: "unknown"}}},
+		{Path: "x64.wim", Kind: "wim", Images: []FileImage{{Index: 1, ArchName: "x86_64"}}},
+	}}
+}
+
+func arm64Policy(t *testing.T, src string) (*Policy, string) {
+	t.Helper()
+	grub := filepath.Join(t.TempDir(), "grubaa64.signed")
+	if err := os.WriteFile(grub, []byte("GRUB AA64"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig("p.yaml", []byte(strings.ReplaceAll(src, "GRUB", grub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(cfg.WithCatalog(arm64Facts()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, grub
+}
+
+func armClient(arch uint16) Client {
+	hw, _ := net.ParseMAC("52:54:00:a6:40:01")
+	c := Client{MAC: hw, Arch: arch}
+	c.Firmware, c.HTTPBoot = FirmwareFromArch(arch)
+	return c
+}
+
+func TestDecideARM64(t *testing.T) {
+	p, _ := arm64Policy(t, arm64Config)
+	server := netip.MustParseAddr("10.0.0.1")
+	d := p.Decide(armClient(11), server)
+	if d.NoBoot || d.BootFile != "arm64/grubaa64.efi" {
+		t.Errorf("arch 11 (ARM64 PXE): %+v, want arm64/grubaa64.efi over TFTP", d)
+	}
+	d = p.Decide(armClient(19), server)
+	if !d.NoBoot || !strings.Contains(d.Reason, "HTTP Boot") || !strings.Contains(d.Reason, "PXE") {
+		t.Errorf("arch 19 (ARM64 HTTP Boot): %+v, want no boot file and a reason naming HTTP Boot and PXE", d)
+	}
+	// x64 clients are unchanged by arm64:.
+	if d := p.Decide(armClient(7), server); d.BootFile != "ipxe/snponly.efi" {
+		t.Errorf("arch 7: %+v", d)
+	}
+	if d := p.Decide(armClient(16), server); !strings.HasSuffix(d.BootFile, "/files/ipxe/snponly.efi") {
+		t.Errorf("arch 16: %+v", d)
+	}
+	// Without arm64: ARM64 clients get nothing, with a reason naming the key.
+	off := mustPolicy(t, "listen: {http: ':80'}\nipxe: {dir: /usr/lib/ipxe, efi64: snponly.efi}\n")
+	for _, arch := range []uint16{11, 19} {
+		if d := off.Decide(armClient(arch), server); !d.NoBoot || !strings.Contains(d.Reason, "arm64: grub") {
+			t.Errorf("arch %d, arm64 off: %+v", arch, d)
+		}
+	}
+	// A client running iPXE gets its script whatever its arch (never a loader again).
+	c := armClient(11)
+	c.IPXE = true
+	if d := p.Decide(c, server); !strings.Contains(d.BootFile, "boot.ipxe") {
+		t.Errorf("ARM64 iPXE: %+v", d)
+	}
+}
+
+func TestARM64ConfigErrors(t *testing.T) {
+	for _, src := range []string{
+		"arm64: ipxe\n",
+		"arm64: {loader: grub, grub: relative/grub.efi}\n",
+		"arm64: {loader: grub, shim: /x}\n",
+		"arm64: true\n",
+		"arm64: [grub]\n",
+	} {
+		if _, err := ParseConfig("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "arm64") {
+			t.Errorf("%q: err %v, want an error naming arm64", src, err)
+		}
+	}
+	for src, want := range map[string]ARM64Loader{"arm64: grub\n": ARM64GRUB, "arm64: off\n": ARM64Off, "arm64: {loader: grub}\n": ARM64GRUB} {
+		cfg, err := ParseConfig("p.yaml", []byte(src))
+		if err != nil || cfg.ARM64.Loader != want || cfg.ARM64.GRUBPath() != DefaultARM64GRUB {
+			t.Errorf("%q: %+v, %v", src, cfg, err)
+		}
+	}
+}
+
+func TestARM64GRUBMenuByArch(t *testing.T) {
+	p, _ := arm64Policy(t, arm64Config)
+	out, err := p.GRUBConfig(armClient(11), testURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{"Rescue (any arch)", "Rescue ARM64"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("ARM64 GRUB menu lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "Rescue x64") {
+		t.Errorf("ARM64 GRUB menu offers the x64 image's entry:\n%s", s)
+	}
+	grubCheck(t, out)
+}
+
+func TestARM64IPXEMenuByArch(t *testing.T) {
+	p, _ := arm64Policy(t, arm64Config)
+	for _, tc := range []struct {
+		arch      uint16
+		want, not []string
+	}{
+		{7, []string{"Rescue x64", "pe-pe-x64-1", "Rescue (any arch)"}, []string{"Rescue ARM64", "pe-pe-arm-1"}},
+		{11, []string{"Rescue ARM64", "pe-pe-arm-1", "Rescue (any arch)"}, []string{"Rescue x64", "pe-pe-x64-1"}},
+	} {
+		c := armClient(tc.arch)
+		c.IPXE = true
+		s, err := p.Script(c, ScriptMenu, testURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The menu's items (a hidden entry keeps only its label, which says why).
+		var items []string
+		for _, line := range strings.Split(s, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "item") {
+				items = append(items, line)
+			}
+		}
+		s = strings.Join(items, "\n")
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("arch %d: the iPXE menu lacks %q:\n%s", tc.arch, w, s)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(s, n) {
+				t.Errorf("arch %d: the iPXE menu offers %q", tc.arch, n)
+			}
+		}
+	}
+}
+
+func TestARM64Tree(t *testing.T) {
+	p, _ := arm64Policy(t, arm64Config)
+	store := fstest.MapFS{"tools.wim": {Data: []byte("wim")}, "tools.wim:1/boot/vmlinuz": {Data: []byte("k")},
+		"tools.wim:1/boot/initrd": {Data: []byte("i")}, "arm.wim:1/boot/vmlinuz": {Data: []byte("a")}, "x64.wim:1/boot/vmlinuz": {Data: []byte("x")}}
+	c := armClient(11)
+	tree := p.SecureBootTree(c, store, netip.MustParseAddr("10.0.0.1"), nil)
+	read := func(name string) (string, error) {
+		f, err := tree.Open(name)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		if _, ok := f.(io.ReaderAt); !ok {
+			t.Errorf("%s: not an io.ReaderAt", name)
+		}
+		b, err := io.ReadAll(f)
+		return string(b), err
+	}
+	for name, want := range map[string]string{"arm64/grubaa64.efi": "GRUB AA64", "ARM64/GRUBAA64.EFI": "GRUB AA64", "tools.wim": "wim"} {
+		if got, err := read(name); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"grub/grub.cfg", "grub/grub.cfg-01-52-54-00-a6-40-01"} {
+		got, err := read(name)
+		if err != nil || !strings.Contains(got, "(tftp,10.0.0.1)/tools.wim:1/boot/vmlinuz") || strings.Contains(got, "x64.wim") {
+			t.Errorf("%s: %v\n%s", name, err, got)
+		}
+	}
+	for _, name := range []string{"arm64", "arm64/other.efi", "arm64/../tools.wim", "/arm64/grubaa64.efi", "secureboot/shimx64.efi", "grub/grub.cfg-01-52-54-00-99-99-99"} {
+		if _, err := read(name); err == nil {
+			t.Errorf("%s: served", name)
+		}
+	}
+	// x64 clients of the same policy get the plain tree (Secure Boot is off).
+	x := p.SecureBootTree(armClient(7), store, netip.MustParseAddr("10.0.0.1"), nil)
+	if _, err := x.Open("arm64/grubaa64.efi"); err == nil {
+		t.Error("an x64 client is served the arm64 GRUB")
+	}
+}
