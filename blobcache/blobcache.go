@@ -40,7 +40,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -142,14 +141,6 @@ type fileID struct {
 	size  int64
 	mtime int64
 	ino   uint64
-}
-
-func identity(fi fs.FileInfo) fileID {
-	id := fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.ino = st.Ino
-	}
-	return id
 }
 
 type jobKind int
@@ -299,7 +290,7 @@ func (c *Cache) Open(key Key, size int64, src Source) *os.File {
 	path := c.Path(key, size)
 	c.mu.Unlock()
 
-	f, err := os.Open(path)
+	f, id, err := openFile(path) // identity_*.go
 	if err != nil {
 		c.mu.Lock()
 		c.stats.Misses++
@@ -311,9 +302,8 @@ func (c *Cache) Open(key Key, size int64, src Source) *os.File {
 		c.mu.Unlock()
 		return nil
 	}
-	fi, err := f.Stat()
 	c.mu.Lock()
-	if err != nil || (identity(fi) != e.id && identity(fi) != e.prev) {
+	if id != e.id && id != e.prev {
 		f.Close()
 		c.stats.Misses++
 		if c.entries[key] == e && e.verified {
