@@ -150,11 +150,18 @@ func buildBootDir(dir string, kernel, initrd []byte) error {
 // proc/sys/devtmpfs, prints "MARKER uptime=... sha1-busybox=HEX sha1-init=HEX cmdline=[...]"
 // (the SHA-1s of /bin/busybox and /init as the kernel unpacked them) to /dev/ttyS0 and powers off.
 func BuildInitramfs(marker string) ([]byte, error) {
-	bb, err := os.ReadFile(busyboxPath)
+	return BuildInitramfsFor(marker, busyboxPath, "ttyS0")
+}
+
+// BuildInitramfsFor is BuildInitramfs with a given static busybox (the host's, or another
+// architecture's extracted from its .deb: arm64.go) and serial console device (ttyS0 on x86,
+// ttyAMA0 on arm64 virt).
+func BuildInitramfsFor(marker, busybox, console string) ([]byte, error) {
+	bb, err := os.ReadFile(busybox)
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: %w (apt-get install busybox-static)", err)
 	}
-	if err := checkStatic(busyboxPath); err != nil {
+	if err := checkStatic(busybox); err != nil {
 		return nil, err
 	}
 	init := "#!/bin/busybox sh\n" +
@@ -167,7 +174,7 @@ func BuildInitramfs(marker string) ([]byte, error) {
 		// SHA-1s with the bytes put into the WIM (Assets.CheckInitramfsReport).
 		"bb=$(/bin/busybox sha1sum /bin/busybox | /bin/busybox cut -d' ' -f1)\n" +
 		"in=$(/bin/busybox sha1sum /init | /bin/busybox cut -d' ' -f1)\n" +
-		"echo \"" + marker + " uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) sha1-busybox=$bb sha1-init=$in cmdline=[$(/bin/busybox cat /proc/cmdline)]\" > /dev/ttyS0\n" +
+		"echo \"" + marker + " uptime=$(/bin/busybox cut -d' ' -f1 /proc/uptime) sha1-busybox=$bb sha1-init=$in cmdline=[$(/bin/busybox cat /proc/cmdline)]\" > /dev/" + console + "\n" +
 		"/bin/busybox sync\n" +
 		"/bin/busybox poweroff -f\n"
 	entries := []CpioEntry{

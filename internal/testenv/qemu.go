@@ -18,11 +18,15 @@ type Firmware int
 const (
 	SeaBIOS Firmware = iota // legacy BIOS: machine "pc", `-boot n`, the NIC's iPXE option ROM
 	OVMF                    // UEFI: machine "q35", OVMF_CODE_4M.fd + a fresh copy of its VARS
+	AAVMF                   // arm64 UEFI: qemu-system-aarch64 -M virt, AAVMF_CODE.fd + a copy of its VARS (arm64.go)
 )
 
 func (f Firmware) String() string {
 	if f == OVMF {
 		return "ovmf"
+	}
+	if f == AAVMF {
+		return "aavmf"
 	}
 	return "seabios"
 }
@@ -89,6 +93,9 @@ func (s *VMSpec) stem() string {
 func (s *VMSpec) Args() ([]string, error) {
 	if s.Dir == "" {
 		return nil, fmt.Errorf("vm %s: VMSpec.Dir is required", s.stem())
+	}
+	if s.Firmware == AAVMF {
+		return s.aavmfArgs() // arm64.go
 	}
 	tap, mem := s.Tap, s.MemoryMB
 	if tap == "" {

@@ -1,0 +1,65 @@
+package testenv
+
+import (
+	"bytes"
+	"compress/gzip"
+	"debug/elf"
+	"debug/pe"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestARM64Assets: the arm64 assets are what an AAVMF VM needs: an arm64 EFI-stub kernel, an
+// initramfs whose busybox is an aarch64 static ELF and whose /init writes to ttyAMA0, GRUB an
+// arm64 PE, tools.wim built.
+func TestARM64Assets(t *testing.T) {
+	RequireARM64(t)
+	a := MustARM64Assets(t)
+	k, err := os.ReadFile(a.Kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// arm64 Image header: MZ (EFI stub) and "ARM\x64" at 0x38.
+	if len(k) < 64 || string(k[:2]) != "MZ" || string(k[0x38:0x3c]) != "ARM\x64" {
+		t.Errorf("%s is not an arm64 EFI-stub Image (head % x)", a.Kernel, k[:min(64, len(k))])
+	}
+	g, err := pe.Open(a.GRUB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Machine != 0xaa64 {
+		t.Errorf("%s: PE machine %#x, want 0xaa64", a.GRUB, g.Machine)
+	}
+	g.Close()
+	initrd, err := os.ReadFile(a.Initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(initrd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(zr)
+	i := bytes.Index(raw, []byte("\x7fELF"))
+	if i < 0 {
+		t.Fatal("initramfs holds no ELF")
+	}
+	f, err := elf.NewFile(bytes.NewReader(raw[i:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Machine != elf.EM_AARCH64 {
+		t.Errorf("initramfs busybox: machine %v, want EM_AARCH64", f.Machine)
+	}
+	if !bytes.Contains(raw, []byte("> /dev/"+ARM64Console)) {
+		t.Errorf("/init does not write to /dev/%s", ARM64Console)
+	}
+	if st, err := os.Stat(a.ToolsWIM); err != nil || st.Size() == 0 {
+		t.Errorf("tools.wim: %v", err)
+	}
+	if !strings.HasPrefix(a.KernelPackage, "linux-image-") {
+		t.Errorf("kernel package %q", a.KernelPackage)
+	}
+}
