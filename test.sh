@@ -16,6 +16,7 @@ PKGS=(
   wimtools libwim-dev                         # reference WIM implementation (CLI + C library for codec tests)
   qemu-system-x86 ipxe-qemu ipxe ovmf         # real PXE / UEFI clients, iPXE binaries
   qemu-user-static                            # arm64 servers: wim/tftp/dhcp/iso unit tests run under qemu-aarch64-static
+  qemu-system-arm qemu-efi-aarch64            # ARM64 clients: qemu-system-aarch64 + AAVMF (arm64 kernel/GRUB/busybox: apt-get download below)
   dnsmasq-base busybox-static cpio            # the site's DHCP server; initramfs for e2e boots
   iproute2 procps iputils-ping tcpdump nftables  # network namespaces, veth, tap, netem (nft: loss where netem is missing)
   atftp tftp-hpa tftpd-hpa curl nginx   # protocol peers (atftpd conflicts with tftpd-hpa: bench/ unpacks its .deb)
@@ -36,6 +37,11 @@ install_packages() {
   for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # ARM64 clients' e2e fetches Debian's arm64 kernel, busybox-static and signed GRUB with
+  # `apt-get download PKG:arm64` (never installed): dpkg must know arm64 and apt have its lists.
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64 && apt-get update -q
+  fi
   [ "${#missing[@]}" -eq 0 ] && return
   echo "test.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
