@@ -1,6 +1,7 @@
 package wim
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +39,19 @@ type resource struct {
 	prefix   chunkPrefix
 	prefixes atomic.Int64 // prefix decodes done (tests)
 }
+
+// Decodes for the chunk cache (and prefix decodes) share two process-wide resources: the
+// scratch buffers for stored bytes (one pool for every archive, so idle buffers do not pile
+// up per opened WIM) and a budget of decodeBudgetMax bytes of decoded plus stored data in
+// flight, so that many readers of many solid WIMs wait for memory instead of decoding a
+// 64 MiB chunk each at once. Two solid chunks (one per core here) fit; 32 KiB chunks never
+// wait. A chunk larger than the budget is decoded alone.
+const decodeBudgetMax = 192 << 20
+
+var (
+	sharedScratch scratchPools
+	decodeBudget  = newByteBudget(decodeBudgetMax)
+)
 
 // chunkPrefix is the longest decoded prefix of chunk i so far (final bytes only).
 type chunkPrefix struct {
@@ -220,11 +234,13 @@ func (r *resource) chunk(i int64) ([]byte, error) {
 	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
 	return r.a.cache.get(key, func() ([]byte, error) {
 		// dst goes to the cache and its readers, so it is always fresh; the stored bytes are
-		// private to this decode and their buffer is reused.
-		dst := makeLarge(int(r.chunkLen(i)), int(r.chunkLen(i)))
+		// private to this decode and their buffer is reused (process-wide).
 		start, end := r.chunkSpan(i)
-		scratch := r.a.scratch.get(int(end - start))
-		defer r.a.scratch.put(scratch)
+		held := decodeBudget.acquire(context.Background(), r.chunkLen(i)+end-start)
+		defer decodeBudget.release(held)
+		dst := makeLarge(int(r.chunkLen(i)), int(r.chunkLen(i)))
+		scratch := sharedScratch.get(int(end - start))
+		defer sharedScratch.put(scratch)
 		return dst, r.decodeChunk(i, dst, scratch)
 	})
 }
@@ -453,8 +469,10 @@ func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
 		n = min(size, max(need+16, prefixMinLen))
 	}
 	start, end := r.chunkSpan(i)
-	scratch := r.a.scratch.get(int(end - start))
-	defer r.a.scratch.put(scratch)
+	held := decodeBudget.acquire(context.Background(), n+end-start)
+	defer decodeBudget.release(held)
+	scratch := sharedScratch.get(int(end - start))
+	defer sharedScratch.put(scratch)
 	src := scratch[:end-start]
 	if _, err := r.part.r.ReadAt(src, start); err != nil {
 		return nil, fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
