@@ -455,8 +455,17 @@ type viewMap struct {
 
 type viewISO struct {
 	media setupMedia
+	store string // the store's location (a reload to another folder or URL opens ISOs again)
 	fs    *iso.FS
 	file  fs.File // the ISO file in the store, read by fs
+}
+
+// storeLocation names the store a view reads from (imagestore.Store.Location), "" if unknown.
+func storeLocation(store fs.FS) string {
+	if l, ok := store.(interface{ Location() string }); ok {
+		return l.Location()
+	}
+	return ""
 }
 
 func (v *setupView) names() []string {
@@ -467,20 +476,23 @@ func (v *setupView) names() []string {
 	return slices.Clone(m.order)
 }
 
-// update makes the view show media, opening the ISOs it did not show yet (same path, size and
-// mtime keep their tree) and closing those it no longer shows.
+// update makes the view show media, opening the ISOs it did not show yet (same store location,
+// path, size and mtime keep their tree and open file) and closing those it no longer shows: a
+// reader of a closed one (its ISO replaced or removed, the store moved) gets I/O errors, as a
+// reader of a file deleted from a share would.
 func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old := v.cur.Load()
 	next := &viewMap{byName: map[string]*viewISO{}, mod: time.Now()}
 	kept := map[*viewISO]bool{}
+	loc := storeLocation(store)
 	for _, m := range media {
 		var vi *viewISO
 		if old != nil {
 			for _, o := range old.byName {
-				if o.media.ISO == m.ISO && o.media.Size == m.Size && o.media.Mod.Equal(m.Mod) {
-					vi = &viewISO{media: m, fs: o.fs, file: o.file}
+				if o.store == loc && o.media.ISO == m.ISO && o.media.Size == m.Size && o.media.Mod.Equal(m.Mod) {
+					vi = &viewISO{media: m, store: loc, fs: o.fs, file: o.file}
 					kept[o] = true
 				}
 			}
@@ -491,7 +503,7 @@ func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 				log.Error("setup: cannot open the ISO for the share", "iso", m.ISO, "error", err)
 				continue
 			}
-			vi = &viewISO{media: m, fs: fsys, file: f}
+			vi = &viewISO{media: m, store: loc, fs: fsys, file: f}
 		}
 		next.byName[strings.ToLower(m.Folder)] = vi
 		next.order = append(next.order, m.Folder)
