@@ -229,6 +229,16 @@ func (c *Cache) SetBudget(n int64) {
 	}
 }
 
+// SetHotReads changes Options.HotReads (0: the default) for the blobs read from now on.
+func (c *Cache) SetHotReads(n int) {
+	if n <= 0 {
+		n = DefaultHotReads
+	}
+	c.mu.Lock()
+	c.hot = n
+	c.mu.Unlock()
+}
+
 // Has reports whether blob key is in the cache and known good (for tests and checks).
 func (c *Cache) Has(key Key) bool {
 	c.mu.Lock()

@@ -512,3 +512,24 @@ func TestParseName(t *testing.T) {
 		}
 	}
 }
+
+func TestSetHotReads(t *testing.T) {
+	c := open(t, t.TempDir(), 1<<20)
+	c.SetHotReads(1)
+	b := newBlob(3000, 71)
+	c.Used(b.key, b.size(), b.src)
+	idle(t, c)
+	mustHit(t, c, b)
+	c.SetHotReads(3)
+	d := newBlob(3000, 72)
+	for range 2 {
+		c.Used(d.key, d.size(), d.src)
+	}
+	idle(t, c)
+	if c.Has(d.key) {
+		t.Fatal("two reads filled a blob with hot_reads 3")
+	}
+	c.Used(d.key, d.size(), d.src)
+	idle(t, c)
+	mustHit(t, c, d)
+}

@@ -43,6 +43,7 @@ func (d *daemon) blobCache(cfg *boot.Config) *blobcache.Cache {
 	}
 	if bs.cache != nil {
 		bs.cache.SetBudget(bc.BudgetBytes())
+		bs.cache.SetHotReads(bc.HotReads)
 		return bs.cache
 	}
 	c, err := blobcache.Open(blobcache.Options{Dir: dir, Budget: bc.BudgetBytes(), HotReads: bc.HotReads, Logger: d.log})
