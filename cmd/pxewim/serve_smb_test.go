@@ -464,4 +464,34 @@ func TestSetupViewFS(t *testing.T) {
 	if s := string(inj[0].Data); inj[0].Path != winsetup.StartnetPath || !strings.Contains(s, `"S:\win11\setup.exe"`) || !strings.Contains(s, `"\\10.1.2.3\pxewim-setup"`) {
 		t.Errorf("startnet.cmd %s:\n%s", inj[0].Path, s)
 	}
+
+	// Drivers and an answer file from the store: the folder and the file are injected, each
+	// .inf is one drvload argument (names with cmd operators stay inert), Setup gets /unattend:.
+	for _, p := range []string{"drivers/net/e1000 & co.inf", "drivers/net/e1000.sys", "drivers/stor/100%raid.INF"} {
+		os.MkdirAll(filepath.Join(fx.store, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(fx.store, p), []byte("driver"), 0o644)
+	}
+	os.WriteFile(filepath.Join(fx.store, "lab.xml"), []byte("<unattend/>"), 0o644)
+	cfg.Setup = boot.SetupConfig{Drivers: "drivers", Unattend: "lab.xml", Media: []boot.SetupMedia{{ISO: "win11.iso", BypassWin11Checks: new(bool)}}}
+	inj, err = setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), "Abcdefgh2345678")
+	if err != nil || len(inj) != 4 {
+		t.Fatalf("injections %v %v", inj, err)
+	}
+	if inj[0].Path != setupUnattendPath || inj[0].File.Path != "lab.xml" || inj[1].Path != setupDriversPath || inj[1].File.Path != "drivers" {
+		t.Errorf("stored injections %+v %+v", inj[0], inj[1])
+	}
+	script := string(inj[2].Data)
+	for _, want := range []string{`drvload "X:\pxewim\drivers\net\e1000 & co.inf"`, `drvload "X:\pxewim\drivers\stor\100%%raid.INF"`,
+		`"S:\win11\setup.exe" "/unattend:X:\pxewim\unattend.xml"`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("startnet.cmd lacks %s:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, "e1000.sys") || strings.Contains(script, "LabConfig") {
+		t.Errorf("startnet.cmd loads a .sys or bypasses checks:\n%s", script)
+	}
+	cfg.Setup.Unattend = "nope.xml"
+	if _, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), "Abcdefgh2345678"); err == nil {
+		t.Error("a missing unattend file was accepted")
+	}
 }
