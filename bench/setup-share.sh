@@ -30,10 +30,17 @@ tmp=$(mktemp -d /tmp/pxewim-setup.XXXXXX)
 chmod 755 "$tmp"
 ns=pxw-bench-smb-$$
 pids=()
+daemon=""
 cleanup() {
+	# `ip netns exec` forks: stop the daemon itself (it stops its smbd) and the plain smbd by PID.
+	[ -n "$daemon" ] && kill "$daemon" 2>/dev/null || true
+	[ -f "$tmp/plain/run/smbd.pid" ] && kill "$(cat "$tmp/plain/run/smbd.pid")" 2>/dev/null || true
+	for _ in $(seq 150); do
+		{ [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; } || break
+		sleep 0.2
+	done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	[ -f "$tmp/plain/run/smbd.pid" ] && kill "$(cat "$tmp/plain/run/smbd.pid")" 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -86,10 +93,10 @@ EOF
 t_start=$(now)
 inns "$tmp/pxewim" serve --config "$tmp/pxewim.yaml" > "$tmp/serve.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 100); do daemon=$(pgrep -f "^$tmp/pxewim serve" | head -1); [ -n "$daemon" ] && break; sleep 0.05; done
 for _ in $(seq 600); do grep -q "Windows Setup share running" "$tmp/serve.log" && break; sleep 0.05; done
 grep -q "Windows Setup share running" "$tmp/serve.log" || { cat "$tmp/serve.log"; exit 1; }
 t_ready=$(now)
-daemon=$(pgrep -f "^$tmp/pxewim serve" | head -1)
 smbd_main=$(cat "$tmp/state/smb/run/smbd.pid")
 
 # 1. First request to first read.
