@@ -495,3 +495,46 @@ func TestSetupViewFS(t *testing.T) {
 		t.Error("a missing unattend file was accepted")
 	}
 }
+
+// TestCheckSetup: pxewim check's findings for the Setup share: no address for WinPE, an
+// answer file that is not in the store, and (where smbd or root is missing) how to install it;
+// nothing when the share is off.
+func TestCheckSetup(t *testing.T) {
+	fx := buildSetupISOs(t, 4)
+	ls, err := localstore.New(fx.store, localstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	snap, err := catalog.Scan(context.Background(), fx.store, catalogOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := boot.ParseConfig("c.yaml", []byte("setup: {share: on, unattend: missing.xml}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, p := range checkSetup(cfg, ls, snap) {
+		all = append(all, p.String())
+	}
+	got := strings.Join(all, "\n")
+	for _, want := range []string{"setup: no address for WinPE to reach the share", "setup: win11.iso: setup unattend missing.xml: not a file of the store"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("check lacks %q:\n%s", want, got)
+		}
+	}
+	if why := setupAvailable(); why != "" && !strings.Contains(got, "apt-get install samba") {
+		t.Errorf("share unavailable here (%s) but check does not say how to install it:\n%s", why, got)
+	}
+	cfg.Setup.Share = boot.SetupOff
+	if ps := checkSetup(cfg, ls, snap); len(ps) != 0 {
+		t.Errorf("setup off: %v", ps)
+	}
+	cfg.Setup = boot.SetupConfig{Advertise: netip.MustParseAddr("10.0.0.1")}
+	for _, p := range checkSetup(cfg, ls, snap) {
+		if !p.info {
+			t.Errorf("setup auto with an address: problem %s", p)
+		}
+	}
+}
