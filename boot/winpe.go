@@ -33,7 +33,7 @@ const (
 const (
 	UEFIBootmgrClassic = "classic" // bootmgfw.efi: the default; the 2011 CA most Secure Boot dbs still trust
 	UEFIBootmgrEX      = "ex"      // bootmgfw_EX.efi: required, the entry cannot boot UEFI without it
-	UEFIBootmgrAuto    = "auto"    // bootmgfw_EX.efi when the image has it, else bootmgfw.efi
+	UEFIBootmgrAuto    = "auto"    // bootmgfw_EX.efi when the image has it signed by Windows UEFI CA 2023, else bootmgfw.efi
 )
 
 // NativeBCDPath is the BCD path DHCP option 252 names for native clients. Every client's tree

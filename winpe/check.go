@@ -46,11 +46,15 @@ func (s *Set) Check(name string) []Finding {
 	}
 	for _, fw := range []firmware.Path{firmware.BIOS, firmware.UEFI} {
 		bf := src.boot[fw]
-		if fw == firmware.UEFI && w.UEFIBootmgr == boot.UEFIBootmgrAuto && e.uefiRole(bf) == catalog.RoleBootmgrEX {
-			out = append(out, Finding{"UEFI clients get Windows/Boot/EFI_EX/bootmgfw_EX.efi (uefi_bootmgr: auto): under Secure Boot only machines whose db trusts the Windows UEFI CA 2023 start it",
+		if fw == firmware.UEFI && w.UEFIBootmgr == boot.UEFIBootmgrAuto && e.uefiRole(src) == catalog.RoleBootmgrEX {
+			out = append(out, Finding{"UEFI clients get Windows/Boot/EFI_EX/bootmgfw_EX.efi (uefi_bootmgr: auto; it is signed by Windows UEFI CA 2023): under Secure Boot only machines whose db trusts the Windows UEFI CA 2023 start it",
 				"nothing to do if your machines have the 2023 CA; otherwise set winpe.uefi_bootmgr: classic", true})
 		}
-		for _, r := range e.missing(bf, fw) {
+		if fw == firmware.UEFI && w.UEFIBootmgr == boot.UEFIBootmgrAuto && bf.Has(catalog.RoleBootmgrEX) && !src.ex2023 {
+			out = append(out, Finding{"UEFI clients get Windows/Boot/EFI/bootmgfw.efi (uefi_bootmgr: auto): the image's bootmgfw_EX.efi is not signed by Windows UEFI CA 2023",
+				"nothing to do; to hand out bootmgfw_EX.efi anyway set winpe.uefi_bootmgr: ex", true})
+		}
+		for _, r := range e.missing(src, fw) {
 			out = append(out, Finding{fmt.Sprintf("%s clients cannot boot it: the image has no %s (%s)", fw, r, strings.Join(catalog.Candidates(fw, r), " or ")),
 				"inject it from a Windows ADK or install media: winpe.inject: [{path: " + catalog.Candidates(fw, r)[0] + ", file: ...}]", false})
 		}

@@ -29,8 +29,7 @@ func (e *entry) served() (*boot.WinPEServed, error) {
 	f = &boot.WinPEServed{Index: o.index, WimbootIndex: o.wimIdx}
 	for _, fw := range []firmware.Path{firmware.BIOS, firmware.UEFI} {
 		ff := f.For(fw)
-		bf := o.boot[fw]
-		if m := e.missing(bf, fw); len(m) > 0 {
+		if m := e.missing(o, fw); len(m) > 0 {
 			ff.Missing = roleList(fw, m)
 		}
 		if l, err := e.nativeLoader(o, fw); err != nil {
@@ -54,11 +53,11 @@ func (e *entry) served() (*boot.WinPEServed, error) {
 // program fw clients run, or why there is none.
 func (e *entry) nativeLoader(o *opened, fw firmware.Path) (string, error) {
 	bf := o.boot[fw]
-	if m := e.missing(bf, fw); len(m) > 0 {
+	if m := e.missing(o, fw); len(m) > 0 {
 		return "", fmt.Errorf("the image has no %s", roleList(fw, m))
 	}
 	if fw == firmware.UEFI {
-		return path.Base(bf.Files[e.uefiRole(bf)]), nil
+		return path.Base(bf.Files[e.uefiRole(o)]), nil
 	}
 	p, ok := bf.Files[catalog.RoleNBP]
 	if !ok {
@@ -67,14 +66,16 @@ func (e *entry) nativeLoader(o *opened, fw firmware.Path) (string, error) {
 	return path.Base(p), nil
 }
 
-// uefiRole is the UEFI boot manager the entry hands out: bootmgfw_EX.efi when uefi_bootmgr
-// asks for it (ex), or prefers it and the image has it (auto); else bootmgfw.efi.
-func (e *entry) uefiRole(bf catalog.BootFiles) catalog.Role {
+// uefiRole is the UEFI boot manager the entry hands out from the opened image: bootmgfw_EX.efi
+// when uefi_bootmgr asks for it (ex), or prefers it (auto) and the image's bootmgfw_EX.efi is
+// signed through Windows UEFI CA 2023 (o.ex2023, read once when the source opened; an unsigned
+// or PCA 2011-only one is not preferred); else bootmgfw.efi. No I/O: it runs per request.
+func (e *entry) uefiRole(o *opened) catalog.Role {
 	switch e.spec.UEFIBootmgr {
 	case boot.UEFIBootmgrEX:
 		return catalog.RoleBootmgrEX
 	case boot.UEFIBootmgrAuto:
-		if bf.Has(catalog.RoleBootmgrEX) {
+		if o.boot[firmware.UEFI].Has(catalog.RoleBootmgrEX) && o.ex2023 {
 			return catalog.RoleBootmgrEX
 		}
 	}
@@ -83,8 +84,9 @@ func (e *entry) uefiRole(bf catalog.BootFiles) catalog.Role {
 
 // missing lists the boot files fw clients need and the image lacks, for this entry's choice of
 // UEFI boot manager: with bootmgfw_EX.efi chosen, a missing bootmgfw.efi does not matter.
-func (e *entry) missing(bf catalog.BootFiles, fw firmware.Path) []catalog.Role {
-	if fw != firmware.UEFI || e.uefiRole(bf) != catalog.RoleBootmgrEX {
+func (e *entry) missing(o *opened, fw firmware.Path) []catalog.Role {
+	bf := o.boot[fw]
+	if fw != firmware.UEFI || e.uefiRole(o) != catalog.RoleBootmgrEX {
 		return bf.Missing
 	}
 	var out []catalog.Role
@@ -103,7 +105,7 @@ func (e *entry) missing(bf catalog.BootFiles, fw firmware.Path) []catalog.Role {
 // with their paths in every client's tree.
 func (e *entry) wimbootFiles(o *opened, fw firmware.Path) ([]boot.WinPEFile, error) {
 	bf := o.boot[fw]
-	if m := e.missing(bf, fw); len(m) > 0 {
+	if m := e.missing(o, fw); len(m) > 0 {
 		return nil, fmt.Errorf("the image has no %s", roleList(fw, m))
 	}
 	var items []boot.WinPEFile
@@ -111,7 +113,7 @@ func (e *entry) wimbootFiles(o *opened, fw firmware.Path) ([]boot.WinPEFile, err
 		items = append(items, boot.WinPEFile{Name: "bootmgr.exe", Path: e.imagePath(bf.Files[catalog.RoleBootmgr])})
 	} else {
 		// wimboot runs the file it was given as bootmgfw.efi, whichever of the two it is.
-		items = append(items, boot.WinPEFile{Name: "bootmgfw.efi", Path: e.imagePath(bf.Files[e.uefiRole(bf)])})
+		items = append(items, boot.WinPEFile{Name: "bootmgfw.efi", Path: e.imagePath(bf.Files[e.uefiRole(o)])})
 	}
 	if _, err := e.bcd(o, fw); err != nil {
 		return nil, err

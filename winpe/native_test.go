@@ -94,7 +94,9 @@ func TestWinPEUEFIBootmgr(t *testing.T) {
 		{"default", "setup.wim", "", `boot\bootmgfw.efi`, classic},
 		{"classic", "setup.wim", "classic", `boot\bootmgfw.efi`, classic},
 		{"ex", "setup.wim", "ex", `boot\bootmgfw_EX.efi`, ex},
-		{"auto-with-ex", "setup.wim", "auto", `boot\bootmgfw_EX.efi`, ex},
+		// The stand-in bootmgfw_EX.efi is unsigned: auto keeps the classic one (see
+		// TestWinPEUEFIBootmgrAutoSigned for a 2023-signed one).
+		{"auto-unsigned-ex", "setup.wim", "auto", `boot\bootmgfw.efi`, classic},
 		{"auto-without-ex", "noex.wim", "auto", `boot\bootmgfw.efi`, classic},
 		{"ex-without-ex", "noex.wim", "ex", "ipxe/snponly.efi", ""},
 		{"ex-only-ex", "exonly.wim", "ex", `boot\bootmgfw_EX.efi`, ex},
@@ -144,7 +146,7 @@ func TestWinPEUEFIBootmgr(t *testing.T) {
 }
 
 // TestWinPEUEFIBootmgrCheck: pxewim check says when ex is asked for and missing, and notes
-// when auto hands out bootmgfw_EX.efi.
+// when auto keeps bootmgfw.efi because the image's bootmgfw_EX.efi is not 2023-signed.
 func TestWinPEUEFIBootmgrCheck(t *testing.T) {
 	dir, _ := winpeStore(t)
 	testenv.BuildWinPE(t, filepath.Join(dir, "noex.wim"), []testenv.WinPEImage{
@@ -167,7 +169,7 @@ entries:
 	p := mustBind(t, cfg, store, nil)
 	for _, tc := range []struct{ entry, want string }{
 		{"a", "UEFI clients cannot boot it: the image has no bootmgrex (Windows/Boot/EFI_EX/bootmgfw_EX.efi)"},
-		{"b", "UEFI clients get Windows/Boot/EFI_EX/bootmgfw_EX.efi (uefi_bootmgr: auto)"},
+		{"b", "UEFI clients get Windows/Boot/EFI/bootmgfw.efi (uefi_bootmgr: auto): the image's bootmgfw_EX.efi is not signed by Windows UEFI CA 2023"},
 	} {
 		e, _ := cfg.Entry(tc.entry)
 		var all []string

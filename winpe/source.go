@@ -58,6 +58,9 @@ type opened struct {
 	sImage *wim.Image // the image as served (index 1 of a synthesised WIM)
 	wimIdx int        // wimboot index= argument, 0 when the served WIM's boot index is the image
 	boot   map[firmware.Path]catalog.BootFiles
+	// ex2023: the image's bootmgfw_EX.efi carries a good signature chaining to Windows UEFI CA
+	// 2023 (read once, when the source opens): uefi_bootmgr: auto hands it out only then.
+	ex2023 bool
 }
 
 // counted wraps a file opened from the source so that its Close releases the source. A WIM
@@ -144,6 +147,9 @@ func (s *source) build(store fs.FS) (*opened, error) {
 			return nil, fmt.Errorf("image %d: %w", o.index, err)
 		}
 		o.boot[fw] = bf
+	}
+	if p, ok := o.boot[firmware.UEFI].Files[catalog.RoleBootmgrEX]; ok {
+		o.ex2023 = catalog.ReadLoaderSignature(o.sImage, p).Signed2023()
 	}
 	return o, nil
 }
