@@ -69,7 +69,7 @@ func Classify6(msg *dhcpv6.Message, src netip.Addr) (c Client6, ok bool, reason 
 		return c, false, "option 61 (client architecture) missing"
 	}
 	if u, ok := msg.Options.ClientID().(*dhcpv6.DUIDUUID); ok {
-		c.UUID = duidUUID(u.UUID[:])
+		c.UUID = duidUUID(u.UUID[:], !c.IPXE)
 	}
 	return c, true, ""
 }
@@ -138,11 +138,18 @@ func eui64MAC(a netip.Addr) net.HardwareAddr {
 	return mac
 }
 
-// duidUUID formats the 16 bytes of a DUID-UUID (RFC 6355: network byte order) in the canonical
-// text form, or "" for an all-zero UUID.
-func duidUUID(g []byte) string {
+// duidUUID formats the 16 bytes of a DUID-UUID in the canonical text form (what QEMU's -uuid,
+// dmidecode and rules show), or "" for an all-zero UUID. EDK2 copies the SMBIOS UUID in EFI
+// byte order (the first three fields little-endian, as in DHCPv4 option 97); iPXE writes it in
+// network byte order as RFC 6355 says. Both were checked against QEMU's -uuid in
+// TestIPv6ProxyOVMFPXE.
+func duidUUID(g []byte, efiOrder bool) string {
 	if len(g) != 16 || bytes.Equal(g, make([]byte, 16)) {
 		return ""
+	}
+	if efiOrder {
+		return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%x-%x",
+			g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8:10], g[10:16])
 	}
 	return fmt.Sprintf("%x-%x-%x-%x-%x", g[0:4], g[4:6], g[6:8], g[8:10], g[10:16])
 }

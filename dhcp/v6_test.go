@@ -243,12 +243,19 @@ func TestClassify6MAC(t *testing.T) {
 	if c.MAC.String() != macOVMF6.String() {
 		t.Errorf("MAC from EUI-64 link-local = %v, want %v", c.MAC, macOVMF6)
 	}
-	if c.UUID != "12345678-9abc-def0-0102-030405060708" || c.Arch != 7 || c.Firmware != boot.FirmwareEFI64 {
+	// EDK2's DUID-UUID holds the SMBIOS UUID in EFI byte order (first three fields little-endian).
+	if c.UUID != "78563412-bc9a-f0de-0102-030405060708" || c.Arch != 7 || c.Firmware != boot.FirmwareEFI64 {
 		t.Errorf("client %+v", c)
 	}
 	c, ok, _ = Classify6(ipxeSolicit6(dhcpv6.MessageTypeSolicit), netip.MustParseAddr("fe80::1"))
 	if !ok || !c.IPXE || c.MAC.String() != macOVMF6.String() {
 		t.Errorf("iPXE client %+v ok=%v (MAC from DUID-LL)", c, ok)
+	}
+	// iPXE's DUID-UUID is in network byte order (RFC 6355).
+	m := ipxeSolicit6(dhcpv6.MessageTypeSolicit)
+	m.UpdateOption(dhcpv6.OptClientID(&dhcpv6.DUIDUUID{UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}}))
+	if c, _, _ := Classify6(m, clientLL6.Addr()); c.UUID != "12345678-9abc-def0-0102-030405060708" {
+		t.Errorf("iPXE DUID-UUID read as %q", c.UUID)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/pxewim/pxewim/dhcp"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -41,10 +42,14 @@ type v6scenario struct {
 	// stand-in as tools/wimboot); the run ends when the stand-in has read every file iPXE
 	// handed it, boot.wim included, all fetched over IPv6.
 	winpe bool
+	// uuid is the VM's SMBIOS UUID: EDK2 and iPXE then send a DUID-UUID, which pxewim must read
+	// as the UUID QEMU was given (what rules match).
+	uuid string
 }
 
 func TestIPv6ProxyOVMFPXE(t *testing.T) {
-	runV6Scenario(t, v6scenario{name: "ipv6-proxy-ovmf-pxe", mode: "proxy", subnet: "10.77.81"})
+	runV6Scenario(t, v6scenario{name: "ipv6-proxy-ovmf-pxe", mode: "proxy", subnet: "10.77.81",
+		uuid: "6b1e3f2a-4b1d-4c5e-9f00-0123456789ab"})
 }
 
 func TestIPv6ProxyOVMFHTTPBoot(t *testing.T) {
@@ -191,7 +196,7 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 	case sc.dualStack:
 		vm.FwCfg = nil
 	}
-	vm.Name, vm.MAC, vm.Dir = sc.name, sc.mac(), dir
+	vm.Name, vm.MAC, vm.Dir, vm.UUID = sc.name, sc.mac(), dir, sc.uuid
 	vm.FailOn = append(testenv.FatalConsoleLines(), "iPXE>")
 	if sc.httpBoot {
 		// OVMF tries UEFI HTTPv4 first (no fw_cfg switch turns it off alone): its DHCPv4 times
@@ -517,6 +522,29 @@ func checkV6Exchanges(t *testing.T, sc v6scenario, pkts []packet6, siteLL netip.
 	}
 	t.Logf("firmware Solicits %d, pxewim answers with option 59 %d, site Advertises with IA_NA %d, 4011 requests %d replies %d",
 		fwSolicit, ours, site, req4011, rep4011)
+	if sc.uuid != "" {
+		uuids := 0
+		for _, m := range msgs {
+			if m.msg.MessageType != dhcpv6.MessageTypeSolicit {
+				continue
+			}
+			if _, ok := m.msg.Options.ClientID().(*dhcpv6.DUIDUUID); !ok {
+				continue
+			}
+			c, ok, why := dhcp.Classify6(m.msg, m.Src.Addr())
+			if !ok {
+				continue // EDK2's Ip6Config solicits without a vendor class
+			}
+			uuids++
+			t.Logf("DUID-UUID of a Solicit (ipxe=%v) reads as %s", c.IPXE, c.UUID)
+			if c.UUID != sc.uuid {
+				t.Errorf("DUID-UUID of a Solicit (ipxe=%v) reads as %q, want QEMU's -uuid %q (%s)", c.IPXE, c.UUID, sc.uuid, why)
+			}
+		}
+		if uuids == 0 {
+			t.Error("no netboot Solicit with a DUID-UUID although the VM has an SMBIOS UUID")
+		}
+	}
 	if fwSolicit == 0 {
 		t.Errorf("no %s Solicit with option 16 on the wire", wantClass)
 	}
