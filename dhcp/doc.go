@@ -124,7 +124,9 @@
 // Full mode hands out IA_NA addresses from a pool (leases in the lease file's leases6 bucket,
 // beside the DHCPv4 leases; both stores share the one bbolt handle) with T1/T2 at 1/2 and 4/5
 // of the lease time, answers Request/Renew/Rebind/Release/Decline/Confirm/Information-request
-// and a rapid-commit Solicit. Relayed messages (Relay-forward) are not answered. Boot URLs name
+// and a rapid-commit Solicit. A Relay-forward (one hop) is answered with a Relay-reply to the
+// relay, link and peer address and interface-id kept; in full mode only from the pool's /64,
+// and the rate limit counts the relay as the source. Boot URLs name
 // the receiving interface's first global IPv6 address (or Config6.Advertise): a link-local
 // address has no zone a URL could carry.
 //

@@ -108,11 +108,17 @@ func (f *fullState6) handle(ctx context.Context, h *handler6, rq request6) (*res
 		mac = hw.String()
 	}
 	ia := m.Options.OneIANA()
+	if rq.relay.IsValid() && rq.linkAddr.IsValid() && !rq.linkAddr.IsUnspecified() {
+		// One pool, one /64: a relay on another link needs another server.
+		if p, _ := f.cfg.PoolStart.Prefix(64); !p.Contains(rq.linkAddr) {
+			return nil, fmt.Errorf("%w: relayed from link %v, outside the pool's /64 %v", errIgnored, rq.linkAddr, p)
+		}
+	}
 	switch m.MessageType {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind,
 		dhcpv6.MessageTypeInformationRequest:
 		// Before the lease store: a flood must not reserve the pool either.
-		if err := h.limit.allow6(hex.EncodeToString(duid), rq.src); err != nil {
+		if err := h.limit.allow6(hex.EncodeToString(duid), rq.limitSource()); err != nil {
 			return nil, err
 		}
 	}

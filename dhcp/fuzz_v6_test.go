@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -23,7 +24,16 @@ func fuzzSeeds6() map[string][]byte {
 		"ipxe-solicit":       ipxeSolicit6(dhcpv6.MessageTypeSolicit).ToBytes(),
 		"ipxe-info-request":  ipxeSolicit6(dhcpv6.MessageTypeInformationRequest).ToBytes(),
 		"relay-forw-garbage": {12, 0, 0xfe, 0x80},
+		"relay-forw-solicit": relayed(edk2Solicit6(false)),
 	}
+}
+
+func relayed(m *dhcpv6.Message) []byte {
+	fw := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayForward, LinkAddr: net.ParseIP("fd00:77::"),
+		PeerAddr: net.ParseIP("fe80::5054:ff:fe12:3456")}
+	fw.Options.Add(dhcpv6.OptInterfaceID([]byte("eth7")))
+	fw.Options.Add(dhcpv6.OptRelayMessage(m))
+	return fw.ToBytes()
 }
 
 // FuzzHandle6 feeds arbitrary bytes through DHCPv6 parsing, classification and every reply
@@ -41,17 +51,22 @@ func FuzzHandle6(f *testing.F) {
 	proxy := &handler6{mode: ModeProxy, policy: testPolicy6{}, log: quietLog(), serverID: serverDUID(nil)}
 	fullH := &handler6{mode: ModeFull, policy: testPolicy6{}, log: quietLog(), serverID: serverDUID(nil), full: full}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := dhcpv6.MessageFromBytes(b)
-		if err != nil {
-			return
-		}
 		for _, h := range []*handler6{proxy, fullH} {
 			for _, pxe := range []bool{false, true} {
+				m, relay, err := parse6(b, pxe)
+				if err != nil {
+					continue
+				}
 				src := clientLL6
 				if pxe {
 					src = netip.MustParseAddrPort("[fd00:77::1:105]:4011")
 				}
-				resp, err := h.handle(context.Background(), request6{msg: m, src: src, server: server6, iface: "br0", pxePort: pxe})
+				rq := request6{msg: m, src: src, server: server6, iface: "br0", pxePort: pxe}
+				if relay != nil {
+					rq.relay = netip.MustParseAddrPort("[fd00:99::1]:547")
+					rq.linkAddr, _ = netip.AddrFromSlice(relay.LinkAddr)
+				}
+				resp, err := h.handle(context.Background(), rq)
 				if err != nil || resp == nil {
 					continue
 				}
@@ -60,6 +75,11 @@ func FuzzHandle6(f *testing.F) {
 				}
 				if _, err := dhcpv6.MessageFromBytes(resp.msg.ToBytes()); err != nil {
 					t.Fatalf("reply does not parse: %v", err)
+				}
+				if relay != nil {
+					if _, err := dhcpv6.RelayMessageFromBytes(relayReply(relay, resp.msg).ToBytes()); err != nil {
+						t.Fatalf("relay reply does not parse: %v", err)
+					}
 				}
 			}
 		}

@@ -23,6 +23,10 @@ type request6 struct {
 	src     netip.AddrPort // sender, without zone
 	server  netip.Addr     // our address for boot URLs
 	iface   string
+	// relay is the relay agent that forwarded the message (zero: none); src is then the
+	// client's address as the relay saw it (peer-address), linkAddr its link-address.
+	relay    netip.AddrPort
+	linkAddr netip.Addr
 }
 
 // response6 is one message to send.
@@ -88,7 +92,7 @@ func (h *handler6) proxy(ctx context.Context, rq request6) (*response6, error) {
 	default:
 		return nil, fmt.Errorf("%w: %s in proxy mode", errIgnored, m.MessageType)
 	}
-	if err := h.limit.allow6(c.DUID, rq.src); err != nil {
+	if err := h.limit.allow6(c.DUID, rq.limitSource()); err != nil {
 		return nil, err
 	}
 	d, err := h.decide(ctx, c, rq.server)
@@ -102,6 +106,14 @@ func (h *handler6) proxy(ctx context.Context, rq request6) (*response6, error) {
 		return nil, err
 	}
 	return &response6{msg: r, dst: rq.src}, nil
+}
+
+// limitSource is the sender the rate limit counts: the relay, else the client.
+func (rq request6) limitSource() netip.AddrPort {
+	if rq.relay.IsValid() {
+		return rq.relay
+	}
+	return rq.src
 }
 
 // bootServer answers EDK2's request on port 4011: after combining our proxy Advertise

@@ -443,17 +443,23 @@ func (s *Server6) readLoop(pc *ipv6.PacketConn, port int, pxePort bool) error {
 
 func (s *Server6) serveOne(g *generation6, pc *ipv6.PacketConn, pxePort bool, ifIndex int, ifName string, dst net.IP, src net.Addr, b []byte) {
 	log := g.h.log
-	msg, err := dhcpv6.MessageFromBytes(b)
-	if err != nil {
-		log.Debug("dropping malformed or relayed DHCPv6 packet", "interface", ifName, "src", src, "err", err)
-		return
-	}
 	ua, ok := src.(*net.UDPAddr)
 	if !ok {
 		return
 	}
 	srcAP := ua.AddrPort()
 	srcAP = netip.AddrPortFrom(srcAP.Addr().WithZone(""), srcAP.Port())
+	msg, relay, err := parse6(b, pxePort)
+	if err != nil {
+		log.Debug("dropping malformed DHCPv6 packet", "interface", ifName, "src", src, "err", err)
+		return
+	}
+	rqSrc := srcAP
+	if relay != nil {
+		// The client is the relay's peer; the relay's own address is where the answer goes.
+		peer, _ := netip.AddrFromSlice(relay.PeerAddr)
+		rqSrc = netip.AddrPortFrom(peer.Unmap(), 546)
+	}
 	server := g.cfg.Advertise
 	if !server.IsValid() {
 		if server, err = s.addrs.global(ifIndex); err != nil {
@@ -462,7 +468,12 @@ func (s *Server6) serveOne(g *generation6, pc *ipv6.PacketConn, pxePort bool, if
 			return
 		}
 	}
-	rq := request6{msg: msg, pxePort: pxePort, src: srcAP, server: server, iface: ifName}
+	rq := request6{msg: msg, pxePort: pxePort, src: rqSrc, server: server, iface: ifName}
+	if relay != nil {
+		rq.relay = srcAP
+		rq.linkAddr, _ = netip.AddrFromSlice(relay.LinkAddr)
+		rq.linkAddr = rq.linkAddr.Unmap()
+	}
 	resp, err := g.h.handle(s.ctx, rq)
 	if err != nil {
 		if errors.Is(err, errIgnored) {
@@ -476,6 +487,10 @@ func (s *Server6) serveOne(g *generation6, pc *ipv6.PacketConn, pxePort bool, if
 		return
 	}
 	out := resp.msg.ToBytes()
+	if relay != nil {
+		out = relayReply(relay, resp.msg).ToBytes()
+		resp.dst = srcAP
+	}
 	cm := &ipv6.ControlMessage{IfIndex: ifIndex}
 	if d, ok := netip.AddrFromSlice(dst); ok && !d.IsMulticast() {
 		cm.Src = dst // a unicast request (4011) is answered from the address it was sent to
@@ -489,6 +504,42 @@ func (s *Server6) serveOne(g *generation6, pc *ipv6.PacketConn, pxePort bool, if
 		return
 	}
 	log.Debug("replied", "interface", ifName, "type", resp.msg.MessageType.String(), "to", to, "url", resp.msg.Options.BootFileURL())
+}
+
+// parse6 reads a client message, or a Relay-forward (one relay hop; on port 547 only) and the
+// client message inside it.
+func parse6(b []byte, pxePort bool) (*dhcpv6.Message, *dhcpv6.RelayMessage, error) {
+	if len(b) == 0 || dhcpv6.MessageType(b[0]) != dhcpv6.MessageTypeRelayForward {
+		m, err := dhcpv6.MessageFromBytes(b)
+		return m, nil, err
+	}
+	if pxePort {
+		return nil, nil, errors.New("relayed message on port 4011")
+	}
+	rm, err := dhcpv6.RelayMessageFromBytes(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rm.PeerAddr) != net.IPv6len || len(rm.LinkAddr) != net.IPv6len {
+		return nil, nil, errors.New("relay message without peer or link address")
+	}
+	inner, ok := rm.Options.RelayMessage().(*dhcpv6.Message)
+	if !ok || inner == nil {
+		return nil, nil, errors.New("relay message without a client message (nested relays are not answered)")
+	}
+	return inner, rm, nil
+}
+
+// relayReply wraps an answer for the relay that forwarded the request (RFC 8415 19.3): same hop
+// count, link and peer address, the interface-id echoed.
+func relayReply(fw *dhcpv6.RelayMessage, m *dhcpv6.Message) *dhcpv6.RelayMessage {
+	r := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayReply, HopCount: fw.HopCount,
+		LinkAddr: fw.LinkAddr, PeerAddr: fw.PeerAddr}
+	if id := fw.Options.InterfaceID(); id != nil {
+		r.Options.Add(dhcpv6.OptInterfaceID(id))
+	}
+	r.Options.Add(dhcpv6.OptRelayMessage(m))
+	return r
 }
 
 // addrCache6 remembers each interface's first global IPv6 address for a second, so that a

@@ -456,6 +456,35 @@ func TestServer6Loopback(t *testing.T) {
 	if rep := ask(p4011, req); rep.MessageType != dhcpv6.MessageTypeReply || rep.Options.BootFileURL() == "" {
 		t.Errorf("4011: %s url %q", rep.MessageType, rep.Options.BootFileURL())
 	}
+	// Through a relay: the answer is a Relay-reply to the relay's address with the same link
+	// and peer address and the interface-id echoed, holding the Advertise.
+	fw := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayForward, HopCount: 0,
+		LinkAddr: net.ParseIP("fd00:77::"), PeerAddr: net.ParseIP(clientLL6.Addr().String())}
+	fw.Options.Add(dhcpv6.OptInterfaceID([]byte("eth7")))
+	fw.Options.Add(dhcpv6.OptRelayMessage(edk2Solicit6(false)))
+	rc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.WriteTo(fw.ToBytes(), &net.UDPAddr{IP: net.IPv6loopback, Port: p547})
+	rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, _, err := rc.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no Relay-reply: %v", err)
+	}
+	rr, err := dhcpv6.RelayMessageFromBytes(buf[:n])
+	if err != nil {
+		t.Fatalf("answer to a relay is not a relay message: %v", err)
+	}
+	inner, _ := rr.Options.RelayMessage().(*dhcpv6.Message)
+	if rr.MessageType != dhcpv6.MessageTypeRelayReply || !rr.PeerAddr.Equal(fw.PeerAddr) || !rr.LinkAddr.Equal(fw.LinkAddr) ||
+		string(rr.Options.InterfaceID()) != "eth7" || inner == nil || inner.MessageType != dhcpv6.MessageTypeAdvertise ||
+		inner.Options.BootFileURL() != "tftp://[::1]/ipxe/snponly.efi" {
+		t.Errorf("relay reply %v", rr)
+	}
+
 	cfg.Mode = ModeOff
 	if err := s.Reconfigure(cfg); err != nil {
 		t.Fatal(err)
@@ -524,5 +553,25 @@ func TestLeaseFileOneOwnerPerProtocol(t *testing.T) {
 		t.Fatal("a second DHCPv6 store on a lease file in use opened")
 	} else if !strings.Contains(err.Error(), "locked") {
 		t.Errorf("error %v does not say the file is locked", err)
+	}
+}
+
+// TestFull6Relayed: a relayed Solicit from the pool's link gets an address; one from another
+// link (link-address outside the pool's /64) is not answered.
+func TestFull6Relayed(t *testing.T) {
+	h := handler6For(t, ModeFull)
+	ask := func(link string) (*response6, error) {
+		m, err := dhcpv6.MessageFromBytes(edk2Solicit6(false).ToBytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.handle(context.Background(), request6{msg: m, src: clientLL6, server: server6, iface: "br0",
+			relay: netip.MustParseAddrPort("[fd00:99::1]:547"), linkAddr: netip.MustParseAddr(link)})
+	}
+	if r, err := ask("fd00:77::"); err != nil || r == nil || r.msg.Options.OneIANA() == nil {
+		t.Errorf("relayed from the pool's link: %v %v", r, err)
+	}
+	if r, err := ask("fd00:88::"); r != nil || !errors.Is(err, errIgnored) {
+		t.Errorf("relayed from another link: answered %v, err %v", r, err)
 	}
 }
