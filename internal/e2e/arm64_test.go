@@ -29,6 +29,13 @@ type arm64Scenario struct {
 	subnet string
 }
 
+// TestARM64GRUBPXEProxyAAVMF: the same beside the site's DHCP server (dnsmasq), pxewim in proxy
+// mode. As on x64 (secureboot_test.go), Debian's GRUB takes its TFTP server from the site's ACK
+// (siaddr): the site names pxewim as next-server (dnsmasq dhcp-boot=,pxewim,ADDR).
+func TestARM64GRUBPXEProxyAAVMF(t *testing.T) {
+	runARM64(t, arm64Scenario{name: "arm64-pxe-proxy", mode: "proxy", subnet: "10.77.72"})
+}
+
 func (sc arm64Scenario) mac() string { return "52:54:00:a6:" + strings.Split(sc.subnet, ".")[2] + ":64" }
 
 func (sc arm64Scenario) config(lab *testenv.Lab, store, dir string) string {
@@ -74,6 +81,14 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	dir := runDir(t)
 	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: sc.subnet})
 	store := storeWith(t, dir, &a.Assets)
+	if sc.mode == "proxy" {
+		site := &testenv.Dnsmasq{Dir: dir, Name: "site-dnsmasq", Interface: lab.DHCPIf,
+			Range: fmt.Sprintf("%s,%s", lab.Host(100), lab.Host(199)), Router: lab.DHCPIP.String(),
+			Extra: []string{"dhcp-boot=,pxewim," + lab.SrvIP.String()}}
+		if _, err := site.Start(ctx, lab.DHCP); err != nil {
+			t.Fatal(err)
+		}
+	}
 	capture := startCapture(t, ctx, lab, dir)
 	// The config names Debian's grubnetaa64 where grub-efi-arm64-signed installs it; the test
 	// serves the copy extracted from the downloaded .deb instead (the package is not installed).
