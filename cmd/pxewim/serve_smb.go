@@ -455,9 +455,90 @@ type viewMap struct {
 
 type viewISO struct {
 	media setupMedia
-	store string // the store's location (a reload to another folder or URL opens ISOs again)
-	fs    *iso.FS
-	file  fs.File // the ISO file in the store, read by fs
+	store string     // the store's location (a reload to another folder or URL opens ISOs again)
+	h     *isoHandle // shared by the views that show this version of the ISO
+}
+
+// isoHandle is one opened ISO: its tree and the store file it reads. Files opened in it hold
+// it; once no view shows it (the ISO was replaced or removed), it closes with the last of them,
+// so a Setup reading install.wim when the ISO is replaced goes on with the bytes it started on.
+type isoHandle struct {
+	fs   *iso.FS
+	file fs.File
+
+	mu      sync.Mutex
+	refs    int
+	retired bool
+}
+
+func (h *isoHandle) acquire() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.retired && h.refs == 0 {
+		return false // closed
+	}
+	h.refs++
+	return true
+}
+
+func (h *isoHandle) release() {
+	h.mu.Lock()
+	h.refs--
+	closeNow := h.retired && h.refs == 0
+	h.mu.Unlock()
+	if closeNow {
+		h.file.Close()
+	}
+}
+
+func (h *isoHandle) retire() {
+	h.mu.Lock()
+	h.retired = true
+	closeNow := h.refs == 0
+	h.mu.Unlock()
+	if closeNow {
+		h.file.Close()
+	}
+}
+
+// open opens name inside the ISO, holding the handle until the file is closed.
+func (h *isoHandle) open(name string) (fs.File, error) {
+	if !h.acquire() {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	f, err := h.fs.Open(name)
+	if err != nil {
+		h.release()
+		return nil, err
+	}
+	return &heldFile{File: f, release: sync.OnceFunc(h.release)}, nil
+}
+
+// heldFile is a file of an ISO in the view: ReadAt for files, ReadDir for folders, and a Close
+// that releases the ISO.
+type heldFile struct {
+	fs.File
+	release func()
+}
+
+func (f *heldFile) Close() error {
+	err := f.File.Close()
+	f.release()
+	return err
+}
+
+func (f *heldFile) ReadAt(p []byte, off int64) (int, error) {
+	if ra, ok := f.File.(io.ReaderAt); ok {
+		return ra.ReadAt(p, off)
+	}
+	return 0, errors.New("not readable at offsets")
+}
+
+func (f *heldFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if d, ok := f.File.(fs.ReadDirFile); ok {
+		return d.ReadDir(n)
+	}
+	return nil, errors.New("not a directory")
 }
 
 // storeLocation names the store a view reads from (imagestore.Store.Location), "" if unknown.
@@ -477,23 +558,22 @@ func (v *setupView) names() []string {
 }
 
 // update makes the view show media, opening the ISOs it did not show yet (same store location,
-// path, size and mtime keep their tree and open file) and closing those it no longer shows: a
-// reader of a closed one (its ISO replaced or removed, the store moved) gets I/O errors, as a
-// reader of a file deleted from a share would.
+// path, size and mtime keep their tree and open file) and retiring those it no longer shows:
+// they close once the files opened in them are closed (isoHandle).
 func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old := v.cur.Load()
 	next := &viewMap{byName: map[string]*viewISO{}, mod: time.Now()}
-	kept := map[*viewISO]bool{}
+	kept := map[*isoHandle]bool{}
 	loc := storeLocation(store)
 	for _, m := range media {
 		var vi *viewISO
 		if old != nil {
 			for _, o := range old.byName {
 				if o.store == loc && o.media.ISO == m.ISO && o.media.Size == m.Size && o.media.Mod.Equal(m.Mod) {
-					vi = &viewISO{media: m, store: loc, fs: o.fs, file: o.file}
-					kept[o] = true
+					vi = &viewISO{media: m, store: loc, h: o.h}
+					kept[o.h] = true
 				}
 			}
 		}
@@ -503,7 +583,7 @@ func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 				log.Error("setup: cannot open the ISO for the share", "iso", m.ISO, "error", err)
 				continue
 			}
-			vi = &viewISO{media: m, store: loc, fs: fsys, file: f}
+			vi = &viewISO{media: m, store: loc, h: &isoHandle{fs: fsys, file: f}}
 		}
 		next.byName[strings.ToLower(m.Folder)] = vi
 		next.order = append(next.order, m.Folder)
@@ -512,8 +592,8 @@ func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 	v.cur.Store(next)
 	if old != nil {
 		for _, o := range old.byName {
-			if !kept[o] {
-				o.file.Close()
+			if !kept[o.h] {
+				o.h.retire()
 			}
 		}
 	}
@@ -556,13 +636,13 @@ func (v *setupView) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	if rest == "" {
-		f, err := vi.fs.Open(".")
+		f, err := vi.h.open(".")
 		if err != nil {
 			return nil, err
 		}
 		return &folderRoot{File: f, info: dirInfo{name: vi.media.Folder, mod: vi.media.Mod}}, nil
 	}
-	return vi.fs.Open(rest)
+	return vi.h.open(rest)
 }
 
 // folderRoot is an ISO's root folder under the share folder's name.

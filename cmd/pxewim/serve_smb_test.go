@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -450,6 +451,37 @@ func TestSetupViewFS(t *testing.T) {
 			t.Errorf("view opened %q", bad)
 		}
 	}
+	// An ISO replaced (new mtime) while a file of it is open: the open file reads on from the old
+	// version, which closes with it; a new open sees the new version; an ISO gone is gone.
+	held, err := v.Open("win11/sources/install.wim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldH := v.cur.Load().byName["win11"].h
+	changed := slices.Clone(media)
+	for i := range changed {
+		if changed[i].Folder == "win11" {
+			changed[i].Mod = changed[i].Mod.Add(time.Second)
+		}
+	}
+	v.update(store, changed, slog.New(slog.DiscardHandler))
+	if v.cur.Load().byName["win11"].h == oldH {
+		t.Fatal("a changed ISO kept its old handle")
+	}
+	buf := make([]byte, 4096)
+	if n, err := held.(io.ReaderAt).ReadAt(buf, 1<<20); err != nil || n != len(buf) {
+		t.Fatalf("read of a file held across the ISO's replacement: %d %v", n, err)
+	}
+	held.Close()
+	if _, err := oldH.file.Stat(); err == nil {
+		t.Error("the replaced ISO's file is still open after its last reader closed")
+	}
+	v.update(store, changed[:0], slog.New(slog.DiscardHandler))
+	if _, err := v.Open("win11/setup.exe"); err == nil {
+		t.Error("an ISO no longer in the store is still in the view")
+	}
+	v.update(store, media, slog.New(slog.DiscardHandler))
+
 	cfg := &boot.Config{}
 	var win11 setupMedia
 	for _, m := range media {
