@@ -104,7 +104,7 @@ func validAccountName(s string) error {
 		}
 	}
 	if s[0] == '-' || s[0] == '.' {
-		return fmt.Errorf("account name %q: must not start with - or .", s)
+		return fmt.Errorf("account name %q: must not start with a dash or a dot", s)
 	}
 	return nil
 }
