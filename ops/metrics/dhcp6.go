@@ -4,8 +4,8 @@ import (
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/pxewim/pxewim/dhcp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/pxewim/pxewim/dhcp"
 )
 
 // maxTracked6 bounds the DUIDs and MACs remembered for the client gauges.
