@@ -15,6 +15,18 @@ import (
 // 2011-only, unsigned, digest mismatch), the signed chain pxewim hands out when secure_boot is
 // on (shim, GRUB, the site's iPXE), the entries Secure Boot clients are not offered, and the
 // next-server that Debian's GRUB needs in proxy mode.
+// badLoader reports a boot manager that Secure Boot firmware refuses (unsigned, a signature
+// that does not match, not a PE image). It keeps clients from booting when the config serves
+// Secure Boot clients (secure_boot set); otherwise it is a note: clients without Secure Boot
+// boot it, and the admin learns what a Secure Boot machine would do.
+func badLoader(st *state, what string) problem {
+	const fix = "take the boot files from untouched Windows media or the ADK"
+	if st.policy != nil && st.policy.SecureBootInUse() {
+		return problem{what: what, fix: fix}
+	}
+	return problem{what: what, info: true, fix: "clients without Secure Boot boot it; Secure Boot clients refuse it: " + fix}
+}
+
 func checkSecureBoot(st *state) []problem {
 	var ps []problem
 	cfg := st.cfg
@@ -34,8 +46,7 @@ func checkSecureBoot(st *state) []problem {
 				case w == "":
 					ps = append(ps, problem{what: what, info: true, fix: "Secure Boot clients accept it"})
 				case s.Report == nil || !s.Report.AllGood():
-					ps = append(ps, problem{what: fmt.Sprintf("store %s: %s: %s", loc, s.Path, w),
-						fix: "take the boot files from untouched Windows media or the ADK"})
+					ps = append(ps, badLoader(st, fmt.Sprintf("store %s: %s: %s", loc, s.Path, w)))
 				case s.Report.PCA2011Only() && ex2023:
 					ps = append(ps, problem{what: what + ": PCA 2011-only", info: true,
 						fix: "the image also holds bootmgfw_EX.efi signed by Windows UEFI CA 2023: set uefi_bootmgr: auto (or ex) so that updated machines keep booting"})
@@ -43,8 +54,7 @@ func checkSecureBoot(st *state) []problem {
 					ps = append(ps, problem{what: fmt.Sprintf("store %s: %s: %s", loc, s.Path, w),
 						fix: "rebuild the image from Windows 11 24H2+ media or ADK (Windows\\Boot\\EFI_EX\\bootmgfw_EX.efi, signed by Windows UEFI CA 2023) and set uefi_bootmgr: auto"})
 				default:
-					ps = append(ps, problem{what: fmt.Sprintf("store %s: %s: %s", loc, s.Path, w),
-						fix: "take the boot files from untouched Windows media or the ADK"})
+					ps = append(ps, badLoader(st, fmt.Sprintf("store %s: %s: %s", loc, s.Path, w)))
 				}
 			}
 		}
