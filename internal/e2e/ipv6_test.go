@@ -213,16 +213,15 @@ func runV6Scenario(t *testing.T, sc v6scenario) {
 	served := filepath.Join(dir, "served-boot.wim")
 	if sc.winpe && vmErr == nil {
 		// Fetch boot.wim again, over IPv6, at the path the client used, while pxewim runs.
-		for _, rec := range filterLog(readLog(t, d.logPath), "http request", func(r logRecord) bool {
+		if recs := filterLog(readLog(t, d.logPath), "http request", func(r logRecord) bool {
 			st, _ := r.num("status")
 			return st == 200 && strings.HasSuffix(r.str("path"), "/boot.wim")
-		}) {
+		}); len(recs) > 0 {
 			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			if out, err := lab.Srv.Exec(cctx, "curl", "-g", "-sSf", "-o", served, fmt.Sprintf("http://[%s]%s", lab.SrvIP6, rec.str("path"))); err != nil {
+			if out, err := lab.Srv.Exec(cctx, "curl", "-g", "-sSf", "-o", served, fmt.Sprintf("http://[%s]%s", lab.SrvIP6, recs[0].str("path"))); err != nil {
 				t.Errorf("curl boot.wim over IPv6: %v %s", err, out)
 			}
 			cancel()
-			break
 		}
 	}
 	var pkts []packet6
