@@ -39,6 +39,7 @@ type opsState struct {
 	metrics *metrics.Metrics
 	admin   boot.AdminConfig
 	handler http.Handler // the dashboard; nil when the admin part is off or failed to set up
+	sigs    loaderSigCache // the catalog's boot manager signatures, per snapshot (serve_ops_signatures.go)
 }
 
 // newOps builds the hub, the metrics and the dashboard for the daemon's first config.
@@ -73,7 +74,7 @@ func (d *daemon) newOps(cfg *boot.Config) (*opsState, error) {
 			return nil, fmt.Errorf("%s: admin.password_file %s is empty", cfg.Source, cfg.Admin.PasswordFile)
 		}
 	}
-	catalogRows := func() []web.CatalogRow { return d.setupRows(d.catalogRows()) } // serve_smb_ops.go
+	catalogRows := func() []web.CatalogRow { return d.setupRows(d.loaderRows(&o.sigs, d.catalogRows())) } // serve_smb_ops.go, serve_ops_signatures.go
 	o.handler = web.Handler(web.Options{Hub: o.hub, Catalog: catalogRows, Metrics: o.metrics.Handler(),
 		User: cfg.Admin.User, Password: password, Listen: cfg.Admin.ListenAddr(), Version: versionString()})
 	return o, nil

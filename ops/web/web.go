@@ -43,6 +43,19 @@ type CatalogRow struct {
 	BootFiles []string `json:"bootFiles"` // "efi64: bootmgr, BCD, boot.sdi"
 	Problems  []string `json:"problems"`  // what stops clients booting from it
 	Notes     []string `json:"notes"`     // informational: pxewim works around it, clients boot
+	// Loaders are the Authenticode verdicts on a WindowsPE image's UEFI boot managers
+	// (bootmgfw.efi, EFI_EX/bootmgfw_EX.efi), as read from the image.
+	Loaders []LoaderRow `json:"loaders,omitempty"`
+}
+
+// LoaderRow is the signature verdict on one EFI loader of an image.
+type LoaderRow struct {
+	Path     string   `json:"path"`     // "bootmgfw.efi", "EFI_EX/bootmgfw_EX.efi"
+	Signed   bool     `json:"signed"`   // the file carries a signature
+	SignedBy []string `json:"signedBy"` // the CA each signature chains to (Windows Production PCA 2011, Windows UEFI CA 2023, ...)
+	DigestOK bool     `json:"digestOK"` // every signature verifies and its signed digest matches the file
+	Summary  string   `json:"summary"`  // "signed by Windows UEFI CA 2023 (digest ok)", "unsigned", or why it could not be read
+	Warning  string   `json:"warning"`  // what Secure Boot clients will refuse or stop booting ("" = none)
 }
 
 // Options configure the dashboard.

@@ -124,6 +124,9 @@
         el("td", {text: r.codec || "—"}),
         el("td", {class: "num", text: bytes(r.size)}),
         el("td", {}, ...(r.bootFiles || []).map((b) => el("div", {text: b}))),
+        el("td", {class: "loaders"}, ...(r.loaders || []).map((l) => el("div",
+          {class: "loader " + (l.digestOK && !l.warning ? "sig-ok" : "sig-warn"), "data-path": l.path, title: l.warning || ""},
+          el("span", {class: "mono", text: l.path + ": "}), l.summary))),
         el("td", {}, ...(r.problems || []).map((p) => el("div", {class: "err problem", text: p})),
           ...(r.notes || []).map((n) => el("div", {class: "note"}, el("span", {class: "note-tag", text: "note: "}), n)))));
     }
