@@ -38,7 +38,7 @@ type opsState struct {
 	hub     *ops.Hub
 	metrics *metrics.Metrics
 	admin   boot.AdminConfig
-	handler http.Handler // the dashboard; nil when the admin part is off or failed to set up
+	handler http.Handler   // the dashboard; nil when the admin part is off or failed to set up
 	sigs    loaderSigCache // the catalog's boot manager signatures, per snapshot (serve_ops_signatures.go)
 }
 
