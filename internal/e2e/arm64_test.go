@@ -27,6 +27,10 @@ type arm64Scenario struct {
 	name   string
 	mode   string // proxy | full
 	subnet string
+	// httpBoot turns off AAVMF's PXE (HTTPBootOnly): the client asks with arch 19, pxewim
+	// refuses it (no boot file, the reason logged), and the firmware gives up: the run waits
+	// for EDK2's boot manager failing the HTTPv4 option instead of the marker.
+	httpBoot bool
 }
 
 // TestARM64GRUBPXEProxyAAVMF: the same beside the site's DHCP server (dnsmasq), pxewim in proxy
@@ -72,6 +76,13 @@ func TestARM64GRUBPXEFullAAVMF(t *testing.T) {
 	runARM64(t, arm64Scenario{name: "arm64-pxe-full", mode: "full", subnet: "10.77.71"})
 }
 
+// TestARM64HTTPBootRefusedAAVMF: AAVMF with PXE off does UEFI HTTP Boot (arch 19); pxewim
+// gives it no boot file, with the reason in its log, since Debian's arm64 netboot GRUB could
+// not read its grub.cfg over HTTP.
+func TestARM64HTTPBootRefusedAAVMF(t *testing.T) {
+	runARM64(t, arm64Scenario{name: "arm64-http-refused", mode: "full", subnet: "10.77.73", httpBoot: true})
+}
+
 func runARM64(t *testing.T, sc arm64Scenario) {
 	requireVMLab(t)
 	testenv.RequireARM64(t)
@@ -99,12 +110,20 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 		FailOn: append(testenv.FatalConsoleLines(), "grub> ")}
 	// TCG emulation of an arm64 machine on a loaded 2-core host: firmware, GRUB fetching a 27 MB
 	// kernel over TFTP in 1 KiB blocks, and the kernel's boot take minutes.
-	res, err := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, 15*time.Minute)
+	marker := testenv.Marker
+	if sc.httpBoot {
+		vm.FwCfg, vm.FailOn, marker = testenv.HTTPBootOnly(), []string{"grub> ", testenv.Marker, ">>Start PXE"}, "BdsDxe: failed to load"
+	}
+	res, err := testenv.RunVM(ctx, lab.Srv, vm, marker, 15*time.Minute)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)
 	logRun(t, sc.name, res, pkts)
 	if err != nil {
 		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s", err, dumpLog(recs, 50))
+	}
+	if sc.httpBoot {
+		wantARM64HTTPBootRefused(t, sc, res, recs)
+		return
 	}
 	for _, rec := range filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) }) {
 		t.Logf("decision: arch=%v file=%s reason=%s", rec["arch"], rec.str("file"), rec.str("reason"))
@@ -130,6 +149,33 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	for suffix, size := range map[string]int64{"tools.wim:1/boot/vmlinuz": a.KernelSize, "tools.wim:1/boot/initrd": a.InitrdSize} {
 		if n := tftpSent(recs, suffix); n != size {
 			t.Errorf("TFTP %s: sent %d bytes, want %d", suffix, n, size)
+		}
+	}
+	wantNoErrorLogs(t, recs)
+}
+
+// wantARM64HTTPBootRefused: the firmware failed its HTTPv4 option after pxewim answered its arch
+// 19 requests with no boot file and the reason; nothing of the GRUB chain was fetched.
+func wantARM64HTTPBootRefused(t *testing.T, sc arm64Scenario, res *testenv.VMResult, recs []logRecord) {
+	t.Helper()
+	t.Logf("serial console:\n%s", testenv.Tail(res.Serial, 8))
+	if !strings.Contains(res.MarkerLine, "HTTPv4") {
+		t.Errorf("the failed boot option is not HTTPv4: %q", res.MarkerLine)
+	}
+	decisions := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
+	if len(decisions) == 0 {
+		t.Fatalf("pxewim logged no decision for %s:\n%s", sc.mac(), dumpLog(recs, 30))
+	}
+	for _, rec := range decisions {
+		arch, _ := rec.num("arch")
+		if arch != 19 || rec["noboot"] != true || rec.str("file") != "" || !strings.Contains(rec.str("reason"), "ARM64 HTTP Boot") {
+			t.Errorf("decision for the ARM64 HTTP Boot client: %s; want arch 19, noboot, no file, the reason", rec)
+		}
+	}
+	t.Logf("decision: %s", decisions[0].str("reason"))
+	for _, rec := range recs {
+		if strings.Contains(strings.ToLower(rec.str("path")), "grub") {
+			t.Errorf("the GRUB chain was requested: %s", rec)
 		}
 	}
 	wantNoErrorLogs(t, recs)
