@@ -40,7 +40,9 @@ func TestARM64GRUBPXEProxyAAVMF(t *testing.T) {
 	runARM64(t, arm64Scenario{name: "arm64-pxe-proxy", mode: "proxy", subnet: "10.77.72"})
 }
 
-func (sc arm64Scenario) mac() string { return "52:54:00:a6:" + strings.Split(sc.subnet, ".")[2] + ":64" }
+func (sc arm64Scenario) mac() string {
+	return "52:54:00:a6:" + strings.Split(sc.subnet, ".")[2] + ":64"
+}
 
 func (sc arm64Scenario) config(lab *testenv.Lab, store, dir string) string {
 	var b strings.Builder
