@@ -62,9 +62,10 @@ type chunkPrefix struct {
 // Prefix decoding: a cold LZMS chunk of at least prefixMinChunk bytes (solid resources:
 // 64 MiB by default, about a second of one core) is first decoded only as far as a read
 // needs, while its full decode runs in the background, as long as the read ends in the
-// chunk's first quarter. Prefixes grow at least twofold (from prefixMinLen), so a reader
-// streaming from the chunk's start costs at most half a chunk of extra decoding. This is
-// what makes the first byte of a transcoded solid image quick.
+// chunk's first sixteenth. Prefixes grow at least twofold (from prefixMinLen), so a reader
+// streaming from the chunk's start costs at most an eighth of a chunk of extra decoding
+// before it waits for the full decode (longer prefixes only compete with it for the CPU).
+// This is what makes the first byte of a transcoded solid image quick.
 const (
 	prefixMinChunk = 4 << 20
 	prefixMinLen   = 256 << 10
@@ -433,7 +434,7 @@ func (r *resource) rawDataOffset() int64 { return r.hdr.Offset }
 // is served from a prefix decode. The slice is shared and must not be modified.
 func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
 	size := r.chunkLen(i)
-	if r.codec != CompressionLZMS || size < prefixMinChunk || need > size/4 || r.a.cache.isForgotten(r.part.id) {
+	if r.codec != CompressionLZMS || size < prefixMinChunk || need > size/16 || r.a.cache.isForgotten(r.part.id) {
 		return r.chunk(i)
 	}
 	if err := r.loadTable(); err != nil {
