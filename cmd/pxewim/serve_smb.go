@@ -350,6 +350,14 @@ func setupInjections(cfg *boot.Config, store fs.FS, m setupMedia, addr netip.Add
 // view and starts smbd. A failure to start is logged and kept for Status; the boot servers go
 // on (Setup entries then wait for the share in WinPE, retrying for five minutes).
 func (d *daemon) serveSetup(ctx context.Context, cfg *boot.Config) error {
+	err := d.runSetup(ctx, cfg)
+	// run stops every server when any returns: a share that is off, or could not start,
+	// waits for the end like the others (its state is on the dashboard and /metrics).
+	<-ctx.Done()
+	return err
+}
+
+func (d *daemon) runSetup(ctx context.Context, cfg *boot.Config) error {
 	s := &d.setup
 	s.init(cfg, d.log)
 	if !s.enabled {
