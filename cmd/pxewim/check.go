@@ -54,6 +54,7 @@ func checkStateOf(st *state, withStore bool) []problem {
 		}
 		ps = append(ps, checkWinPE(st)...)
 		ps = append(ps, checkSecureBoot(st)...) // check_secureboot.go
+		ps = append(ps, checkARM64(st)...)      // check_arm64clients.go
 	}
 	ps = append(ps, checkIPXE(st)...)
 	if st.policy != nil {

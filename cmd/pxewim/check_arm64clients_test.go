@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pxewim/pxewim/boot"
+)
+
+// tinyPE writes a minimal PE header (no sections) for machine m.
+func tinyPE(t *testing.T, path string, m uint16) {
+	t.Helper()
+	b := make([]byte, 512)
+	copy(b, "MZ")
+	binary.LittleEndian.PutUint32(b[0x3c:], 0x40)
+	copy(b[0x40:], "PE\x00\x00")
+	binary.LittleEndian.PutUint16(b[0x44:], m)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckARM64(t *testing.T) {
+	dir := t.TempDir()
+	arm, x64 := filepath.Join(dir, "grubaa64.efi"), filepath.Join(dir, "grubx64.efi")
+	tinyPE(t, arm, 0xaa64)
+	tinyPE(t, x64, 0x8664)
+	check := func(yaml string) string {
+		t.Helper()
+		cfg, err := boot.ParseConfig("c.yaml", []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := boot.NewPolicy(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, pr := range checkARM64(&state{cfg: cfg, policy: p}) {
+			lines = append(lines, pr.String())
+		}
+		return strings.Join(lines, "\n")
+	}
+	if got := check("arm64: {loader: grub, grub: " + arm + "}\n"); got != "" {
+		t.Errorf("an arm64 GRUB in full/off mode: %q, want no problem", got)
+	}
+	if got := check("arm64: off\n"); got != "" {
+		t.Errorf("arm64 off: %q", got)
+	}
+	for yaml, want := range map[string]string{
+		"arm64: {loader: grub, grub: " + x64 + "}\n":                                        "not arm64 (0xaa64)",
+		"arm64: {loader: grub, grub: " + filepath.Join(dir, "missing") + "}\n":              "UEFI ARM64 clients get no loader",
+		"dhcp: {mode: proxy, interfaces: [lo]}\narm64: {loader: grub, grub: " + arm + "}\n": "next-server",
+	} {
+		if got := check(yaml); !strings.Contains(got, want) {
+			t.Errorf("%q: %q, want %q", yaml, got, want)
+		}
+	}
+}
