@@ -63,3 +63,31 @@ func TestARM64Assets(t *testing.T) {
 		t.Errorf("kernel package %q", a.KernelPackage)
 	}
 }
+
+// TestAAVMFArgs: an AAVMF VMSpec runs qemu-system-aarch64's virt machine with AAVMF's code
+// read-only, a fresh copy of its VARS, the NIC without option ROM as boot device 1, and the
+// fw_cfg items (HTTPBootOnly works on AAVMF: the same EDK2 PxeBcDxe PCDs as OVMF).
+func TestAAVMFArgs(t *testing.T) {
+	RequireFiles(t, "qemu-efi-aarch64", AAVMFVars)
+	dir := t.TempDir()
+	s := VMSpec{Name: "a", Firmware: AAVMF, MAC: "52:54:00:a6:00:01", Dir: dir, FwCfg: HTTPBootOnly()}
+	args, err := s.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := strings.Join(args, " ")
+	for _, want := range []string{"qemu-system-aarch64 ", "-machine virt", "-cpu cortex-a57", "-accel tcg",
+		"if=pflash,format=raw,unit=0,readonly=on,file=" + AAVMFCode, "unit=1,file=" + dir + "/a-AAVMF_VARS.fd",
+		"virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:a6:00:01,bootindex=1", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+		"-serial file:" + s.SerialPath()} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("AAVMF command line lacks %q:\n%s", want, cmd)
+		}
+	}
+	if _, err := os.Stat(dir + "/a-AAVMF_VARS.fd"); err != nil {
+		t.Errorf("VARS copy: %v", err)
+	}
+	if AAVMF.String() != "aavmf" {
+		t.Errorf("AAVMF.String() = %q", AAVMF.String())
+	}
+}
