@@ -21,7 +21,8 @@ type loaderSigCache struct {
 }
 
 // rows returns the verdicts of snap's WindowsPE images read through store, reading them when
-// snap or store is not the one cached.
+// snap or store is not the one cached. store must be comparable (a pointer: the daemon passes
+// its *imagestore.Store).
 func (c *loaderSigCache) rows(snap *catalog.Snapshot, store fs.FS) map[string][]web.LoaderRow {
 	c.mu.Lock()
 	defer c.mu.Unlock()

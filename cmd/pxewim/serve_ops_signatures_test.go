@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/pxewim/pxewim/catalog"
 	"github.com/pxewim/pxewim/internal/testenv"
 	"github.com/pxewim/pxewim/ops/web"
 )
@@ -124,4 +127,45 @@ func TestDashboardSecureBootSignatures(t *testing.T) {
 		t.Errorf("old.wim's loader cell: %q", oldLoaders)
 	}
 	br.Screenshot(t, testenv.ArtifactsDir(t), "dashboard-catalog-signatures.png")
+}
+
+// countingFS counts the opens of the files it serves.
+type countingFS struct {
+	fstest.MapFS
+	opens *int
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) {
+	*c.opens++
+	return c.MapFS.Open(name)
+}
+
+// TestLoaderSigCachePerSnapshot: the dashboard reads the boot managers' signatures once per
+// catalog snapshot: another page load of the same snapshot opens nothing, a new snapshot reads
+// them again; a non-PE boot manager is reported as such, not skipped.
+func TestLoaderSigCachePerSnapshot(t *testing.T) {
+	opens := 0
+	store := &countingFS{MapFS: fstest.MapFS{
+		"pe.wim:1/Windows/Boot/EFI/bootmgfw.efi": {Data: []byte("not a PE image")},
+	}, opens: &opens}
+	snap := &catalog.Snapshot{Files: []catalog.File{{Path: "pe.wim", Images: []catalog.Image{{Index: 1, InstallationType: "WindowsPE"}}}}}
+	var c loaderSigCache
+	first := c.rows(snap, store)
+	lr := first[imageKey("pe.wim", 1)]
+	if len(lr) != 1 || lr[0].Path != "bootmgfw.efi" || lr[0].Signed || lr[0].DigestOK || !strings.Contains(lr[0].Warning, "not a PE/COFF image") {
+		t.Fatalf("verdicts %+v, want one on bootmgfw.efi saying it is not a PE image", lr)
+	}
+	n := opens
+	if n == 0 {
+		t.Fatal("the first read opened nothing")
+	}
+	c.rows(snap, store)
+	if opens != n {
+		t.Errorf("a second read of the same snapshot opened %d files", opens-n)
+	}
+	next := &catalog.Snapshot{Files: snap.Files}
+	c.rows(next, store)
+	if opens == n {
+		t.Errorf("a new snapshot was not read")
+	}
 }
