@@ -34,9 +34,9 @@ func catalogScanners() map[string]catalog.Scanner {
 // the caller calls it once the state built from the snapshot is accepted, so a reload that
 // fails leaves the old store watched, and one that names another folder or URL moves the
 // watcher there (the old store is no longer polled).
-func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
+func (d *daemon) catalogFor(cfg *boot.Config, st *imagestore.Store) (*catalog.Snapshot, func()) {
 	if d.catalog == nil {
-		d.catalog = catalog.New(catalogOptions(d.cache), d.log)
+		d.catalog = catalog.New(d.catalogOpts(cfg), d.log) // serve_catalog_saved.go
 	}
 	var tg struct {
 		fsys     fs.FS
@@ -50,13 +50,13 @@ func (d *daemon) catalogFor(st *imagestore.Store) (*catalog.Snapshot, func()) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), catalogScanBudget)
 	defer cancel()
-	snap, err := catalog.ScanFS(ctx, tg.fsys, tg.label, catalogOptions(d.cache))
+	snap, err := catalog.ScanFS(ctx, tg.fsys, tg.label, d.catalogOpts(cfg))
 	if err != nil {
 		d.log.Warn("catalog: cannot scan the store now; its images join the menu once a poll has read it",
 			"store", tg.label, "error", err, "next_poll", tg.interval)
 		snap = &catalog.Snapshot{}
 	} else {
-		d.log.Info("catalog: store scanned", "store", tg.label, "files", len(snap.Files),
+		d.log.Info("catalog: store scanned", "store", tg.label, "files", len(snap.Files), "read", snap.Read,
 			"windowspe_images", len(snap.WindowsPE()), "took", time.Since(start).Round(time.Millisecond))
 	}
 	return snap, func() {

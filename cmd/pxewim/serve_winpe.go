@@ -17,7 +17,7 @@ import (
 // entries (winpe.auto), and entries learn where the store is. The catalog follows the store
 // to a new folder or URL once the new state is built (serve_catalog.go).
 func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, error) {
-	snap, follow := d.catalogFor(st)
+	snap, follow := d.catalogFor(cfg, st)
 	// Start and reload: logProblems reports the policy's RuleWarnings.
 	ns, err := d.buildState(cfg, st, snap, false)
 	if err != nil {
