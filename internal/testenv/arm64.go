@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -59,27 +60,43 @@ func RequireARM64(t testing.TB) {
 	}
 }
 
+// arm64Built memoizes the assets per cache folder within one test binary (apt-cache alone
+// takes seconds per call on a loaded machine).
+var arm64Built sync.Map // cache dir -> *ARM64Assets
+
 // MustARM64Assets builds (or finds in the cache) the arm64 assets, failing the test on error.
 func MustARM64Assets(t testing.TB) *ARM64Assets {
 	t.Helper()
+	if a, ok := arm64Built.Load(CacheDir()); ok {
+		return a.(*ARM64Assets)
+	}
 	a, err := BuildARM64Assets(CacheDir())
 	if err != nil {
 		t.Fatalf("arm64 boot assets: %v", err)
 	}
+	arm64Built.Store(CacheDir(), a)
 	return a
 }
 
+var candidates sync.Map // package -> apt's candidate version, within one test binary
+
 // candidate is apt's candidate version of pkg ("" when apt knows none).
 func candidate(pkg string) string {
+	if v, ok := candidates.Load(pkg); ok {
+		return v.(string)
+	}
 	out, _ := exec.Command("apt-cache", "policy", pkg).Output()
+	v := ""
 	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
-			if v = strings.TrimSpace(v); v != "(none)" {
-				return v
+		if c, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+			if c = strings.TrimSpace(c); c != "(none)" {
+				v = c
 			}
+			break
 		}
 	}
-	return ""
+	candidates.Store(pkg, v)
+	return v
 }
 
 // BuildARM64Assets fills cache/arm64 and returns the assets. Each package is downloaded once per
