@@ -55,7 +55,6 @@ type Archive struct {
 	parts     []*part
 	cache     *Cache
 	decoders  decoderPools
-	scratch   scratchPools // stored-bytes buffers for cache decodes
 	blobs     map[[sha1.Size]byte]*blob
 	blobOrder []*blob
 	resources map[resKey]*resource
