@@ -8,8 +8,6 @@ package testenv
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -146,20 +144,9 @@ func BuildARM64Assets(cache string) (*ARM64Assets, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	h.Write(kernel)
-	h.Write(initrd)
-	boot := filepath.Join(dir, "boot-"+hex.EncodeToString(h.Sum(nil))[:16])
-	a.Initrd = filepath.Join(boot, "initrd")
-	a.ToolsWIM = filepath.Join(boot, "tools.wim")
-	a.KernelSize, a.InitrdSize = int64(len(kernel)), int64(len(initrd))
-	if _, err := os.Stat(a.ToolsWIM); err == nil {
-		return a, nil
-	}
-	if err := buildBootDir(boot, kernel, initrd); err != nil {
+	if _, err := a.withBootDir(dir, kernel, initrd); err != nil {
 		return nil, err
 	}
-	pruneBootDirs(dir, boot)
 	return a, nil
 }
 

@@ -85,6 +85,12 @@ func BuildAssets(cache string) (*Assets, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.withBootDir(cache, kernel, initrd)
+}
+
+// withBootDir fills in a's initramfs and tools.wim: cache/boot-HASH (named by the kernel and
+// initramfs bytes) holding them, built unless it exists; older boot-* folders are pruned.
+func (a *Assets) withBootDir(cache string, kernel, initrd []byte) (*Assets, error) {
 	h := sha256.New()
 	h.Write(kernel)
 	h.Write(initrd)
