@@ -22,7 +22,26 @@ import (
 // \\SERVER\pxewim-setup\win with the generated account, and those credentials read the ISO's
 // install.wim byte-exact over SMB3 from the server's namespace.
 func TestWinSetupShareWimbootSeaBIOS(t *testing.T) {
-	const mac = "52:54:00:77:76:0b"
+	winSetupShare(t, false)
+}
+
+// TestWinSetupShareWimbootOVMF is the same with a UEFI client: OVMF HTTP Boot -> iPXE ->
+// the UEFI wimboot stand-in, which reports bootmgfw.efi, BCD, boot.sdi and boot.wim; the
+// boot.wim it got holds the generated startnet.cmd and winpeshl.ini, whose credentials read
+// install.wim over SMB3.
+func TestWinSetupShareWimbootOVMF(t *testing.T) {
+	winSetupShare(t, true)
+}
+
+func winSetupShare(t *testing.T, uefi bool) {
+	mac, subnet, name := "52:54:00:77:76:0b", "10.77.76", "winsetup"
+	var efiStandIn []byte
+	if uefi {
+		mac, subnet, name = "52:54:00:77:77:0b", "10.77.77", "winsetup-uefi"
+		testenv.RequireOVMF(t)
+		testenv.RequireFiles(t, "ipxe", filepath.Join(testenv.IPXEDir, "snponly.efi"))
+		efiStandIn = testenv.WimbootEFIStandIn(t) // skips without gcc or gnu-efi
+	}
 	testenv.RequireTools(t, "genisoimage", "smbclient", "smbd")
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("needs /dev/fuse (the Setup share's store view)")
@@ -31,7 +50,11 @@ func TestWinSetupShareWimbootSeaBIOS(t *testing.T) {
 	wimPath := filepath.Join(t.TempDir(), "boot.wim")
 	var installWIM string
 	var state string
-	lab, d, capture, site, dir := winpeLabStart(t, "10.77.76", "winsetup", func(lab *testenv.Lab, store string) string {
+	rule := fmt.Sprintf("{ mac: %q }", mac)
+	if uefi {
+		rule = fmt.Sprintf("{ mac: %q, ipxe: true }", mac) // the firmware itself gets iPXE
+	}
+	lab, d, capture, site, dir := winpeLabStart(t, subnet, name, func(lab *testenv.Lab, store string) string {
 		return winpeBaseConfig(lab, store) + fmt.Sprintf(`state_dir: %s
 winpe:
   auto: true
@@ -42,9 +65,9 @@ entries:
     ipxe: |
       shell
 rules:
-  - match: { mac: %q }
+  - match: %s
     entry: %s
-`, state, mac, entry)
+`, state, rule, entry)
 	}, func(store string) {
 		root := t.TempDir()
 		os.MkdirAll(filepath.Join(root, "sources"), 0o755)
@@ -68,6 +91,9 @@ rules:
 			t.Fatalf("genisoimage: %v\n%s", err, out)
 		}
 		storeStandIn(t, store)
+		if uefi {
+			os.WriteFile(filepath.Join(store, "tools", "wimboot"), efiStandIn, 0o644)
+		}
 		// The state folder, open to the share's unix user (nobody) like the folders above it.
 		state = filepath.Join(filepath.Dir(store), "state")
 		os.MkdirAll(state, 0o755)
@@ -77,9 +103,28 @@ rules:
 			}
 		}
 	})
-	vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: "winsetup", MAC: mac, Dir: dir,
-		FailOn: wimbootBIOSFailOn()}
-	rep := runStandInVM(t, lab, d, site, vm)
+	var rep *testenv.StandInReport
+	var efiRep *testenv.EFIStandInReport
+	if uefi {
+		vm := testenv.VMSpec{Firmware: testenv.OVMF, NIC: "virtio-net-pci", ROMFile: testenv.NoROM(), Name: name, MAC: mac, Dir: dir,
+			FwCfg: testenv.HTTPBootOnly(), FailOn: append(testenv.FatalConsoleLines(), "iPXE>", "pxewim: boot failed")}
+		res, err := testenv.RunVM(context.Background(), lab.Srv, vm, testenv.EFIStandInDone, vmTimeout)
+		if err != nil {
+			recs := stopLab(t, capture, d)
+			t.Fatalf("%v\npxewim log:\n%s\nsite dnsmasq log:\n%s", err, dumpLog(recs, 40), testenv.Tail(site.Log(), 20))
+		}
+		t.Logf("%s: UEFI stand-in done %.1fs after QEMU started", name, res.TimeToMarker.Seconds())
+		if efiRep, err = testenv.ParseEFIStandIn(res.Serial); err != nil {
+			t.Fatal(err)
+		}
+		if !efiRep.Done || len(efiRep.Errors) > 0 {
+			t.Fatalf("the UEFI stand-in did not read every file (errors %q):\n%s", efiRep.Errors, testenv.Tail(res.Serial, 30))
+		}
+	} else {
+		vm := testenv.VMSpec{Firmware: testenv.SeaBIOS, NIC: "e1000", Name: name, MAC: mac, Dir: dir,
+			FailOn: wimbootBIOSFailOn()}
+		rep = runStandInVM(t, lab, d, site, vm)
+	}
 
 	// The served boot.wim holds the generated files; their credentials read the share.
 	served, _ := servedBootWIM(t, lab, d, mac)
@@ -101,8 +146,28 @@ rules:
 	}
 	// What the client got is what pxewim serves: image 2's files, the two generated ones
 	// injected (their content is checked here, the rest against wimlib-imagex extract).
-	checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 2, inject: map[string][]byte{
-		"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini}})
+	if uefi {
+		// What the UEFI stand-in read (names, sizes, SHA-1s on the console) is image 2's boot
+		// files and the boot.wim pxewim serves; that WIM, under the command line the stand-in
+		// got, boots image 2 with the two generated files.
+		want := map[string][]byte{
+			"bootmgfw.efi": testenv.WimExtract(t, wimPath, 2, "Windows/Boot/EFI/bootmgfw.efi"),
+			"BCD":          testenv.WimExtract(t, wimPath, 2, "Windows/Boot/DVD/EFI/BCD"),
+			"boot.sdi":     testenv.WimExtract(t, wimPath, 2, "Windows/Boot/DVD/EFI/boot.sdi"),
+			"boot.wim":     served,
+		}
+		for n, b := range want {
+			got, ok := efiRep.ByName(n)
+			if sum := sha1Hex(b); !ok || got.Size != int64(len(b)) || got.SHA1 != sum {
+				t.Errorf("%s: the UEFI stand-in read %+v (found %v); want %d bytes, sha1 %s", n, got, ok, len(b), sum)
+			}
+		}
+		checkServedWIM(t, sw, efiRep.Cmdline, wimPath, 2, map[string]string{
+			"Windows/System32/startnet.cmd": string(script), "Windows/System32/winpeshl.ini": string(ini)})
+	} else {
+		checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 2, inject: map[string][]byte{
+			"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini}})
+	}
 	m := regexp.MustCompile(`(?m)^net use S: "\\\\` + regexp.QuoteMeta(lab.SrvIP.String()) + `\\pxewim-setup" /user:([A-Za-z0-9._-]+) ([A-Za-z0-9]+) /persistent:no >nul`).FindSubmatch(script)
 	if m == nil || !strings.Contains(string(script), `"S:\win\setup.exe"`) {
 		t.Fatalf("startnet.cmd:\n%s", script)
