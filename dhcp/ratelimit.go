@@ -126,16 +126,30 @@ func (l *limiter) allow(pkt *dhcpv4.DHCPv4, src netip.AddrPort) error {
 		source = gi
 	}
 	mac := net.HardwareAddr(pkt.ClientHWAddr).String()
+	return l.take(mac, mac, source, clientKind{proto: "dhcp", name: "mac", rate: "per_mac"})
+}
+
+// clientKind names the per-client bucket of a protocol in the limiter's warnings and errors:
+// DHCPv4 counts per MAC, DHCPv6 per DUID.
+type clientKind struct {
+	proto string // "dhcp", "dhcp6": the warning's prefix
+	name  string // "mac", "duid": the limit's name and the client's log key
+	rate  string // the per-client limit's log key
+}
+
+// take spends a token from the client's bucket (key) and the source's, or counts a drop (with
+// a warning at most every limitWarnEvery) and says which limit was hit.
+func (l *limiter) take(key, client string, source netip.Addr, kind clientKind) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cfg.Off {
 		return nil
 	}
 	now := l.now()
-	mb := l.macs.get(mac, now, l.cfg.PerMAC)
+	mb := l.macs.get(key, now, l.cfg.PerMAC)
 	sb := l.sources.get(source, now, l.cfg.PerSource)
-	macOK, srcOK := mb.tokens >= 1, sb.tokens >= 1
-	if macOK && srcOK {
+	clientOK, srcOK := mb.tokens >= 1, sb.tokens >= 1
+	if clientOK && srcOK {
 		mb.tokens--
 		sb.tokens--
 		return nil
@@ -143,20 +157,20 @@ func (l *limiter) allow(pkt *dhcpv4.DHCPv4, src netip.AddrPort) error {
 	l.dropped++
 	l.sinceWarn++
 	which := "source"
-	if !macOK {
+	if !clientOK {
 		l.droppedMAC++
-		which = "mac"
+		which = kind.name
 	} else {
 		l.droppedSource++
 	}
 	if now.Sub(l.lastWarn) >= limitWarnEvery {
-		l.log.Warn("dhcp rate limit: not answering a flood (see dhcp.RateLimit)", "limit", which, "mac", mac, "source", source,
+		l.log.Warn(kind.proto+" rate limit: not answering a flood (see dhcp.RateLimit)", "limit", which, kind.name, client, "source", source,
 			"dropped", l.sinceWarn, "dropped_total", l.dropped,
-			"per_mac", fmt.Sprintf("%g/s burst %d", l.cfg.PerMAC.PerSecond, l.cfg.PerMAC.Burst),
+			kind.rate, fmt.Sprintf("%g/s burst %d", l.cfg.PerMAC.PerSecond, l.cfg.PerMAC.Burst),
 			"per_source", fmt.Sprintf("%g/s burst %d", l.cfg.PerSource.PerSecond, l.cfg.PerSource.Burst))
 		l.lastWarn, l.sinceWarn = now, 0
 	}
-	return fmt.Errorf("%w (per %s: mac %s, source %s)", errRateLimited, which, mac, source)
+	return fmt.Errorf("%w (per %s: %s %s, source %s)", errRateLimited, which, kind.name, client, source)
 }
 
 // LimitStats counts the packets the rate limit left unanswered.
