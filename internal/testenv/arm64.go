@@ -190,8 +190,10 @@ func cachedDebMember(dir, pkg, member, name string) (string, error) {
 	return path, os.Rename(path+".tmp", path)
 }
 
-// debMember reads the first regular file of deb's data.tar whose path starts with prefix
-// (through `dpkg-deb --fsys-tarfile`, read to the end: see extractVmlinuz).
+// debMember reads the first regular file of deb's data.tar whose path starts with prefix,
+// streaming it through `dpkg-deb --fsys-tarfile`. It reads the archive to its end rather than
+// killing dpkg-deb early: dpkg-deb runs its decompressor as a child that would keep the pipes
+// open.
 func debMember(deb, prefix string) ([]byte, error) {
 	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
 	stdout, err := cmd.StdoutPipe()

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha1"
@@ -17,7 +16,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -294,7 +292,7 @@ func downloadKernel(pkg, dir string) error {
 	if len(debs) != 1 {
 		return fmt.Errorf("apt-get download %s: expected one .deb in %s, found %d", pkg, dl, len(debs))
 	}
-	kernel, err := extractVmlinuz(debs[0])
+	kernel, err := debMember(debs[0], "boot/vmlinuz-")
 	if err != nil {
 		return err
 	}
@@ -306,53 +304,6 @@ func downloadKernel(pkg, dir string) error {
 		return fmt.Errorf("store kernel: %w", err)
 	}
 	return os.Rename(tmp, filepath.Join(dir, "vmlinuz"))
-}
-
-// extractVmlinuz streams the .deb's data.tar through `dpkg-deb --fsys-tarfile` and keeps only
-// boot/vmlinuz-*. It reads the archive to its end rather than killing dpkg-deb early: dpkg-deb
-// runs its decompressor as a child that would keep the pipes open.
-func extractVmlinuz(deb string) ([]byte, error) {
-	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dpkg-deb %s: %w", deb, err)
-	}
-	var kernel []byte
-	tr := tar.NewReader(stdout)
-	var readErr error
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			if err != io.EOF {
-				readErr = fmt.Errorf("%s: read data.tar: %w", deb, err)
-			}
-			break
-		}
-		name := strings.TrimPrefix(h.Name, "./")
-		if kernel == nil && strings.HasPrefix(name, "boot/vmlinuz-") && h.Typeflag == tar.TypeReg {
-			if kernel, err = io.ReadAll(io.LimitReader(tr, 256<<20)); err != nil {
-				readErr = fmt.Errorf("%s: read %s: %w", deb, name, err)
-				break
-			}
-		}
-	}
-	_, _ = io.Copy(io.Discard, stdout)
-	if err := cmd.Wait(); err != nil && readErr == nil {
-		readErr = fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", deb, err, stderr.String())
-	}
-	if readErr != nil {
-		return nil, readErr
-	}
-	if kernel == nil {
-		return nil, fmt.Errorf("%s: no boot/vmlinuz-* inside", deb)
-	}
-	return kernel, nil
 }
 
 func lockDir(dir string) (unlock func(), err error) {
