@@ -13,32 +13,20 @@ import (
 	"github.com/pxewim/pxewim/localstore"
 )
 
-// throwawaySigner makes a root CA named like one of Microsoft's and a signer under it
-// (openssl), and returns a function signing a PE with them (sbsign --addcert root), as
-// authenticode's and check_secureboot's tests do.
+// throwawaySigner is testenv.ThrowawayCA for bytes: it signs in and returns the signed PE.
 func throwawaySigner(t *testing.T, dir, rootCN string) func(in []byte) []byte {
 	t.Helper()
-	run := func(name string, args ...string) {
-		t.Helper()
-		if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v: %s", name, args, err, b)
-		}
-	}
-	p := func(n string) string { return filepath.Join(dir, strings.ReplaceAll(rootCN, " ", "_")+"-"+n) }
-	run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("root.key"), "-out", p("root.pem"),
-		"-days", "36500", "-subj", "/CN="+rootCN, "-addext", "basicConstraints=critical,CA:TRUE")
-	run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=Throwaway signer under "+rootCN)
-	run("openssl", "x509", "-req", "-in", p("leaf.csr"), "-CA", p("root.pem"), "-CAkey", p("root.key"), "-CAcreateserial",
-		"-out", p("leaf.pem"), "-days", "36500")
+	sign := testenv.ThrowawayCA(t, dir, rootCN)
+	prefix := filepath.Join(dir, strings.ReplaceAll(rootCN, " ", "_")+"-")
 	n := 0
 	return func(in []byte) []byte {
 		t.Helper()
 		n++
-		src, dst := p("in.efi"), p("out"+string(rune('0'+n))+".efi")
+		src, dst := prefix+"in.efi", prefix+"out"+string(rune('0'+n))+".efi"
 		if err := os.WriteFile(src, in, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		run("sbsign", "--key", p("leaf.key"), "--cert", p("leaf.pem"), "--addcert", p("root.pem"), "--output", dst, src)
+		sign(src, dst)
 		b, err := os.ReadFile(dst)
 		if err != nil {
 			t.Fatal(err)

@@ -12,28 +12,6 @@ import (
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
-// throwawayCA makes a root named like one of Microsoft's and a signer under it (openssl), and
-// returns a function signing a PE with them (sbsign --addcert root), as authenticode's tests do.
-func throwawayCA(t *testing.T, dir, rootCN string) func(in, out string) {
-	t.Helper()
-	run := func(name string, args ...string) {
-		t.Helper()
-		if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v: %s", name, args, err, b)
-		}
-	}
-	p := func(n string) string { return filepath.Join(dir, strings.ReplaceAll(rootCN, " ", "_")+"-"+n) }
-	run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("root.key"), "-out", p("root.pem"),
-		"-days", "36500", "-subj", "/CN="+rootCN, "-addext", "basicConstraints=critical,CA:TRUE")
-	run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=Throwaway signer under "+rootCN)
-	run("openssl", "x509", "-req", "-in", p("leaf.csr"), "-CA", p("root.pem"), "-CAkey", p("root.key"), "-CAcreateserial",
-		"-out", p("leaf.pem"), "-days", "36500")
-	return func(in, out string) {
-		t.Helper()
-		run("sbsign", "--key", p("leaf.key"), "--cert", p("leaf.pem"), "--addcert", p("root.pem"), "--output", out, in)
-	}
-}
-
 // TestCheckSecureBoot runs "pxewim check" on a store with a WinPE image whose bootmgfw.efi is
 // signed only through (a throwaway) Microsoft Windows Production PCA 2011, one that also holds
 // a bootmgfw_EX.efi signed through Windows UEFI CA 2023, and one whose boot manager was altered
@@ -49,8 +27,8 @@ func TestCheckSecureBoot(t *testing.T) {
 	testenv.RequireFiles(t, "shim-signed", boot.DefaultSecureBootShim)
 	testenv.RequireFiles(t, "grub-efi-amd64-signed", boot.DefaultSecureBootGRUB)
 	keys := t.TempDir()
-	signPCA := throwawayCA(t, keys, "Microsoft Windows Production PCA 2011")
-	sign2023 := throwawayCA(t, keys, "Windows UEFI CA 2023")
+	signPCA := testenv.ThrowawayCA(t, keys, "Microsoft Windows Production PCA 2011")
+	sign2023 := testenv.ThrowawayCA(t, keys, "Windows UEFI CA 2023")
 	pcaEFI, exEFI := filepath.Join(keys, "bootmgfw.efi"), filepath.Join(keys, "bootmgfw_EX.efi")
 	signPCA(pe, pcaEFI)
 	sign2023(pe, exEFI)

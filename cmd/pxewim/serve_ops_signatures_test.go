@@ -32,8 +32,8 @@ func TestDashboardSecureBootSignatures(t *testing.T) {
 	pe := filepath.Join(testenv.IPXEDir, "snponly.efi") // any unsigned PE/COFF image
 	testenv.RequireFiles(t, "ipxe", pe)
 	fx := startOpsServeWith(t, "", func(t *testing.T, store, scratch string) {
-		signPCA := throwawayCA(t, scratch, "Microsoft Windows Production PCA 2011")
-		sign2023 := throwawayCA(t, scratch, "Windows UEFI CA 2023")
+		signPCA := testenv.ThrowawayCA(t, scratch, "Microsoft Windows Production PCA 2011")
+		sign2023 := testenv.ThrowawayCA(t, scratch, "Windows UEFI CA 2023")
 		pcaEFI, exEFI := filepath.Join(scratch, "bootmgfw.efi"), filepath.Join(scratch, "bootmgfw_EX.efi")
 		signPCA(pe, pcaEFI)
 		sign2023(pe, exEFI)
