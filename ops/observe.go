@@ -28,6 +28,13 @@ var (
 
 // Exchange records one DHCP exchange (dhcp.Observer).
 func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, err error) {
+	h.exchange(bc, mt.String(), mt == dhcpv4.MessageTypeDiscover, d, err)
+}
+
+// exchange records one DHCP exchange (v4 or v6: what names the message) in the client's
+// trace; first is the message that starts a boot (DISCOVER, SOLICIT), which puts a client
+// with nothing in flight back at the DHCP stage.
+func (h *Hub) exchange(bc boot.Client, what string, first bool, d dhcp.Decision, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.opts.Now()
@@ -42,7 +49,6 @@ func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, e
 	if bc.UUID != "" {
 		v.UUID = bc.UUID
 	}
-	what := mt.String()
 	status := "answered"
 	switch {
 	case err != nil:
@@ -53,8 +59,9 @@ func (h *Hub) Exchange(bc boot.Client, mt dhcpv4.MessageType, d dhcp.Decision, e
 		v.BootFile = d.BootFile
 		what += " -> " + d.BootFile
 	}
-	// A new DISCOVER from a client that got further means it rebooted (or its boot failed).
-	if mt == dhcpv4.MessageTypeDiscover && len(c.live) == 0 {
+	// A new DISCOVER (SOLICIT) from a client that got further means it rebooted (or its boot
+	// failed).
+	if first && len(c.live) == 0 {
 		v.Stage = StageDHCP
 	}
 	e := TraceEntry{Time: now, Proto: "dhcp", What: what, Status: status}
