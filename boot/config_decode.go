@@ -315,30 +315,36 @@ func (d *decoder) advertise(n *yaml.Node, key string, dst *string) {
 
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
 
+// dhcpMode decodes a DHCP mode (dhcp.mode, dhcp.v6.mode): off, proxy or full.
+func (d *decoder) dhcpMode(v *yaml.Node, k string, dst *DHCPMode) {
+	var s string
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" && v.Value == "false" {
+		s = "off" // "off" is a string in YAML 1.2, but "false" means the same to a reader
+	} else if !d.str(v, k, &s) {
+		return
+	}
+	switch m := DHCPMode(s); m {
+	case DHCPOff, DHCPProxy, DHCPFull:
+		*dst = m
+	default:
+		d.errorf(v, k, "want off, proxy or full, got %q", s)
+	}
+}
+
+// interfaces decodes a list of network interface names.
+func (d *decoder) interfaces(v *yaml.Node, k string, dst *[]string) {
+	d.strList(v, k, dst)
+	for i, name := range *dst {
+		if !ifaceName.MatchString(name) {
+			d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%q is not an interface name", name)
+		}
+	}
+}
+
 func (d *decoder) dhcp(n *yaml.Node, key string, dst *DHCPConfig) {
 	d.mapping(n, key, fields{
-		"mode": func(v *yaml.Node, k string) {
-			var s string
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" && v.Value == "false" {
-				s = "off" // "off" is a string in YAML 1.2, but "false" means the same to a reader
-			} else if !d.str(v, k, &s) {
-				return
-			}
-			switch m := DHCPMode(s); m {
-			case DHCPOff, DHCPProxy, DHCPFull:
-				dst.Mode = m
-			default:
-				d.errorf(v, k, "want off, proxy or full, got %q", s)
-			}
-		},
-		"interfaces": func(v *yaml.Node, k string) {
-			d.strList(v, k, &dst.Interfaces)
-			for i, name := range dst.Interfaces {
-				if !ifaceName.MatchString(name) {
-					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%q is not an interface name", name)
-				}
-			}
-		},
+		"mode":       func(v *yaml.Node, k string) { d.dhcpMode(v, k, &dst.Mode) },
+		"interfaces": func(v *yaml.Node, k string) { d.interfaces(v, k, &dst.Interfaces) },
 		"full":       func(v *yaml.Node, k string) { dst.Full = d.full(v, k) },
 		"rate_limit": func(v *yaml.Node, k string) { d.rateLimit(v, k, &dst.RateLimit) },
 		"v6":         func(v *yaml.Node, k string) { d.dhcp6(v, k, &dst.V6) }, // config_dhcp6.go

@@ -87,28 +87,8 @@ func (d *decoder) ipv6(n *yaml.Node, key string, dst *netip.Addr) {
 
 func (d *decoder) dhcp6(n *yaml.Node, key string, dst *DHCP6Config) {
 	d.mapping(n, key, fields{
-		"mode": func(v *yaml.Node, k string) {
-			var s string
-			if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" && v.Value == "false" {
-				s = "off"
-			} else if !d.str(v, k, &s) {
-				return
-			}
-			switch m := DHCPMode(s); m {
-			case DHCPOff, DHCPProxy, DHCPFull:
-				dst.Mode = m
-			default:
-				d.errorf(v, k, "want off, proxy or full, got %q", s)
-			}
-		},
-		"interfaces": func(v *yaml.Node, k string) {
-			d.strList(v, k, &dst.Interfaces)
-			for i, name := range dst.Interfaces {
-				if !ifaceName.MatchString(name) {
-					d.errorf(v, fmt.Sprintf("%s[%d]", k, i), "%q is not an interface name", name)
-				}
-			}
-		},
+		"mode":       func(v *yaml.Node, k string) { d.dhcpMode(v, k, &dst.Mode) },
+		"interfaces": func(v *yaml.Node, k string) { d.interfaces(v, k, &dst.Interfaces) },
 		"advertise": func(v *yaml.Node, k string) {
 			d.ipv6(v, k, &dst.Advertise)
 			if dst.Advertise.IsLinkLocalUnicast() {
