@@ -125,12 +125,8 @@ func TestServeDamagedWIMNeverCompletes(t *testing.T) {
 	}
 	// A TFTP transfer is counted when the server has finished with it, possibly just after
 	// the client gave up: scrape until the counts arrive.
-	var m map[string]float64
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m = scrape(t, fx.admin+"/metrics"); m[`pxewim_checksum_failures_total{proto="tftp"}`] >= float64(aborted["tftp"]) {
-			break
-		}
-	}
+	waitMetric(t, fx.admin+"/metrics", `pxewim_checksum_failures_total{proto="tftp"}`, float64(aborted["tftp"]))
+	m := scrape(t, fx.admin+"/metrics")
 	for _, proto := range []string{"http", "tftp"} {
 		if got := m[`pxewim_checksum_failures_total{proto="`+proto+`"}`]; got != float64(aborted[proto]) {
 			t.Errorf("pxewim_checksum_failures_total{proto=%q} = %v, want %d (the aborted transfers)", proto, got, aborted[proto])

@@ -262,12 +262,12 @@ func TestMetricsMatchTraffic(t *testing.T) {
 		okFiles = 3
 	}
 	// The server ends a TFTP transfer when the client's last ACK arrives, which may be just
-	// after the client returned: scrape until both transfers are counted.
+	// after the client returned: scrape until both transfers are counted. The duration is the
+	// last thing a finished transfer records, but one scrape gathers the metrics one after
+	// another, so the scrape that first sees it may have read the transfer counters just
+	// before: scrape once more after it.
+	waitMetric(t, fx.admin+"/metrics", "pxewim_tftp_transfer_duration_seconds_count", 2)
 	m := scrape(t, fx.admin+"/metrics")
-	for deadline := time.Now().Add(5 * time.Second); m["pxewim_tftp_transfer_duration_seconds_count"] < 2 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		m = scrape(t, fx.admin+"/metrics")
-	}
 	want := map[string]float64{
 		`pxewim_http_requests_total{code="200",kind="file"}`:      float64(okFiles),
 		`pxewim_http_requests_total{code="404",kind="file"}`:      1,
@@ -369,5 +369,23 @@ func TestAdminDefaultIsLoopback(t *testing.T) {
 	}
 	if got := cfg.Admin.ListenAddr(); !strings.HasPrefix(got, "127.0.0.1:") || cfg.Admin.Auth() {
 		t.Errorf("default admin listen %q (auth %v), want loopback without auth", got, cfg.Admin.Auth())
+	}
+}
+
+// waitMetric scrapes url until series reaches at least want. What it waits for is an event the
+// server records (a transfer's end after the client's last ACK), not a time; the bound only
+// turns a server that never records it into a failure instead of a hang.
+func waitMetric(t *testing.T, url, series string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		m := scrape(t, url)
+		if m[series] >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after a minute, want %v", series, m[series], want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
