@@ -191,7 +191,7 @@ func waitSnap(t *testing.T, ch <-chan *Snapshot, w *Watcher, what string, ok fun
 	if ok(w.Snapshot()) && what == "no images" {
 		return
 	}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(time.Minute)
 	for {
 		select {
 		case s := <-ch:
@@ -199,7 +199,7 @@ func waitSnap(t *testing.T, ch <-chan *Snapshot, w *Watcher, what string, ok fun
 				return
 			}
 		case <-deadline:
-			t.Fatalf("%s: not seen within 10 s (now %d files)", what, len(w.Snapshot().Files))
+			t.Fatalf("%s: not seen within a minute (now %d files)", what, len(w.Snapshot().Files))
 		}
 	}
 }

@@ -379,7 +379,7 @@ func TestCutOffUploadDiscarded(t *testing.T) {
 	}
 	incoming := filepath.Join(ts.store, ".incoming")
 	partial := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !partial; {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !partial; {
 		filepath.WalkDir(incoming, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.Name() == "dos.img" {
 				if fi, err := d.Info(); err == nil && fi.Size() > 0 {
@@ -395,7 +395,7 @@ func TestCutOffUploadDiscarded(t *testing.T) {
 	if !partial {
 		t.Fatal("the upload never started")
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if left, _ := os.ReadDir(incoming); len(left) == 0 {
 			break
 		}

@@ -351,7 +351,7 @@ func startPxewim6(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, cfg 
 
 func linkLocal(t *testing.T, ns *testenv.Netns, dev string) netip.Addr {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		out, err := ns.IP("-6", "-o", "addr", "show", "dev", dev, "scope", "link")
 		if err != nil {
 			t.Fatal(err)
