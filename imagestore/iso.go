@@ -2,10 +2,16 @@ package imagestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pxewim/pxewim/wim"
 )
@@ -14,21 +20,37 @@ import (
 // as verifiedFS does bare WIMs: every image's metadata and every blob's SHA-1 before any of
 // its bytes is served, once per version of the ISO. The sftpstore pins each block it fetched
 // by hash, so the bytes served later are the bytes verified. A WIM that failed stays refused
-// until its ISO changes. Safe for concurrent use; the zero value is ready.
+// until its ISO changes. The same verdicts serve ISOGuard (the Windows Setup share's view of
+// the ISOs), split .swm sets included. Safe for concurrent use; the zero value is ready.
 type isoWIMVerifier struct {
-	cache *wim.Cache // the daemon's chunk cache (Config.Local.Cache); nil: a private one per WIM
+	cache *wim.Cache   // the daemon's chunk cache (Config.Local.Cache); nil: a private one per WIM
+	log   *slog.Logger // failures are logged here, once per verdict; nil: discard
 
 	mu   sync.Mutex
-	seen map[string]*isoVerdict // lower-case store path of the WIM -> its last version's verdict
+	seen map[string]*isoVerdict // lower-case store path of the WIM (or split set) -> its last version's verdict
 }
 
 type isoVerdict struct {
 	version string
 	once    sync.Once
+	done    chan struct{} // closed when err is final
 	err     error
 }
 
+// isoVersion names one version of an ISO file (localstore's checkISOWIM uses the same form, so
+// the HTTP path and the Setup share share their verdicts).
+func isoVersion(size int64, mtime time.Time) string {
+	return fmt.Sprintf("%d-%d", size, mtime.UnixNano())
+}
+
 func (v *isoWIMVerifier) check(name, version string, r io.ReaderAt, size int64) error {
+	return v.verdict(context.Background(), name, version, func() error { return verifyWIMAt(r, size, nil, v.cache) })
+}
+
+// verdict returns the verdict on key's version, running verify (once for all callers, in its
+// own goroutine so that a caller whose ctx ends does not cut it) if there is none yet. A
+// verification that ended on a context error is not kept: the next caller runs it again.
+func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, verify func() error) error {
 	key := strings.ToLower(name)
 	v.mu.Lock()
 	if v.seen == nil {
@@ -36,16 +58,39 @@ func (v *isoWIMVerifier) check(name, version string, r io.ReaderAt, size int64) 
 	}
 	vd := v.seen[key]
 	if vd == nil || vd.version != version {
-		vd = &isoVerdict{version: version} // one entry per WIM: an older version's is dropped
+		vd = &isoVerdict{version: version, done: make(chan struct{})} // one entry per WIM: an older version's is dropped
 		v.seen[key] = vd
 	}
 	v.mu.Unlock()
-	vd.once.Do(func() { vd.err = verifyWIMAt(r, size, v.cache) })
-	return vd.err
+	vd.once.Do(func() {
+		go func() {
+			err := verify()
+			vd.err = err
+			if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				v.mu.Lock()
+				if v.seen[key] == vd {
+					delete(v.seen, key)
+				}
+				v.mu.Unlock()
+			} else if err != nil && v.log != nil {
+				v.log.Error("remote WIM inside an ISO failed verification: its bytes are not served until the ISO changes", "wim", name, "error", err)
+			}
+			close(vd.done)
+		}()
+	})
+	select {
+	case <-vd.done:
+		return vd.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func verifyWIMAt(r io.ReaderAt, size int64, cache *wim.Cache) error {
-	a, err := wim.Open(r, size, &wim.Options{Cache: cache})
+func verifyWIMAt(r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) error {
+	a, err := wim.Open(r, size, &wim.Options{Cache: cache, Parts: parts})
+	if err == nil && a.MissingParts() > 0 {
+		err = fmt.Errorf("%d parts of the split set are missing", a.MissingParts())
+	}
 	if err == nil {
 		err = a.Verify(context.Background(), nil)
 	}
@@ -53,4 +98,169 @@ func verifyWIMAt(r io.ReaderAt, size int64, cache *wim.Cache) error {
 		return fmt.Errorf("remote WIM failed verification: %w", err)
 	}
 	return nil
+}
+
+// ISOGuard verifies the WIM files inside one version of an ISO of a remote store for a reader
+// that reads the ISO's tree itself instead of going through Store.Open: the Windows Setup
+// share's view, which hands install.wim to smbd byte for byte. A .wim or .esd is verified as
+// Store.Open verifies it (every image's metadata and every blob's SHA-1, with the same
+// verdicts: a WIM verified for HTTP is not verified again for the share); a split .swm part
+// is verified with its whole set (the .swm files of its folder with the same stem, install.swm,
+// install2.swm, ...). The bytes served after a pass are the bytes verified (sftpstore pins
+// every block it fetched by hash). A local store has no guard (nil): its ISOs' files are
+// served as Store.Open serves them.
+type ISOGuard struct {
+	v       *isoWIMVerifier
+	isoPath string
+	version string
+	tree    fs.FS // the ISO's files; regular files are io.ReaderAt
+}
+
+// GuardISO returns the guard for the ISO at store path isoPath, of which fi is the stat and
+// tree the opened file tree (package iso over the store's file); nil for a local store.
+func (s *Store) GuardISO(isoPath string, fi fs.FileInfo, tree fs.FS) *ISOGuard {
+	if s == nil || s.conn == nil || fi == nil || tree == nil {
+		return nil
+	}
+	return &ISOGuard{v: s.conn.isoWIMs, isoPath: isoPath, version: isoVersion(fi.Size(), fi.ModTime()), tree: tree}
+}
+
+// Covers reports whether the file at inner (a path inside the ISO) needs a verdict before its
+// bytes are served: a .wim, .esd or .swm file.
+func (g *ISOGuard) Covers(inner string) bool {
+	if g == nil {
+		return false
+	}
+	l := strings.ToLower(inner)
+	return strings.HasSuffix(l, ".wim") || strings.HasSuffix(l, ".esd") || strings.HasSuffix(l, ".swm")
+}
+
+// Check returns the verdict on the file at inner (nil when it passed or is not covered),
+// verifying it first if no reader asked for it yet; it waits at most until ctx ends. The error
+// names the file.
+func (g *ISOGuard) Check(ctx context.Context, inner string) error {
+	if !g.Covers(inner) {
+		return nil
+	}
+	name := g.isoPath + "/" + inner
+	if strings.HasSuffix(strings.ToLower(inner), ".swm") {
+		parts, err := g.splitSet(inner)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		setName := g.isoPath + "/" + parts[0] + " (split set)"
+		err = g.v.verdict(ctx, setName, g.version, func() error { return g.verifySet(parts) })
+		if err != nil {
+			return fmt.Errorf("%s, split set of %d parts: %w", name, len(parts), err)
+		}
+		return nil
+	}
+	err := g.v.verdict(ctx, name, g.version, func() error {
+		f, r, size, err := g.open(inner)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return verifyWIMAt(r, size, nil, g.v.cache)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// VerifyAll checks every covered file of the ISO, one after the other, until ctx ends, and
+// returns the paths (inside the ISO) that failed with their errors. The Setup share runs it
+// when it first shows an ISO, so that by the time a client reads install.wim its verdict is in.
+func (g *ISOGuard) VerifyAll(ctx context.Context) map[string]error {
+	if g == nil {
+		return nil
+	}
+	var names []string
+	fs.WalkDir(g.tree, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && g.Covers(p) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	failed := map[string]error{}
+	for _, n := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := g.Check(ctx, n); err != nil && ctx.Err() == nil {
+			failed[n] = err
+		}
+	}
+	return failed
+}
+
+func (g *ISOGuard) open(inner string) (fs.File, io.ReaderAt, int64, error) {
+	f, err := g.tree.Open(inner)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	fi, err := f.Stat()
+	r, ok := f.(io.ReaderAt)
+	if err != nil || !ok || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, 0, fmt.Errorf("%s: not a regular file readable at offsets", inner)
+	}
+	return f, r, fi.Size(), nil
+}
+
+// splitSet lists the parts of the split set inner belongs to: the .swm files of its folder
+// whose name is its stem followed by digits, the part without digits first.
+func (g *ISOGuard) splitSet(inner string) ([]string, error) {
+	dir, base := path.Split(inner)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	stem := swmStem(base)
+	ents, err := fs.ReadDir(g.tree, dir)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(strings.ToLower(e.Name()), ".swm") && swmStem(e.Name()) == stem {
+			parts = append(parts, path.Join(dir, e.Name()))
+		}
+	}
+	if len(parts) == 0 {
+		return nil, fs.ErrNotExist
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if len(parts[i]) != len(parts[j]) {
+			return len(parts[i]) < len(parts[j])
+		}
+		return parts[i] < parts[j]
+	})
+	return parts, nil
+}
+
+// swmStem is a part's name without .swm and its part number, lower case.
+func swmStem(name string) string {
+	s := strings.ToLower(strings.TrimSuffix(strings.ToLower(name), ".swm"))
+	return strings.TrimRight(s, "0123456789")
+}
+
+func (g *ISOGuard) verifySet(parts []string) error {
+	var first io.ReaderAt
+	var firstSize int64
+	var more []wim.Part
+	for i, p := range parts {
+		f, r, size, err := g.open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if i == 0 {
+			first, firstSize = r, size
+		} else {
+			more = append(more, wim.Part{R: r, Size: size})
+		}
+	}
+	return verifyWIMAt(first, firstSize, more, g.v.cache)
 }

@@ -92,7 +92,7 @@ func Open(ctx context.Context, cfg Config, prev *Store) (*Store, error) {
 			log.Warn("store URL changed: new files come from the new store", "old", prev.location, "new", cfg.Location)
 		}
 		c = &conn{url: cfg.Location, sftp: st, verifier: &sftpstore.Verifier{Cache: opts.Cache},
-			isoWIMs: &isoWIMVerifier{cache: opts.Cache}}
+			isoWIMs: &isoWIMVerifier{cache: opts.Cache, log: log}}
 		log.Info("remote store connected", "url", cfg.Location)
 	}
 	opts.CheckISOWIM = c.isoWIMs.check

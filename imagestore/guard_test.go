@@ -1,0 +1,207 @@
+package imagestore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/iso"
+	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/wim"
+)
+
+func runTool(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// flipByte damages one byte of file p at off.
+func flipByte(t *testing.T, p string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildGuardISOs makes good.iso and bad.iso in store: each with sources/install.wim (3 MiB of
+// random files, uncompressed) and a split set sources/install.swm, install2.swm, ... of the
+// same image. In bad.iso one byte inside a file resource of install.wim and of install2.swm
+// is flipped (the WIM headers and blob tables are intact: only the SHA-1s tell).
+func buildGuardISOs(t *testing.T, store string) {
+	for _, tool := range []string{"genisoimage", "wimlib-imagex"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: apt-get install genisoimage wimtools", tool)
+		}
+	}
+	dir := t.TempDir()
+	content := filepath.Join(dir, "content")
+	os.MkdirAll(content, 0o755)
+	for i := range 3 {
+		b := make([]byte, 1<<20)
+		rand.Read(b)
+		os.WriteFile(filepath.Join(content, fmt.Sprintf("f%d.bin", i)), b, 0o644)
+	}
+	for _, name := range []string{"good", "bad"} {
+		root := filepath.Join(dir, name)
+		src := filepath.Join(root, "sources")
+		os.MkdirAll(src, 0o755)
+		runTool(t, "wimlib-imagex", "capture", content, filepath.Join(src, "install.wim"), "Windows", "--compress=none")
+		whole := filepath.Join(dir, name+"-whole.wim")
+		runTool(t, "wimlib-imagex", "capture", content, whole, "Windows", "--compress=none")
+		runTool(t, "wimlib-imagex", "split", whole, filepath.Join(src, "install.swm"), "1")
+		if _, err := os.Stat(filepath.Join(src, "install2.swm")); err != nil {
+			t.Fatalf("split made no second part: %v", err)
+		}
+		if name == "bad" {
+			flipByte(t, filepath.Join(src, "install.wim"), 4096)
+			flipByte(t, filepath.Join(src, "install2.swm"), 4096)
+		}
+		runTool(t, "genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, name+".iso"), root)
+	}
+}
+
+// openTree opens the ISO at name in st as the Setup share's view does: the store's file, read
+// in place by package iso.
+func openTree(t *testing.T, st *Store, name string) (*iso.FS, os.FileInfo) {
+	t.Helper()
+	f, err := st.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := iso.Open(f.(io.ReaderAt), fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree, fi
+}
+
+// TestISOGuardRemote: the guard of a remote ISO passes the intact install.wim and split set,
+// and refuses the damaged ones with an error naming the file (a checksum error, not an I/O
+// one); VerifyAll lists exactly the damaged files; the verdict on a WIM is shared with the
+// store's own path (Store.Open of the WIM inside the ISO is refused too); the log names the
+// file. A local store has no guard.
+func TestISOGuardRemote(t *testing.T) {
+	s := testenv.StartSSHD(t)
+	store := t.TempDir()
+	buildGuardISOs(t, store)
+	cfg := remoteConfig(s, store)
+	logBuf := &lockedBuf{}
+	cfg.Log = slog.New(slog.NewTextHandler(logBuf, nil))
+	ctx := context.Background()
+	st, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	tree, fi := openTree(t, st, "good.iso")
+	g := st.GuardISO("good.iso", fi, tree)
+	if g == nil {
+		t.Fatal("no guard for a remote ISO")
+	}
+	for _, inner := range []string{"sources/install.wim", "sources/install.swm", "sources/install2.swm"} {
+		if err := g.Check(ctx, inner); err != nil {
+			t.Errorf("good.iso %s: %v", inner, err)
+		}
+	}
+	if !g.Covers("sources/INSTALL.ESD") || g.Covers("sources/setup.exe") {
+		t.Error("Covers: .esd must be covered, setup.exe not")
+	}
+	if err := g.Check(ctx, "sources/setup.exe"); err != nil {
+		t.Errorf("a file that is not a WIM: %v", err)
+	}
+	if failed := g.VerifyAll(ctx); len(failed) != 0 {
+		t.Errorf("VerifyAll of good.iso: %v", failed)
+	}
+
+	tree, fi = openTree(t, st, "bad.iso")
+	g = st.GuardISO("bad.iso", fi, tree)
+	for _, inner := range []string{"sources/install.wim", "sources/install.swm", "sources/install2.swm"} {
+		err := g.Check(ctx, inner)
+		if err == nil {
+			t.Errorf("damaged bad.iso %s passed", inner)
+			continue
+		}
+		if !errors.Is(err, wim.ErrChecksum) || !strings.Contains(err.Error(), "bad.iso/sources/"+inner[len("sources/"):]) {
+			t.Errorf("bad.iso %s: %v (want a checksum error naming the file)", inner, err)
+		}
+	}
+	failed := g.VerifyAll(ctx) // every file of the ISO: install.wim and each part of the damaged set
+	ents, _ := fs.ReadDir(tree, "sources")
+	if len(failed) != len(ents) || len(ents) < 3 {
+		t.Errorf("VerifyAll of bad.iso: %d failed of %d files: %v", len(failed), len(ents), failed)
+	}
+	for _, e := range ents {
+		if failed["sources/"+e.Name()] == nil {
+			t.Errorf("VerifyAll of bad.iso: %s not reported", e.Name())
+		}
+	}
+	if f, err := st.Open("bad.iso/sources/install.wim"); err == nil {
+		f.Close()
+		t.Error("the store serves the damaged WIM inside the remote ISO")
+	}
+	if f, err := st.Open("good.iso/sources/install.wim"); err != nil {
+		t.Errorf("the store refuses the intact WIM inside the remote ISO: %v", err)
+	} else {
+		f.Close()
+	}
+	if !strings.Contains(logBuf.String(), "bad.iso/sources/install.wim") || !strings.Contains(logBuf.String(), "bad.iso/sources/install.swm (split set)") {
+		t.Errorf("the log does not name the damaged files:\n%s", logBuf.String())
+	}
+
+	local, err := Open(ctx, Config{Location: store, Local: localstore.Options{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	tree, fi = openTree(t, local, "bad.iso")
+	if g := local.GuardISO("bad.iso", fi, tree); g != nil || g.Check(ctx, "sources/install.wim") != nil {
+		t.Error("a local store's ISO has a guard")
+	}
+}
+
+// lockedBuf is a log sink safe for the verifier's goroutines.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
