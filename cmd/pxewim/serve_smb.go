@@ -431,13 +431,14 @@ type setupStatus struct {
 	Enabled bool
 	Why     string // why it is off
 	Media   []string
+	Damaged []string // FOLDER/path of the share's WIMs that failed verification (serve_smb_verify.go)
 	smbshare.Status
 	LastStartError string
 }
 
 func (d *daemon) setupStatus() setupStatus {
 	s := &d.setup
-	st := setupStatus{Enabled: s.enabled, Why: s.why, Media: s.view.names()}
+	st := setupStatus{Enabled: s.enabled, Why: s.why, Media: s.view.names(), Damaged: s.view.damaged()}
 	if srv := s.server.Load(); srv != nil {
 		st.Status = srv.Status()
 	}
@@ -471,8 +472,9 @@ type viewISO struct {
 // it; once no view shows it (the ISO was replaced or removed), it closes with the last of them,
 // so a Setup reading install.wim when the ISO is replaced goes on with the bytes it started on.
 type isoHandle struct {
-	fs   *iso.FS
-	file fs.File
+	fs     *iso.FS
+	file   fs.File
+	verify *isoVerification // WIMs verified before they are read (remote stores; serve_smb_verify.go)
 
 	mu      sync.Mutex
 	refs    int
@@ -500,6 +502,7 @@ func (h *isoHandle) release() {
 }
 
 func (h *isoHandle) retire() {
+	h.verify.retire()
 	h.mu.Lock()
 	h.retired = true
 	closeNow := h.refs == 0
@@ -519,7 +522,7 @@ func (h *isoHandle) open(name string) (fs.File, error) {
 		h.release()
 		return nil, err
 	}
-	return &heldFile{File: f, release: sync.OnceFunc(h.release)}, nil
+	return h.verify.guarded(name, &heldFile{File: f, release: sync.OnceFunc(h.release)}), nil
 }
 
 // heldFile is a file of an ISO in the view: ReadAt for files, ReadDir for folders, and a Close
@@ -591,7 +594,7 @@ func (v *setupView) update(store fs.FS, media []setupMedia, log *slog.Logger) {
 				log.Error("setup: cannot open the ISO for the share", "iso", m.ISO, "error", err)
 				continue
 			}
-			vi = &viewISO{media: m, store: loc, h: &isoHandle{fs: fsys, file: f}}
+			vi = &viewISO{media: m, store: loc, h: newISOHandle(store, m, f, fsys, log)}
 		}
 		next.byName[strings.ToLower(m.Folder)] = vi
 		next.order = append(next.order, m.Folder)

@@ -17,12 +17,13 @@ var (
 	descSetupStarts   = prometheus.NewDesc("pxewim_setup_share_smbd_starts_total", "Times smbd was started for the Windows Setup share.", nil, nil)
 	descSetupRestarts = prometheus.NewDesc("pxewim_setup_share_smbd_restarts_total", "Times smbd was started again after it died or failed.", nil, nil)
 	descSetupMedia    = prometheus.NewDesc("pxewim_setup_share_media", "Windows ISOs offered by the Windows Setup share.", nil, nil)
+	descSetupDamaged  = prometheus.NewDesc("pxewim_setup_share_damaged_file", "1 for each WIM of the Windows Setup share (FOLDER/path) that failed verification: its reads fail.", []string{"file"}, nil)
 )
 
 type setupCollector struct{ status func() setupStatus }
 
 func (setupCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSetupEnabled, descSetupUp, descSetupStarts, descSetupRestarts, descSetupMedia} {
+	for _, d := range []*prometheus.Desc{descSetupEnabled, descSetupUp, descSetupStarts, descSetupRestarts, descSetupMedia, descSetupDamaged} {
 		ch <- d
 	}
 }
@@ -40,6 +41,9 @@ func (c setupCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSetupStarts, prometheus.CounterValue, float64(s.Starts))
 	ch <- prometheus.MustNewConstMetric(descSetupRestarts, prometheus.CounterValue, float64(s.Restarts))
 	ch <- prometheus.MustNewConstMetric(descSetupMedia, prometheus.GaugeValue, float64(len(s.Media)))
+	for _, f := range s.Damaged {
+		ch <- prometheus.MustNewConstMetric(descSetupDamaged, prometheus.GaugeValue, 1, f)
+	}
 }
 
 // setupRows adds the share's state to the dashboard's catalog rows of the Windows ISOs it
@@ -64,6 +68,11 @@ func (d *daemon) setupRows(rows []web.CatalogRow) []web.CatalogRow {
 			rows[i].Problems = append(rows[i].Problems, "Windows Setup share not running: "+s.LastStartError)
 		default:
 			rows[i].Notes = append(rows[i].Notes, "Windows Setup share: starting")
+		}
+		for _, f := range s.Damaged {
+			if strings.HasPrefix(f, folder+"/") {
+				rows[i].Problems = append(rows[i].Problems, "Windows Setup share: "+strings.TrimPrefix(f, folder+"/")+" failed verification; reads of it fail")
+			}
 		}
 	}
 	return rows
