@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -54,46 +53,36 @@ type iface struct {
 	addrs []netip.Prefix // IPv4 only; the first is the default server address
 }
 
-// generation is one configuration in effect. Packet handlers hold use for reading while they
-// run; a reload swaps in a new generation and retires the old one once its handlers finished
-// (closing its lease database unless the new one took it over).
+// generation is one DHCPv4 configuration in effect (see lifecycle).
 type generation struct {
-	cfg     Config
-	log     *slog.Logger
-	h       *handler // nil in ModeOff
-	use     sync.RWMutex
-	retired bool
+	genState
+	cfg Config
+	log *slog.Logger
+	h   *handler // nil in ModeOff
 }
 
-// sockets are the two listening sockets (67 and 4011); they live across reloads and close only
-// when the mode becomes off or the server closes.
-type sockets struct {
-	conns   []*ipv4.PacketConn
-	ports   []int
-	closing atomic.Bool
+func (g *generation) settings() (Mode, []string) { return g.cfg.Mode, g.cfg.Interfaces }
+
+// release closes the lease database (if the generation still owns it).
+func (g *generation) release() error {
+	if g.h != nil && g.h.full != nil {
+		if err := g.h.full.close(); err != nil {
+			g.log.Warn("closing the lease database", "file", g.h.full.cfg.LeaseDB, "error", err)
+			return err
+		}
+	}
+	return nil
 }
 
 // Server is a proxy or full DHCP server. Create it with New (which opens the sockets, so a
 // busy port fails there), run it with Serve, change its settings with Reconfigure, stop it
 // with Close or by cancelling Serve's ctx.
 type Server struct {
-	log    *slog.Logger
-	sem    chan struct{}
-	limit  *limiter       // answers per MAC and source, across reconfigurations
-	wg     sync.WaitGroup // read loops, packet handlers, retiring generations, the watcher
-	gen    atomic.Pointer[generation]
+	// lifecycle holds the generation, the sockets (67 and 4011), Serve and Close; its wg
+	// also counts the address watcher.
+	lifecycle[generation, *generation, *ipv4.PacketConn]
 	ifaces atomic.Pointer[map[int]iface]
-	ctx    context.Context // cancelled by Close: in-flight Policy calls give up
-	cancel context.CancelFunc
-	fatal  chan error
-	done   chan struct{}
-
-	mu      sync.Mutex // guards the fields below and serialises Reconfigure and Close
-	socks   *sockets
-	watch   *addrWatcher
-	serving bool
-	closed  bool
-	err     error
+	watch  *addrWatcher // guarded by mu
 }
 
 // New resolves the interfaces, opens the sockets on ports 67 and 4011 (without SO_REUSEADDR or
@@ -110,14 +99,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Mode == "" {
 		cfg.Mode = ModeOff
 	}
-	s := &Server{log: log.With("component", "dhcp"), sem: make(chan struct{}, cfg.MaxInFlight),
-		fatal: make(chan error, 2), done: make(chan struct{})}
-	s.limit = newLimiter(cfg.RateLimit, s.log)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.apply(cfg); err != nil {
-		s.shutdownLocked()
+	s := &Server{}
+	s.init("dhcp", log, cfg.MaxInFlight, cfg.RateLimit, s)
+	if err := s.configure(true, func() error { return s.apply(cfg) }); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -134,12 +118,7 @@ func (s *Server) Reconfigure(cfg Config) error {
 	if cfg.Mode == "" {
 		cfg.Mode = ModeOff
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return s.apply(cfg)
+	return s.configure(false, func() error { return s.apply(cfg) })
 }
 
 // apply builds and publishes a generation for cfg; s.mu is held. Everything that can fail
@@ -151,33 +130,15 @@ func (s *Server) apply(cfg Config) error {
 	if err := checkConfig(cfg); err != nil {
 		return err
 	}
-	old := s.gen.Load()
-	g, table, opened, err := s.prepare(cfg, old)
+	g, table, opened, err := s.prepare(cfg, s.gen.Load())
 	if err != nil {
 		return err
 	}
-	s.limit.set(cfg.RateLimit)
-	if opened != nil {
-		s.socks = opened
-		if s.serving {
-			s.startLoops(opened)
+	s.publish(g, cfg.RateLimit, opened, func() {
+		if table != nil {
+			s.ifaces.Store(&table)
 		}
-	}
-	if table != nil {
-		s.ifaces.Store(&table)
-	}
-	s.gen.Store(g)
-	if cfg.Mode == ModeOff && s.socks != nil {
-		s.socks.close() // free the ports for another DHCP server
-		s.socks = nil
-	}
-	if old != nil {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.retire(old) }()
-		if old.cfg.Mode != cfg.Mode || !slices.Equal(old.cfg.Interfaces, cfg.Interfaces) {
-			g.log.Info("dhcp reconfigured", "was", old.cfg.Mode.String(), "interfaces", cfg.Interfaces)
-		}
-	}
+	})
 	return nil
 }
 
@@ -200,7 +161,7 @@ func checkConfig(cfg Config) error {
 // prepare builds the generation for cfg: the interface table, the sockets if none are open
 // yet (opened, to be published by the caller), and in full mode the lease store (taken over
 // from old when it uses the same file). s.mu is held.
-func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[int]iface, opened *sockets, err error) {
+func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[int]iface, opened *sockets[*ipv4.PacketConn], err error) {
 	log := s.log.With("mode", cfg.Mode.String())
 	g = &generation{cfg: cfg, log: log}
 	if cfg.Mode == ModeOff {
@@ -213,7 +174,7 @@ func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[
 		return nil, nil, nil, err
 	}
 	if s.socks == nil {
-		if opened, err = openSockets(); err != nil {
+		if opened, err = openSockets([]int{portServer, portPXE}, listen); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -232,33 +193,6 @@ func (s *Server) prepare(cfg Config, old *generation) (g *generation, table map[
 		}
 	}
 	return g, table, opened, nil
-}
-
-// retire waits for the handlers still using g, then closes its lease database (if it still
-// owns it).
-func (s *Server) retire(g *generation) error {
-	g.use.Lock()
-	g.retired = true
-	g.use.Unlock()
-	if g.h != nil && g.h.full != nil {
-		if err := g.h.full.close(); err != nil {
-			g.log.Warn("closing the lease database", "file", g.h.full.cfg.LeaseDB, "error", err)
-			return err
-		}
-	}
-	return nil
-}
-
-// acquire returns the current generation, read-locked; the caller unlocks g.use.
-func (s *Server) acquire() *generation {
-	for {
-		g := s.gen.Load()
-		g.use.RLock()
-		if !g.retired {
-			return g
-		}
-		g.use.RUnlock() // swapped out meanwhile: take the new one
-	}
 }
 
 // resolveInterfaces finds the named interfaces and their IPv4 addresses. strict (start and
@@ -395,98 +329,8 @@ func listen(port int) (*ipv4.PacketConn, error) {
 	return pc, nil
 }
 
-// openSockets binds ports 67 and 4011.
-func openSockets() (*sockets, error) {
-	ss := &sockets{}
-	for _, port := range []int{portServer, portPXE} {
-		pc, err := listen(port)
-		if err != nil {
-			ss.close()
-			return nil, err
-		}
-		ss.conns, ss.ports = append(ss.conns, pc), append(ss.ports, port)
-	}
-	return ss, nil
-}
-
-func (ss *sockets) close() {
-	ss.closing.Store(true)
-	for _, pc := range ss.conns {
-		pc.Close()
-	}
-}
-
-// Serve answers packets until ctx is cancelled or Close is called, across reconfigurations
-// (in ModeOff it just waits). It returns an error when a socket fails.
-func (s *Server) Serve(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	if s.serving {
-		s.mu.Unlock()
-		return errors.New("dhcp: Serve called twice")
-	}
-	s.serving = true
-	if s.socks != nil {
-		s.startLoops(s.socks)
-		s.log.Info("dhcp serving", "mode", s.gen.Load().cfg.Mode.String(), "interfaces", s.gen.Load().cfg.Interfaces)
-	}
-	s.mu.Unlock()
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	case err := <-s.fatal:
-		s.Close()
-		return err
-	}
-	s.Close()
-	return nil
-}
-
-// startLoops reads both sockets of ss; s.mu is held.
-func (s *Server) startLoops(ss *sockets) {
-	for i, pc := range ss.conns {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := s.readLoop(pc, ss.ports[i]); err != nil && !ss.closing.Load() {
-				select {
-				case s.fatal <- err:
-				default:
-				}
-			}
-		}()
-	}
-}
-
-// Close stops the server, waits for packets in flight and closes the lease database.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
-		return s.err
-	}
-	s.shutdownLocked()
-	s.mu.Unlock()
-	s.wg.Wait()
-	if g := s.gen.Load(); g != nil {
-		s.err = s.retire(g)
-	}
-	close(s.done)
-	return s.err
-}
-
-// shutdownLocked marks the server closed and closes sockets and watcher; s.mu is held.
-func (s *Server) shutdownLocked() {
-	s.closed = true
-	s.cancel()
-	if s.socks != nil {
-		s.socks.close()
-		s.socks = nil
-	}
+// stopLocked stops following address changes; mu is held.
+func (s *Server) stopLocked() {
 	if s.watch != nil {
 		s.watch.close()
 		s.watch = nil
@@ -502,18 +346,8 @@ func (s *Server) Leases() *LeaseStore {
 	return g.h.full.leases
 }
 
-// RateLimited counts the packets left unanswered by Config.RateLimit.
-func (s *Server) RateLimited() LimitStats { return s.limit.stats() }
-
-// Mode returns the mode in effect.
-func (s *Server) Mode() Mode {
-	if g := s.gen.Load(); g != nil {
-		return g.cfg.Mode
-	}
-	return ModeOff
-}
-
-func (s *Server) readLoop(pc *ipv4.PacketConn, port int) error {
+// readLoop reads one socket; packets wait for a slot when MaxInFlight are being answered.
+func (s *Server) readLoop(pc *ipv4.PacketConn, port int, _ bool) error {
 	for {
 		buf := make([]byte, 1500)
 		n, cm, src, err := pc.ReadFrom(buf)
@@ -536,16 +370,7 @@ func (s *Server) readLoop(pc *ipv4.PacketConn, port int) error {
 			continue
 		}
 		s.sem <- struct{}{}
-		s.wg.Add(1)
-		go func() {
-			defer func() { <-s.sem; s.wg.Done() }()
-			g := s.acquire()
-			defer g.use.RUnlock()
-			if g.h == nil {
-				return // the mode became off while the packet waited
-			}
-			s.serveOne(g, pc, port, ifc, cm.Dst, src, buf[:n])
-		}()
+		s.handle(func(g *generation) { s.serveOne(g, pc, port, ifc, cm.Dst, src, buf[:n]) })
 	}
 }
 

@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,74 +57,47 @@ type Observer6 interface {
 // Server6 is the DHCPv6 server (proxy or full). Create it with NewServer6, run it with Serve,
 // change it with Reconfigure, stop it with Close.
 type Server6 struct {
-	log    *slog.Logger
-	sem    chan struct{}
-	gen    atomic.Pointer[generation6]
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	fatal  chan error
-	done   chan struct{}
-	addrs  addrCache6
-	limit  *limiter
-
-	mu      sync.Mutex
-	socks   *sockets6
-	serving bool
-	closed  bool
-	err     error
+	// lifecycle holds the generation, the sockets (547 and 4011), Serve and Close.
+	lifecycle[generation6, *generation6, *ipv6.PacketConn]
+	addrs addrCache6
 }
 
+// generation6 is one DHCPv6 configuration in effect (see lifecycle).
 type generation6 struct {
-	cfg     Config6
-	h       *handler6 // nil in ModeOff
-	ifaces  map[int]string
-	use     sync.RWMutex
-	retired bool
+	genState
+	cfg    Config6
+	h      *handler6 // nil in ModeOff
+	ifaces map[int]string
 }
 
-type sockets6 struct {
-	conns   []*ipv6.PacketConn
-	ports   []int
-	joined  map[int]bool // interfaces whose ff02::1:2 membership the 547 socket holds
-	closing atomic.Bool
+func (g *generation6) settings() (Mode, []string) { return g.cfg.Mode, g.cfg.Interfaces }
+
+// release closes the lease file (if the generation still owns it).
+func (g *generation6) release() error {
+	if g.h != nil && g.h.full != nil {
+		return g.h.full.close()
+	}
+	return nil
 }
 
 // NewServer6 opens the sockets (without SO_REUSEADDR/SO_REUSEPORT: another DHCPv6 server in
 // this network namespace makes it fail with ErrPortInUse) and, in full mode, the lease file.
 func NewServer6(cfg Config6) (*Server6, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
-	s := &Server6{log: log.With("component", "dhcp6"), sem: make(chan struct{}, cfg.MaxInFlight),
-		fatal: make(chan error, 2), done: make(chan struct{})}
-	s.limit = newLimiter(cfg.RateLimit, s.log)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.apply(cfg); err != nil {
-		s.shutdownLocked()
+	s := &Server6{}
+	s.init("dhcp6", cfg.Logger, cfg.MaxInFlight, cfg.RateLimit, s)
+	if err := s.configure(true, func() error { return s.apply(cfg) }); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// RateLimited counts the packets left unanswered by Config6.RateLimit.
-func (s *Server6) RateLimited() LimitStats { return s.limit.stats() }
-
 // Reconfigure switches to cfg in place (mode, interfaces, pool, policy); on error the running
 // configuration stays. Sockets open when the mode leaves off and close when it becomes off.
 func (s *Server6) Reconfigure(cfg Config6) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return s.apply(cfg)
+	return s.configure(false, func() error { return s.apply(cfg) })
 }
 
 func checkConfig6(cfg Config6) error {
@@ -155,7 +126,7 @@ func (s *Server6) apply(cfg Config6) error {
 	}
 	old := s.gen.Load()
 	g := &generation6{cfg: cfg}
-	var opened *sockets6
+	var opened *sockets[*ipv6.PacketConn]
 	if cfg.Mode != ModeOff {
 		ifaces := make(map[int]string, len(cfg.Interfaces))
 		for _, name := range cfg.Interfaces {
@@ -168,7 +139,7 @@ func (s *Server6) apply(cfg Config6) error {
 		g.ifaces = ifaces
 		if s.socks == nil {
 			var err error
-			if opened, err = openSockets6(cfg); err != nil {
+			if opened, err = openSockets6(cfg.Port, cfg.PXEPort); err != nil {
 				return err
 			}
 		}
@@ -188,50 +159,12 @@ func (s *Server6) apply(cfg Config6) error {
 			}
 		}
 	}
-	if opened != nil {
-		s.socks = opened
-		if s.serving {
-			s.startLoops(opened)
+	s.publish(g, cfg.RateLimit, opened, func() {
+		if s.socks != nil && cfg.Mode != ModeOff {
+			join6(s.socks, g.ifaces, s.log)
 		}
-	}
-	if s.socks != nil && cfg.Mode != ModeOff {
-		s.socks.join(g.ifaces, s.log)
-	}
-	s.limit.set(cfg.RateLimit)
-	s.gen.Store(g)
-	if cfg.Mode == ModeOff && s.socks != nil {
-		s.socks.close()
-		s.socks = nil
-	}
-	if old != nil {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.retire(old) }()
-		if old.cfg.Mode != cfg.Mode || !slices.Equal(old.cfg.Interfaces, cfg.Interfaces) {
-			s.log.Info("dhcp6 reconfigured", "was", old.cfg.Mode.String(), "mode", cfg.Mode.String(), "interfaces", cfg.Interfaces)
-		}
-	}
+	})
 	return nil
-}
-
-func (s *Server6) retire(g *generation6) error {
-	g.use.Lock()
-	g.retired = true
-	g.use.Unlock()
-	if g.h != nil && g.h.full != nil {
-		return g.h.full.close()
-	}
-	return nil
-}
-
-func (s *Server6) acquire() *generation6 {
-	for {
-		g := s.gen.Load()
-		g.use.RLock()
-		if !g.retired {
-			return g
-		}
-		g.use.RUnlock()
-	}
 }
 
 // listen6 opens udp6 [::]:port with IPV6_RECVPKTINFO, without SO_REUSEADDR/SO_REUSEPORT.
@@ -254,30 +187,26 @@ func listen6(port int) (*ipv6.PacketConn, error) {
 	return pc, nil
 }
 
-func openSockets6(cfg Config6) (*sockets6, error) {
-	ss := &sockets6{joined: map[int]bool{}}
-	ports := []int{cfg.Port, cfg.PXEPort}
-	if ports[0] == 0 {
-		ports[0] = port6Server
+// openSockets6 binds port and pxePort (0: 547 and 4011).
+func openSockets6(port, pxePort int) (*sockets[*ipv6.PacketConn], error) {
+	if port == 0 {
+		port = port6Server
 	}
-	if ports[1] == 0 {
-		ports[1] = port6PXE
+	if pxePort == 0 {
+		pxePort = port6PXE
 	}
-	for _, port := range ports {
-		pc, err := listen6(port)
-		if err != nil {
-			ss.close()
-			return nil, err
-		}
-		ss.conns, ss.ports = append(ss.conns, pc), append(ss.ports, port)
+	ss, err := openSockets([]int{port, pxePort}, listen6)
+	if err != nil {
+		return nil, err
 	}
+	ss.joined = map[int]bool{}
 	return ss, nil
 }
 
-// join makes the server socket (547) a member of All_DHCP_Relay_Agents_and_Servers
+// join6 makes the server socket (547) a member of All_DHCP_Relay_Agents_and_Servers
 // (ff02::1:2) on every served interface. A failure is logged (the interface may come up later,
 // or not do multicast, as loopback); unicast still reaches the server.
-func (ss *sockets6) join(ifaces map[int]string, log *slog.Logger) {
+func join6(ss *sockets[*ipv6.PacketConn], ifaces map[int]string, log *slog.Logger) {
 	group := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers}
 	for idx, name := range ifaces {
 		if ss.joined[idx] {
@@ -295,91 +224,8 @@ func (ss *sockets6) join(ifaces map[int]string, log *slog.Logger) {
 	}
 }
 
-func (ss *sockets6) close() {
-	ss.closing.Store(true)
-	for _, pc := range ss.conns {
-		pc.Close()
-	}
-}
-
-// Serve answers packets until ctx is cancelled or Close is called.
-func (s *Server6) Serve(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	if s.serving {
-		s.mu.Unlock()
-		return errors.New("dhcp6: Serve called twice")
-	}
-	s.serving = true
-	if s.socks != nil {
-		s.startLoops(s.socks)
-		g := s.gen.Load()
-		s.log.Info("dhcp6 serving", "mode", g.cfg.Mode.String(), "interfaces", g.cfg.Interfaces)
-	}
-	s.mu.Unlock()
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	case err := <-s.fatal:
-		s.Close()
-		return err
-	}
-	s.Close()
-	return nil
-}
-
-func (s *Server6) startLoops(ss *sockets6) {
-	for i, pc := range ss.conns {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := s.readLoop(pc, ss.ports[i], i == 1); err != nil && !ss.closing.Load() {
-				select {
-				case s.fatal <- err:
-				default:
-				}
-			}
-		}()
-	}
-}
-
-// Close stops the server, waits for packets in flight and closes the lease file.
-func (s *Server6) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
-		return s.err
-	}
-	s.shutdownLocked()
-	s.mu.Unlock()
-	s.wg.Wait()
-	if g := s.gen.Load(); g != nil {
-		s.err = s.retire(g)
-	}
-	close(s.done)
-	return s.err
-}
-
-func (s *Server6) shutdownLocked() {
-	s.closed = true
-	s.cancel()
-	if s.socks != nil {
-		s.socks.close()
-		s.socks = nil
-	}
-}
-
-// Mode returns the mode in effect.
-func (s *Server6) Mode() Mode {
-	if g := s.gen.Load(); g != nil {
-		return g.cfg.Mode
-	}
-	return ModeOff
-}
+// stopLocked: the DHCPv6 server runs nothing besides its sockets.
+func (s *Server6) stopLocked() {}
 
 // Leases returns the full-mode lease store (nil otherwise).
 func (s *Server6) Leases() *LeaseStore6 {
@@ -404,6 +250,7 @@ func (s *Server6) Addrs() []net.Addr {
 	return out
 }
 
+// readLoop reads one socket; packets beyond MaxInFlight are dropped (clients retransmit).
 func (s *Server6) readLoop(pc *ipv6.PacketConn, port int, pxePort bool) error {
 	for {
 		buf := make([]byte, 1500)
@@ -428,16 +275,7 @@ func (s *Server6) readLoop(pc *ipv6.PacketConn, port int, pxePort bool) error {
 			s.log.Debug("dropping packet: too many in flight", "interface", name)
 			continue
 		}
-		s.wg.Add(1)
-		go func() {
-			defer func() { <-s.sem; s.wg.Done() }()
-			g := s.acquire()
-			defer g.use.RUnlock()
-			if g.h == nil {
-				return
-			}
-			s.serveOne(g, pc, pxePort, cm.IfIndex, name, cm.Dst, src, buf[:n])
-		}()
+		s.handle(func(g *generation6) { s.serveOne(g, pc, pxePort, cm.IfIndex, name, cm.Dst, src, buf[:n]) })
 	}
 }
 
