@@ -9,47 +9,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxewim/pxewim/bench/internal/loadgen"
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/dhcp"
-	"golang.org/x/sys/unix"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dhcp6load serve|load [flags]")
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "load":
-		err = load(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dhcp6load:", err)
-		os.Exit(1)
-	}
-}
+func main() { loadgen.Main("dhcp6load", serve, load) }
 
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
@@ -69,8 +43,7 @@ func serve(args []string) error {
 		}
 		return dhcp.Decision{BootFile: "ipxe/snponly.efi"}, nil
 	})
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: policy, Logger: log, RateLimit: dhcp.RateLimit{Off: !*limited}}
+	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: policy, Logger: loadgen.Logger(), RateLimit: dhcp.RateLimit{Off: !*limited}}
 	if m == dhcp.ModeFull {
 		a, b, ok := strings.Cut(*start, "-")
 		if !ok {
@@ -82,10 +55,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	fmt.Println("READY")
-	return s.Serve(ctx)
+	return loadgen.Serve(s.Serve)
 }
 
 func load(args []string) error {
@@ -99,89 +69,25 @@ func load(args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := clientSocket(*iface)
+	conn, err := loadgen.ClientSocket(*iface, "udp6", "[::]:546", false)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	total := int(float64(*rate) * dur.Seconds())
-	sent := make([]atomic.Int64, total)
-	var lat []time.Duration
-	var mu sync.Mutex
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
+	group, _ := netip.AddrFromSlice(dhcpv6.AllDHCPRelayAgentsAndServers)
+	r, err := loadgen.Run(loadgen.Load{Conn: conn, Dst: netip.AddrPortFrom(group.WithZone(ni.Name), 547),
+		Total: int(float64(*rate) * dur.Seconds()), Rate: *rate, Packet: solicit,
+		Seq: func(b []byte) (int, bool) { // an Advertise or Reply; the transaction id is the sequence number
+			if len(b) < 4 || (b[0] != byte(dhcpv6.MessageTypeAdvertise) && b[0] != byte(dhcpv6.MessageTypeReply)) {
+				return 0, false
 			}
-			now := time.Now().UnixNano()
-			if n < 4 || (buf[0] != byte(dhcpv6.MessageTypeAdvertise) && buf[0] != byte(dhcpv6.MessageTypeReply)) {
-				continue
-			}
-			seq := int(buf[1])<<16 | int(buf[2])<<8 | int(buf[3])
-			if seq < 0 || seq >= total {
-				continue
-			}
-			if t0 := sent[seq].Swap(0); t0 != 0 {
-				mu.Lock()
-				lat = append(lat, time.Duration(now-t0))
-				mu.Unlock()
-			}
-		}
-	}()
-	dst := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers, Port: 547, Zone: ni.Name}
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(*rate))); d > 0 {
-			time.Sleep(d)
-		}
-		pkt := solicit(i)
-		sent[i].Store(time.Now().UnixNano())
-		if _, err := conn.WriteToUDP(pkt, dst); err != nil && !errors.Is(err, unix.ENOBUFS) {
-			return fmt.Errorf("send: %w", err)
-		}
-	}
-	sendTime := time.Since(start)
-	time.Sleep(time.Second)
-	conn.Close()
-	<-recvDone
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
-	fmt.Printf("%-14s rate=%d/s sent=%d answers=%d (%.1f%%) answers/s=%.0f p50=%v p99=%v max=%v\n",
-		*label, *rate, total, len(lat), 100*float64(len(lat))/float64(total), float64(len(lat))/sendTime.Seconds(),
-		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
-	return nil
-}
-
-// clientSocket binds [::]:546 on iface (SO_BINDTODEVICE) with large buffers.
-func clientSocket(iface string) (*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) {
-			for _, o := range [][2]int{{unix.SO_REUSEADDR, 1}, {unix.SO_RCVBUF, 8 << 20}, {unix.SO_SNDBUF, 8 << 20}} {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], o[1]); serr != nil {
-					return
-				}
-			}
-			serr = unix.BindToDevice(int(fd), iface)
-		})
-		return serr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp6", "[::]:546")
+			return int(b[1])<<16 | int(b[2])<<8 | int(b[3]), true
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("client socket on %s: %w", iface, err)
+		return err
 	}
-	return pc.(*net.UDPConn), nil
+	fmt.Println(r.Line(*label, 14, fmt.Sprintf("rate=%d/s", *rate), "answers"))
+	return nil
 }
 
 // solicit is an EDK2 PXE Solicit (PxeBcBuildDhcp6Options: ORO 59/60, UNDI, arch 7, vendor

@@ -10,44 +10,17 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
-	"os"
-	"os/signal"
-	"slices"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/pxewim/pxewim/bench/internal/loadgen"
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/dhcp"
-	"golang.org/x/sys/unix"
 )
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: dhcpload serve|load [flags]")
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "load":
-		err = load(os.Args[2:])
-	default:
-		err = fmt.Errorf("unknown mode %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dhcpload:", err)
-		os.Exit(1)
-	}
-}
+func main() { loadgen.Main("dhcpload", serve, load) }
 
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
@@ -59,15 +32,11 @@ func serve(args []string) error {
 		}
 		return dhcp.Decision{BootFile: "undionly.kpxe"}, nil
 	})
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := dhcp.New(dhcp.Config{Mode: dhcp.ModeProxy, Interfaces: []string{*iface}, Policy: policy, Logger: log})
+	s, err := dhcp.New(dhcp.Config{Mode: dhcp.ModeProxy, Interfaces: []string{*iface}, Policy: policy, Logger: loadgen.Logger()})
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	fmt.Println("READY")
-	return s.Serve(ctx)
+	return loadgen.Serve(s.Serve)
 }
 
 func load(args []string) error {
@@ -78,107 +47,39 @@ func load(args []string) error {
 	label := fs.String("label", "pxewim", "label for the result line")
 	burst := fs.Int("burst", 0, "instead of a rate: send this many DISCOVERs back to back (a room powering on)")
 	fs.Parse(args)
-	conn, err := clientSocket(*iface)
+	conn, err := loadgen.ClientSocket(*iface, "udp4", "0.0.0.0:68", true)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-
 	total := int(float64(*rate) * dur.Seconds())
 	if *burst > 0 {
 		total = *burst
 	}
-	sent := make([]atomic.Int64, total) // send time (ns) per sequence number
-	var lat []time.Duration
-	var lastReply time.Time
-	var mu sync.Mutex
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		buf := make([]byte, 2048)
-		for {
-			n, _, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			now := time.Now().UnixNano()
-			if n < 240 || buf[0] != 2 {
-				continue
-			}
-			seq := int(binary.BigEndian.Uint32(buf[4:8])) - 1
-			if seq < 0 || seq >= total {
-				continue
-			}
-			if t0 := sent[seq].Swap(0); t0 != 0 { // first reply per xid only
-				mu.Lock()
-				lat = append(lat, time.Duration(now-t0))
-				lastReply = time.Unix(0, now)
-				mu.Unlock()
-			}
-		}
-	}()
-
-	dst := netip.MustParseAddrPort("255.255.255.255:67")
-	start := time.Now()
 	pkt := discover()
-	for i := 0; i < total; i++ {
-		// Open loop: packet i leaves at start + i/rate, whatever the server does.
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(*rate))); d > 0 && *burst == 0 {
-			time.Sleep(d)
-		}
-		binary.BigEndian.PutUint32(pkt[4:8], uint32(i+1))
-		binary.BigEndian.PutUint32(pkt[30:34], uint32(i)) // distinct MAC per client
-		sent[i].Store(time.Now().UnixNano())
-		if _, err := conn.WriteToUDPAddrPort(pkt, dst); err != nil && !errors.Is(err, unix.ENOBUFS) {
-			return fmt.Errorf("send: %w", err)
-		}
-	}
-	sendTime := time.Since(start)
-	time.Sleep(time.Second) // stragglers
-	conn.Close()
-	<-recvDone
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	r, err := loadgen.Run(loadgen.Load{Conn: conn, Dst: netip.MustParseAddrPort("255.255.255.255:67"),
+		Total: total, Rate: *rate, Burst: *burst > 0,
+		Packet: func(i int) []byte {
+			binary.BigEndian.PutUint32(pkt[4:8], uint32(i+1))
+			binary.BigEndian.PutUint32(pkt[30:34], uint32(i)) // distinct MAC per client
+			return pkt
+		},
+		Seq: func(b []byte) (int, bool) { // a BOOTREPLY; the xid is the sequence number + 1
+			if len(b) < 240 || b[0] != 2 {
+				return 0, false
+			}
+			return int(binary.BigEndian.Uint32(b[4:8])) - 1, true
+		},
+	})
+	if err != nil {
+		return err
 	}
 	what := fmt.Sprintf("rate=%d/s", *rate)
 	if *burst > 0 {
 		// Offers per second over the time the burst took to be answered.
 		what = fmt.Sprintf("burst=%d", *burst)
-		if !lastReply.IsZero() {
-			sendTime = lastReply.Sub(start)
-		}
 	}
-	fmt.Printf("%-8s %s sent=%d offers=%d (%.1f%%) offers/s=%.0f p50=%v p99=%v max=%v\n",
-		*label, what, total, len(lat), 100*float64(len(lat))/float64(total), float64(len(lat))/sendTime.Seconds(),
-		pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	fmt.Println(r.Line(*label, 8, what, "offers"))
 	return nil
-}
-
-// clientSocket binds 0.0.0.0:68 on iface with SO_BROADCAST and a large receive buffer.
-func clientSocket(iface string) (*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		rc.Control(func(fd uintptr) {
-			for _, o := range [][2]int{{unix.SO_BROADCAST, 1}, {unix.SO_REUSEADDR, 1}, {unix.SO_RCVBUF, 8 << 20}, {unix.SO_SNDBUF, 8 << 20}} {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], o[1]); serr != nil {
-					return
-				}
-			}
-			serr = unix.BindToDevice(int(fd), iface)
-		})
-		return serr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
-	if err != nil {
-		return nil, fmt.Errorf("client socket on %s: %w", iface, err)
-	}
-	return pc.(*net.UDPConn), nil
 }
 
 // discover is an iPXE BIOS DISCOVER as captured from QEMU's iPXE ROM (option order 53, 57, 93,
