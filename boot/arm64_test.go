@@ -2,6 +2,7 @@ package boot
 
 import (
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -219,5 +220,161 @@ func TestARM64Tree(t *testing.T) {
 	x := p.SecureBootTree(armClient(7), store, netip.MustParseAddr("10.0.0.1"), nil)
 	if _, err := x.Open("arm64/grubaa64.efi"); err == nil {
 		t.Error("an x64 client is served the arm64 GRUB")
+	}
+}
+
+// arm64HTTPConfig: arm64Config with the site's HTTP Boot GRUB (GRUBHTTP is replaced by a file).
+var arm64HTTPConfig = strings.Replace(arm64Config, "  grub: GRUB\n", "  grub: GRUB\n  grub_http: GRUBHTTP\n", 1)
+
+func arm64HTTPPolicy(t *testing.T, src string) *Policy {
+	t.Helper()
+	dir := t.TempDir()
+	grub, http := filepath.Join(dir, "grubaa64.signed"), filepath.Join(dir, "grubaa64-http.efi")
+	for f, b := range map[string]string{grub: "GRUB AA64", http: "SITE GRUB HTTP"} {
+		if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := ParseConfig("p.yaml", []byte(strings.NewReplacer("GRUBHTTP", http, "GRUB", grub).Replace(src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy(cfg.WithCatalog(arm64Facts()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDecideARM64HTTPBoot: with arm64.grub_http, an ARM64 HTTP Boot client (arch 19) gets the
+// site's GRUB over HTTP under its /mac/ prefix; PXE clients still get Debian's GRUB over TFTP;
+// a client whose secure_boot is not off gets nothing (the site's GRUB is unsigned).
+func TestDecideARM64HTTPBoot(t *testing.T) {
+	p := arm64HTTPPolicy(t, arm64HTTPConfig)
+	server := netip.MustParseAddr("10.0.0.1")
+	d := p.Decide(armClient(19), server)
+	if want := "http://10.0.0.1/mac/52-54-00-a6-40-01/files/arm64/grubaa64-http.efi"; d.NoBoot || d.BootFile != want {
+		t.Errorf("arch 19: %+v, want %s", d, want)
+	}
+	if d := p.Decide(armClient(11), server); d.BootFile != "arm64/grubaa64.efi" {
+		t.Errorf("arch 11: %+v", d)
+	}
+	if !p.Config().ARM64.HTTPInUse() {
+		t.Error("HTTPInUse is false with grub_http set")
+	}
+	sb := arm64HTTPPolicy(t, arm64HTTPConfig+"rules:\n  - {match: {mac: \"52:54:00:a6:40:01\"}, entry: rescue, secure_boot: shim}\n")
+	d = sb.Decide(armClient(19), server)
+	if !d.NoBoot || !strings.Contains(d.Reason, "not signed") || !strings.Contains(d.Reason, "secure_boot shim") {
+		t.Errorf("arch 19 under secure_boot shim: %+v, want no boot file, the reason naming the unsigned GRUB", d)
+	}
+	// Without grub_http, the reason names the key.
+	p0, _ := arm64Policy(t, arm64Config)
+	if d := p0.Decide(armClient(19), server); !d.NoBoot || !strings.Contains(d.Reason, "arm64.grub_http") {
+		t.Errorf("arch 19 without grub_http: %+v", d)
+	}
+	for _, src := range []string{"arm64: {loader: grub, grub_http: grub.efi}\n", "arm64: {loader: grub, grub_http: [a]}\n"} {
+		if _, err := ParseConfig("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "grub_http") {
+			t.Errorf("%q: err %v, want an error naming grub_http", src, err)
+		}
+	}
+	cmd := strings.Join(ARM64HTTPGRUBCommand("/usr/lib/grub/arm64-efi", "/x/g.efi"), " ")
+	for _, want := range []string{"-O arm64-efi", "-p  -o", " http ", " efinet ", " linux "} {
+		if !strings.Contains(cmd+" ", want) {
+			t.Errorf("ARM64HTTPGRUBCommand: %q lacks %q", cmd, want)
+		}
+	}
+}
+
+// TestARM64HTTPTree: the HTTP Boot GRUB's folder in an ARM64 client's tree holds the site's
+// GRUB and, as grub.cfg, the client's menu with every file an HTTP path on the server the
+// request came to (under the client's /mac/ prefix), files inside WIMs included.
+func TestARM64HTTPTree(t *testing.T) {
+	p := arm64HTTPPolicy(t, arm64HTTPConfig)
+	store := fstest.MapFS{"tools.wim:1/boot/vmlinuz": {Data: []byte("k")}, "tools.wim:1/boot/initrd": {Data: []byte("i")},
+		"arm.wim:1/boot/vmlinuz": {Data: []byte("a")}, "x64.wim:1/boot/vmlinuz": {Data: []byte("x")}}
+	tree := p.SecureBootTree(armClient(19), store, netip.MustParseAddr("10.0.0.1"), nil)
+	read := func(name string) string {
+		t.Helper()
+		b, err := fs.ReadFile(tree, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return string(b)
+	}
+	if got := read("arm64/grubaa64-http.efi"); got != "SITE GRUB HTTP" {
+		t.Errorf("arm64/grubaa64-http.efi: %q", got)
+	}
+	cfg := read("arm64/grub.cfg")
+	for _, want := range []string{
+		"linux '(http,10.0.0.1)/mac/52-54-00-a6-40-01/files/tools.wim:1/boot/vmlinuz' 'console=ttyAMA0'",
+		"initrd '(http,10.0.0.1)/mac/52-54-00-a6-40-01/files/tools.wim:1/boot/initrd'",
+		"'(http,10.0.0.1)/mac/52-54-00-a6-40-01/files/arm.wim:1/boot/vmlinuz'",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("arm64/grub.cfg lacks %q:\n%s", want, cfg)
+		}
+	}
+	if strings.Contains(cfg, "x64.wim") || strings.Contains(cfg, "tftp") {
+		t.Errorf("arm64/grub.cfg offers the x64 entry or a TFTP path:\n%s", cfg)
+	}
+	grubCheck(t, []byte(cfg))
+	if got := read("grub/grub.cfg"); !strings.Contains(got, "(tftp,10.0.0.1)/tools.wim:1/boot/vmlinuz") {
+		t.Errorf("grub/grub.cfg (PXE GRUB) lost its TFTP paths:\n%s", got)
+	}
+	// Without grub_http neither name is served.
+	p0, _ := arm64Policy(t, arm64Config)
+	t0 := p0.SecureBootTree(armClient(19), store, netip.MustParseAddr("10.0.0.1"), nil)
+	for _, name := range []string{"arm64/grubaa64-http.efi", "arm64/grub.cfg"} {
+		if _, err := fs.Stat(t0, name); err == nil {
+			t.Errorf("%s served without arm64.grub_http", name)
+		}
+	}
+}
+
+// servedImages is a WinPE library whose every entry's image serves a UEFI bootmgfw.efi.
+type servedImages struct{}
+
+func (servedImages) Served(string) (*WinPEServed, error) {
+	return &WinPEServed{Index: 1, UEFI: WinPEFirmware{Loader: "bootmgfw.efi"}, BIOS: WinPEFirmware{Loader: "pxeboot.n12"}}, nil
+}
+
+// TestARM64WinPENative: a rule sending an ARM64 PXE client to a winpe entry whose image the
+// catalog marks ARM64 gives the native path (the image's bootmgfw.efi, the BCD in option
+// 252), with or without arm64: grub; an x64 image's entry does not (the client gets GRUB's
+// menu, which leaves it out); HTTP Boot clients never get bootmgfw.
+func TestARM64WinPENative(t *testing.T) {
+	const entries = `  - name: pe-arm
+    winpe: {image: pe-arm.wim, path: native}
+  - name: pe-x64
+    winpe: {image: pe-x64.wim, path: native}
+rules:
+  - {match: {arch: efi-arm64, mac: "52:54:00:a6:40:01"}, entry: pe-arm}
+  - {match: {mac: "52:54:00:a6:40:02"}, entry: pe-x64}
+`
+	server := netip.MustParseAddr("10.0.0.1")
+	for _, src := range []string{arm64Config + entries, "listen: {http: ':80'}\nentries:\n" + entries} {
+		p, _ := arm64Policy(t, src)
+		p = p.WithWinPE(servedImages{})
+		d := p.Decide(armClient(11), server)
+		if d.NoBoot || d.BootFile != `boot\bootmgfw.efi` || d.BCDPath != NativeBCDPath || !strings.Contains(d.Reason, "ARM64 WinPE") {
+			t.Errorf("ARM64 client ruled to the ARM64 WinPE: %+v, want boot\\bootmgfw.efi and BCD %s", d, NativeBCDPath)
+		}
+		if te := p.TreeEntry(armClient(11)); te == nil || te.Name != "pe-arm" {
+			t.Errorf("TreeEntry: %v, want pe-arm (its native tree)", te)
+		}
+		if d := p.Decide(armClient(19), server); d.BootFile == `boot\bootmgfw.efi` {
+			t.Errorf("ARM64 HTTP Boot client got bootmgfw: %+v", d)
+		}
+		x := armClient(11)
+		x.MAC[5] = 2
+		if d := p.Decide(x, server); d.BootFile == `boot\bootmgfw.efi` {
+			t.Errorf("ARM64 client ruled to the x64 WinPE got its bootmgfw: %+v", d)
+		}
+		// An x64 UEFI client ruled to the x64 WinPE still gets it natively.
+		x64 := armClient(7)
+		x64.MAC[5] = 2
+		if d := p.Decide(x64, server); d.BootFile != `boot\bootmgfw.efi` {
+			t.Errorf("x64 client ruled to the x64 WinPE: %+v", d)
+		}
 	}
 }

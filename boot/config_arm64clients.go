@@ -14,7 +14,8 @@ const (
 	ARM64Off ARM64Loader = "off"
 	// ARM64GRUB: ARM64 PXE clients get Debian's signed arm64 netboot GRUB (grubnetaa64, from
 	// grub-efi-arm64-signed) over TFTP, which reads the same per-client grub.cfg as x64 Secure
-	// Boot clients (arm64.go).
+	// Boot clients (arm64.go); ARM64 HTTP Boot clients get the site's own GRUB with http
+	// (grub_http) over HTTP, when one is configured.
 	ARM64GRUB ARM64Loader = "grub"
 )
 
@@ -27,9 +28,29 @@ const DefaultARM64GRUB = "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed"
 //	arm64:
 //	  loader: grub
 //	  grub: /usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed
+//	  grub_http: /etc/pxewim/grubaa64-http.efi   # UEFI HTTP Boot (arch 19); see ARM64HTTPGRUBCommand
 type ARM64Config struct {
 	Loader ARM64Loader // "" means off
 	GRUB   string      // host path of the arm64 netboot GRUB; "" = DefaultARM64GRUB
+	// GRUBHTTP is the host path of the site's own arm64 GRUB with the http module built in
+	// (Debian's grubnetaa64 has none), built by the admin with ARM64HTTPGRUBCommand; ""
+	// leaves ARM64 HTTP Boot clients without a boot file. It is not signed.
+	GRUBHTTP string
+}
+
+// ARM64HTTPGRUBModules are the GRUB modules the site's HTTP Boot GRUB needs built in: the
+// network (efinet, http; tftp for tftp paths), normal mode for grub.cfg, and the commands of
+// the grub.cfg pxewim writes (grubcfg: linux, initrd, echo, sleep, chainloader, exit, reboot).
+var ARM64HTTPGRUBModules = []string{"normal", "efinet", "http", "tftp", "linux", "echo", "sleep", "chain", "minicmd", "reboot"}
+
+// ARM64HTTPGRUBCommand is the command that builds the site's arm64 HTTP Boot GRUB at out from
+// Debian's grub-efi-arm64-bin modules (dir, normally /usr/lib/grub/arm64-efi; grub-mkimage runs
+// on any host architecture). The empty prefix (-p '') matters: GRUB then takes its prefix
+// from the URL it was loaded from (Debian's efinet builds a DHCP ack out of HTTP Boot's URI
+// device path: "(http,SERVER)/DIR"), so it reads grub.cfg from the same folder on the same
+// server and needs no address built in.
+func ARM64HTTPGRUBCommand(dir, out string) []string {
+	return append([]string{"grub-mkimage", "-O", "arm64-efi", "-d", dir, "-p", "", "-o", out}, ARM64HTTPGRUBModules...)
 }
 
 // GRUBPath is the arm64 GRUB binary in effect.
@@ -39,6 +60,9 @@ func (a ARM64Config) GRUBPath() string {
 	}
 	return DefaultARM64GRUB
 }
+
+// HTTPInUse reports whether ARM64 HTTP Boot clients get the site's HTTP GRUB.
+func (a ARM64Config) HTTPInUse() bool { return a.Loader == ARM64GRUB && a.GRUBHTTP != "" }
 
 func (d *decoder) arm64Loader(n *yaml.Node, key string, dst *ARM64Loader) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
@@ -72,6 +96,11 @@ func (d *decoder) arm64(n *yaml.Node, key string, dst *ARM64Config) {
 		"grub": func(v *yaml.Node, k string) {
 			if d.str(v, k, &dst.GRUB) && !filepath.IsAbs(dst.GRUB) {
 				d.errorf(v, k, "want an absolute path of the arm64 netboot GRUB on this host, got %q", dst.GRUB)
+			}
+		},
+		"grub_http": func(v *yaml.Node, k string) {
+			if d.str(v, k, &dst.GRUBHTTP) && !filepath.IsAbs(dst.GRUBHTTP) {
+				d.errorf(v, k, "want an absolute path of the site's arm64 GRUB with http (grub-mkimage -O arm64-efi ... http) on this host, got %q", dst.GRUBHTTP)
 			}
 		},
 	})

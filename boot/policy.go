@@ -89,7 +89,7 @@ func (p *Policy) Decide(c Client, server netip.Addr) Decision {
 	case c.IPXE:
 		return Decision{BootFile: base + "/boot.ipxe?" + ipxeQuery(c), Reason: "iPXE: script URL"}
 	case c.Firmware == FirmwareEFIARM64: // arm64.go
-		d, _ := p.arm64Decision(c)
+		d, _ := p.arm64Decision(c, base)
 		return d
 	case c.HTTPBoot:
 		if d, ok := p.secureBootDecision(c, base); ok { // secureboot.go

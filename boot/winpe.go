@@ -176,7 +176,7 @@ func (w *WinPEBoot) served(img WinPEImages) (*WinPEServed, error) {
 func firmwareOf(c Client) (firmware.Path, bool) { return c.Firmware.Path() }
 
 // NativeBootFile is the DHCP boot file of a stock PXE client sent here by a rule: the image's
-// pxeboot.n12 (BIOS) or bootmgfw.efi / bootmgfw_EX.efi (x64 UEFI, see uefi_bootmgr), under
+// pxeboot.n12 (BIOS) or bootmgfw.efi / bootmgfw_EX.efi (x64 and ARM64 UEFI, see uefi_bootmgr), under
 // \boot of the client's tree. The path is given with a backslash on purpose: pxeboot looks for
 // bootmgr.exe in its own folder only when it was started with a backslash path.
 func (w *WinPEBoot) NativeBootFile(c Client, img WinPEImages) (string, bool) {

@@ -32,7 +32,7 @@ func (w *WinPEBoot) chainNative(env *ScriptEnv) (string, error) {
 	// The client's tree (and so the loader it can fetch) is that of the firmware DHCP saw.
 	fw, ok := firmwareOf(env.Client)
 	if !ok {
-		return "", fmt.Errorf("winpe %s boots natively only on BIOS and x64 UEFI, and DHCP saw this client as %s", w.name, env.Client.Firmware)
+		return "", fmt.Errorf("winpe %s boots natively only on BIOS, x64 and ARM64 UEFI, and DHCP saw this client as %s", w.name, env.Client.Firmware)
 	}
 	src, err := w.served(env.WinPE)
 	if err != nil {

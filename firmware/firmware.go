@@ -68,7 +68,7 @@ type Path int
 
 const (
 	BIOS Path = iota // PC/AT BIOS: pxeboot.n12 -> bootmgr.exe -> winload.exe
-	UEFI             // x64 UEFI: bootmgfw.efi -> winload.efi
+	UEFI             // x64 or ARM64 UEFI: bootmgfw.efi -> winload.efi (of the image's own arch)
 )
 
 func (p Path) String() string {
@@ -81,13 +81,15 @@ func (p Path) String() string {
 	return fmt.Sprintf("Path(%d)", int(p))
 }
 
-// Path is the Windows boot path of a client of kind k; false for kinds no x86/x64 Windows boot
-// path serves (IA32 and ARM UEFI, unknown).
+// Path is the Windows boot path of a client of kind k; false for kinds no Windows boot path
+// serves (IA32 and ARM32 UEFI, unknown). ARM64 UEFI takes the UEFI path: the same
+// bootmgfw.efi -> BCD -> boot.sdi -> boot.wim chain, from an ARM64 image (which image fits
+// which machine is the catalog's arch, not the firmware path's business).
 func (k Kind) Path() (Path, bool) {
 	switch k {
 	case PCBIOS:
 		return BIOS, true
-	case EFI64:
+	case EFI64, EFIARM64:
 		return UEFI, true
 	}
 	return BIOS, false

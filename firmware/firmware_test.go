@@ -16,11 +16,11 @@ func TestFromArchAndPath(t *testing.T) {
 		{7, EFI64, false, UEFI, true, "efi64", "UEFI"},
 		{9, EFI64, false, UEFI, true, "efi64", "UEFI"},
 		{10, EFIARM32, false, BIOS, false, "efi-arm32", "BIOS"},
-		{11, EFIARM64, false, BIOS, false, "efi-arm64", "BIOS"},
+		{11, EFIARM64, false, UEFI, true, "efi-arm64", "UEFI"},
 		{15, EFI32, true, BIOS, false, "efi32", "BIOS"},
 		{16, EFI64, true, UEFI, true, "efi64", "UEFI"},
 		{18, EFIARM32, true, BIOS, false, "efi-arm32", "BIOS"},
-		{19, EFIARM64, true, BIOS, false, "efi-arm64", "BIOS"},
+		{19, EFIARM64, true, UEFI, true, "efi-arm64", "UEFI"},
 		{2, Unknown, false, BIOS, false, "unknown", "BIOS"},
 		{0xffff, Unknown, false, BIOS, false, "unknown", "BIOS"},
 	} {
