@@ -45,7 +45,7 @@ var ARM64HTTPGRUBModules = []string{"normal", "efinet", "http", "tftp", "linux",
 
 // ARM64HTTPGRUBCommand is the command that builds the site's arm64 HTTP Boot GRUB at out from
 // Debian's grub-efi-arm64-bin modules (dir, normally /usr/lib/grub/arm64-efi; grub-mkimage runs
-// on any host architecture). The empty prefix (-p '') matters: GRUB then takes its prefix
+// on any host architecture). The empty prefix (-p ”) matters: GRUB then takes its prefix
 // from the URL it was loaded from (Debian's efinet builds a DHCP ack out of HTTP Boot's URI
 // device path: "(http,SERVER)/DIR"), so it reads grub.cfg from the same folder on the same
 // server and needs no address built in.
