@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -20,16 +22,22 @@ import (
 //	Debian cloud-arm64 kernel and the arm64 test initramfs, both read out of tools.wim over
 //	TFTP -> /init prints the marker and the SHA-1s of what arrived on ttyAMA0.
 //
-// UEFI HTTP Boot (arch 19) gets no boot file (boot/arm64.go: the netboot GRUB has no http
-// module); TestDecideARM64 covers that decision.
+// UEFI HTTP Boot (arch 19) with arm64.grub_http (TestARM64GRUBHTTPBootAAVMF):
+//
+//	DHCP (option 93 = 19, HTTPClient) -> BASE/mac/MAC/files/arm64/grubaa64-http.efi over HTTP
+//	(the site's GRUB, built at test time by boot.ARM64HTTPGRUBCommand from the downloaded
+//	grub-efi-arm64-bin:arm64 modules; never stored in the repository) -> its prefix is the
+//	URL's folder, so it reads arm64/grub.cfg over HTTP -> kernel and initramfs out of
+//	tools.wim over HTTP -> the marker. Nothing goes over TFTP.
+//
+// Without grub_http, arch 19 gets no boot file (TestDecideARM64HTTPBoot).
 
 type arm64Scenario struct {
 	name   string
 	mode   string // proxy | full
 	subnet string
-	// httpBoot turns off AAVMF's PXE (HTTPBootOnly): the client asks with arch 19, pxewim
-	// refuses it (no boot file, the reason logged), and the firmware gives up: the run waits
-	// for EDK2's boot manager failing the HTTPv4 option instead of the marker.
+	// httpBoot turns off AAVMF's PXE (HTTPBootOnly): the client asks with arch 19 and gets
+	// the site's HTTP GRUB (arm64.grub_http), built for the run.
 	httpBoot bool
 }
 
@@ -78,11 +86,28 @@ func TestARM64GRUBPXEFullAAVMF(t *testing.T) {
 	runARM64(t, arm64Scenario{name: "arm64-pxe-full", mode: "full", subnet: "10.77.71"})
 }
 
-// TestARM64HTTPBootRefusedAAVMF: AAVMF with PXE off does UEFI HTTP Boot (arch 19); pxewim
-// gives it no boot file, with the reason in its log, since Debian's arm64 netboot GRUB could
-// not read its grub.cfg over HTTP.
-func TestARM64HTTPBootRefusedAAVMF(t *testing.T) {
-	runARM64(t, arm64Scenario{name: "arm64-http-refused", mode: "full", subnet: "10.77.73", httpBoot: true})
+// TestARM64GRUBHTTPBootAAVMF: AAVMF with PXE off does UEFI HTTP Boot (arch 19); pxewim, as
+// the only DHCPv4 server, hands it the site's GRUB with http (arm64.grub_http), which reads its
+// grub.cfg and the kernel and initramfs inside tools.wim over HTTP.
+func TestARM64GRUBHTTPBootAAVMF(t *testing.T) {
+	runARM64(t, arm64Scenario{name: "arm64-http", mode: "full", subnet: "10.77.73", httpBoot: true})
+}
+
+// buildARM64HTTPGRUB runs the command README documents (boot.ARM64HTTPGRUBCommand) on the
+// downloaded arm64 modules: the run's own GRUB image, in its folder.
+func buildARM64HTTPGRUB(t *testing.T, dir string) string {
+	t.Helper()
+	testenv.RequireTools(t, "grub-mkimage")
+	mods, err := testenv.ARM64GRUBModules(testenv.CacheDir())
+	if err != nil {
+		t.Fatalf("arm64 GRUB modules: %v", err)
+	}
+	out := filepath.Join(dir, boot.ARM64HTTPGRUBName)
+	args := boot.ARM64HTTPGRUBCommand(mods, out)
+	if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	return out
 }
 
 func runARM64(t *testing.T, sc arm64Scenario) {
@@ -105,32 +130,41 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	capture := startCapture(t, ctx, lab, dir)
 	// The config names Debian's grubnetaa64 where grub-efi-arm64-signed installs it; the test
 	// serves the copy extracted from the downloaded .deb instead (the package is not installed).
-	cfg := strings.Replace(sc.config(lab, store, dir), "arm64: grub\n", "arm64:\n  loader: grub\n  grub: "+a.GRUB+"\n", 1)
+	arm64Cfg := "arm64:\n  loader: grub\n  grub: " + a.GRUB + "\n"
+	var httpGRUB string
+	if sc.httpBoot {
+		httpGRUB = buildARM64HTTPGRUB(t, dir)
+		arm64Cfg += "  grub_http: " + httpGRUB + "\n"
+	}
+	cfg := strings.Replace(sc.config(lab, store, dir), "arm64: grub\n", arm64Cfg, 1)
 	d := startPxewim(t, ctx, lab, dir, sc.mode, cfg)
 	vm := testenv.VMSpec{Name: sc.name, Firmware: testenv.AAVMF, NIC: "virtio-net-pci", MAC: sc.mac(), Dir: dir, MemoryMB: 1024,
 		// "grub> ": GRUB found no config and stopped at its prompt.
 		FailOn: append(testenv.FatalConsoleLines(), "grub> ")}
 	// TCG emulation of an arm64 machine on a loaded 2-core host: firmware, GRUB fetching a 27 MB
 	// kernel over TFTP in 1 KiB blocks, and the kernel's boot take minutes.
-	marker := testenv.Marker
 	if sc.httpBoot {
-		vm.FwCfg, vm.FailOn, marker = testenv.HTTPBootOnly(), []string{"grub> ", testenv.Marker, ">>Start PXE"}, "BdsDxe: failed to load"
+		vm.FwCfg, vm.FailOn = testenv.HTTPBootOnly(), append(vm.FailOn, ">>Start PXE")
 	}
-	res, err := testenv.RunVM(ctx, lab.Srv, vm, marker, 15*time.Minute)
+	res, err := testenv.RunVM(ctx, lab.Srv, vm, testenv.Marker, 15*time.Minute)
 	pkts := stopCapture(t, capture)
 	recs := d.stop(t)
 	logRun(t, sc.name, res, pkts)
 	if err != nil {
 		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s", err, dumpLog(recs, 50))
 	}
+	wantFile := "arm64/grubaa64.efi"
 	if sc.httpBoot {
-		wantARM64HTTPBootRefused(t, sc, res, recs)
-		return
+		wantFile = fmt.Sprintf("http://%s/mac/%s/files/arm64/%s", lab.SrvIP, strings.ReplaceAll(sc.mac(), ":", "-"), boot.ARM64HTTPGRUBName)
 	}
-	for _, rec := range filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) }) {
+	decisions := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
+	if len(decisions) == 0 {
+		t.Errorf("pxewim logged no decision for %s", sc.mac())
+	}
+	for _, rec := range decisions {
 		t.Logf("decision: arch=%v file=%s reason=%s", rec["arch"], rec.str("file"), rec.str("reason"))
-		if f := rec.str("file"); f != "arm64/grubaa64.efi" {
-			t.Errorf("pxewim offered %q to the ARM64 client, want arm64/grubaa64.efi", f)
+		if f := rec.str("file"); f != wantFile {
+			t.Errorf("pxewim offered %q to the ARM64 client, want %s", f, wantFile)
 		}
 	}
 	if !strings.Contains(res.Serial, "pxewim: booting Rescue Linux from tools.wim") {
@@ -142,43 +176,53 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	if err := a.CheckInitramfsReport(res.MarkerLine); err != nil {
 		t.Error(err)
 	}
-	if n, want := tftpSent(recs, "arm64/grubaa64.efi"), fileSize(t, a.GRUB); n != want {
-		t.Errorf("TFTP arm64/grubaa64.efi: sent %d bytes, want %d", n, want)
-	}
-	if n := tftpSent(recs, "grub/grub.cfg"); n <= 0 {
-		t.Errorf("grub/grub.cfg was not sent over TFTP; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
-	}
-	for suffix, size := range map[string]int64{"tools.wim:1/boot/vmlinuz": a.KernelSize, "tools.wim:1/boot/initrd": a.InitrdSize} {
-		if n := tftpSent(recs, suffix); n != size {
-			t.Errorf("TFTP %s: sent %d bytes, want %d", suffix, n, size)
+	if sc.httpBoot {
+		wantARM64OverHTTP(t, recs, map[string]int64{"arm64/" + boot.ARM64HTTPGRUBName: fileSize(t, httpGRUB),
+			"tools.wim:1/boot/vmlinuz": a.KernelSize, "tools.wim:1/boot/initrd": a.InitrdSize})
+	} else {
+		if n, want := tftpSent(recs, "arm64/grubaa64.efi"), fileSize(t, a.GRUB); n != want {
+			t.Errorf("TFTP arm64/grubaa64.efi: sent %d bytes, want %d", n, want)
+		}
+		if n := tftpSent(recs, "grub/grub.cfg"); n <= 0 {
+			t.Errorf("grub/grub.cfg was not sent over TFTP; TFTP log:\n%s", dumpLog(filterLogPrefix(recs, "tftp"), 20))
+		}
+		for suffix, size := range map[string]int64{"tools.wim:1/boot/vmlinuz": a.KernelSize, "tools.wim:1/boot/initrd": a.InitrdSize} {
+			if n := tftpSent(recs, suffix); n != size {
+				t.Errorf("TFTP %s: sent %d bytes, want %d", suffix, n, size)
+			}
 		}
 	}
 	wantNoErrorLogs(t, recs)
 }
 
-// wantARM64HTTPBootRefused: the firmware failed its HTTPv4 option after pxewim answered its arch
-// 19 requests with no boot file and the reason; nothing of the GRUB chain was fetched.
-func wantARM64HTTPBootRefused(t *testing.T, sc arm64Scenario, res *testenv.VMResult, recs []logRecord) {
+// wantARM64OverHTTP: the HTTP Boot chain went over HTTP only: each file (path suffix -> size)
+// was sent whole in one response under the client's /mac/ prefix, the client's grub.cfg
+// (arm64/grub.cfg, the GRUB's prefix) was served, and nothing was sent over TFTP.
+func wantARM64OverHTTP(t *testing.T, recs []logRecord, files map[string]int64) {
 	t.Helper()
-	t.Logf("serial console:\n%s", testenv.Tail(res.Serial, 8))
-	if !strings.Contains(res.MarkerLine, "HTTPv4") {
-		t.Errorf("the failed boot option is not HTTPv4: %q", res.MarkerLine)
-	}
-	decisions := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
-	if len(decisions) == 0 {
-		t.Fatalf("pxewim logged no decision for %s:\n%s", sc.mac(), dumpLog(recs, 30))
-	}
-	for _, rec := range decisions {
-		arch, _ := rec.num("arch")
-		if arch != 19 || rec["noboot"] != true || rec.str("file") != "" || !strings.Contains(rec.str("reason"), "ARM64 HTTP Boot") {
-			t.Errorf("decision for the ARM64 HTTP Boot client: %s; want arch 19, noboot, no file, the reason", rec)
+	reqs := filterLog(recs, "http request", nil)
+	for suffix, size := range files {
+		whole := false
+		for _, r := range reqs {
+			n, _ := r.num("bytes")
+			st, _ := r.num("status")
+			if strings.HasSuffix(r.str("path"), suffix) && strings.HasPrefix(r.str("path"), "/mac/") && st == 200 && n == size {
+				whole = true
+			}
+		}
+		if !whole {
+			t.Errorf("HTTP %s: no response sent its %d bytes whole under /mac/; HTTP log:\n%s", suffix, size, dumpLog(reqs, 20))
 		}
 	}
-	t.Logf("decision: %s", decisions[0].str("reason"))
-	for _, rec := range recs {
-		if strings.Contains(strings.ToLower(rec.str("path")), "grub") {
-			t.Errorf("the GRUB chain was requested: %s", rec)
-		}
+	cfg := false
+	for _, r := range reqs {
+		n, _ := r.num("bytes")
+		cfg = cfg || strings.HasSuffix(r.str("path"), "/files/arm64/grub.cfg") && n > 0
 	}
-	wantNoErrorLogs(t, recs)
+	if !cfg {
+		t.Errorf("arm64/grub.cfg was not served over HTTP; HTTP log:\n%s", dumpLog(reqs, 20))
+	}
+	if tf := filterLog(recs, "tftp: sent", nil); len(tf) > 0 {
+		t.Errorf("the HTTP Boot client was sent files over TFTP: %s", tf[0])
+	}
 }

@@ -31,6 +31,11 @@ const (
 	arm64KernelMeta = "linux-image-cloud-arm64:arm64"
 	arm64Busybox    = "busybox-static:arm64"
 	arm64GRUB       = "grub-efi-arm64-signed:arm64"
+	// arm64GRUBBin holds Debian's arm64-efi GRUB modules, from which the HTTP Boot tests
+	// build the site's GRUB with http (boot.ARM64HTTPGRUBCommand).
+	arm64GRUBBin = "grub-efi-arm64-bin:arm64"
+	// ARM64GRUBModDir is the modules' folder inside grub-efi-arm64-bin.
+	ARM64GRUBModDir = "usr/lib/grub/arm64-efi"
 	// ARM64GRUBMember is the signed netboot GRUB inside grub-efi-arm64-signed.
 	ARM64GRUBMember = "usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed"
 	// ARM64Console is the serial console of QEMU's virt machine (PL011).
@@ -51,7 +56,7 @@ func RequireARM64(t testing.TB) {
 	t.Helper()
 	RequireTools(t, "qemu-system-aarch64", "apt-get", "apt-cache", "dpkg-deb", "wimlib-imagex")
 	RequireFiles(t, "qemu-efi-aarch64", AAVMFCode, AAVMFVars)
-	for _, pkg := range []string{arm64KernelMeta, arm64Busybox, arm64GRUB} {
+	for _, pkg := range []string{arm64KernelMeta, arm64Busybox, arm64GRUB, arm64GRUBBin} {
 		if v := candidate(pkg); v == "" {
 			t.Skipf("needs the arm64 package %s from apt: dpkg --add-architecture arm64 && apt-get update", pkg)
 		}
@@ -150,6 +155,68 @@ func BuildARM64Assets(cache string) (*ARM64Assets, error) {
 	return a, nil
 }
 
+// ARM64GRUBModules returns the folder of Debian's arm64-efi GRUB modules (grub-efi-arm64-bin,
+// downloaded once per version with apt-get download and unpacked with dpkg-deb -x into the
+// cache; never installed), what `grub-mkimage -d` takes.
+func ARM64GRUBModules(cache string) (string, error) {
+	dir := filepath.Join(cache, "arm64")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("arm64 asset cache %s: %w", dir, err)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	v := candidate(arm64GRUBBin)
+	if v == "" {
+		return "", fmt.Errorf("%s: apt knows no candidate version (dpkg --add-architecture arm64 && apt-get update)", arm64GRUBBin)
+	}
+	tree := filepath.Join(dir, strings.NewReplacer(":", "_", "/", "_").Replace(arm64GRUBBin+"_"+v), "tree")
+	mods := filepath.Join(tree, ARM64GRUBModDir)
+	if _, err := os.Stat(filepath.Join(mods, "http.mod")); err == nil {
+		return mods, nil
+	}
+	deb, cleanup, err := aptDownload(arm64GRUBBin, v)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	tmp := tree + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if out, err := exec.Command("dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", deb, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, ARM64GRUBModDir, "http.mod")); err != nil {
+		return "", fmt.Errorf("%s: no %s/http.mod inside: %w", deb, ARM64GRUBModDir, err)
+	}
+	_ = os.RemoveAll(tree)
+	return mods, os.Rename(tmp, tree)
+}
+
+// aptDownload fetches pkg=v with apt-get download into a temporary folder and returns the
+// .deb and the folder's removal.
+func aptDownload(pkg, v string) (string, func(), error) {
+	dl, err := os.MkdirTemp("", "pxewim-apt-")
+	if err != nil {
+		return "", nil, err
+	}
+	_ = os.Chmod(dl, 0o755) // apt-get download drops root for the fetch
+	cleanup := func() { os.RemoveAll(dl) }
+	cmd := exec.Command("apt-get", "download", "-q", pkg+"="+v)
+	cmd.Dir = dl
+	if out, err := cmd.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("apt-get download %s=%s: %w: %s", pkg, v, err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
+	if len(debs) != 1 {
+		cleanup()
+		return "", nil, fmt.Errorf("apt-get download %s: expected one .deb in %s, found %d", pkg, dl, len(debs))
+	}
+	return debs[0], cleanup, nil
+}
+
 // cachedDebMember returns dir/PKG_VERSION/name, the first regular file of pkg's .deb whose path
 // starts with member, downloading the candidate version with apt-get download on first use.
 func cachedDebMember(dir, pkg, member, name string) (string, error) {
@@ -162,22 +229,12 @@ func cachedDebMember(dir, pkg, member, name string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	dl := sub + ".download"
-	_ = os.RemoveAll(dl)
-	if err := os.MkdirAll(dl, 0o755); err != nil {
+	deb, cleanup, err := aptDownload(pkg, v)
+	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dl)
-	cmd := exec.Command("apt-get", "download", "-q", pkg+"="+v)
-	cmd.Dir = dl
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("apt-get download %s=%s: %w: %s", pkg, v, err, out)
-	}
-	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download %s: expected one .deb in %s, found %d", pkg, dl, len(debs))
-	}
-	data, err := debMember(debs[0], member)
+	defer cleanup()
+	data, err := debMember(deb, member)
 	if err != nil {
 		return "", err
 	}
