@@ -184,6 +184,9 @@ func ARM64GRUBModules(cache string) (string, error) {
 	defer cleanup()
 	tmp := tree + ".tmp"
 	_ = os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
+		return "", err
+	}
 	if out, err := exec.Command("dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", deb, err, out)
 	}
