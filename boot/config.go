@@ -162,6 +162,9 @@ type Rule struct {
 	// SecureBoot overrides secure_boot's mode for the clients the rule matches ("" = the
 	// site's; config_secureboot.go).
 	SecureBoot SecureBootMode
+	// Setup is what a Setup entry's boot.wim holds for the clients the rule matches: unattend,
+	// drivers, bypasses (nil: the setup: section's; config_setup.go).
+	Setup *RuleSetup
 }
 
 // WaitForever as Menu.Timeout (config "timeout: none") shows the menu until someone chooses.

@@ -571,6 +571,7 @@ func (d *decoder) rules(n *yaml.Node, key string, cfg *Config) {
 			"dhcp_options": func(v *yaml.Node, k string) { r.DHCPOptions = d.dhcpOptions(v, k) }, // config_dhcpopts.go
 
 			"secure_boot": func(v *yaml.Node, k string) { d.secureBootMode(v, k, &r.SecureBoot) }, // config_secureboot.go
+			"setup":       func(v *yaml.Node, k string) { r.Setup = d.ruleSetup(v, k) },           // config_setup.go
 		})
 		if _, ok := seen["entry"]; !ok {
 			d.errorf(item, k+".entry", "required")

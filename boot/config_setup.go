@@ -24,8 +24,13 @@ type SetupConfig struct {
 	// Advertise is the IPv4 address WinPE maps the share from (zero: listen.advertise's or
 	// listen.http's address, else Listen).
 	Advertise netip.Addr
-	// UnixUser is the system user behind the share's account (Samba needs one); it must exist.
+	// UnixUser is the system user behind the share's accounts (Samba needs one); it must exist.
 	UnixUser string
+	// Credentials is CredentialsPerBoot (default: one account for every client, its password
+	// generated at each start of the daemon) or CredentialsPerClient (one account per client
+	// MAC, generated when the client first fetches a Setup boot.wim, written only into that
+	// client's boot.wim; smbd knows them through a private passwd file, libnss-wrapper).
+	Credentials string
 	// Drivers is a store folder whose .inf drivers every Setup entry loads (drvload) before
 	// Setup starts; "" none. Unattend is a store file given to Setup with /unattend:.
 	Drivers  string
@@ -43,6 +48,49 @@ type SetupMedia struct {
 	Drivers, Unattend string
 	BypassWin11Checks *bool
 	Off               bool // no network Setup for this ISO
+}
+
+// RuleSetup is rules[].setup: what a Setup entry's boot.wim holds for the clients the rule
+// matches (the first rule matching a client, as for its entry). Its values override setup.media
+// and the setup: section's.
+type RuleSetup struct {
+	Drivers, Unattend string // store paths ("" = not overridden)
+	BypassWin11Checks *bool
+	Key               string // "rules[N].setup", for messages
+	// Lines of the setup: key and of its drivers and unattend keys, for messages.
+	Line, DriversLine, UnattendLine int
+}
+
+// Setup credential modes (setup.credentials).
+const (
+	CredentialsPerBoot   = "per_boot"
+	CredentialsPerClient = "per_client"
+)
+
+// CredentialsMode returns Credentials with its default.
+func (s SetupConfig) CredentialsMode() string {
+	if s.Credentials == "" {
+		return CredentialsPerBoot
+	}
+	return s.Credentials
+}
+
+// SetupRule returns the setup: of the rule that decides c's boot (the first rule matching c,
+// or c as its PXE firmware saw it, not running iPXE, as Policy.TreeEntry does), and that
+// rule's index; nil, -1 when that rule has no setup: or no rule matches.
+func (c *Config) SetupRule(cl Client) (*RuleSetup, int) {
+	fw := cl
+	fw.IPXE = false
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if r.Match.Matches(cl) || r.Match.Matches(fw) {
+			if r.Setup == nil {
+				return nil, -1
+			}
+			return r.Setup, i
+		}
+	}
+	return nil, -1
 }
 
 // Setup share modes.
@@ -74,6 +122,24 @@ func (s SetupConfig) SetupMode() string {
 		return SetupAuto
 	}
 	return s.Share
+}
+
+// For returns the settings for the ISO at store path iso and a client whose rule has setup: r
+// (nil: none): r's values override setup.media's, which override the section's.
+func (s SetupConfig) For(iso string, r *RuleSetup) (drivers, unattend string, bypass, off bool) {
+	drivers, unattend, bypass, off = s.ForISO(iso)
+	if r != nil {
+		if r.Drivers != "" {
+			drivers = r.Drivers
+		}
+		if r.Unattend != "" {
+			unattend = r.Unattend
+		}
+		if r.BypassWin11Checks != nil {
+			bypass = *r.BypassWin11Checks
+		}
+	}
+	return drivers, unattend, bypass, off
 }
 
 // ForISO returns the settings for the ISO at store path iso (setup.media overrides applied).
@@ -135,6 +201,9 @@ func (d *decoder) setup(n *yaml.Node, key string, dst *SetupConfig) {
 				d.errorf(v, k, "%q: a system user name (a-z 0-9 _ -, starting with a-z or _)", dst.UnixUser)
 			}
 		},
+		"credentials": func(v *yaml.Node, k string) {
+			d.oneOf(v, k, &dst.Credentials, CredentialsPerBoot, CredentialsPerClient)
+		},
 		"drivers":             func(v *yaml.Node, k string) { d.storeRef(v, k, &dst.Drivers) },
 		"unattend":            func(v *yaml.Node, k string) { d.storeRef(v, k, &dst.Unattend) },
 		"bypass_win11_checks": func(v *yaml.Node, k string) { d.boolean(v, k, &dst.BypassWin11Checks) },
@@ -164,6 +233,36 @@ func (d *decoder) setup(n *yaml.Node, key string, dst *SetupConfig) {
 			}
 		},
 	})
+}
+
+// ruleSetup decodes rules[N].setup: {drivers, unattend, bypass_win11_checks}.
+func (d *decoder) ruleSetup(n *yaml.Node, key string) *RuleSetup {
+	line := func(v *yaml.Node) int {
+		if l, ok := d.keyLine[resolveAlias(v)]; ok {
+			return l
+		}
+		return v.Line
+	}
+	rs := &RuleSetup{Line: line(n), Key: key}
+	seen := d.mapping(n, key, fields{
+		"drivers": func(v *yaml.Node, k string) {
+			d.storeRef(v, k, &rs.Drivers)
+			rs.DriversLine = line(v)
+		},
+		"unattend": func(v *yaml.Node, k string) {
+			d.storeRef(v, k, &rs.Unattend)
+			rs.UnattendLine = line(v)
+		},
+		"bypass_win11_checks": func(v *yaml.Node, k string) {
+			var b bool
+			d.boolean(v, k, &b)
+			rs.BypassWin11Checks = &b
+		},
+	})
+	if len(seen) == 0 && n.Kind == yaml.MappingNode {
+		d.errorf(n, key, "empty: name at least one of drivers, unattend, bypass_win11_checks")
+	}
+	return rs
 }
 
 func validUnixName(s string) bool {
