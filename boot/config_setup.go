@@ -276,3 +276,14 @@ func validUnixName(s string) bool {
 	}
 	return true
 }
+
+// WinPEVariant returns a copy of the winpe entry w under another name (the folder of its own
+// files, WinPEDir/NAME/) with inject as its injections: a per-client or per-rule variant of a
+// Setup entry (cmd/pxewim serve_smb_clients.go), served in place of w to the clients it is for
+// and never shown in a menu.
+func WinPEVariant(w *WinPEBoot, name string, inject []Injection) *WinPEBoot {
+	nw := *w
+	nw.name = name
+	nw.Inject = inject
+	return &nw
+}

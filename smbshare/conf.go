@@ -39,7 +39,13 @@ type confParams struct {
 	addrs    []netip.Addr // addresses to bind; empty binds all
 	shares   []Share
 	accounts []Account
+	// private: the accounts' unix users live in our private passwd file (PrivateUsers); they
+	// may be none at start (added later), and the shares admit the private group.
+	private bool
 }
+
+// privateGroup is the group of every account in private mode, in our private group file only.
+const privateGroup = "pxewim-smb"
 
 var reservedShares = map[string]bool{"global": true, "homes": true, "printers": true, "print$": true, "ipc$": true}
 
@@ -162,7 +168,7 @@ func (p *confParams) validate() error {
 			return err
 		}
 	}
-	if len(p.accounts) == 0 {
+	if len(p.accounts) == 0 && !p.private {
 		return errors.New("no account (guest access is never allowed)")
 	}
 	users, names := map[string]bool{}, map[string]bool{}
@@ -172,6 +178,9 @@ func (p *confParams) validate() error {
 		}
 		if err := validUnixUser(a.User); err != nil {
 			return err
+		}
+		if p.private && a.User != a.Name {
+			return fmt.Errorf("account %s: with private users the unix user is the account name", a.Name)
 		}
 		if err := ValidPassword(a.Password); err != nil {
 			return fmt.Errorf("account %s: %w", a.Name, err)
@@ -198,12 +207,14 @@ func mapPath(dir string) string     { return filepath.Join(dir, "users.map") }
 func pidPath(dir string) string     { return filepath.Join(dir, "run", "smbd.pid") }
 func logPath(dir string) string     { return filepath.Join(dir, "log", "smbd.log") }
 func privatePath(dir string) string { return filepath.Join(dir, "private") }
+func nssPasswd(dir string) string   { return filepath.Join(dir, "nss", "passwd") }
+func nssGroup(dir string) string    { return filepath.Join(dir, "nss", "group") }
 
 // stateDirs are the folders the config names; all are created before smbd starts.
 func stateDirs(dir string) []string {
 	return []string{privatePath(dir), filepath.Join(dir, "lock"), filepath.Join(dir, "state"),
 		filepath.Join(dir, "cache"), filepath.Join(dir, "run"), filepath.Join(dir, "log"),
-		filepath.Join(dir, "state", "ncalrpc")}
+		filepath.Join(dir, "state", "ncalrpc"), filepath.Join(dir, "nss")}
 }
 
 // render writes smb.conf and the username map. Every value is validated first (validate);
@@ -272,6 +283,11 @@ func (p *confParams) render() (conf, usermap string, err error) {
 	var valid []string
 	for _, a := range p.accounts {
 		valid = append(valid, a.User)
+	}
+	if p.private {
+		// Every account of our private passwd file (and nobody else: no system user is in
+		// our passdb) is in the group; accounts added while smbd runs are admitted at once.
+		valid = []string{"@" + privateGroup}
 	}
 	for _, sh := range p.shares {
 		fmt.Fprintf(&b, "[%s]\n", sh.Name)

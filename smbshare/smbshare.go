@@ -17,6 +17,18 @@
 // passdb entry holds the generated password, set with smbpasswd on our config at each start.
 // Credentials are handed to smbpasswd on stdin, never on a command line, in a URL or in a log.
 //
+// Private users (Config.Private): for many accounts (one per client), each needs a Unix user of
+// its own name, but none should be added to the system. smbd and smbpasswd then run with
+// nss_wrapper (Samba's own NSS test library, Debian libnss-wrapper: LD_PRELOAD with
+// NSS_WRAPPER_PASSWD and NSS_WRAPPER_GROUP) reading a passwd and group file in our state
+// folder: each account is a line there with the uid and gid of one system user (nobody by
+// default), in the group pxewim-smb that the shares admit (valid users = @pxewim-smb). Samba
+// resolves the account's name to that uid when it builds the session (getpwnam), so every
+// client reads the share as that one system user, and no "force user" or "username map" is
+// needed. The system's /etc/passwd, /etc/group and nsswitch.conf are neither read by smbd nor
+// changed. Accounts can be added while smbd runs (AddAccount): nss_wrapper rereads the passwd
+// file when it changes and smbd reads the tdbsam passdb at each login.
+//
 // smbd runs in the foreground in a process group of its own (its per-connection children
 // with it), is restarted with a backoff (1 s doubling to 30 s, reset after a minute up) when it
 // dies, and is stopped with the context: SIGTERM to the group, SIGKILL after 5 s. An smbd left
@@ -35,6 +47,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,9 +69,37 @@ type Config struct {
 	Accounts []Account
 	// Smbd and Smbpasswd are the programs; empty finds them on PATH (and /usr/sbin).
 	Smbd, Smbpasswd string
-	Logger          *slog.Logger
+	// Private, when set, keeps the accounts' unix users in a private passwd file (see the
+	// package doc): Account.User must equal Account.Name, and Accounts may be empty at start.
+	Private *PrivateUsers
+	Logger  *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait before a restart (1 s and 30 s if zero).
 	MinBackoff, MaxBackoff time.Duration
+}
+
+// PrivateUsers gives every account a unix user of its own name that exists only for smbd.
+type PrivateUsers struct {
+	// UID and GID are the ids every account runs as (a system user's, e.g. nobody's: the
+	// share's folders must let it read).
+	UID, GID int
+	// Wrapper is the nss_wrapper library ("" finds it: FindNSSWrapper).
+	Wrapper string
+}
+
+// MaxAccounts bounds the accounts of one server (each is a passdb entry and a passwd line).
+const MaxAccounts = 4096
+
+// FindNSSWrapper returns the path of libnss_wrapper.so, or an error saying how to install it.
+func FindNSSWrapper() (string, error) {
+	for _, pat := range []string{"/usr/lib/*/libnss_wrapper.so", "/usr/lib64/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so", "/usr/local/lib/libnss_wrapper.so"} {
+		ms, _ := filepath.Glob(pat)
+		for _, m := range ms {
+			if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() {
+				return m, nil
+			}
+		}
+	}
+	return "", errors.New("libnss_wrapper.so not found (per-client SMB accounts need it): apt-get install libnss-wrapper")
 }
 
 // Status is the share's state for the dashboard and /metrics.
@@ -75,9 +116,14 @@ type Status struct {
 
 // Server supervises one smbd.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	smbd string
+	cfg       Config
+	log       *slog.Logger
+	smbd      string
+	smbpasswd string
+	env       []string // environment of smbd and smbpasswd
+
+	acctMu   sync.Mutex // accounts, the passwd file, smbpasswd runs
+	accounts []Account
 
 	mu   sync.Mutex
 	st   Status
@@ -135,7 +181,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		pw = p
 	}
-	params := confParams{dir: cfg.Dir, port: cfg.Port, addrs: cfg.Addrs, shares: cfg.Shares, accounts: cfg.Accounts}
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	if cfg.Private != nil {
+		w := cfg.Private.Wrapper
+		if w == "" {
+			p, err := FindNSSWrapper()
+			if err != nil {
+				return nil, fmt.Errorf("smbshare: %w", err)
+			}
+			w = p
+		}
+		if cfg.Private.UID <= 0 || cfg.Private.GID <= 0 {
+			return nil, errors.New("smbshare: private users need a uid and gid other than root's")
+		}
+		env = append(env, "LD_PRELOAD="+w, "NSS_WRAPPER_PASSWD="+nssPasswd(cfg.Dir), "NSS_WRAPPER_GROUP="+nssGroup(cfg.Dir))
+	}
+	if len(cfg.Accounts) > MaxAccounts {
+		return nil, fmt.Errorf("smbshare: %d accounts, at most %d", len(cfg.Accounts), MaxAccounts)
+	}
+	params := confParams{dir: cfg.Dir, port: cfg.Port, addrs: cfg.Addrs, shares: cfg.Shares, accounts: cfg.Accounts, private: cfg.Private != nil}
 	conf, umap, err := params.render()
 	if err != nil {
 		return nil, fmt.Errorf("smbshare: %w", err)
@@ -175,12 +239,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("smbshare: reset passdb: %w", err)
 		}
 	}
-	for _, a := range cfg.Accounts {
-		if err := setPassword(ctx, pw, cfg.Dir, a); err != nil {
+	s := &Server{cfg: cfg, log: log, smbd: smbd, smbpasswd: pw, env: env, done: make(chan struct{})}
+	if cfg.Private != nil {
+		if err := s.writeNSS(nil); err != nil {
 			return nil, err
 		}
 	}
-	s := &Server{cfg: cfg, log: log, smbd: smbd, done: make(chan struct{})}
+	for _, a := range cfg.Accounts {
+		if err := s.setPassword(ctx, a); err != nil {
+			return nil, err
+		}
+		s.accounts = append(s.accounts, a)
+	}
 	s.st.Port = cfg.Port
 	for _, sh := range cfg.Shares {
 		s.st.Shares = append(s.st.Shares, sh.Name)
@@ -199,9 +269,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func writeFile(name, data string) error {
+func writeFile(name, data string) error { return writeFileMode(name, data, 0o600) }
+
+func writeFileMode(name, data string, mode os.FileMode) error {
 	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(data), mode); err != nil {
 		return fmt.Errorf("smbshare: %w", err)
 	}
 	if err := os.Rename(tmp, name); err != nil {
@@ -210,14 +282,103 @@ func writeFile(name, data string) error {
 	return nil
 }
 
+// writeNSS writes the private passwd and group files (private mode) with the accounts so far
+// plus extra: root (smbd runs as root and looks itself up) and one line per account, all with
+// the configured uid and gid. Replaced atomically; nss_wrapper rereads a changed file.
+func (s *Server) writeNSS(extra *Account) error {
+	p := s.cfg.Private
+	var pw strings.Builder
+	pw.WriteString("root:x:0:0:root:/root:/usr/sbin/nologin\n")
+	// smbd refuses to start without its guest account (guest account = nobody), though no
+	// login is ever mapped to it (map to guest = never; nobody is not in our passdb).
+	fmt.Fprintf(&pw, "nobody:x:%d:%d:nobody:/nonexistent:/usr/sbin/nologin\n", p.UID, p.GID)
+	line := func(a Account) {
+		fmt.Fprintf(&pw, "%s:x:%d:%d:pxewim SMB account:/nonexistent:/usr/sbin/nologin\n", a.User, p.UID, p.GID)
+	}
+	for _, a := range s.accounts {
+		line(a)
+	}
+	if extra != nil {
+		line(*extra)
+	}
+	group := fmt.Sprintf("root:x:0:\n%s:x:%d:\n", privateGroup, p.GID)
+	if err := writeFileMode(nssGroup(s.cfg.Dir), group, 0o644); err != nil {
+		return err
+	}
+	return writeFileMode(nssPasswd(s.cfg.Dir), pw.String(), 0o644)
+}
+
+// AddAccount adds an account while smbd runs (it can log in at once), or changes the password
+// of one with the same name. In private mode its unix user is added to the private passwd
+// file; otherwise the unix user must exist on the system.
+func (s *Server) AddAccount(ctx context.Context, a Account) error {
+	if err := validAccountName(a.Name); err != nil {
+		return fmt.Errorf("smbshare: %w", err)
+	}
+	if err := validUnixUser(a.User); err != nil {
+		return fmt.Errorf("smbshare: %w", err)
+	}
+	if err := ValidPassword(a.Password); err != nil {
+		return fmt.Errorf("smbshare: account %s: %w", a.Name, err)
+	}
+	s.acctMu.Lock()
+	defer s.acctMu.Unlock()
+	if s.cfg.Private == nil {
+		return errors.New("smbshare: accounts are added while running only with private users")
+	}
+	if a.User != a.Name {
+		return fmt.Errorf("smbshare: account %s: with private users the unix user is the account name", a.Name)
+	}
+	if a.Name == "root" || a.Name == "nobody" {
+		return fmt.Errorf("smbshare: account name %s is reserved", a.Name)
+	}
+	idx := -1
+	for i, o := range s.accounts {
+		if strings.EqualFold(o.Name, a.Name) {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		if len(s.accounts) >= MaxAccounts {
+			return fmt.Errorf("smbshare: at most %d accounts", MaxAccounts)
+		}
+		if err := s.writeNSS(&a); err != nil {
+			return err
+		}
+	}
+	if err := s.setPassword(ctx, a); err != nil {
+		if idx < 0 {
+			s.writeNSS(nil) // back to the accounts smbd knows
+		}
+		return err
+	}
+	if idx < 0 {
+		s.accounts = append(s.accounts, a)
+	} else {
+		s.accounts[idx] = a
+	}
+	return nil
+}
+
+// Accounts returns the names of the accounts smbd accepts.
+func (s *Server) Accounts() []string {
+	s.acctMu.Lock()
+	defer s.acctMu.Unlock()
+	var out []string
+	for _, a := range s.accounts {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
 // setPassword adds a's Unix user to our passdb with a's password (smbpasswd -a on our config,
 // the password twice on stdin: it never appears on a command line).
-func setPassword(ctx context.Context, smbpasswd, dir string, a Account) error {
-	cmd := exec.CommandContext(ctx, smbpasswd, "-c", confPath(dir), "-s", "-a", a.User)
+func (s *Server) setPassword(ctx context.Context, a Account) error {
+	cmd := exec.CommandContext(ctx, s.smbpasswd, "-c", confPath(s.cfg.Dir), "-s", "-a", a.User)
 	cmd.Stdin = strings.NewReader(a.Password + "\n" + a.Password + "\n")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	cmd.Env = s.env
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(out.String())
 		if strings.Contains(msg, "Failed to add entry") || strings.Contains(msg, "Failed to find") {
@@ -338,7 +499,7 @@ func (s *Server) supervise(ctx context.Context, ready chan<- error) {
 // stopped).
 func (s *Server) runOnce(ctx context.Context, report func(error)) error {
 	cmd := exec.Command(s.smbd, "--foreground", "--no-process-group", "--configfile="+confPath(s.cfg.Dir))
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	cmd.Env = s.env
 	var out tailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group (the per-connection children join it), killed with the daemon.

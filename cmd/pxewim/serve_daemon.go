@@ -44,6 +44,8 @@ type state struct {
 	winpe  *winpe.Set        // the WinPE library bound to policy's entries: their trees and files
 	store  *imagestore.Store // local folder or sftp:// URL
 	snap   *catalog.Snapshot // nil when the store could not be scanned
+	// setupVars are the per-rule and per-client variants of Setup entries (serve_smb_clients.go).
+	setupVars *setupVariants
 }
 
 // daemon is a running "pxewim serve".
@@ -315,6 +317,7 @@ func (d *daemon) tftpResolve(ctx context.Context, remote netip.AddrPort, local n
 	if err != nil {
 		return nil, err
 	}
+	tree = d.setupClientTree(st, c, tree)       // serve_smb_clients.go
 	tree = d.secureBootTree(st, c, local, tree) // serve_secureboot.go
 	return raspberryPiTree(st.cfg, c, tree)
 }
@@ -328,6 +331,7 @@ func (d *daemon) httpHandler() http.Handler {
 			if err != nil {
 				return nil, err
 			}
+			tree = d.setupClientTree(st, c, tree)                               // serve_smb_clients.go
 			return d.secureBootTree(st, c, localAddrOf(r.Context()), tree), nil // serve_secureboot.go
 		},
 		Script:   d.script,
@@ -356,6 +360,7 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 	if err != nil {
 		return "", err
 	}
+	tree = d.setupClientTree(st, c, tree) // serve_smb_clients.go
 	url := func(r boot.Ref) (string, error) { return httpboot.URL(tree, base, r.String()) }
 	warn := func(err error) {
 		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)

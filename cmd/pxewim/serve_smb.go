@@ -58,7 +58,11 @@ type setupState struct {
 	enabled  bool   // the share runs (or will, once a Setup ISO is in the store)
 	why      string // why it is off, for logs and check
 	password string
-	view     setupView
+	// perClient: setup.credentials per_client (decided at start): one account per client MAC,
+	// made when the client first fetches a Setup entry's files (serve_smb_clients.go).
+	perClient bool
+	clients   setupClients
+	view      setupView
 	kick     chan struct{} // a Setup ISO appeared: serveSetup may start
 	logged   sync.Map      // messages logged once
 
@@ -101,6 +105,13 @@ func (s *setupState) init(cfg *boot.Config, log *slog.Logger) {
 		s.enabled = s.why == ""
 		if !s.enabled && mode == boot.SetupOn {
 			log.Error("setup: the Windows Setup share cannot run; Setup entries boot without it", "reason", s.why)
+		}
+		s.perClient = cfg.Setup.CredentialsMode() == boot.CredentialsPerClient
+		if s.enabled && s.perClient {
+			if _, err := smbshare.FindNSSWrapper(); err != nil {
+				s.why, s.enabled = err.Error(), false
+				log.Error("setup: per-client credentials need nss_wrapper; Setup entries boot without the share", "reason", s.why)
+			}
 		}
 		if s.enabled {
 			s.password = randomPassword(24)
@@ -241,18 +252,20 @@ func splitHostPortLoose(hp string) (string, string, error) {
 
 // withSetup updates the share's view with the Windows ISOs of snap and returns cfg with their
 // Setup entries (winpe entries booting ISO/sources/boot.wim image 2) given the network Setup
-// injections. cfg is the effective config of a new state (WithCatalog's copy): its Entries
-// slice is its own, the entries' boot specs are copied before they are changed.
-func (d *daemon) withSetup(cfg *boot.Config, st storeFS, snap *catalog.Snapshot) *boot.Config {
+// injections, and the variants of those entries that some clients get instead (per rule,
+// per client: serve_smb_clients.go). cfg is the effective config of a new state (WithCatalog's
+// copy): its Entries slice is its own, the entries' boot specs are copied before they are
+// changed.
+func (d *daemon) withSetup(cfg *boot.Config, st storeFS, snap *catalog.Snapshot) (*boot.Config, *setupVariants) {
 	s := &d.setup
 	s.init(cfg, d.log)
 	if !s.enabled || st == nil {
-		return cfg
+		return cfg, nil
 	}
 	media := findSetupMedia(snap, st)
 	s.view.update(st, media, d.log)
 	if len(media) == 0 {
-		return cfg
+		return cfg, nil
 	}
 	select {
 	case s.kick <- struct{}{}:
@@ -261,12 +274,13 @@ func (d *daemon) withSetup(cfg *boot.Config, st storeFS, snap *catalog.Snapshot)
 	addr := setupAddr(cfg)
 	if !addr.IsValid() {
 		s.logOnce(d.log, "noaddr", "setup: no address for WinPE to reach the share: set setup.advertise (or listen.advertise); Setup entries boot without the share")
-		return cfg
+		return cfg, nil
 	}
 	byBoot := map[string]setupMedia{}
 	for _, m := range media {
 		byBoot[strings.ToLower(m.Boot)] = m
 	}
+	vars := newSetupVariants(cfg)
 	for i, e := range cfg.Entries {
 		w, ok := e.Boot.(*boot.WinPEBoot)
 		if !ok {
@@ -283,36 +297,61 @@ func (d *daemon) withSetup(cfg *boot.Config, st storeFS, snap *catalog.Snapshot)
 				continue
 			}
 		}
-		inj, err := setupInjections(cfg, st, m, addr, s.password)
-		if err != nil {
-			s.logOnce(d.log, "inj:"+m.ISO+err.Error(), "setup: this ISO's Setup entry boots without the share", "iso", m.ISO, "entry", e.Name, "error", err)
+		if _, _, _, off := cfg.Setup.ForISO(m.ISO); off {
 			continue
 		}
-		if inj == nil {
+		vars.addEntry(d, cfg, st, e.Name, w, m, addr)
+		if s.perClient {
+			continue // no credentials for a client pxewim cannot tell apart: the stock Setup
+		}
+		inj, err := setupInjections(cfg, st, m, addr, setupCreds{User: setupAccount, Password: s.password}, nil)
+		if err != nil {
+			s.logOnce(d.log, "inj:"+m.ISO+err.Error(), "setup: this ISO's Setup entry boots without the share", "iso", m.ISO, "entry", e.Name, "error", err)
 			continue
 		}
 		nw := *w
 		nw.Inject = append(slices.Clone(w.Inject), inj...)
 		cfg.Entries[i].Boot = &nw
 	}
-	return cfg
+	return cfg, vars
 }
 
 // storeFS is what withSetup needs of the store: files by path (io.ReaderAt), folders listed.
 type storeFS = fs.FS
 
-// setupInjections builds the files injected into one ISO's Setup entry.
-func setupInjections(cfg *boot.Config, store fs.FS, m setupMedia, addr netip.Addr, password string) ([]boot.Injection, error) {
-	drivers, unattend, bypass, off := cfg.Setup.ForISO(m.ISO)
+// setupCreds is one SMB account as a startnet.cmd names it.
+type setupCreds struct{ User, Password string }
+
+// setupInjections builds the files injected into one ISO's Setup entry for a client whose
+// rule has setup: r (nil: none). Errors about a store path name the config key (and, for a
+// rule, file:line) that gave it.
+func setupInjections(cfg *boot.Config, store fs.FS, m setupMedia, addr netip.Addr, cr setupCreds, r *boot.RuleSetup) ([]boot.Injection, error) {
+	drivers, unattend, bypass, off := cfg.Setup.For(m.ISO, r)
 	if off {
 		return nil, nil
 	}
-	p := winsetup.Params{Server: addr, Share: setupShareName, Folder: m.Folder, User: setupAccount,
-		Password: password, BypassWin11Checks: bypass}
+	where := func(key string, line int, value string) string {
+		if r != nil {
+			own := r.Unattend
+			if key == "drivers" {
+				own = r.Drivers
+			}
+			if own == value {
+				return fmt.Sprintf("%s:%d: %s.%s", cfg.Source, line, r.Key, key)
+			}
+		}
+		return "setup." + key + " (or setup.media)"
+	}
+	p := winsetup.Params{Server: addr, Share: setupShareName, Folder: m.Folder, User: cr.User,
+		Password: cr.Password, BypassWin11Checks: bypass}
 	var inj []boot.Injection
 	if unattend != "" {
 		if fi, err := fs.Stat(store, unattend); err != nil || fi.IsDir() {
-			return nil, fmt.Errorf("setup unattend %s: not a file of the store", unattend)
+			line := 0
+			if r != nil {
+				line = r.UnattendLine
+			}
+			return nil, fmt.Errorf("%s: %s: not a file of the store", where("unattend", line, unattend), unattend)
 		}
 		inj = append(inj, boot.Injection{Path: setupUnattendPath, File: boot.Ref{Path: unattend}})
 		p.Unattend = `X:\` + strings.ReplaceAll(setupUnattendPath, "/", `\`)
@@ -330,7 +369,11 @@ func setupInjections(cfg *boot.Config, store fs.FS, m setupMedia, addr netip.Add
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("setup drivers %s: %w", drivers, err)
+			line := 0
+			if r != nil {
+				line = r.DriversLine
+			}
+			return nil, fmt.Errorf("%s: %w", where("drivers", line, drivers), err)
 		}
 		sort.Strings(infs)
 		p.Drivers = infs
@@ -402,15 +445,25 @@ func (d *daemon) runSetup(ctx context.Context, cfg *boot.Config) error {
 	if cfg.Setup.Listen.IsValid() && !cfg.Setup.Listen.IsUnspecified() {
 		addrs = []netip.Addr{cfg.Setup.Listen}
 	}
-	srv, err := smbshare.Start(ctx, smbshare.Config{
-		Dir:      filepath.Join(dir, "smb"),
-		Port:     cfg.Setup.SetupPort(),
-		Addrs:    addrs,
-		Shares:   []smbshare.Share{{Name: setupShareName, Path: m.Dir(), Comment: "pxewim Windows Setup media"}},
-		Accounts: []smbshare.Account{{Name: setupAccount, User: cfg.Setup.SetupUnixUser(), Password: s.password}},
-		Logger:   d.log,
-	})
+	scfg := smbshare.Config{
+		Dir:    filepath.Join(dir, "smb"),
+		Port:   cfg.Setup.SetupPort(),
+		Addrs:  addrs,
+		Shares: []smbshare.Share{{Name: setupShareName, Path: m.Dir(), Comment: "pxewim Windows Setup media"}},
+		Logger: d.log,
+	}
+	if s.perClient {
+		pu, err := privateUsers(cfg.Setup.SetupUnixUser())
+		if err != nil {
+			return fail(err)
+		}
+		scfg.Private = pu
+	} else {
+		scfg.Accounts = []smbshare.Account{{Name: setupAccount, User: cfg.Setup.SetupUnixUser(), Password: s.password}}
+	}
+	srv, err := smbshare.Start(ctx, scfg)
 	if srv != nil {
+		s.clients.serverStarted(ctx, srv, d.log)
 		s.server.Store(srv)
 	}
 	if err != nil {
@@ -733,9 +786,31 @@ func checkSetup(cfg *boot.Config, store fs.FS, snap *catalog.Snapshot) []problem
 		ps = append(ps, problem{what: "setup: no address for WinPE to reach the share",
 			fix: "set setup.advertise (or listen.advertise) to the IPv4 address clients reach this server at"})
 	}
+	if cfg.Setup.CredentialsMode() == boot.CredentialsPerClient {
+		if _, err := smbshare.FindNSSWrapper(); err != nil {
+			ps = append(ps, problem{what: "setup.credentials: per_client: " + err.Error(),
+				fix: "apt-get install libnss-wrapper (smbd learns the per-client accounts from a private passwd file through it; no system user is made), or set setup.credentials: per_boot"})
+		}
+	}
+	cr := setupCreds{User: "pxe-020000000001", Password: "Checkpassword1"}
+	seen := map[string]bool{}
 	for _, m := range media {
-		if _, err := setupInjections(cfg, store, m, netip.MustParseAddr("192.0.2.1"), "Checkpassword1"); err != nil {
+		if _, _, _, off := cfg.Setup.ForISO(m.ISO); off {
+			continue
+		}
+		if _, err := setupInjections(cfg, store, m, netip.MustParseAddr("192.0.2.1"), cr, nil); err != nil && !seen[err.Error()] {
+			seen[err.Error()] = true
 			ps = append(ps, problem{what: fmt.Sprintf("setup: %s: %v", m.ISO, err), fix: "correct setup.drivers / setup.unattend (store paths)"})
+		}
+		for i := range cfg.Rules {
+			r := cfg.Rules[i].Setup
+			if r == nil {
+				continue
+			}
+			if _, err := setupInjections(cfg, store, m, netip.MustParseAddr("192.0.2.1"), cr, r); err != nil && !seen[err.Error()] {
+				seen[err.Error()] = true
+				ps = append(ps, problem{what: fmt.Sprintf("setup: %s: %v", m.ISO, err), fix: "correct the rule's setup.drivers / setup.unattend (store paths)"})
+			}
 		}
 	}
 	return ps

@@ -489,7 +489,7 @@ func TestSetupViewFS(t *testing.T) {
 			win11 = m
 		}
 	}
-	inj, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), "Abcdefgh2345678")
+	inj, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxewim", Password: "Abcdefgh2345678"}, nil)
 	if err != nil || len(inj) != 2 {
 		t.Fatalf("injections %v %v", inj, err)
 	}
@@ -505,7 +505,7 @@ func TestSetupViewFS(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(fx.store, "lab.xml"), []byte("<unattend/>"), 0o644)
 	cfg.Setup = boot.SetupConfig{Drivers: "drivers", Unattend: "lab.xml", Media: []boot.SetupMedia{{ISO: "win11.iso", BypassWin11Checks: new(bool)}}}
-	inj, err = setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), "Abcdefgh2345678")
+	inj, err = setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxewim", Password: "Abcdefgh2345678"}, nil)
 	if err != nil || len(inj) != 4 {
 		t.Fatalf("injections %v %v", inj, err)
 	}
@@ -522,8 +522,42 @@ func TestSetupViewFS(t *testing.T) {
 	if strings.Contains(script, "e1000.sys") || strings.Contains(script, "LabConfig") {
 		t.Errorf("startnet.cmd loads a .sys or bypasses checks:\n%s", script)
 	}
+	// A rule's setup: overrides: its own answer file and drivers (names with cmd operators
+	// stay inert), a per-client account; errors name the rule's file:line:key.
+	for _, p := range []string{"drivers/group-a/nic ^& (x) !y!.inf", "unattend/a & b %x%.xml"} {
+		os.MkdirAll(filepath.Join(fx.store, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(fx.store, p), []byte("x"), 0o644)
+	}
+	cfg.Source = "lab.yaml"
+	rs := &boot.RuleSetup{Drivers: "drivers/group-a", Unattend: "unattend/a & b %x%.xml", Key: "rules[2].setup", UnattendLine: 14, DriversLine: 15}
+	inj, err = setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxe-525400aa0001", Password: "Client0Password0A"}, rs)
+	if err != nil || len(inj) != 4 {
+		t.Fatalf("rule injections %v %v", inj, err)
+	}
+	if inj[0].File.Path != rs.Unattend || inj[1].File.Path != rs.Drivers {
+		t.Errorf("rule stored injections %+v %+v", inj[0], inj[1])
+	}
+	script = string(inj[2].Data)
+	for _, want := range []string{`drvload "X:\pxewim\drivers\nic ^& (x) !y!.inf"`, `/user:pxe-525400aa0001 Client0Password0A`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("rule startnet.cmd lacks %s:\n%s", want, script)
+		}
+	}
+	if strings.Contains(script, "e1000") || strings.Contains(script, "Abcdefgh2345678") {
+		t.Errorf("rule startnet.cmd holds the site's drivers or the shared password:\n%s", script)
+	}
+	rs.Unattend = "unattend/nope.xml"
+	if _, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxewim", Password: "Abcdefgh2345678"}, rs); err == nil ||
+		!strings.Contains(err.Error(), "lab.yaml:14: rules[2].setup.unattend: unattend/nope.xml: not a file of the store") {
+		t.Errorf("a rule's missing unattend file: %v", err)
+	}
+	rs.Unattend, rs.Drivers = "", "drivers/none"
+	if _, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxewim", Password: "Abcdefgh2345678"}, rs); err == nil ||
+		!strings.Contains(err.Error(), "lab.yaml:15: rules[2].setup.drivers") {
+		t.Errorf("a rule's missing drivers folder: %v", err)
+	}
 	cfg.Setup.Unattend = "nope.xml"
-	if _, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), "Abcdefgh2345678"); err == nil {
+	if _, err := setupInjections(cfg, store, win11, netip.MustParseAddr("10.1.2.3"), setupCreds{User: "pxewim", Password: "Abcdefgh2345678"}, nil); err == nil {
 		t.Error("a missing unattend file was accepted")
 	}
 }
@@ -542,7 +576,7 @@ func TestCheckSetup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := boot.ParseConfig("c.yaml", []byte("setup: {share: on, unattend: missing.xml}\n"))
+	cfg, err := boot.ParseConfig("c.yaml", []byte("setup: {share: on, unattend: missing.xml}\nentries: [{name: s, ipxe: shell}]\nrules:\n  - match: {mac: '52:54:00:*'}\n    entry: s\n    setup: {unattend: group/missing.xml}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +585,8 @@ func TestCheckSetup(t *testing.T) {
 		all = append(all, p.String())
 	}
 	got := strings.Join(all, "\n")
-	for _, want := range []string{"setup: no address for WinPE to reach the share", "setup: win11.iso: setup unattend missing.xml: not a file of the store"} {
+	for _, want := range []string{"setup: no address for WinPE to reach the share", "iso: setup.unattend (or setup.media): missing.xml: not a file of the store",
+		"iso: c.yaml:6: rules[0].setup.unattend: group/missing.xml: not a file of the store"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("check lacks %q:\n%s", want, got)
 		}
@@ -564,6 +599,7 @@ func TestCheckSetup(t *testing.T) {
 		t.Errorf("setup off: %v", ps)
 	}
 	cfg.Setup = boot.SetupConfig{Advertise: netip.MustParseAddr("10.0.0.1")}
+	cfg.Rules = nil
 	for _, p := range checkSetup(cfg, ls, snap) {
 		if !p.info {
 			t.Errorf("setup auto with an address: problem %s", p)

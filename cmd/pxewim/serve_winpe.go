@@ -35,8 +35,9 @@ func (d *daemon) withCatalog(cfg *boot.Config, st *imagestore.Store) (*state, er
 func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catalog.Snapshot, warnRules bool) (*state, error) {
 	facts := winpe.Facts(snap) // the catalog as the plain facts policy decides from
 	eff := base.WithCatalog(facts).WithImages(facts)
+	var vars *setupVariants
 	if d.winpe != nil { // serving, not pxewim check
-		eff = d.withSetup(eff, st, snap) // serve_smb.go
+		eff, vars = d.withSetup(eff, st, snap) // serve_smb.go
 	}
 	pol, err := boot.NewPolicy(eff)
 	if err != nil {
@@ -55,8 +56,9 @@ func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catal
 	if d.winpe != nil {
 		set.PrepareTranscodes(d.transcodePrepared)
 	}
-	verifyWIMs(st.Store, snap) // serve_verify.go
-	return &state{cfg: eff, base: base, policy: set.Policy(), winpe: set, store: st, snap: snap}, nil
+	vars.bind(lib, st, base.Store, snap) // serve_smb_clients.go
+	verifyWIMs(st.Store, snap)           // serve_verify.go
+	return &state{cfg: eff, base: base, policy: set.Policy(), winpe: set, store: st, snap: snap, setupVars: vars}, nil
 }
 
 // install makes st the state new requests use, sizes the shared chunk cache by its config, and
@@ -67,6 +69,7 @@ func (d *daemon) install(st *state) {
 	d.cache.SetMaxBytes(st.base.ChunkCacheBytes())
 	if old := d.cur.Swap(st); old != nil && old.winpe != st.winpe {
 		old.winpe.Retire()
+		old.setupVars.retire()
 	}
 }
 
@@ -106,7 +109,7 @@ func (d *daemon) watchCatalog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if !d.cur.Load().winpe.Stale() {
+			if cur := d.cur.Load(); !cur.winpe.Stale() && !cur.setupVars.stale() {
 				continue
 			}
 			d.reloadMu.Lock()
