@@ -63,8 +63,8 @@ type setupState struct {
 	perClient bool
 	clients   setupClients
 	view      setupView
-	kick     chan struct{} // a Setup ISO appeared: serveSetup may start
-	logged   sync.Map      // messages logged once
+	kick      chan struct{} // a Setup ISO appeared: serveSetup may start
+	logged    sync.Map      // messages logged once
 
 	server atomic.Pointer[smbshare.Server]
 	mount  atomic.Pointer[storefuse.Mount]

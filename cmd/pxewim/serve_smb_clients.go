@@ -140,10 +140,10 @@ func privateUsers(name string) (*smbshare.PrivateUsers, error) {
 
 // setupVariants are a state's Setup entries and their variants.
 type setupVariants struct {
-	cfg     *boot.Config                  // the variants' own config: their entries, native rules
-	entries map[string]bool               // lower-case Setup entry names
-	names   map[variantKey]string         // variant entry name
-	set     *winpe.Set                    // the variants bound to the WinPE library
+	cfg     *boot.Config          // the variants' own config: their entries, native rules
+	entries map[string]bool       // lower-case Setup entry names
+	names   map[variantKey]string // variant entry name
+	set     *winpe.Set            // the variants bound to the WinPE library
 }
 
 type variantKey struct {
