@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/smbshare"
+)
+
+// TestServeSetupPerClient: pxewim serve in a network namespace with setup.credentials:
+// per_client and two rules with setup: (one MAC: its own answer file; a MAC group: drivers with
+// cmd operators in their names and the Windows 11 bypasses). Client A and client B (told apart
+// by MAC, /mac/ URLs as iPXE sends them) each get a served boot.wim (wimlib-imagex verify) whose
+// startnet.cmd names an account of their own: each reads install.wim over SMB3 with it, a
+// made-up account and A's name with B's password are refused, A's password is nowhere in B's
+// boot.wim and B's nowhere in A's. A's boot.wim holds A's rule's unattend.xml (extracted
+// byte-exact) and no drivers; B's runs drvload for each .inf of its group's folder, sets the
+// bypasses, and holds no unattend. A client pxewim cannot name gets the Setup entry without
+// any credentials. No password is in the daemon's log.
+func TestServeSetupPerClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network namespace test: skipped in -short mode")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "ip", "smbclient", "curl", "wimlib-imagex", "genisoimage")
+	if reason := setupAvailable(); reason != "" {
+		t.Skipf("Setup share unavailable here: %s", reason)
+	}
+	if _, err := findNSSWrapperForTest(); err != nil {
+		t.Skipf("%v", err)
+	}
+	fx := buildSetupISOs(t, 8)
+	unattendA := "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- client A & co --></unattend>\r\n"
+	for p, body := range map[string]string{
+		"unattend/client a & b %x%.xml":     unattendA,
+		"drivers/group-b/nic ^& (x) !y!.inf": "[Version]\r\n",
+		"drivers/group-b/stor/raid.INF":      "[Version]\r\n",
+		"drivers/group-b/stor/raid.sys":      "MZ",
+	} {
+		os.MkdirAll(filepath.Join(fx.store, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(fx.store, p), []byte(body), 0o644)
+	}
+	ns := testenv.MustNetns(t, "smbc")
+	if _, err := ns.IP("link", "add", "s0", "type", "veth", "peer", "name", "c0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"addr", "add", "10.207.1.1/24", "dev", "s0"}, {"link", "set", "s0", "up"}, {"link", "set", "c0", "up"}} {
+		if _, err := ns.IP(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := filepath.Join(fx.dir, "state")
+	os.MkdirAll(state, 0o755)
+	config := filepath.Join(fx.dir, "pxewim.yaml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`store: %s
+state_dir: %s
+listen: {http: "10.207.1.1:80", tftp: ""}
+dhcp: {mode: off}
+winpe: {auto: true}
+setup: {share: on, credentials: per_client}
+rules:
+  - match: {mac: "52:54:00:aa:00:01"}
+    entry: pe-win11-iso-sources-boot-2
+    setup: {unattend: "unattend/client a & b %%x%%.xml"}
+  - match: {mac: "52:54:00:bb:*"}
+    entry: pe-win11-iso-sources-boot-2
+    setup: {drivers: drivers/group-b, bypass_win11_checks: true}
+`, fx.store, state)), 0o644)
+	_, readLog, waitLog := startServeInNetns(t, ns, fx.dir, config)
+	waitLog("setup: Windows Setup share running")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	exec1 := func(argv ...string) (string, error) { return ns.Exec(ctx, argv...) }
+	const entry = "pe-win11-iso-sources-boot-2"
+	type client struct {
+		wim, script, user, password, folder string
+	}
+	fetch := func(prefix string) client {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "served.wim")
+		if o, err := exec1("curl", "-sSf", "-o", out, "http://10.207.1.1"+prefix+"/files/winpe/"+entry+"/boot.wim"); err != nil {
+			t.Fatalf("served boot.wim (%s): %v %s\nlog:\n%s", prefix, err, o, readLog())
+		}
+		runTool(t, "wimlib-imagex", "verify", out)
+		// The served WIM holds the entry's image alone (exported): image 1.
+		b, err := exec.Command("wimlib-imagex", "extract", out, "1", "/Windows/System32/startnet.cmd", "--to-stdout").Output()
+		if err != nil {
+			return client{wim: out}
+		}
+		c := client{wim: out, script: string(b)}
+		if m := netUseRe.FindStringSubmatch(c.script); m != nil {
+			c.user, c.password = m[3], m[4]
+		}
+		if s := setupRe.FindStringSubmatch(c.script); s != nil {
+			c.folder = s[1]
+		}
+		return c
+	}
+	a := fetch("/mac/52-54-00-aa-00-01")
+	b := fetch("/mac/52-54-00-bb-12-34")
+	if a.user != "pxe-525400aa0001" || b.user != "pxe-525400bb1234" || a.password == "" || b.password == "" || a.password == b.password || a.folder != "win11" {
+		t.Fatalf("accounts: A %q/%v B %q/%v folder %q\nA:\n%s\nB:\n%s\nlog:\n%s", a.user, a.password != "", b.user, b.password != "", a.folder, a.script, b.script, readLog())
+	}
+	// Each client's secret stays in its own boot.wim: extract every file of B's image and
+	// look for A's password (and the reverse).
+	for _, c := range []struct {
+		name     string
+		wim      string
+		otherPwd string
+	}{{"B", b.wim, a.password}, {"A", a.wim, b.password}} {
+		dir := filepath.Join(t.TempDir(), c.name)
+		runTool(t, "wimlib-imagex", "apply", c.wim, "1", dir)
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				if body, _ := os.ReadFile(p); strings.Contains(string(body), c.otherPwd) {
+					t.Errorf("%s's boot.wim holds the other client's password in %s", c.name, p)
+				}
+			}
+			return nil
+		})
+	}
+	// A's rule: its answer file, byte-exact, and Setup runs with it; no drivers, no bypasses.
+	gotU, err := exec.Command("wimlib-imagex", "extract", a.wim, "1", "/pxewim/unattend.xml", "--to-stdout").Output()
+	if err != nil || string(gotU) != unattendA {
+		t.Errorf("A's unattend.xml: %v %q", err, gotU)
+	}
+	if !strings.Contains(a.script, `"S:\win11\setup.exe" "/unattend:X:\pxewim\unattend.xml"`) || strings.Contains(a.script, "drvload") || strings.Contains(a.script, "LabConfig") {
+		t.Errorf("A's startnet.cmd:\n%s", a.script)
+	}
+	// B's group: drvload for each .inf (operators inert inside quotes, % doubled), the
+	// bypasses, no unattend.
+	for _, want := range []string{`drvload "X:\pxewim\drivers\nic ^& (x) !y!.inf"`, `drvload "X:\pxewim\drivers\stor\raid.INF"`, `BypassTPMCheck`} {
+		if !strings.Contains(b.script, want) {
+			t.Errorf("B's startnet.cmd lacks %s:\n%s", want, b.script)
+		}
+	}
+	if strings.Contains(b.script, "/unattend:") || strings.Contains(b.script, "raid.sys") {
+		t.Errorf("B's startnet.cmd:\n%s", b.script)
+	}
+	if _, err := exec.Command("wimlib-imagex", "extract", b.wim, "1", "/pxewim/unattend.xml", "--to-stdout").Output(); err == nil {
+		t.Error("B's boot.wim holds an unattend.xml")
+	}
+	if inf, err := exec.Command("wimlib-imagex", "extract", b.wim, "1", "/pxewim/drivers/stor/raid.INF", "--to-stdout").Output(); err != nil || string(inf) != "[Version]\r\n" {
+		t.Errorf("B's boot.wim driver: %v %q", err, inf)
+	}
+	// A client pxewim cannot name (no MAC: no DHCP here, no /mac/): no credentials at all.
+	if u := fetch(""); strings.Contains(u.script, "net use") {
+		t.Errorf("a client with no known MAC got credentials:\n%s", u.script)
+	}
+
+	authFile := func(user, pw string) string {
+		p := filepath.Join(t.TempDir(), "auth")
+		os.WriteFile(p, []byte("username = "+user+"\npassword = "+pw+"\n"), 0o600)
+		return p
+	}
+	smb := func(auth, cmds string) (string, error) {
+		return exec1("smbclient", "//10.207.1.1/pxewim-setup", "-m", "SMB3", "-A", auth, "-c", cmds)
+	}
+	for _, c := range []client{a, b} {
+		out := filepath.Join(t.TempDir(), "install.wim")
+		if o, err := smb(authFile(c.user, c.password), `get win11\sources\install.wim `+out); err != nil {
+			t.Fatalf("%s reads install.wim: %v\n%s", c.user, err, o)
+		}
+		if got := sha1File(t, out); got != fx.installSHA1 {
+			t.Errorf("%s: install.wim sha1 %s, want %s", c.user, got, fx.installSHA1)
+		}
+	}
+	for _, bad := range []struct{ user, pw string }{
+		{"pxe-525400cc0003", a.password}, // made up
+		{a.user, b.password},             // A's name, B's password
+		{"pxewim", a.password},           // the per-boot account does not exist here
+		{"nobody", b.password},
+	} {
+		if o, err := smb(authFile(bad.user, bad.pw), "ls"); err == nil || !strings.Contains(o, "NT_STATUS_LOGON_FAILURE") {
+			t.Errorf("%s with another's password: %v\n%s", bad.user, err, o)
+		}
+	}
+	log := readLog()
+	if strings.Contains(log, a.password) || strings.Contains(log, b.password) {
+		t.Error("a client's password appears in the daemon's log")
+	}
+	if n := strings.Count(log, "setup: per-client Setup account made"); n != 2 {
+		t.Errorf("accounts made %d times, want 2 (A, B):\n%s", n, log)
+	}
+}
+
+func findNSSWrapperForTest() (string, error) { return smbshare.FindNSSWrapper() }
