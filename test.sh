@@ -27,7 +27,7 @@ PKGS=(
   chromium
   shim-signed grub-efi-amd64-signed sbsigntool osslsigncode  # Secure Boot chain: real signed binaries (authenticode), sbsign/osslsigncode as signing peers
   faketime                                    # frozen clocks: WIMs captured at edge dates (no test depends on today)
-  samba smbclient                             # network Windows Setup: smbd runs the Setup share (smbshare), smbclient reads it
+  samba smbclient libnss-wrapper              # network Windows Setup: smbd runs the Setup share (smbshare), smbclient reads it; nss_wrapper: per-client accounts
   ca-certificates git gcc
 )
 

@@ -26,7 +26,7 @@ var hostile = []string{
 	`a^`, `^`, `%PATH%`, `%`, `%%`, `a%b%c`, `%~dp0`, `%1`, `!x!`, `(a)`, `a) & (calc`, `a;b,c=d`,
 	"a\tb", `  spaces  `, `a"b`, `"`, "a\r\nb", "a\nb", "a\rb", "a\x00b", "a\x1bb", `ünï`, `a\`,
 	`a\\"b`, `a` + strings.Repeat(`\`, 5), `%SYSTEMROOT%\x & y`, `:label`, `@echo on`, `goto :eof`,
-	`a>&2`, `2>nul`, `rem x`, `.`, `..`, `../..`, `a/../../b`, `con`, `a:b`, `a*b`,
+	`nic ^& (x) !y!`, `client a & b %x%`, `drivers\group-b\stor`, `a>&2`, `2>nul`, `rem x`, `.`, `..`, `../..`, `a/../../b`, `con`, `a:b`, `a*b`,
 }
 
 // structure is a script's shape with the values taken out: per line, the label or the
