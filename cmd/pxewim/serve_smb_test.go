@@ -157,7 +157,11 @@ func TestServeSetupShare(t *testing.T) {
 	state := filepath.Join(fx.dir, "state")
 	os.MkdirAll(state, 0o755)
 	config := filepath.Join(fx.dir, "pxewim.yaml")
-	os.WriteFile(config, []byte(fmt.Sprintf("store: %s\nstate_dir: %s\nlisten: {http: \"10.207.0.1:80\", tftp: \"\"}\ndhcp: {mode: off}\nwinpe: {auto: true}\nsetup: {share: on}\n",
+	// A rule with setup: for one MAC group (credentials per boot: the shared account).
+	os.MkdirAll(filepath.Join(fx.store, "unattend"), 0o755)
+	os.WriteFile(filepath.Join(fx.store, "unattend", "room-d.xml"), []byte("<unattend>room d</unattend>"), 0o644)
+	os.WriteFile(config, []byte(fmt.Sprintf("store: %s\nstate_dir: %s\nlisten: {http: \"10.207.0.1:80\", tftp: \"\"}\ndhcp: {mode: off}\nwinpe: {auto: true}\nsetup: {share: on}\n"+
+		"rules:\n  - {match: {mac: \"52:54:00:dd:*\"}, entry: pe-win11-iso-sources-boot-2, setup: {unattend: unattend/room-d.xml}}\n",
 		fx.store, state)), 0o644)
 	_, readLog, waitLog := startServeInNetns(t, ns, fx.dir, config)
 	waitLog("setup: Windows Setup share running")
@@ -203,6 +207,27 @@ func TestServeSetupShare(t *testing.T) {
 	win11 := served("pe-win11-iso-sources-boot-2")
 	if win11.server != "10.207.0.1" || win11.share != "pxewim-setup" || win11.folder != "win11" {
 		t.Fatalf("startnet.cmd maps %+v", win11)
+	}
+	// The rule's client: the same shared account, its answer file; others get none.
+	{
+		out := filepath.Join(t.TempDir(), "room-d.wim")
+		if o, err := exec1("curl", "-sSf", "-o", out, "http://10.207.0.1/mac/52-54-00-dd-00-07/files/winpe/pe-win11-iso-sources-boot-2/boot.wim"); err != nil {
+			t.Fatalf("rule client's boot.wim: %v %s", err, o)
+		}
+		runTool(t, "wimlib-imagex", "verify", out)
+		u, err := exec.Command("wimlib-imagex", "extract", out, "1", "/pxewim/unattend.xml", "--to-stdout").Output()
+		script, _ := exec.Command("wimlib-imagex", "extract", out, "1", "/Windows/System32/startnet.cmd", "--to-stdout").Output()
+		if err != nil || string(u) != "<unattend>room d</unattend>" || !strings.Contains(string(script), "/unattend:X:") {
+			t.Errorf("rule client's boot.wim: unattend %q %v; startnet.cmd:\n%s", u, err, script)
+		}
+		if m := netUseRe.FindStringSubmatch(string(script)); m == nil || m[3] != win11.user || m[4] != win11.password {
+			t.Errorf("rule client's account differs from the shared one:\n%s", script)
+		}
+		plain := filepath.Join(t.TempDir(), "plain.wim")
+		exec1("curl", "-sSf", "-o", plain, "http://10.207.0.1/mac/52-54-00-ee-00-07/files/winpe/pe-win11-iso-sources-boot-2/boot.wim")
+		if _, err := exec.Command("wimlib-imagex", "extract", plain, "1", "/pxewim/unattend.xml", "--to-stdout").Output(); err == nil {
+			t.Error("a client no rule matches got the rule's unattend.xml")
+		}
 	}
 	menu, _ := exec1("curl", "-sS", "http://10.207.0.1/boot.ipxe?mac=52-54-00-12-34-56")
 	hostileEntry := regexp.MustCompile(`pe-win-10-[a-z0-9-]*-boot-2`).FindString(menu)
