@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxewim/pxewim/bench/internal/loadgen"
-	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/dhcp"
 )
 
@@ -37,13 +35,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	policy := dhcp.PolicyFunc(func(_ context.Context, c boot.Client, srv netip.Addr) (dhcp.Decision, error) {
-		if c.IPXE {
-			return dhcp.Decision{BootFile: "http://[" + srv.String() + "]:8080/boot.ipxe"}, nil
-		}
-		return dhcp.Decision{BootFile: "ipxe/snponly.efi"}, nil
-	})
-	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: policy, Logger: loadgen.Logger(), RateLimit: dhcp.RateLimit{Off: !*limited}}
+	cfg := dhcp.Config6{Mode: m, Interfaces: []string{*iface}, Policy: loadgen.Policy("ipxe/snponly.efi"), Logger: loadgen.Logger(), RateLimit: dhcp.RateLimit{Off: !*limited}}
 	if m == dhcp.ModeFull {
 		a, b, ok := strings.Cut(*start, "-")
 		if !ok {
@@ -60,22 +52,20 @@ func serve(args []string) error {
 
 func load(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	iface := fs.String("i", "", "interface to send on")
-	rate := fs.Int("rate", 1000, "Solicits per second")
-	dur := fs.Duration("d", 3*time.Second, "how long to send")
-	label := fs.String("label", "pxewim", "label for the result line")
+	var f loadgen.Flags
+	f.Register(fs, "Solicits", 3*time.Second)
 	fs.Parse(args)
-	ni, err := net.InterfaceByName(*iface)
+	ni, err := net.InterfaceByName(f.Iface)
 	if err != nil {
 		return err
 	}
-	conn, err := loadgen.ClientSocket(*iface, "udp6", "[::]:546", false)
+	conn, err := loadgen.ClientSocket(f.Iface, "udp6", "[::]:546", false)
 	if err != nil {
 		return err
 	}
 	group, _ := netip.AddrFromSlice(dhcpv6.AllDHCPRelayAgentsAndServers)
 	r, err := loadgen.Run(loadgen.Load{Conn: conn, Dst: netip.AddrPortFrom(group.WithZone(ni.Name), 547),
-		Total: int(float64(*rate) * dur.Seconds()), Rate: *rate, Packet: solicit,
+		Total: f.Total(), Rate: f.Rate, Packet: solicit,
 		Seq: func(b []byte) (int, bool) { // an Advertise or Reply; the transaction id is the sequence number
 			if len(b) < 4 || (b[0] != byte(dhcpv6.MessageTypeAdvertise) && b[0] != byte(dhcpv6.MessageTypeReply)) {
 				return 0, false
@@ -86,7 +76,7 @@ func load(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(r.Line(*label, 14, fmt.Sprintf("rate=%d/s", *rate), "answers"))
+	fmt.Println(r.Line(f.Label, 14, fmt.Sprintf("rate=%d/s", f.Rate), "answers"))
 	return nil
 }
 

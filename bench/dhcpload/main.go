@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pxewim/pxewim/bench/internal/loadgen"
-	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/dhcp"
 )
 
@@ -26,13 +24,7 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	iface := fs.String("i", "", "interface to serve")
 	fs.Parse(args)
-	policy := dhcp.PolicyFunc(func(_ context.Context, c boot.Client, srv netip.Addr) (dhcp.Decision, error) {
-		if c.IPXE {
-			return dhcp.Decision{BootFile: "http://" + srv.String() + ":8080/boot.ipxe"}, nil
-		}
-		return dhcp.Decision{BootFile: "undionly.kpxe"}, nil
-	})
-	s, err := dhcp.New(dhcp.Config{Mode: dhcp.ModeProxy, Interfaces: []string{*iface}, Policy: policy, Logger: loadgen.Logger()})
+	s, err := dhcp.New(dhcp.Config{Mode: dhcp.ModeProxy, Interfaces: []string{*iface}, Policy: loadgen.Policy("undionly.kpxe"), Logger: loadgen.Logger()})
 	if err != nil {
 		return err
 	}
@@ -41,23 +33,21 @@ func serve(args []string) error {
 
 func load(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	iface := fs.String("i", "", "interface to send on")
-	rate := fs.Int("rate", 1000, "DISCOVERs per second")
-	dur := fs.Duration("d", 5*time.Second, "how long to send")
-	label := fs.String("label", "pxewim", "label for the result line")
+	var f loadgen.Flags
+	f.Register(fs, "DISCOVERs", 5*time.Second)
 	burst := fs.Int("burst", 0, "instead of a rate: send this many DISCOVERs back to back (a room powering on)")
 	fs.Parse(args)
-	conn, err := loadgen.ClientSocket(*iface, "udp4", "0.0.0.0:68", true)
+	conn, err := loadgen.ClientSocket(f.Iface, "udp4", "0.0.0.0:68", true)
 	if err != nil {
 		return err
 	}
-	total := int(float64(*rate) * dur.Seconds())
+	total := f.Total()
 	if *burst > 0 {
 		total = *burst
 	}
 	pkt := discover()
 	r, err := loadgen.Run(loadgen.Load{Conn: conn, Dst: netip.MustParseAddrPort("255.255.255.255:67"),
-		Total: total, Rate: *rate, Burst: *burst > 0,
+		Total: total, Rate: f.Rate, Burst: *burst > 0,
 		Packet: func(i int) []byte {
 			binary.BigEndian.PutUint32(pkt[4:8], uint32(i+1))
 			binary.BigEndian.PutUint32(pkt[30:34], uint32(i)) // distinct MAC per client
@@ -73,12 +63,12 @@ func load(args []string) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("rate=%d/s", *rate)
+	what := fmt.Sprintf("rate=%d/s", f.Rate)
 	if *burst > 0 {
 		// Offers per second over the time the burst took to be answered.
 		what = fmt.Sprintf("burst=%d", *burst)
 	}
-	fmt.Println(r.Line(*label, 8, what, "offers"))
+	fmt.Println(r.Line(f.Label, 8, what, "offers"))
 	return nil
 }
 

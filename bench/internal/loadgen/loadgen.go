@@ -8,6 +8,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/dhcp"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,6 +46,17 @@ func Main(name string, serve, load func(args []string) error) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// Policy is the servers' boot policy: iPXE gets http://SERVER:8080/boot.ipxe (the address in
+// brackets for IPv6), other clients firmwareFile.
+func Policy(firmwareFile string) dhcp.Policy {
+	return dhcp.PolicyFunc(func(_ context.Context, c boot.Client, srv netip.Addr) (dhcp.Decision, error) {
+		if c.IPXE {
+			return dhcp.Decision{BootFile: "http://" + netip.AddrPortFrom(srv, 8080).String() + "/boot.ipxe"}, nil
+		}
+		return dhcp.Decision{BootFile: firmwareFile}, nil
+	})
 }
 
 // Logger is the servers' logger: warnings and errors only, on stderr.
@@ -84,6 +98,25 @@ func ClientSocket(iface, network, addr string, broadcast bool) (*net.UDPConn, er
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// Flags are the flags of both load commands: -i, -rate, -d and -label.
+type Flags struct {
+	Iface string
+	Rate  int
+	Dur   time.Duration
+	Label string
+}
+
+// Register adds the flags to fs: packets names what is sent ("DISCOVERs"), dur is -d's default.
+func (f *Flags) Register(fs *flag.FlagSet, packets string, dur time.Duration) {
+	fs.StringVar(&f.Iface, "i", "", "interface to send on")
+	fs.IntVar(&f.Rate, "rate", 1000, packets+" per second")
+	fs.DurationVar(&f.Dur, "d", dur, "how long to send")
+	fs.StringVar(&f.Label, "label", "pxewim", "label for the result line")
+}
+
+// Total is how many packets -rate for -d makes.
+func (f *Flags) Total() int { return int(float64(f.Rate) * f.Dur.Seconds()) }
 
 // Load is one run of the load generator.
 type Load struct {
