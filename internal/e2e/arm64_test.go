@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha1"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -225,4 +227,99 @@ func wantARM64OverHTTP(t *testing.T, recs []logRecord, files map[string]int64) {
 	if tf := filterLog(recs, "tftp: sent", nil); len(tf) > 0 {
 		t.Errorf("the HTTP Boot client was sent files over TFTP: %s", tf[0])
 	}
+}
+
+// TestARM64WinPENativeAAVMF: WinPE for ARM64, natively. The store holds pe.wim, a WinPE-shaped
+// image the catalog reads as ARM64 (XML WINDOWS/ARCH 12), whose Windows/Boot/EFI/bootmgfw.efi
+// is testenv.ARM64BootmgrStandIn (a GRUB arm64 image built at test time; no ARM64 bootmgr is
+// available). A rule sends the AAVMF client to that winpe entry; pxewim (full mode, no arm64:
+// section: native WinPE needs no GRUB) must name boot\bootmgfw.efi with option 252 \Boot\BCD,
+// serve the stand-in out of the WIM, and then \Boot\BCD, \Boot\boot.sdi and \sources\boot.wim
+// from the entry's own tree, whose SHA-1s the stand-in prints: the image's UEFI BCD and
+// boot.sdi, and the WIM itself (one image, LZX: served as it is).
+func TestARM64WinPENativeAAVMF(t *testing.T) {
+	requireVMLab(t)
+	testenv.RequireARM64(t)
+	ctx := context.Background()
+	const mac = "52:54:00:a6:68:64"
+	pxewimBinary(t)
+	dir := runDir(t)
+	store := filepath.Join(dir, "store")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	standin := testenv.ARM64BootmgrStandIn(t, dir)
+	wimPath := filepath.Join(store, "pe.wim")
+	testenv.BuildWinPE(t, wimPath, []testenv.WinPEImage{{Name: "Microsoft Windows PE (arm64)", Files: map[string][]byte{"Windows/Boot/EFI/bootmgfw.efi": standin}}})
+	// BuildWinPE marks images x64 (ARCH 9); this one is ARM64 (12).
+	if out, err := exec.Command("wimlib-imagex", "info", wimPath, "1", "--image-property", "WINDOWS/ARCH=12").CombinedOutput(); err != nil {
+		t.Fatalf("wimlib-imagex info --image-property WINDOWS/ARCH=12: %v\n%s", err, out)
+	}
+	lab := testenv.NewLab(t, testenv.LabConfig{Subnet24: "10.77.68"})
+	capture := startCapture(t, ctx, lab, dir)
+	cfg := fmt.Sprintf(`store: %s
+listen:
+  http: "%s:80"
+  tftp: "%s:69"
+dhcp:
+  mode: full
+  interfaces: [%s]
+  full:
+    range: %s-%s
+    netmask: 255.255.255.0
+    router: %s
+    lease: 10m
+    leases: %s
+entries:
+  - name: pe-arm64
+    title: "WinPE ARM64"
+    winpe:
+      image: pe.wim
+      path: native
+rules:
+  - match: {mac: %q, arch: efi-arm64}
+    entry: pe-arm64
+`, store, lab.SrvIP, lab.SrvIP, lab.Bridge, lab.Host(100), lab.Host(150), lab.SrvIP, filepath.Join(dir, "leases.db"), mac)
+	d := startPxewim(t, ctx, lab, dir, "full", cfg)
+	vm := testenv.VMSpec{Name: "arm64-winpe-native", Firmware: testenv.AAVMF, NIC: "virtio-net-pci", MAC: mac, Dir: dir, MemoryMB: 1024,
+		FailOn: append(testenv.FatalConsoleLines(), "grub rescue> ")}
+	res, err := testenv.RunVM(ctx, lab.Srv, vm, testenv.ARM64StandInDone, 15*time.Minute)
+	pkts := stopCapture(t, capture)
+	recs := d.stop(t)
+	logRun(t, vm.Name, res, pkts)
+	if err != nil {
+		t.Fatalf("%v\n\npxewim log (last 50 lines):\n%s", err, dumpLog(recs, 50))
+	}
+	t.Logf("serial console:\n%s", testenv.Tail(res.Serial, 10))
+	dec := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), mac) })
+	if len(dec) == 0 {
+		t.Fatalf("pxewim logged no decision for %s", mac)
+	}
+	for _, r := range dec {
+		if r.str("file") != `boot\bootmgfw.efi` || r.str("firmware") != "efi-arm64" || r.str("bcd") != `\Boot\BCD` {
+			t.Errorf("decision %s; want boot\\bootmgfw.efi, firmware efi-arm64, bcd \\Boot\\BCD", r)
+		}
+	}
+	t.Logf("decision: %s", dec[0].str("reason"))
+	wantTFTPSent(t, recs, `boot\bootmgfw.efi`, int64(len(standin))) // the stand-in, out of the WIM
+	src, err := os.ReadFile(wimPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{
+		"/Boot/BCD":         testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/EFI/BCD"),
+		"/Boot/boot.sdi":    testenv.WimExtract(t, wimPath, 1, "Windows/Boot/DVD/EFI/boot.sdi"),
+		"/sources/boot.wim": src,
+	}
+	root, sums := testenv.ParseARM64StandIn(res.Serial)
+	if root != "tftp,"+lab.SrvIP.String() {
+		t.Errorf("the stand-in's root is %q, want tftp,%s (the server that loaded it)", root, lab.SrvIP)
+	}
+	for p, b := range want {
+		if got, sum := sums[p], fmt.Sprintf("%x", sha1.Sum(b)); got != sum {
+			t.Errorf("%s: the stand-in read SHA-1 %q, want %s (%d bytes)", p, got, sum, len(b))
+		}
+		wantTFTPSent(t, recs, p, int64(len(b)))
+	}
+	wantNoErrorLogs(t, recs)
 }

@@ -91,3 +91,30 @@ func TestAAVMFArgs(t *testing.T) {
 		t.Errorf("AAVMF.String() = %q", AAVMF.String())
 	}
 }
+
+// TestARM64BootmgrStandIn: the stand-in is an arm64 EFI program (built from the downloaded
+// modules with its config embedded), and ParseARM64StandIn reads its console lines.
+func TestARM64BootmgrStandIn(t *testing.T) {
+	RequireARM64(t)
+	b := ARM64BootmgrStandIn(t, t.TempDir())
+	f, err := pe.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Machine != 0xaa64 {
+		t.Errorf("stand-in: PE machine %#x, want 0xaa64", f.Machine)
+	}
+	for _, want := range []string{"sha1sum ($root)/Boot/BCD", "sha1sum ($root)/sources/boot.wim", "echo " + ARM64StandInDone} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("stand-in lacks its embedded config line %q", want)
+		}
+	}
+	serial := "\x1b[0mPXEWIM-ARM64-BOOTMGR root=tftp,10.77.68.1\r\n" +
+		"0123456789abcdef0123456789abcdef01234567  (tftp,10.77.68.1)/Boot/BCD\r\n" +
+		"error: file `/Boot/boot.sdi' not found.\r\n" +
+		"89abcdef0123456789abcdef0123456789abcdef  (tftp,10.77.68.1)/sources/boot.wim\r\nPXEWIM-ARM64-BOOTMGR-DONE\r\n"
+	root, sums := ParseARM64StandIn(serial)
+	if root != "tftp,10.77.68.1" || len(sums) != 2 || sums["/Boot/BCD"] != "0123456789abcdef0123456789abcdef01234567" || sums["/sources/boot.wim"] == "" {
+		t.Errorf("ParseARM64StandIn: %q %v", root, sums)
+	}
+}
