@@ -487,6 +487,7 @@ type setupStatus struct {
 	Damaged []string // FOLDER/path of the share's WIMs that failed verification (serve_smb_verify.go)
 	smbshare.Status
 	LastStartError string
+	Accounts       int // SMB accounts smbd accepts (1 per boot; one per known client per client)
 }
 
 func (d *daemon) setupStatus() setupStatus {
@@ -494,6 +495,7 @@ func (d *daemon) setupStatus() setupStatus {
 	st := setupStatus{Enabled: s.enabled, Why: s.why, Media: s.view.names(), Damaged: s.view.damaged()}
 	if srv := s.server.Load(); srv != nil {
 		st.Status = srv.Status()
+		st.Accounts = len(srv.Accounts())
 	}
 	if e := s.err.Load(); e != nil {
 		st.LastStartError = *e

@@ -39,7 +39,7 @@ func TestServeSetupPerClient(t *testing.T) {
 	fx := buildSetupISOs(t, 8)
 	unattendA := "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- client A & co --></unattend>\r\n"
 	for p, body := range map[string]string{
-		"unattend/client a & b %x%.xml":     unattendA,
+		"unattend/client a & b %x%.xml":      unattendA,
 		"drivers/group-b/nic ^& (x) !y!.inf": "[Version]\r\n",
 		"drivers/group-b/stor/raid.INF":      "[Version]\r\n",
 		"drivers/group-b/stor/raid.sys":      "MZ",
@@ -182,6 +182,13 @@ rules:
 		if o, err := smb(authFile(bad.user, bad.pw), "ls"); err == nil || !strings.Contains(o, "NT_STATUS_LOGON_FAILURE") {
 			t.Errorf("%s with another's password: %v\n%s", bad.user, err, o)
 		}
+	}
+	metrics, err := exec1("curl", "-sSf", "http://127.0.0.1:9090/metrics")
+	if err != nil || !strings.Contains(metrics, "pxewim_setup_share_accounts 2\n") {
+		t.Errorf("metrics (%v) lack pxewim_setup_share_accounts 2", err)
+	}
+	if strings.Contains(metrics, a.password) || strings.Contains(metrics, b.password) {
+		t.Error("a client's password appears in /metrics")
 	}
 	log := readLog()
 	if strings.Contains(log, a.password) || strings.Contains(log, b.password) {

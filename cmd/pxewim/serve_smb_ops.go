@@ -17,13 +17,14 @@ var (
 	descSetupStarts   = prometheus.NewDesc("pxewim_setup_share_smbd_starts_total", "Times smbd was started for the Windows Setup share.", nil, nil)
 	descSetupRestarts = prometheus.NewDesc("pxewim_setup_share_smbd_restarts_total", "Times smbd was started again after it died or failed.", nil, nil)
 	descSetupMedia    = prometheus.NewDesc("pxewim_setup_share_media", "Windows ISOs offered by the Windows Setup share.", nil, nil)
+	descSetupAccounts = prometheus.NewDesc("pxewim_setup_share_accounts", "SMB accounts the Windows Setup share accepts: 1 with setup.credentials per_boot, one per client that fetched a Setup entry with per_client.", nil, nil)
 	descSetupDamaged  = prometheus.NewDesc("pxewim_setup_share_damaged_file", "1 for each WIM of the Windows Setup share (FOLDER/path) that failed verification: its reads fail.", []string{"file"}, nil)
 )
 
 type setupCollector struct{ status func() setupStatus }
 
 func (setupCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSetupEnabled, descSetupUp, descSetupStarts, descSetupRestarts, descSetupMedia, descSetupDamaged} {
+	for _, d := range []*prometheus.Desc{descSetupEnabled, descSetupUp, descSetupStarts, descSetupRestarts, descSetupMedia, descSetupAccounts, descSetupDamaged} {
 		ch <- d
 	}
 }
@@ -41,6 +42,7 @@ func (c setupCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSetupStarts, prometheus.CounterValue, float64(s.Starts))
 	ch <- prometheus.MustNewConstMetric(descSetupRestarts, prometheus.CounterValue, float64(s.Restarts))
 	ch <- prometheus.MustNewConstMetric(descSetupMedia, prometheus.GaugeValue, float64(len(s.Media)))
+	ch <- prometheus.MustNewConstMetric(descSetupAccounts, prometheus.GaugeValue, float64(s.Accounts))
 	for _, f := range s.Damaged {
 		ch <- prometheus.MustNewConstMetric(descSetupDamaged, prometheus.GaugeValue, 1, f)
 	}

@@ -378,7 +378,7 @@ func TestServeSetupShare(t *testing.T) {
 		t.Fatalf("metrics: %v", err)
 	}
 	for _, want := range []string{"pxewim_setup_share_enabled 1", "pxewim_setup_share_up 1", "pxewim_setup_share_smbd_restarts_total 1",
-		"pxewim_setup_share_smbd_starts_total 2", "pxewim_setup_share_media 2"} {
+		"pxewim_setup_share_smbd_starts_total 2", "pxewim_setup_share_media 2", "pxewim_setup_share_accounts 1"} {
 		if !strings.Contains(metricsOut, want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
