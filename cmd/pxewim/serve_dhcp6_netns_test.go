@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxewim/pxewim/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // dhcp6Probe is a DHCPv6 client socket ([::]:546) on one interface of a namespace.
@@ -26,25 +23,7 @@ type dhcp6Probe struct {
 }
 
 func newDHCP6Probe(t *testing.T, ns *testenv.Netns, ifname string) *dhcp6Probe {
-	t.Helper()
-	var c *net.UDPConn
-	err := ns.InNetns(func() error {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			rc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), ifname) })
-			return serr
-		}}
-		pc, err := lc.ListenPacket(context.Background(), "udp6", "[::]:546")
-		if err == nil {
-			c = pc.(*net.UDPConn)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatalf("DHCPv6 client socket: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &dhcp6Probe{conn: c, iface: ifname}
+	return &dhcp6Probe{conn: probeSocket(t, ns, ifname, "udp6", "[::]:546"), iface: ifname}
 }
 
 // exchange multicasts m to ff02::1:2 and returns the first answer to it within wait.
@@ -93,37 +72,12 @@ func edk2Solicit(n byte) *dhcpv6.Message {
 // interface's address in a tftp:// URL), full (an address from the range, the URL with it),
 // off again (547 free). The metrics count the exchanges.
 func TestServeNetnsDHCP6Reload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("network namespace test: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "ip", "ss")
-	S, C := testenv.MustNetns(t, "d6srv"), testenv.MustNetns(t, "d6cli")
-	if out, err := exec.Command("ip", "link", "add", "s6", "netns", S.Name, "type", "veth", "peer", "name", "c6", "netns", C.Name).CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	for _, c := range [][]string{{S.Name, "addr", "add", "fd00:206::1/64", "dev", "s6", "nodad"}, {S.Name, "link", "set", "s6", "up"},
-		{C.Name, "link", "set", "c6", "up"}} {
-		if out, err := exec.Command("ip", append([]string{"-n"}, c...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", c, err, out)
-		}
-	}
-	dir := t.TempDir()
-	for _, d := range []string{"store", "ipxe"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(dir, "ipxe", "snponly.efi"), []byte("fake"), 0o644)
-	config := filepath.Join(dir, "pxewim.yaml")
+	e := newServeNetns(t, "d6", "s6", "c6", []string{"fd00:206::1/64", "nodad"}, "ss")
+	S, C, dir := e.S, e.C, e.dir
 	writeConfig := func(v6 string) {
-		body := fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: \":8080\", tftp: \"\"}\nadmin: {listen: \"127.0.0.1:9091\"}\n"+
+		e.writeConfig(t, fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: \":8080\", tftp: \"\"}\nadmin: {listen: \"127.0.0.1:9091\"}\n"+
 			"dhcp:\n  interfaces: [s6]\n  full: {range: 10.206.6.10-10.206.6.20, netmask: 255.255.255.0, leases: %s}\n  v6:\n%s",
-			filepath.Join(dir, "leases.db"), v6)
-		if err := os.WriteFile(config+".tmp", []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(config+".tmp", config); err != nil {
-			t.Fatal(err)
-		}
+			filepath.Join(dir, "leases.db"), v6))
 	}
 	listening547 := func() bool {
 		out, _ := S.Exec(context.Background(), "ss", "-Hlnu")
@@ -135,7 +89,7 @@ func TestServeNetnsDHCP6Reload(t *testing.T) {
 		return false
 	}
 	writeConfig("    mode: off\n")
-	_, readLog, waitLog := startServeInNetns(t, S, dir, config)
+	_, readLog, waitLog := e.start(t)
 	waitLog("pxewim serving")
 	if listening547() {
 		t.Fatal("port 547 open with dhcp.v6 off")

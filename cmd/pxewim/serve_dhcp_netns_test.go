@@ -50,6 +50,63 @@ func startServeInNetns(t *testing.T, ns *testenv.Netns, dir, config string) (pro
 	return proc, readLog, waitLog
 }
 
+// serveNetns is the setting of the DHCP serve tests: a server namespace S and a client namespace
+// C joined by a veth pair, and a directory (dir) with store/, ipxe/snponly.efi (a stand-in) and
+// the path of the daemon's config file.
+type serveNetns struct {
+	S, C        *testenv.Netns
+	dir, config string
+}
+
+// newServeNetns skips the test in -short mode or without root, ip or tools; otherwise it makes
+// the namespaces (roles role+"srv", role+"cli") and the veth pair srvIf (in S, given the
+// address and options addr, as "ip addr add" takes them) to cliIf (in C), both up.
+func newServeNetns(t *testing.T, role, srvIf, cliIf string, addr []string, tools ...string) *serveNetns {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("network namespace test: skipped in -short mode")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, append([]string{"ip"}, tools...)...)
+	e := &serveNetns{S: testenv.MustNetns(t, role+"srv"), C: testenv.MustNetns(t, role+"cli"), dir: t.TempDir()}
+	if out, err := exec.Command("ip", "link", "add", srvIf, "netns", e.S.Name, "type", "veth", "peer", "name", cliIf, "netns", e.C.Name).CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	for _, c := range [][]string{append(append([]string{e.S.Name, "addr", "add"}, addr...), "dev", srvIf),
+		{e.S.Name, "link", "set", srvIf, "up"}, {e.C.Name, "link", "set", cliIf, "up"}} {
+		if out, err := exec.Command("ip", append([]string{"-n"}, c...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", c, err, out)
+		}
+	}
+	for _, d := range []string{"store", "ipxe"} {
+		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "ipxe", "snponly.efi"), []byte("fake"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.config = filepath.Join(e.dir, "pxewim.yaml")
+	return e
+}
+
+// writeConfig replaces the config file in one rename, so the daemon never reads half of it.
+func (e *serveNetns) writeConfig(t *testing.T, body string) {
+	t.Helper()
+	if err := os.WriteFile(e.config+".tmp", []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(e.config+".tmp", e.config); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs the daemon in S with the config file (see startServeInNetns).
+func (e *serveNetns) start(t *testing.T) (proc *testenv.Proc, readLog func() string, waitLog func(string)) {
+	t.Helper()
+	return startServeInNetns(t, e.S, e.dir, e.config)
+}
+
 // TestServeHelperProcess is the daemon process of TestServeNetnsDHCPReload, not a test.
 func TestServeHelperProcess(t *testing.T) {
 	args := os.Getenv(serveHelperEnv)
@@ -69,29 +126,38 @@ func TestServeHelperProcess(t *testing.T) {
 type dhcpProbe struct{ conn *net.UDPConn }
 
 func newDHCPProbe(t *testing.T, ns *testenv.Netns, ifname string) *dhcpProbe {
+	return &dhcpProbe{probeSocket(t, ns, ifname, "udp4", "0.0.0.0:68")}
+}
+
+// probeSocket is a DHCP client socket bound to addr on ifname (SO_BINDTODEVICE) in ns, with
+// SO_BROADCAST on udp4; it closes when the test ends.
+func probeSocket(t *testing.T, ns *testenv.Netns, ifname, network, addr string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	err := ns.InNetns(func() error {
 		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			rc.Control(func(fd uintptr) {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr == nil {
-					serr = unix.BindToDevice(int(fd), ifname)
+				if network == "udp4" {
+					if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
+						return
+					}
 				}
+				serr = unix.BindToDevice(int(fd), ifname)
 			})
 			return serr
 		}}
-		pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		pc, err := lc.ListenPacket(context.Background(), network, addr)
 		if err == nil {
 			c = pc.(*net.UDPConn)
 		}
 		return err
 	})
 	if err != nil {
-		t.Fatalf("DHCP client socket: %v", err)
+		t.Fatalf("DHCP client socket (%s %s on %s): %v", network, addr, ifname, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &dhcpProbe{c}
+	return c
 }
 
 // exchange broadcasts p and returns the first reply for it within wait (nil if none).
@@ -135,40 +201,15 @@ func netbootDiscover(t *testing.T, mac string, vendor string, arch uint16) *dhcp
 // it: proxy DHCP (with listen.tftp_advertise and a Raspberry Pi client), then full DHCP, then
 // off. Each change is seen on the wire without a restart, and in off mode port 67 is free.
 func TestServeNetnsDHCPReload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("network namespace test: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "ip")
-	S, C := testenv.MustNetns(t, "dsrv"), testenv.MustNetns(t, "dcli")
-	if out, err := exec.Command("ip", "link", "add", "s1", "netns", S.Name, "type", "veth", "peer", "name", "c1", "netns", C.Name).CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	for _, c := range [][]string{{S.Name, "addr", "add", "10.206.1.1/24", "dev", "s1"}, {S.Name, "link", "set", "s1", "up"}, {C.Name, "link", "set", "c1", "up"}} {
-		if out, err := exec.Command("ip", append([]string{"-n"}, c...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", c, err, out)
-		}
-	}
-
-	dir := t.TempDir()
-	for _, d := range []string{"store", "ipxe"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(dir, "ipxe", "snponly.efi"), []byte("fake"), 0o644)
-	config := filepath.Join(dir, "pxewim.yaml")
+	e := newServeNetns(t, "d", "s1", "c1", []string{"10.206.1.1/24"})
+	S, C, dir := e.S, e.C, e.dir
 	httpAddr := "127.0.0.1:8080"
 	writeConfig := func(dhcpSection string) {
-		body := fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: %q, tftp: \"\", tftp_advertise: 10.206.9.9}\n%s", httpAddr, dhcpSection)
-		if err := os.WriteFile(config+".tmp", []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(config+".tmp", config); err != nil {
-			t.Fatal(err)
-		}
+		e.writeConfig(t, fmt.Sprintf("store: store\nipxe: {dir: ipxe}\nlisten: {http: %q, tftp: \"\", tftp_advertise: 10.206.9.9}\n%s", httpAddr, dhcpSection))
 	}
 	writeConfig("dhcp:\n  mode: proxy\n  interfaces: [s1]\n  raspberry_pi: {tftp_prefix: rpi}\n")
 
-	proc, readLog, waitLog := startServeInNetns(t, S, dir, config)
+	proc, readLog, waitLog := e.start(t)
 	waitLog("dhcp serving")
 	probe := newDHCPProbe(t, C, "c1")
 	srv := net.IPv4(10, 206, 1, 1)

@@ -54,26 +54,10 @@ func udhcpcLease(t *testing.T, ns *testenv.Netns, iface, mac string, opts ...str
 // a pool address for another MAC, and the options. An edit of the file (reload) moves the
 // reservation and changes an option, and the next udhcpc run sees the new values.
 func TestServeNetnsReservationsFromConfig(t *testing.T) {
-	if testing.Short() {
-		t.Skip("network namespace test: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "ip", "busybox")
-	S, C := testenv.MustNetns(t, "rsrv"), testenv.MustNetns(t, "rcli")
-	if out, err := exec.Command("ip", "link", "add", "s1", "netns", S.Name, "type", "veth", "peer", "name", "c1", "netns", C.Name).CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
-	for _, c := range [][]string{{S.Name, "addr", "add", "10.207.1.1/24", "dev", "s1"}, {S.Name, "link", "set", "s1", "up"}, {C.Name, "link", "set", "c1", "up"}} {
-		if out, err := exec.Command("ip", append([]string{"-n"}, c...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", c, err, out)
-		}
-	}
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "store"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "ipxe"), 0o755)
-	config := filepath.Join(dir, "pxewim.yaml")
+	e := newServeNetns(t, "r", "s1", "c1", []string{"10.207.1.1/24"}, "busybox")
+	C, dir := e.C, e.dir
 	writeConfig := func(reservedIP, name, ntp string) {
-		body := fmt.Sprintf(`store: store
+		e.writeConfig(t, fmt.Sprintf(`store: store
 ipxe: {dir: ipxe}
 listen: {http: "127.0.0.1:8080", tftp: ""}
 dhcp:
@@ -94,16 +78,10 @@ rules:
   - match: {mac: "02:00:00:07:00:5*"}
     entry: local
     dhcp_options: [{code: 224, type: hex, value: "ca:fe"}]
-`, filepath.Join(dir, "leases.db"), reservedIP, name, ntp)
-		if err := os.WriteFile(config+".tmp", []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(config+".tmp", config); err != nil {
-			t.Fatal(err)
-		}
+`, filepath.Join(dir, "leases.db"), reservedIP, name, ntp))
 	}
 	writeConfig("10.207.1.50", "bench-50", "10.207.1.1")
-	proc, readLog, waitLog := startServeInNetns(t, S, dir, config)
+	proc, readLog, waitLog := e.start(t)
 	waitLog("dhcp serving")
 	opts := []string{"42", "150", "224", "hostname", "domain"}
 
