@@ -7,8 +7,8 @@ package main
 // own name (ENTRY~rN for rule N, ENTRY~MAC[-rN] for a client), bound to the WinPE library like
 // any entry but kept out of every menu. A client's tree (TFTP, HTTP, the URLs of its iPXE
 // script) serves its variant's files under the Setup entry's own path (winpe/ENTRY/...; for a
-// client a rule sends there natively, its \Boot\BCD and sources/boot.wim too), so scripts,
-// BCDs and wimboot are unchanged and only the served boot.wim differs.
+// client a rule sends there natively, sources/boot.wim too), so scripts, BCDs and wimboot are
+// unchanged and only the served boot.wim differs.
 //
 // Per-client accounts: a client pxewim can name by MAC gets its account (pxe-MAC, a generated
 // 24-character password) the first time it opens a Setup entry's files; the account is added to
@@ -165,7 +165,7 @@ func (v *setupVariants) addEntry(d *daemon, cfg *boot.Config, store fs.FS, name 
 	s := &d.setup
 	lname := strings.ToLower(name)
 	v.entries[lname] = true
-	add := func(k variantKey, vname string, cr setupCreds, r *boot.RuleSetup, match boot.Match) {
+	add := func(k variantKey, vname string, cr setupCreds, r *boot.RuleSetup) {
 		inj, err := setupInjections(cfg, store, m, addr, cr, r)
 		if err != nil {
 			s.logOnce(d.log, "var:"+vname+err.Error(), "setup: a Setup entry variant boots without its settings", "entry", name, "error", err)
@@ -174,7 +174,6 @@ func (v *setupVariants) addEntry(d *daemon, cfg *boot.Config, store fs.FS, name 
 		v.cfg.Entries = append(v.cfg.Entries, boot.Entry{Name: vname, Title: vname,
 			Boot: boot.WinPEVariant(w, vname, append(append([]boot.Injection(nil), w.Inject...), inj...))})
 		v.names[k] = vname
-		v.cfg.Rules = append(v.cfg.Rules, boot.Rule{Match: match, Entry: vname})
 	}
 	if !s.perClient {
 		for ri := range cfg.Rules {
@@ -182,7 +181,7 @@ func (v *setupVariants) addEntry(d *daemon, cfg *boot.Config, store fs.FS, name 
 			if r.Setup == nil {
 				continue
 			}
-			add(variantKey{lname, ri, ""}, fmt.Sprintf("%s~r%d", name, ri), setupCreds{User: setupAccount, Password: s.password}, r.Setup, r.Match)
+			add(variantKey{lname, ri, ""}, fmt.Sprintf("%s~r%d", name, ri), setupCreds{User: setupAccount, Password: s.password}, r.Setup)
 		}
 		return
 	}
@@ -202,7 +201,7 @@ func (v *setupVariants) addEntry(d *daemon, cfg *boot.Config, store fs.FS, name 
 				rs = cfg.Rules[ri].Setup
 				vname += "-r" + strconv.Itoa(ri)
 			}
-			add(variantKey{lname, ri, macKey(cl.mac)}, vname, cl.creds, rs, boot.Match{MAC: cl.mac.String()})
+			add(variantKey{lname, ri, macKey(cl.mac)}, vname, cl.creds, rs)
 		}
 	}
 }
@@ -228,6 +227,9 @@ func (v *setupVariants) retire() {
 
 // stale: an injected store file of a variant changed (the catalog poll's Set.Stale).
 func (v *setupVariants) stale() bool { return v != nil && v.set != nil && v.set.Stale() }
+
+// nativeWIMPath is the WIM a native client's BCD names, in its tree (package winpe).
+const nativeWIMPath = "sources/boot.wim"
 
 func cutPrefixFold(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
@@ -293,16 +295,19 @@ func (t *setupTree) Open(name string) (fs.File, error) {
 		}
 		return t.base.Open(name)
 	}
-	// A client a rule sends to a Setup entry natively: its \Boot\BCD, boot files and
-	// sources/boot.wim come from its variant's tree.
-	if te := t.st.policy.TreeEntry(t.c); te != nil && t.st.setupVars.entries[strings.ToLower(te.Name)] {
-		st, vname := t.resolve(strings.ToLower(te.Name))
-		if vname != "" {
-			vt, err := st.setupVars.set.Tree(t.c)
-			if err != nil {
-				return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist, err)}
+	// A client a rule sends to a Setup entry natively: its tree is the entry's (boot files
+	// and BCD are the image's, the same in every variant), but the WIM its BCD names,
+	// sources/boot.wim, is its variant's.
+	if strings.EqualFold(name, nativeWIMPath) {
+		if te := t.st.policy.TreeEntry(t.c); te != nil && t.st.setupVars.entries[strings.ToLower(te.Name)] {
+			st, vname := t.resolve(strings.ToLower(te.Name))
+			if vname != "" {
+				files, err := st.setupVars.set.Files(vname)
+				if err != nil {
+					return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Join(fs.ErrNotExist, err)}
+				}
+				return files.Open("boot.wim")
 			}
-			return vt.Open(name)
 		}
 	}
 	return t.base.Open(name)

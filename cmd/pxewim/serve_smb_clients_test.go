@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pxewim/pxewim/boot"
+	"github.com/pxewim/pxewim/catalog"
+	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/wim"
+	"github.com/pxewim/pxewim/winpe"
 	"github.com/pxewim/pxewim/smbshare"
 )
 
@@ -200,3 +210,123 @@ rules:
 }
 
 func findNSSWrapperForTest() (string, error) { return smbshare.FindNSSWrapper() }
+
+// TestSetupVariantTrees: in-process, the trees clients get. Credentials per boot with a rule
+// that sends client A natively to the Setup entry with its own answer file: A's
+// sources/boot.wim (native) and winpe/ENTRY/boot.wim (wimboot) hold the answer file; B (no
+// rule) gets the entry as it is, without one; the variant is in no menu (the policy's entries
+// are the state's, the variants live beside them). Credentials per client: the first open of a
+// Setup entry's files by a client with a MAC makes its account and a new state holding its
+// variant; the next open of the same client makes nothing; each client's startnet.cmd names
+// its own account.
+func TestSetupVariantTrees(t *testing.T) {
+	testenv.RequireRoot(t)
+	if reason := setupAvailable(); reason != "" {
+		t.Skipf("Setup share unavailable here: %s", reason)
+	}
+	if _, err := smbshare.FindNSSWrapper(); err != nil {
+		t.Skipf("%v", err)
+	}
+	fx := buildSetupISOs(t, 4)
+	os.MkdirAll(filepath.Join(fx.store, "unattend"), 0o755)
+	os.WriteFile(filepath.Join(fx.store, "unattend", "a.xml"), []byte("<unattend>A</unattend>"), 0o644)
+	snap, err := catalog.Scan(context.Background(), fx.store, catalogOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const entry = "pe-win11-iso-sources-boot-2"
+	macA, _ := net.ParseMAC("52:54:00:aa:00:01")
+	macB, _ := net.ParseMAC("52:54:00:bb:00:02")
+	clientA := boot.Client{MAC: macA, Firmware: boot.FirmwareBIOS, Arch: 0}
+	clientB := boot.Client{MAC: macB, Firmware: boot.FirmwareBIOS, Arch: 0}
+	extract := func(f fs.File, path string) (string, error) {
+		t.Helper()
+		defer f.Close()
+		p := filepath.Join(t.TempDir(), "x.wim")
+		out, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, f); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		b, err := exec.Command("wimlib-imagex", "extract", p, "1", path, "--to-stdout").Output()
+		return string(b), err
+	}
+	newDaemonFor := func(yaml string) (*daemon, *state) {
+		cfg, err := boot.ParseConfig("lab.yaml", []byte(fmt.Sprintf("store: %s\nwinpe: {auto: true}\n%s", fx.store, yaml)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &daemon{log: slog.New(slog.DiscardHandler), cache: wim.NewCache(boot.DefaultChunkCache), clients: boot.NewRegistry(0, 0)}
+		d.winpe = winpe.NewLibrary(winpe.Options{Chunks: d.cache})
+		st, err := d.buildState(cfg, imagestore.OverFS(os.DirFS(fx.store), fx.store, localstore.Options{}), snap, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.install(st)
+		return d, st
+	}
+	open := func(d *daemon, c boot.Client, name string) fs.File {
+		t.Helper()
+		st := d.cur.Load()
+		tree, err := st.winpe.Tree(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := d.setupClientTree(st, c, tree).Open(name)
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		return f
+	}
+
+	d, st := newDaemonFor("setup: {share: on, advertise: 10.0.0.1}\nrules:\n  - match: {mac: \"52:54:00:aa:*\"}\n    entry: " + entry + "\n    setup: {unattend: unattend/a.xml}\n")
+	if st.policy.TreeEntry(clientA) == nil {
+		t.Skip("the test image cannot boot natively here (no tree entry for the rule's client)")
+	}
+	for _, e := range st.cfg.Entries {
+		if strings.Contains(e.Name, "~") {
+			t.Errorf("a variant is a menu entry: %s", e.Name)
+		}
+	}
+	for _, name := range []string{"sources/boot.wim", "winpe/" + entry + "/boot.wim"} {
+		if u, err := extract(open(d, clientA, name), "/pxewim/unattend.xml"); err != nil || u != "<unattend>A</unattend>" {
+			t.Errorf("A's %s: unattend %q %v", name, u, err)
+		}
+		s, _ := extract(open(d, clientA, name), "/Windows/System32/startnet.cmd")
+		if !strings.Contains(s, "/user:pxewim ") {
+			t.Errorf("A's %s startnet.cmd:\n%s", name, s)
+		}
+	}
+	if _, err := extract(open(d, clientB, "winpe/"+entry+"/boot.wim"), "/pxewim/unattend.xml"); err == nil {
+		t.Error("B got A's rule's answer file")
+	}
+	if s, _ := extract(open(d, clientB, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd"); !strings.Contains(s, "/user:pxewim ") {
+		t.Errorf("B's startnet.cmd:\n%s", s)
+	}
+
+	// Per client.
+	d, st = newDaemonFor("setup: {share: on, advertise: 10.0.0.1, credentials: per_client}\n")
+	first := st
+	sa, _ := extract(open(d, clientA, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd")
+	afterA := d.cur.Load()
+	if afterA == first || !strings.Contains(sa, "/user:pxe-525400aa0001 ") {
+		t.Fatalf("A: new state %v, startnet.cmd:\n%s", afterA != first, sa)
+	}
+	sa2, _ := extract(open(d, clientA, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd")
+	if d.cur.Load() != afterA || sa2 != sa {
+		t.Errorf("A's second open rebuilt the state (%v) or changed its script", d.cur.Load() != afterA)
+	}
+	sb, _ := extract(open(d, clientB, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd")
+	if !strings.Contains(sb, "/user:pxe-525400bb0002 ") || sb == sa {
+		t.Errorf("B's startnet.cmd:\n%s", sb)
+	}
+	if got := len(d.setup.clients.snapshot()); got != 2 {
+		t.Errorf("%d clients registered, want 2", got)
+	}
+	if s, err := extract(open(d, boot.Client{}, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd"); err == nil && strings.Contains(s, "net use") {
+		t.Errorf("a client without a MAC got credentials:\n%s", s)
+	}
+}
