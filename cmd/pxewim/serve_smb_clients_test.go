@@ -19,9 +19,9 @@ import (
 	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/internal/testenv"
 	"github.com/pxewim/pxewim/localstore"
+	"github.com/pxewim/pxewim/smbshare"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/winpe"
-	"github.com/pxewim/pxewim/smbshare"
 )
 
 // TestServeSetupPerClient: pxewim serve in a network namespace with setup.credentials:
