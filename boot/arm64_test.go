@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/pxewim/pxewim/grubcfg"
 )
 
 const arm64Config = `
@@ -377,4 +379,31 @@ rules:
 			t.Errorf("x64 client ruled to the x64 WinPE: %+v", d)
 		}
 	}
+}
+
+// TestGRUBHTTPPathHostile: a store name with blanks, quotes, '$', ';' or parentheses becomes one
+// escaped URL path, so a grub.cfg line names exactly that file and nothing else; a name missing
+// from the tree, or a base GRUB cannot take as a device, is an error.
+func TestGRUBHTTPPathHostile(t *testing.T) {
+	name := "a b'$(x);{y}.img"
+	store := fstest.MapFS{name: {Data: []byte("x")}, "tools.wim:1/boot/vmlinuz": {Data: []byte("k")}}
+	path := GRUBHTTPPath(store, "http://10.0.0.1:8080/mac/52-54-00-a6-40-01")
+	got, err := path(Ref{Path: name})
+	if want := "(http,10.0.0.1:8080)/mac/52-54-00-a6-40-01/files/a%20b%27$%28x%29%3B%7By%7D.img"; err != nil || got != want {
+		t.Errorf("hostile name: %q, %v; want %q", got, err, want)
+	}
+	if got, err := path(Ref{WIM: "tools.wim", Index: 1, Path: "boot/vmlinuz"}); err != nil || got != "(http,10.0.0.1:8080)/mac/52-54-00-a6-40-01/files/tools.wim:1/boot/vmlinuz" {
+		t.Errorf("WIM file: %q, %v", got, err)
+	}
+	if _, err := path(Ref{Path: "missing.img"}); err == nil {
+		t.Error("a name missing from the tree got a path")
+	}
+	if _, err := GRUBHTTPPath(store, "http://[fe80::1]:8080")(Ref{Path: name}); err == nil {
+		t.Error("an IPv6 literal host became a GRUB device")
+	}
+	out, err := grubcfg.Render(grubcfg.Menu{Entries: []grubcfg.Entry{{ID: "x", Title: "x", Kind: grubcfg.KindLinux, Kernel: got}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grubCheck(t, out)
 }

@@ -174,7 +174,7 @@ func (p *Policy) GRUBConfig(c Client, path func(Ref) (string, error), warn func(
 		m.Default, m.Timeout = e.Name, 0
 	} else {
 		if r != nil && warn != nil {
-			warn(fmt.Errorf("rule on line %d: entry %q cannot boot under Secure Boot or does not exist now: the client gets the GRUB menu", r.Line, r.Entry))
+			warn(fmt.Errorf("rule on line %d: entry %q cannot boot in GRUB (Secure Boot or ARM64 clients: linux entries only, of the client's arch) or does not exist now: the client gets the GRUB menu", r.Line, r.Entry))
 		}
 		for i := range p.cfg.Entries {
 			e := &p.cfg.Entries[i]
