@@ -16,7 +16,8 @@
 # pxewim serving the file inside the WIM from its cache (sendfile), and pxewim serving the same
 # bytes as a loose file of the store (the plain-folder peer). Full and Proxy run with the cache
 # off (the cold case: every byte decoded from the WIM).
-# STORM_ROUNDS sets the warm storm's alternating rounds (default 3, best of each).
+# STORM_ROUNDS sets the warm storm's alternating rounds (default 5; the order flips every other
+# round). Each round prints its warm/nginx ratio; the summary line prints their median and min.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench/storm.sh: needs root (network namespaces)" >&2; exit 1; }
 cd "$(dirname "$0")/.."
