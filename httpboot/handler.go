@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -194,7 +193,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rt route, ev
 	hdr.Set("Content-Type", ContentType(rt.name))
 	var content io.ReadSeeker = body
 	if kf, ok := kernelFile(f); ok {
-		content = kf // no wrapper: the kernel copies it (sendfile), see kernelFile
+		content = newKernelBody(kf, fi.Size()) // the kernel copies it (sendfile), see kernelFile
 	}
 	serveContent(w, r, rt.name, fi.ModTime(), content, fi.Size())
 	if body.err != nil {
@@ -279,11 +278,8 @@ func contentReader(f fs.File, size int64) (*errReader, error) {
 // cached copy of a file is. ServeContent then copies from it through the connection's ReadFrom,
 // which hands the copy to the kernel (sendfile: no bytes through user space). Such a file is
 // read from its own offset, so the tree must give each Open its own descriptor (os files do).
-func kernelFile(f fs.File) (io.ReadSeeker, bool) {
-	kf, ok := f.(interface {
-		io.ReadSeeker
-		syscall.Conn
-	})
+func kernelFile(f fs.File) (kernelSource, bool) {
+	kf, ok := f.(kernelSource)
 	return kf, ok
 }
 

@@ -78,6 +78,7 @@ func (rw *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if limited {
 		inner = outer.R
 	}
+	kb, _ := inner.(*kernelBody)
 	var total int64
 	for {
 		n := int64(readFromPiece)
@@ -87,7 +88,20 @@ func (rw *recorder) ReadFrom(src io.Reader) (int64, error) {
 			}
 			n = min(n, outer.N)
 		}
-		k, err := rf.ReadFrom(&io.LimitedReader{R: inner, N: n})
+		var k int64
+		var err error
+		if kb != nil {
+			if total == 0 {
+				// The header now, alone: net/http would otherwise read the body's first 512
+				// bytes through user space to send them with it.
+				if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+					f.Flush()
+				}
+			}
+			k, err = kb.sendTo(rf, n)
+		} else {
+			k, err = rf.ReadFrom(&io.LimitedReader{R: inner, N: n})
+		}
 		total += k
 		if limited {
 			outer.N -= k
