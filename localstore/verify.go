@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,7 +100,22 @@ type VerifierOptions struct {
 	// shared cache; blobs are checked without it); nil gives each verification a private
 	// 32 MiB cache.
 	Cache *wim.Cache
+	// Pace is how long verification rests per unit of time it works while no request waits
+	// for a verdict: 3 (DefaultVerifyPace, what 0 means) lets it use at most a quarter of
+	// the time, so that after a mass change (many WIMs replaced at once) requests are not
+	// slowed by a queue of verifications on every core. A negative Pace never rests. As
+	// soon as a request waits for a verdict (WaitVerified), verification runs at full speed
+	// and that WIM goes to the front of the queue.
+	Pace float64
 }
+
+// DefaultVerifyPace is VerifierOptions.Pace's default.
+const DefaultVerifyPace = 3
+
+// paceSlice is the least work between two rests of a paced verification: long enough that a
+// rest costs nothing measurable, short enough that requests meanwhile see at most that much
+// extra latency.
+const paceSlice = 20 * time.Millisecond
 
 // Verifier verifies WIM files in the background, one at a time, and remembers the verdicts
 // (see the comment at the top of verify.go). One Verifier serves every Store a daemon makes
@@ -119,6 +135,13 @@ type Verifier struct {
 	started bool
 	running *verdict
 	stats   VerifyStats
+
+	pace    float64       // VerifierOptions.Pace, resolved (0: no rests)
+	waiting atomic.Int32  // requests waiting for a verdict now (WaitVerified)
+	hurry   chan struct{} // a request started waiting: cut the rest short
+	slice   time.Duration // paceSlice (tests: 0)
+	worked  time.Time     // start of the work since the last rest (see paced)
+	rests   atomic.Int64  // rests taken (tests)
 
 	beforeVerify func(path string) // tests: called before each verification starts
 }
@@ -143,7 +166,15 @@ func NewVerifier(opts VerifierOptions) *Verifier {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Verifier{db: opts.DB, log: log, cache: opts.Cache, ctx: ctx, cancel: cancel, byID: map[fileID]*verdict{}, wake: make(chan struct{}, 1)}
+	pace := opts.Pace
+	switch {
+	case pace == 0:
+		pace = DefaultVerifyPace
+	case pace < 0:
+		pace = 0
+	}
+	return &Verifier{db: opts.DB, log: log, cache: opts.Cache, ctx: ctx, cancel: cancel, byID: map[fileID]*verdict{},
+		wake: make(chan struct{}, 1), pace: pace, slice: paceSlice, hurry: make(chan struct{}, 1)}
 }
 
 // Close stops the verification in progress (it reaches no verdict) and any later one.
@@ -170,6 +201,7 @@ type verdict struct {
 	guid [16]byte
 	path string                  // store-relative, for logs
 	open func() (fs.File, error) // opens the file again for verification
+	v    *Verifier
 
 	done  chan struct{}
 	good  bool
@@ -191,6 +223,11 @@ func (vd *verdict) finished() (known, good bool) {
 }
 
 func (vd *verdict) wait(ctx context.Context) error {
+	if known, _ := vd.finished(); !known && vd.v != nil {
+		vd.v.waiting.Add(1)
+		defer vd.v.waiting.Add(-1)
+		vd.v.urge(vd)
+	}
 	select {
 	case <-vd.done:
 		if vd.good {
@@ -222,7 +259,7 @@ func (v *Verifier) track(name string, id fileID, r io.ReaderAt, open func() (fs.
 		return vd
 	}
 	v.mu.Unlock()
-	vd := &verdict{id: id, guid: readGUID(r), path: name, open: open, done: make(chan struct{})}
+	vd := &verdict{id: id, guid: readGUID(r), path: name, open: open, done: make(chan struct{}), v: v}
 	var rec verdicts.Verdict
 	var found bool
 	if v.db != nil && id.full {
@@ -276,7 +313,54 @@ func (v *Verifier) prune() {
 	}
 }
 
+// urge moves vd to the front of the queue (a request waits for it) and ends a rest.
+func (v *Verifier) urge(vd *verdict) {
+	v.mu.Lock()
+	if i := slices.Index(v.queue, vd); i > 0 {
+		copy(v.queue[1:i+1], v.queue[:i])
+		v.queue[0] = vd
+	}
+	v.mu.Unlock()
+	select {
+	case v.hurry <- struct{}{}:
+	default:
+	}
+}
+
+// paced rests, when verification has worked paceSlice or more since its last rest and no
+// request waits for a verdict, for Pace times as long as it worked. It runs on the run
+// goroutine between verifications, and during one from its progress reports (the wim
+// package makes them one at a time, so a rest holds the other decoding workers at their next
+// report).
+func (v *Verifier) paced() {
+	if v.pace == 0 {
+		return
+	}
+	work := time.Since(v.worked)
+	if work < v.slice {
+		return
+	}
+	if v.waiting.Load() == 0 {
+		select {
+		case <-v.hurry: // a wait that has ended since, or one still on: checked next
+		default:
+		}
+		if v.waiting.Load() == 0 {
+			v.rests.Add(1)
+			t := time.NewTimer(time.Duration(float64(work) * v.pace))
+			select {
+			case <-t.C:
+			case <-v.hurry:
+			case <-v.ctx.Done():
+			}
+			t.Stop()
+		}
+	}
+	v.worked = time.Now()
+}
+
 func (v *Verifier) run() {
+	v.worked = time.Now()
 	for {
 		v.mu.Lock()
 		var vd *verdict
@@ -289,6 +373,7 @@ func (v *Verifier) run() {
 		if vd == nil {
 			select {
 			case <-v.wake:
+				v.worked = time.Now() // idle time is no work
 				continue
 			case <-v.ctx.Done():
 				return
@@ -298,6 +383,7 @@ func (v *Verifier) run() {
 		if v.ctx.Err() != nil {
 			return
 		}
+		v.paced()
 	}
 }
 
@@ -381,7 +467,11 @@ func (v *Verifier) check(vd *verdict) (bool, error) {
 	}
 	a, err := wim.Open(osf, vd.id.size, &wim.Options{Cache: cache, Name: vd.path})
 	if err == nil {
-		err = a.Verify(v.ctx, func(done, total int64) { vd.doneBytes.Store(done); vd.total.Store(total) })
+		err = a.Verify(v.ctx, func(done, total int64) {
+			vd.doneBytes.Store(done)
+			vd.total.Store(total)
+			v.paced()
+		})
 	}
 	if id, serr := fstatIdentity(osf); serr != nil || id != vd.id {
 		return false, &ChangedError{Path: vd.path}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
@@ -41,7 +42,7 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 		// it): a daemon run by hand, or by a test, creates nothing outside what it was given.
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			d.log.Info("WIM verdicts are kept in memory: the default state folder does not exist (set state_dir to keep them across restarts)", "dir", dir)
-			v := localstore.NewVerifier(localstore.VerifierOptions{Logger: d.log, Cache: d.cache})
+			v := localstore.NewVerifier(localstore.VerifierOptions{Logger: d.log, Cache: d.cache, Pace: verifyPace()})
 			d.verifier.Store(v)
 			return v
 		}
@@ -51,9 +52,20 @@ func (d *daemon) wimVerifier(cfg *boot.Config) *localstore.Verifier {
 		d.log.Warn("WIM verdicts are kept in memory only: every start verifies the store's WIMs again", "file", path, "error", err)
 		db = nil
 	}
-	v := localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log, Cache: d.cache})
+	v := localstore.NewVerifier(localstore.VerifierOptions{DB: db, Logger: d.log, Cache: d.cache, Pace: verifyPace()})
 	d.verifier.Store(v)
 	return v
+}
+
+// verifyPace is the background verification's pace (localstore.VerifierOptions.Pace): the
+// default, unless PXEWIM_VERIFY_PACE says otherwise (bench/verify-pace.sh compares with -1,
+// no rests).
+func verifyPace() float64 {
+	p, err := strconv.ParseFloat(os.Getenv("PXEWIM_VERIFY_PACE"), 64)
+	if err != nil {
+		return 0
+	}
+	return p
 }
 
 // verifyWIMs queues the store's WIM files the catalog lists for background verification
