@@ -9,21 +9,24 @@
 // per protocol (one HTTP keep-alive connection, one TFTP transfer at a time), so a slow answer
 // is seen as latency, not hidden behind concurrency. `reqlat -stats -out lat.txt -from T1 -to T2`
 // prints the count, p50, p99 and max of each protocol's requests started in [T1, T2) (Unix
-// nanoseconds).
+// nanoseconds). SIGINT or SIGTERM stops the probing before -for has passed (records kept).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
@@ -62,12 +65,22 @@ func main() {
 			fmt.Fprintf(os.Stderr, "reqlat: %s: %v\n", proto, err)
 		}
 	}
-	end := time.Now().Add(*dur)
+	// SIGINT or SIGTERM ends the probing early; the records are written either way.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	pause := func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(*every):
+		}
+	}
 	var wg sync.WaitGroup
 	if *httpURL != "" {
 		wg.Go(func() {
 			c := &http.Client{Timeout: 10 * time.Second}
-			for time.Now().Before(end) {
+			for ctx.Err() == nil {
 				start := time.Now()
 				resp, err := c.Get(*httpURL)
 				if err == nil {
@@ -78,17 +91,17 @@ func main() {
 					}
 				}
 				record(start, "http", time.Since(start), err)
-				time.Sleep(*every)
+				pause()
 			}
 		})
 	}
 	if *tftpAddr != "" {
 		wg.Go(func() {
-			for time.Now().Before(end) {
+			for ctx.Err() == nil {
 				start := time.Now()
 				err := tftpGet(*tftpAddr, *tftpFile)
 				record(start, "tftp", time.Since(start), err)
-				time.Sleep(*every)
+				pause()
 			}
 		})
 	}
