@@ -2,12 +2,14 @@ package wimsynth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/pxewim/pxewim/wim"
 )
@@ -40,7 +42,7 @@ type Options struct {
 const maxMetadata = 1 << 30
 
 // etagVersion changes whenever the output layout for the same inputs changes.
-const etagVersion = "pxewim-wimsynth 1"
+const etagVersion = "pxewim-wimsynth 2" // 2: transcoded blobs in source order (sourceOrder)
 
 // encoderVersion names the XPRESS encoder's output in XPRESS ETags: change it whenever
 // wim/xpress's Encoder makes different bytes for the same chunk.
@@ -191,7 +193,7 @@ func (b *builder) addBlobs() error {
 	}
 	solids := map[[2]int64]*solidRes{}
 	var solidOrder []*solidRes
-	for bi := range b.src.Blobs() {
+	for _, bi := range b.sourceOrder() {
 		n := refs[bi.Hash]
 		if n == 0 || seen[bi.Hash] {
 			continue
@@ -258,6 +260,25 @@ func (b *builder) addBlobs() error {
 		}
 	}
 	return nil
+}
+
+// sourceOrder is the order addBlobs places the source's blobs in: the source's blob table
+// order, except when transcoding, where every blob is decoded as it is read: then by where
+// the blob's bytes lie in the source (part, resource, offset in it), so that a client reading
+// the output from its start decodes the source from its start too. In blob table order, the
+// first blob of a transcoded solid WIM can lie anywhere in a 64 MiB solid chunk, and its first
+// byte waits for the chunk decoded up to there (seconds); in source order it is the chunk's
+// first bytes, which a prefix decode gives at once.
+func (b *builder) sourceOrder() []wim.BlobInfo {
+	blobs := slices.Collect(b.src.Blobs())
+	if b.opts.Transcode == TranscodeOff {
+		return blobs
+	}
+	slices.SortStableFunc(blobs, func(x, y wim.BlobInfo) int {
+		return cmp.Or(cmp.Compare(x.Part, y.Part), cmp.Compare(x.Resource.Offset, y.Resource.Offset),
+			cmp.Compare(x.OffsetInResource, y.OffsetInResource))
+	})
+	return blobs
 }
 
 // decode tells whether a blob must be stored decoded (and re-encoded for the target) rather
