@@ -360,7 +360,9 @@ func (d *daemon) script(ctx context.Context, ci httpboot.ClientInfo, name string
 	if err != nil {
 		return "", err
 	}
-	tree = d.setupClientTree(st, c, tree) // serve_smb_clients.go
+	// Not setupClientTree: a Setup variant's files have the entry's URLs (served WIMs get plain
+	// /files/ URLs, image files are the same in every variant), and a menu shown to a client
+	// must not make it an SMB account; fetching the entry's files does (serve_smb_clients.go).
 	url := func(r boot.Ref) (string, error) { return httpboot.URL(tree, base, r.String()) }
 	warn := func(err error) {
 		d.log.Warn("menu entry cannot boot", "mac", ci.MACString(), "error", err)

@@ -5,13 +5,16 @@ package main
 // A rule's setup: (unattend, drivers, bypasses) and, with setup.credentials: per_client, each
 // client's own SMB account are written into a variant of the Setup entry: a winpe entry of its
 // own name (ENTRY~rN for rule N, ENTRY~MAC[-rN] for a client), bound to the WinPE library like
-// any entry but kept out of every menu. A client's tree (TFTP, HTTP, the URLs of its iPXE
-// script) serves its variant's files under the Setup entry's own path (winpe/ENTRY/...; for a
-// client a rule sends there natively, sources/boot.wim too), so scripts, BCDs and wimboot are
-// unchanged and only the served boot.wim differs.
+// any entry but kept out of every menu. A client's tree (TFTP, HTTP) serves its variant's files
+// under the Setup entry's own path (winpe/ENTRY/...; for a client a rule sends there natively,
+// sources/boot.wim too), so scripts, BCDs and wimboot are unchanged and only the served
+// boot.wim differs. Cost: each variant is a source of the WinPE library (the image's metadata
+// synthesised with the injected files) held while its state lives: one per Setup entry per
+// client that booted it.
 //
 // Per-client accounts: a client pxewim can name by MAC gets its account (pxe-MAC, a generated
-// 24-character password) the first time it opens a Setup entry's files; the account is added to
+// 24-character password) the first time it opens a Setup entry's files (wimboot's or bootmgr's
+// fetch of the boot.wim; a menu rendered for it makes none); the account is added to
 // the running smbd at once (smbshare private users: no system user is made) and the state is
 // rebuilt with the client's variant, whose startnet.cmd is the only place the password is
 // written. A client with no known MAC gets the Setup entry without credentials (stock Setup).
