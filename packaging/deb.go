@@ -220,7 +220,7 @@ func Build(o Options) (string, error) {
 		// package's: purge leaves the folder when it is not empty.
 		{Destination: StoreDir, Type: files.TypeDir, FileInfo: root(0o755)},
 	}
-	for _, ex := range []string{"proxy.yaml", "full.yaml", "images.yaml", "dnsmasq-coexistence.md"} {
+	for _, ex := range []string{"proxy.yaml", "full.yaml", "images.yaml", "dnsmasq-coexistence.md", "pxewim-setup.conf"} {
 		src := filepath.Join(o.Root, "configs", ex)
 		if _, err := os.Stat(src); err != nil {
 			return "", fmt.Errorf("packaging: %w", err)

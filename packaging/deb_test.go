@@ -153,7 +153,7 @@ func TestDebPackage(t *testing.T) {
 				ConfPath: {"-rw-r--r--", "root/root"},
 				StoreDir: {"drwxr-xr-x", "root/root"},
 			}
-			for _, ex := range []string{"proxy.yaml", "full.yaml", "images.yaml", "dnsmasq-coexistence.md"} {
+			for _, ex := range []string{"proxy.yaml", "full.yaml", "images.yaml", "dnsmasq-coexistence.md", "pxewim-setup.conf"} {
 				want[ExamplesDir+"/"+ex] = debEntry{"-rw-r--r--", "root/root"}
 			}
 			got := debContents(t, deb)
