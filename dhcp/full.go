@@ -33,15 +33,19 @@ type FullConfig struct {
 	RuleOptions []RuleOptions
 }
 
-func (fc *FullConfig) setDefaults() {
-	if fc.LeaseTime <= 0 {
-		fc.LeaseTime = time.Hour
+func (fc *FullConfig) setDefaults() { setLeaseTimes(&fc.LeaseTime, &fc.OfferHold, &fc.DeclineHold) }
+
+// setLeaseTimes fills in the defaults of FullConfig and FullConfig6: leases of 1 h, offers
+// held 1 min, declined addresses parked 10 min.
+func setLeaseTimes(lease, offerHold, declineHold *time.Duration) {
+	if *lease <= 0 {
+		*lease = time.Hour
 	}
-	if fc.OfferHold <= 0 {
-		fc.OfferHold = time.Minute
+	if *offerHold <= 0 {
+		*offerHold = time.Minute
 	}
-	if fc.DeclineHold <= 0 {
-		fc.DeclineHold = 10 * time.Minute
+	if *declineHold <= 0 {
+		*declineHold = 10 * time.Minute
 	}
 }
 

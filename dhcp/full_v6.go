@@ -26,17 +26,7 @@ type FullConfig6 struct {
 	DeclineHold        time.Duration // how long a declined address stays parked (default 10 min)
 }
 
-func (fc *FullConfig6) setDefaults() {
-	if fc.LeaseTime <= 0 {
-		fc.LeaseTime = time.Hour
-	}
-	if fc.OfferHold <= 0 {
-		fc.OfferHold = time.Minute
-	}
-	if fc.DeclineHold <= 0 {
-		fc.DeclineHold = 10 * time.Minute
-	}
-}
+func (fc *FullConfig6) setDefaults() { setLeaseTimes(&fc.LeaseTime, &fc.OfferHold, &fc.DeclineHold) }
 
 // CheckFullConfig6 reports what NewServer6 would refuse in fc, without opening anything.
 func CheckFullConfig6(fc FullConfig6) error {

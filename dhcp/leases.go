@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -120,14 +119,14 @@ func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time
 		if rip, ok := s.byMAC[mac]; ok {
 			// A reserved MAC gets its address, whoever held it (reserve.go).
 			got = rip
-			rec, err := get(b, rip)
+			rec, err := records4.get(b, rip)
 			if err != nil {
 				return err
 			}
 			if rec != nil && rec.MAC == mac && rec.State == LeaseBound && rec.active(now) {
 				return nil
 			}
-			return put(b, rip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+			return records4.put(b, rip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
 		}
 		ip, rec, err := s.pick(b, client, requested, now)
 		if err != nil {
@@ -137,7 +136,7 @@ func (s *LeaseStore) Reserve(client, mac string, requested netip.Addr, hold time
 		if rec != nil && rec.Client == client && rec.State == LeaseBound && rec.active(now) {
 			return nil // already bound: an offer does not shorten the lease
 		}
-		return put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
+		return records4.put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseOffered, Expires: now.Add(hold)})
 	})
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("reserve address for %s: %w", client, err)
@@ -151,7 +150,7 @@ func (s *LeaseStore) pick(b *bolt.Bucket, client string, requested netip.Addr, n
 		return ip, rec, nil
 	}
 	if s.InPool(requested) && !s.isReserved(requested) {
-		rec, err := get(b, requested)
+		rec, err := records4.get(b, requested)
 		if err != nil {
 			return netip.Addr{}, nil, err
 		}
@@ -164,7 +163,7 @@ func (s *LeaseStore) pick(b *bolt.Bucket, client string, requested netip.Addr, n
 	var expired netip.Addr
 	var expiredRec *LeaseRecord
 	for ip := s.start; ; ip = ip.Next() {
-		rec, err := get(b, ip)
+		rec, err := records4.get(b, ip)
 		if err != nil {
 			return netip.Addr{}, nil, err
 		}
@@ -191,7 +190,7 @@ func (s *LeaseStore) findClient(b *bolt.Bucket, client string) (netip.Addr, *Lea
 	var found netip.Addr
 	var rec *LeaseRecord
 	_ = b.ForEach(func(k, v []byte) error {
-		r, err := decode(k, v)
+		r, err := records4.decode(k, v)
 		if err != nil || r.Client != client || r.State == LeaseDeclined || !s.Serves(r.IP) {
 			return nil
 		}
@@ -208,7 +207,7 @@ var errStop = errors.New("stop")
 func (s *LeaseStore) clientAddrs(b *bolt.Bucket, client string) []netip.Addr {
 	var out []netip.Addr
 	_ = b.ForEach(func(k, v []byte) error {
-		if r, err := decode(k, v); err == nil && r.Client == client && r.State != LeaseDeclined && s.Serves(r.IP) {
+		if r, err := records4.decode(k, v); err == nil && r.Client == client && r.State != LeaseDeclined && s.Serves(r.IP) {
 			out = append(out, r.IP)
 		}
 		return nil
@@ -230,7 +229,7 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(leaseBucket))
 		now := s.now()
-		rec, err := get(b, ip)
+		rec, err := records4.get(b, ip)
 		if err != nil {
 			return err
 		}
@@ -241,11 +240,11 @@ func (s *LeaseStore) Bind(client, mac string, ip netip.Addr, leaseTime time.Dura
 			if old == ip {
 				continue
 			}
-			if err := b.Delete(key(old)); err != nil {
+			if err := b.Delete(records4.key(old)); err != nil {
 				return err
 			}
 		}
-		return put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
+		return records4.put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
 	})
 	if err != nil {
 		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
@@ -261,14 +260,14 @@ func (s *LeaseStore) Decline(client string, ip netip.Addr, hold time.Duration) e
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(leaseBucket))
-		rec, err := get(b, ip)
+		rec, err := records4.get(b, ip)
 		if err != nil {
 			return err
 		}
 		if rec.active(s.now()) && rec.Client != client {
 			return ErrAddrTaken
 		}
-		return put(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: s.now().Add(hold)})
+		return records4.put(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: s.now().Add(hold)})
 	})
 	if err != nil {
 		return fmt.Errorf("decline %v from %s: %w", ip, client, err)
@@ -288,14 +287,14 @@ func (s *LeaseStore) Release(client string, ip netip.Addr, onlyOffered bool) err
 			}
 			ip = found
 		}
-		rec, err := get(b, ip)
+		rec, err := records4.get(b, ip)
 		if err != nil || rec == nil || rec.Client != client {
 			return err
 		}
 		if onlyOffered && rec.State != LeaseOffered {
 			return nil
 		}
-		return b.Delete(key(ip))
+		return b.Delete(records4.key(ip))
 	})
 	if err != nil {
 		return fmt.Errorf("release %v from %s: %w", ip, client, err)
@@ -308,65 +307,14 @@ func (s *LeaseStore) Get(ip netip.Addr) (*LeaseRecord, error) {
 	var rec *LeaseRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		rec, err = get(tx.Bucket([]byte(leaseBucket)), ip)
+		rec, err = records4.get(tx.Bucket([]byte(leaseBucket)), ip)
 		return err
 	})
 	return rec, err
 }
 
 // All returns every record (for dashboards and tests).
-func (s *LeaseStore) All() ([]LeaseRecord, error) {
-	var out []LeaseRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(leaseBucket)).ForEach(func(k, v []byte) error {
-			r, err := decode(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, *r)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
-	}
-	return out, nil
-}
-
-func key(ip netip.Addr) []byte { b := ip.As4(); return b[:] }
-
-func get(b *bolt.Bucket, ip netip.Addr) (*LeaseRecord, error) {
-	if !ip.Is4() {
-		return nil, nil
-	}
-	k := key(ip)
-	v := b.Get(k)
-	if v == nil {
-		return nil, nil
-	}
-	return decode(k, v)
-}
-
-func put(b *bolt.Bucket, ip netip.Addr, r *LeaseRecord) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return b.Put(key(ip), v)
-}
-
-func decode(k, v []byte) (*LeaseRecord, error) {
-	ip, ok := netip.AddrFromSlice(k)
-	if !ok || !ip.Is4() {
-		return nil, fmt.Errorf("lease database: bad key %x", k)
-	}
-	var r LeaseRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("lease database: record for %v: %w", ip, err)
-	}
-	r.IP = ip
-	return &r, nil
-}
+func (s *LeaseStore) All() ([]LeaseRecord, error) { return records4.all(s.db) }
 
 func u32(a netip.Addr) uint32 {
 	b := a.As4()

@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -117,7 +116,7 @@ func OpenLeaseStore6(path string, start, end netip.Addr) (*LeaseStore6, error) {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if r, err := decode6(k, v); err == nil && r.State == LeaseBound && r.Client != "" {
+			if r, err := records6.decode(k, v); err == nil && r.State == LeaseBound && r.Client != "" {
 				m.bound[r.Client] = r.IP
 			}
 			return nil
@@ -186,7 +185,7 @@ func (s *LeaseStore6) Reserve(client, mac string, hold time.Duration) (netip.Add
 	if ip, ok := m.bound[client]; ok && s.InPool(ip) {
 		var mine bool
 		_ = s.db.View(func(tx *bolt.Tx) error {
-			rec, err := get6(tx.Bucket([]byte(lease6Bucket)), ip)
+			rec, err := records6.get(tx.Bucket([]byte(lease6Bucket)), ip)
 			mine = err == nil && rec != nil && rec.Client == client && rec.State == LeaseBound
 			return nil
 		})
@@ -216,7 +215,7 @@ func (s *LeaseStore6) Reserve(client, mac string, hold time.Duration) (netip.Add
 				continue
 			}
 			if v := b.Get(cand.AsSlice()); v != nil {
-				rec, err := decode6(cand.AsSlice(), v)
+				rec, err := records6.decode(cand.AsSlice(), v)
 				if err != nil || rec.active(now) {
 					continue
 				}
@@ -257,7 +256,7 @@ func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Dur
 	old, hadOld := m.bound[client]
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
-		rec, err := get6(b, ip)
+		rec, err := records6.get(b, ip)
 		if err != nil {
 			return err
 		}
@@ -272,7 +271,7 @@ func (s *LeaseStore6) Bind(client, mac string, ip netip.Addr, leaseTime time.Dur
 				return err
 			}
 		}
-		return put6(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
+		return records6.put(b, ip, &LeaseRecord{Client: client, MAC: mac, State: LeaseBound, Expires: now.Add(leaseTime)})
 	})
 	if err != nil {
 		return fmt.Errorf("bind %v for %s: %w", ip, client, err)
@@ -296,7 +295,7 @@ func (s *LeaseStore6) Release(client string, ip netip.Addr) error {
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
-		rec, err := get6(b, ip)
+		rec, err := records6.get(b, ip)
 		if err != nil || rec == nil || rec.Client != client {
 			return err
 		}
@@ -332,14 +331,14 @@ func (s *LeaseStore6) Decline(client string, ip netip.Addr, hold time.Duration) 
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(lease6Bucket))
-		rec, err := get6(b, ip)
+		rec, err := records6.get(b, ip)
 		if err != nil {
 			return err
 		}
 		if rec.active(now) && rec.Client != client {
 			return ErrAddrTaken
 		}
-		return put6(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: now.Add(hold)})
+		return records6.put(b, ip, &LeaseRecord{State: LeaseDeclined, Expires: now.Add(hold)})
 	})
 	if err != nil {
 		return err
@@ -356,19 +355,9 @@ func (s *LeaseStore6) Decline(client string, ip netip.Addr, hold time.Duration) 
 
 // All returns every record in the file and every offer held in memory (dashboards, tests).
 func (s *LeaseStore6) All() ([]LeaseRecord, error) {
-	var out []LeaseRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(lease6Bucket)).ForEach(func(k, v []byte) error {
-			r, err := decode6(k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, *r)
-			return nil
-		})
-	})
+	out, err := records6.all(s.db)
 	if err != nil {
-		return nil, fmt.Errorf("list DHCPv6 leases: %w", err)
+		return nil, err
 	}
 	s.mem.mu.Lock()
 	for ip, o := range s.mem.offers {
@@ -376,37 +365,4 @@ func (s *LeaseStore6) All() ([]LeaseRecord, error) {
 	}
 	s.mem.mu.Unlock()
 	return out, nil
-}
-
-func get6(b *bolt.Bucket, ip netip.Addr) (*LeaseRecord, error) {
-	if !ip.Is6() {
-		return nil, nil
-	}
-	k := ip.AsSlice()
-	v := b.Get(k)
-	if v == nil {
-		return nil, nil
-	}
-	return decode6(k, v)
-}
-
-func put6(b *bolt.Bucket, ip netip.Addr, r *LeaseRecord) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return b.Put(ip.AsSlice(), v)
-}
-
-func decode6(k, v []byte) (*LeaseRecord, error) {
-	ip, ok := netip.AddrFromSlice(k)
-	if !ok || !ip.Is6() {
-		return nil, fmt.Errorf("lease database: bad DHCPv6 key %x", k)
-	}
-	var r LeaseRecord
-	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("lease database: record for %v: %w", ip, err)
-	}
-	r.IP = ip
-	return &r, nil
 }

@@ -148,7 +148,7 @@ func ReservationConflicts(path string, rs []boot.Reservation) ([]Conflict, error
 			return nil
 		}
 		for _, r := range rs {
-			rec, err := get(b, r.IP)
+			rec, err := records4.get(b, r.IP)
 			if err != nil {
 				return err
 			}

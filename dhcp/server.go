@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 
@@ -295,9 +296,7 @@ func (s *Server) refreshInterfaces() {
 	s.ifaces.Store(&table)
 }
 
-// listen opens udp4 0.0.0.0:port with SO_BROADCAST and IP_PKTINFO, deliberately without
-// SO_REUSEADDR/SO_REUSEPORT: with them, a second DHCP daemon would share the port silently and
-// clients would get answers from both.
+// listen opens udp4 0.0.0.0:port with SO_BROADCAST and IP_PKTINFO (see listenUDP).
 func listen(port int) (*ipv4.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -309,24 +308,41 @@ func listen(port int) (*ipv4.PacketConn, error) {
 		}
 		return serr
 	}}
-	c, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+	c, err := listenUDP(lc, "dhcp", "udp4", port, "",
+		"another DHCP or proxy DHCP server (dnsmasq, dhcpd, WDS...) is running here: stop it, or run pxewim with --dhcp off")
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("dhcp: refusing to start: UDP port %d is already in use in this network namespace%s; "+
-				"another DHCP or proxy DHCP server (dnsmasq, dhcpd, WDS...) is running here: stop it, or run pxewim with --dhcp off: %w",
-				port, portOwner(port), ErrPortInUse)
-		}
-		return nil, fmt.Errorf("dhcp: listen on udp4 port %d: %w", port, err)
+		return nil, err
 	}
-	// A burst of machines powering on at once must not overflow the socket: ask for a larger
-	// receive buffer (best effort; the kernel caps it at net.core.rmem_max).
-	_ = c.(*net.UDPConn).SetReadBuffer(4 << 20)
 	pc := ipv4.NewPacketConn(c)
 	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("dhcp: enable IP_PKTINFO on port %d: %w", port, err)
 	}
 	return pc, nil
+}
+
+// listenUDP opens network (udp4 or udp6) on the wildcard address and port, deliberately
+// without SO_REUSEADDR/SO_REUSEPORT: with them, a second DHCP daemon would share the port
+// silently and clients would get answers from both. A busy port is ErrPortInUse, with what
+// owns it and busy (what to do); family qualifies the port in that message. name is the
+// server's ("dhcp", "dhcp6").
+func listenUDP(lc net.ListenConfig, name, network string, port int, family, busy string) (*net.UDPConn, error) {
+	host := "0.0.0.0"
+	if network == "udp6" {
+		host = "::"
+	}
+	c, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s: refusing to start: UDP port %d%s is already in use in this network namespace%s; %s: %w",
+				name, port, family, portOwner(port), busy, ErrPortInUse)
+		}
+		return nil, fmt.Errorf("%s: listen on %s port %d: %w", name, network, port, err)
+	}
+	// A burst of machines powering on at once must not overflow the socket: ask for a larger
+	// receive buffer (best effort; the kernel caps it at net.core.rmem_max).
+	_ = c.(*net.UDPConn).SetReadBuffer(4 << 20)
+	return c.(*net.UDPConn), nil
 }
 
 // stopLocked stops following address changes; mu is held.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -167,18 +166,13 @@ func (s *Server6) apply(cfg Config6) error {
 	return nil
 }
 
-// listen6 opens udp6 [::]:port with IPV6_RECVPKTINFO, without SO_REUSEADDR/SO_REUSEPORT.
+// listen6 opens udp6 [::]:port with IPV6_RECVPKTINFO (see listenUDP).
 func listen6(port int) (*ipv6.PacketConn, error) {
-	c, err := net.ListenPacket("udp6", fmt.Sprintf("[::]:%d", port))
+	c, err := listenUDP(net.ListenConfig{}, "dhcp6", "udp6", port, " (IPv6)",
+		"another DHCPv6 server (dnsmasq, Kea, WDS...) is running here: stop it, or turn dhcp.v6 off")
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("dhcp6: refusing to start: UDP port %d (IPv6) is already in use in this network namespace%s; "+
-				"another DHCPv6 server (dnsmasq, Kea, WDS...) is running here: stop it, or turn dhcp.v6 off: %w",
-				port, portOwner(port), ErrPortInUse)
-		}
-		return nil, fmt.Errorf("dhcp6: listen on udp6 port %d: %w", port, err)
+		return nil, err
 	}
-	_ = c.(*net.UDPConn).SetReadBuffer(4 << 20)
 	pc := ipv6.NewPacketConn(c)
 	if err := pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true); err != nil {
 		c.Close()
