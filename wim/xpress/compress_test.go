@@ -143,6 +143,19 @@ func TestCompressEdges(t *testing.T) {
 			want  string
 		}{fmt.Sprintf("period %d", period), periodic(period, 65536), 65536, "compressed"})
 	}
+	// Many long matches of varied lengths between random runs: the writer's list of long
+	// lengths stays in step with the items, and runs of >128 misses switch on skipping.
+	var many []byte
+	for j := 0; len(many) < 60000; j++ {
+		many = append(many, incompressible[j*300:j*300+40+j%300]...)
+		many = append(many, x86[1000:1000+15+(j*37)%700]...)
+	}
+	cases = append(cases, struct {
+		name  string
+		data  []byte
+		chunk int
+		want  string
+	}{"long matches between random runs", many[:60000], 65536, "compressed"})
 	// Lengths around the extra-byte (18) and 16-bit (273) thresholds.
 	for _, l := range []int{17, 18, 19, 272, 273, 274, 275} {
 		d := append(append([]byte{}, x86[:2000]...), x86[100:100+l]...)
@@ -192,16 +205,16 @@ func TestCompressErrors(t *testing.T) {
 	}
 }
 
-// TestCompressBaseWrap runs the encoder past the point where its hash table positions wrap.
-func TestCompressBaseWrap(t *testing.T) {
-	data := corpus(t, "text", 65536)
+// TestCompressIndependent checks that an encoder's tables carry nothing from one chunk to the
+// next: a chunk compressed after others gives the bytes a fresh encoder gives.
+func TestCompressIndependent(t *testing.T) {
+	text, x86 := corpus(t, "text", 65536), corpus(t, "x86", 65536)
 	e, _ := NewEncoder(65536)
-	first, _ := encodeChunk(t, e, data)
-	e.base = maxBase - 10 // as after ~16000 chunks
-	for i := 0; i < 3; i++ {
-		got, _ := encodeChunk(t, e, data)
-		if !bytes.Equal(got, first) {
-			t.Fatalf("chunk %d after the wrap differs", i)
+	first, _ := encodeChunk(t, e, text)
+	for i, src := range [][]byte{x86, text[:40000], x86[:1000]} {
+		encodeChunk(t, e, src)
+		if got, _ := encodeChunk(t, e, text); !bytes.Equal(got, first) {
+			t.Fatalf("after chunk %d the same input compresses differently", i)
 		}
 	}
 }
@@ -226,6 +239,7 @@ func FuzzCompress(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0}, 5000), uint8(4))
 	f.Add(bytes.Repeat([]byte("ab"), 3000), uint8(2))
 	f.Add(bytes.Repeat([]byte("\xE8\x00\x01\x00\x00xyz"), 700), uint8(3))
+	f.Add(append(bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 20), []byte("x0123456789abcdefghij 0123456789abcdefghijklmnopqrstuvwxyz!")...), uint8(1))
 	encs := map[int]*Encoder{}
 	refs := map[int]*wimlibc.Decompressor{}
 	f.Fuzz(func(t *testing.T, data []byte, order uint8) {

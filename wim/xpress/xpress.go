@@ -39,8 +39,9 @@ package xpress
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/pxewim/pxewim/wim/internal/lz"
 	"math/bits"
+
+	"github.com/pxewim/pxewim/wim/internal/lz"
 )
 
 const (
