@@ -50,14 +50,27 @@ func TestARM64GRUBPXEProxyAAVMF(t *testing.T) {
 	runARM64(t, arm64Scenario{name: "arm64-pxe-proxy", mode: "proxy", subnet: "10.77.72"})
 }
 
+// httpHost is pxewim's HTTP listen address: the HTTP Boot run uses pxewim's default port,
+// 8080, so that GRUB's device names a port ("(http,SERVER:8080)"); the PXE runs port 80.
+func (sc arm64Scenario) httpHost(lab *testenv.Lab) string {
+	return fmt.Sprintf("%s:%d", lab.SrvIP, sc.httpPort())
+}
+
+func (sc arm64Scenario) httpPort() int {
+	if sc.httpBoot {
+		return 8080
+	}
+	return 80
+}
+
 func (sc arm64Scenario) mac() string {
 	return "52:54:00:a6:" + strings.Split(sc.subnet, ".")[2] + ":64"
 }
 
 func (sc arm64Scenario) config(lab *testenv.Lab, store, dir string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "store: %s\nlisten:\n  http: \"%s:80\"\n  tftp: \"%s:69\"\ndhcp:\n  mode: %s\n  interfaces: [%s]\n",
-		store, lab.SrvIP, lab.SrvIP, sc.mode, lab.Bridge)
+	fmt.Fprintf(&b, "store: %s\nlisten:\n  http: \"%s\"\n  tftp: \"%s:69\"\ndhcp:\n  mode: %s\n  interfaces: [%s]\n",
+		store, sc.httpHost(lab), lab.SrvIP, sc.mode, lab.Bridge)
 	if sc.mode == "full" {
 		fmt.Fprintf(&b, "  full:\n    range: %s-%s\n    netmask: 255.255.255.0\n    router: %s\n    lease: 10m\n    leases: %s\n",
 			lab.Host(100), lab.Host(150), lab.SrvIP, filepath.Join(dir, "leases.db"))
@@ -90,7 +103,8 @@ func TestARM64GRUBPXEFullAAVMF(t *testing.T) {
 
 // TestARM64GRUBHTTPBootAAVMF: AAVMF with PXE off does UEFI HTTP Boot (arch 19); pxewim, as
 // the only DHCPv4 server, hands it the site's GRUB with http (arm64.grub_http), which reads its
-// grub.cfg and the kernel and initramfs inside tools.wim over HTTP.
+// grub.cfg and the kernel and initramfs inside tools.wim over HTTP, on port 8080 (pxewim's
+// default listen.http): GRUB takes "(http,SERVER:8080)" from the URL.
 func TestARM64GRUBHTTPBootAAVMF(t *testing.T) {
 	runARM64(t, arm64Scenario{name: "arm64-http", mode: "full", subnet: "10.77.73", httpBoot: true})
 }
@@ -139,7 +153,7 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 		arm64Cfg += "  grub_http: " + httpGRUB + "\n"
 	}
 	cfg := strings.Replace(sc.config(lab, store, dir), "arm64: grub\n", arm64Cfg, 1)
-	d := startPxewim(t, ctx, lab, dir, sc.mode, cfg)
+	d := startPxewimHTTP(t, ctx, lab, dir, sc.mode, cfg, sc.httpPort())
 	vm := testenv.VMSpec{Name: sc.name, Firmware: testenv.AAVMF, NIC: "virtio-net-pci", MAC: sc.mac(), Dir: dir, MemoryMB: 1024,
 		// "grub> ": GRUB found no config and stopped at its prompt.
 		FailOn: append(testenv.FatalConsoleLines(), "grub> ")}
@@ -157,7 +171,7 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	}
 	wantFile := "arm64/grubaa64.efi"
 	if sc.httpBoot {
-		wantFile = fmt.Sprintf("http://%s/mac/%s/files/arm64/%s", lab.SrvIP, strings.ReplaceAll(sc.mac(), ":", "-"), boot.ARM64HTTPGRUBName)
+		wantFile = fmt.Sprintf("http://%s/mac/%s/files/arm64/%s", sc.httpHost(lab), strings.ReplaceAll(sc.mac(), ":", "-"), boot.ARM64HTTPGRUBName)
 	}
 	decisions := filterLog(recs, "dhcp decision", func(r logRecord) bool { return strings.EqualFold(r.str("mac"), sc.mac()) })
 	if len(decisions) == 0 {

@@ -136,6 +136,12 @@ type daemon struct {
 // README documents, then waits for DHCP (67), TFTP (69) and HTTP (80) to listen.
 func startPxewim(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, mode, cfg string) *daemon {
 	t.Helper()
+	return startPxewimHTTP(t, ctx, lab, dir, mode, cfg, 80)
+}
+
+// startPxewimHTTP is startPxewim with pxewim's HTTP server on httpPort.
+func startPxewimHTTP(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, mode, cfg string, httpPort int) *daemon {
+	t.Helper()
 	bin := pxewimBinary(t)
 	conf := filepath.Join(dir, "pxewim.yaml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
@@ -144,7 +150,7 @@ func startPxewim(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, mode,
 	d := &daemon{logPath: filepath.Join(dir, "pxewim.log")}
 	p, err := lab.Srv.Start("pxewim", d.logPath, bin, "serve", "--config", conf,
 		"--interface", lab.Bridge, "--dhcp", mode,
-		"--http", lab.SrvIP.String()+":80", "--tftp", lab.SrvIP.String()+":69",
+		"--http", fmt.Sprintf("%s:%d", lab.SrvIP, httpPort), "--tftp", lab.SrvIP.String()+":69",
 		"--log-format", "json", "--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +159,7 @@ func startPxewim(t *testing.T, ctx context.Context, lab *testenv.Lab, dir, mode,
 	for _, l := range []struct {
 		proto string
 		port  int
-	}{{"udp", 67}, {"udp", 69}, {"tcp", 80}} {
+	}{{"udp", 67}, {"udp", 69}, {"tcp", httpPort}} {
 		if err := testenv.WaitListening(ctx, lab.Srv, l.proto, l.port, 15*time.Second); err != nil {
 			out, _ := os.ReadFile(d.logPath)
 			_ = p.Stop(2 * time.Second)
