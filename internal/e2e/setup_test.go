@@ -13,6 +13,7 @@ import (
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/smbshare"
 )
 
 // TestWinSetupShareWimbootSeaBIOS: a Windows ISO (sources/boot.wim of two WindowsPE images and
@@ -20,7 +21,10 @@ import (
 // wimboot stand-in, which receives bootmgr, BCD and boot.sdi of image 2 and the boot.wim pxewim
 // serves; that boot.wim verifies and holds our winpeshl.ini and a startnet.cmd mapping
 // \\SERVER\pxewim-setup\win with the generated account, and those credentials read the ISO's
-// install.wim byte-exact over SMB3 from the server's namespace.
+// install.wim byte-exact over SMB3 from the server's namespace. This client runs with
+// setup.credentials: per_client and a rule with setup: {unattend}: the account is the client's
+// own (pxe-MAC, made when wimboot fetched the boot.wim, the client known by its address), and
+// the boot.wim holds the rule's answer file, which Setup gets with /unattend:.
 func TestWinSetupShareWimbootSeaBIOS(t *testing.T) {
 	winSetupShare(t, false)
 }
@@ -51,15 +55,22 @@ func winSetupShare(t *testing.T, uefi bool) {
 	var installWIM string
 	var state string
 	rule := fmt.Sprintf("{ mac: %q }", mac)
+	setupCfg, ruleSetup := "{share: on}", ""
+	const unattend = "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><!-- lab & co --></unattend>\r\n"
 	if uefi {
 		rule = fmt.Sprintf("{ mac: %q, ipxe: true }", mac) // the firmware itself gets iPXE
+	} else {
+		if _, err := smbshare.FindNSSWrapper(); err != nil {
+			t.Skipf("per-client accounts: %v", err)
+		}
+		setupCfg, ruleSetup = "{share: on, credentials: per_client}", "    setup: {unattend: unattend/lab.xml}\n"
 	}
 	lab, d, capture, site, dir := winpeLabStart(t, subnet, name, func(lab *testenv.Lab, store string) string {
 		return winpeBaseConfig(lab, store) + fmt.Sprintf(`state_dir: %s
 winpe:
   auto: true
   wimboot: tools/wimboot
-setup: {share: on}
+setup: %s
 entries:
   - name: shell
     ipxe: |
@@ -67,7 +78,7 @@ entries:
 rules:
   - match: %s
     entry: %s
-`, state, rule, entry)
+%s`, state, setupCfg, rule, entry, ruleSetup)
 	}, func(store string) {
 		root := t.TempDir()
 		os.MkdirAll(filepath.Join(root, "sources"), 0o755)
@@ -90,6 +101,8 @@ rules:
 		if out, err := exec.Command("genisoimage", "-quiet", "-udf", "-J", "-o", filepath.Join(store, "win.iso"), root).CombinedOutput(); err != nil {
 			t.Fatalf("genisoimage: %v\n%s", err, out)
 		}
+		os.MkdirAll(filepath.Join(store, "unattend"), 0o755)
+		os.WriteFile(filepath.Join(store, "unattend", "lab.xml"), []byte(unattend), 0o644)
 		storeStandIn(t, store)
 		if uefi {
 			os.WriteFile(filepath.Join(store, "tools", "wimboot"), efiStandIn, 0o644)
@@ -167,6 +180,21 @@ rules:
 	} else {
 		checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 2, inject: map[string][]byte{
 			"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini}})
+		// Per client, by rule: the client's own account and the rule's answer file.
+		if !strings.Contains(string(script), "/user:pxe-"+strings.ReplaceAll(mac, ":", "")+" ") ||
+			!strings.Contains(string(script), `"S:\win\setup.exe" "/unattend:X:\pxewim\unattend.xml"`) {
+			t.Errorf("startnet.cmd names another account or no answer file:\n%s", script)
+		}
+		for idx := 1; idx <= 2; idx++ {
+			if b, err := exec.Command("wimlib-imagex", "extract", sw, strconv.Itoa(idx), "/pxewim/unattend.xml", "--to-stdout").Output(); err == nil {
+				if string(b) != unattend {
+					t.Errorf("the served boot.wim's unattend.xml: %q, want %q", b, unattend)
+				}
+				break
+			} else if idx == 2 {
+				t.Errorf("the served boot.wim holds no pxewim/unattend.xml")
+			}
+		}
 	}
 	m := regexp.MustCompile(`(?m)^net use S: "\\\\` + regexp.QuoteMeta(lab.SrvIP.String()) + `\\pxewim-setup" /user:([A-Za-z0-9._-]+) ([A-Za-z0-9]+) /persistent:no >nul`).FindSubmatch(script)
 	if m == nil || !strings.Contains(string(script), `"S:\win\setup.exe"`) {

@@ -90,7 +90,12 @@ func servedBootWIM(t *testing.T, lab *testenv.Lab, d *daemon, mac string) ([]byt
 		}
 	}
 	out := filepath.Join(t.TempDir(), "served-boot.wim")
+	// Fetched as the client (its MAC in a /mac/ prefix), since what a client is served can
+	// depend on who it is (per-client Windows Setup variants).
 	url := "http://" + lab.SrvIP.String() + path
+	if !strings.HasPrefix(path, "/mac/") {
+		url = "http://" + lab.SrvIP.String() + "/mac/" + strings.ReplaceAll(mac, ":", "-") + path
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if msg, err := lab.Srv.Exec(ctx, "curl", "-sSf", "-o", out, url); err != nil {
