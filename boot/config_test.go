@@ -237,6 +237,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("winpe: {auto: true, wimboot: w, tftp: {blocksize: 1468}}\nentries:\n  - name: p\n    winpe:\n      image: b.wim\n      index: 2\n      inject: [{path: a/b, content: x}, {path: c, file: d.wim:1/e}]\n"))
 	f.Add([]byte("winpe: {auto: true, uefi_bootmgr: auto}\nentries:\n  - {name: p, winpe: {image: b.wim, uefi_bootmgr: ex, path: native}}\nrules:\n  - {match: {mac: \"*\"}, entry: pe-boot-2}\n  - {match: {arch: efi64}, entry: iso-x-iso}\n"))
 	f.Add([]byte("rules:\n  - {match: {mac: \"*\"}, entry: pe-boot-2}\n"))
+	f.Add([]byte("setup: {credentials: per_client}\nrules:\n  - {match: {mac: \"52:54:*\"}, entry: pe-boot-2, setup: {unattend: \"u/a & b %x%.xml\", drivers: \"d/^&(x)!y!\", bypass_win11_checks: true}}\n"))
+	f.Add([]byte("rules:\n  - {match: {mac: \"*\"}, entry: e, setup: &s {unattend: ../x}}\n  - {match: {mac: \"*\"}, entry: e, setup: *s}\n"))
 	if data, err := os.ReadFile("../configs/proxy.yaml"); err == nil {
 		f.Add(data)
 	}
