@@ -407,3 +407,21 @@ func TestGRUBHTTPPathHostile(t *testing.T) {
 	}
 	grubCheck(t, out)
 }
+
+// TestARM64HTTPGRUBCommandDocumented: README and configs/full.yaml give the same module list as
+// ARM64HTTPGRUBCommand (the command the e2e test runs), so the documented command builds the
+// GRUB that was tested.
+func TestARM64HTTPGRUBCommandDocumented(t *testing.T) {
+	mods := strings.Join(ARM64HTTPGRUBModules, " ")
+	for _, f := range []string{"../README.md", "../configs/full.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.NewReplacer("\\\n", " ", "#", " ").Replace(string(b))
+		s = strings.Join(strings.Fields(s), " ")
+		if want := "grub-mkimage -O arm64-efi -d /usr/lib/grub/arm64-efi -p '' -o /etc/pxewim/grubaa64-http.efi " + mods; !strings.Contains(s, want) {
+			t.Errorf("%s does not give the command %q", f, want)
+		}
+	}
+}
