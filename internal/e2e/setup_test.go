@@ -179,7 +179,7 @@ rules:
 			"Windows/System32/startnet.cmd": string(script), "Windows/System32/winpeshl.ini": string(ini)})
 	} else {
 		checkStandInPE(t, lab, d, mac, rep, wantPE{src: wimPath, index: 2, inject: map[string][]byte{
-			"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini}})
+			"Windows/System32/startnet.cmd": script, "Windows/System32/winpeshl.ini": ini, "pxewim/unattend.xml": []byte(unattend)}})
 		// Per client, by rule: the client's own account and the rule's answer file.
 		if !strings.Contains(string(script), "/user:pxe-"+strings.ReplaceAll(mac, ":", "")+" ") ||
 			!strings.Contains(string(script), `"S:\win\setup.exe" "/unattend:X:\pxewim\unattend.xml"`) {
