@@ -113,6 +113,30 @@ func (b bitReader) literal(t *[litTableSize]uint32) (bitReader, uint32) {
 	return b, e >> 16 & 0xff
 }
 
+// offsetSym decodes an LZ offset slot with the array-backed table (buffer refilled).
+func (b bitReader) offsetSym(t *[offTableSize]uint32) (bitReader, uint32) {
+	e := t[b.buf>>(64-offsetTableBits)]
+	if e&entrySubFlag != 0 {
+		e = t[(e>>16+uint32((b.buf<<(e&entryLenMask))>>((64-(e>>8&15))&63)))&(offTableSize-1)]
+	}
+	l := uint(e & entryLenMask)
+	b.buf <<= l
+	b.n -= l
+	return b, e >> 16 & 1023
+}
+
+// lengthSym decodes a length slot with the array-backed table (buffer refilled).
+func (b bitReader) lengthSym(t *[lenTableSize]uint32) (bitReader, uint32) {
+	e := t[b.buf>>(64-lengthTableBits)]
+	if e&entrySubFlag != 0 {
+		e = t[(e>>16+uint32((b.buf<<(e&entryLenMask))>>((64-(e>>8&15))&63)))&(lenTableSize-1)]
+	}
+	l := uint(e & entryLenMask)
+	b.buf <<= l
+	b.n -= l
+	return b, e >> 16 & 63
+}
+
 // state is everything a decoder keeps between chunks (reset at each chunk start). The
 // literal loop keeps only the two bitstreams, the position and the main state in
 // registers; everything the rarer match path needs lives here.
@@ -129,11 +153,9 @@ type state struct {
 
 	// Recent-offset queues: three usable entries plus the overflow slot, and the value
 	// waiting for front insertion one item later.
-	recentLZ     [4]uint32
+	recentLZ     [4]uint32 // front insertion at once; see lzEnd in items
 	recentDelta  [4]uint64 // power<<32 | raw offset
-	pendingLZ    uint32
 	pendingDelta uint64
-	lzStill      int // position after the match that made pendingLZ
 	deltaStill   int
 
 	literal, lzOffset, length, deltaOffset, deltaPower adaptiveCode
@@ -142,6 +164,10 @@ type state struct {
 	// them), so that the literal loop indexes them without bounds checks.
 	litTable [litTableSize]uint32
 	litFreqs [numLiteralSyms]uint32
+	offTable [offTableSize]uint32 // the LZ offset code's
+	offFreqs [1024]uint32
+	lenTable [lenTableSize]uint32
+	lenFreqs [64]uint32
 	scratch  huffScratch
 	x86      x86Undo
 
@@ -161,6 +187,8 @@ const (
 	// litTableSize is a power of two that holds the direct table and the largest
 	// possible subtables (see newAdaptiveCode), so masked indexes stay inside.
 	litTableSize = 8192
+	offTableSize = 16384 // >= 1<<offsetTableBits + (maxOffsetSyms/2+1)<<(15-offsetTableBits)
+	lenTableSize = 2048  // >= 1<<lengthTableBits + (numLengthSyms/2+1)<<(15-lengthTableBits)
 )
 
 func (s *state) init(maxOffsetSlots int) {
@@ -171,8 +199,20 @@ func (s *state) init(maxOffsetSlots int) {
 		lens:        make([]uint8, numLiteralSyms),
 		table:       s.litTable[:],
 	}
-	s.lzOffset = newAdaptiveCode(maxOffsetSlots, offsetTableBits, lzOffsetRebuild)
-	s.length = newAdaptiveCode(numLengthSyms, lengthTableBits, lengthRebuild)
+	s.lzOffset = adaptiveCode{
+		tableBits:   offsetTableBits,
+		rebuildFreq: lzOffsetRebuild,
+		freqs:       s.offFreqs[:maxOffsetSlots],
+		lens:        make([]uint8, maxOffsetSlots),
+		table:       s.offTable[:],
+	}
+	s.length = adaptiveCode{
+		tableBits:   lengthTableBits,
+		rebuildFreq: lengthRebuild,
+		freqs:       s.lenFreqs[:numLengthSyms],
+		lens:        make([]uint8, numLengthSyms),
+		table:       s.lenTable[:],
+	}
 	s.deltaOffset = newAdaptiveCode(maxOffsetSlots, offsetTableBits, deltaOffsetRebuild)
 	s.deltaPower = newAdaptiveCode(numDeltaPowerSyms, powerTableBits, deltaPowerRebuild)
 	s.x86 = newX86Undo()
@@ -189,8 +229,8 @@ func (s *state) reset(outSize int) {
 	s.lzRepState, s.deltaRepState = [2]uint32{}, [2]uint32{}
 	s.recentLZ = [4]uint32{1, 2, 3, 4}
 	s.recentDelta = [4]uint64{1, 2, 3, 4}
-	s.pendingLZ, s.pendingDelta = 0, 0
-	s.lzStill, s.deltaStill = -1, -1
+	s.pendingDelta = 0
+	s.deltaStill = -1
 
 	// Chunks of 1 or 2 bytes have 0 or 1 offset slots; two keep the code well formed,
 	// and any offset decoded there fails the position check anyway.
@@ -222,26 +262,9 @@ func (s *state) decodePrefix(dst, in []byte, start, size int) error {
 		pos:  start + 4,
 	}
 	br := bitReader{pos: len(in)}
-	var mainState uint32
-	for pos := 0; pos < len(dst); {
-		pos, rd, br, mainState = s.literals(pos, rd, br, mainState)
-		switch {
-		case s.literal.until == 0:
-			s.literal.rebuild(&s.scratch)
-		case pos < len(dst): // the main decision said "match"
-			var bit uint32
-			rd, bit = rd.normalize(in).bit(&s.matchProbs[s.matchState&31])
-			s.matchState = s.matchState<<1 | bit
-			var ok bool
-			if bit == 0 {
-				rd, br, pos, ok = s.lzMatch(pos, rd, br)
-			} else {
-				rd, br, pos, ok = s.deltaMatch(pos, rd, br)
-			}
-			if !ok {
-				return s.err
-			}
-		}
+	rd, br, ok := s.items(rd, br)
+	if !ok {
+		return s.err
 	}
 
 	// The range coder reads two words ahead; everything else it read, and everything the
@@ -253,35 +276,131 @@ func (s *state) decodePrefix(dst, in []byte, start, size int) error {
 	return nil
 }
 
-// literals decodes items while they are literals. It returns at the end of the chunk,
-// when the literal code is due for a rebuild (s.literal.until == 0), or after a main
-// decision of 1 (a match follows). It calls nothing, so the stream states, position
-// and main state stay in registers; that loop is where most of the time goes.
-func (s *state) literals(pos int, rd rangeDecoder, br bitReader, mainState uint32) (int, rangeDecoder, bitReader, uint32) {
+// items decodes the items of a chunk into s.dst. Literals and LZ matches, the common
+// items, are decoded inline; delta matches and code rebuilds are calls on their own
+// (rarer) paths, so that the streams, the position and the main state stay in registers
+// on the literal path. It returns ok=false with s.err set on corrupt data.
+func (s *state) items(rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, bool) {
 	dst, in := s.dst, s.in
 	in = in[:len(in):len(in)] // cap == len: one register less in the loop
 	until := s.literal.until  // in a register, not decremented in memory per literal
-	for pos < len(dst) {
+	var mainState uint32
+	// lzEnd is the position just after the last LZ match. An LZ match that starts there
+	// finds the previous match's offset at the queue's front although the format has
+	// not inserted it yet (insertion is delayed by one item): its repeat index then
+	// refers to the entry one further back (wimlib decodes it the same way).
+	lzEnd := -1
+	for pos := 0; pos < len(dst); {
 		var bit uint32
 		rd, bit = rd.normalize(in).bit(&s.mainProbs[mainState&15])
 		mainState = mainState<<1 | bit
+		if bit == 0 {
+			if br.n < 16 {
+				br = br.refill(in)
+			}
+			var sym uint32
+			br, sym = br.literal(&s.litTable)
+			dst[pos] = byte(sym)
+			pos++
+			s.litFreqs[sym]++
+			if until--; until == 0 {
+				s.literal.rebuild(&s.scratch)
+				until = literalRebuild
+			}
+			continue
+		}
+
+		rd, bit = rd.normalize(in).bit(&s.matchProbs[s.matchState&31])
+		s.matchState = s.matchState<<1 | bit
 		if bit != 0 {
-			break
+			var ok bool
+			if rd, br, pos, ok = s.deltaMatch(pos, rd, br); !ok {
+				return rd, br, false
+			}
+			continue
 		}
-		if br.n < 16 {
+
+		// LZ match: explicit or repeated offset, then the length.
+		rd, bit = rd.normalize(in).bit(&s.lzProbs[s.lzState&63])
+		s.lzState = s.lzState<<1 | bit
+		q := &s.recentLZ
+		var offset uint32
+		if bit == 0 {
 			br = br.refill(in)
+			var slot, extra uint32
+			br, slot = br.offsetSym(&s.offTable)
+			s.offFreqs[slot]++
+			if s.lzOffset.until--; s.lzOffset.until == 0 {
+				s.lzOffset.rebuild(&s.scratch)
+			}
+			br = br.refill(in)
+			br, extra = br.bits(uint(offExtra[slot]))
+			offset = offBase[slot] + extra
+			q[3], q[2], q[1] = q[2], q[1], q[0]
+		} else {
+			k := 0
+			if pos == lzEnd {
+				k = 1
+			}
+			rd, bit = rd.normalize(in).bit(&s.lzRepProbs[0][s.lzRepState[0]&63])
+			s.lzRepState[0] = s.lzRepState[0]<<1 | bit
+			if bit == 0 {
+				offset = q[k&1]
+				q[k&1] = q[0]
+			} else {
+				rd, bit = rd.normalize(in).bit(&s.lzRepProbs[1][s.lzRepState[1]&63])
+				s.lzRepState[1] = s.lzRepState[1]<<1 | bit
+				if bit == 0 {
+					offset = q[(1+k)&3]
+					q[(1+k)&3] = q[1]
+				} else {
+					offset = q[(2+k)&3]
+					q[(2+k)&3] = q[2]
+					q[2] = q[1]
+				}
+				q[1] = q[0]
+			}
 		}
-		var sym uint32
-		br, sym = br.literal(&s.litTable)
-		dst[pos] = byte(sym)
-		pos++
-		s.litFreqs[sym]++
-		if until--; until == 0 {
-			break
+		q[0] = offset
+
+		br = br.refill(in)
+		var lslot uint32
+		br, lslot = br.lengthSym(&s.lenTable)
+		s.lenFreqs[lslot]++
+		if s.length.until--; s.length.until == 0 {
+			s.length.rebuild(&s.scratch)
 		}
+		length := int(lenBase[lslot])
+		if x := lenExtra[lslot]; x != 0 {
+			var lextra uint32
+			br = br.refill(in)
+			br, lextra = br.bits(uint(x))
+			length += int(lextra)
+		}
+		if length > len(dst)-pos {
+			if length > s.size-pos {
+				s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
+				return rd, br, false
+			}
+			length = len(dst) - pos // a prefix ends inside this match
+		}
+		if int(offset) > pos {
+			s.err = corrupt("match offset %d exceeds position %d", offset, pos)
+			return rd, br, false
+		}
+		if from := pos - int(offset); offset >= 8 && length <= 32 && pos+40 <= len(dst) {
+			// The common case: 8-byte moves, as in copyMatch, without the call.
+			for n := 0; n < length; n += 8 {
+				binary.LittleEndian.PutUint64(dst[pos+n:], binary.LittleEndian.Uint64(dst[from+n:]))
+			}
+		} else {
+			copyMatch(dst, pos, int(offset), length)
+		}
+		pos += length
+		lzEnd = pos
 	}
 	s.literal.until = until
-	return pos, rd, br, mainState
+	return rd, br, true
 }
 
 // deltaMatch decodes a delta match at pos (explicit or repeated power and offset) and
@@ -361,78 +480,6 @@ func (s *state) deltaMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder
 	copyDelta(dst, pos, offset, span, int(length))
 	pos += int(length)
 	s.deltaStill = pos
-	return rd, br, pos, true
-}
-
-// lzMatch decodes an LZ match (explicit or repeated offset) and copies it.
-func (s *state) lzMatch(pos int, rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, int, bool) {
-	dst, in := s.dst, s.in
-	if s.pendingLZ != 0 && pos != s.lzStill {
-		q := &s.recentLZ
-		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingLZ
-		s.pendingLZ = 0
-	}
-	var bit uint32
-	rd, bit = rd.normalize(in).bit(&s.lzProbs[s.lzState&63])
-	s.lzState = s.lzState<<1 | bit
-	var offset uint32
-	if bit == 0 {
-		var slot, extra uint32
-		br = br.refill(in)
-		br, slot = br.symbol(s.lzOffset.table, offsetTableBits)
-		s.lzOffset.count(slot, &s.scratch)
-		br = br.refill(in)
-		br, extra = br.bits(uint(offsetSlots.extra[slot]))
-		offset = offsetSlots.base[slot] + extra
-	} else {
-		rep := 0
-		for ; rep < 2; rep++ {
-			rd, bit = rd.normalize(in).bit(&s.lzRepProbs[rep][s.lzRepState[rep]&63])
-			s.lzRepState[rep] = s.lzRepState[rep]<<1 | bit
-			if bit == 0 {
-				break
-			}
-		}
-		q := &s.recentLZ
-		offset = q[rep]
-		switch rep { // remove the used entry, shifting the rest up
-		case 0:
-			q[0], q[1], q[2] = q[1], q[2], q[3]
-		case 1:
-			q[1], q[2] = q[2], q[3]
-		default:
-			q[2] = q[3]
-		}
-	}
-	if s.pendingLZ != 0 {
-		q := &s.recentLZ
-		q[3], q[2], q[1], q[0] = q[2], q[1], q[0], s.pendingLZ
-	}
-	s.pendingLZ = offset
-
-	br = br.refill(in)
-	var lslot, lextra uint32
-	br, lslot = br.symbol(s.length.table, lengthTableBits)
-	s.length.count(lslot, &s.scratch)
-	if x := lengthSlots.extra[lslot]; x != 0 {
-		br = br.refill(in)
-		br, lextra = br.bits(uint(x))
-	}
-	length := lengthSlots.base[lslot] + lextra
-	if int(length) > len(dst)-pos {
-		if int(length) > s.size-pos {
-			s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
-			return rd, br, pos, false
-		}
-		length = uint32(len(dst) - pos) // a prefix ends inside this match
-	}
-	if int(offset) > pos {
-		s.err = corrupt("match offset %d exceeds position %d", offset, pos)
-		return rd, br, pos, false
-	}
-	copyMatch(dst, pos, int(offset), int(length))
-	pos += int(length)
-	s.lzStill = pos
 	return rd, br, pos, true
 }
 

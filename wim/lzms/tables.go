@@ -71,3 +71,20 @@ func numOffsetSlots(n int) int {
 	}
 	return lo + 1
 }
+
+// Power-of-two copies of the slot tables for the decode loop: indexed with a mask, they
+// need no bounds checks. Entries past the last slot are zero and never used (a decoded
+// slot is always below the code's symbol count).
+var (
+	offBase  [1024]uint32
+	offExtra [1024]uint8
+	lenBase  [64]uint32
+	lenExtra [64]uint8
+)
+
+func init() {
+	copy(offBase[:], offsetSlots.base)
+	copy(offExtra[:], offsetSlots.extra)
+	copy(lenBase[:], lengthSlots.base)
+	copy(lenExtra[:], lengthSlots.extra)
+}
