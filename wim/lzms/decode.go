@@ -168,11 +168,16 @@ type state struct {
 	offFreqs [1024]uint32
 	lenTable [lenTableSize]uint32
 	lenFreqs [64]uint32
+	dofTable [offTableSize]uint32 // the delta offset code's
+	dofFreqs [1024]uint32
+	powTable [powTableSize]uint32
+	powFreqs [8]uint32
 	scratch  huffScratch
 	x86      x86Undo
 
 	dst, in []byte
 	size    int // the whole chunk's size: len(dst), or more when decoding a prefix
+	regs    loopRegs
 	pad     [8]byte
 	err     error
 }
@@ -189,6 +194,7 @@ const (
 	litTableSize = 8192
 	offTableSize = 16384 // >= 1<<offsetTableBits + (maxOffsetSyms/2+1)<<(15-offsetTableBits)
 	lenTableSize = 2048  // >= 1<<lengthTableBits + (numLengthSyms/2+1)<<(15-lengthTableBits)
+	powTableSize = 1024  // >= 1<<powerTableBits + (numDeltaPowerSyms/2+1)<<(15-powerTableBits)
 )
 
 func (s *state) init(maxOffsetSlots int) {
@@ -213,8 +219,20 @@ func (s *state) init(maxOffsetSlots int) {
 		lens:        make([]uint8, numLengthSyms),
 		table:       s.lenTable[:],
 	}
-	s.deltaOffset = newAdaptiveCode(maxOffsetSlots, offsetTableBits, deltaOffsetRebuild)
-	s.deltaPower = newAdaptiveCode(numDeltaPowerSyms, powerTableBits, deltaPowerRebuild)
+	s.deltaOffset = adaptiveCode{
+		tableBits:   offsetTableBits,
+		rebuildFreq: deltaOffsetRebuild,
+		freqs:       s.dofFreqs[:maxOffsetSlots],
+		lens:        make([]uint8, maxOffsetSlots),
+		table:       s.dofTable[:],
+	}
+	s.deltaPower = adaptiveCode{
+		tableBits:   powerTableBits,
+		rebuildFreq: deltaPowerRebuild,
+		freqs:       s.powFreqs[:],
+		lens:        make([]uint8, numDeltaPowerSyms),
+		table:       s.powTable[:],
+	}
 	s.x86 = newX86Undo()
 }
 
@@ -254,7 +272,7 @@ func (s *state) decode(dst, in []byte, start int) error {
 func (s *state) decodePrefix(dst, in []byte, start, size int) error {
 	s.reset(size)
 	s.dst, s.in, s.size = dst, in, size
-	defer func() { s.dst, s.in = nil, nil }()
+	defer func() { s.dst, s.in, s.regs = nil, nil, loopRegs{} }()
 
 	rd := rangeDecoder{
 		rng:  0xffffffff,
@@ -262,7 +280,12 @@ func (s *state) decodePrefix(dst, in []byte, start, size int) error {
 		pos:  start + 4,
 	}
 	br := bitReader{pos: len(in)}
-	rd, br, ok := s.items(rd, br)
+	var ok bool
+	if useAsm {
+		rd, br, ok = s.itemsAsm(rd, br)
+	} else {
+		rd, br, ok = s.items(rd, br)
+	}
 	if !ok {
 		return s.err
 	}
@@ -401,6 +424,111 @@ func (s *state) items(rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, b
 	}
 	s.literal.until = until
 	return rd, br, true
+}
+
+// useAsm selects the assembly item loop where there is one (tests run both).
+var useAsm = haveAsm
+
+// loopRegs is what the assembly item loop (itemsLoop) starts from and stops with: the
+// registers of items' loop, spelled out. The assembly addresses the fields by name
+// (go_asm.h), so their order is free.
+type loopRegs struct {
+	dst       *byte // s.dst's data, dstLen bytes
+	dstLen    int
+	in        *byte // s.in's data (at least 8 bytes), inLen bytes
+	inLen     int
+	pos       int
+	rng, code uint32 // range decoder
+	rpos      int
+	buf       uint64 // bit reader
+	n         uint
+	bpos      int
+	mainState uint32
+	lzEnd     int // as in items
+	deltaEnd  int // the same for delta matches
+	offset    int // the LZ match left to Go (exitCopy)
+	length    int
+}
+
+// Reasons for which itemsLoop returns.
+const (
+	exitDone      = iota // pos reached dstLen
+	exitRebuild          // a code's rebuild is due (its until is 0); the item is complete
+	exitCopy             // an LZ match is decoded but not copied (offset, length): out of range or past dst's end
+	exitDeltaCopy        // a delta match is decoded but not applied (offset = power<<32 | raw offset, length): out of range or past dst's end
+)
+
+// itemsAsm is items with the literal and LZ-match path in assembly: it runs itemsLoop
+// and does what the loop leaves to Go (rebuilds, delta matches, LZ copies near the end of
+// dst or out of range, which are errors or prefix cuts).
+func (s *state) itemsAsm(rd rangeDecoder, br bitReader) (rangeDecoder, bitReader, bool) {
+	r := &s.regs
+	dst := s.dst
+	*r = loopRegs{
+		dst: &dst[0], dstLen: len(dst), in: &s.in[0], inLen: len(s.in),
+		rng: rd.rng, code: rd.code, rpos: rd.pos,
+		buf: br.buf, n: br.n, bpos: br.pos,
+		mainState: 0, lzEnd: -1, deltaEnd: -1, // the chunk starts after no item
+	}
+	for {
+		reason := itemsLoop(s)
+		switch reason {
+		case exitDone:
+			rd = rangeDecoder{rng: r.rng, code: r.code, pos: r.rpos}
+			br = bitReader{buf: r.buf, n: r.n, pos: r.bpos}
+			return rd, br, true
+		case exitRebuild:
+			s.rebuildDue()
+		case exitCopy:
+			pos, offset, length := r.pos, r.offset, r.length
+			if length > len(dst)-pos {
+				if length > s.size-pos {
+					s.err = corrupt("match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
+					return rd, br, false
+				}
+				length = len(dst) - pos // a prefix ends inside this match
+			}
+			if offset > pos {
+				s.err = corrupt("match offset %d exceeds position %d", offset, pos)
+				return rd, br, false
+			}
+			copyMatch(dst, pos, offset, length)
+			r.pos = pos + length
+			r.lzEnd = r.pos
+			s.rebuildDue()
+		case exitDeltaCopy:
+			pos, pair, length := r.pos, uint64(r.offset), r.length
+			power := uint(pair>>32) & 7
+			span := 1 << power
+			if off := uint64(uint32(pair)) << power; off+uint64(span) > uint64(pos) {
+				s.err = corrupt("delta match offset %d + span %d exceeds position %d", off, span, pos)
+				return rd, br, false
+			}
+			if length > len(dst)-pos {
+				if length > s.size-pos {
+					s.err = corrupt("delta match length %d at position %d exceeds the chunk size %d", length, pos, s.size)
+					return rd, br, false
+				}
+				length = len(dst) - pos // a prefix ends inside this match
+			}
+			copyDelta(dst, pos, int(uint32(pair))<<power, span, length)
+			r.pos = pos + length
+			r.deltaEnd = r.pos
+			s.rebuildDue()
+		default:
+			panic("lzms: unknown exit from the item loop")
+		}
+	}
+}
+
+// rebuildDue rebuilds the codes whose period is over (after itemsLoop deferred it to the
+// end of an item: each code's symbols come only once per item).
+func (s *state) rebuildDue() {
+	for _, c := range [...]*adaptiveCode{&s.literal, &s.lzOffset, &s.length, &s.deltaOffset, &s.deltaPower} {
+		if c.until == 0 {
+			c.rebuild(&s.scratch)
+		}
+	}
 }
 
 // deltaMatch decodes a delta match at pos (explicit or repeated power and offset) and

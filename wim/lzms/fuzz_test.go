@@ -2,6 +2,7 @@ package lzms
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -41,6 +42,15 @@ func FuzzDecompress(f *testing.F) {
 		err := d.Decompress(got, src)
 		if err != nil && !strings.HasPrefix(err.Error(), "lzms: ") {
 			t.Fatalf("error without package prefix: %v", err)
+		}
+		if haveAsm { // the Go item loop must agree with the assembly one on everything
+			useAsm = false
+			port := make([]byte, n)
+			perr := d.Decompress(port, src)
+			useAsm = true
+			if fmt.Sprint(perr) != fmt.Sprint(err) || (err == nil && !bytes.Equal(port, got)) {
+				t.Fatalf("Go loop (err %v) and assembly loop (err %v) disagree", perr, err)
+			}
 		}
 		// A prefix decode must not panic either, and must agree with an accepted chunk.
 		for _, k := range []int{n / 2, n - 1, n*3/4 + 20} {

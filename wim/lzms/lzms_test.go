@@ -126,6 +126,28 @@ func TestAgainstWimlib(t *testing.T) {
 	}
 }
 
+// TestPortableLoop runs the Go item loop (the one platforms without the assembly loop
+// use) over wimlib-compressed chunks of every data kind.
+func TestPortableLoop(t *testing.T) {
+	needWimlib(t)
+	if !haveAsm {
+		t.Skip("the Go item loop is the only one here; TestAgainstWimlib covers it")
+	}
+	useAsm = false
+	defer func() { useAsm = haveAsm }()
+	for _, chunk := range []int{32 << 10, 1 << 20} {
+		d, err := NewDecoder(chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range dataKinds {
+			t.Run(fmt.Sprintf("%s/chunk%dK", kind, chunk>>10), func(t *testing.T) {
+				checkRoundTrip(t, d, chunk, sample(t, kind, chunk*3/4+123, 1), "")
+			})
+		}
+	}
+}
+
 // TestShortChunks covers every length 1..100 (wimlib stores most of these raw).
 func TestShortChunks(t *testing.T) {
 	needWimlib(t)

@@ -115,3 +115,37 @@ func TestBytewiseArithmetic(t *testing.T) {
 		}
 	}
 }
+
+// TestX86Flags checks the candidate scan (SIMD where there is one, and the portable one)
+// byte by byte on data dense in candidate opcodes.
+func TestX86Flags(t *testing.T) {
+	rng := uint64(1)
+	data := make([]byte, x86Block)
+	for i := range data {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		switch b := byte(rng >> 56); b & 3 {
+		case 0:
+			data[i] = []byte{0x48, 0x4c, 0xe8, 0xe9, 0xf0, 0xff, 0x49, 0xea, 0xef, 0xf1, 0xfe, 0x44}[int(b>>2)%12]
+		default:
+			data[i] = b
+		}
+	}
+	for _, groups := range []int{1, 3, 100, x86Block / 16} {
+		var simd, port [x86Block / 64]uint64
+		x86Candidates(&simd, data, groups)
+		x86FlagsGo(&port, data, groups)
+		for i := range groups * 16 {
+			want := false
+			switch data[i] {
+			case 0x48, 0x4c, 0xe8, 0xe9, 0xf0, 0xff:
+				want = true
+			}
+			if got := simd[i>>6]>>(i&63)&1 == 1; got != want {
+				t.Fatalf("groups %d: flag of byte %d (%#x) is %v", groups, i, data[i], got)
+			}
+			if got := port[i>>6]>>(i&63)&1 == 1; got != want {
+				t.Fatalf("groups %d: portable flag of byte %d (%#x) is %v", groups, i, data[i], got)
+			}
+		}
+	}
+}

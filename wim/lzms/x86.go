@@ -23,7 +23,15 @@ const (
 type x86Undo struct {
 	lastUse []uint32 // 65536 entries: base + position of the last reference
 	base    uint32
+	sink    uint32                // keeps the warm-up loads
+	masks   [x86Block / 64]uint64 // candidate flags of a block: bit k of masks[j] is byte 64j+k
 }
+
+// x86Block is how many positions undo flags at once.
+const x86Block = 4096
+
+// x86WarmMin is the chunk size from which undo warms its table up first.
+var x86WarmMin = 64 << 10
 
 const x86BaseStep = 2 << 16
 
@@ -45,88 +53,122 @@ func (x *x86Undo) undo(data []byte) {
 	x.base += uint32(size) + x86BaseStep
 	lastUse := x.lastUse[:1<<16]
 
+	// The table is read at random: after decoding a chunk much larger than the cache it
+	// has been evicted, and each miss would stall the chain of decisions below. A
+	// sequential pass (one load per cache line, which the hardware prefetches) brings it
+	// back for a small fraction of the filter's cost (wimlib clears its table per chunk,
+	// which has the same effect).
+	if size >= x86WarmMin {
+		var sink uint32
+		for i := 0; i < len(lastUse); i += 16 {
+			sink |= lastUse[i]
+		}
+		x.sink = sink
+	}
+
 	lastX86 := int64(-x86MaxTranslation - 1)
 	end := size - 16 // opcodes start before this; the first byte is never looked at
-	sparse := false  // no candidate in the last 16 bytes looked at
-	for p := 1; p < end; {
-		// Skip eight bytes at a time while none is a candidate opcode (data[p:p+16] is
-		// in bounds: p < size-16).
-		if sparse && p+32 <= size { // in sparse data, test 32 bytes at once
-			w := data[p : p+32]
-			if candidateBytes(binary.LittleEndian.Uint64(w))|
-				candidateBytes(binary.LittleEndian.Uint64(w[8:]))|
-				candidateBytes(binary.LittleEndian.Uint64(w[16:]))|
-				candidateBytes(binary.LittleEndian.Uint64(w[24:])) == 0 {
-				p += 32
+	masks := &x.masks
+	p := 1
+	for blk := 0; blk < end; blk += x86Block {
+		// Flag the candidate opcodes of the block first (x86Candidates reads up to 15
+		// bytes past limit, which are inside data: limit <= end = size-16), then visit
+		// the flagged bytes. Translations rewrite only operand bytes, which the scan
+		// then skips, so flags computed before them stay right.
+		limit := min(blk+x86Block, end)
+		x86Candidates(masks, data[blk:], (limit-blk+15)/16)
+		for p < limit {
+			j := uint(p-blk) >> 6
+			w := masks[j&(x86Block/64-1)] >> (uint(p-blk) & 63)
+			if w == 0 {
+				p = blk + int(j+1)<<6
 				continue
 			}
-		}
-		m := candidateBytes(binary.LittleEndian.Uint64(data[p:]))
-		if m == 0 { // also look at the next eight (in bounds too): fewer loop trips
-			if m = candidateBytes(binary.LittleEndian.Uint64(data[p+8:])); m == 0 {
-				p += 16
-				sparse = true
+			if p += bits.TrailingZeros64(w); p >= limit {
+				break
+			}
+			var n int // opcode bytes before the 32-bit operand
+			maxTrans := x86MaxTranslation
+			switch data[p] {
+			case 0x48, 0x4c:
+				// REX.W prefix; LEA or MOV with (roughly) RIP-relative ModR/M.
+				op, modrm := data[p+1], data[p+2]
+				if modrm&0x07 == 0x05 && (op == 0x8d || (op == 0x8b && data[p]&0x04 == 0 && modrm&0xf0 == 0)) {
+					n = 3
+				}
+			case 0xe8: // CALL rel32: common, so demand more evidence
+				n = 1
+				maxTrans >>= 1
+			case 0xe9: // JMP rel32 is deliberately not translated, but skipped
+				p += 5
+				continue
+			case 0xf0: // LOCK ADD [rip+disp32]
+				if data[p+1] == 0x83 && data[p+2] == 0x05 {
+					n = 3
+				}
+			case 0xff: // CALL [rip+disp32]
+				if data[p+1] == 0x15 {
+					n = 2
+				}
+			}
+			if n == 0 {
+				p++
 				continue
 			}
-			p += 8
+			// Both decisions below depend on the data and mispredict often as branches;
+			// masks make them branch-free.
+			i := p
+			operand := data[p+n : p+n+4]
+			v := binary.LittleEndian.Uint32(operand)
+			inRange := uint32(^((int64(maxTrans) - (int64(i) - lastX86)) >> 63)) // all ones when translating
+			v -= uint32(i) & inRange
+			binary.LittleEndian.PutUint32(operand, v)
+			target := uint16(i) + uint16(v)
+			i += n + 3
+			near := (x86IDWindow - (int64(i) - (int64(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
+			lastX86 = lastX86&near | int64(i)&^near
+			lastUse[target] = uint32(base + int64(i))
+			p += n + 4
 		}
-		sparse = false
-		if p += bits.TrailingZeros64(m) >> 3; p >= end {
-			break
-		}
-		var n int // opcode bytes before the 32-bit operand
-		maxTrans := x86MaxTranslation
-		switch data[p] {
-		case 0x48, 0x4c:
-			// REX.W prefix; LEA or MOV with (roughly) RIP-relative ModR/M.
-			op, modrm := data[p+1], data[p+2]
-			if modrm&0x07 == 0x05 && (op == 0x8d || (op == 0x8b && data[p]&0x04 == 0 && modrm&0xf0 == 0)) {
-				n = 3
-			}
-		case 0xe8: // CALL rel32: common, so demand more evidence
-			n = 1
-			maxTrans >>= 1
-		case 0xe9: // JMP rel32 is deliberately not translated, but skipped
-			p += 5
-			continue
-		case 0xf0: // LOCK ADD [rip+disp32]
-			if data[p+1] == 0x83 && data[p+2] == 0x05 {
-				n = 3
-			}
-		case 0xff: // CALL [rip+disp32]
-			if data[p+1] == 0x15 {
-				n = 2
-			}
-		}
-		if n == 0 {
-			p++
-			continue
-		}
-		// Both decisions below depend on the data and mispredict often as branches;
-		// masks make them branch-free.
-		i := p
-		operand := data[p+n : p+n+4]
-		v := binary.LittleEndian.Uint32(operand)
-		inRange := uint32(^((int64(maxTrans) - (int64(i) - lastX86)) >> 63)) // all ones when translating
-		v -= uint32(i) & inRange
-		binary.LittleEndian.PutUint32(operand, v)
-		target := uint16(i) + uint16(v)
-		i += n + 3
-		near := (x86IDWindow - (int64(i) - (int64(lastUse[target]) - base))) >> 63 // 0 when near, -1 when not
-		lastX86 = lastX86&near | int64(i)&^near
-		lastUse[target] = uint32(base + int64(i))
-		p += n + 4
 	}
 }
 
-// candidateBytes flags (bit 7 of each byte) the bytes of w that may start a translated
-// instruction: 0x48, 0x4C, 0xE8, 0xE9, 0xF0, 0xFF. The lowest flag is always exact (the
-// zero-byte trick can only misflag bytes above a real hit), which is all the scan uses.
-func candidateBytes(w uint64) uint64 {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	v1 := w&0xfbfbfbfbfbfbfbfb ^ 0x4848484848484848 // 0x48, 0x4C
-	v2 := w&0xfefefefefefefefe ^ 0xe8e8e8e8e8e8e8e8 // 0xE8, 0xE9
-	v3 := w ^ 0xf0f0f0f0f0f0f0f0
-	v4 := ^w // 0xFF
-	return ((v1-lo)&^v1 | (v2-lo)&^v2 | (v3-lo)&^v3 | (v4-lo)&^v4) & hi
+// x86Candidates sets the first groups*16 flags of masks (16 per group, in byte order):
+// the bytes of data[:groups*16] that may start a translated instruction (0x48, 0x4C,
+// 0xE8, 0xE9, 0xF0, 0xFF). It uses SIMD compares where there are some (x86Flags).
+func x86Candidates(masks *[x86Block / 64]uint64, data []byte, groups int) {
+	if groups < 1 || groups > x86Block/16 || groups*16 > len(data) {
+		panic("lzms: x86 candidate scan out of range")
+	}
+	if haveAsm {
+		x86Flags(masks, &data[0], groups)
+		return
+	}
+	x86FlagsGo(masks, data, groups)
+}
+
+// x86FlagsGo is x86Candidates in portable Go: exact zero-byte tests on 8 bytes at a time.
+func x86FlagsGo(masks *[x86Block / 64]uint64, data []byte, groups int) {
+	for g := range groups {
+		w := data[16*g : 16*g+16]
+		v := packFlags(exactCandidates(binary.LittleEndian.Uint64(w))) |
+			packFlags(exactCandidates(binary.LittleEndian.Uint64(w[8:])))<<8
+		sh := uint(g&3) * 16
+		m := &masks[(g>>2)&(x86Block/64-1)]
+		*m = *m&^(0xffff<<sh) | v<<sh
+	}
+}
+
+// exactCandidates sets bit 7 of each byte of w that is a candidate opcode, and only those.
+func exactCandidates(w uint64) uint64 {
+	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	zero := func(v uint64) uint64 { return ^((v&lo7 + lo7) | v) & hi } // bit 7 set iff byte is 0
+	return zero(w&0xfbfbfbfbfbfbfbfb^0x4848484848484848) |             // 0x48, 0x4C
+		zero(w&0xfefefefefefefefe^0xe8e8e8e8e8e8e8e8) | // 0xE8, 0xE9
+		zero(w^0xf0f0f0f0f0f0f0f0) | zero(^w)
+}
+
+// packFlags gathers bit 7 of each byte of m into the low 8 bits (byte k -> bit k).
+func packFlags(m uint64) uint64 {
+	return (m >> 7) * 0x0102040810204080 >> 56
 }
