@@ -1099,6 +1099,22 @@ havelength:
 	JLT	bytecopy
 	MOVQ	state_regs+loopRegs_dstLen(R8), AX
 	SUBQ	R9, AX
+	CMPQ	R10, $24
+	JGT	longcopy
+	// Up to 24 bytes with 8 of offset or more (most matches): three word moves, no
+	// loop whose exit would be mispredicted. They may write past the match end (up to
+	// the old pos + 24, which must be inside dst); later items overwrite those bytes.
+	ADDQ	R10, AX
+	CMPQ	AX, $24
+	JLT	bytecopy
+	MOVQ	(CX), AX
+	MOVQ	AX, (DX)
+	MOVQ	8(CX), AX
+	MOVQ	AX, 8(DX)
+	MOVQ	16(CX), AX
+	MOVQ	AX, 16(DX)
+	JMP	copied
+longcopy:
 	CMPQ	AX, $8
 	JLT	bytecopy
 wordcopy:
