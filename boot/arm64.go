@@ -18,7 +18,7 @@ package boot
 //	  an empty prefix, so the URL's folder is kept) -> GRUB reads $prefix/grub.cfg, i.e.
 //	  arm64/grub.cfg of this client's tree (the MAC in the path names the client even in proxy
 //	  mode), written from the same entries and rules as over TFTP, with every file an HTTP path
-//	  on the same server (files inside WIMs included). Under Secure Boot (secure_boot for the
+//	  on the same server (files inside WIMs by their immutable /blob/SHA1/ URLs). Under Secure Boot (secure_boot for the
 //	  client) the firmware would refuse the unsigned GRUB: no boot file then.
 //
 // WinPE for ARM64: a rule that sends an ARM64 PXE client to a winpe entry whose image the
@@ -33,6 +33,7 @@ package boot
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -184,24 +185,35 @@ func (p *Policy) arm64Tree(c Client, tree fs.FS, local netip.Addr, warn func(err
 		tftpServer = a
 	}
 	return &arm64FS{secureBootFS: secureBootFS{p: p, c: c, tree: tree, url: GRUBTFTPPath(tree, tftpServer), warn: warn},
-		httpURL: GRUBHTTPPath(tree, clientBase(p.HTTPBase(local), c))}
+		httpURL: GRUBHTTPPath(tree, p.HTTPBase(local), c)}
 }
 
-// GRUBHTTPPath is the GRUB path function for a client fetching over HTTP from base (with the
-// client's /mac/ prefix): a store reference r becomes "(http,HOST[:PORT])/.../files/r", each
-// segment escaped (tools.wim:1/boot/vmlinuz stays a store path: HTTP serves files inside WIMs
-// by it, as TFTP does). A reference missing from tree is an error.
-func GRUBHTTPPath(tree fs.FS, base string) func(Ref) (string, error) {
+// GRUBHTTPPath is the GRUB path function for client c fetching over HTTP from base: a store
+// reference r becomes an HTTP path on base, each segment escaped. A file with a content SHA-1
+// (files inside WIMs) gets its immutable blob URL, "(http,HOST[:PORT])/blob/SHA1/r", which
+// caches in front of pxewim share between clients (no per-client part, as iPXE scripts do);
+// others "(http,HOST[:PORT])/mac/MAC/files/r". A reference missing from tree is an error.
+func GRUBHTTPPath(tree fs.FS, base string, c Client) func(Ref) (string, error) {
 	return func(r Ref) (string, error) {
 		name := strings.TrimPrefix(r.String(), "/")
-		if _, err := fs.Stat(tree, name); err != nil {
+		f, err := tree.Open(name)
+		if err != nil {
 			return "", err
 		}
+		var sum [20]byte
+		if h, ok := f.(interface{ Hash() [20]byte }); ok {
+			sum = h.Hash()
+		}
+		f.Close()
 		segs := strings.Split(name, "/")
 		for i, s := range segs {
 			segs[i] = url.PathEscape(s)
 		}
-		return grubcfg.URLPath(strings.TrimRight(base, "/") + "/files/" + strings.Join(segs, "/"))
+		u := clientBase(base, c) + "/files/" + strings.Join(segs, "/")
+		if sum != ([20]byte{}) {
+			u = strings.TrimRight(base, "/") + "/blob/" + hex.EncodeToString(sum[:]) + "/" + strings.Join(segs, "/")
+		}
+		return grubcfg.URLPath(u)
 	}
 }
 

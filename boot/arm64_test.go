@@ -387,18 +387,24 @@ rules:
 func TestGRUBHTTPPathHostile(t *testing.T) {
 	name := "a b'$(x);{y}.img"
 	store := fstest.MapFS{name: {Data: []byte("x")}, "tools.wim:1/boot/vmlinuz": {Data: []byte("k")}}
-	path := GRUBHTTPPath(store, "http://10.0.0.1:8080/mac/52-54-00-a6-40-01")
+	path := GRUBHTTPPath(store, "http://10.0.0.1:8080", armClient(19))
 	got, err := path(Ref{Path: name})
 	if want := "(http,10.0.0.1:8080)/mac/52-54-00-a6-40-01/files/a%20b%27$%28x%29%3B%7By%7D.img"; err != nil || got != want {
 		t.Errorf("hostile name: %q, %v; want %q", got, err, want)
 	}
 	if got, err := path(Ref{WIM: "tools.wim", Index: 1, Path: "boot/vmlinuz"}); err != nil || got != "(http,10.0.0.1:8080)/mac/52-54-00-a6-40-01/files/tools.wim:1/boot/vmlinuz" {
-		t.Errorf("WIM file: %q, %v", got, err)
+		t.Errorf("WIM file without a hash: %q, %v", got, err)
+	}
+	// A file with a content SHA-1 (inside a WIM) gets its blob URL, with no per-client part.
+	hashed := fstest.MapFS{"tools.wim:1/boot/vmlinuz": {Data: []byte("k")}}
+	hp := GRUBHTTPPath(hashFS{hashed}, "http://10.0.0.1", armClient(19))
+	if got, err := hp(Ref{WIM: "tools.wim", Index: 1, Path: "boot/vmlinuz"}); err != nil || got != "(http,10.0.0.1)/blob/0102030000000000000000000000000000000000/tools.wim:1/boot/vmlinuz" {
+		t.Errorf("hashed WIM file: %q, %v", got, err)
 	}
 	if _, err := path(Ref{Path: "missing.img"}); err == nil {
 		t.Error("a name missing from the tree got a path")
 	}
-	if _, err := GRUBHTTPPath(store, "http://[fe80::1]:8080")(Ref{Path: name}); err == nil {
+	if _, err := GRUBHTTPPath(store, "http://[fe80::1]:8080", armClient(19))(Ref{Path: name}); err == nil {
 		t.Error("an IPv6 literal host became a GRUB device")
 	}
 	out, err := grubcfg.Render(grubcfg.Menu{Entries: []grubcfg.Entry{{ID: "x", Title: "x", Kind: grubcfg.KindLinux, Kernel: got}}})
@@ -424,4 +430,19 @@ func TestARM64HTTPGRUBCommandDocumented(t *testing.T) {
 			t.Errorf("%s does not give the command %q", f, want)
 		}
 	}
+}
+
+// hashFS gives every file of its FS the content SHA-1 01 02 03 00...
+type hashFS struct{ fs.FS }
+
+type hashedFile struct{ fs.File }
+
+func (hashedFile) Hash() [20]byte { return [20]byte{1, 2, 3} }
+
+func (h hashFS) Open(name string) (fs.File, error) {
+	f, err := h.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return hashedFile{f}, nil
 }

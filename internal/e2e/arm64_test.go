@@ -193,8 +193,9 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 		t.Error(err)
 	}
 	if sc.httpBoot {
-		wantARM64OverHTTP(t, recs, map[string]int64{"arm64/" + boot.ARM64HTTPGRUBName: fileSize(t, httpGRUB),
-			"tools.wim:1/boot/vmlinuz": a.KernelSize, "tools.wim:1/boot/initrd": a.InitrdSize})
+		mac := "/mac/" + strings.ReplaceAll(sc.mac(), ":", "-")
+		wantARM64OverHTTP(t, recs, map[string]int64{mac + "/files/arm64/" + boot.ARM64HTTPGRUBName: fileSize(t, httpGRUB),
+			blobPath(t, a.Kernel, "tools.wim:1/boot/vmlinuz"): a.KernelSize, blobPath(t, a.Initrd, "tools.wim:1/boot/initrd"): a.InitrdSize})
 	} else {
 		if n, want := tftpSent(recs, "arm64/grubaa64.efi"), fileSize(t, a.GRUB); n != want {
 			t.Errorf("TFTP arm64/grubaa64.efi: sent %d bytes, want %d", n, want)
@@ -211,23 +212,33 @@ func runARM64(t *testing.T, sc arm64Scenario) {
 	wantNoErrorLogs(t, recs)
 }
 
-// wantARM64OverHTTP: the HTTP Boot chain went over HTTP only: each file (path suffix -> size)
-// was sent whole in one response under the client's /mac/ prefix, the client's grub.cfg
-// (arm64/grub.cfg, the GRUB's prefix) was served, and nothing was sent over TFTP.
+// blobPath is the immutable URL path of a file inside a WIM: /blob/ + the SHA-1 of its bytes
+// (the content of host file src) + its store path.
+func blobPath(t *testing.T, src, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("/blob/%x/%s", sha1.Sum(b), name)
+}
+
+// wantARM64OverHTTP: the HTTP Boot chain went over HTTP only: each file (URL path -> size) was
+// sent whole in one response (the GRUB under the client's /mac/ prefix, files inside WIMs at
+// their blob URLs, which name their SHA-1), the client's grub.cfg (arm64/grub.cfg, the GRUB's
+// prefix) was served, and nothing was sent over TFTP.
 func wantARM64OverHTTP(t *testing.T, recs []logRecord, files map[string]int64) {
 	t.Helper()
 	reqs := filterLog(recs, "http request", nil)
-	for suffix, size := range files {
+	for p, size := range files {
 		whole := false
 		for _, r := range reqs {
 			n, _ := r.num("bytes")
 			st, _ := r.num("status")
-			if strings.HasSuffix(r.str("path"), suffix) && strings.HasPrefix(r.str("path"), "/mac/") && st == 200 && n == size {
-				whole = true
-			}
+			whole = whole || r.str("path") == p && st == 200 && n == size
 		}
 		if !whole {
-			t.Errorf("HTTP %s: no response sent its %d bytes whole under /mac/; HTTP log:\n%s", suffix, size, dumpLog(reqs, 20))
+			t.Errorf("HTTP %s: no response sent its %d bytes whole; HTTP log:\n%s", p, size, dumpLog(reqs, 20))
 		}
 	}
 	cfg := false
