@@ -143,9 +143,10 @@ func privateUsers(name string) (*smbshare.PrivateUsers, error) {
 
 // setupVariants are a state's Setup entries and their variants.
 type setupVariants struct {
-	cfg     *boot.Config          // the variants' own config: their entries, native rules
+	cfg     *boot.Config          // the variants' own config: their entries, no rules
 	entries map[string]bool       // lower-case Setup entry names
 	names   map[variantKey]string // variant entry name
+	tried   map[variantKey]bool   // variants made or refused (their files are not in the store)
 	set     *winpe.Set            // the variants bound to the WinPE library
 }
 
@@ -158,7 +159,7 @@ type variantKey struct {
 func newSetupVariants(cfg *boot.Config) *setupVariants {
 	vc := *cfg
 	vc.Entries, vc.Rules = nil, nil
-	return &setupVariants{cfg: &vc, entries: map[string]bool{}, names: map[variantKey]string{}}
+	return &setupVariants{cfg: &vc, entries: map[string]bool{}, names: map[variantKey]string{}, tried: map[variantKey]bool{}}
 }
 
 // addEntry records the Setup entry name (spec w, media m) and makes its variants: one per rule
@@ -169,6 +170,7 @@ func (v *setupVariants) addEntry(d *daemon, cfg *boot.Config, store fs.FS, name 
 	lname := strings.ToLower(name)
 	v.entries[lname] = true
 	add := func(k variantKey, vname string, cr setupCreds, r *boot.RuleSetup) {
+		v.tried[k] = true
 		inj, err := setupInjections(cfg, store, m, addr, cr, r)
 		if err != nil {
 			s.logOnce(d.log, "var:"+vname+err.Error(), "setup: a Setup entry variant boots without its settings", "entry", name, "error", err)
@@ -246,6 +248,9 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // rebuilt).
 func (d *daemon) variantFor(st *state, c boot.Client, lname string) (string, bool) {
 	v := st.setupVars
+	if v == nil { // the store holds no Setup media now
+		return "", false
+	}
 	_, ri := st.cfg.SetupRule(c)
 	k := variantKey{entry: lname, rule: ri}
 	if d.setup.perClient {
@@ -259,7 +264,10 @@ func (d *daemon) variantFor(st *state, c boot.Client, lname string) (string, boo
 	if n, ok := v.names[k]; ok && v.set != nil {
 		return n, false
 	}
-	return "", d.setup.perClient
+	// Per client, a variant this state did not try is made (a new client, or a client whose
+	// rule changed); one it tried and refused (its files are not in the store: logged) is not
+	// tried again for each request.
+	return "", d.setup.perClient && !v.tried[k]
 }
 
 // setupClientTree wraps a client's tree so that it serves the client's variants of Setup
@@ -330,18 +338,22 @@ func (t *setupTree) resolve(lname string) (*state, string) {
 		d.setup.logOnce(d.log, "need:"+err.Error(), "setup: no account for a client; it gets Setup without the share", "mac", t.c.MAC.String(), "error", err)
 		return st, ""
 	}
-	if changed {
-		d.reloadMu.Lock()
-		cur := d.cur.Load()
+	// Under the reload lock, and only if the current state still lacks the variant: requests
+	// of one client racing each other (or a reload) rebuild once, and none is served the
+	// entry without its credentials while another builds.
+	d.reloadMu.Lock()
+	cur := d.cur.Load()
+	if _, still := d.variantFor(cur, t.c, lname); still {
 		nst, err := d.buildState(cur.base, cur.store, cur.snap, false)
-		if err == nil {
-			d.install(nst)
-		}
-		d.reloadMu.Unlock()
 		if err != nil {
+			d.reloadMu.Unlock()
 			d.log.Error("setup: the state could not be rebuilt with a client's Setup variant", "mac", t.c.MAC.String(), "error", err)
 			return st, ""
 		}
+		d.install(nst)
+	}
+	d.reloadMu.Unlock()
+	if changed {
 		d.log.Info("setup: per-client Setup account made", "mac", t.c.MAC.String(), "account", accountName(t.c.MAC))
 	}
 	st = d.cur.Load()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,6 +335,35 @@ func TestSetupVariantTrees(t *testing.T) {
 	}
 	if got := len(d.setup.clients.snapshot()); got != 2 {
 		t.Errorf("%d clients registered, want 2", got)
+	}
+	// A new client's first requests racing each other, all from the state before its account:
+	// every one is served its variant (none the entry without credentials).
+	macC, _ := net.ParseMAC("52:54:00:cc:00:03")
+	clientC := boot.Client{MAC: macC, Firmware: boot.FirmwareBIOS}
+	before := d.cur.Load()
+	beforeTree, err := before.winpe.Tree(clientC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	scripts := make([]string, 8)
+	for i := range scripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := d.setupClientTree(before, clientC, beforeTree).Open("winpe/" + entry + "/boot.wim")
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			scripts[i], _ = extract(f, "/Windows/System32/startnet.cmd")
+		}()
+	}
+	wg.Wait()
+	for i, s := range scripts {
+		if !strings.Contains(s, "/user:pxe-525400cc0003 ") || s != scripts[0] {
+			t.Errorf("racing request %d got:\n%s", i, s)
+		}
 	}
 	if s, err := extract(open(d, boot.Client{}, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd"); err == nil && strings.Contains(s, "net use") {
 		t.Errorf("a client without a MAC got credentials:\n%s", s)
