@@ -103,7 +103,12 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		if int(off) > out {
 			return out, fmt.Errorf("lzx: match offset %d before chunk start at position %d", off, out)
 		}
-		if n, from := int(length), out-int(off); out+n+8 > len(d.dst) || off-2 < 6 {
+		if n, from := int(length), out-int(off); n <= 24 && off >= 8 && out+24 <= len(d.dst) {
+			// Short match (most of them): three word copies, no loop (wimlib's fast path).
+			lz.Store64(d.dst, out, lz.Load64(d.dst, from))
+			lz.Store64(d.dst, out+8, lz.Load64(d.dst, from+8))
+			lz.Store64(d.dst, out+16, lz.Load64(d.dst, from+16))
+		} else if out+n+8 > len(d.dst) || off-2 < 6 {
 			lz.CopyMatch(d.dst, out, int(off), n) // near the end, or offsets 2-7
 		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra

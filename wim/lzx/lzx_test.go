@@ -84,6 +84,18 @@ func TestRoundTripShapes(t *testing.T) {
 	}
 	shapes["longmatch"] = append(append(append([]byte{}, x86[:20000]...), x86[:10000]...), x86[:2]...)
 	shapes["textlike"] = []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 700))
+	// Short matches (3-24 bytes, offsets 8-40) up to the very end: the decoders copy them
+	// with three unconditional words when 24 bytes of room are left, else word by word.
+	for tail := 0; tail < 26; tail += 5 {
+		b := append([]byte{}, x86[3000:3200]...)
+		for j := 0; len(b) < 3000+tail; j++ {
+			back := 8 + j*13%33
+			n := min(3+j*7%22, back)
+			b = append(b, b[len(b)-back:len(b)-back+n]...)
+			b = append(b, x86[5000+j])
+		}
+		shapes[fmt.Sprintf("shortmatches%d", tail)] = b[:3000+tail]
+	}
 	for name, data := range shapes {
 		t.Run(name, func(t *testing.T) {
 			d, _ := NewDecoder(32768)

@@ -159,7 +159,12 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		if int(length) > len(d.dst)-out {
 			return out, fmt.Errorf("xpress: match of length %d at position %d runs past the chunk end %d", length, out, len(d.dst))
 		}
-		if n, from := int(length), out-off; out+n+8 > len(d.dst) || uint(off-2) < 6 {
+		if n, from := int(length), out-off; n <= 24 && off >= 8 && out+24 <= len(d.dst) {
+			// Short match (most of them): three word copies, no loop (wimlib's fast path).
+			lz.Store64(d.dst, out, lz.Load64(d.dst, from))
+			lz.Store64(d.dst, out+8, lz.Load64(d.dst, from+8))
+			lz.Store64(d.dst, out+16, lz.Load64(d.dst, from+16))
+		} else if out+n+8 > len(d.dst) || uint(off-2) < 6 {
 			lz.CopyMatch(d.dst, out, off, n) // near the end, or offsets 2-7
 		} else if off >= 8 {
 			// Word copies: a word never overlaps its source, and the up to 7 extra
