@@ -115,7 +115,7 @@ const DefaultVerifyPace = 3
 // paceSlice is the least work between two rests of a paced verification: long enough that a
 // rest costs nothing measurable, short enough that requests meanwhile see at most that much
 // extra latency.
-const paceSlice = 20 * time.Millisecond
+const paceSlice = 5 * time.Millisecond
 
 // Verifier verifies WIM files in the background, one at a time, and remembers the verdicts
 // (see the comment at the top of verify.go). One Verifier serves every Store a daemon makes
