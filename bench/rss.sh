@@ -75,9 +75,9 @@ for cache in $caches; do
 		--log-level warn 2>"$tmp/serve-$cache.log" &
 	pid=$!
 	base="http://127.0.0.1:$http"
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 600); do # up to two minutes: start-up on a loaded machine
 		curl -sf "$base/ipxe/menu.ipxe?mac=52-54-00-00-00-01&platform=efi" 2>/dev/null | grep -q "pe-pe9-1" && break
-		sleep 0.1
+		sleep 0.2
 	done
 	curl -sf "$base/ipxe/menu.ipxe?mac=52-54-00-00-00-01&platform=efi" | grep -q "pe-pe9-1" ||
 		{ echo "rss: the ten entries did not reach the menu" >&2; cat "$tmp/serve-$cache.log" >&2; exit 1; }

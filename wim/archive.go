@@ -4,7 +4,8 @@
 // Open or OpenFile gives an Archive; each of its images is an io/fs.FS whose regular files are
 // io.ReaderAt and io.Seeker, so http.ServeContent serves byte ranges of them directly. Reading a
 // range decodes only the chunks that cover it; decoded chunks live in a Cache that many archives
-// may share. An Archive is safe for concurrent use.
+// may share, which bounds all the memory of decoding (chunks kept, chunks being read, decodes
+// and verification in flight) as one budget. An Archive is safe for concurrent use.
 package wim
 
 import (

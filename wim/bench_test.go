@@ -177,7 +177,7 @@ func BenchmarkSolidFirstRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		d := time.Since(t0)
-		bl.res.chunk(0) // wait for the background full decode: it must not slow the next timing
+		bl.res.warm(context.Background(), 0) // wait for the background full decode: it must not slow the next timing
 		a.Close()
 		if bestFirst == 0 || d < bestFirst {
 			bestFirst = d

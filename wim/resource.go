@@ -40,23 +40,20 @@ type resource struct {
 	prefixes atomic.Int64 // prefix decodes done (tests)
 }
 
-// Decodes for the chunk cache (and prefix decodes) share two process-wide resources: the
-// scratch buffers for stored bytes (one pool for every archive, so idle buffers do not pile
-// up per opened WIM) and a budget of decodeBudgetMax bytes of decoded plus stored data in
-// flight, so that many readers of many solid WIMs wait for memory instead of decoding a
-// 64 MiB chunk each at once. Two solid chunks (one per core here) fit; 32 KiB chunks never
-// wait. A chunk larger than the budget is decoded alone.
-const decodeBudgetMax = 192 << 20
+// smallChunk: a chunk of at most this many decoded bytes reads its stored bytes before it waits
+// for room in the cache (Cache.takeForced), so that a decode whose stored bytes come from
+// decoding other WIMs' chunks through the same cache (a WIM that wimsynth builds over its
+// sources, in 32 KiB chunks, read back with wim.Open) never holds room while that inner decode
+// waits for some. Larger chunks (LZX up to 2 MiB, solid LZMS up to 64 MiB and more) reserve
+// room for their stored and decoded bytes at once, then read and decode without waiting.
+const smallChunk = 64 << 10
 
-var (
-	sharedScratch scratchPools
-	decodeBudget  = newByteBudget(decodeBudgetMax)
-)
-
-// chunkPrefix is the longest decoded prefix of chunk i so far (final bytes only).
+// chunkPrefix is the longest decoded prefix of chunk i so far (final bytes only), and the
+// bytes it holds in the cache's account.
 type chunkPrefix struct {
 	i    int64
 	data []byte
+	held int64
 }
 
 // Prefix decoding: a cold LZMS chunk of at least prefixMinChunk bytes (solid resources:
@@ -226,24 +223,67 @@ func (r *resource) checkOffsets() error {
 	return nil
 }
 
-// chunk returns decoded chunk i, from the cache when possible. The slice is shared and
-// must not be modified.
-func (r *resource) chunk(i int64) ([]byte, error) {
+// chunk returns decoded chunk i, from the cache when possible, pinned: read e.data (which
+// must not be modified), then r.a.cache.release(e).
+func (r *resource) chunk(ctx context.Context, i int64) (*cacheEntry, error) {
 	if err := r.loadTable(); err != nil {
 		return nil, err
 	}
 	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
-	return r.a.cache.get(key, func() ([]byte, error) {
-		// dst goes to the cache and its readers, so it is always fresh; the stored bytes are
-		// private to this decode and their buffer is reused (process-wide).
+	return r.a.cache.acquire(ctx, key, func(ctx context.Context) ([]byte, error) {
+		// dst becomes the cache entry; the stored bytes' buffer goes back to the cache for
+		// the next decode.
+		c := r.a.cache
 		start, end := r.chunkSpan(i)
-		held := decodeBudget.acquire(context.Background(), r.chunkLen(i)+end-start)
-		defer decodeBudget.release(held)
-		dst := makeLarge(int(r.chunkLen(i)), int(r.chunkLen(i)))
-		scratch := sharedScratch.get(int(end - start))
-		defer sharedScratch.put(scratch)
-		return dst, r.decodeChunk(i, dst, scratch)
+		size := r.chunkLen(i)
+		if size <= smallChunk {
+			src := c.takeForced(int(end - start))
+			defer c.putForced(src)
+			if err := r.readStored(i, src); err != nil {
+				return nil, err
+			}
+			bufs, err := c.take(ctx, 0, exact(int(size)))
+			if err != nil {
+				return nil, err
+			}
+			if err := r.decodeStored(i, bufs[0], src); err != nil {
+				c.putBuf(bufs[0])
+				return nil, err
+			}
+			return bufs[0], nil
+		}
+		bufs, err := c.take(ctx, 0, exact(int(size)), class(int(end-start)))
+		if err != nil {
+			return nil, err
+		}
+		dst, src := bufs[0], bufs[1]
+		defer c.putBuf(src)
+		err = r.readStored(i, src)
+		if err == nil {
+			err = r.decodeStored(i, dst, src)
+		}
+		if err != nil {
+			c.putBuf(dst)
+			return nil, err
+		}
+		return dst, nil
 	})
+}
+
+// warm decodes chunk i into the cache (a read ahead), or does nothing.
+func (r *resource) warm(ctx context.Context, i int64) {
+	if e, err := r.chunk(ctx, i); err == nil {
+		r.a.cache.release(e)
+	}
+}
+
+// readStored reads chunk i's stored bytes into src (len = its stored size).
+func (r *resource) readStored(i int64, src []byte) error {
+	start, _ := r.chunkSpan(i)
+	if _, err := r.part.r.ReadAt(src, start); err != nil {
+		return fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
+	}
+	return nil
 }
 
 // decodeChunk decodes chunk i into dst (len = chunkLen(i)); buf is optional scratch space for the
@@ -328,14 +368,16 @@ func (r *resource) readAt(p []byte, off int64, pin *chunkPin) (int, error) {
 			pos := off + int64(done)
 			i := pos / r.chunkSize
 			at := pos - i*r.chunkSize
-			data, err := r.chunkPinned(i, min(at+int64(len(p)-done), r.chunkLen(i)), pin)
+			data, unpin, err := r.chunkPinned(i, min(at+int64(len(p)-done), r.chunkLen(i)), pin)
 			if err != nil {
 				return done, err
 			}
 			if at >= int64(len(data)) {
+				unpin()
 				return done, fmt.Errorf("%v: chunk %d decoded to %d bytes, short of offset %d", r, i, len(data), at)
 			}
 			done += copy(p[done:], data[at:])
+			unpin()
 		}
 	}
 	if len(p) < want {
@@ -384,10 +426,12 @@ func (r *resource) readChunks(p []byte, off, first, last int64) (int, error) {
 
 // copyChunk copies the part of chunk i that falls in p (which holds bytes from off).
 func (r *resource) copyChunk(p []byte, off, i int64) error {
-	data, err := r.chunk(i)
+	e, err := r.chunk(context.Background(), i)
 	if err != nil {
 		return err
 	}
+	defer r.a.cache.release(e)
+	data := e.data
 	lo, hi := max(off, i*r.chunkSize), min(off+int64(len(p)), (i+1)*r.chunkSize)
 	if hi-i*r.chunkSize > int64(len(data)) {
 		return fmt.Errorf("%v: chunk %d decoded to %d bytes, short of offset %d", r, i, len(data), hi-i*r.chunkSize)
@@ -396,34 +440,46 @@ func (r *resource) copyChunk(p []byte, off, i int64) error {
 	return nil
 }
 
-// chunkPin remembers one decoded chunk for a sequential reader. When the reader moves on to a
-// new chunk, the next one (up to end, the end of the reader's blob in the resource) is decoded
-// in the background, so streaming a file keeps two cores busy.
+// chunkPin remembers a sequential reader's last chunk. It holds no memory between reads: the
+// chunk stays in the cache like any other (repin finds it again without a lookup while it is
+// there). When the reader moves on to a new chunk, the next one (up to end, the end of the
+// reader's blob in the resource) is decoded in the background if the cache has room for it
+// right away, so streaming a file keeps two cores busy.
 type chunkPin struct {
-	r    *resource
-	i    int64
-	data []byte
-	end  int64
+	r   *resource
+	i   int64
+	e   *cacheEntry
+	end int64
 }
 
-// chunkPinned returns chunk i, or at least its first need bytes (see chunkUpTo).
-func (r *resource) chunkPinned(i, need int64, pin *chunkPin) ([]byte, error) {
-	if pin != nil && pin.r == r && pin.i == i && int64(len(pin.data)) >= need && pin.data != nil {
-		return pin.data, nil
+// chunkPinned returns chunk i, or at least its first need bytes (see chunkUpTo), and the
+// function to call once the bytes are copied.
+func (r *resource) chunkPinned(i, need int64, pin *chunkPin) ([]byte, func(), error) {
+	c := r.a.cache
+	if pin != nil && pin.r == r && pin.i == i && pin.e != nil && c.repin(pin.e) {
+		e := pin.e
+		return e.data, func() { c.release(e) }, nil
 	}
-	data, err := r.chunkUpTo(i, need)
+	data, e, unpin, err := r.chunkUpTo(i, need)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if pin != nil {
 		next := i + 1
-		if int64(len(data)) == r.chunkLen(i) && next*r.chunkSize < pin.end && r.a.cache.max.Load() >= 3*r.chunkSize {
-			go r.chunk(next) // errors resurface when the reader gets there
+		if e != nil && next*r.chunkSize < pin.end && (pin.r != r || pin.i != i) && c.max.Load() >= 3*r.chunkSize {
+			go r.warm(noWait, next) // only with room to spare; errors resurface when the reader gets there
 		}
-		*pin = chunkPin{r: r, i: i, data: data, end: pin.end}
+		*pin = chunkPin{r: r, i: i, e: e, end: pin.end}
 	}
-	return data, nil
+	return data, unpin, nil
 }
+
+// noWait asks the cache only for room that is free (read-ahead).
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // rawDataOffset is the file offset of an unchunked resource's data (in pipable WIMs too, the
 // resource header points just past the blob header).
@@ -431,36 +487,46 @@ func (r *resource) rawDataOffset() int64 { return r.hdr.Offset }
 
 // chunkUpTo returns chunk i, or a prefix of it holding at least its first need bytes: a
 // cold large LZMS chunk (see prefixMinChunk) is decoded in the background while the read
-// is served from a prefix decode. The slice is shared and must not be modified.
-func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
-	size := r.chunkLen(i)
-	if r.codec != CompressionLZMS || size < prefixMinChunk || need > size/16 || r.a.cache.isForgotten(r.part.id) {
-		return r.chunk(i)
+// is served from a prefix decode. The slice is shared and must not be modified; unpin is to
+// be called once it is copied. e is the cache entry when the whole chunk was returned.
+func (r *resource) chunkUpTo(i, need int64) (data []byte, e *cacheEntry, unpin func(), err error) {
+	c := r.a.cache
+	whole := func(e *cacheEntry) ([]byte, *cacheEntry, func(), error) {
+		return e.data, e, func() { c.release(e) }, nil
 	}
+	size := r.chunkLen(i)
 	if err := r.loadTable(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
+	}
+	start, end := r.chunkSpan(i)
+	if r.codec != CompressionLZMS || size < prefixMinChunk || need > size/16 || end-start == size || c.isForgotten(r.part.id) {
+		e, err := r.chunk(context.Background(), i)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return whole(e)
 	}
 	key := chunkKey{part: r.part.id, offset: r.hdr.Offset, chunk: i}
-	if data, ok := r.a.cache.peek(key); ok {
-		return data, nil
+	if e, ok := c.lookup(key); ok {
+		return whole(e)
 	}
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
-	if data, ok := r.a.cache.peek(key); ok {
-		r.prefix = chunkPrefix{}
-		return data, nil
+	if e, ok := c.lookup(key); ok {
+		r.dropPrefix()
+		return whole(e)
 	}
 	if r.prefix.data != nil && r.prefix.i == i && int64(len(r.prefix.data)) >= need {
-		return r.prefix.data, nil
+		return r.prefix.data, nil, func() {}, nil
 	}
 	if r.prefix.data == nil || r.prefix.i != i {
 		// The full decode; later reads find it in the cache (errors resurface there). The
 		// prefix lives only until it ends, so it never outlasts the decode it stands in for.
 		go func() {
-			r.chunk(i)
+			r.warm(context.Background(), i)
 			r.pmu.Lock()
 			if r.prefix.i == i {
-				r.prefix = chunkPrefix{}
+				r.dropPrefix()
 			}
 			r.pmu.Unlock()
 		}()
@@ -469,27 +535,43 @@ func (r *resource) chunkUpTo(i, need int64) ([]byte, error) {
 	if r.prefix.i != i {
 		n = min(size, max(need+16, prefixMinLen))
 	}
-	start, end := r.chunkSpan(i)
-	held := decodeBudget.acquire(context.Background(), n+end-start)
-	defer decodeBudget.release(held)
-	scratch := sharedScratch.get(int(end - start))
-	defer sharedScratch.put(scratch)
-	src := scratch[:end-start]
-	if _, err := r.part.r.ReadAt(src, start); err != nil {
-		return nil, fmt.Errorf("%v: reading chunk %d at %#x: %w", r, i, start, noEOF(err))
+	bufs, err := c.take(context.Background(), n, class(int(end-start)))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src := bufs[0]
+	if err := r.readStored(i, src); err != nil {
+		c.putBuf(src)
+		c.unreserve(n)
+		return nil, nil, nil, err
 	}
 	dst := make([]byte, n)
-	if int64(len(src)) == size {
-		return r.chunk(i) // stored raw: nothing to gain
-	}
 	exact, err := r.a.decoders.decompressPrefix(r.codec, int(r.chunkSize), dst, src, int(size))
+	c.putBuf(src)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %v chunk %d at %#x: %w", r, r.codec, i, start, err)
+		c.unreserve(n)
+		return nil, nil, nil, fmt.Errorf("%v: %v chunk %d at %#x: %w", r, r.codec, i, start, err)
 	}
 	if int64(exact) < need {
-		return r.chunk(i) // cannot happen (n >= need+16); the full chunk is always right
+		c.unreserve(n)
+		e, err := r.chunk(context.Background(), i) // cannot happen (n >= need+16); the full chunk is always right
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return whole(e)
 	}
-	r.prefix = chunkPrefix{i: i, data: dst[:exact]}
+	c.holdForced(n)
+	r.dropPrefix()
+	r.prefix = chunkPrefix{i: i, data: dst[:exact], held: n}
 	r.prefixes.Add(1)
-	return r.prefix.data, nil
+	return r.prefix.data, nil, func() {}, nil
+}
+
+// dropPrefix forgets the prefix and gives its bytes back to the cache's account (readers
+// still copying from it keep it alive until they are done); r.pmu must be held.
+func (r *resource) dropPrefix() {
+	if r.prefix.held > 0 {
+		r.a.cache.unforce(r.prefix.held)
+	}
+	r.prefix = chunkPrefix{}
 }

@@ -164,13 +164,17 @@ func TestCacheEviction(t *testing.T) {
 	if st := c.Stats(); st.Misses != 3 {
 		t.Errorf("chunk 1 was evicted instead of 2: %+v", st)
 	}
-	get(9, 500) // larger than the cache: served, not kept
-	if st := c.Stats(); st.Bytes != 80 {
-		t.Errorf("oversize chunk kept: %+v", st)
+	get(9, 500) // larger than the whole cache: the others go, it is decoded past the bound and kept alone
+	if st := c.Stats(); st.Bytes != 500 || st.Entries != 1 || st.Overdrafts != 1 || st.PeakBytes != 500 {
+		t.Errorf("oversize chunk: %+v", st)
+	}
+	get(1, 40) // room wanted: the oversize chunk goes
+	if st := c.Stats(); st.Bytes != 40 || st.Entries != 1 || st.UsedBytes != 40 {
+		t.Errorf("after the oversize chunk: %+v", st)
 	}
 	// A failed decode is not cached.
 	_, err := c.get(chunkKey{1, 0, 7}, func() ([]byte, error) { return nil, errors.New("bad") })
-	if err == nil || c.Stats().Entries != 2 {
+	if err == nil || c.Stats().Entries != 1 {
 		t.Errorf("err %v, stats %+v", err, c.Stats())
 	}
 }

@@ -26,7 +26,7 @@ func (a *Archive) Verify(ctx context.Context, progress func(done, total int64)) 
 		return errors.Join(err, <-integrity)
 	}
 	v := &verifier{a: a, ctx: ctx, progress: progress, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		bufs: newBufPool(verifyPoolMax), mem: newByteBudget(verifyMemMax)}
+		mem: newByteBudget(verifyMemMax)}
 	jobs := a.verifyJobs(&v.total)
 
 	work := make(chan resourceJob)
@@ -162,7 +162,6 @@ type verifier struct {
 	mu       sync.Mutex
 	done     int64
 	total    int64
-	bufs     *bufPool    // decoded pieces and stored bytes; verify owns them outright
 	mem      *byteBudget // bytes of pieces decoded or being decoded, not yet hashed
 }
 
@@ -170,12 +169,11 @@ type verifier struct {
 // bytes, from the start of a decode until the piece is hashed). Pieces of 32 KiB to 2 MiB
 // still keep every core busy; a 64 MiB solid chunk (with its ~20-30 MiB of stored bytes)
 // is decoded alone, which holds `wim verify` of a solid WIM near wimlib's peak memory (one
-// chunk and its input) instead of one chunk per core plus the queue.
+// chunk and its input) instead of one chunk per core plus the queue. The same bytes (and the
+// stored bytes of a small resource read at once) also count against the archive's Cache,
+// whose buffers verify uses and gives back: a verification leaves readers of the same cache
+// room within its one bound, and its buffers are reused from one WIM to the next.
 const verifyMemMax = 96 << 20
-
-// verifyPoolMax bounds the idle buffers verify keeps for reuse; with verifyMemMax in force
-// they never exceed it by much (the pool holds what was in flight).
-const verifyPoolMax = 256 << 20
 
 // byteBudget is a counting semaphore in bytes. A request larger than the whole budget
 // waits until nothing else is held, then runs alone.
@@ -224,6 +222,39 @@ func (b *byteBudget) release(n int64) {
 	b.mu.Unlock()
 }
 
+// take gets piece i's memory: verify's own budget, then the buffers for its decoded bytes
+// and (when read on its own) its stored bytes from the archive's cache, which counts them
+// against its bound and recycles them. Pieces take memory in order: a piece gives it back
+// once hashed, which needs no room, so a later piece waiting for room never starves an
+// earlier one.
+func (v *verifier) take(ctx context.Context, r *resource, i, span int64, stored []byte) (piece, error) {
+	held := v.mem.acquire(ctx, pieceCost(r, i, span, stored))
+	if held == 0 {
+		return piece{}, ctx.Err()
+	}
+	reqs := []bufReq{class(int(min(span, r.size-i*span)))}
+	if r.chunked && stored == nil {
+		start, end := r.chunkSpan(i)
+		reqs = append(reqs, class(int(end-start)))
+	}
+	bufs, err := r.a.cache.take(ctx, 0, reqs...)
+	if err != nil {
+		v.mem.release(held)
+		return piece{}, err
+	}
+	return piece{bufs: bufs, held: held}, nil
+}
+
+// give returns what take got.
+func (v *verifier) give(p piece) {
+	for _, b := range p.bufs {
+		v.a.cache.putBuf(b)
+	}
+	if p.held > 0 {
+		v.mem.release(p.held)
+	}
+}
+
 // pieceCost is what a piece holds while in flight: its decoded bytes and, when it is read
 // from the file on its own, its stored bytes.
 func pieceCost(r *resource, i, span int64, stored []byte) int64 {
@@ -245,11 +276,19 @@ func (v *verifier) report(n int64) {
 	v.mu.Unlock()
 }
 
-// piece is one decoded span of a resource, in order.
+// piece is one decoded span of a resource, in order: bufs[0] holds its bytes (bufs[1], if
+// any, was for its stored bytes).
 type piece struct {
-	data []byte
+	bufs [][]byte
 	err  error
-	held int64 // bytes of the memory budget it holds
+	held int64 // bytes of verify's own budget it holds
+}
+
+func (p piece) data() []byte {
+	if len(p.bufs) == 0 {
+		return nil
+	}
+	return p.bufs[0]
 }
 
 // preloadMax bounds the stored bytes of a resource that verify reads with one ReadAt.
@@ -268,8 +307,10 @@ func (v *verifier) resource(j resourceJob) error {
 		}
 		n, span = r.chunks(), r.chunkSize
 		if first, last := r.offs[0], r.offs[n]; n > 0 && last-first <= preloadMax && !r.part.hdr.Pipable {
-			stored = v.bufs.get(int(last - first))
-			defer v.bufs.put(stored)
+			// Counted in the cache, without waiting: this worker goes on to wait for room
+			// for its pieces while it holds them.
+			stored = r.a.cache.takeForced(int(last - first))
+			defer r.a.cache.putForced(stored)
 			if _, err := r.part.r.ReadAt(stored, first); err != nil {
 				return fmt.Errorf("%v: reading %d stored bytes: %w", r, len(stored), noEOF(err))
 			}
@@ -297,19 +338,17 @@ func (v *verifier) inline(r *resource, n, span int64, stored []byte, h *blobHash
 		if err := v.ctx.Err(); err != nil {
 			return err
 		}
-		held := v.mem.acquire(v.ctx, pieceCost(r, i, span, stored))
-		if held == 0 {
-			return v.ctx.Err()
-		}
-		data, err := v.produce(r, i, span, stored)
-		if err == nil {
-			err = h.write(pos, data)
-			pos += int64(len(data))
-			v.report(int64(len(data)))
-			v.bufs.put(data)
-		}
-		v.mem.release(held)
+		p, err := v.take(v.ctx, r, i, span, stored)
 		if err != nil {
+			return err
+		}
+		if p.err = v.produce(r, i, span, stored, p.bufs); p.err == nil {
+			p.err = h.write(pos, p.data())
+			pos += int64(len(p.data()))
+			v.report(int64(len(p.data())))
+		}
+		v.give(p)
+		if err := p.err; err != nil {
 			return err
 		}
 	}
@@ -334,21 +373,22 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 			}
 			// Memory is taken in piece order, here, so that a later piece never holds the
 			// budget an earlier one (which the hasher waits for) needs.
-			held := v.mem.acquire(ctx, pieceCost(r, i, span, stored))
-			if held == 0 {
-				ch <- piece{err: ctx.Err()}
+			p, err := v.take(ctx, r, i, span, stored)
+			if err != nil {
+				ch <- piece{err: err}
 				return
 			}
 			go func(i int64) {
 				select {
 				case v.sem <- struct{}{}:
 				case <-ctx.Done():
-					ch <- piece{err: ctx.Err(), held: held}
+					p.err = ctx.Err()
+					ch <- p
 					return
 				}
-				data, err := v.produce(r, i, span, stored)
+				p.err = v.produce(r, i, span, stored, p.bufs)
 				<-v.sem
-				ch <- piece{data, err, held}
+				ch <- p
 			}(i)
 		}
 	}()
@@ -361,12 +401,11 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 			cancel()
 		}
 		if err == nil {
-			err = h.write(pos, p.data)
-			pos += int64(len(p.data))
-			v.report(int64(len(p.data)))
+			err = h.write(pos, p.data())
+			pos += int64(len(p.data()))
+			v.report(int64(len(p.data())))
 		}
-		v.bufs.put(p.data)
-		v.mem.release(p.held)
+		v.give(p)
 	}
 	if err == nil {
 		err = h.finish()
@@ -374,31 +413,23 @@ func (v *verifier) pipelined(r *resource, n, span int64, stored []byte, h *blobH
 	return err
 }
 
-// produce decodes (or reads) piece i of a resource into a pooled buffer; stored, when not nil,
-// holds the resource's stored chunks (from r.offs[0]).
-func (v *verifier) produce(r *resource, i, span int64, stored []byte) ([]byte, error) {
-	buf := v.bufs.get(int(min(span, r.size-i*span)))
-	var err error
+// produce decodes (or reads) piece i of a resource into bufs[0]; stored, when not nil, holds
+// the resource's stored chunks (from r.offs[0]), else bufs[1] is for the piece's stored bytes.
+func (v *verifier) produce(r *resource, i, span int64, stored []byte, bufs [][]byte) error {
+	buf := bufs[0]
 	switch {
 	case !r.chunked:
-		if _, err = r.part.r.ReadAt(buf, r.rawDataOffset()+i*span); err != nil {
-			err = fmt.Errorf("%v: %w", r, noEOF(err))
+		if _, err := r.part.r.ReadAt(buf, r.rawDataOffset()+i*span); err != nil {
+			return fmt.Errorf("%v: %w", r, noEOF(err))
 		}
+		return nil
 	case stored != nil:
 		start, end := r.chunkSpan(i)
 		base := r.offs[0]
-		err = r.decodeStored(i, buf, stored[start-base:end-base])
+		return r.decodeStored(i, buf, stored[start-base:end-base])
 	default:
-		start, end := r.chunkSpan(i)
-		scratch := v.bufs.get(int(end - start))
-		err = r.decodeChunk(i, buf, scratch)
-		v.bufs.put(scratch)
+		return r.decodeChunk(i, buf, bufs[1])
 	}
-	if err != nil {
-		v.bufs.put(buf)
-		return nil, err
-	}
-	return buf, nil
 }
 
 // blobHasher feeds a resource's data, in order, to the SHA-1 of each blob it holds.

@@ -21,6 +21,7 @@ import (
 	"github.com/pxewim/pxewim/imagestore"
 	"github.com/pxewim/pxewim/localstore"
 	"github.com/pxewim/pxewim/upload"
+	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/winpe"
 )
 
@@ -205,19 +206,22 @@ func runCheck(f *serveFlags, stdout io.Writer) error {
 	if _, err := os.Stat(ipxeDir); err != nil {
 		ipxeDir = ""
 	}
-	store, sp := checkStore(f, cfg, storeDir, storeConfig(cfg, existingDir(cfg.Images.SyslinuxDir), ipxeDir, nil, nil))
+	// One decoded-chunk cache, bounded by the config's cache: as serve's is, for every WIM the
+	// check opens (the store, the catalog scan, the WinPE sources and their synthesised WIMs).
+	chunks := wim.NewCache(cfg.ChunkCacheBytes())
+	store, sp := checkStore(f, cfg, storeDir, storeConfig(cfg, existingDir(cfg.Images.SyslinuxDir), ipxeDir, chunks, nil))
 	ps = append(ps, sp...)
 	storeOK := len(sp) == 0
 	defer store.Close()
-	snap, err := scanCatalog(store) // serve_catalog.go
+	snap, err := scanCatalog(store, chunks) // serve_catalog.go
 	if err != nil {
 		// serve goes on with an empty catalog and polls again.
 		ps = append(ps, problem{what: fmt.Sprintf("store %s: cannot scan it: %v", storeDir, err),
 			fix: "its images join the menu once serve's catalog can read it"})
 		snap = &catalog.Snapshot{}
 	}
-	// The state serve would build (without a daemon: no shared caches, no background work).
-	cs, err := (&daemon{log: slog.New(slog.DiscardHandler)}).buildState(cfg, store, snap, false)
+	// The state serve would build (without a daemon: no background work).
+	cs, err := (&daemon{log: slog.New(slog.DiscardHandler), cache: chunks}).buildState(cfg, store, snap, false)
 	if err != nil {
 		if configOK {
 			ps = append(ps, problem{what: err.Error(), fix: "correct the config: serve does not start with it"})

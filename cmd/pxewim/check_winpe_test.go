@@ -8,11 +8,14 @@ import (
 	"testing"
 
 	"github.com/pxewim/pxewim/internal/testenv"
+	"github.com/pxewim/pxewim/wim"
 )
 
 // TestCheckCommandWinPE runs "pxewim check" on a store with a healthy Windows Setup boot.wim,
 // an LZMS solid WIM, a WIM without UEFI boot files, a broken file and two images of the same
-// name, and reads the findings.
+// name, and reads the findings. Every WIM the check opens (store, catalog scan, WinPE sources
+// and the synthesised WIMs) decodes through its one cache, bounded by the config's cache:
+// none gets a private one.
 func TestCheckCommandWinPE(t *testing.T) {
 	store := t.TempDir()
 	testenv.BuildWinPE(t, filepath.Join(store, "setup.wim"), []testenv.WinPEImage{
@@ -27,8 +30,12 @@ func TestCheckCommandWinPE(t *testing.T) {
 		"entries:\n  - name: setup\n    winpe: {image: setup.wim}\n"+
 		"rules:\n  - match: {mac: \"52:54:00:00:00:01\"}\n    entry: pe-gone-1\n"), 0o644)
 	var out, errb bytes.Buffer
+	private := wim.PrivateCaches()
 	code := run([]string{"check", "--config", cfg}, &out, &errb)
 	text := out.String() + errb.String()
+	if n := wim.PrivateCaches() - private; n != 0 {
+		t.Errorf("check opened %d WIMs with a private chunk cache", n)
+	}
 	if code == 0 {
 		t.Fatalf("check found no problems:\n%s", text)
 	}

@@ -16,7 +16,7 @@ import (
 const catalogScanBudget = 20 * time.Second
 
 // catalogOptions: every entry kind's scanner, decoding WIM metadata through cache (the
-// daemon's one chunk cache; nil for pxewim check's one-shot scan).
+// daemon's one chunk cache, or pxewim check's).
 func catalogOptions(cache *wim.Cache) *catalog.Options {
 	return &catalog.Options{Scanners: catalogScanners(), Cache: cache}
 }
@@ -67,8 +67,8 @@ func (d *daemon) catalogFor(cfg *boot.Config, st *imagestore.Store) (*catalog.Sn
 	}
 }
 
-// scanCatalog scans cfg's store once (pxewim check).
-func scanCatalog(st *imagestore.Store) (*catalog.Snapshot, error) {
+// scanCatalog scans cfg's store once (pxewim check), decoding WIM metadata through cache.
+func scanCatalog(st *imagestore.Store, cache *wim.Cache) (*catalog.Snapshot, error) {
 	fsys, label, _ := st.CatalogView()
-	return catalog.ScanFS(context.Background(), fsys, label, catalogOptions(nil))
+	return catalog.ScanFS(context.Background(), fsys, label, catalogOptions(cache))
 }

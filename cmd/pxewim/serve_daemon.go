@@ -224,6 +224,10 @@ func dhcpMode(m boot.DHCPMode) dhcp.Mode {
 // run serves until ctx ends, then drains: HTTP and TFTP stop accepting and let transfers in
 // progress finish for up to drainTimeout.
 func (d *daemon) run(ctx context.Context) error {
+	mctx, mstop := context.WithCancel(ctx)
+	var mwg sync.WaitGroup
+	mwg.Go(func() { d.limitMemory(mctx) }) // serve_memlimit.go
+	defer func() { mstop(); mwg.Wait() }()
 	st := d.cur.Load()
 	d.announce(st.cfg)
 	d.logProblems(st)

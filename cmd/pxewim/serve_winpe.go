@@ -49,8 +49,8 @@ func (d *daemon) buildState(base *boot.Config, st *imagestore.Store, snap *catal
 		}
 	}
 	lib := d.winpe
-	if lib == nil { // pxewim check: a library of its own, no background work
-		lib = winpe.NewLibrary(winpe.Options{})
+	if lib == nil { // pxewim check: a library of its own on check's one cache, no background work
+		lib = winpe.NewLibrary(winpe.Options{Chunks: d.cache})
 	}
 	set := lib.Bind(pol, st, base.Store, snap)
 	if d.winpe != nil {

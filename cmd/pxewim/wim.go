@@ -143,7 +143,8 @@ func (c *wimCmd) open() (*wim.ReadCloser, error) {
 	if len(c.args) == 0 {
 		return nil, usageError{"missing WIMFILE"}
 	}
-	return wim.OpenFile(c.args[0], &wim.OpenFileOptions{Ref: c.ref})
+	// One WIM per command: its own cache, bounded like the daemon's default.
+	return wim.OpenFile(c.args[0], &wim.OpenFileOptions{Ref: c.ref, Cache: wim.NewCache(wim.DefaultCacheSize)})
 }
 
 // image resolves an IMAGE argument (index or name); "" means image 1 when the WIM has one image.
