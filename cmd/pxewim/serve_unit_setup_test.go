@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pxewim/pxewim/internal/testenv"
 )
 
@@ -96,8 +98,10 @@ func TestSystemdUnitSetupDropIn(t *testing.T) {
 // no_new_privs (NoNewPrivileges) and UMask=0027, the state folder 0751 (StateDirectoryMode).
 // pxewim mounts the FUSE view and starts smbd there; smbclient with the credentials of the
 // served boot.wim reads install.wim byte-exact, and smbd's /proc status shows the bounding set
-// and no_new_privs. Not built here (systemd applies them, this test cannot): the seccomp filter
-// (SystemCallFilter), DevicePolicy/DeviceAllow, MemoryDenyWriteExecute, RestrictAddressFamilies,
+// and no_new_privs. MemoryDenyWriteExecute is the kernel's PR_SET_MDWE, set by the daemon
+// process before it starts and inherited by smbd (the test says so and goes on without it on a
+// kernel older than 6.3). Not built here (systemd applies them, this test cannot): the seccomp
+// filter (SystemCallFilter), DevicePolicy/DeviceAllow, RestrictAddressFamilies,
 // RestrictNamespaces, PrivateTmp and ProtectKernel*.
 func TestServeSetupShareUnitSandbox(t *testing.T) {
 	if testing.Short() {
@@ -144,8 +148,8 @@ exec setpriv --bounding-set=-all,` + strings.Join(keep, ",") + ` --inh-caps=-all
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command("unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh", os.Args[0], "-test.run=^TestServeHelperProcess$")
-	cmd.Env = append(os.Environ(), "STATE="+state, "PROBE="+probe,
+	cmd := exec.Command("unshare", "--mount", "--propagation", "slave", "sh", "-c", script, "sh", os.Args[0], "-test.run=^TestServeSandboxHelperProcess$")
+	cmd.Env = append(os.Environ(), "STATE="+state, "PROBE="+probe, sandboxHelperEnv+"=1",
 		serveHelperEnv+"="+strings.Join([]string{"--config", config, "--log-level", "debug"}, "\n"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -175,6 +179,9 @@ exec setpriv --bounding-set=-all,` + strings.Join(keep, ",") + ` --inh-caps=-all
 			t.Fatalf("the share did not start in the sandbox:\n%s", readLog())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(readLog(), "sandbox: no PR_SET_MDWE") {
+		t.Log("this kernel has no PR_SET_MDWE (Linux 6.3+): MemoryDenyWriteExecute is not part of the sandbox here")
 	}
 	if _, err := os.Stat(probe); err == nil {
 		t.Fatal("the sandbox's probe file exists: the tree was not read-only")
@@ -239,4 +246,22 @@ exec setpriv --bounding-set=-all,` + strings.Join(keep, ",") + ` --inh-caps=-all
 	if sum := sha1File(t, got); sum != fx.installSHA1 {
 		t.Fatalf("install.wim through the sandboxed share: sha1 %s, want %s", sum, fx.installSHA1)
 	}
+}
+
+const sandboxHelperEnv = "PXEWIM_SANDBOX_HELPER"
+
+// TestServeSandboxHelperProcess is the daemon of TestServeSetupShareUnitSandbox, not a test: it
+// refuses memory that is both writable and executable (PR_SET_MDWE, as MemoryDenyWriteExecute
+// does; smbd inherits it), then runs as TestServeHelperProcess.
+func TestServeSandboxHelperProcess(t *testing.T) {
+	if os.Getenv(sandboxHelperEnv) == "" {
+		t.Skip("helper process: runs only inside TestServeSetupShareUnitSandbox")
+	}
+	if err := unix.Prctl(unix.PR_SET_MDWE, unix.PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox: no PR_SET_MDWE:", err)
+	} else if got, err := unix.PrctlRetInt(unix.PR_GET_MDWE, 0, 0, 0, 0); err != nil || got&unix.PR_MDWE_REFUSE_EXEC_GAIN == 0 {
+		fmt.Fprintln(os.Stderr, "sandbox: PR_SET_MDWE did not hold:", got, err)
+		os.Exit(2)
+	}
+	TestServeHelperProcess(t)
 }
