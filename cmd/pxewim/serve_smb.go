@@ -474,6 +474,17 @@ func (d *daemon) runSetup(ctx context.Context, cfg *boot.Config) error {
 	} else {
 		d.log.Info("setup: Windows Setup share running", "share", `\\`+setupAddr(cfg).String()+`\`+setupShareName, "port", cfg.Setup.SetupPort(), "media", len(s.view.names()))
 	}
+	if s.perClient {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+				d.sweepSetupVariants() // serve_smb_clients.go
+			}
+		}
+	}
 	<-ctx.Done()
 	<-srv.Done()
 	return nil

@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pxewim/pxewim/boot"
 	"github.com/pxewim/pxewim/catalog"
@@ -46,6 +47,7 @@ type setupClient struct {
 	mac   net.HardwareAddr
 	creds setupCreds
 	rules map[int]bool // rule indexes (-1: none) whose variants this client needs
+	used  time.Time    // last time one of its variants was needed or served
 }
 
 // setupClients are the per-client accounts of this daemon run.
@@ -53,6 +55,54 @@ type setupClients struct {
 	mu     sync.Mutex
 	byMAC  map[string]*setupClient // MAC as 12 lower-case hex digits
 	server *smbshare.Server        // the running share, once started
+	// idle is how long a client's variants stay built after it last fetched a Setup entry's
+	// files (setupVariantIdle if zero); its account stays. now is time.Now (tests).
+	idle time.Duration
+	now  func() time.Time
+}
+
+// setupVariantIdle: a client's variants (each holds the Setup image's metadata synthesised
+// with its files: tens of MiB for a real Setup image, BENCHMARKS.md) are dropped this long
+// after its last fetch; a client that comes back gets them built again, with the same account.
+const setupVariantIdle = 15 * time.Minute
+
+func (c *setupClients) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+func (c *setupClients) idleFor() time.Duration {
+	if c.idle > 0 {
+		return c.idle
+	}
+	return setupVariantIdle
+}
+
+// touch records that the client's variant was served.
+func (c *setupClients) touch(mac net.HardwareAddr) {
+	c.mu.Lock()
+	if cl, ok := c.byMAC[macKey(mac)]; ok {
+		cl.used = c.clock()
+	}
+	c.mu.Unlock()
+}
+
+// idleIn reports whether a client whose variants the state v holds has been idle too long.
+func (c *setupClients) idleIn(v *setupVariants) bool {
+	if v == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := c.clock().Add(-c.idleFor())
+	for k := range v.names {
+		if cl, ok := c.byMAC[k.mac]; ok && k.mac != "" && cl.used.Before(limit) {
+			return true
+		}
+	}
+	return false
 }
 
 func macKey(mac net.HardwareAddr) string { return strings.ReplaceAll(mac.String(), ":", "") }
@@ -60,12 +110,16 @@ func macKey(mac net.HardwareAddr) string { return strings.ReplaceAll(mac.String(
 // accountName is the client's SMB account: pxe- and its MAC's hex digits.
 func accountName(mac net.HardwareAddr) string { return "pxe-" + macKey(mac) }
 
-// snapshot lists the clients (copies) for building variants.
+// snapshot lists the clients (copies) whose variants are to be built: those not idle.
 func (c *setupClients) snapshot() []setupClient {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]setupClient, 0, len(c.byMAC))
+	limit := c.clock().Add(-c.idleFor())
 	for _, cl := range c.byMAC {
+		if cl.used.Before(limit) {
+			continue
+		}
 		cp := *cl
 		cp.rules = map[int]bool{}
 		for r := range cl.rules {
@@ -87,6 +141,7 @@ func (c *setupClients) need(ctx context.Context, mac net.HardwareAddr, ri int) (
 	k := macKey(mac)
 	cl, ok := c.byMAC[k]
 	if ok && cl.rules[ri] {
+		cl.used = c.clock()
 		c.mu.Unlock()
 		return false, nil
 	}
@@ -100,6 +155,7 @@ func (c *setupClients) need(ctx context.Context, mac net.HardwareAddr, ri int) (
 		c.byMAC[k] = cl
 	}
 	cl.rules[ri] = true
+	cl.used = c.clock()
 	srv, creds := c.server, cl.creds
 	c.mu.Unlock()
 	if !ok && srv != nil {
@@ -330,6 +386,9 @@ func (t *setupTree) resolve(lname string) (*state, string) {
 	d, st := t.d, t.st
 	vname, missing := d.variantFor(st, t.c, lname)
 	if !missing {
+		if vname != "" && d.setup.perClient {
+			d.setup.clients.touch(t.c.MAC)
+		}
 		return st, vname
 	}
 	_, ri := st.cfg.SetupRule(t.c)
@@ -362,4 +421,24 @@ func (t *setupTree) resolve(lname string) (*state, string) {
 	}
 	vname, _ = d.variantFor(st, t.c, lname)
 	return st, vname
+}
+
+// sweepSetupVariants drops the variants of clients idle for too long (per client: runSetup
+// calls it every minute): the state is rebuilt without them, and their WinPE sources close
+// once no transfer reads them. Their accounts stay.
+func (d *daemon) sweepSetupVariants() bool {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cur := d.cur.Load()
+	if cur == nil || !d.setup.clients.idleIn(cur.setupVars) {
+		return false
+	}
+	nst, err := d.buildState(cur.base, cur.store, cur.snap, false)
+	if err != nil {
+		d.log.Error("setup: dropping idle clients' Setup variants: the state could not be rebuilt", "error", err)
+		return false
+	}
+	d.install(nst)
+	d.log.Info("setup: idle clients' Setup variants dropped", "idle", d.setup.clients.idleFor())
+	return true
 }

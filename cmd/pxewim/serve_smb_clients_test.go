@@ -365,6 +365,29 @@ func TestSetupVariantTrees(t *testing.T) {
 			t.Errorf("racing request %d got:\n%s", i, s)
 		}
 	}
+	// Idle clients' variants are dropped (their memory), not their accounts: one that comes
+	// back gets its variant again with the same account.
+	if d.sweepSetupVariants() {
+		t.Error("variants dropped while their clients are active")
+	}
+	later := time.Now().Add(setupVariantIdle + time.Minute)
+	d.setup.clients.mu.Lock()
+	d.setup.clients.now = func() time.Time { return later }
+	d.setup.clients.mu.Unlock()
+	if !d.sweepSetupVariants() {
+		t.Fatal("idle clients' variants not dropped")
+	}
+	if n := len(d.cur.Load().setupVars.names); n != 0 {
+		t.Errorf("%d variants left after the sweep", n)
+	}
+	if sa3, _ := extract(open(d, clientA, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd"); sa3 != sa {
+		t.Errorf("A back after its variant was dropped:\n%s\nwant:\n%s", sa3, sa)
+	}
+	for k := range d.cur.Load().setupVars.names { // one per Setup entry (opened on first use)
+		if k.mac != macKey(macA) {
+			t.Errorf("variant %+v after only A came back", k)
+		}
+	}
 	if s, err := extract(open(d, boot.Client{}, "winpe/"+entry+"/boot.wim"), "/Windows/System32/startnet.cmd"); err == nil && strings.Contains(s, "net use") {
 		t.Errorf("a client without a MAC got credentials:\n%s", s)
 	}
