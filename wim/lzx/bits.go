@@ -2,7 +2,6 @@ package lzx
 
 import (
 	"encoding/binary"
-	"math/bits"
 )
 
 // bitReader reads the LZX bitstream: 16-bit little-endian words whose bits are consumed from
@@ -42,18 +41,6 @@ func (br *bitReader) refill() {
 		return
 	}
 	br.refillSlow()
-}
-
-// fill32 adds two words (32 bits) to a buffer of nbits < 32 bits held in the caller's
-// locals: one 32-bit load and a rotate put them in stream order. This is much cheaper than
-// topping up to 64 bits with masks, and the hot loop needs at most 32 bits between checks.
-func (br *bitReader) fill32(buf uint64, nbits uint) (uint64, uint) {
-	if p := br.pos; p+4 <= len(br.src) {
-		w := bits.RotateLeft32(binary.LittleEndian.Uint32(br.src[p:]), 16)
-		br.pos = p + 4
-		return buf | uint64(w)<<((32-nbits)&63), nbits + 32
-	}
-	return br.fillSlow(buf, nbits)
 }
 
 // fillSlow is refillSlow for a bit buffer held in the caller's locals.

@@ -3,8 +3,9 @@ package lzx
 import (
 	"bytes"
 	"fmt"
-	"github.com/pxewim/pxewim/wim/internal/lz"
 	"math/bits"
+
+	"github.com/pxewim/pxewim/wim/internal/lz"
 )
 
 func indexE8(b []byte) int { return bytes.IndexByte(b, 0xE8) }
@@ -25,16 +26,19 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 	if !aligned {
 		minAligned = 99
 	}
+	src, pos := br.src, br.pos // the input position in a register too
 	for out < d.end {
 		if nbits < 32 {
-			// br.fill32, inlined by hand (too big for the inliner).
-			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(lz.Load32LE(br.src, p), 16) // p+4 <= len(br.src)
-				br.pos = p + 4
+			// Two words (32 bits) from one 32-bit load; a rotate puts them in stream order.
+			if pos+4 <= len(src) {
+				w := bits.RotateLeft32(lz.Load32LE(src, pos), 16) // pos+4 <= len(src)
+				pos += 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32
 			} else {
+				br.pos = pos
 				buf, nbits = br.fillSlow(buf, nbits)
+				pos = br.pos
 			}
 		}
 		e := mainT[buf>>(64-mainTableBits)]
@@ -71,7 +75,16 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		length += 2
 		slot := sym >> 3
 		if nbits < 21 { // up to 17 extra bits, or 14 + an aligned symbol (7)
-			buf, nbits = br.fill32(buf, nbits)
+			if pos+4 <= len(src) {
+				w := bits.RotateLeft32(lz.Load32LE(src, pos), 16) // pos+4 <= len(src)
+				pos += 4
+				buf |= uint64(w) << ((32 - nbits) & 63)
+				nbits += 32
+			} else {
+				br.pos = pos
+				buf, nbits = br.fillSlow(buf, nbits)
+				pos = br.pos
+			}
 		}
 		var off uint32
 		if slot < 3 {
@@ -124,7 +137,7 @@ func (d *Decoder) decodeBlock(br *bitReader, dst []byte, out, end int, aligned b
 		}
 		out += int(length)
 	}
-	br.buf, br.nbits = buf, nbits
+	br.buf, br.nbits, br.pos = buf, nbits, pos
 	r[0], r[1], r[2] = rq[0], rq[1], rq[2]
 	return out, nil
 }

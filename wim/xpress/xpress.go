@@ -110,19 +110,20 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 	defer func() { d.dst = nil }() // do not keep the caller's buffer alive in a pooled Decoder
 	buf, nbits := br.buf, br.nbits
 	table := &d.table
+	src, pos := br.src, br.pos
 	out := 0
 	for out < len(d.dst) {
 		if nbits < 31 {
 			// Add two words with one 32-bit load; a rotate puts them in stream order.
-			if p := br.pos; p+4 <= len(br.src) {
-				w := bits.RotateLeft32(lz.Load32LE(br.src, p), 16) // p+4 <= len(br.src)
-				br.pos = p + 4
+			if pos+4 <= len(src) {
+				w := bits.RotateLeft32(lz.Load32LE(src, pos), 16) // pos+4 <= len(src)
+				pos += 4
 				buf |= uint64(w) << ((32 - nbits) & 63)
 				nbits += 32
 			} else {
-				br.buf, br.nbits = buf, nbits
+				br.buf, br.nbits, br.pos = buf, nbits, pos
 				br.refillSlow()
-				buf, nbits = br.buf, br.nbits
+				buf, nbits, pos = br.buf, br.nbits, br.pos
 			}
 		}
 		e := table[buf>>(64-tableBits)]
@@ -144,12 +145,12 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		buf <<= log2
 		nbits -= uint(log2)
 		if length == 15 {
-			br.buf, br.nbits = buf, nbits
+			br.buf, br.nbits, br.pos = buf, nbits, pos
 			n, err := br.readLength(surplus, out)
 			if err != nil {
 				return out, err
 			}
-			buf, nbits = br.buf, br.nbits
+			buf, nbits, pos = br.buf, br.nbits, br.pos
 			length = n
 		}
 		length += minMatch
@@ -180,7 +181,7 @@ func (d *Decoder) decode(br *bitReader, dst []byte) (int, error) {
 		}
 		out += int(length)
 	}
-	br.buf, br.nbits = buf, nbits
+	br.buf, br.nbits, br.pos = buf, nbits, pos
 	return out, nil
 }
 
