@@ -637,6 +637,60 @@ dhavelength:
 	MOVQ	CX, BX
 	SUBQ	AX, BX
 	NEGQ	DX
+	CMPQ	DX, $-4
+	JGT	dtail
+	// Spans of 4 or more and up to 16 bytes (most delta matches): fixed steps, no loop
+	// whose exit would be mispredicted. Bytes past the match end (up to the old pos + 16,
+	// inside dst) are overwritten by later items.
+	CMPQ	R10, $16
+	JGT	dlong
+	MOVQ	state_regs+loopRegs_dstLen(R8), AX
+	SUBQ	R9, AX
+	ADDQ	R10, AX
+	CMPQ	AX, $16
+	JLT	dlong
+	CMPQ	DX, $-8
+	JLE	dshort8
+	MOVL	0(BX), X0
+	MOVL	0(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVL	0(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVL	X0, 0(CX)
+	MOVL	4(BX), X0
+	MOVL	4(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVL	4(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVL	X0, 4(CX)
+	MOVL	8(BX), X0
+	MOVL	8(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVL	8(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVL	X0, 8(CX)
+	MOVL	12(BX), X0
+	MOVL	12(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVL	12(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVL	X0, 12(CX)
+	JMP	ddone
+dshort8:
+	MOVQ	0(BX), X0
+	MOVQ	0(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVQ	0(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVQ	X0, 0(CX)
+	MOVQ	8(BX), X0
+	MOVQ	8(CX)(DX*1), X1
+	PADDB	X1, X0
+	MOVQ	8(BX)(DX*1), X1
+	PSUBB	X1, X0
+	MOVQ	X0, 8(CX)
+	JMP	ddone
+dlong:
 	CMPQ	DX, $-8
 	JGT	dsmall
 dwide:

@@ -30,8 +30,18 @@ type x86Undo struct {
 // x86Block is how many positions undo flags at once.
 const x86Block = 4096
 
-// x86WarmMin is the chunk size from which undo warms its table up first.
-var x86WarmMin = 64 << 10
+// x86WarmUses is how many table uses in a chunk make undo warm the table up.
+const x86WarmUses = 32
+
+// warm reads one entry per cache line of the table.
+func (x *x86Undo) warm() {
+	var sink uint32
+	t := x.lastUse[:1<<16]
+	for i := 0; i < len(t); i += 16 {
+		sink |= t[i]
+	}
+	x.sink = sink
+}
 
 const x86BaseStep = 2 << 16
 
@@ -53,18 +63,12 @@ func (x *x86Undo) undo(data []byte) {
 	x.base += uint32(size) + x86BaseStep
 	lastUse := x.lastUse[:1<<16]
 
-	// The table is read at random: after decoding a chunk much larger than the cache it
-	// has been evicted, and each miss would stall the chain of decisions below. A
+	// The table is read at random and is mostly out of the cache after a chunk's decode
+	// (or another decoder's run); each miss would stall the chain of decisions below. A
 	// sequential pass (one load per cache line, which the hardware prefetches) brings it
-	// back for a small fraction of the filter's cost (wimlib clears its table per chunk,
-	// which has the same effect).
-	if size >= x86WarmMin {
-		var sink uint32
-		for i := 0; i < len(lastUse); i += 16 {
-			sink |= lastUse[i]
-		}
-		x.sink = sink
-	}
+	// back for a fraction of the cost, once the chunk has shown a few candidates that
+	// reach the table (text rarely does; wimlib clears its table per chunk instead).
+	uses := x86WarmUses
 
 	lastX86 := int64(-x86MaxTranslation - 1)
 	end := size - 16 // opcodes start before this; the first byte is never looked at
@@ -114,6 +118,9 @@ func (x *x86Undo) undo(data []byte) {
 			if n == 0 {
 				p++
 				continue
+			}
+			if uses--; uses == 0 {
+				x.warm()
 			}
 			// Both decisions below depend on the data and mispredict often as branches;
 			// masks make them branch-free.
