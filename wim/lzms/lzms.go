@@ -23,22 +23,31 @@
 // # Why the code looks the way it does
 //
 // Throughput is bounded by a serial chain per item: a range-coder decision whose
-// probability entry depends on the previous decisions, then a Huffman lookup. The Go
-// compiler keeps values in registers only in small functions without calls, so the
-// range decoder and the bit reader are three-word values passed and returned by value
-// (the register ABI carries them), the literal loop is its own call-free function that
-// returns at each match or code rebuild, and each match kind is one call that takes and
-// returns the stream states in registers. Everything the rarer paths need (repeat
-// queues, their decision states, the four other codes) lives in the decoder.
+// probability entry depends on the previous decisions, then a Huffman lookup. On amd64
+// the item loop is assembly (decode_amd64.s, itemsLoop): the Go compiler spilled the two
+// bitstreams, the position and the main state around every item, which cost 1.3-2x
+// wimlib's C. The assembly keeps them all in registers and decodes literals, LZ matches
+// and delta matches itself; it returns to Go (state.itemsAsm) only for code rebuilds
+// (deferred to the end of the item that made them due: an item uses each code once) and
+// for matches that fail a range check or end too close to dst's end for word moves. The
+// same loop in Go (state.items) serves other platforms and the purego tag; tests and the
+// fuzz target check that both agree on every input. Match copies of up to 24 bytes (LZ)
+// or 16 bytes (delta, spans of 4 or more) are fixed word moves without a loop, whose
+// exit would be mispredicted per match. The LZ and delta repeat queues insert at once and
+// index one further back when the previous item was a match of the same kind (the
+// format's delayed insertion, as wimlib decodes it).
 //
 // The backward bit reader refills with one unaligned 8-byte load: read from the end,
 // the next four 16-bit words are already in MSB-first order. Huffman tables are
-// two-level (a direct table plus subtables); the code construction mirrors wimlib's
+// two-level (a direct table plus subtables), array-backed with power-of-two sizes so
+// masked indexes need no bounds checks; the code construction mirrors wimlib's
 // make_canonical_huffman_code exactly, since any difference changes the output. The
 // all-frequencies-one code of each chunk start is built once and copied. The x86 filter
-// scans 8 to 32 bytes per step for candidate opcodes (SWAR zero-byte tests), makes its
-// two data-dependent decisions with masks, and avoids clearing its 64 Ki-entry table
-// per chunk by storing positions relative to a base that advances past the window.
+// flags candidate opcodes 16 bytes a step (SSE2 compares on amd64, exact SWAR tests
+// elsewhere), makes its two data-dependent decisions with masks, avoids clearing its 64
+// Ki-entry table per chunk by storing positions relative to a base that advances past
+// the window, and reads the table sequentially once a chunk has used it a few times,
+// since after a decode it is mostly out of the cache.
 //
 // Hostile input is handled by the checks the format needs anyway (match offset within
 // the output so far, length within the chunk) plus one the format implies: the two
