@@ -25,8 +25,8 @@ import (
 // once the blob is cached (its file appears in the cache folder, renamed into place after its
 // SHA-1 matched), alternating rounds time nginx serving the pre-extracted file, pxewim serving
 // the file inside the WIM from its cache (sendfile), and pxewim serving the same bytes as a
-// loose file of the store (the plain-folder peer). Each round prints its ratios, the summary
-// their median and minimum. Every byte is compared with the source; pxewim's peak RSS is
+// loose file of the store (the plain-folder peer). Each round prints its ratios, and the CPU
+// time pxewim and nginx spent per GiB served; the summary their median and minimum. Every byte is compared with the source; pxewim's peak RSS is
 // printed and bounded.
 func TestStormWarm(t *testing.T) {
 	testenv.RequireFiles(t, "ipxe", undionly)
@@ -95,20 +95,34 @@ func TestStormWarm(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("STORM_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	var warmNginx, warmLoose []float64
+	// CPU time of each server per round (user+system, the process and its children: nginx's
+	// workers), per GiB served: a cost that the machine's load moves far less than a rate.
+	ngPID := 0
+	if haveNginx {
+		if b, err := os.ReadFile(filepath.Join(dir, "nginx", "nginx.pid")); err == nil {
+			ngPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	timed := func(pid int, url string) (clientsResult, float64) {
+		c0 := procCPU(pid)
+		r := ranges(url)
+		return r, (procCPU(pid) - c0).Seconds() * 1000 / (float64(r.bytes) / (1 << 30))
+	}
+	var warmNginx, warmLoose, cpuNginx []float64
 	for i := range rounds {
 		var rn, rw, rl clientsResult
+		var cn, cw float64
 		if i%2 == 0 {
 			if haveNginx {
-				rn = ranges(ngURL)
+				rn, cn = timed(ngPID, ngURL)
 			}
-			rw = ranges(wimURL)
+			rw, cw = timed(d.proc.PID(), wimURL)
 			rl = ranges(looseURL)
 		} else {
 			rl = ranges(looseURL)
-			rw = ranges(wimURL)
+			rw, cw = timed(d.proc.PID(), wimURL)
 			if haveNginx {
-				rn = ranges(ngURL)
+				rn, cn = timed(ngPID, ngURL)
 			}
 		}
 		warm, loose = best(warm, rw), best(loose, rl)
@@ -118,6 +132,10 @@ func TestStormWarm(t *testing.T) {
 			ng = best(ng, rn)
 			warmNginx = append(warmNginx, rate(rw)/rate(rn))
 			l += fmt.Sprintf(", nginx(extracted) %.0f MiB/s, warm/nginx %.2fx", rate(rn), rate(rw)/rate(rn))
+			if ngPID > 0 && cw > 0 {
+				cpuNginx = append(cpuNginx, cn/cw)
+				l += fmt.Sprintf("; CPU per GiB pxewim(warm) %.0f ms, nginx %.0f ms, nginx/pxewim %.2fx", cw, cn, cn/cw)
+			}
 		}
 		t.Logf("%s, load %s", l, loadAvg())
 	}
@@ -134,6 +152,9 @@ func TestStormWarm(t *testing.T) {
 	if haveNginx {
 		line += fmt.Sprintf("; nginx(extracted) best %.0f MiB/s; warm/nginx per round median %.2fx min %.2fx max %.2fx",
 			rate(ng), median(warmNginx), slices.Min(warmNginx), slices.Max(warmNginx))
+		if len(cpuNginx) > 0 {
+			line += fmt.Sprintf("; server CPU per GiB nginx/pxewim(warm) median %.2fx min %.2fx", median(cpuNginx), slices.Min(cpuNginx))
+		}
 	}
 	t.Logf("%s, pxewim VmHWM %d MiB", line, hwm>>20)
 }
@@ -173,4 +194,33 @@ func waitFile(ctx context.Context, path string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// procCPU is the user+system CPU time of process pid and of its children (threads included),
+// from /proc; 0 when it cannot be read.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (in parentheses, which may hold spaces): utime and stime
+	// are the 14th and 15th of the line, in clock ticks (USER_HZ, 100 on Linux).
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	total := time.Duration(u+st) * 10 * time.Millisecond
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, k := range strings.Fields(string(kids)) {
+		if c, err := strconv.Atoi(k); err == nil {
+			total += procCPU(c)
+		}
+	}
+	return total
 }
