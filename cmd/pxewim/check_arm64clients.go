@@ -33,7 +33,7 @@ func checkARM64(st *state) []problem {
 	}
 	ps = append(ps, checkARM64HTTP(st)...)
 	if cfg.DHCP.Mode == boot.DHCPProxy {
-		ps = append(ps, problem{what: "arm64: grub in proxy mode: Debian's netboot GRUB reads its grub.cfg from the site DHCP server's next-server (siaddr), not from pxewim's proxy offer", info: true,
+		ps = append(ps, problem{what: "arm64: grub in proxy mode: Debian's netboot GRUB (ARM64 PXE) reads its grub.cfg from the site DHCP server's next-server (siaddr), not from pxewim's proxy offer (the HTTP Boot GRUB, arm64.grub_http, takes its server from its boot URL instead)", info: true,
 			fix: "set next-server to this host on the site's DHCP server (dnsmasq: dhcp-boot=,pxewim,ADDRESS), or use full mode"})
 	}
 	return ps
