@@ -248,3 +248,37 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+// TestRenderPrivate: with private users the shares admit the private group only, no account is
+// needed at start, no username map line is written, and an account whose unix user differs
+// from its name is refused (the private passwd file names each account as itself).
+func TestRenderPrivate(t *testing.T) {
+	p := baseParams("/srv/state")
+	p.private, p.accounts = true, nil
+	conf, umap, err := p.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kv, err := parseConf(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := kv["pxewim-setup"]["valid users"]; v != "@"+privateGroup {
+		t.Errorf("valid users %q", v)
+	}
+	if umap != "" {
+		t.Errorf("username map %q", umap)
+	}
+	p.accounts = []Account{{Name: "pxe-525400aa0001", User: "pxe-525400aa0001", Password: "Abcdefgh12345678"}}
+	if _, _, err := p.render(); err != nil {
+		t.Errorf("account named as its user: %v", err)
+	}
+	p.accounts = []Account{{Name: "pxe-525400aa0001", User: "nobody", Password: "Abcdefgh12345678"}}
+	if _, _, err := p.render(); err == nil {
+		t.Error("an account mapped to another unix user was accepted with private users")
+	}
+	p.private, p.accounts = false, nil
+	if _, _, err := p.render(); err == nil {
+		t.Error("no account without private users was accepted")
+	}
+}
