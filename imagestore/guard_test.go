@@ -205,3 +205,38 @@ func (l *lockedBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestISOVerdictKeepsOnlyWhatTheBytesSay: a verification that failed for another reason than
+// the bytes (here a stand-in for an SFTP connection that gave up) is not kept: the next caller
+// verifies again and the WIM passes; a SHA-1 mismatch is kept (no second verification).
+func TestISOVerdictKeepsOnlyWhatTheBytesSay(t *testing.T) {
+	var v isoWIMVerifier
+	ctx := context.Background()
+	calls := 0
+	outage := func() error {
+		calls++
+		return errors.New("sftpstore: read: giving up after 4 attempts: connection lost")
+	}
+	pass := func() error { calls++; return nil }
+	if err := v.verdict(ctx, "a.iso/install.wim", "v1", outage); err == nil {
+		t.Fatal("the outage passed")
+	}
+	if err := v.verdict(ctx, "a.iso/install.wim", "v1", pass); err != nil || calls != 2 {
+		t.Fatalf("after an outage: %v, %d verifications (want a pass from a second one)", err, calls)
+	}
+	if err := v.verdict(ctx, "a.iso/install.wim", "v1", outage); err != nil || calls != 2 {
+		t.Fatalf("a pass is kept: %v, %d verifications", err, calls)
+	}
+	damaged := func() error { calls++; return fmt.Errorf("blob x: %w", wim.ErrChecksum) }
+	for range 2 {
+		if err := v.verdict(ctx, "a.iso/b.wim", "v1", damaged); !errors.Is(err, wim.ErrChecksum) {
+			t.Fatalf("damaged: %v", err)
+		}
+	}
+	if calls != 3 {
+		t.Fatalf("a checksum failure was verified %d times, want once", calls-2)
+	}
+	if err := v.verdict(ctx, "a.iso/b.wim", "v2", pass); err != nil {
+		t.Fatalf("a new version of the ISO is verified again: %v", err)
+	}
+}

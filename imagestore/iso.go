@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pxewim/pxewim/sftpstore"
 	"github.com/pxewim/pxewim/wim"
 )
 
@@ -48,8 +49,12 @@ func (v *isoWIMVerifier) check(name, version string, r io.ReaderAt, size int64) 
 }
 
 // verdict returns the verdict on key's version, running verify (once for all callers, in its
-// own goroutine so that a caller whose ctx ends does not cut it) if there is none yet. A
-// verification that ended on a context error is not kept: the next caller runs it again.
+// own goroutine so that a caller whose ctx ends does not cut it) if there is none yet. Only
+// what the bytes say is kept: a pass, a SHA-1 mismatch (wim.ErrChecksum) or a file that changed
+// under its pinned blocks (sftpstore.ErrChanged). Any other failure (the connection gave up, a
+// context ended, a header that did not parse) goes to the callers waiting for it, and the next
+// caller verifies again: a network outage during a long verification does not refuse an intact
+// WIM until its ISO changes.
 func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, verify func() error) error {
 	key := strings.ToLower(name)
 	v.mu.Lock()
@@ -66,14 +71,21 @@ func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, veri
 		go func() {
 			err := verify()
 			vd.err = err
-			if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			switch {
+			case err == nil:
+			case IsDamage(err):
+				if v.log != nil {
+					v.log.Error("remote WIM inside an ISO failed verification: its bytes are not served until the ISO changes", "wim", name, "error", err)
+				}
+			default:
 				v.mu.Lock()
 				if v.seen[key] == vd {
 					delete(v.seen, key)
 				}
 				v.mu.Unlock()
-			} else if err != nil && v.log != nil {
-				v.log.Error("remote WIM inside an ISO failed verification: its bytes are not served until the ISO changes", "wim", name, "error", err)
+				if v.log != nil {
+					v.log.Warn("remote WIM inside an ISO could not be verified: refused for now, verified again at its next use", "wim", name, "error", err)
+				}
 			}
 			close(vd.done)
 		}()
@@ -84,6 +96,13 @@ func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, veri
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// IsDamage reports whether a verification error is about the bytes (a SHA-1 mismatch, or a
+// remote file that changed under the blocks already read), a verdict kept until the ISO changes,
+// rather than a failure to verify (an outage), after which the next use verifies again.
+func IsDamage(err error) bool {
+	return errors.Is(err, wim.ErrChecksum) || errors.Is(err, sftpstore.ErrChanged)
 }
 
 func verifyWIMAt(r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) error {

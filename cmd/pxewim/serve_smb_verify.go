@@ -10,7 +10,9 @@ package main
 //     the verdict is in long before WinPE has booted and maps the share;
 //   - every read of such a file waits for its verdict; a file that failed is never read: the
 //     read fails (storefuse answers EIO, smbd passes an I/O error to the client), so Setup stops
-//     with an error instead of installing from damaged bytes;
+//     with an error instead of installing from damaged bytes; a verification that could not
+//     finish (the SFTP connection gave up) fails the reads waiting for it and runs again at the
+//     next read (imagestore.IsDamage tells the two apart);
 //   - the failure is logged once with the ISO, the share folder and the file, and
 //     pxewim_setup_share_damaged_file{file="FOLDER/sources/install.wim"} is 1 on /metrics.
 // The verdicts are the store's own (one per ISO version, shared with the HTTP path), and the
@@ -72,6 +74,11 @@ func newISOHandle(store fs.FS, m setupMedia, f fs.File, tree *iso.FS, log *slog.
 		}
 		sort.Strings(names)
 		for _, n := range names {
+			if !imagestore.IsDamage(failed[n]) {
+				log.Warn("setup: a WIM of the share could not be verified: reads of it fail, and it is verified again at the next read",
+					"iso", m.ISO, "folder", m.Folder, "file", n, "error", failed[n])
+				continue
+			}
 			h.verify.damaged.Store(n, failed[n])
 			log.Error("setup: a WIM of the share failed verification: reads of it fail until the ISO changes",
 				"iso", m.ISO, "folder", m.Folder, "file", n, "error", failed[n])
@@ -121,7 +128,9 @@ func (f *verifiedFile) check() error {
 		return nil
 	}
 	if err := f.v.guard.Check(context.Background(), f.name); err != nil {
-		f.v.damaged.Store(f.name, err)
+		if imagestore.IsDamage(err) {
+			f.v.damaged.Store(f.name, err)
+		}
 		return err
 	}
 	f.ok.Store(true)
