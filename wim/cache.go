@@ -77,8 +77,9 @@ type CacheStats struct {
 	Bytes     int64 // decoded chunk bytes held now (idle and pinned)
 	Entries   int   // chunks held now
 
-	// Everything the bound covers: Bytes, plus decodes in flight and idle buffers. PeakBytes is
-	// its high-water mark since NewCache: at most the bound, but for overdrafts.
+	// Everything the bound (MaxBytes) covers: Bytes, plus decodes in flight and idle buffers.
+	// PeakBytes is its high-water mark since NewCache: at most the bound, but for overdrafts.
+	MaxBytes   int64
 	UsedBytes  int64
 	PeakBytes  int64
 	Pinned     int64 // bytes of chunks readers are copying from now
@@ -161,7 +162,7 @@ func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := CacheStats{Hits: c.hits, Misses: c.misses, Evictions: c.evictions, Bytes: c.idle + c.pinned, Entries: len(c.entries),
-		UsedBytes: c.used(), PeakBytes: c.peak, Pinned: c.pinned, InFlight: c.reserved + c.forced + c.freeBytes,
+		MaxBytes: c.max.Load(), UsedBytes: c.used(), PeakBytes: c.peak, Pinned: c.pinned, InFlight: c.reserved + c.forced + c.freeBytes,
 		Waits: c.waits, Overdrafts: c.overdrafts,
 		DecodeSum: c.decodeSum, DecodeBuckets: make([]DecodeBucket, len(decodeBounds))}
 	for i, b := range decodeBounds {

@@ -173,6 +173,10 @@ var (
 	descEvictions = prometheus.NewDesc("pxewim_chunk_cache_evictions_total", "Decoded chunks dropped from the cache to make room.", nil, nil)
 	descBytes     = prometheus.NewDesc("pxewim_chunk_cache_bytes", "Decoded bytes held in the chunk cache.", nil, nil)
 	descEntries   = prometheus.NewDesc("pxewim_chunk_cache_entries", "Decoded chunks held in the cache.", nil, nil)
+	descUsed      = prometheus.NewDesc("pxewim_chunk_cache_used_bytes", "Decoding memory the cache's bound covers: chunks held, decodes and verification in flight, idle buffers.", nil, nil)
+	descBound     = prometheus.NewDesc("pxewim_chunk_cache_bound_bytes", "The chunk cache's bound (cache: in the config).", nil, nil)
+	descWaits     = prometheus.NewDesc("pxewim_chunk_cache_waits_total", "Decodes that waited for room within the bound.", nil, nil)
+	descOverdraft = prometheus.NewDesc("pxewim_chunk_cache_overdrafts_total", "Decodes let past the bound because one chunk was larger than the room left.", nil, nil)
 	descDecode    = prometheus.NewDesc("pxewim_chunk_decode_seconds", "Time to produce a WIM chunk on a cache miss: reading its stored bytes and decompressing them.", nil, nil)
 	descActive    = prometheus.NewDesc("pxewim_active_clients", "Clients with a transfer in flight or seen in the last 5 minutes.", nil, nil)
 	descKnown     = prometheus.NewDesc("pxewim_known_clients", "Clients the dashboard remembers.", nil, nil)
@@ -184,7 +188,7 @@ var (
 )
 
 func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descDecode, descActive, descKnown, descVerify, descRemember, descPending, descProgress, descBuild} {
+	for _, d := range []*prometheus.Desc{descHits, descMisses, descEvictions, descBytes, descEntries, descUsed, descBound, descWaits, descOverdraft, descDecode, descActive, descKnown, descVerify, descRemember, descPending, descProgress, descBuild} {
 		ch <- d
 	}
 }
@@ -197,6 +201,10 @@ func (s sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(st.Evictions))
 		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(st.Bytes))
 		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(st.Entries))
+		ch <- prometheus.MustNewConstMetric(descUsed, prometheus.GaugeValue, float64(st.UsedBytes))
+		ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, float64(st.MaxBytes))
+		ch <- prometheus.MustNewConstMetric(descWaits, prometheus.CounterValue, float64(st.Waits))
+		ch <- prometheus.MustNewConstMetric(descOverdraft, prometheus.CounterValue, float64(st.Overdrafts))
 		buckets := make(map[float64]uint64, len(st.DecodeBuckets))
 		for _, b := range st.DecodeBuckets {
 			buckets[b.UpperBound.Seconds()] = uint64(b.Count)

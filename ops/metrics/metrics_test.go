@@ -21,6 +21,7 @@ import (
 func TestCounts(t *testing.T) {
 	m := New(Sources{Cache: func() wim.CacheStats {
 		return wim.CacheStats{Hits: 7, Misses: 3, Evictions: 1, Bytes: 4096, Entries: 2,
+			MaxBytes: 1 << 20, UsedBytes: 6144, Waits: 4, Overdrafts: 1,
 			DecodeCount: 3, DecodeSum: 1500 * time.Microsecond,
 			DecodeBuckets: []wim.DecodeBucket{{UpperBound: time.Millisecond, Count: 2}, {UpperBound: 10 * time.Millisecond, Count: 3}}}
 	},
@@ -61,6 +62,10 @@ func TestCounts(t *testing.T) {
 		`pxewim_chunk_cache_evictions_total`:                 1,
 		`pxewim_chunk_cache_bytes`:                           4096,
 		`pxewim_chunk_cache_entries`:                         2,
+		`pxewim_chunk_cache_used_bytes`:                      6144,
+		`pxewim_chunk_cache_bound_bytes`:                     1 << 20,
+		`pxewim_chunk_cache_waits_total`:                     4,
+		`pxewim_chunk_cache_overdrafts_total`:                1,
 		`pxewim_wim_verifications_total{verdict="good"}`:     4,
 		`pxewim_wim_verifications_total{verdict="bad"}`:      1,
 		`pxewim_wim_verdicts_remembered_total`:               9,
