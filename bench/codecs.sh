@@ -7,7 +7,7 @@
 # ratio = pxewim time / wimlib time (below 1.00: pxewim is faster). Needs libwim-dev.
 #
 #   bench/codecs.sh                 default: 20 passes over 4 MiB per data kind
-#   BENCHTIME=50x bench/codecs.sh   more passes
+#   BENCHTIME=50x bench/codecs.sh   more passes (BENCHTIME_ENC for the encoder, default 5x)
 #   CODECS="lzms" bench/codecs.sh   only some codecs (xpress lzx lzms xpress-encoder)
 #   PXEWIM_LZMS_CACHE=/tmp/dir      keep wimlib's (slow) LZMS compressions between runs
 # LZMS figures are from each chunk's fastest decode (thread CPU time) over the passes.
@@ -50,9 +50,9 @@ case " $codecs " in *" lzms "*)
 esac
 case " $codecs " in *" xpress-encoder "*)
   echo
-  echo "XPRESS encoder (compression speed; ratio = wimlib time / pxewim time, >= 1.00: pxewim faster; sizes as output/input):"
+  echo "XPRESS encoder (compression speed from each chunk's fastest of the passes; speed = wimlib time / pxewim time, >= 1.00: pxewim faster; sizes as output/input):"
   printf '%-9s %8s %12s %12s %7s %10s %10s\n' data chunk pxewim-MB/s wimlib-MB/s speed pxewim-out wimlib-out
-  go test -tags libwim -run '^$' -bench '^BenchmarkCompress$' -benchtime "${BENCHTIME_ENC:-3x}" ./wim/xpress |
+  go test -tags libwim -run '^$' -bench '^BenchmarkCompress$' -benchtime "${BENCHTIME_ENC:-5x}" ./wim/xpress |
     awk '
       /^BenchmarkCompress\// {
         split($1, name, "/"); sub(/-[0-9]+$/, "", name[3])
