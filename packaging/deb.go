@@ -41,7 +41,7 @@ var Arches = []string{"amd64", "arm64"}
 // Relations are the package's dependency fields for one architecture. ipxe (Architecture:
 // all) holds the binaries the proxy example hands to stock PXE firmware, so it is a Depends;
 // passwd has useradd/userdel for the maintainer scripts. syslinux-common (memdisk, for DOS
-// images) is recommended. Debian's signed shim and GRUB are the Secure Boot chain for x64 UEFI
+// images) is recommended; samba and libnss-wrapper (the Windows Setup share: smbd with private accounts) and wimtools are suggested. Debian's signed shim and GRUB are the Secure Boot chain for x64 UEFI
 // clients; grub-efi-amd64-signed exists only for amd64, and shim-signed on arm64 would hold
 // the arm64 shim, which x64 clients cannot run, so both are recommended on amd64 only.
 func Relations(arch string) (depends, recommends, suggests []string) {
@@ -50,7 +50,7 @@ func Relations(arch string) (depends, recommends, suggests []string) {
 	if arch == "amd64" {
 		recommends = append(recommends, "shim-signed", "grub-efi-amd64-signed")
 	}
-	suggests = []string{"samba", "wimtools"}
+	suggests = []string{"samba", "libnss-wrapper", "wimtools"}
 	return depends, recommends, suggests
 }
 

@@ -129,7 +129,7 @@ func TestDebPackage(t *testing.T) {
 			wantFields := map[string]string{
 				"Package": "pxewim", "Version": testVersion, "Architecture": arch, "Section": "net",
 				"Priority": "optional", "Depends": strings.Join(depends, ", "),
-				"Recommends": strings.Join(recommends, ", "), "Suggests": "samba, wimtools",
+				"Recommends": strings.Join(recommends, ", "), "Suggests": "samba, libnss-wrapper, wimtools",
 			}
 			for field, want := range wantFields {
 				if got := strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, field)); got != want {
@@ -140,7 +140,7 @@ func TestDebPackage(t *testing.T) {
 			if strings.Contains(rec, "grub-efi-amd64-signed") != (arch == "amd64") || strings.Contains(rec, "shim-signed") != (arch == "amd64") {
 				t.Errorf("%s: Recommends %q: the signed x64 shim and GRUB belong to amd64 only", arch, rec)
 			}
-			if s := strings.Join(suggests, ", "); s != "samba, wimtools" {
+			if s := strings.Join(suggests, ", "); s != "samba, libnss-wrapper, wimtools" {
 				t.Errorf("Suggests %q", s)
 			}
 			if got := strings.TrimSpace(run(t, "dpkg-deb", "-I", deb, "conffiles")); got != ConfPath {
