@@ -145,22 +145,37 @@ func makeLengths(freqs []uint32, lens []uint8, s *huffScratch, counts *[maxCodew
 	}
 	counts[1] = 2
 	nodes[root] = 0
+	// Nodes come mostly in runs of equal depth: a run's count updates are added up in
+	// registers and applied when the depth changes (or before the length limit looks at
+	// the counts), instead of a read-modify-write chain on one counter per node.
+	runL, run := 1, 0
 	for node := root - 1; node >= 0; node-- {
 		depth := nodes[parent[node]] + 1
 		nodes[node] = depth
 		l := int(depth)
-		if l >= maxCodewordLen {
-			l = maxCodewordLen
-			for {
-				l--
-				if counts[l] != 0 {
-					break
-				}
+		if l == runL {
+			run++
+			continue
+		}
+		counts[runL] -= run
+		counts[runL+1] += 2 * run
+		if l < maxCodewordLen {
+			runL, run = l, 1
+			continue
+		}
+		runL, run = 1, 0
+		l = maxCodewordLen
+		for {
+			l--
+			if counts[l] != 0 {
+				break
 			}
 		}
 		counts[l]--
 		counts[l+1] += 2
 	}
+	counts[runL] -= run
+	counts[runL+1] += 2 * run
 
 	// Longest codewords to the least frequent symbols.
 	k := 0
