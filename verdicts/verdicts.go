@@ -148,8 +148,14 @@ func (d *DB) Put(v Verdict) error {
 	})
 }
 
-// trim drops the least recently checked records beyond MaxRecords.
+// trim drops the least recently checked records beyond MaxRecords. Records are decoded only when
+// there are too many: a put into a file below the bound (every put of a mass change in a store of
+// fewer than MaxRecords WIMs) costs a count of the keys, not a decode of every record.
 func trim(b *bolt.Bucket) error {
+	n := 0
+	if err := b.ForEach(func(_, _ []byte) error { n++; return nil }); err != nil || n <= maxRecords {
+		return err
+	}
 	type rec struct {
 		k    []byte
 		when time.Time

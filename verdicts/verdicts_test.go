@@ -65,3 +65,16 @@ func TestLookupPutTrim(t *testing.T) {
 		t.Error("the oldest verdict survived the trim")
 	}
 }
+
+// BenchmarkPutMany is a mass change: b.N puts into a file far below MaxRecords.
+func BenchmarkPutMany(b *testing.B) {
+	d, err := Open(filepath.Join(b.TempDir(), "v.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if err := d.Put(Verdict{Identity: Identity{Dev: 1, Ino: uint64(i)}, Path: "x.wim", Good: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
