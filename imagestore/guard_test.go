@@ -107,7 +107,7 @@ func openTree(t *testing.T, st *Store, name string) (*iso.FS, os.FileInfo) {
 // and refuses the damaged ones with an error naming the file (a checksum error, not an I/O
 // one); VerifyAll lists exactly the damaged files; the verdict on a WIM is shared with the
 // store's own path (Store.Open of the WIM inside the ISO is refused too); the log names the
-// file. A local store has no guard.
+// file. A local store without a Verifier has no guard (TestISOGuardLocal: with one).
 func TestISOGuardRemote(t *testing.T) {
 	s := testenv.StartSSHD(t)
 	store := t.TempDir()
@@ -184,7 +184,103 @@ func TestISOGuardRemote(t *testing.T) {
 	defer local.Close()
 	tree, fi = openTree(t, local, "bad.iso")
 	if g := local.GuardISO("bad.iso", fi, tree); g != nil || g.Check(ctx, "sources/install.wim") != nil {
-		t.Error("a local store's ISO has a guard")
+		t.Error("a local store without a Verifier has a guard")
+	}
+}
+
+// TestISOGuardLocal: a local store that verifies its WIMs (Local.Verifier) verifies those
+// inside its ISOs too. Store.Open of a WIM inside an ISO answers at once with a file that
+// carries the verdict (FullReadChecked false, so servers hold its last bytes for it): the
+// intact one is Verified and byte-exact, the damaged one's WaitVerified is a checksum error,
+// and so is that of a file inside its image (ranges wait for it). The Setup share's guard
+// shares those verdicts: it refuses the damaged install.wim and split set, passes the intact.
+func TestISOGuardLocal(t *testing.T) {
+	store := t.TempDir()
+	buildGuardISOs(t, store)
+	ver := localstore.NewVerifier(localstore.VerifierOptions{Logger: slog.New(slog.DiscardHandler)})
+	defer ver.Close()
+	logBuf := &lockedBuf{}
+	cfg := Config{Location: store, Local: localstore.Options{Verifier: ver}, Log: slog.New(slog.NewTextHandler(logBuf, nil))}
+	ctx := context.Background()
+	st, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	type verdicter interface {
+		Verified() bool
+		WaitVerified(context.Context) error
+		FullReadChecked() bool
+	}
+	for _, name := range []string{"good", "bad"} {
+		p := name + ".iso/sources/install.wim"
+		f, err := st.Open(p)
+		if err != nil {
+			t.Fatalf("%s: %v (the first byte must not wait for the verdict)", p, err)
+		}
+		v, ok := f.(verdicter)
+		if !ok || v.FullReadChecked() {
+			f.Close()
+			t.Fatalf("%s: %T carries no verdict", p, f)
+		}
+		got, rerr := io.ReadAll(f)
+		werr := v.WaitVerified(ctx)
+		f.Close()
+		if rerr != nil {
+			t.Fatalf("%s: reading: %v", p, rerr)
+		}
+		if name == "good" {
+			if werr != nil || !v.Verified() {
+				t.Errorf("%s: verdict %v, Verified %v", p, werr, v.Verified())
+			}
+			tree, _ := openTree(t, st, "good.iso")
+			orig, err := fs.ReadFile(tree, "sources/install.wim")
+			if err != nil || string(orig) != string(got) {
+				t.Errorf("%s: %d bytes read, not the ISO's %d (%v)", p, len(got), len(orig), err)
+			}
+			continue
+		}
+		if !errors.Is(werr, wim.ErrChecksum) || v.Verified() {
+			t.Errorf("%s: verdict %v, Verified %v (want a checksum error)", p, werr, v.Verified())
+		}
+		in, err := st.Open(name + ".iso/sources/install.wim:1/f0.bin")
+		if err != nil {
+			t.Fatalf("file inside the damaged WIM: %v", err)
+		}
+		iv, ok := in.(verdicter)
+		if !ok || !errors.Is(iv.WaitVerified(ctx), wim.ErrChecksum) {
+			t.Errorf("a file inside the damaged WIM inside a local ISO does not carry its verdict (%T)", in)
+		}
+		in.Close()
+	}
+	if !strings.Contains(logBuf.String(), "local WIM inside an ISO failed verification") || !strings.Contains(logBuf.String(), "bad.iso/sources/install.wim") {
+		t.Errorf("the log does not name the damaged WIM:\n%s", logBuf.String())
+	}
+
+	tree, fi := openTree(t, st, "good.iso")
+	g := st.GuardISO("good.iso", fi, tree)
+	if g == nil {
+		t.Fatal("no guard for a local ISO of a store that verifies its WIMs")
+	}
+	if failed := g.VerifyAll(ctx); len(failed) != 0 {
+		t.Errorf("VerifyAll of good.iso: %v", failed)
+	}
+	tree, fi = openTree(t, st, "bad.iso")
+	g = st.GuardISO("bad.iso", fi, tree)
+	for _, inner := range []string{"sources/install.wim", "sources/install.swm", "sources/install2.swm"} {
+		if err := g.Check(ctx, inner); !errors.Is(err, wim.ErrChecksum) {
+			t.Errorf("bad.iso %s through the guard: %v (want a checksum error)", inner, err)
+		}
+	}
+
+	// A reload (the next store) keeps the verdicts: no second verification of the same ISO.
+	next, err := Open(ctx, cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if next.localISOWIMs != st.localISOWIMs {
+		t.Error("a reload to a local store does not keep the verdicts on its ISOs' WIMs")
 	}
 }
 

@@ -26,6 +26,9 @@ import (
 type isoWIMVerifier struct {
 	cache *wim.Cache   // the daemon's chunk cache (Config.Local.Cache); nil: a private one per WIM
 	log   *slog.Logger // failures are logged here, once per verdict; nil: discard
+	// local: the ISOs are a local store's (localstore.Options.ISOWIMVerdict, background); every
+	// verdict is about the bytes, kept until the ISO changes (no outage to retry after).
+	local bool
 
 	mu   sync.Mutex
 	seen map[string]*isoVerdict // lower-case store path of the WIM (or split set) -> its last version's verdict
@@ -45,7 +48,7 @@ func isoVersion(size int64, mtime time.Time) string {
 }
 
 func (v *isoWIMVerifier) check(name, version string, r io.ReaderAt, size int64) error {
-	return v.verdict(context.Background(), name, version, func() error { return verifyWIMAt(r, size, nil, v.cache) })
+	return v.verdict(context.Background(), name, version, func() error { return verifyWIMAt(v.kind(), r, size, nil, v.cache) })
 }
 
 // verdict returns the verdict on key's version, running verify (once for all callers, in its
@@ -73,9 +76,9 @@ func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, veri
 			vd.err = err
 			switch {
 			case err == nil:
-			case IsDamage(err):
+			case v.local || IsDamage(err):
 				if v.log != nil {
-					v.log.Error("remote WIM inside an ISO failed verification: its bytes are not served until the ISO changes", "wim", name, "error", err)
+					v.log.Error(v.kind()+" WIM inside an ISO failed verification: its bytes are not served until the ISO changes", "wim", name, "error", err)
 				}
 			default:
 				v.mu.Lock()
@@ -98,6 +101,69 @@ func (v *isoWIMVerifier) verdict(ctx context.Context, name, version string, veri
 	}
 }
 
+func (v *isoWIMVerifier) kind() string {
+	if v.local {
+		return "local"
+	}
+	return "remote"
+}
+
+// known returns the verdict on key's version if it is in (done), without starting one.
+func (v *isoWIMVerifier) known(name, version string) (done bool, err error) {
+	v.mu.Lock()
+	vd := v.seen[strings.ToLower(name)]
+	v.mu.Unlock()
+	if vd == nil || vd.version != version {
+		return false, nil
+	}
+	select {
+	case <-vd.done:
+		return true, vd.err
+	default:
+		return false, nil
+	}
+}
+
+// background is localstore.Options.ISOWIMVerdict for a local store: it starts verifying the
+// WIM (every image's metadata and every blob's SHA-1, once per version of its ISO, the verdict
+// shared with ISOGuard) and returns its verdict at once; the first byte does not wait for it,
+// the servers hold the last one until it is in.
+func (v *isoWIMVerifier) background(name, version string, open func() (io.ReaderAt, int64, func(), error)) wim.Verdict {
+	d := &isoWIMVerdict{v: v, name: name, version: version, verify: func() error {
+		r, size, done, err := open()
+		if err != nil {
+			return err
+		}
+		defer done()
+		return verifyWIMAt(v.kind(), r, size, nil, v.cache)
+	}}
+	if ok, _ := v.known(name, version); !ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		v.verdict(ctx, name, version, d.verify) // starts it, waits for nothing
+	}
+	return d
+}
+
+// isoWIMVerdict is one WIM's verdict (wim.Verdict) as isoWIMVerifier.background hands it out.
+type isoWIMVerdict struct {
+	v             *isoWIMVerifier
+	name, version string
+	verify        func() error
+}
+
+func (d *isoWIMVerdict) Verified() bool {
+	done, err := d.v.known(d.name, d.version)
+	return done && err == nil
+}
+
+func (d *isoWIMVerdict) WaitVerified(ctx context.Context) error {
+	if done, err := d.v.known(d.name, d.version); done {
+		return err
+	}
+	return d.v.verdict(ctx, d.name, d.version, d.verify)
+}
+
 // IsDamage reports whether a verification error is about the bytes (a SHA-1 mismatch, or a
 // remote file that changed under the blocks already read), a verdict kept until the ISO changes,
 // rather than a failure to verify (an outage), after which the next use verifies again.
@@ -105,7 +171,7 @@ func IsDamage(err error) bool {
 	return errors.Is(err, wim.ErrChecksum) || errors.Is(err, sftpstore.ErrChanged)
 }
 
-func verifyWIMAt(r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) error {
+func verifyWIMAt(kind string, r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) error {
 	a, err := wim.Open(r, size, &wim.Options{Cache: cache, Parts: parts})
 	if err == nil && a.MissingParts() > 0 {
 		err = fmt.Errorf("%d parts of the split set are missing", a.MissingParts())
@@ -114,7 +180,7 @@ func verifyWIMAt(r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) 
 		err = a.Verify(context.Background(), nil)
 	}
 	if err != nil {
-		return fmt.Errorf("remote WIM failed verification: %w", err)
+		return fmt.Errorf("%s WIM failed verification: %w", kind, err)
 	}
 	return nil
 }
@@ -126,8 +192,9 @@ func verifyWIMAt(r io.ReaderAt, size int64, parts []wim.Part, cache *wim.Cache) 
 // verdicts: a WIM verified for HTTP is not verified again for the share); a split .swm part
 // is verified with its whole set (the .swm files of its folder with the same stem, install.swm,
 // install2.swm, ...). The bytes served after a pass are the bytes verified (sftpstore pins
-// every block it fetched by hash). A local store has no guard (nil): its ISOs' files are
-// served as Store.Open serves them.
+// every block it fetched by hash). A local store that verifies its WIMs (Config.Local.Verifier)
+// guards its ISOs the same way, with the verdicts its Open uses; without a Verifier it has no
+// guard (nil).
 type ISOGuard struct {
 	v       *isoWIMVerifier
 	isoPath string
@@ -136,12 +203,20 @@ type ISOGuard struct {
 }
 
 // GuardISO returns the guard for the ISO at store path isoPath, of which fi is the stat and
-// tree the opened file tree (package iso over the store's file); nil for a local store.
+// tree the opened file tree (package iso over the store's file); nil for a local store that
+// does not verify its WIMs.
 func (s *Store) GuardISO(isoPath string, fi fs.FileInfo, tree fs.FS) *ISOGuard {
-	if s == nil || s.conn == nil || fi == nil || tree == nil {
+	if s == nil || fi == nil || tree == nil {
 		return nil
 	}
-	return &ISOGuard{v: s.conn.isoWIMs, isoPath: isoPath, version: isoVersion(fi.Size(), fi.ModTime()), tree: tree}
+	v := s.localISOWIMs
+	if s.conn != nil {
+		v = s.conn.isoWIMs
+	}
+	if v == nil {
+		return nil
+	}
+	return &ISOGuard{v: v, isoPath: isoPath, version: isoVersion(fi.Size(), fi.ModTime()), tree: tree}
 }
 
 // Covers reports whether the file at inner (a path inside the ISO) needs a verdict before its
@@ -180,7 +255,7 @@ func (g *ISOGuard) Check(ctx context.Context, inner string) error {
 			return err
 		}
 		defer f.Close()
-		return verifyWIMAt(r, size, nil, g.v.cache)
+		return verifyWIMAt(g.v.kind(), r, size, nil, g.v.cache)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -281,5 +356,5 @@ func (g *ISOGuard) verifySet(parts []string) error {
 			more = append(more, wim.Part{R: r, Size: size})
 		}
 	}
-	return verifyWIMAt(first, firstSize, more, g.v.cache)
+	return verifyWIMAt(g.v.kind(), first, firstSize, more, g.v.cache)
 }

@@ -57,19 +57,23 @@ type Store struct {
 	*localstore.Store
 	location string
 	conn     *conn // the SFTP connection; nil for a local folder
+	// localISOWIMs verifies the WIMs inside a local store's ISOs (iso.go); nil for a remote
+	// store (conn.isoWIMs) or a local one without Config.Local.Verifier.
+	localISOWIMs *isoWIMVerifier
+}
+
+// localVerifier is s's verifier of local ISOs' WIMs, shared by the next local store.
+func (s *Store) localVerifier() *isoWIMVerifier {
+	if s == nil {
+		return nil
+	}
+	return s.localISOWIMs
 }
 
 // Open opens cfg's store. prev is the store of the configuration in effect (nil at start): its
 // SFTP connection is shared when the URL is the same, so a reload opens no second connection.
 // A store opened for a configuration that is then refused is given back with Discard.
 func Open(ctx context.Context, cfg Config, prev *Store) (*Store, error) {
-	if !IsRemote(cfg.Location) {
-		st, err := localstore.New(cfg.Location, cfg.Local)
-		if err != nil {
-			return nil, err
-		}
-		return &Store{Store: st, location: cfg.Location}, nil
-	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -77,6 +81,22 @@ func Open(ctx context.Context, cfg Config, prev *Store) (*Store, error) {
 	opts := cfg.Local
 	if opts.Cache == nil {
 		opts.Cache = wim.NewCache(localCacheBytes)
+	}
+	if !IsRemote(cfg.Location) {
+		// A local store that verifies its WIMs verifies those inside its ISOs too (iso.go),
+		// with verdicts kept across reloads.
+		var iv *isoWIMVerifier
+		if opts.Verifier != nil {
+			if iv = prev.localVerifier(); iv == nil {
+				iv = &isoWIMVerifier{cache: opts.Cache, log: log, local: true}
+			}
+			opts.ISOWIMVerdict = iv.background
+		}
+		st, err := localstore.New(cfg.Location, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{Store: st, location: cfg.Location, localISOWIMs: iv}, nil
 	}
 	c := prev.sharedConn(cfg.Location)
 	if c == nil {

@@ -1,6 +1,7 @@
 package localstore
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -205,7 +206,11 @@ func (s *Store) openInISO(name, isoPath, inner string) (fs.File, error) {
 			release()
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return &isoFile{File: isoF, release: release}, nil // ReadAt and Seek for ranges
+		f := &isoFile{File: isoF, release: release} // ReadAt and Seek for ranges
+		if vd := s.wimVerdict(o, inner); vd != nil {
+			return &verdictISOFile{isoFile: f, vd: vd}, nil
+		}
+		return f, nil
 	}
 	return &refFile{File: in, release: release}, nil
 }
@@ -259,7 +264,11 @@ func (s *Store) acquireInISO(isoPath, inner string) (*openWIM, error) {
 		return ow, nil
 	}
 	s.mu.Unlock()
-	a, err := wim.Open(wf, wf.Size(), &wim.Options{Cache: s.cache, Name: o.real + "/" + inner})
+	var ra io.ReaderAt = wf
+	if vd := s.wimVerdict(o, inner); vd != nil {
+		ra = verdictReader{ReaderAt: wf, Verdict: vd} // the files of its images carry the verdict
+	}
+	a, err := wim.Open(ra, wf.Size(), &wim.Options{Cache: s.cache, Name: o.real + "/" + inner})
 	s.mu.Lock()
 	s.unclaim(key)
 	if err != nil {
@@ -284,4 +293,43 @@ func (s *Store) checkISOWIM(o *openISO, inner string, f *iso.File) error {
 func isWIMName(p string) bool {
 	l := strings.ToLower(p)
 	return strings.HasSuffix(l, ".wim") || strings.HasSuffix(l, ".esd")
+}
+
+// wimVerdict returns Options.ISOWIMVerdict's verdict on a WIM or ESD file inside the ISO o
+// (nil when the store has none or inner is no WIM). The verification opens the file again
+// through o, which stays open for it.
+func (s *Store) wimVerdict(o *openISO, inner string) wim.Verdict {
+	if s.isoVerdict == nil || !isWIMName(inner) {
+		return nil
+	}
+	open := func() (io.ReaderAt, int64, func(), error) {
+		s.mu.Lock()
+		o.refs++
+		s.mu.Unlock()
+		f, err := o.fs.OpenFile(inner)
+		if err != nil {
+			s.isoRelease(o)
+			return nil, 0, nil, fmt.Errorf("%s inside %s: %w", inner, o.real, err)
+		}
+		return f, f.Size(), func() { f.Close(); s.isoRelease(o) }, nil
+	}
+	return s.isoVerdict(o.real+"/"+inner, fmt.Sprintf("%d-%d", o.size, o.mtime.UnixNano()), open)
+}
+
+// verdictISOFile is a WIM or ESD file inside an ISO with its verdict (httpboot.Verdicter):
+// nothing checks a whole-file read of it, so servers hold its last bytes until it is verified.
+type verdictISOFile struct {
+	*isoFile
+	vd wim.Verdict
+}
+
+func (f *verdictISOFile) Verified() bool                         { return f.vd.Verified() }
+func (f *verdictISOFile) WaitVerified(ctx context.Context) error { return f.vd.WaitVerified(ctx) }
+func (f *verdictISOFile) FullReadChecked() bool                  { return false }
+
+// verdictReader is a WIM's bytes inside an ISO with the WIM's verdict, for wim.Open: the
+// files of its images pass the verdict on (wim.File.Verified, WaitVerified).
+type verdictReader struct {
+	io.ReaderAt
+	wim.Verdict
 }

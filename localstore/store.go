@@ -51,6 +51,13 @@ type Options struct {
 	// WIM's bytes. An error refuses the open. A remote store verifies the WIM's blob SHA-1s
 	// here, as it does for bare WIMs when they are opened.
 	CheckISOWIM func(name, version string, r io.ReaderAt, size int64) error
+	// ISOWIMVerdict, when set, gives the verdict on a WIM or ESD file inside an ISO without
+	// waiting for it (a local store: verified in the background, as Verifier does bare WIMs):
+	// name and version as for CheckISOWIM; open returns the WIM's bytes (pinned to that
+	// version of the ISO until done is called) for a verification that outlives the request.
+	// The WIM file served whole carries the verdict (httpboot.Verdicter: the last byte waits
+	// for it), and so do the files of its images (ranges wait for it).
+	ISOWIMVerdict func(name, version string, open func() (r io.ReaderAt, size int64, done func(), err error)) wim.Verdict
 	// Verifier, when set, verifies the store's WIM files in the background and guards every
 	// WIM file the store opens (verify.go): a WIM written in place is noticed, a damaged one
 	// is refused, and files tell servers whether their WIM is verified yet. Local folders only
@@ -63,15 +70,16 @@ type Options struct {
 
 // Store is a read-only fs.FS over a folder; see the package doc. Safe for concurrent use.
 type Store struct {
-	root     string
-	rootFS   fs.FS
-	ipxeFS   fs.FS // nil when no iPXE folder
-	sysFS    fs.FS // nil when no syslinux folder
-	cache    *wim.Cache
-	maxOpen  int
-	check    func(name, version string, r io.ReaderAt, size int64) error // Options.CheckISOWIM
-	verifier *Verifier                                                   // Options.Verifier (New only)
-	blobs    *blobcache.Cache                                            // Options.Blobs
+	root       string
+	rootFS     fs.FS
+	ipxeFS     fs.FS // nil when no iPXE folder
+	sysFS      fs.FS // nil when no syslinux folder
+	cache      *wim.Cache
+	maxOpen    int
+	check      func(name, version string, r io.ReaderAt, size int64) error                             // Options.CheckISOWIM
+	isoVerdict func(name, version string, open func() (io.ReaderAt, int64, func(), error)) wim.Verdict // Options.ISOWIMVerdict
+	verifier   *Verifier                                                                               // Options.Verifier (New only)
+	blobs      *blobcache.Cache                                                                        // Options.Blobs
 
 	mu   sync.Mutex
 	wims map[string]*openWIM // by store-relative real path
@@ -113,7 +121,7 @@ func New(root string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
 	s := &Store{root: root, rootFS: confined.FS(), cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, verifier: opts.Verifier, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
+		check: opts.CheckISOWIM, isoVerdict: opts.ISOWIMVerdict, verifier: opts.Verifier, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
@@ -134,7 +142,7 @@ func New(root string, opts Options) (*Store, error) {
 // root only labels it (Root).
 func NewFS(fsys fs.FS, root string, opts Options) *Store {
 	s := &Store{root: root, rootFS: fsys, cache: opts.Cache, maxOpen: opts.MaxOpenWIMs,
-		check: opts.CheckISOWIM, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
+		check: opts.CheckISOWIM, isoVerdict: opts.ISOWIMVerdict, blobs: opts.Blobs, wims: map[string]*openWIM{}, isos: map[string]*openISO{}, opening: map[string]chan struct{}{}}
 	if s.cache == nil {
 		s.cache = wim.NewCache(64 << 20)
 	}
