@@ -51,7 +51,7 @@ func BenchmarkRebuild(b *testing.B) {
 		name string
 		syms int
 		tb   uint
-	}{{"literal", 256, literalTableBits}, {"offset32K", numOffsetSlots(32 << 10), offsetTableBits}, {"offset64M", numOffsetSlots(64 << 20), offsetTableBits}, {"length", 54, lengthTableBits}} {
+	}{{"literal", 256, literalTableBits}, {"offset32K", numOffsetSlots(32 << 10), offsetTableBits}, {"offset1M", numOffsetSlots(1 << 20), offsetTableBits}, {"offset64M", numOffsetSlots(64 << 20), offsetTableBits}, {"length", 54, lengthTableBits}} {
 		b.Run(c.name, func(b *testing.B) {
 			var s huffScratch
 			code := newAdaptiveCode(c.syms, c.tb, 1024)
