@@ -195,7 +195,7 @@ setup: {share: on, listen: 127.0.0.1, port: %d, advertise: 127.0.0.1}
 	if !regexp.MustCompile(`setup: a WIM of the share failed verification.*iso=broken.iso.*folder=broken.*file=sources/install.wim`).MatchString(logText) {
 		t.Errorf("the log does not name the damaged file:\n%s", logText)
 	}
-	if !regexp.MustCompile(`setup: the WIMs of a remote ISO passed verification.*folder=win11`).MatchString(logText) {
+	if !regexp.MustCompile(`setup: the WIMs of an ISO passed verification.*folder=win11`).MatchString(logText) {
 		t.Errorf("the log does not say win11.iso's WIMs passed verification:\n%s", logText)
 	}
 	if strings.Contains(logText, m[4]) {

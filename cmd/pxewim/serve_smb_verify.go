@@ -1,10 +1,10 @@
 package main
 
-// Verification of the WIMs the Setup share hands out from a remote (sftp://) store. The share's
-// view reads each ISO's tree itself (serve_smb.go), not through the store's Open, which
-// verifies the WIMs inside a remote ISO before serving a byte of them; so the view asks the
-// store for a guard per ISO version (imagestore.ISOGuard, nil for a local store, whose ISOs are
-// served as its Open serves them). With a guard:
+// Verification of the WIMs the Setup share hands out from a local or remote (sftp://) store.
+// The share's view reads each ISO's tree itself (serve_smb.go), not through the store's Open,
+// which verifies the WIMs inside an ISO (before their first byte on a remote store, in the
+// background with the last byte held on a local one); so the view asks the store for a guard per
+// ISO version (imagestore.ISOGuard; nil for a store that does not verify its WIMs). With a guard:
 //   - when the view first shows the ISO, every .wim, .esd and split .swm set in it is verified
 //     in the background, one after the other (every image's metadata, every blob's SHA-1), so
 //     the verdict is in long before WinPE has booted and maps the share;
@@ -16,7 +16,8 @@ package main
 //   - the failure is logged once with the ISO, the share folder and the file, and
 //     pxewim_setup_share_damaged_file{file="FOLDER/sources/install.wim"} is 1 on /metrics.
 // The verdicts are the store's own (one per ISO version, shared with the HTTP path), and the
-// bytes read after a pass are the bytes verified: sftpstore pins every block it fetched by hash.
+// bytes read after a pass are the bytes verified (sftpstore pins every block it fetched by hash;
+// a local ISO written in place is not guarded against, as for the HTTP path).
 
 import (
 	"context"
@@ -66,7 +67,7 @@ func newISOHandle(store fs.FS, m setupMedia, f fs.File, tree *iso.FS, log *slog.
 	}
 	go func() {
 		defer h.release()
-		log.Info("setup: verifying the WIMs of a remote ISO before the share serves them", "iso", m.ISO, "folder", m.Folder)
+		log.Info("setup: verifying the WIMs of an ISO before the share serves them", "iso", m.ISO, "folder", m.Folder)
 		failed := g.VerifyAll(ctx)
 		names := make([]string, 0, len(failed))
 		for n := range failed {
@@ -84,7 +85,7 @@ func newISOHandle(store fs.FS, m setupMedia, f fs.File, tree *iso.FS, log *slog.
 				"iso", m.ISO, "folder", m.Folder, "file", n, "error", failed[n])
 		}
 		if len(failed) == 0 && ctx.Err() == nil {
-			log.Info("setup: the WIMs of a remote ISO passed verification", "iso", m.ISO, "folder", m.Folder)
+			log.Info("setup: the WIMs of an ISO passed verification", "iso", m.ISO, "folder", m.Folder)
 		}
 	}()
 	return h
