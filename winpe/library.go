@@ -41,14 +41,16 @@ type Options struct {
 type Library struct {
 	opts Options
 
-	mu      sync.Mutex
-	sources map[key]*source // every source a live Set binds
-	opens   atomic.Int64    // sources opened so far (tests)
+	mu        sync.Mutex
+	sources   map[key]*source // every source a live Set binds
+	bases     map[baseKey]*base
+	opens     atomic.Int64 // sources opened so far (tests)
+	baseOpens atomic.Int64 // store images opened as WIMs so far (tests)
 }
 
 // NewLibrary returns an empty library.
 func NewLibrary(opts Options) *Library {
-	return &Library{opts: opts, sources: map[key]*source{}}
+	return &Library{opts: opts, sources: map[key]*source{}, bases: map[baseKey]*base{}}
 }
 
 // Stats reports how many sources are open now (bound or still read by a transfer) and how many
@@ -354,7 +356,7 @@ func (s *source) maybeClose() {
 	if s.holds == 0 && s.files == 0 && !s.closed {
 		s.closed = true
 		if s.o != nil {
-			s.o.file.Close()
+			s.lib.dropBase(s.o.base)
 		}
 	}
 }
@@ -380,7 +382,7 @@ func (s *source) open(store fs.FS) (*opened, error) {
 	s.lib.mu.Lock()
 	defer s.lib.mu.Unlock()
 	if s.closed { // every user left while it was being opened
-		o.file.Close()
+		s.lib.dropBase(o.base)
 		return nil, errRetired
 	}
 	s.o = o
@@ -449,3 +451,8 @@ func (s *Set) PrepareTranscodes(done func(entry string, err error, took time.Dur
 		}
 	}()
 }
+
+// ImagesOpened is how many times a store image was opened as a WIM archive (its blob table
+// read, its image tree decoded) since the library was made: sources built from one version of
+// an image (variants differing in injected files) share one opening while any of them is open.
+func (l *Library) ImagesOpened() int64 { return l.baseOpens.Load() }

@@ -50,13 +50,13 @@ type opened struct {
 	// an injected file or of the config can keep the size; a new build must never share the
 	// old one's validator.
 	built  time.Time
-	file   fs.File // the WIM in the store (kept open: the archive reads from it)
-	index  int     // image in the source WIM
-	note   string  // why the served WIM differs from the file ("" = the file as is)
+	base   *base  // the store's WIM opened (kept open: the archive reads from it)
+	index  int    // image in the source WIM
+	note   string // why the served WIM differs from the file ("" = the file as is)
 	served io.ReaderAt
 	sSize  int64
-	sImage *wim.Image // the image as served (index 1 of a synthesised WIM)
-	wimIdx int        // wimboot index= argument, 0 when the served WIM's boot index is the image
+	sImage fs.FS // the image as served (index 1 of a synthesised WIM, or a variantImage)
+	wimIdx int   // wimboot index= argument, 0 when the served WIM's boot index is the image
 	boot   map[firmware.Path]catalog.BootFiles
 	// ex2023: the image's bootmgfw_EX.efi carries a good signature chaining to Windows UEFI CA
 	// 2023 (read once, when the source opens): uefi_bootmgr: auto hands it out only then.
@@ -98,52 +98,131 @@ func (f *countedWIMFile) Close() error {
 	return err
 }
 
-// build opens the image from store and builds what is served from it.
-func (s *source) build(store fs.FS) (*opened, error) {
-	chunks := s.lib.opts.Chunks
-	f, err := store.Open(s.image)
+// base is one version of a store image opened as a WIM archive, shared by every source built
+// from it: the variants of an image that differ only in injected files (per-client Setup
+// credentials) share its blob table and decoded image tree, and only their own metadata and
+// layout cost memory each. Counted by the sources that opened it; the store file closes with
+// its last one.
+type base struct {
+	key  baseKey
+	mu   sync.Mutex // one open at a time
+	refs int        // guarded by Library.mu
+
+	// Set once under mu, while the opener holds a reference:
+	a     *wim.Archive
+	file  fs.File // the WIM in the store (kept open: the archive reads from it)
+	ra    io.ReaderAt
+	size  int64
+	mtime time.Time
+}
+
+// baseKey is what a base is opened from: a source key without its injected inputs and
+// transcode target.
+type baseKey struct{ store, image, ident string }
+
+// openBase returns the opened base of k, opening it on first use, with one reference more for
+// the caller (dropBase releases it). A failed open is not remembered.
+func (l *Library) openBase(store fs.FS, k baseKey, image string) (*base, error) {
+	l.mu.Lock()
+	b := l.bases[k]
+	if b == nil {
+		b = &base{key: k}
+		l.bases[k] = b
+	}
+	b.refs++
+	l.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.a == nil {
+		if err := b.open(store, image, l.opts.Chunks); err != nil {
+			l.mu.Lock()
+			l.dropBase(b)
+			l.mu.Unlock()
+			return nil, err
+		}
+		l.baseOpens.Add(1)
+	}
+	return b, nil
+}
+
+// dropBase releases one reference to b; the last closes its file. Called with l.mu held.
+func (l *Library) dropBase(b *base) {
+	b.refs--
+	if b.refs > 0 {
+		return
+	}
+	if l.bases[b.key] == b {
+		delete(l.bases, b.key)
+	}
+	if b.file != nil {
+		b.file.Close()
+	}
+}
+
+func (b *base) open(store fs.FS, image string, chunks *wim.Cache) error {
+	f, err := store.Open(image)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
 	ra, ok := f.(io.ReaderAt)
 	if !ok {
 		f.Close()
-		return nil, fmt.Errorf("the store cannot read it at random offsets")
+		return fmt.Errorf("the store cannot read it at random offsets")
 	}
 	var a *wim.Archive
 	var parts io.Closer
-	if catalog.IsSplitPart(s.image) {
+	if catalog.IsSplitPart(image) {
 		// Every part of the set (catalog/split.go); build joins them into one WIM.
-		a, parts, err = catalog.OpenSplit(store, s.image, chunks)
+		a, parts, err = catalog.OpenSplit(store, image, chunks)
 	} else {
 		a, err = wim.Open(ra, fi.Size(), &wim.Options{Cache: chunks})
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
 	if parts != nil {
 		f = splitFile{f, parts} // the other parts stay open with the file, and close with it
 	}
-	o := &opened{size: fi.Size(), mtime: fi.ModTime(), built: time.Now(), file: f, served: ra, sSize: fi.Size()}
+	b.a, b.file, b.ra, b.size, b.mtime = a, f, ra, fi.Size(), fi.ModTime()
+	return nil
+}
+
+// build opens the image from store (or finds it opened by another source of the same image)
+// and builds what is served from it.
+func (s *source) build(store fs.FS) (*opened, error) {
+	b, err := s.lib.openBase(store, baseKey{s.key.store, s.key.image, s.key.ident}, s.image)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.buildOn(store, b)
+	if err != nil {
+		s.lib.mu.Lock()
+		s.lib.dropBase(b)
+		s.lib.mu.Unlock()
+		return nil, err
+	}
+	return o, nil
+}
+
+func (s *source) buildOn(store fs.FS, b *base) (*opened, error) {
+	a := b.a
+	o := &opened{size: b.size, mtime: b.mtime, built: time.Now(), base: b, served: b.ra, sSize: b.size}
 	if err := s.chooseIndex(o, a); err != nil {
-		f.Close()
 		return nil, err
 	}
 	if err := s.synthesise(o, store, a); err != nil {
-		f.Close()
 		return nil, err
 	}
 	o.boot = map[firmware.Path]catalog.BootFiles{}
 	for _, fw := range []firmware.Path{firmware.BIOS, firmware.UEFI} {
 		bf, err := catalog.FindBootFiles(o.sImage, fw)
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("image %d: %w", o.index, err)
 		}
 		o.boot[fw] = bf
@@ -236,12 +315,31 @@ func (s *source) synthesise(o *opened, store fs.FS, a *wim.Archive) error {
 	if err != nil {
 		return err
 	}
-	sa, err := wim.Open(sf, sf.Size(), &wim.Options{Cache: s.lib.opts.Chunks})
-	if err != nil {
-		return fmt.Errorf("reading back the synthesised WIM: %w", err)
+	readBack := func() (*wim.Image, error) {
+		sa, err := wim.Open(sf, sf.Size(), &wim.Options{Cache: s.lib.opts.Chunks})
+		if err != nil {
+			return nil, fmt.Errorf("reading back the synthesised WIM: %w", err)
+		}
+		img, err := sa.Image(1)
+		if err != nil {
+			return nil, fmt.Errorf("reading back the synthesised WIM: %w", err)
+		}
+		return img, nil
 	}
-	if o.sImage, err = sa.Image(1); err != nil {
-		return fmt.Errorf("reading back the synthesised WIM: %w", err)
+	// With injected files, the image served is a view of the source's (shared by its
+	// variants) that reads the synthesised one back only for paths they touch.
+	var v *variantImage
+	if ov.Len() > 0 {
+		src, err := a.Image(o.index)
+		if err != nil {
+			return err
+		}
+		v = newVariantImage(src, ov.Paths(), readBack)
+	}
+	if v != nil {
+		o.sImage = v
+	} else if o.sImage, err = readBack(); err != nil {
+		return err
 	}
 	o.served, o.sSize = sf, sf.Size()
 	return nil

@@ -131,3 +131,16 @@ func (o *Overlay) sorted() []*overlayFile {
 	})
 	return out
 }
+
+// Paths returns the path elements of every file in the overlay, as Add cleaned them, in the
+// order added (for callers that must know which paths of the image the overlay touches).
+func (o *Overlay) Paths() [][]string {
+	if o == nil {
+		return nil
+	}
+	out := make([][]string, 0, len(o.files))
+	for _, f := range o.files {
+		out = append(out, append([]string(nil), f.elems...))
+	}
+	return out
+}
