@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,12 +23,24 @@ import (
 // holds more than its bound, however many entries there are (before: each entry's source and
 // each synthesised WIM read back got a private 256 MiB cache, so memory grew with the entries).
 func TestWinPEEntriesShareOneChunkCache(t *testing.T) {
-	_, store := winpeStore(t)
+	dir, store := winpeStore(t)
+	// Five copies of the solid source: variants of one store image share its opened archive
+	// (and so its decoded chunks), so the load on the bound comes from distinct images.
+	solid, err := os.ReadFile(filepath.Join(dir, "solid.wim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("solid%d.wim", i)), solid, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var cfgText strings.Builder
 	cfgText.WriteString("entries:\n")
 	for i := range 10 {
-		// Ten distinct served WIMs: the same solid source with a different injected file each.
-		fmt.Fprintf(&cfgText, "  - name: pe%d\n    winpe:\n      image: solid.wim\n      inject:\n        - {path: Windows/System32/startnet.cmd, content: \"rem %d\"}\n", i, i)
+		// Ten distinct served WIMs: five copies of a solid source, each with two different
+		// injected files.
+		fmt.Fprintf(&cfgText, "  - name: pe%d\n    winpe:\n      image: solid%d.wim\n      inject:\n        - {path: Windows/System32/startnet.cmd, content: \"rem %d\"}\n", i, i%5, i)
 	}
 	cfg, err := boot.ParseConfig("c.yaml", []byte(cfgText.String()))
 	if err != nil {
@@ -36,7 +50,7 @@ func TestWinPEEntriesShareOneChunkCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bound = 1 << 20 // smaller than what the entries decode together (10 x ~0.4 MiB)
+	const bound = 1 << 20 // smaller than what the entries decode together (5 images x ~0.4 MiB)
 	chunks := wim.NewCache(bound)
 	set := winpe.NewLibrary(winpe.Options{Chunks: chunks, Transcode: wimsynth.NewChunkCache(4 << 20)}).Bind(p, store, "store", nil)
 
