@@ -23,6 +23,12 @@ func FuzzDecompress(f *testing.F) {
 			data := sample(f, kind, 512<<i%6000+200, uint64(i))
 			if c, ok, err := wimlibc.Compress(wimlibc.LZMS, 1<<16, data); err == nil && ok {
 				f.Add(c, uint16(len(data)))
+				// Damaged copies: garbage items from the middle on, which reach the
+				// item loops' exits (offsets past the position, matches past the end).
+				bad := bytes.Clone(c)
+				bad[len(bad)/2] ^= 0xa5
+				f.Add(bad, uint16(len(data)))
+				f.Add(c, uint16(len(data)/2)) // right chunk, wrong (shorter) size
 			}
 		}
 	}
