@@ -48,7 +48,7 @@ func heapInuse() uint64 {
 // and read its synthesised WIM back).
 func TestVariantsShareSource(t *testing.T) {
 	const files, n = 15000, 6
-	const maxPerVariant = 10 << 20
+	const maxPerVariant = 8 << 20
 	store := variantStore(t, files)
 	const cfgText = "entries:\n  - name: pe\n    winpe: {image: setup.wim, index: 1}\n"
 	lib := winpe.NewLibrary(winpe.Options{})

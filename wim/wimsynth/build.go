@@ -162,7 +162,8 @@ func (b *builder) layout(mb wim.BlobInfo, newMeta []byte) (*File, error) {
 	xmlData := rewriteXML(src.XML(), xl, b.counts, xmlOff)
 	b.l.add(segment{data: xmlData, what: "XML data"})
 
-	f := &File{segs: b.l.segs, size: b.l.pos, etag: b.etag(mb.Hash), name: opts.Name, src: src}
+	// Cloned to its length: the slack of append's growth would stay with the File.
+	f := &File{segs: slices.Clone(b.l.segs), size: b.l.pos, etag: b.etag(mb.Hash), name: opts.Name, src: src}
 	if f.name == "" {
 		f.name = fmt.Sprintf("image%d.wim", opts.Index)
 	}
@@ -236,7 +237,7 @@ func (b *builder) addBlobs() error {
 				return fmt.Errorf("wimsynth: %w", err)
 			}
 			rh := bi.Resource
-			rh.Offset = b.l.add(rawSegment(raw, bi, fmt.Sprintf("blob %x", bi.Hash)))
+			rh.Offset = b.l.add(rawSegment(raw, bi, "")) // named by its hash (segment.name)
 			rh.Flags &= wim.ResFlagCompressed
 			b.entries = appendEntry(b.entries, rh, n, bi.Hash)
 		}

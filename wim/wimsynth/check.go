@@ -164,7 +164,7 @@ func (f *File) startVerify() {
 }
 
 func (r *Reader) fail(s *segment, err error) {
-	r.bad = fmt.Errorf("wimsynth: %s: %s (bytes %d-%d): %w", r.f.name, s.what, s.off, s.off+s.size-1, err)
+	r.bad = fmt.Errorf("wimsynth: %s: %s (bytes %d-%d): %w", r.f.name, s.name(), s.off, s.off+s.size-1, err)
 	r.badFrom = s.off + s.size - 1
 }
 

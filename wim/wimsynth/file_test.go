@@ -2,7 +2,9 @@ package wimsynth
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -48,5 +50,20 @@ func TestReadAtSegments(t *testing.T) {
 	short := &File{segs: []segment{{r: bytes.NewReader([]byte("ab")), size: 5, what: "short reader"}}, size: 5, name: "x"}
 	if n, err := short.ReadAt(make([]byte, 5), 0); n != 2 || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short source: %d, %v; want 2, ErrUnexpectedEOF", n, err)
+	}
+}
+
+// TestSegmentName: a source blob's segment, stored without a name of its own, is named in
+// errors by the blob's hash, whether its bytes are fed (hashed as they pass) or verified.
+func TestSegmentName(t *testing.T) {
+	h := sha1.Sum([]byte("blob"))
+	want := fmt.Sprintf("blob %x", h)
+	for _, s := range []segment{{feed: h}, {verify: newVerdict(h)}} {
+		if got := s.name(); got != want {
+			t.Errorf("segment %+v is named %q, want %q", s, got, want)
+		}
+	}
+	if got := (&segment{what: "header", feed: h}).name(); got != "header" {
+		t.Errorf("a named segment is called %q", got)
 	}
 }
