@@ -26,8 +26,8 @@
 // by Set.Stale, which the daemon asks once per catalog poll: an edit of it is served from the
 // next state, within one poll period.
 //
-// A source counts its users, the Sets binding it and the files opened from it, and closes its
-// store file once no live Set binds it and the last file is closed: transfers in progress finish
+// A source counts its users, the Sets binding it and the files opened from it, and releases its
+// store file (see Variants below) once no live Set binds it and the last file is closed: transfers in progress finish
 // on the bytes they started with, and a retired SFTP connection closes with its last WinPE
 // client. Images are always opened from the Set's store, never from a client's tree (which maps
 // sources/boot.wim to the entry's own output).
@@ -43,4 +43,15 @@
 // Inline and generated injections are part of the source's key by the SHA-256 of their bytes:
 // the same bytes share the opened source across states, other bytes build a new served WIM.
 // Every injection is bounded (256 MiB and 4096 files in total per entry).
+//
+// # Variants of one image
+//
+// Sources that differ only in injected files or the transcode target (per-client Setup
+// credentials make one per client) share the opened store image: one WIM archive per store,
+// image and identity (base), counted by the sources built on it, with its blob table, decoded
+// image tree and decoded chunks; the store file closes with the last of them. A variant keeps
+// its own metadata resource and segment layout (wimsynth.File), and serves its boot files and
+// image/ paths from the shared source image, except the paths its injected files change, for
+// which it reads its synthesised WIM back on first need (variantImage; images with symbolic
+// links or junctions always read it back). TestVariantsShareSource bounds what a variant keeps.
 package winpe
