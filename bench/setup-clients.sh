@@ -79,7 +79,8 @@ admin: {listen: "127.0.0.1:9090"}
 EOF2
 inns "$tmp/pxewim" serve --config "$tmp/pxewim.yaml" > "$tmp/serve.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do daemon=$(pgrep -f "^$tmp/pxewim serve" | head -1); [ -n "$daemon" ] && break; sleep 0.05; done
+for _ in $(seq 100); do daemon=$(pgrep -f "^$tmp/pxewim serve" | head -1 || true); [ -n "$daemon" ] && break; sleep 0.05; done
+[ -n "$daemon" ] || { echo "bench/setup-clients.sh: pxewim serve did not start:" >&2; cat "$tmp/serve.log" >&2; exit 1; }
 for _ in $(seq 600); do grep -q "Windows Setup share running" "$tmp/serve.log" && break; sleep 0.05; done
 grep -q "Windows Setup share running" "$tmp/serve.log" || { cat "$tmp/serve.log"; exit 1; }
 url=/files/winpe/pe-win11-iso-sources-boot-2/boot.wim
