@@ -356,7 +356,14 @@ func (c *Cache) take(ctx context.Context, extra int64, reqs ...bufReq) ([][]byte
 		if c.used()+need+extra > c.max.Load() {
 			for k, q := range reqs {
 				if out[k] == nil {
-					if out[k] = c.reuseIdle(q.size); out[k] != nil {
+					if out[k] = c.reuseIdle(q.size); out[k] == nil {
+						// An idle buffer too large to fit the size class would be dropped by
+						// makeRoom below and a new one made: use it instead (its whole capacity
+						// counts), which leaves no garbage for the collector to find later
+						// (the last, shorter chunk of a solid resource after 64 MiB ones).
+						out[k] = c.fromFreeLarger(q.size)
+					}
+					if out[k] != nil {
 						c.reserved += int64(cap(out[k]))
 						mine += int64(cap(out[k]))
 						need -= int64(q.size)
@@ -513,18 +520,35 @@ func (c *Cache) fromFree(size int) []byte {
 			}
 		}
 	}
-	if best == 0 {
+	return c.popFree(best)
+}
+
+// fromFreeLarger takes the smallest idle buffer of at least size bytes, whatever its excess, or
+// nil; c.mu must be held.
+func (c *Cache) fromFreeLarger(size int) []byte {
+	best := 0
+	for have, l := range c.free {
+		if len(l) > 0 && have >= size && (best == 0 || have < best) {
+			best = have
+		}
+	}
+	return c.popFree(best)
+}
+
+// popFree takes an idle buffer of capacity size, or nil if size is 0; c.mu must be held.
+func (c *Cache) popFree(size int) []byte {
+	if size == 0 {
 		return nil
 	}
-	l := c.free[best]
+	l := c.free[size]
 	b := l[len(l)-1]
 	l[len(l)-1] = nil
 	if len(l) == 1 {
-		delete(c.free, best)
+		delete(c.free, size)
 	} else {
-		c.free[best] = l[:len(l)-1]
+		c.free[size] = l[:len(l)-1]
 	}
-	c.freeBytes -= int64(best)
+	c.freeBytes -= int64(size)
 	return b
 }
 

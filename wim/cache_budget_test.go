@@ -406,6 +406,48 @@ func TestCacheBufferReuse(t *testing.T) {
 	c.putBuf(next[1])
 }
 
+// TestCacheLargerIdleBufferReused: a request that would not fit beside an idle buffer too
+// large for its size class (the last, shorter chunk of a solid resource after a 64 MiB one)
+// takes that buffer instead of dropping it for a new one: nothing is left for the collector,
+// so a process's peak holds one such buffer, not two.
+func TestCacheLargerIdleBufferReused(t *testing.T) {
+	c := NewCache(1 << 20)
+	ctx := context.Background()
+	bufs, err := c.take(ctx, 0, exact(900_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := unsafe.SliceData(bufs[0])
+	c.putBuf(bufs[0])
+	small, err := c.take(ctx, 0, exact(400_000)) // 400_000 + the idle 900_000 > 1 MiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.SliceData(small[0]) != big || len(small[0]) != 400_000 {
+		t.Errorf("take(400000) beside an idle 900000-byte buffer: a fresh buffer, want the idle one")
+	}
+	if st := c.Stats(); st.UsedBytes != 900_000 || st.UsedBytes > 1<<20 {
+		t.Errorf("after: %+v (the reused buffer counts with its whole capacity)", st)
+	}
+	c.putBuf(small[0])
+	// With room for both, the idle buffer stays for a request of its own size.
+	roomy := NewCache(4 << 20)
+	bufs, err = roomy.take(ctx, 0, exact(900_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big = unsafe.SliceData(bufs[0])
+	roomy.putBuf(bufs[0])
+	small, err = roomy.take(ctx, 0, exact(400_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.SliceData(small[0]) == big {
+		t.Errorf("a roomy cache lent its 900000-byte idle buffer to a 400000-byte request")
+	}
+	roomy.putBuf(small[0])
+}
+
 // failingDecoder fails every chunk after writing garbage into it.
 type failingDecoder struct{}
 

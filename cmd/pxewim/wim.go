@@ -54,6 +54,7 @@ type wimCmd struct {
 	toStdout       bool
 	unixData       bool
 	header, xmlOut bool
+	cacheBytes     int64 // the chunk cache's bound; 0: wim.DefaultCacheSize
 	stdout, stderr io.Writer
 }
 
@@ -143,8 +144,13 @@ func (c *wimCmd) open() (*wim.ReadCloser, error) {
 	if len(c.args) == 0 {
 		return nil, usageError{"missing WIMFILE"}
 	}
-	// One WIM per command: its own cache, bounded like the daemon's default.
-	return wim.OpenFile(c.args[0], &wim.OpenFileOptions{Ref: c.ref, Cache: wim.NewCache(wim.DefaultCacheSize)})
+	// One WIM per command: its own cache, bounded like the daemon's default unless the verb
+	// says otherwise.
+	size := c.cacheBytes
+	if size == 0 {
+		size = wim.DefaultCacheSize
+	}
+	return wim.OpenFile(c.args[0], &wim.OpenFileOptions{Ref: c.ref, Cache: wim.NewCache(size)})
 }
 
 // image resolves an IMAGE argument (index or name); "" means image 1 when the WIM has one image.
