@@ -1,19 +1,206 @@
 // The item loop of decode.go (state.items) in amd64 assembly: itemsLoop decodes literals,
 // LZ matches and delta matches with every stream state in a register and leaves to Go
 // (state.itemsAsm) only code rebuilds and matches that fail a range check or end near
-// dst's end. The range-decoder, refill and table-lookup blocks repeat once per use with
-// the same instructions (only the labels differ); each is annotated with what it decodes.
+// dst's end. The range-decoder, refill and table-lookup blocks are written once each as
+// the macros below and expanded once per use (only the labels, which the assembler
+// scopes per function, differ: each use passes its own); each use is annotated with
+// what it decodes.
 //
 // Safety on hostile input: table indexes are masked to their power-of-two tables; input
 // words are read only below inLen (range decoder) or at byte index >= 0 (bit reader,
 // which needs at least 8 bytes of input; Decompress pads); every output write is below
 // dstLen (literal: pos < dstLen; matches: offset <= pos and pos+length <= dstLen, word
 // moves only with 8 spare bytes past the match).
+//
+// Macros (all clobber AX, CX, DX; none touches DI, R8, R9 or R10 unless said):
+//
+//	PROBS(st, mask, probs)   AX = &probs[st & mask]: the 16-byte adaptive bit model,
+//	                         (AX) the history of its last 64 bits, 8(AX) the number of
+//	                         zeros among them. mask+1 entries is the array's length, so
+//	                         the index is in bounds whatever st holds.
+//	RANGEBIT(nonorm, noword, one, zero_to, one_to)
+//	                         decodes one bit with the model at AX and jumps to zero_to
+//	                         or one_to. Normalization reads the 16-bit word at R13 only
+//	                         if R13+2 <= inLen (past the end it shifts in zeros, as
+//	                         decode.go does); R13 advances either way.
+//	SHIFT1(st)               st = st<<1 | 1 (the zero case is a plain SHLL $1, st).
+//	REFILL(low, or, done)    tops the bit buffer R14/R15 up to at least 48 bits by
+//	                         reading backwards from BX: a word at BX-8 when BX >= 8, else
+//	                         the first BX bytes of the input (none when BX <= 0), so no
+//	                         read before the input's start.
+//	HUFF(table, shift, mask, got, symmask)
+//	                         AX = next Huffman symbol (masked to symmask) from the
+//	                         direct table (top 64-shift bits of R14) with one level of
+//	                         subtables; the subtable index is masked to the table's
+//	                         length mask+1. Consumes the symbol's bits.
+//	BASEEXTRA(base, extra)   R10 = base[AX], DX = extra[AX] (AX < the tables' length by
+//	                         HUFF's symmask).
+//	EXTRABITS                R10 += the next DX bits (DX <= 30, after a REFILL).
+//	DELTA4(off), DELTA8(off) one 4/8-byte step of a delta match:
+//	                         out[CX+off+i] = out[BX+off+i] + out[CX+DX+off+i] - out[BX+DX+off+i].
+//	REPPICK(MOV, slot, scale, end)
+//	                         R10 = recent[slot + (pos == end)], that entry replaced by
+//	                         recent[0]: a match of the same kind that ended at pos has
+//	                         its offset pending in slot 0, shifting the queue by one.
+//	SLIDE(MOV, from, to)     recent queue move: to = from (via AX).
 
 //go:build amd64 && !purego
 
 #include "go_asm.h"
 #include "textflag.h"
+
+#define PROBS(st, mask, probs) \
+	MOVL	st, AX; \
+	ANDL	$mask, AX; \
+	SHLQ	$4, AX; \
+	LEAQ	probs(R8)(AX*1), AX
+
+#define RANGEBIT(nonorm, noword, one, zero_to, one_to) \
+	CMPL	R11, $0xffff; \
+	JA	nonorm; \
+	SHLL	$16, R11; \
+	SHLL	$16, R12; \
+	LEAQ	2(R13), CX; \
+	CMPQ	CX, state_regs+loopRegs_inLen(R8); \
+	JA	noword; \
+	MOVWLZX	(SI)(R13*1), DX; \
+	ORL	DX, R12; \
+noword: \
+	MOVQ	CX, R13; \
+nonorm: \
+	MOVL	8(AX), CX; \
+	LEAL	-1(CX), DX; \
+	SHRL	$31, DX; \
+	ADDL	CX, DX; \
+	SHRL	$6, CX; \
+	SUBL	CX, DX; \
+	MOVL	R11, CX; \
+	SHRL	$6, CX; \
+	IMULL	DX, CX; \
+	CMPL	R12, CX; \
+	JAE	one; \
+	MOVL	CX, R11; \
+	MOVQ	(AX), DX; \
+	SHLQ	$1, DX; \
+	ADCL	$0, 8(AX); \
+	MOVQ	DX, (AX); \
+	JMP	zero_to; \
+one: \
+	SUBL	CX, R11; \
+	SUBL	CX, R12; \
+	MOVQ	(AX), DX; \
+	SHLQ	$1, DX; \
+	ADCL	$-1, 8(AX); \
+	ORQ	$1, DX; \
+	MOVQ	DX, (AX); \
+	JMP	one_to
+
+#define SHIFT1(st) \
+	MOVL	st, CX; \
+	LEAL	1(CX)(CX*1), CX; \
+	MOVL	CX, st
+
+#define REFILL(low, or, done) \
+	CMPQ	BX, $8; \
+	JLT	low; \
+	MOVQ	-8(SI)(BX*1), AX; \
+or: \
+	MOVQ	R15, CX; \
+	SHRQ	CX, AX; \
+	ORQ	AX, R14; \
+	MOVQ	$63, CX; \
+	SUBQ	R15, CX; \
+	SHRQ	$4, CX; \
+	MOVQ	CX, AX; \
+	SHLQ	$4, AX; \
+	ADDQ	AX, R15; \
+	SHLQ	$1, CX; \
+	SUBQ	CX, BX; \
+	JMP	done; \
+low: \
+	XORL	AX, AX; \
+	CMPQ	BX, $0; \
+	JLE	or; \
+	MOVQ	(SI), AX; \
+	MOVQ	$8, CX; \
+	SUBQ	BX, CX; \
+	SHLQ	$3, CX; \
+	SHLQ	CX, AX; \
+	JMP	or; \
+done:
+
+#define HUFF(table, shift, mask, got, symmask) \
+	MOVQ	R14, AX; \
+	SHRQ	$shift, AX; \
+	MOVL	table(R8)(AX*4), AX; \
+	BTL	$7, AX; \
+	JCC	got; \
+	MOVL	AX, CX; \
+	ANDL	$31, CX; \
+	MOVQ	R14, DX; \
+	SHLQ	CX, DX; \
+	MOVL	AX, CX; \
+	SHRL	$8, CX; \
+	ANDL	$15, CX; \
+	NEGL	CX; \
+	ADDL	$64, CX; \
+	SHRQ	CX, DX; \
+	SHRL	$16, AX; \
+	ADDL	DX, AX; \
+	ANDL	$mask, AX; \
+	MOVL	table(R8)(AX*4), AX; \
+got: \
+	MOVL	AX, CX; \
+	ANDL	$31, CX; \
+	SHLQ	CX, R14; \
+	SUBQ	CX, R15; \
+	SHRL	$16, AX; \
+	ANDL	$symmask, AX
+
+#define BASEEXTRA(base, extra) \
+	LEAQ	base(SB), CX; \
+	MOVL	(CX)(AX*4), R10; \
+	LEAQ	extra(SB), CX; \
+	MOVBLZX	(CX)(AX*1), DX
+
+#define EXTRABITS \
+	MOVQ	R14, AX; \
+	SHRQ	$1, AX; \
+	MOVL	$63, CX; \
+	SUBL	DX, CX; \
+	SHRQ	CX, AX; \
+	MOVL	DX, CX; \
+	SHLQ	CX, R14; \
+	SUBQ	DX, R15; \
+	ADDL	AX, R10
+
+#define DELTA4(off) \
+	MOVL	off(BX), X0; \
+	MOVL	off(CX)(DX*1), X1; \
+	PADDB	X1, X0; \
+	MOVL	off(BX)(DX*1), X1; \
+	PSUBB	X1, X0; \
+	MOVL	X0, off(CX)
+
+#define DELTA8(off) \
+	MOVQ	off(BX), X0; \
+	MOVQ	off(CX)(DX*1), X1; \
+	PADDB	X1, X0; \
+	MOVQ	off(BX)(DX*1), X1; \
+	PSUBB	X1, X0; \
+	MOVQ	X0, off(CX)
+
+#define REPPICK(MOV, slot, scale, end) \
+	XORL	DX, DX; \
+	CMPQ	R9, end; \
+	SETEQ	DL; \
+	MOV	slot(R8)(DX*scale), R10; \
+	MOV	slot(R8), AX; \
+	MOV	AX, slot(R8)(DX*scale)
+
+#define SLIDE(MOV, from, to) \
+	MOV	from(R8), AX; \
+	MOV	AX, to(R8)
 
 // Registers:
 //	R8  s (*state)            DI  dst base      R9  pos
@@ -40,105 +227,15 @@ loop:
 	CMPQ	R9, state_regs+loopRegs_dstLen(R8)
 	JGE	exitdone
 	// main decision: literal (0) or match (1)
-	MOVL	R10, AX
-	ANDL	$15, AX
-	SHLQ	$4, AX
-	LEAQ	state_mainProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm0
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword0
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword0:
-	MOVQ	CX, R13
-nonorm0:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one0
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	literal
-one0:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	match
+	PROBS(R10, 15, state_mainProbs)
+	RANGEBIT(nonorm0, noword0, one0, literal, match)
 literal:
 	SHLL	$1, R10
 	CMPQ	R15, $16
 	JAE	refilled1
-	CMPQ	BX, $8
-	JLT	refilllow1
-	MOVQ	-8(SI)(BX*1), AX
-refillor1:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled1
-refilllow1:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor1
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor1
-refilled1:
-	MOVQ	R14, AX
-	SHRQ	$54, AX
-	MOVL	state_litTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot2
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$8191, AX
-	MOVL	state_litTable(R8)(AX*4), AX
-symgot2:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$255, AX
+	REFILL(refilllow1, refillor1, refilled1)
+	// literal byte (8192-entry table)
+	HUFF(state_litTable, 54, 8191, symgot2, 255)
 	MOVB	AL, (DI)(R9*1)
 	INCQ	R9
 	INCL	state_litFreqs(R8)(AX*4)
@@ -151,463 +248,77 @@ match:
 	LEAL	1(R10)(R10*1), R10
 	MOVL	R10, state_regs+loopRegs_mainState(R8)
 	// match kind: LZ (0) or delta (1)
-	MOVL	state_matchState(R8), AX
-	ANDL	$31, AX
-	SHLQ	$4, AX
-	LEAQ	state_matchProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm3
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword3
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword3:
-	MOVQ	CX, R13
-nonorm3:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one3
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	lz
-one3:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	delta
+	PROBS(state_matchState(R8), 31, state_matchProbs)
+	RANGEBIT(nonorm3, noword3, one3, lz, delta)
 delta:
-	MOVL	state_matchState(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_matchState(R8)
+	SHIFT1(state_matchState(R8))
 	// delta offset: explicit (0) or repeated (1)
-	MOVL	state_deltaState(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_deltaProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm4
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword4
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword4:
-	MOVQ	CX, R13
-nonorm4:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one4
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	dexplicit
-one4:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	drep
+	PROBS(state_deltaState(R8), 63, state_deltaProbs)
+	RANGEBIT(nonorm4, noword4, one4, dexplicit, drep)
 dexplicit:
 	SHLL	$1, state_deltaState(R8)
-	CMPQ	BX, $8
-	JLT	refilllow5
-	MOVQ	-8(SI)(BX*1), AX
-refillor5:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled5
-refilllow5:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor5
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor5
-refilled5:
-	MOVQ	R14, AX
-	SHRQ	$56, AX
-	MOVL	state_powTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot6
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$1023, AX
-	MOVL	state_powTable(R8)(AX*4), AX
-symgot6:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$7, AX
+	REFILL(refilllow5, refillor5, refilled5)
+	// delta power (1024-entry table, 8 symbols)
+	HUFF(state_powTable, 56, 1023, symgot6, 7)
 	INCL	state_powFreqs(R8)(AX*4)
 	DECQ	state_deltaPower+adaptiveCode_until(R8)
 	MOVQ	AX, state_regs+loopRegs_offset(R8)
-	MOVQ	R14, AX
-	SHRQ	$54, AX
-	MOVL	state_dofTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot7
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$16383, AX
-	MOVL	state_dofTable(R8)(AX*4), AX
-symgot7:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$1023, AX
+	// delta offset slot (16384-entry table, 1024 symbols)
+	HUFF(state_dofTable, 54, 16383, symgot7, 1023)
 	INCL	state_dofFreqs(R8)(AX*4)
 	DECQ	state_deltaOffset+adaptiveCode_until(R8)
-	LEAQ	·offBase(SB), CX
-	MOVL	(CX)(AX*4), R10
-	LEAQ	·offExtra(SB), CX
-	MOVBLZX	(CX)(AX*1), DX
-	CMPQ	BX, $8
-	JLT	refilllow8
-	MOVQ	-8(SI)(BX*1), AX
-refillor8:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled8
-refilllow8:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor8
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor8
-refilled8:
-	MOVQ	R14, AX
-	SHRQ	$1, AX
-	MOVL	$63, CX
-	SUBL	DX, CX
-	SHRQ	CX, AX
-	MOVL	DX, CX
-	SHLQ	CX, R14
-	SUBQ	DX, R15
-	ADDL	AX, R10
+	BASEEXTRA(·offBase, ·offExtra)
+	REFILL(refilllow8, refillor8, refilled8)
+	EXTRABITS
+	// R10 = power<<32 | raw offset; push it onto the recent delta pairs
 	MOVQ	state_regs+loopRegs_offset(R8), AX
 	SHLQ	$32, AX
 	ORQ	AX, R10
-	MOVQ	state_recentDelta+16(R8), AX
-	MOVQ	AX, state_recentDelta+24(R8)
-	MOVQ	state_recentDelta+8(R8), AX
-	MOVQ	AX, state_recentDelta+16(R8)
-	MOVQ	state_recentDelta+0(R8), AX
-	MOVQ	AX, state_recentDelta+8(R8)
+	SLIDE(MOVQ, state_recentDelta+16, state_recentDelta+24)
+	SLIDE(MOVQ, state_recentDelta+8, state_recentDelta+16)
+	SLIDE(MOVQ, state_recentDelta+0, state_recentDelta+8)
 	JMP	dhavepair
 
 drep:
-	MOVL	state_deltaState(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_deltaState(R8)
+	SHIFT1(state_deltaState(R8))
 	// first delta repeat decision
-	MOVL	state_deltaRepState+0(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_deltaRepProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm9
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword9
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword9:
-	MOVQ	CX, R13
-nonorm9:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one9
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	drep0
-one9:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	drep12
+	PROBS(state_deltaRepState+0(R8), 63, state_deltaRepProbs)
+	RANGEBIT(nonorm9, noword9, one9, drep0, drep12)
 drep0:
 	SHLL	$1, state_deltaRepState+0(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_deltaEnd(R8)
-	SETEQ	DL
-	MOVQ	state_recentDelta(R8)(DX*8), R10
-	MOVQ	state_recentDelta(R8), AX
-	MOVQ	AX, state_recentDelta(R8)(DX*8)
+	REPPICK(MOVQ, state_recentDelta, 8, state_regs+loopRegs_deltaEnd(R8))
 	JMP	dhavepair
 
 drep12:
-	MOVL	state_deltaRepState+0(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_deltaRepState+0(R8)
+	SHIFT1(state_deltaRepState+0(R8))
 	// second delta repeat decision
-	MOVL	state_deltaRepState+4(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_deltaRepProbs+1024(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm10
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword10
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword10:
-	MOVQ	CX, R13
-nonorm10:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one10
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	drep1
-one10:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	drep2
+	PROBS(state_deltaRepState+4(R8), 63, state_deltaRepProbs+1024)
+	RANGEBIT(nonorm10, noword10, one10, drep1, drep2)
 drep1:
 	SHLL	$1, state_deltaRepState+4(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_deltaEnd(R8)
-	SETEQ	DL
-	MOVQ	state_recentDelta+8(R8)(DX*8), R10
-	MOVQ	state_recentDelta+8(R8), AX
-	MOVQ	AX, state_recentDelta+8(R8)(DX*8)
-	MOVQ	state_recentDelta+0(R8), AX
-	MOVQ	AX, state_recentDelta+8(R8)
+	REPPICK(MOVQ, state_recentDelta+8, 8, state_regs+loopRegs_deltaEnd(R8))
+	SLIDE(MOVQ, state_recentDelta+0, state_recentDelta+8)
 	JMP	dhavepair
 
 drep2:
-	MOVL	state_deltaRepState+4(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_deltaRepState+4(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_deltaEnd(R8)
-	SETEQ	DL
-	MOVQ	state_recentDelta+16(R8)(DX*8), R10
-	MOVQ	state_recentDelta+16(R8), AX
-	MOVQ	AX, state_recentDelta+16(R8)(DX*8)
-	MOVQ	state_recentDelta+8(R8), AX
-	MOVQ	AX, state_recentDelta+16(R8)
-	MOVQ	state_recentDelta+0(R8), AX
-	MOVQ	AX, state_recentDelta+8(R8)
+	SHIFT1(state_deltaRepState+4(R8))
+	REPPICK(MOVQ, state_recentDelta+16, 8, state_regs+loopRegs_deltaEnd(R8))
+	SLIDE(MOVQ, state_recentDelta+8, state_recentDelta+16)
+	SLIDE(MOVQ, state_recentDelta+0, state_recentDelta+8)
 
 dhavepair:
 	MOVQ	R10, state_recentDelta+0(R8)
 	MOVQ	R10, state_regs+loopRegs_offset(R8)
-	CMPQ	BX, $8
-	JLT	refilllow11
-	MOVQ	-8(SI)(BX*1), AX
-refillor11:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled11
-refilllow11:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor11
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor11
-refilled11:
-	MOVQ	R14, AX
-	SHRQ	$54, AX
-	MOVL	state_lenTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot12
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$2047, AX
-	MOVL	state_lenTable(R8)(AX*4), AX
-symgot12:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$63, AX
+	REFILL(refilllow11, refillor11, refilled11)
+	// delta length slot (2048-entry table, 64 symbols)
+	HUFF(state_lenTable, 54, 2047, symgot12, 63)
 	INCL	state_lenFreqs(R8)(AX*4)
 	DECQ	state_length+adaptiveCode_until(R8)
-	LEAQ	·lenBase(SB), CX
-	MOVL	(CX)(AX*4), R10
-	LEAQ	·lenExtra(SB), CX
-	MOVBLZX	(CX)(AX*1), DX
+	BASEEXTRA(·lenBase, ·lenExtra)
 	TESTL	DX, DX
 	JEQ	dhavelength
-	CMPQ	BX, $8
-	JLT	refilllow13
-	MOVQ	-8(SI)(BX*1), AX
-refillor13:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled13
-refilllow13:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor13
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor13
-refilled13:
-	MOVQ	R14, AX
-	SHRQ	$1, AX
-	MOVL	$63, CX
-	SUBL	DX, CX
-	SHRQ	CX, AX
-	MOVL	DX, CX
-	SHLQ	CX, R14
-	SUBQ	DX, R15
-	ADDL	AX, R10
+	REFILL(refilllow13, refillor13, refilled13)
+	EXTRABITS
 
 dhavelength:
 	// R10 = length, the (power, raw offset) pair in loopRegs. Checks as for LZ
@@ -651,44 +362,14 @@ dhavelength:
 	JLT	dlong
 	CMPQ	DX, $-8
 	JLE	dshort8
-	MOVL	0(BX), X0
-	MOVL	0(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVL	0(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVL	X0, 0(CX)
-	MOVL	4(BX), X0
-	MOVL	4(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVL	4(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVL	X0, 4(CX)
-	MOVL	8(BX), X0
-	MOVL	8(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVL	8(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVL	X0, 8(CX)
-	MOVL	12(BX), X0
-	MOVL	12(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVL	12(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVL	X0, 12(CX)
+	DELTA4(0)
+	DELTA4(4)
+	DELTA4(8)
+	DELTA4(12)
 	JMP	ddone
 dshort8:
-	MOVQ	0(BX), X0
-	MOVQ	0(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVQ	0(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVQ	X0, 0(CX)
-	MOVQ	8(BX), X0
-	MOVQ	8(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVQ	8(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVQ	X0, 8(CX)
+	DELTA8(0)
+	DELTA8(8)
 	JMP	ddone
 dlong:
 	CMPQ	DX, $-8
@@ -696,12 +377,7 @@ dlong:
 dwide:
 	CMPQ	R10, $8
 	JLT	dtail
-	MOVQ	(BX), X0
-	MOVQ	(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVQ	(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVQ	X0, (CX)
+	DELTA8(0)
 	ADDQ	$8, BX
 	ADDQ	$8, CX
 	SUBQ	$8, R10
@@ -712,12 +388,7 @@ dsmall:
 dfour:
 	CMPQ	R10, $4
 	JLT	dtail
-	MOVL	(BX), X0
-	MOVL	(CX)(DX*1), X1
-	PADDB	X1, X0
-	MOVL	(BX)(DX*1), X1
-	PSUBB	X1, X0
-	MOVL	X0, (CX)
+	DELTA4(0)
 	ADDQ	$4, BX
 	ADDQ	$4, CX
 	SUBQ	$4, R10
@@ -754,384 +425,63 @@ exitdeltacopy:
 lz:
 	SHLL	$1, state_matchState(R8)
 	// LZ offset: explicit (0) or repeated (1)
-	MOVL	state_lzState(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_lzProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm14
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword14
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword14:
-	MOVQ	CX, R13
-nonorm14:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one14
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	explicit
-one14:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	rep
+	PROBS(state_lzState(R8), 63, state_lzProbs)
+	RANGEBIT(nonorm14, noword14, one14, explicit, rep)
 explicit:
 	SHLL	$1, state_lzState(R8)
-	CMPQ	BX, $8
-	JLT	refilllow15
-	MOVQ	-8(SI)(BX*1), AX
-refillor15:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled15
-refilllow15:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor15
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor15
-refilled15:
-	MOVQ	R14, AX
-	SHRQ	$54, AX
-	MOVL	state_offTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot16
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$16383, AX
-	MOVL	state_offTable(R8)(AX*4), AX
-symgot16:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$1023, AX
+	REFILL(refilllow15, refillor15, refilled15)
+	// LZ offset slot (16384-entry table, 1024 symbols)
+	HUFF(state_offTable, 54, 16383, symgot16, 1023)
 	INCL	state_offFreqs(R8)(AX*4)
 	DECQ	state_lzOffset+adaptiveCode_until(R8)
-	LEAQ	·offBase(SB), CX
-	MOVL	(CX)(AX*4), R10
-	LEAQ	·offExtra(SB), CX
-	MOVBLZX	(CX)(AX*1), DX
-	CMPQ	BX, $8
-	JLT	refilllow17
-	MOVQ	-8(SI)(BX*1), AX
-refillor17:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled17
-refilllow17:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor17
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor17
-refilled17:
-	MOVQ	R14, AX
-	SHRQ	$1, AX
-	MOVL	$63, CX
-	SUBL	DX, CX
-	SHRQ	CX, AX
-	MOVL	DX, CX
-	SHLQ	CX, R14
-	SUBQ	DX, R15
-	ADDL	AX, R10
-	MOVL	state_recentLZ+8(R8), AX
-	MOVL	AX, state_recentLZ+12(R8)
-	MOVL	state_recentLZ+4(R8), AX
-	MOVL	AX, state_recentLZ+8(R8)
-	MOVL	state_recentLZ+0(R8), AX
-	MOVL	AX, state_recentLZ+4(R8)
+	BASEEXTRA(·offBase, ·offExtra)
+	REFILL(refilllow17, refillor17, refilled17)
+	EXTRABITS
+	SLIDE(MOVL, state_recentLZ+8, state_recentLZ+12)
+	SLIDE(MOVL, state_recentLZ+4, state_recentLZ+8)
+	SLIDE(MOVL, state_recentLZ+0, state_recentLZ+4)
 	JMP	haveoffset
 
 rep:
-	MOVL	state_lzState(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_lzState(R8)
+	SHIFT1(state_lzState(R8))
 	// first repeat decision
-	MOVL	state_lzRepState+0(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_lzRepProbs(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm18
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword18
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword18:
-	MOVQ	CX, R13
-nonorm18:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one18
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	rep0
-one18:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	rep12
+	PROBS(state_lzRepState+0(R8), 63, state_lzRepProbs)
+	RANGEBIT(nonorm18, noword18, one18, rep0, rep12)
 rep0:
 	SHLL	$1, state_lzRepState+0(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_lzEnd(R8)
-	SETEQ	DL
-	MOVL	state_recentLZ(R8)(DX*4), R10
-	MOVL	state_recentLZ(R8), AX
-	MOVL	AX, state_recentLZ(R8)(DX*4)
+	REPPICK(MOVL, state_recentLZ, 4, state_regs+loopRegs_lzEnd(R8))
 	JMP	haveoffset
 
 rep12:
-	MOVL	state_lzRepState+0(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_lzRepState+0(R8)
+	SHIFT1(state_lzRepState+0(R8))
 	// second repeat decision
-	MOVL	state_lzRepState+4(R8), AX
-	ANDL	$63, AX
-	SHLQ	$4, AX
-	LEAQ	state_lzRepProbs+1024(R8)(AX*1), AX
-	CMPL	R11, $0xffff
-	JA	nonorm19
-	SHLL	$16, R11
-	SHLL	$16, R12
-	LEAQ	2(R13), CX
-	CMPQ	CX, state_regs+loopRegs_inLen(R8)
-	JA	noword19
-	MOVWLZX	(SI)(R13*1), DX
-	ORL	DX, R12
-noword19:
-	MOVQ	CX, R13
-nonorm19:
-	MOVL	8(AX), CX
-	LEAL	-1(CX), DX
-	SHRL	$31, DX
-	ADDL	CX, DX
-	SHRL	$6, CX
-	SUBL	CX, DX
-	MOVL	R11, CX
-	SHRL	$6, CX
-	IMULL	DX, CX
-	CMPL	R12, CX
-	JAE	one19
-	MOVL	CX, R11
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$0, 8(AX)
-	MOVQ	DX, (AX)
-	JMP	rep1
-one19:
-	SUBL	CX, R11
-	SUBL	CX, R12
-	MOVQ	(AX), DX
-	SHLQ	$1, DX
-	ADCL	$-1, 8(AX)
-	ORQ	$1, DX
-	MOVQ	DX, (AX)
-	JMP	rep2
+	PROBS(state_lzRepState+4(R8), 63, state_lzRepProbs+1024)
+	RANGEBIT(nonorm19, noword19, one19, rep1, rep2)
 rep1:
 	SHLL	$1, state_lzRepState+4(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_lzEnd(R8)
-	SETEQ	DL
-	MOVL	state_recentLZ+4(R8)(DX*4), R10
-	MOVL	state_recentLZ+4(R8), AX
-	MOVL	AX, state_recentLZ+4(R8)(DX*4)
-	MOVL	state_recentLZ+0(R8), AX
-	MOVL	AX, state_recentLZ+4(R8)
+	REPPICK(MOVL, state_recentLZ+4, 4, state_regs+loopRegs_lzEnd(R8))
+	SLIDE(MOVL, state_recentLZ+0, state_recentLZ+4)
 	JMP	haveoffset
 
 rep2:
-	MOVL	state_lzRepState+4(R8), CX
-	LEAL	1(CX)(CX*1), CX
-	MOVL	CX, state_lzRepState+4(R8)
-	XORL	DX, DX
-	CMPQ	R9, state_regs+loopRegs_lzEnd(R8)
-	SETEQ	DL
-	MOVL	state_recentLZ+8(R8)(DX*4), R10
-	MOVL	state_recentLZ+8(R8), AX
-	MOVL	AX, state_recentLZ+8(R8)(DX*4)
-	MOVL	state_recentLZ+4(R8), AX
-	MOVL	AX, state_recentLZ+8(R8)
-	MOVL	state_recentLZ+0(R8), AX
-	MOVL	AX, state_recentLZ+4(R8)
+	SHIFT1(state_lzRepState+4(R8))
+	REPPICK(MOVL, state_recentLZ+8, 4, state_regs+loopRegs_lzEnd(R8))
+	SLIDE(MOVL, state_recentLZ+4, state_recentLZ+8)
+	SLIDE(MOVL, state_recentLZ+0, state_recentLZ+4)
 
 haveoffset:
 	MOVL	R10, state_recentLZ+0(R8)
 	MOVQ	R10, state_regs+loopRegs_offset(R8)
-	CMPQ	BX, $8
-	JLT	refilllow20
-	MOVQ	-8(SI)(BX*1), AX
-refillor20:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled20
-refilllow20:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor20
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor20
-refilled20:
-	MOVQ	R14, AX
-	SHRQ	$54, AX
-	MOVL	state_lenTable(R8)(AX*4), AX
-	BTL	$7, AX
-	JCC	symgot21
-	MOVL	AX, CX
-	ANDL	$31, CX
-	MOVQ	R14, DX
-	SHLQ	CX, DX
-	MOVL	AX, CX
-	SHRL	$8, CX
-	ANDL	$15, CX
-	NEGL	CX
-	ADDL	$64, CX
-	SHRQ	CX, DX
-	SHRL	$16, AX
-	ADDL	DX, AX
-	ANDL	$2047, AX
-	MOVL	state_lenTable(R8)(AX*4), AX
-symgot21:
-	MOVL	AX, CX
-	ANDL	$31, CX
-	SHLQ	CX, R14
-	SUBQ	CX, R15
-	SHRL	$16, AX
-	ANDL	$63, AX
+	REFILL(refilllow20, refillor20, refilled20)
+	// LZ length slot (2048-entry table, 64 symbols)
+	HUFF(state_lenTable, 54, 2047, symgot21, 63)
 	INCL	state_lenFreqs(R8)(AX*4)
 	DECQ	state_length+adaptiveCode_until(R8)
-	LEAQ	·lenBase(SB), CX
-	MOVL	(CX)(AX*4), R10
-	LEAQ	·lenExtra(SB), CX
-	MOVBLZX	(CX)(AX*1), DX
+	BASEEXTRA(·lenBase, ·lenExtra)
 	TESTL	DX, DX
 	JEQ	havelength
-	CMPQ	BX, $8
-	JLT	refilllow22
-	MOVQ	-8(SI)(BX*1), AX
-refillor22:
-	MOVQ	R15, CX
-	SHRQ	CX, AX
-	ORQ	AX, R14
-	MOVQ	$63, CX
-	SUBQ	R15, CX
-	SHRQ	$4, CX
-	MOVQ	CX, AX
-	SHLQ	$4, AX
-	ADDQ	AX, R15
-	SHLQ	$1, CX
-	SUBQ	CX, BX
-	JMP	refilled22
-refilllow22:
-	XORL	AX, AX
-	CMPQ	BX, $0
-	JLE	refillor22
-	MOVQ	(SI), AX
-	MOVQ	$8, CX
-	SUBQ	BX, CX
-	SHLQ	$3, CX
-	SHLQ	CX, AX
-	JMP	refillor22
-refilled22:
-	MOVQ	R14, AX
-	SHRQ	$1, AX
-	MOVL	$63, CX
-	SUBL	DX, CX
-	SHRQ	CX, AX
-	MOVL	DX, CX
-	SHLQ	CX, R14
-	SUBQ	DX, R15
-	ADDL	AX, R10
+	REFILL(refilllow22, refillor22, refilled22)
+	EXTRABITS
 
 havelength:
 	// R10 = length, offset in loopRegs. Fast copies need offset <= pos and the whole
