@@ -59,15 +59,7 @@ func TestServeSetupPerClient(t *testing.T) {
 		os.MkdirAll(filepath.Join(fx.store, filepath.Dir(p)), 0o755)
 		os.WriteFile(filepath.Join(fx.store, p), []byte(body), 0o644)
 	}
-	ns := testenv.MustNetns(t, "smbc")
-	if _, err := ns.IP("link", "add", "s0", "type", "veth", "peer", "name", "c0"); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"addr", "add", "10.207.1.1/24", "dev", "s0"}, {"link", "set", "s0", "up"}, {"link", "set", "c0", "up"}} {
-		if _, err := ns.IP(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns := vethNetns(t, "smbc", "10.207.1.1")
 	state := filepath.Join(fx.dir, "state")
 	os.MkdirAll(state, 0o755)
 	config := filepath.Join(fx.dir, "pxewim.yaml")
@@ -176,11 +168,7 @@ rules:
 		t.Errorf("B's boot.wim driver: %v %q", err, inf)
 	}
 
-	authFile := func(user, pw string) string {
-		p := filepath.Join(t.TempDir(), "auth")
-		os.WriteFile(p, []byte("username = "+user+"\npassword = "+pw+"\n"), 0o600)
-		return p
-	}
+	authFile := func(user, pw string) string { return smbAuthFile(t, user, pw) }
 	smb := func(auth, cmds string) (string, error) {
 		return exec1("smbclient", "//10.207.1.1/pxewim-setup", "-m", "SMB3", "-A", auth, "-c", cmds)
 	}

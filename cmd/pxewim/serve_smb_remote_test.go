@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pxewim/pxewim/internal/testenv"
 )
@@ -83,80 +78,22 @@ func TestServeSetupShareRemoteStore(t *testing.T) {
 	brokenSize := buildBrokenSetupISO(t, fx.dir, fx.store)
 	sshd := testenv.StartSSHD(t)
 
-	state := filepath.Join(fx.dir, "state")
-	os.MkdirAll(state, 0o755)
-	smbPort, adminPort := serveFreePort(t, "tcp"), serveFreePort(t, "tcp")
-	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
-	config := filepath.Join(fx.dir, "pxewim.yaml")
-	os.WriteFile(config, fmt.Appendf(nil, `store: %s
-sftp: {keys: [%s], known_hosts: [%s]}
-state_dir: %s
-admin: {listen: "127.0.0.1:%d"}
-winpe: {auto: true}
-setup: {share: on, listen: 127.0.0.1, port: %d, advertise: 127.0.0.1}
-`, sshd.URL(fx.store), sshd.ClientKey, sshd.KnownHosts, state, adminPort, smbPort), 0o644)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	base, _, log, done := startServe(t, ctx, "--config", config)
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Error("serve did not stop")
-		}
-	})
-	waitFor := func(what string) {
-		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(log.String(), what); {
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %q in the log:\n%s", what, log)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("setup: Windows Setup share running")
+	sh := startLoopbackShare(t, fx, sshd.URL(fx.store),
+		fmt.Sprintf("sftp: {keys: [%s], known_hosts: [%s]}\n", sshd.ClientKey, sshd.KnownHosts))
+	log := sh.log
 
 	// The credentials and folder the served boot.wim's startnet.cmd maps.
-	served := filepath.Join(t.TempDir(), "served.wim")
-	resp, err := http.Get(base + "/files/winpe/pe-win11-iso-sources-boot-2/boot.wim")
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("served boot.wim: %v %v\n%s", err, resp, log)
-	}
-	out, _ := os.Create(served)
-	io.Copy(out, resp.Body)
-	out.Close()
-	resp.Body.Close()
-	runTool(t, "wimlib-imagex", "verify", served)
-	var script []byte
-	for idx := 1; idx <= 2 && script == nil; idx++ {
-		b, err := exec.Command("wimlib-imagex", "extract", served, strconv.Itoa(idx), "/Windows/System32/startnet.cmd", "--to-stdout").Output()
-		if err == nil && strings.Contains(string(b), "net use") {
-			script = b
-		}
-	}
-	m, s := netUseRe.FindStringSubmatch(string(script)), setupRe.FindStringSubmatch(string(script))
-	if m == nil || s == nil {
+	script, m := servedShareScript(t, sh.base+"/files/winpe/pe-win11-iso-sources-boot-2/boot.wim", log.String)
+	s := setupRe.FindStringSubmatch(script)
+	if s == nil {
 		t.Fatalf("served boot.wim has no startnet.cmd mapping the share:\n%s", script)
 	}
 	if m[1] != "127.0.0.1" || m[2] != setupShareName || s[1] != "win11" {
 		t.Fatalf("startnet.cmd maps \\\\%s\\%s and runs setup from %s", m[1], m[2], s[1])
 	}
-	auth := filepath.Join(t.TempDir(), "auth")
-	os.WriteFile(auth, []byte("username = "+m[3]+"\npassword = "+m[4]+"\n"), 0o600)
-	smb := func(cmds string) (string, error) {
-		c := exec.Command("smbclient", "//127.0.0.1/"+setupShareName, "-p", strconv.Itoa(smbPort), "-m", "SMB3", "-A", auth, "-c", cmds)
-		o, err := c.CombinedOutput()
-		return string(o), err
-	}
-	smbGet := func(remote string) (string, string, error) {
-		p := filepath.Join(t.TempDir(), filepath.Base(strings.ReplaceAll(remote, `\`, "/")))
-		o, err := smb("get " + remote + " " + p)
-		return p, o, err
-	}
+	auth := smbAuthFile(t, m[3], m[4])
+	smb := func(cmds string) (string, error) { return sh.smb(auth, cmds) }
+	smbGet := func(remote string) (string, string, error) { return sh.get(t, auth, remote) }
 
 	// install.wim of the remote ISO, byte-exact.
 	p, o, err := smbGet(`win11\sources\install.wim`)
@@ -190,7 +127,7 @@ setup: {share: on, listen: 127.0.0.1, port: %d, advertise: 127.0.0.1}
 		t.Fatalf("the damaged install.wim was read over SMB (%v, stat %v)\n%s", err, serr, o)
 	}
 	t.Logf("smbclient on the damaged install.wim: %s", strings.TrimSpace(o))
-	waitFor(`file=sources/install.wim`)
+	sh.waitFor(t, `file=sources/install.wim`)
 	logText := log.String()
 	if !regexp.MustCompile(`setup: a WIM of the share failed verification.*iso=broken.iso.*folder=broken.*file=sources/install.wim`).MatchString(logText) {
 		t.Errorf("the log does not name the damaged file:\n%s", logText)
@@ -201,7 +138,7 @@ setup: {share: on, listen: 127.0.0.1, port: %d, advertise: 127.0.0.1}
 	if strings.Contains(logText, m[4]) {
 		t.Error("the share's password appears in the log")
 	}
-	metrics := scrape(t, admin+"/metrics")
+	metrics := scrape(t, sh.admin+"/metrics")
 	if v := metrics[`pxewim_setup_share_damaged_file{file="broken/sources/install.wim"}`]; v != 1 {
 		t.Errorf(`pxewim_setup_share_damaged_file{file="broken/sources/install.wim"} = %v, want 1`, v)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -128,6 +129,138 @@ func buildSetupISOs(t testing.TB, installMB int) *setupISOFixture {
 var netUseRe = regexp.MustCompile(`(?m)^net use S: "\\\\([0-9.]+)\\([A-Za-z0-9._-]+)" /user:([A-Za-z0-9._-]+) ([A-Za-z0-9]+) /persistent:no >nul`)
 var setupRe = regexp.MustCompile(`(?m)^"S:\\([^"]+)\\setup\.exe"`)
 
+// loopbackShare is pxewim serve (in-process, loopback ports) with the Windows Setup share on
+// smbd at 127.0.0.1:smbPort, started by startLoopbackShare.
+type loopbackShare struct {
+	base, admin string // HTTP and admin URLs
+	smbPort     int
+	log         *serveLog
+}
+
+// startLoopbackShare writes a config (the store, then the extra lines, the state folder, the
+// admin port, winpe auto and the share on loopback) into fx.dir, runs pxewim serve with it until
+// the test ends (then it must stop cleanly within a minute) and waits for the share to run.
+func startLoopbackShare(t *testing.T, fx *setupISOFixture, store, extra string) *loopbackShare {
+	t.Helper()
+	state := filepath.Join(fx.dir, "state")
+	os.MkdirAll(state, 0o755)
+	smbPort, adminPort := serveFreePort(t, "tcp"), serveFreePort(t, "tcp")
+	config := filepath.Join(fx.dir, "pxewim.yaml")
+	os.WriteFile(config, fmt.Appendf(nil, `store: %s
+%sstate_dir: %s
+admin: {listen: "127.0.0.1:%d"}
+winpe: {auto: true}
+setup: {share: on, listen: 127.0.0.1, port: %d, advertise: 127.0.0.1}
+`, store, extra, state, adminPort, smbPort), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	base, _, log, done := startServe(t, ctx, "--config", config)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("serve did not stop")
+		}
+	})
+	s := &loopbackShare{base: base, admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), smbPort: smbPort, log: log}
+	s.waitFor(t, "setup: Windows Setup share running")
+	return s
+}
+
+// waitFor waits (two minutes at most) for what to appear in the daemon's log.
+func (s *loopbackShare) waitFor(t *testing.T, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(s.log.String(), what); {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %q in the log:\n%s", what, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// smb runs smbclient (SMB3) on the share with the auth file and returns its output.
+func (s *loopbackShare) smb(auth, cmds string) (string, error) {
+	return loopbackSMB(s.smbPort, auth, cmds)
+}
+
+// get reads remote (a share path with \) into a fresh temporary file: see loopbackSMBGet.
+func (s *loopbackShare) get(t *testing.T, auth, remote string) (string, string, error) {
+	return loopbackSMBGet(t, s.smbPort, auth, remote)
+}
+
+// loopbackSMB runs smbclient (SMB3) on the Setup share of smbd at 127.0.0.1:port with the auth
+// file and returns its output.
+func loopbackSMB(port int, auth, cmds string) (string, error) {
+	o, err := exec.Command("smbclient", "//127.0.0.1/"+setupShareName, "-p", strconv.Itoa(port), "-m", "SMB3", "-A", auth,
+		"-c", cmds).CombinedOutput()
+	return string(o), err
+}
+
+// loopbackSMBGet reads remote (a share path with \) with smbclient into a fresh temporary file
+// of the same base name; it returns that file's path, smbclient's output and error.
+func loopbackSMBGet(t *testing.T, port int, auth, remote string) (string, string, error) {
+	p := filepath.Join(t.TempDir(), filepath.Base(strings.ReplaceAll(remote, `\`, "/")))
+	o, err := loopbackSMB(port, auth, "get "+remote+" "+p)
+	return p, o, err
+}
+
+// servedShareScript downloads the boot.wim at url (as a client would), checks it with
+// wimlib-imagex verify and returns the startnet.cmd of its first image that maps the share, with
+// netUseRe's match (server, share, user, password). logText goes into the failure messages.
+func servedShareScript(t *testing.T, url string, logText func() string) (string, []string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("served boot.wim: %v %v\n%s", err, resp, logText())
+	}
+	served := filepath.Join(t.TempDir(), "served.wim")
+	out, _ := os.Create(served)
+	io.Copy(out, resp.Body)
+	out.Close()
+	resp.Body.Close()
+	runTool(t, "wimlib-imagex", "verify", served)
+	var script []byte
+	for idx := 1; idx <= 2 && script == nil; idx++ {
+		b, err := exec.Command("wimlib-imagex", "extract", served, strconv.Itoa(idx), "/Windows/System32/startnet.cmd", "--to-stdout").Output()
+		if err == nil && strings.Contains(string(b), "net use") {
+			script = b
+		}
+	}
+	m := netUseRe.FindStringSubmatch(string(script))
+	if m == nil {
+		t.Fatalf("served boot.wim has no startnet.cmd mapping the share:\n%s", script)
+	}
+	return string(script), m
+}
+
+// smbAuthFile writes an smbclient authentication file (-A) for user and password.
+func smbAuthFile(t testing.TB, user, password string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "auth")
+	os.WriteFile(p, []byte("username = "+user+"\npassword = "+password+"\n"), 0o600)
+	return p
+}
+
+// vethNetns makes a network namespace (role names it) holding a veth pair s0/c0, up, with
+// addr (a /24) on s0: the server's address (no dummy module here).
+func vethNetns(t *testing.T, role, addr string) *testenv.Netns {
+	t.Helper()
+	ns := testenv.MustNetns(t, role)
+	if _, err := ns.IP("link", "add", "s0", "type", "veth", "peer", "name", "c0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"addr", "add", addr + "/24", "dev", "s0"}, {"link", "set", "s0", "up"}, {"link", "set", "c0", "up"}} {
+		if _, err := ns.IP(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns
+}
+
 // TestServeSetupShare: pxewim serve in a network namespace with two Windows ISOs in the store.
 // The served boot.wim of each ISO's Setup entry (wimlib-imagex verify) holds a startnet.cmd
 // and winpeshl.ini; with the credentials read back from it, smbclient over SMB3 reads
@@ -144,16 +277,7 @@ func TestServeSetupShare(t *testing.T) {
 		t.Skipf("Setup share unavailable here: %s", reason)
 	}
 	fx := buildSetupISOs(t, 240)
-	ns := testenv.MustNetns(t, "smb")
-	// A veth pair inside the namespace: the server's address on one end (no dummy module here).
-	if _, err := ns.IP("link", "add", "s0", "type", "veth", "peer", "name", "c0"); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"addr", "add", "10.207.0.1/24", "dev", "s0"}, {"link", "set", "s0", "up"}, {"link", "set", "c0", "up"}} {
-		if _, err := ns.IP(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns := vethNetns(t, "smb", "10.207.0.1")
 	state := filepath.Join(fx.dir, "state")
 	os.MkdirAll(state, 0o755)
 	config := filepath.Join(fx.dir, "pxewim.yaml")
@@ -234,11 +358,7 @@ func TestServeSetupShare(t *testing.T) {
 	if hostileEntry == "" {
 		t.Fatalf("no Setup entry for the ISO with the hostile name in the menu:\n%s", menu)
 	}
-	authFile := func(user, pw string) string {
-		p := filepath.Join(t.TempDir(), "auth")
-		os.WriteFile(p, []byte("username = "+user+"\npassword = "+pw+"\n"), 0o600)
-		return p
-	}
+	authFile := func(user, pw string) string { return smbAuthFile(t, user, pw) }
 	good := authFile(win11.user, win11.password)
 	unc := "//" + win11.server + "/" + win11.share
 	smb := func(auth, proto, cmds string, extra ...string) (string, error) {

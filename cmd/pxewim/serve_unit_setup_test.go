@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,31 +214,9 @@ exec setpriv --bounding-set=-all,` + strings.Join(keep, ",") + ` --inh-caps=-all
 	}
 
 	// The served boot.wim's credentials read install.wim byte-exact through the share.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/files/winpe/pe-win11-iso-sources-boot-2/boot.wim", httpPort))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("served boot.wim: %v %v\n%s", err, resp, readLog())
-	}
-	served := filepath.Join(t.TempDir(), "served.wim")
-	out, _ := os.Create(served)
-	io.Copy(out, resp.Body)
-	out.Close()
-	resp.Body.Close()
-	var script2 []byte
-	for idx := 1; idx <= 2 && script2 == nil; idx++ {
-		b, err := exec.Command("wimlib-imagex", "extract", served, strconv.Itoa(idx), "/Windows/System32/startnet.cmd", "--to-stdout").Output()
-		if err == nil && strings.Contains(string(b), "net use") {
-			script2 = b
-		}
-	}
-	m := netUseRe.FindStringSubmatch(string(script2))
-	if m == nil {
-		t.Fatalf("served boot.wim has no startnet.cmd mapping the share:\n%s", script2)
-	}
-	auth := filepath.Join(t.TempDir(), "auth")
-	os.WriteFile(auth, []byte("username = "+m[3]+"\npassword = "+m[4]+"\n"), 0o600)
-	got := filepath.Join(t.TempDir(), "install.wim")
-	if o, err := exec.Command("smbclient", "//127.0.0.1/"+setupShareName, "-p", strconv.Itoa(smbPort), "-m", "SMB3", "-A", auth,
-		"-c", `get win11\sources\install.wim `+got).CombinedOutput(); err != nil {
+	_, m := servedShareScript(t, fmt.Sprintf("http://127.0.0.1:%d/files/winpe/pe-win11-iso-sources-boot-2/boot.wim", httpPort), readLog)
+	got, o, err := loopbackSMBGet(t, smbPort, smbAuthFile(t, m[3], m[4]), `win11\sources\install.wim`)
+	if err != nil {
 		t.Fatalf("smbclient in the sandbox: %v\n%s\n%s", err, o, readLog())
 	}
 	if sum := sha1File(t, got); sum != fx.installSHA1 {
