@@ -37,14 +37,7 @@ import (
 // bypasses, and holds no unattend. A client pxewim cannot name gets the Setup entry without
 // any credentials. No password is in the daemon's log.
 func TestServeSetupPerClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("network namespace test: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "ip", "smbclient", "curl", "wimlib-imagex", "genisoimage")
-	if reason := setupAvailable(); reason != "" {
-		t.Skipf("Setup share unavailable here: %s", reason)
-	}
+	requireSetupShare(t, "network namespace test", "ip", "smbclient", "curl", "wimlib-imagex", "genisoimage")
 	if _, err := findNSSWrapperForTest(); err != nil {
 		t.Skipf("%v", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/pxewim/pxewim/internal/testenv"
 )
 
 // TestServeSetupShareLocalDamagedWIM: the Setup share of a local store verifies the WIMs of
@@ -15,14 +13,7 @@ import (
 // read of the install.wim with one flipped byte inside a resource in broken.iso fails (no file
 // of its full size arrives), and the log and pxewim_setup_share_damaged_file name the file.
 func TestServeSetupShareLocalDamagedWIM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts smbd: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "smbclient", "wimlib-imagex", "genisoimage")
-	if reason := setupAvailable(); reason != "" {
-		t.Skipf("Setup share unavailable here: %s", reason)
-	}
+	requireSetupShare(t, "starts smbd", "smbclient", "wimlib-imagex", "genisoimage")
 	fx := buildSetupISOs(t, 4)
 	brokenSize := buildBrokenSetupISO(t, fx.dir, fx.store)
 

@@ -66,14 +66,7 @@ func buildBrokenSetupISO(t *testing.T, dir, store string) int64 {
 // install.wim fails (no file of its full size arrives), and the log and
 // pxewim_setup_share_damaged_file name the file.
 func TestServeSetupShareRemoteStore(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts sshd and smbd: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "smbclient", "wimlib-imagex", "genisoimage")
-	if reason := setupAvailable(); reason != "" {
-		t.Skipf("Setup share unavailable here: %s", reason)
-	}
+	requireSetupShare(t, "starts sshd and smbd", "smbclient", "wimlib-imagex", "genisoimage")
 	fx := buildSetupISOs(t, 24) // win11.iso (install.wim) and a split install*.swm set under a hostile name
 	brokenSize := buildBrokenSetupISO(t, fx.dir, fx.store)
 	sshd := testenv.StartSSHD(t)

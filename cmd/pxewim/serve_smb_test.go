@@ -129,6 +129,20 @@ func buildSetupISOs(t testing.TB, installMB int) *setupISOFixture {
 var netUseRe = regexp.MustCompile(`(?m)^net use S: "\\\\([0-9.]+)\\([A-Za-z0-9._-]+)" /user:([A-Za-z0-9._-]+) ([A-Za-z0-9]+) /persistent:no >nul`)
 var setupRe = regexp.MustCompile(`(?m)^"S:\\([^"]+)\\setup\.exe"`)
 
+// requireSetupShare skips a test of the running Setup share (what says what it starts) in
+// -short mode, without root, without one of tools, or where the share cannot run here.
+func requireSetupShare(t *testing.T, what string, tools ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + ": skipped in -short mode")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, tools...)
+	if reason := setupAvailable(); reason != "" {
+		t.Skipf("Setup share unavailable here: %s", reason)
+	}
+}
+
 // loopbackShare is pxewim serve (in-process, loopback ports) with the Windows Setup share on
 // smbd at 127.0.0.1:smbPort, started by startLoopbackShare.
 type loopbackShare struct {
@@ -268,14 +282,7 @@ func vethNetns(t *testing.T, role, addr string) *testenv.Netns {
 // the share folder the script names; wrong and no credentials, SMB1 and writes are refused;
 // two clients read at once; smbd killed during a read is restarted and the read resumes.
 func TestServeSetupShare(t *testing.T) {
-	if testing.Short() {
-		t.Skip("network namespace test: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "ip", "smbclient", "curl", "wimlib-imagex", "genisoimage")
-	if reason := setupAvailable(); reason != "" {
-		t.Skipf("Setup share unavailable here: %s", reason)
-	}
+	requireSetupShare(t, "network namespace test", "ip", "smbclient", "curl", "wimlib-imagex", "genisoimage")
 	fx := buildSetupISOs(t, 240)
 	ns := vethNetns(t, "smb", "10.207.0.1")
 	state := filepath.Join(fx.dir, "state")

@@ -102,14 +102,7 @@ func TestSystemdUnitSetupDropIn(t *testing.T) {
 // filter (SystemCallFilter), DevicePolicy/DeviceAllow, RestrictAddressFamilies,
 // RestrictNamespaces, PrivateTmp and ProtectKernel*.
 func TestServeSetupShareUnitSandbox(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts smbd in a sandbox: skipped in -short mode")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireTools(t, "unshare", "setpriv", "mount", "smbclient", "wimlib-imagex", "genisoimage")
-	if reason := setupAvailable(); reason != "" {
-		t.Skipf("Setup share unavailable here: %s", reason)
-	}
+	requireSetupShare(t, "starts smbd in a sandbox", "unshare", "setpriv", "mount", "smbclient", "wimlib-imagex", "genisoimage")
 	fx := buildSetupISOs(t, 12)
 	state := filepath.Join(fx.dir, "state")
 	os.MkdirAll(state, 0o751)
