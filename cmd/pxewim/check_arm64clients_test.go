@@ -23,27 +23,30 @@ func tinyPE(t *testing.T, path string, m uint16) {
 	}
 }
 
+// checkARM64Lines runs checkARM64 on the state of a config and returns its problems, a line each.
+func checkARM64Lines(t *testing.T, yaml string) string {
+	t.Helper()
+	cfg, err := boot.ParseConfig("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := boot.NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, pr := range checkARM64(&state{cfg: cfg, policy: p}) {
+		lines = append(lines, pr.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
 func TestCheckARM64(t *testing.T) {
 	dir := t.TempDir()
 	arm, x64 := filepath.Join(dir, "grubaa64.efi"), filepath.Join(dir, "grubx64.efi")
 	tinyPE(t, arm, 0xaa64)
 	tinyPE(t, x64, 0x8664)
-	check := func(yaml string) string {
-		t.Helper()
-		cfg, err := boot.ParseConfig("c.yaml", []byte(yaml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := boot.NewPolicy(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, pr := range checkARM64(&state{cfg: cfg, policy: p}) {
-			lines = append(lines, pr.String())
-		}
-		return strings.Join(lines, "\n")
-	}
+	check := func(yaml string) string { t.Helper(); return checkARM64Lines(t, yaml) }
 	if got := check("arm64: {loader: grub, grub: " + arm + "}\n"); got != "" {
 		t.Errorf("an arm64 GRUB in full/off mode: %q, want no problem", got)
 	}
@@ -76,22 +79,7 @@ func TestCheckARM64HTTP(t *testing.T) {
 	}
 	f.WriteString("opening path %s on host %s\x00net/http.c\x00")
 	f.Close()
-	check := func(yaml string) string {
-		t.Helper()
-		cfg, err := boot.ParseConfig("c.yaml", []byte(yaml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := boot.NewPolicy(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		for _, pr := range checkARM64(&state{cfg: cfg, policy: p}) {
-			lines = append(lines, pr.String())
-		}
-		return strings.Join(lines, "\n")
-	}
+	check := func(yaml string) string { t.Helper(); return checkARM64Lines(t, yaml) }
 	conf := func(httpGRUB string) string {
 		return "arm64: {loader: grub, grub: " + arm + ", grub_http: " + httpGRUB + "}\n"
 	}
