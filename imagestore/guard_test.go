@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pxewim/pxewim/internal/testenv"
@@ -113,7 +112,7 @@ func TestISOGuardRemote(t *testing.T) {
 	store := t.TempDir()
 	buildGuardISOs(t, store)
 	cfg := remoteConfig(s, store)
-	logBuf := &lockedBuf{}
+	logBuf := &testenv.LogBuffer{}
 	cfg.Log = slog.New(slog.NewTextHandler(logBuf, nil))
 	ctx := context.Background()
 	st, err := Open(ctx, cfg, nil)
@@ -199,7 +198,7 @@ func TestISOGuardLocal(t *testing.T) {
 	buildGuardISOs(t, store)
 	ver := localstore.NewVerifier(localstore.VerifierOptions{Logger: slog.New(slog.DiscardHandler)})
 	defer ver.Close()
-	logBuf := &lockedBuf{}
+	logBuf := &testenv.LogBuffer{}
 	cfg := Config{Location: store, Local: localstore.Options{Verifier: ver}, Log: slog.New(slog.NewTextHandler(logBuf, nil))}
 	ctx := context.Background()
 	st, err := Open(ctx, cfg, nil)
@@ -282,24 +281,6 @@ func TestISOGuardLocal(t *testing.T) {
 	if next.localISOWIMs != st.localISOWIMs {
 		t.Error("a reload to a local store does not keep the verdicts on its ISOs' WIMs")
 	}
-}
-
-// lockedBuf is a log sink safe for the verifier's goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestISOVerdictKeepsOnlyWhatTheBytesSay: a verification that failed for another reason than

@@ -12,32 +12,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pxewim/pxewim/internal/testenv"
 	"github.com/pxewim/pxewim/verdicts"
 	"github.com/pxewim/pxewim/wim"
 	"github.com/pxewim/pxewim/wim/wimtest"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // verifyLab is a store folder holding pe.wim (an XPRESS WIM captured by wimlib-imagex,
 // big.bin and other.bin in image 1), a verdicts file, and what the tests need to know.
@@ -45,7 +27,7 @@ type verifyLab struct {
 	root, db string
 	d        wimtest.DamagedWIM // d.Good is pe.wim's content, d.Path a damaged copy
 	good     []byte
-	log      *syncBuffer
+	log      *testenv.LogBuffer
 }
 
 func newVerifyLab(t *testing.T) *verifyLab {
@@ -55,7 +37,7 @@ func newVerifyLab(t *testing.T) *verifyLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &verifyLab{root: t.TempDir(), db: filepath.Join(t.TempDir(), "state", "verdicts.db"), d: d, good: good, log: &syncBuffer{}}
+	l := &verifyLab{root: t.TempDir(), db: filepath.Join(t.TempDir(), "state", "verdicts.db"), d: d, good: good, log: &testenv.LogBuffer{}}
 	if err := os.WriteFile(filepath.Join(l.root, "pe.wim"), good, 0o644); err != nil {
 		t.Fatal(err)
 	}
